@@ -1,0 +1,56 @@
+# Ruang: two commands for people (make demo, make test), one for figures (make bench).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests and benchmarks start for real (binary -> package).
+SYSTEM_BINARIES := mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
+	victoria-metrics:victoria-metrics socat:socat
+
+.PHONY: demo test bench lint typecheck system-deps venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Installs the servers the tests use when they are missing and we are root;
+# otherwise says what is missing (the test fixtures then fail in CI).
+system-deps:
+	@missing=""; \
+	for pair in $(SYSTEM_BINARIES); do \
+		bin=$${pair%%:*}; pkg=$${pair##*:}; \
+		command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
+	done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "missing Debian packages:$$missing (run as root or: sudo apt-get install$$missing)"; \
+		fi; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check firmware_bridge
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: system-deps $(STAMP) lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	$(BIN)/ruang demo
+
+bench: system-deps $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""`make bench`: runs every benchmark and prints its figures (see BENCHMARKS.md).
+
+Each benchmark starts its own servers on loopback and stops them; all request
+loops are bounded in count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{platform.node()}: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("only", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    args = parser.parse_args()
+
+    from bench import codec, ingest, tap_latency
+
+    suites: dict[str, Callable[[], dict[str, Any]]] = {
+        "codec": codec.run,
+        "tap_latency": tap_latency.run,
+        "ingest": ingest.run,
+    }
+    chosen = args.only or list(suites)
+    print(f"machine: {_machine()}")
+    results: dict[str, dict[str, Any]] = {}
+    for name in chosen:
+        started = time.monotonic()
+        print(f"\n== {name}", flush=True)
+        figures = suites[name]()
+        results[name] = figures
+        for key, value in figures.items():
+            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value}"
+            print(f"  {key:<40} {shown}")
+        print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

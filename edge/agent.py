@@ -1,0 +1,177 @@
+"""The edge agent: wires desk unit drivers, local decisions and the uplink together.
+
+Device callbacks decide locally and answer the device first (the LED goes back
+on the serial line before anything is published), then queue what happened for
+the cloud. Node health is published periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+
+from firmware_bridge.deskunit import (
+    BadgeRead,
+    ButtonPressed,
+    Heartbeat,
+    Hello,
+    LedPattern,
+    LedSet,
+    Message,
+    PresenceChanged,
+)
+from ruang import __version__, contract
+
+from .decisions import DeskBook
+from .deskunits import DeskUnitDriver
+from .settings import EdgeSettings
+from .uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+_PATTERNS = {
+    "off": LedPattern.OFF,
+    "solid": LedPattern.SOLID,
+    "blink": LedPattern.BLINK,
+    "pulse": LedPattern.PULSE,
+}
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class EdgeAgent:
+    def __init__(self, settings: EdgeSettings) -> None:
+        self.settings = settings
+        self.node = settings.node_id
+        self.book = DeskBook()
+        self.drivers: dict[str, DeskUnitDriver] = {
+            unit.desk: DeskUnitDriver(unit, self._on_unit_message, self._on_unit_link)
+            for unit in settings.desk_units
+        }
+        self.uplink = Uplink(settings, birth=self._birth, on_command=self._on_command)
+        self._started = time.monotonic()
+        self._pending_leds: set[asyncio.Task[bool]] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "edge node %s: %d desk unit(s), broker %s",
+            self.node,
+            len(self.drivers),
+            self.settings.mqtt_url,
+        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.uplink.run(), name="uplink")
+            for desk, driver in self.drivers.items():
+                tg.create_task(driver.run(), name=f"deskunit:{desk}")
+            tg.create_task(self._health_loop(), name="health")
+
+    def _birth(self, bdseq: int) -> contract.NodeState:
+        return contract.NodeState(
+            node=self.node,
+            online=True,
+            bdseq=bdseq,
+            sw_version=__version__,
+            desks=tuple(
+                contract.DeskInfo(desk=d.desk, unit=d.health.serial) for d in self.drivers.values()
+            ),
+        )
+
+    # --- device side --------------------------------------------------------------------
+
+    async def _on_unit_link(self, desk: str, online: bool) -> None:
+        driver = self.drivers[desk]
+        self.uplink.publish(
+            contract.UnitStatus(
+                node=self.node,
+                desk=desk,
+                online=online,
+                unit=driver.health.serial,
+                firmware=driver.health.firmware,
+            )
+        )
+
+    async def _on_unit_message(self, desk: str, message: Message) -> None:
+        publish = self.uplink.publish
+        if isinstance(message, BadgeRead):
+            badge = message.uid.hex().upper()
+            decision = self.book.tap(desk, badge, time.time())
+            # Answer the person at the desk first; the cloud can wait.
+            self._led(desk, decision.led)
+            if decision.outcome == "checkin":
+                publish(contract.CheckIn(node=self.node, desk=desk, badge=badge))
+            elif decision.outcome == "checkout":
+                publish(contract.CheckOut(node=self.node, desk=desk, badge=badge, reason="tap"))
+            else:
+                publish(
+                    contract.TapRefused(
+                        node=self.node, desk=desk, badge=badge, reason=decision.reason or "refused"
+                    )
+                )
+        elif isinstance(message, PresenceChanged):
+            publish(contract.Presence(node=self.node, desk=desk, present=message.present))
+        elif isinstance(message, Heartbeat):
+            publish(contract.Heartbeat(node=self.node, desk=desk, uptime_s=message.uptime_s))
+        elif isinstance(message, ButtonPressed):
+            publish(
+                contract.ButtonPressed(
+                    node=self.node, desk=desk, button=message.button, long_press=message.long_press
+                )
+            )
+        elif isinstance(message, Hello):
+            # A unit that rebooted lost its LED state: show what the desk is now.
+            self._led(desk, self.book.steady_led(desk))
+
+    def _led(self, desk: str, led: LedSet) -> None:
+        # Sent from its own task so the reader loop keeps reading while the unit acks.
+        task = asyncio.create_task(self.drivers[desk].set_led(led))
+        self._pending_leds.add(task)
+        task.add_done_callback(self._pending_leds.discard)
+
+    # --- cloud side ---------------------------------------------------------------------
+
+    async def _on_command(self, command: contract.Message) -> None:
+        if isinstance(command, contract.LedCommand):
+            if command.desk not in self.drivers:
+                log.warning("LED command for desk %s, which this node does not serve", command.desk)
+                self.uplink.stats.rejected_commands += 1
+                return
+            self._led(
+                command.desk,
+                LedSet(
+                    r=command.r,
+                    g=command.g,
+                    b=command.b,
+                    pattern=_PATTERNS[command.pattern],
+                    duration_s=command.duration_s,
+                ),
+            )
+        else:
+            log.warning("unsupported command %s", type(command).__name__)
+
+    # --- health -------------------------------------------------------------------------
+
+    def health(self) -> contract.NodeHealth:
+        return contract.NodeHealth(
+            node=self.node,
+            uptime_s=time.monotonic() - self._started,
+            rss_bytes=_rss_bytes(),
+            rejected_frames=sum(d.rejected_frames for d in self.drivers.values()),
+            mqtt_reconnects=self.uplink.stats.reconnects,
+            units_online=sum(1 for d in self.drivers.values() if d.health.online),
+        )
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_interval_s)
+            self.uplink.publish(self.health())

@@ -1,0 +1,111 @@
+"""Typed edge configuration: a YAML/JSON file, overridable by RUANG_* environment variables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ruang.contract import ID_PATTERN
+from ruang.mqtt_url import parse_broker_url
+
+
+class ConfigError(ValueError):
+    """The edge config file is missing, unreadable or invalid; the message says where."""
+
+
+class DeskUnitConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    desk: str = Field(pattern=ID_PATTERN, description="desk id this unit serves")
+    port: str = Field(
+        min_length=1, description="serial port: /dev/ttyUSB0, a pty path or socket://host:port"
+    )
+    baudrate: int = Field(default=115200, gt=0)
+
+
+class EdgeSettings(BaseSettings):
+    """Everything the agent needs; loaded once in `main` and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUANG_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    node_id: str = Field(pattern=ID_PATTERN)
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
+    state_dir: Path = Path("./var/edge")
+    health_interval_s: float = Field(default=30.0, gt=0)
+    # In-memory queue bound while the uplink is down; telemetry is dropped oldest-first past it.
+    queue_limit: int = Field(default=50_000, ge=100)
+    desk_units: list[DeskUnitConfig] = Field(default_factory=list)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _valid_broker_url(cls, value: str) -> str:
+        parse_broker_url(value)
+        return value
+
+    @field_validator("desk_units")
+    @classmethod
+    def _unique_desks(cls, units: list[DeskUnitConfig]) -> list[DeskUnitConfig]:
+        seen: set[str] = set()
+        for unit in units:
+            if unit.desk in seen:
+                raise ValueError(f"desk {unit.desk!r} is listed twice")
+            seen.add(unit.desk)
+        return units
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, so a technician can change one value
+        # (for example RUANG_MQTT_URL) without editing the config.
+        return env_settings, init_settings
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid YAML/JSON: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: {exc.error_count()} problem(s)"]
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_edge_settings(path: Path | str | None = None, **overrides: Any) -> EdgeSettings:
+    data = _read_file(Path(path)) if path is not None else {}
+    data.update(overrides)
+    try:
+        return EdgeSettings(**data)
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_error(f"edge config {path or '(environment)'}", exc)
+        ) from None

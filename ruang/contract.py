@@ -1,0 +1,332 @@
+"""The edge<->cloud MQTT contract: topic tree and versioned payload schemas.
+
+Both the edge agent and the cloud import this module and nothing else to know
+what goes over MQTT; `docs/mqtt-contract.md` documents the same thing for
+people. Everything here works over MQTT 3.1.1: the payload carries its own
+schema version and message id instead of relying on MQTT 5 user properties.
+
+Topic tree (``{node}`` is the edge node id, ``{kind}`` the message kind)::
+
+    ruang/v1/nodes/{node}/state               retained, QoS 1: birth and last-will
+    ruang/v1/nodes/{node}/events/{kind}       QoS 1: things that happened once (check-in...)
+    ruang/v1/nodes/{node}/telemetry/{kind}    QoS 0: samples (presence, heartbeat, node health)
+    ruang/v1/nodes/{node}/commands/{kind}     QoS 1, cloud -> edge: commands (LED...)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "ruang/v1"
+EVENT_QOS = 1
+TELEMETRY_QOS = 0
+STATE_QOS = 1
+COMMAND_QOS = 1
+
+# Node and desk ids appear in topics and as time-series tags: keep them to a
+# safe alphabet so they can never inject MQTT wildcards or line-protocol syntax.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+NodeId = Annotated[str, Field(pattern=ID_PATTERN)]
+DeskId = Annotated[str, Field(pattern=ID_PATTERN)]
+MessageId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# Card UIDs are 4, 7 or 10 bytes (ISO/IEC 14443-3); carried as upper-case hex.
+BadgeUid = Annotated[str, Field(pattern=r"^(?:[0-9A-F]{2}){4,10}$")]
+
+
+class ContractError(ValueError):
+    """A topic or payload that does not follow the contract; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Channel(StrEnum):
+    STATE = "state"
+    EVENTS = "events"
+    TELEMETRY = "telemetry"
+    COMMANDS = "commands"
+
+
+def new_message_id() -> str:
+    """A unique id for one message; the cloud de-duplicates on it."""
+    return uuid.uuid4().hex
+
+
+def now() -> float:
+    return time.time()
+
+
+class _Payload(BaseModel):
+    """Fields every payload carries."""
+
+    # extra="ignore": a newer edge may add fields an older cloud does not know yet.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Literal[1] = SCHEMA_VERSION
+    id: MessageId = Field(default_factory=new_message_id)
+    node: NodeId
+    ts: float = Field(default_factory=now, ge=0, description="Unix time (s) at the edge")
+
+
+# --- node state (birth / last-will) ---------------------------------------------------------
+
+
+class DeskInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    desk: DeskId
+    unit: str | None = Field(default=None, max_length=64, description="desk unit serial")
+
+
+class NodeState(_Payload):
+    """Retained on `nodes/{node}/state`: birth when online, last-will when offline.
+
+    `bdseq` grows by one on every (re)connect; a death whose bdseq is older than
+    the last birth is stale and must not mark the node offline.
+    """
+
+    online: bool
+    bdseq: int = Field(ge=0)
+    sw_version: str | None = Field(default=None, max_length=64)
+    desks: tuple[DeskInfo, ...] = ()
+
+
+# --- events (QoS 1) -------------------------------------------------------------------------
+
+
+class CheckIn(_Payload):
+    desk: DeskId
+    badge: BadgeUid
+
+
+class CheckOut(_Payload):
+    desk: DeskId
+    badge: BadgeUid | None = None
+    reason: Literal["tap", "left", "released", "command"] = "tap"
+
+
+class TapRefused(_Payload):
+    desk: DeskId
+    badge: BadgeUid
+    reason: str = Field(max_length=128)
+
+
+class ButtonPressed(_Payload):
+    desk: DeskId
+    button: int = Field(ge=0, le=255)
+    long_press: bool = False
+
+
+class UnitStatus(_Payload):
+    """A desk unit said hello (online) or stopped answering (offline)."""
+
+    desk: DeskId
+    online: bool
+    unit: str | None = Field(default=None, max_length=64)
+    firmware: str | None = Field(default=None, max_length=32)
+
+
+# --- telemetry (QoS 0) ----------------------------------------------------------------------
+
+
+class Presence(_Payload):
+    desk: DeskId
+    present: bool
+
+
+class Heartbeat(_Payload):
+    desk: DeskId
+    uptime_s: int = Field(ge=0)
+
+
+class NodeHealth(_Payload):
+    uptime_s: float = Field(ge=0)
+    rss_bytes: int = Field(ge=0)
+    rejected_frames: int = Field(ge=0)
+    mqtt_reconnects: int = Field(ge=0)
+    units_online: int = Field(ge=0)
+
+
+# --- commands (cloud -> edge, QoS 1) --------------------------------------------------------
+
+LedPatternName = Literal["off", "solid", "blink", "pulse"]
+
+
+class LedCommand(_Payload):
+    desk: DeskId
+    r: int = Field(ge=0, le=255)
+    g: int = Field(ge=0, le=255)
+    b: int = Field(ge=0, le=255)
+    pattern: LedPatternName = "solid"
+    duration_s: int = Field(default=0, ge=0, le=65535, description="0 = until changed")
+
+
+EVENT_KINDS: dict[str, type[_Payload]] = {
+    "checkin": CheckIn,
+    "checkout": CheckOut,
+    "tap_refused": TapRefused,
+    "button": ButtonPressed,
+    "unit_status": UnitStatus,
+}
+TELEMETRY_KINDS: dict[str, type[_Payload]] = {
+    "presence": Presence,
+    "heartbeat": Heartbeat,
+    "health": NodeHealth,
+}
+COMMAND_KINDS: dict[str, type[_Payload]] = {
+    "led": LedCommand,
+}
+_KIND_BY_MODEL: dict[type[_Payload], str] = {
+    model: kind
+    for table in (EVENT_KINDS, TELEMETRY_KINDS, COMMAND_KINDS)
+    for kind, model in table.items()
+}
+
+
+# --- topics ---------------------------------------------------------------------------------
+
+
+def _check_id(value: str, what: str) -> str:
+    if not _ID_RE.match(value):
+        raise ContractError(f"invalid {what} {value!r}")
+    return value
+
+
+def state_topic(node: str) -> str:
+    return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/state"
+
+
+def event_topic(node: str, kind: str) -> str:
+    return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/events/{kind}"
+
+
+def telemetry_topic(node: str, kind: str) -> str:
+    return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/telemetry/{kind}"
+
+
+def command_topic(node: str, kind: str) -> str:
+    return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/commands/{kind}"
+
+
+# What the cloud subscribes to; what an edge node subscribes to (its own commands).
+CLOUD_SUBSCRIPTIONS: tuple[tuple[str, int], ...] = (
+    (f"{TOPIC_ROOT}/nodes/+/state", STATE_QOS),
+    (f"{TOPIC_ROOT}/nodes/+/events/+", EVENT_QOS),
+    (f"{TOPIC_ROOT}/nodes/+/telemetry/+", TELEMETRY_QOS),
+)
+
+
+def node_command_subscription(node: str) -> str:
+    return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/commands/+"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    node: str
+    channel: Channel
+    kind: str  # "" for the state channel
+
+
+_TOPIC_RE = re.compile(r"^ruang/v1/nodes/([^/]+)/(state|events|telemetry|commands)(?:/([^/]+))?$")
+
+
+def parse_topic(topic: str) -> ParsedTopic:
+    m = _TOPIC_RE.match(topic)
+    if m is None:
+        raise ContractError(f"topic outside the contract: {topic[:120]!r}")
+    node, channel, kind = m.group(1), Channel(m.group(2)), m.group(3) or ""
+    _check_id(node, "node id")
+    if (channel is Channel.STATE) != (kind == ""):
+        raise ContractError(f"malformed {channel} topic: {topic[:120]!r}")
+    return ParsedTopic(node=node, channel=channel, kind=kind)
+
+
+# --- encode / decode ------------------------------------------------------------------------
+
+Message = _Payload
+
+
+def encode(message: _Payload) -> bytes:
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def topic_for(message: _Payload) -> str:
+    """The topic a message is published on (derived from its type and node)."""
+    if isinstance(message, NodeState):
+        return state_topic(message.node)
+    kind = _KIND_BY_MODEL[type(message)]
+    if kind in EVENT_KINDS:
+        return event_topic(message.node, kind)
+    if kind in TELEMETRY_KINDS:
+        return telemetry_topic(message.node, kind)
+    return command_topic(message.node, kind)
+
+
+def qos_for(message: _Payload) -> int:
+    if isinstance(message, NodeState):
+        return STATE_QOS
+    kind = _KIND_BY_MODEL[type(message)]
+    if kind in TELEMETRY_KINDS:
+        return TELEMETRY_QOS
+    return EVENT_QOS
+
+
+def model_for(parsed: ParsedTopic) -> type[_Payload]:
+    if parsed.channel is Channel.STATE:
+        return NodeState
+    table = {
+        Channel.EVENTS: EVENT_KINDS,
+        Channel.TELEMETRY: TELEMETRY_KINDS,
+        Channel.COMMANDS: COMMAND_KINDS,
+    }[parsed.channel]
+    model = table.get(parsed.kind)
+    if model is None:
+        raise ContractError(f"unknown {parsed.channel} kind {parsed.kind!r}")
+    return model
+
+
+def decode(topic: str, payload: bytes | bytearray | str) -> tuple[ParsedTopic, _Payload]:
+    """Validates one MQTT message against the contract.
+
+    Raises ContractError with a one-line reason for anything that does not
+    belong: unknown topic or kind, bad JSON, wrong schema version, a field out
+    of range, or a payload whose `node` differs from the node in the topic.
+    """
+    parsed = parse_topic(topic)
+    model = model_for(parsed)
+    try:
+        message = model.model_validate_json(payload)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "payload"
+        raise ContractError(
+            f"{parsed.channel}/{parsed.kind or 'state'}: {where}: {err['msg']}"
+        ) from None
+    if message.node != parsed.node:
+        raise ContractError(
+            f"payload node {message.node!r} does not match topic node {parsed.node!r}"
+        )
+    return parsed, message
+
+
+def describe() -> dict[str, Any]:
+    """JSON schemas of every payload, for docs and for integrators."""
+    out: dict[str, Any] = {"state": NodeState.model_json_schema()}
+    for name, table in (
+        ("events", EVENT_KINDS),
+        ("telemetry", TELEMETRY_KINDS),
+        ("commands", COMMAND_KINDS),
+    ):
+        out[name] = {kind: model.model_json_schema() for kind, model in table.items()}
+    return out

@@ -1,0 +1,313 @@
+"""Real servers on free loopback ports, for tests, benchmarks and local runs.
+
+Each helper is a context manager that starts a real Mosquitto, VictoriaMetrics
+or PostgreSQL in a temporary directory, waits until it answers, yields where to
+reach it and stops it (and removes its data) on exit. Nothing here listens on
+anything but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerUnavailable(RuntimeError):
+    """A server binary is missing on this machine (install its Debian package)."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def find_binary(name: str, *extra_globs: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found:
+        return found
+    for pattern in extra_globs:
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[-1]
+    raise ServerUnavailable(f"{name} not found: install its Debian package (make system-deps)")
+
+
+def wait_for_port(
+    port: int, timeout: float = 15.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout} s")
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@dataclass
+class Mosquitto:
+    """A running Mosquitto; `stop()`/`start()` let fault tests restart it on the same port."""
+
+    port: int
+    workdir: Path
+    config_extra: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "mosquitto.log"
+
+    def start(self) -> None:
+        binary = find_binary("mosquitto")
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    # Run as the invoking user so the temp dir stays writable when we are root.
+                    "user root" if os.geteuid() == 0 else "",
+                    f"listener {self.port} {LOOPBACK}",
+                    "allow_anonymous true",
+                    "persistence false",
+                    f"log_dest file {self.log_path}",
+                    "log_type error",
+                    "log_type warning",
+                    "log_type notice",
+                    # Benchmarks and fault tests queue large backlogs for persistent sessions.
+                    "max_queued_messages 0",
+                    "max_inflight_messages 0",
+                    self.config_extra,
+                ]
+            )
+            + "\n"
+        )
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            _stop(self.proc, sig)
+            self.proc = None
+
+
+@contextlib.contextmanager
+def mosquitto(config_extra: str = "") -> Iterator[Mosquitto]:
+    with tempfile.TemporaryDirectory(prefix="ruang-mosquitto-") as tmp:
+        broker = Mosquitto(port=free_port(), workdir=Path(tmp), config_extra=config_extra)
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()
+
+
+@dataclass(frozen=True)
+class VictoriaMetrics:
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def force_flush(self) -> None:
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).read()
+
+    def export(self, match: str) -> list[dict[str, object]]:
+        """Every stored sample of the series matching `match` (a PromQL selector)."""
+        import json
+        import urllib.parse
+
+        self.force_flush()
+        query = urllib.parse.urlencode({"match[]": match})
+        body = urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10).read()
+        return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def victoria_metrics() -> Iterator[VictoriaMetrics]:
+    binary = find_binary("victoria-metrics", "/usr/bin/victoria-metrics*")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="ruang-vm-") as tmp:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"-storageDataPath={tmp}",
+                f"-httpListenAddr={LOOPBACK}:{port}",
+                "-retentionPeriod=100y",
+                # Make fresh samples queryable at once (default hides the last 30 s).
+                "-search.latencyOffset=0s",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            vm = VictoriaMetrics(port)
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    urllib.request.urlopen(f"{vm.url}/health", timeout=1).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield vm
+        finally:
+            _stop(proc)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    port: int
+    user: str
+    database: str
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy async URL."""
+        return f"postgresql+asyncpg://{self.user}@{LOOPBACK}:{self.port}/{self.database}"
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{self.user}@{LOOPBACK}:{self.port}/{self.database}"
+
+    def create_database(self, name: str) -> str:
+        """Creates an empty database and returns its SQLAlchemy URL."""
+        psql = find_binary("psql", "/usr/lib/postgresql/*/bin/psql")
+        subprocess.run(
+            [
+                psql,
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                self.database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                f'CREATE DATABASE "{name}"',
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return f"postgresql+asyncpg://{self.user}@{LOOPBACK}:{self.port}/{name}"
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[Postgres]:
+    bindir_glob = "/usr/lib/postgresql/*/bin"
+    initdb = find_binary("initdb", f"{bindir_glob}/initdb")
+    bindir = Path(initdb).parent
+    server = bindir / "postgres"
+    if not server.exists():
+        server = Path(find_binary("postgres", f"{bindir_glob}/postgres"))
+    port = free_port()
+    # PostgreSQL refuses to run as root: run it as the `postgres` system user then.
+    as_root = os.geteuid() == 0
+    run_as: dict[str, object] = (
+        {"user": "postgres", "group": "postgres", "extra_groups": []} if as_root else {}
+    )
+    user = "postgres" if as_root else (os.environ.get("USER") or "postgres")
+    with tempfile.TemporaryDirectory(prefix="ruang-pg-") as tmp:
+        data = Path(tmp) / "data"
+        sock = Path(tmp) / "sock"
+        sock.mkdir()
+        if as_root:
+            shutil.chown(tmp, "postgres")
+            shutil.chown(sock, "postgres")
+        subprocess.run(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                user,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            **run_as,  # type: ignore[call-overload]
+        )
+        proc = subprocess.Popen(  # type: ignore[call-overload]
+            [
+                str(server),
+                "-D",
+                str(data),
+                "-h",
+                LOOPBACK,
+                "-p",
+                str(port),
+                "-k",
+                str(sock),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **run_as,
+        )
+        try:
+            wait_for_port(port, timeout=30, proc=proc)
+            pg = Postgres(port=port, user=user, database="postgres")
+            isready = bindir / "pg_isready"
+            deadline = time.monotonic() + 30
+            while isready.exists():
+                rc = subprocess.run(
+                    [str(isready), "-h", LOOPBACK, "-p", str(port), "-q"], check=False
+                ).returncode
+                if rc == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("PostgreSQL did not become ready")
+                time.sleep(0.1)
+            yield pg
+        finally:
+            # SIGINT is PostgreSQL's "fast shutdown".
+            _stop(proc, signal.SIGINT)

@@ -1,0 +1,88 @@
+"""The MQTT contract: documented examples decode, bad messages are refused with a reason."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ruang import contract
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "mqtt-contract.md"
+EXAMPLE_RE = re.compile(r"```mqtt\ntopic: (\S+)\n(.+?)\n```", re.S)
+
+
+def doc_examples() -> list[tuple[str, str]]:
+    return EXAMPLE_RE.findall(DOC.read_text())
+
+
+def test_doc_has_an_example_for_every_kind() -> None:
+    topics = {topic.rsplit("/", 1)[-1] for topic, _ in doc_examples()}
+    kinds = {"state", *contract.EVENT_KINDS, *contract.TELEMETRY_KINDS, *contract.COMMAND_KINDS}
+    assert kinds <= topics
+
+
+@pytest.mark.parametrize(("topic", "payload"), doc_examples())
+def test_documented_example_decodes_and_reencodes_on_its_topic(topic: str, payload: str) -> None:
+    _, message = contract.decode(topic, payload.encode())
+    assert contract.topic_for(message) == topic
+    again = contract.decode(topic, contract.encode(message))[1]
+    assert again == message
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("other/v1/x", b"{}", "topic outside the contract"),
+        ("ruang/v1/nodes/n1/events/teleport", b"{}", "unknown events kind"),
+        ("ruang/v1/nodes/n1/events/checkin", b"{nope", "Invalid JSON"),
+        (
+            "ruang/v1/nodes/n1/events/checkin",
+            b'{"v":2,"id":"abcdefgh","node":"n1","desk":"D1","badge":"04A1B2C3"}',
+            "v:",
+        ),
+        (
+            "ruang/v1/nodes/n1/events/checkin",
+            b'{"v":1,"id":"abcdefgh","node":"n2","desk":"D1","badge":"04A1B2C3"}',
+            "does not match",
+        ),
+        (
+            "ruang/v1/nodes/n1/events/checkin",
+            b'{"v":1,"id":"abcdefgh","node":"n1","desk":"D1","badge":"04A1B2"}',
+            "badge",
+        ),
+        ("ruang/v1/nodes/n+/state", b"{}", "invalid node id"),
+        ("ruang/v1/nodes/n1/state/extra", b"{}", "malformed state topic"),
+        (
+            "ruang/v1/nodes/n1/telemetry/presence",
+            b'{"v":1,"id":"abcdefgh","node":"n1","desk":"D1 ; drop","present":true}',
+            "desk",
+        ),
+    ],
+)
+def test_message_breaking_the_contract_is_refused_with_reason(
+    topic: str, payload: bytes, reason: str
+) -> None:
+    with pytest.raises(contract.ContractError) as info:
+        contract.decode(topic, payload)
+    assert reason in info.value.reason
+
+
+def test_every_message_gets_a_unique_id() -> None:
+    ids = {contract.Presence(node="n1", desk="D1", present=True).id for _ in range(1000)}
+    assert len(ids) == 1000
+
+
+def test_events_are_qos1_and_telemetry_qos0() -> None:
+    assert contract.qos_for(contract.CheckIn(node="n", desk="d", badge="04A1B2C3")) == 1
+    assert contract.qos_for(contract.Presence(node="n", desk="d", present=False)) == 0
+    assert contract.qos_for(contract.NodeState(node="n", online=True, bdseq=0)) == 1
+
+
+def test_unknown_extra_fields_are_ignored_for_forward_compatibility() -> None:
+    _, msg = contract.decode(
+        "ruang/v1/nodes/n1/telemetry/presence",
+        b'{"v":1,"id":"abcdefgh","node":"n1","desk":"D1","present":true,"future":42}',
+    )
+    assert isinstance(msg, contract.Presence)

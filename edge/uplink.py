@@ -182,7 +182,13 @@ class Uplink:
                 )
 
     async def _pump(self, client: aiomqtt.Client) -> None:
+        task = asyncio.current_task()
         while True:
+            # aiomqtt waits for PUBACK with asyncio.wait_for, which on Python 3.11 can
+            # swallow a cancellation that races the ack; honour it here instead of
+            # waiting forever with a cancel pending.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             while not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -197,7 +203,8 @@ class Uplink:
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
             try:
-                _, command = contract.decode(str(msg.topic), msg.payload)  # type: ignore[arg-type]
+                payload = msg.payload if isinstance(msg.payload, bytes | bytearray) else b""
+                _, command = contract.decode(str(msg.topic), payload)
             except contract.ContractError as exc:
                 self.stats.rejected_commands += 1
                 log.warning("command refused on %s: %s", msg.topic, exc.reason)

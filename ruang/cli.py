@@ -56,7 +56,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_cloud_serve(args: argparse.Namespace) -> int:
     from cloud.main import serve
-
     from cloud.settings import CloudSettings
 
     overrides: dict[str, Any] = {}
@@ -106,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--speed",
         type=float,
-        default=60.0,
-        help="scenario clock speed-up: 60 plays an office hour in a minute",
+        default=120.0,
+        help="scenario clock speed-up: 120 plays a 9-hour office day in 4.5 minutes",
     )
     demo.add_argument("--port", type=int, default=8000, help="HTTP port of the API (0 = any free)")
     demo.add_argument(

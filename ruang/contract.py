@@ -73,7 +73,7 @@ class _Payload(BaseModel):
     # extra="ignore": a newer edge may add fields an older cloud does not know yet.
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1  # == SCHEMA_VERSION
     id: MessageId = Field(default_factory=new_message_id)
     node: NodeId
     ts: float = Field(default_factory=now, ge=0, description="Unix time (s) at the edge")

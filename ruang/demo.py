@@ -22,15 +22,14 @@ DEMO_NODE = "ikn-demo-l1"
 
 
 async def run_demo(
-    desks: int = 24, speed: float = 60.0, http_port: int = 8000, data_dir: Path = Path("var/demo")
+    desks: int = 24, speed: float = 120.0, http_port: int = 8000, data_dir: Path = Path("var/demo")
 ) -> None:
     from cloud.main import serve
-    from simulators.floor import SimulatedFloor
-
     from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
     from edge.settings import DeskUnitConfig, EdgeSettings
     from ruang.embedded_broker import embedded_broker
+    from simulators.floor import SimulatedFloor
 
     if desks < 1:
         raise ValueError("the demo needs at least one desk")

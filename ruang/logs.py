@@ -13,5 +13,5 @@ def setup_logging(level: str | None = None) -> None:
         datefmt="%H:%M:%S",
     )
     # Per-request and per-packet chatter from libraries hides what matters.
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "aiosqlite", "httpx"):
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "aiosqlite", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,138 @@
+"""Tap-to-API latency through the real broker, and tap-to-LED latency at the desk.
+
+Topology as deployed: Mosquitto, `ruang cloud serve` (SQLite) and `ruang edge run`
+each in their own process; the desk unit simulators and the HTTP poller in this
+one. For each of N taps (alternating check-in and check-out over 20 desks) we
+time from the moment the badge frame is written to the pty until
+  - the LED command is back on the serial line (local decision, no network), and
+  - `GET /api/v1/desks/{id}` shows the new state (edge -> MQTT -> ingestion -> SQL -> API).
+The API is polled every 2 ms, which bounds the resolution of the second figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from ruang import devservers
+
+DESKS = 20
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def _measure(taps: int) -> dict[str, Any]:
+    from simulators.floor import SimulatedFloor
+
+    with devservers.mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
+        port = devservers.free_port()
+        env = {
+            **os.environ,
+            "RUANG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/cloud.sqlite3",
+            "RUANG_MQTT_URL": broker.url,
+            "RUANG_HTTP_PORT": str(port),
+            "RUANG_TELEMETRY_SQLITE_PATH": f"{tmp}/telemetry.sqlite3",
+            "RUANG_LOG_LEVEL": "WARNING",
+        }
+        env.pop("RUANG_INFLUX_URL", None)
+        procs: list[asyncio.subprocess.Process] = []
+        async with SimulatedFloor(count=DESKS, heartbeat_s=3600) as floor:
+            config = Path(tmp) / "edge.yaml"
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "node_id": "bench-node",
+                        "mqtt_url": broker.url,
+                        "state_dir": f"{tmp}/edge",
+                        "desk_units": [{"desk": d, "port": p} for d, p in floor.paths.items()],
+                    }
+                )
+            )
+            try:
+                for args in (["cloud", "serve"], ["edge", "run", "--config", str(config)]):
+                    procs.append(
+                        await asyncio.create_subprocess_exec(
+                            sys.executable,
+                            "-m",
+                            "ruang.cli",
+                            *args,
+                            env=env,
+                            stdout=asyncio.subprocess.DEVNULL,
+                        )
+                    )
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                    await _wait_ready(client)
+                    return await _taps(client, floor, taps)
+            finally:
+                for proc in procs:
+                    if proc.returncode is None:
+                        proc.terminate()
+                for proc in procs:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(proc.wait(), 10)
+                    if proc.returncode is None:
+                        proc.kill()
+
+
+async def _wait_ready(client: httpx.AsyncClient) -> None:
+    async with asyncio.timeout(60):
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                desks = (await client.get("/api/v1/desks")).json()
+                nodes = (await client.get("/api/v1/nodes")).json()
+                if len(desks) == DESKS and nodes and nodes[0]["online"]:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def _taps(client: httpx.AsyncClient, floor: Any, taps: int) -> dict[str, Any]:
+    desks = list(floor.sims.items())
+    api_ms: list[float] = []
+    led_ms: list[float] = []
+    for i in range(taps):
+        desk, sim = desks[i % len(desks)]
+        badge = f"04{i % len(desks):06X}"
+        want = "free" if (i // len(desks)) % 2 else "occupied"
+        before = len(sim.led_history)
+        led_at: list[float] = []
+        led_task = asyncio.create_task(
+            sim.wait_led(lambda _state, s=sim, n=before: len(s.led_history) > n, timeout=10)
+        )
+        led_task.add_done_callback(lambda _t, marks=led_at: marks.append(time.perf_counter()))
+        t0 = time.perf_counter()
+        await sim.tap(badge)
+        async with asyncio.timeout(10):
+            while True:
+                state = (await client.get(f"/api/v1/desks/{desk}")).json().get("state")
+                if state == want:
+                    api_ms.append((time.perf_counter() - t0) * 1000)
+                    break
+                await asyncio.sleep(0.002)
+        await led_task
+        led_ms.append((led_at[0] - t0) * 1000)
+    return {
+        "taps": taps,
+        "tap_to_api_p50_ms": statistics.median(api_ms),
+        "tap_to_api_p99_ms": _percentile(api_ms, 99),
+        "tap_to_api_max_ms": max(api_ms),
+        "tap_to_led_p50_ms": statistics.median(led_ms),
+        "tap_to_led_p99_ms": _percentile(led_ms, 99),
+    }
+
+
+def run(taps: int = 200) -> dict[str, Any]:
+    return asyncio.run(_measure(taps))

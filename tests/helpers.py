@@ -1,0 +1,33 @@
+"""Small helpers shared by tests: bounded waiting for something to become true."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 20.0,  # noqa: ASYNC109 - a bounded wait is the point
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Polls `probe` until it returns a truthy value; fails after `timeout` seconds.
+
+    The timeout bounds a wait for a real system to settle; it is not a performance
+    assertion.
+    """
+    last: T | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                last = await probe()
+                if last:
+                    return last
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})") from None

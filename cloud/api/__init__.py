@@ -1,0 +1,13 @@
+"""HTTP routes of the cloud API, one module per resource; `router` gathers them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cloud.api import desks, health, ingest, nodes
+
+router = APIRouter()
+router.include_router(health.router)
+router.include_router(desks.router, prefix="/api/v1")
+router.include_router(nodes.router, prefix="/api/v1")
+router.include_router(ingest.router, prefix="/api/v1")

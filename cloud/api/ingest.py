@@ -1,0 +1,28 @@
+"""Ingestion counters (received, applied, duplicates, rejected by reason...)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from cloud.deps import IngestorDep
+from cloud.schemas import IngestStatsPublic
+
+router = APIRouter(tags=["ingest"])
+
+
+@router.get("/ingest/stats", response_model=IngestStatsPublic)
+async def ingest_stats(ingestor: IngestorDep) -> IngestStatsPublic:
+    s, sink = ingestor.stats, ingestor.sink
+    return IngestStatsPublic(
+        connected=s.connected, connects=s.connects, received=s.received, applied=s.applied,
+        duplicates=s.duplicates, stale_deaths=s.stale_deaths, rejected=dict(s.rejected),
+        write_errors=s.write_errors, telemetry_dropped=s.telemetry_dropped,
+        nodes_timed_out=s.nodes_timed_out, last_error=s.last_error,
+        last_error_at=(
+            None if s.last_error_at is None else datetime.fromtimestamp(s.last_error_at, UTC)
+        ),
+        telemetry_sink=sink.description, telemetry_written=sink.stats.written,
+        telemetry_failed=sink.stats.failed, telemetry_pending=sink.stats.pending,
+    )

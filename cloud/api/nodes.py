@@ -1,0 +1,16 @@
+"""Node routes: the edge nodes and whether they are online."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cloud import queries
+from cloud.deps import DbDep
+from cloud.schemas import NodePublic
+
+router = APIRouter(tags=["nodes"])
+
+
+@router.get("/nodes", response_model=list[NodePublic])
+async def list_nodes(conn: DbDep) -> list[NodePublic]:
+    return await queries.list_nodes(conn)

@@ -1,0 +1,54 @@
+"""The FastAPI application: its lifespan owns the database, the telemetry sink and ingestion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from cloud.api import router
+from cloud.db import make_engine, migrate
+from cloud.ingest import Ingestor
+from cloud.problems import install_problem_handlers
+from cloud.settings import CloudSettings
+from cloud.telemetry import make_sink
+from dashboards import STATIC_DIR
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: CloudSettings | None = None) -> FastAPI:
+    settings = settings or CloudSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        sink = make_sink(settings)
+        ingestor = Ingestor(settings, engine, sink)
+        app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
+        ingestor.start()
+        try:
+            yield
+        finally:
+            # Order matters: stop receiving, write what is pending, then close the
+            # sink (which flushes the time series) and the database.
+            await ingestor.stop()
+            await sink.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Ruang cloud",
+        version="1",
+        summary="Desks, nodes and ingestion state of a Ruang smart-office deployment",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(router)
+    # The dashboards are static pages on the same origin, calling the API above;
+    # mounted last so /api, /docs and the probes take precedence.
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")
+    return app

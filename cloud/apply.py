@@ -1,0 +1,284 @@
+"""Applies contract messages to the SQL state, in arrival order, inside one transaction.
+
+Telemetry arrives as `TelemetryBatch`es already coalesced in memory (latest
+presence per desk, last arrival per node) and is written with one multi-row
+upsert per table; events and state messages are applied one by one after an
+INSERT into `events` whose UNIQUE message id turns a replay into a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, false, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cloud import lineprotocol
+from cloud.models import Desk, Event, Node
+from ruang import contract
+
+NODES = cast(Table, Node.__table__)
+DESKS = cast(Table, Desk.__table__)
+EVENTS = cast(Table, Event.__table__)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass
+class TelemetryBatch:
+    """Telemetry received between two ordered messages, reduced to its latest values."""
+
+    count: int = 0
+    seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
+    # desk -> (node, present, edge ts)
+    presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event or state message, applied individually and in order."""
+
+    parsed: contract.ParsedTopic
+    message: contract.Message
+    received_at: float
+
+
+Item = TelemetryBatch | Envelope
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    duplicates: int = 0
+    stale_deaths: int = 0
+    lines: list[str] = field(default_factory=list)  # node_state series for the sink
+    # What this transaction wrote, remembered by Applier.committed() once it commits.
+    presence_written: dict[str, bool] = field(default_factory=dict)
+    seen_written: dict[str, float] = field(default_factory=dict)
+
+
+class Applier:
+    """Builds the dialect-specific upserts once and applies lists of items."""
+
+    def __init__(self, dialect_name: str, *, last_seen_resolution_s: float = 5.0) -> None:
+        # Committed values, to skip rows that would not change: most presence
+        # samples repeat the previous value, and last_seen only needs to be
+        # fresh to within a fraction of the offline timeout.
+        self._presence: dict[str, bool] = {}
+        self._seen: dict[str, float] = {}
+        self._seen_resolution = last_seen_resolution_s
+        insert: Callable[[Table], Any] = (
+            postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        )
+        self._insert = insert
+
+        node_ins = insert(NODES)
+        # Any message revives a node the sweeper timed out, but not one whose
+        # latest state message was a death: only a new birth brings that back.
+        died_last = and_(
+            NODES.c.last_death_at.is_not(None),
+            or_(NODES.c.last_birth_at.is_(None), NODES.c.last_death_at >= NODES.c.last_birth_at),
+        )
+        self._node_seen = node_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={
+                "last_seen": node_ins.excluded.last_seen,
+                "online": case((died_last, NODES.c.online), else_=true()),
+            },
+        )
+        desk_ins = insert(DESKS)
+        self._desk_presence = desk_ins.on_conflict_do_update(
+            index_elements=[DESKS.c.id],
+            set_={
+                "present": desk_ins.excluded.present,
+                # Only a change of value moves presence_changed_at.
+                "presence_changed_at": case(
+                    (
+                        DESKS.c.present.is_not_distinct_from(desk_ins.excluded.present),
+                        DESKS.c.presence_changed_at,
+                    ),
+                    else_=desk_ins.excluded.presence_changed_at,
+                ),
+            },
+        )
+        self._desk_ensure = insert(DESKS).on_conflict_do_nothing(index_elements=[DESKS.c.id])
+        birth_ins = insert(NODES)
+        self._node_birth = birth_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={
+                name: getattr(birth_ins.excluded, name)
+                for name in ("online", "bdseq", "sw_version", "last_seen", "last_birth_at")
+            },
+        )
+        death_ins = insert(NODES)
+        self._node_death = death_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={"online": false(), "bdseq": death_ins.excluded.bdseq,
+                  "last_death_at": death_ins.excluded.last_death_at},
+        )
+        desk_birth_ins = insert(DESKS)
+        self._desk_birth = desk_birth_ins.on_conflict_do_update(
+            index_elements=[DESKS.c.id],
+            set_={
+                "node_id": desk_birth_ins.excluded.node_id,
+                "unit": case(
+                    (desk_birth_ins.excluded.unit.is_(None), DESKS.c.unit),
+                    else_=desk_birth_ins.excluded.unit,
+                ),
+            },
+        )
+
+    async def apply(self, conn: AsyncConnection, items: Sequence[Item]) -> ApplyResult:
+        result = ApplyResult()
+        for item in items:
+            if isinstance(item, TelemetryBatch):
+                await self._telemetry(conn, item, result)
+                result.applied += item.count
+            else:
+                await self._ordered(conn, item, result)
+        return result
+
+    def committed(self, result: ApplyResult) -> None:
+        """Remembers what `result`'s transaction wrote (call only after it committed)."""
+        self._presence.update(result.presence_written)
+        self._seen.update(result.seen_written)
+
+    def forget_nodes(self, nodes: Sequence[str]) -> None:
+        """The database changed these nodes behind our back (e.g. timed out): write them again."""
+        for node in nodes:
+            self._seen.pop(node, None)
+
+    async def _telemetry(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        known_seen, resolution = self._seen, self._seen_resolution
+        fresh = {
+            node: t for node, t in batch.seen.items()
+            if t - known_seen.get(node, float("-inf")) >= resolution
+        }
+        if fresh:
+            await conn.execute(
+                self._node_seen,
+                [{"id": node, "online": True, "last_seen": utc(t)} for node, t in fresh.items()],
+            )
+            result.seen_written.update(fresh)
+        known_presence = self._presence
+        changed = {
+            desk: sample for desk, sample in batch.presence.items()
+            if known_presence.get(desk) is not sample[1]
+        }
+        if changed:
+            await conn.execute(
+                self._desk_presence,
+                [
+                    {"id": desk, "node_id": node, "state": "free", "present": present,
+                     "presence_changed_at": utc(ts)}
+                    for desk, (node, present, ts) in changed.items()
+                ],
+            )
+            result.presence_written.update(
+                (desk, present) for desk, (_, present, _) in changed.items()
+            )
+
+    async def _ordered(self, conn: AsyncConnection, env: Envelope, result: ApplyResult) -> None:
+        msg = env.message
+        if isinstance(msg, contract.NodeState):
+            kind = "birth" if msg.online else "death"
+        else:
+            kind = env.parsed.kind
+        desk: str | None = getattr(msg, "desk", None)
+        row = {
+            "message_id": msg.id,
+            "node": msg.node,
+            "desk": desk,
+            "kind": kind,
+            "ts": utc(msg.ts),
+            "received_at": utc(env.received_at),
+            "badge": getattr(msg, "badge", None),
+            "payload": msg.model_dump(mode="json"),
+        }
+        inserted = await conn.scalar(
+            self._insert(EVENTS)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
+            .returning(EVENTS.c.id)
+        )
+        if inserted is None:
+            result.duplicates += 1
+            return
+        result.applied += 1
+        now = utc(env.received_at)
+        if isinstance(msg, contract.NodeState):
+            await self._state(conn, msg, now, result)
+            return
+        await conn.execute(self._node_seen, [{"id": msg.node, "online": True, "last_seen": now}])
+        if desk is None:
+            return
+        await conn.execute(self._desk_ensure, [{"id": desk, "node_id": msg.node, "state": "free"}])
+        ts = utc(msg.ts)
+        # Events can arrive late (queued while the cloud was away): never let an
+        # older check-in/out overwrite a newer one.
+        not_older = or_(DESKS.c.last_change_at.is_(None), DESKS.c.last_change_at <= ts)
+        if isinstance(msg, contract.CheckIn):
+            await conn.execute(
+                update(DESKS)
+                .where(DESKS.c.id == desk, not_older)
+                .values(state="occupied", occupant_badge=msg.badge, checked_in_at=ts,
+                        last_change_at=ts)
+            )
+        elif isinstance(msg, contract.CheckOut):
+            await conn.execute(
+                update(DESKS)
+                .where(DESKS.c.id == desk, not_older)
+                .values(state="free", occupant_badge=None, checked_in_at=None, last_change_at=ts)
+            )
+        elif isinstance(msg, contract.UnitStatus):
+            values: dict[str, Any] = {"unit_online": msg.online}
+            if msg.firmware is not None:
+                values["unit_firmware"] = msg.firmware
+            if msg.unit is not None:
+                values["unit"] = msg.unit
+            await conn.execute(update(DESKS).where(DESKS.c.id == desk).values(**values))
+
+    async def _state(
+        self, conn: AsyncConnection, msg: contract.NodeState, now: datetime, result: ApplyResult
+    ) -> None:
+        if msg.online:
+            await conn.execute(
+                self._node_birth,
+                [{"id": msg.node, "online": True, "bdseq": msg.bdseq, "sw_version": msg.sw_version,
+                  "last_seen": now, "last_birth_at": now}],
+            )
+            if msg.desks:
+                await conn.execute(
+                    self._desk_birth,
+                    [{"id": d.desk, "node_id": msg.node, "unit": d.unit, "state": "free"}
+                     for d in msg.desks],
+                )
+        else:
+            current = await conn.scalar(select(NODES.c.bdseq).where(NODES.c.id == msg.node))
+            if current is not None and msg.bdseq < current:
+                # The will of an older connection, delivered after the node came back.
+                result.stale_deaths += 1
+                return
+            await conn.execute(
+                self._node_death,
+                [{"id": msg.node, "online": False, "bdseq": msg.bdseq, "last_death_at": now}],
+            )
+        result.lines.append(lineprotocol.node_state(msg.node, msg.online, msg.ts, msg.bdseq))
+
+    async def mark_silent_nodes_offline(self, conn: AsyncConnection, cutoff: float) -> list[str]:
+        """Marks offline every online node not heard from since `cutoff`; returns their ids."""
+        rows = await conn.execute(
+            update(NODES)
+            .where(NODES.c.online.is_(True), NODES.c.last_seen < utc(cutoff))
+            .values(online=False)
+            .returning(NODES.c.id)
+        )
+        return [row[0] for row in rows]

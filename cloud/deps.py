@@ -1,0 +1,40 @@
+"""FastAPI dependencies: the database connection and the ingestor held by the running app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cloud.ingest import Ingestor
+from cloud.settings import CloudSettings
+
+
+def get_settings(request: Request) -> CloudSettings:
+    settings: CloudSettings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def get_db(
+    engine: Annotated[AsyncEngine, Depends(get_engine)],
+) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        yield conn
+
+
+def get_ingestor(request: Request) -> Ingestor:
+    ingestor: Ingestor = request.app.state.ingestor
+    return ingestor
+
+
+SettingsDep = Annotated[CloudSettings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+DbDep = Annotated[AsyncConnection, Depends(get_db)]
+IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]

@@ -1,0 +1,411 @@
+"""MQTT ingestion: validates contract messages and writes them to SQL and the telemetry sink.
+
+One aiomqtt connection with a persistent session (stable client id,
+clean_session=False) so QoS 1 events queued while the cloud was away are
+delivered on reconnect. Messages are handled synchronously as paho decodes
+them (see `_dispatch_queue`): telemetry is folded into an in-memory batch and
+written every `flush_interval_s`; events and state messages wake the writer
+at once. A bad message is counted by reason and dropped; nothing in a message
+can stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cloud import lineprotocol
+from cloud.apply import Applier, Envelope, Item, TelemetryBatch
+from cloud.settings import CloudSettings
+from cloud.telemetry import TelemetrySink
+from ruang import contract
+from ruang.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+REJECT_LOG_INTERVAL_S = 10.0
+# After this many failed writes in a row, pending telemetry samples are dropped
+# (newer samples supersede them); events are kept and retried.
+TELEMETRY_RETRY_LIMIT = 3
+_TOPIC_CACHE_MAX = 50_000
+SUBSCRIBE_TIMEOUT_S = 300.0
+
+
+class NotConnected(RuntimeError):
+    """The cloud has no MQTT connection right now."""
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    stale_deaths: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    write_errors: int = 0
+    telemetry_dropped: int = 0
+    nodes_timed_out: int = 0
+    connects: int = 0
+    connected: bool = False
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+    def error(self, text: str) -> None:
+        self.last_error, self.last_error_at = text[:500], time.time()
+
+
+def reject_category(reason: str) -> str:
+    """A short, stable bucket for a ContractError reason (for counters, not for people)."""
+    if reason.startswith(("topic outside", "malformed", "invalid node id")):
+        return "topic"
+    if reason.startswith("unknown"):
+        return "unknown_kind"
+    if "does not match topic node" in reason:
+        return "node_mismatch"
+    if "Invalid JSON" in reason or "JSON input" in reason:
+        return "bad_json"
+    if reason.startswith("commands"):
+        return "wrong_direction"
+    return "schema"
+
+
+@dataclass(frozen=True)
+class MqttTarget:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp"):
+        raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (use mqtt://host:port)")
+    return MqttTarget(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username,
+                      parts.password)
+
+
+def _dispatch_queue(handler: Callable[[aiomqtt.Message], None]) -> type[asyncio.Queue[Any]]:
+    """An aiomqtt `queue_type` that hands each message to `handler` instead of queueing it.
+
+    aiomqtt's message iterator costs a task and an `asyncio.wait` per message,
+    which alone caps ingestion well below the broker's rate. Handling the
+    message inside paho's callback (already on the event loop) avoids that;
+    the iterator is still used, but only to learn about disconnects.
+    """
+
+    class DispatchQueue(asyncio.Queue[Any]):
+        def put_nowait(self, item: Any) -> None:
+            handler(item)
+
+    return DispatchQueue
+
+
+class Ingestor:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        engine: AsyncEngine,
+        sink: TelemetrySink,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.stats = IngestStats()
+        self.sink = sink
+        self._engine = engine
+        self._applier = Applier(
+            engine.dialect.name,
+            last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
+        )
+        self._target = parse_mqtt_url(settings.mqtt_url)
+        self._clock = clock
+        self._client: aiomqtt.Client | None = None
+        self._pending: list[Item] = []
+        self._open: TelemetryBatch | None = None
+        self._pending_count = 0
+        self._lines: list[str] = []
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._write_failures = 0
+        self._topics: dict[str, tuple[contract.ParsedTopic, type[BaseModel]]] = {}
+        self._reject_logged: dict[str, tuple[float, int]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_sweep = 0.0
+        self._stopping = False
+        # QoS 1 message ids received but not yet acknowledged to the broker, in order:
+        # a PUBACK goes out only after the message is committed to the database.
+        self._unacked: list[int] = []
+        self._paho: Any = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._mqtt_loop(), name="ruang-ingest-mqtt"),
+            asyncio.create_task(self._write_loop(), name="ruang-ingest-writer"),
+        ]
+
+    async def stop(self) -> None:
+        """Disconnects, then writes whatever was received but not yet written."""
+        self._stopping = True
+        for task in self._tasks:
+            # Python 3.11's asyncio.wait_for (used inside aiomqtt) can swallow a
+            # cancellation that races with its inner future: cancel until done.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=1.0)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("ingestion task %s failed", task.get_name(), exc_info=task.exception())
+        self._tasks = []
+        await self.flush()
+
+    @property
+    def connected(self) -> bool:
+        return self.stats.connected
+
+    # --- MQTT ---------------------------------------------------------------------------
+
+    async def _mqtt_loop(self) -> None:
+        backoff = Backoff(base=0.2, cap=10.0)
+        while not self._stopping:
+            try:
+                await self._session(backoff)
+            except Exception as exc:  # MqttError mostly; any failure means reconnect
+                if self.stats.connected or backoff.attempt == 0:
+                    log.warning("MQTT connection to %s:%d lost or refused: %s",
+                                self._target.host, self._target.port, exc)
+                self.stats.error(f"mqtt: {exc}")
+            finally:
+                self.stats.connected = False
+                self._client = None
+                # Ids belong to the lost connection; the broker redelivers those
+                # messages (de-duplicated by message id) on the next session.
+                self._paho = None
+                self._unacked = []
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, backoff: Backoff) -> None:
+        client = aiomqtt.Client(
+            self._target.host,
+            self._target.port,
+            username=self._target.username,
+            password=self._target.password,
+            identifier=self.settings.mqtt_client_id,
+            clean_session=False,
+            keepalive=self.settings.mqtt_keepalive_s,
+            timeout=10,
+            queue_type=_dispatch_queue(self._on_message),
+        )
+        # Persist, then acknowledge: paho would PUBACK as soon as our callback
+        # returns, before the event is in the database. aiomqtt does not expose
+        # paho's manual acknowledgement, so reach its client for this one switch.
+        paho = client._client
+        paho.manual_ack_set(True)
+        async with client:
+            self._client = client
+            self._paho = paho
+            self.stats.connected = True
+            self.stats.connects += 1
+            backoff.reset()
+            # With a persistent session the broker delivers the queued backlog right
+            # after CONNACK, and the SUBACK only after it: allow for a long drain.
+            await client.subscribe(list(contract.CLOUD_SUBSCRIPTIONS), timeout=SUBSCRIBE_TIMEOUT_S)
+            log.info("ingesting from MQTT %s:%d", self._target.host, self._target.port)
+            # Messages never reach this iterator (see _dispatch_queue); it raises
+            # MqttError when the connection drops.
+            async for _ in client.messages:
+                pass
+
+    async def publish(self, message: contract.Message) -> str:
+        """Publishes a cloud -> edge message (a command); returns its topic."""
+        client = self._client
+        if client is None or not self.stats.connected:
+            raise NotConnected("not connected to the MQTT broker")
+        topic = contract.topic_for(message)
+        try:
+            await client.publish(topic, contract.encode(message), qos=contract.qos_for(message),
+                                 timeout=5)
+        except aiomqtt.MqttError as exc:
+            raise NotConnected(str(exc)) from exc
+        return topic
+
+    # --- the hot path: one call per MQTT message ----------------------------------------
+
+    def _decode(self, topic: str, payload: Any) -> tuple[contract.ParsedTopic, contract.Message]:
+        # Same checks as contract.decode, with the per-topic part cached: parsing
+        # the topic costs more than validating the payload. Any failure goes
+        # through contract.decode so the reason is the contract's own.
+        entry = self._topics.get(topic)
+        if entry is None:
+            parsed = contract.parse_topic(topic)
+            if parsed.channel is contract.Channel.COMMANDS:
+                raise contract.ContractError("commands go cloud -> edge; not ingested")
+            entry = (parsed, contract.model_for(parsed))
+            if len(self._topics) >= _TOPIC_CACHE_MAX:
+                self._topics.clear()
+            self._topics[topic] = entry
+        parsed, model = entry
+        try:
+            message = model.model_validate_json(payload)
+        except ValueError:
+            message = None
+        if message is None or message.node != parsed.node:  # type: ignore[attr-defined]
+            contract.decode(topic, payload)  # raises with the contract's reason
+            raise contract.ContractError("payload rejected")
+        return parsed, message  # type: ignore[return-value]
+
+    def _on_message(self, mqtt_message: aiomqtt.Message) -> None:
+        self.stats.received += 1
+        if mqtt_message.qos:
+            self._unacked.append(mqtt_message.mid)
+            self._wake.set()
+        try:
+            parsed, message = self._decode(mqtt_message.topic.value, mqtt_message.payload)
+        except contract.ContractError as exc:
+            self._reject(exc.reason)
+            return
+        except Exception as exc:  # never let one message break paho's read loop
+            self._reject(f"internal: {type(exc).__name__}: {exc}", category="internal")
+            return
+        if parsed.channel is contract.Channel.TELEMETRY:
+            self._take_telemetry(message)
+        else:
+            self._pending.append(Envelope(parsed, message, self._clock()))
+            self._open = None  # later telemetry goes after this message
+            self._pending_count += 1
+            self._wake.set()
+
+    def _take_telemetry(self, message: contract.Message) -> None:
+        batch = self._open
+        if batch is None:
+            batch = self._open = TelemetryBatch()
+            self._pending.append(batch)
+        batch.count += 1
+        batch.seen[message.node] = self._clock()
+        kind = type(message)
+        if kind is contract.Presence:
+            presence: contract.Presence = message  # type: ignore[assignment]
+            batch.presence[presence.desk] = (presence.node, presence.present, presence.ts)
+            self._lines.append(lineprotocol.presence(presence))
+        elif kind is contract.Heartbeat:
+            self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
+        elif kind is contract.NodeHealth:
+            self._lines.append(lineprotocol.node_health(message))  # type: ignore[arg-type]
+        self._pending_count += 1
+        if self._pending_count >= self.settings.flush_max_messages:
+            self._wake.set()
+
+    def _reject(self, reason: str, category: str | None = None) -> None:
+        category = category or reject_category(reason)
+        rejected = self.stats.rejected
+        rejected[category] = rejected.get(category, 0) + 1
+        self.stats.error(f"rejected ({category}): {reason}")
+        # Rate-limited per category: a misbehaving node must not flood the log.
+        now = time.monotonic()
+        last, folded = self._reject_logged.get(category, (float("-inf"), 0))
+        if now - last >= REJECT_LOG_INTERVAL_S:
+            log.warning("dropped message (%s, %d similar since last report): %s",
+                        category, folded, reason)
+            self._reject_logged[category] = (now, 0)
+        else:
+            self._reject_logged[category] = (last, folded + 1)
+
+    # --- writing ------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        interval = self.settings.flush_interval_s
+        sweep_every = max(interval, min(self.settings.node_offline_after_s / 4, 10.0))
+        while not self._stopping:
+            # asyncio.timeout rather than wait_for: 3.11's wait_for can lose a cancel.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            ok = await self.flush()
+            if not ok:
+                await asyncio.sleep(Backoff(base=interval, cap=5.0,
+                                            attempt=self._write_failures).next_delay())
+            now = time.monotonic()
+            if now - self._last_sweep >= sweep_every:
+                self._last_sweep = now
+                await self._sweep()
+
+    async def flush(self) -> bool:
+        """Writes everything received so far; False when the database write failed."""
+        async with self._flush_lock:
+            items, self._pending, self._open = self._pending, [], None
+            self._pending_count = 0
+            lines, self._lines = self._lines, []
+            acks, self._unacked, paho = self._unacked, [], self._paho
+            if lines:
+                self.sink.write(lines)
+            if not items:
+                self._ack(paho, acks)
+                return True
+            try:
+                async with self._engine.begin() as conn:
+                    result = await self._applier.apply(conn, items)
+            except Exception as exc:
+                self._write_failed(items, exc)
+                if paho is self._paho:
+                    self._unacked[:0] = acks
+                return False
+            self._ack(paho, acks)
+            self._write_failures = 0
+            self._applier.committed(result)
+            self.stats.applied += result.applied
+            self.stats.duplicates += result.duplicates
+            self.stats.stale_deaths += result.stale_deaths
+            if result.lines:
+                self.sink.write(result.lines)
+            return True
+
+    def _ack(self, paho: Any, mids: list[int]) -> None:
+        # Only on the connection the messages came in on; after a reconnect the
+        # broker resends them instead.
+        if paho is None or paho is not self._paho:
+            return
+        for mid in mids:
+            paho.ack(mid, 1)
+
+    def _write_failed(self, items: list[Item], exc: Exception) -> None:
+        self._write_failures += 1
+        self.stats.write_errors += 1
+        self.stats.error(f"database: {type(exc).__name__}: {exc}")
+        if self._write_failures == 1 or self._write_failures % 20 == 0:
+            log.error("database write failed (%d in a row), will retry: %s",
+                      self._write_failures, exc)
+        if self._write_failures >= TELEMETRY_RETRY_LIMIT:
+            dropped = sum(i.count for i in items if isinstance(i, TelemetryBatch))
+            self.stats.telemetry_dropped += dropped
+            items = [i for i in items if not isinstance(i, TelemetryBatch)]
+        # Put them back in front of whatever arrived meanwhile, order kept.
+        self._pending[:0] = items
+        self._open = None
+
+    async def _sweep(self) -> None:
+        cutoff = self._clock() - self.settings.node_offline_after_s
+        try:
+            async with self._engine.begin() as conn:
+                silent = await self._applier.mark_silent_nodes_offline(conn, cutoff)
+        except Exception as exc:
+            self.stats.error(f"database: {type(exc).__name__}: {exc}")
+            return
+        if silent:
+            self._applier.forget_nodes(silent)
+            self.stats.nodes_timed_out += len(silent)
+            now = self._clock()
+            self.sink.write([lineprotocol.node_state(node, False, now) for node in silent])
+            log.info("no message for %.0f s: %s marked offline",
+                     self.settings.node_offline_after_s, ", ".join(silent[:10]))

@@ -1,0 +1,52 @@
+"""Typed configuration of the cloud service, read from `RUANG_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
+
+
+class CloudSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUANG_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/ruang.sqlite3"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    # A stable id is what makes the broker keep our persistent session (and queue
+    # QoS 1 events) while the cloud is down; two cloud instances must not share it.
+    mqtt_client_id: str = "ruang-cloud"
+    mqtt_keepalive_s: int = Field(default=30, ge=5)
+
+    influx_url: str | None = None
+    influx_token: str = ""
+    influx_org: str = "ruang"
+    influx_bucket: str = "ruang"
+    telemetry_sqlite_path: Path = Path("./var/telemetry.sqlite3")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    node_offline_after_s: float = Field(default=120.0, gt=0)
+    # Telemetry state is coalesced in memory and written in one transaction per
+    # interval (or sooner once this many messages are pending).
+    flush_interval_s: float = Field(default=0.5, gt=0)
+    flush_max_messages: int = Field(default=20_000, ge=1)
+
+    @field_validator("influx_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `RUANG_INFLUX_URL=` in a .env file means "no InfluxDB", not an empty URL.
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _create_sqlite_parent(cls, value: str) -> str:
+        for prefix in _SQLITE_PREFIXES:
+            if value.startswith(prefix):
+                path = value[len(prefix) :].split("?", 1)[0]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return value

@@ -41,6 +41,10 @@ DeskId = Annotated[str, Field(pattern=ID_PATTERN)]
 MessageId = Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 # Card UIDs are 4, 7 or 10 bytes (ISO/IEC 14443-3); carried as upper-case hex.
 BadgeUid = Annotated[str, Field(pattern=r"^(?:[0-9A-F]{2}){4,10}$")]
+# A badge as the edge identified it: an NFC card UID, or `ble:<id>` for a BLE badge
+# whose (possibly rotating) identifier the edge resolved to its enrolled id.
+BadgeRef = Annotated[str, Field(pattern=r"^(?:(?:[0-9A-F]{2}){4,10}|ble:[A-Za-z0-9_.-]{1,60})$")]
+DeviceId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class ContractError(ValueError):
@@ -107,18 +111,18 @@ class NodeState(_Payload):
 
 class CheckIn(_Payload):
     desk: DeskId
-    badge: BadgeUid
+    badge: BadgeRef
 
 
 class CheckOut(_Payload):
     desk: DeskId
-    badge: BadgeUid | None = None
+    badge: BadgeRef | None = None
     reason: Literal["tap", "left", "released", "command"] = "tap"
 
 
 class TapRefused(_Payload):
     desk: DeskId
-    badge: BadgeUid
+    badge: BadgeRef
     reason: str = Field(max_length=128)
 
 
@@ -126,6 +130,27 @@ class ButtonPressed(_Payload):
     desk: DeskId
     button: int = Field(ge=0, le=255)
     long_press: bool = False
+
+
+class AccessDecision(_Payload):
+    """A card read at a door and what the edge decided, with its place in the audit chain."""
+
+    door: DeviceId
+    badge: BadgeRef | None = None
+    granted: bool
+    reason: str = Field(max_length=128)
+    audit_seq: int = Field(ge=0)
+    audit_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 chain hash, hex")
+
+
+class DoorStatus(_Payload):
+    """A door reader's condition changed (online/offline, tamper, power)."""
+
+    door: DeviceId
+    condition: Literal[
+        "online", "offline", "tamper", "tamper_cleared", "power_fail", "power_restored"
+    ]
+    detail: str | None = Field(default=None, max_length=128)
 
 
 class UnitStatus(_Payload):
@@ -143,6 +168,43 @@ class UnitStatus(_Payload):
 class Presence(_Payload):
     desk: DeskId
     present: bool
+    source: Literal["deskunit", "radar", "ble"] = "deskunit"
+
+
+class BadgePresence(_Payload):
+    """A BLE badge became present in / left a zone (or the area of a desk)."""
+
+    badge: BadgeRef
+    zone: DeviceId
+    desk: DeskId | None = None
+    present: bool
+    confidence: float = Field(ge=0, le=1)
+    rssi: float | None = Field(default=None, ge=-127, le=20)
+
+
+class Position(_Payload):
+    """A vehicle's GNSS fix (office shuttles, pool cars)."""
+
+    vehicle: DeviceId
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    speed_kmh: float = Field(ge=0, le=400)
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    fix_quality: int = Field(ge=0, le=8, description="NMEA GGA fix quality; 0 = no fix")
+    satellites: int | None = Field(default=None, ge=0, le=99)
+    hdop: float | None = Field(default=None, ge=0, le=99.99)
+
+
+class DeviceHealth(_Payload):
+    """Health of one attached device, for technicians (rejected frames, last reading, battery)."""
+
+    device: DeviceId
+    kind: Literal["deskunit", "radar", "ble_scanner", "ble_badge", "door", "gps"]
+    online: bool
+    rejected_frames: int = Field(default=0, ge=0)
+    last_reading_ts: float | None = Field(default=None, ge=0)
+    battery_pct: int | None = Field(default=None, ge=0, le=100)
+    detail: str | None = Field(default=None, max_length=128)
 
 
 class Heartbeat(_Payload):
@@ -178,11 +240,16 @@ EVENT_KINDS: dict[str, type[_Payload]] = {
     "tap_refused": TapRefused,
     "button": ButtonPressed,
     "unit_status": UnitStatus,
+    "access": AccessDecision,
+    "door_status": DoorStatus,
 }
 TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "presence": Presence,
     "heartbeat": Heartbeat,
     "health": NodeHealth,
+    "badge_presence": BadgePresence,
+    "position": Position,
+    "device_health": DeviceHealth,
 }
 COMMAND_KINDS: dict[str, type[_Payload]] = {
     "led": LedCommand,

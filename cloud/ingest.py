@@ -147,6 +147,7 @@ class Ingestor:
         # a PUBACK goes out only after the message is committed to the database.
         self._unacked: list[int] = []
         self._paho: Any = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -302,6 +303,10 @@ class Ingestor:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
         elif kind is contract.NodeHealth:
             self._lines.append(lineprotocol.node_health(message))  # type: ignore[arg-type]
+        else:
+            line = lineprotocol.for_telemetry(message)
+            if line is not None:
+                self._lines.append(line)
         self._pending_count += 1
         if self._pending_count >= self.settings.flush_max_messages:
             self._wake.set()
@@ -363,6 +368,7 @@ class Ingestor:
                 return False
             self._ack(paho, acks)
             self._write_failures = 0
+            self._acknowledge_access_decisions(items)
             self._applier.committed(result)
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
@@ -370,6 +376,28 @@ class Ingestor:
             if result.lines:
                 self.sink.write(result.lines)
             return True
+
+    def _acknowledge_access_decisions(self, items: list[Item]) -> None:
+        """Tells each node which access decisions are now committed (new or replayed).
+
+        The node keeps every decision in its hash-chained audit log until then; if
+        this ack is lost the node sends the decision again and the replay is a no-op.
+        """
+        seqs: dict[str, list[int]] = {}
+        for item in items:
+            if isinstance(item, Envelope) and isinstance(item.message, contract.AccessDecision):
+                seqs.setdefault(item.message.node, []).append(item.message.audit_seq)
+        for node, node_seqs in seqs.items():
+            task = asyncio.create_task(self._send_quietly(
+                contract.AuditAck(node=node, seqs=tuple(node_seqs[:5000]))))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _send_quietly(self, message: contract.Message) -> None:
+        try:
+            await self.publish(message)
+        except (NotConnected, contract.ContractError) as exc:
+            log.info("could not send %s to %s now: %s", type(message).__name__, message.node, exc)
 
     def _ack(self, paho: Any, mids: list[int]) -> None:
         # Only on the connection the messages came in on; after a reconnect the

@@ -34,8 +34,8 @@ def ts_ns(ts: float) -> int:
 
 def presence(message: contract.Presence) -> str:
     return (
-        f"presence,node={escape_tag(message.node)},desk={escape_tag(message.desk)} "
-        f"present={1 if message.present else 0}i {ts_ns(message.ts)}"
+        f"presence,node={escape_tag(message.node)},desk={escape_tag(message.desk)},"
+        f"source={message.source} present={1 if message.present else 0}i {ts_ns(message.ts)}"
     )
 
 
@@ -55,6 +55,46 @@ def node_health(message: contract.NodeHealth) -> str:
     )
 
 
+def position(message: contract.Position) -> str:
+    fields = (
+        f"lat={message.lat!r},lon={message.lon!r},speed_kmh={message.speed_kmh!r},"
+        f"fix_quality={message.fix_quality}i"
+    )
+    if message.heading_deg is not None:
+        fields += f",heading_deg={message.heading_deg!r}"
+    if message.satellites is not None:
+        fields += f",satellites={message.satellites}i"
+    if message.hdop is not None:
+        fields += f",hdop={message.hdop!r}"
+    return (
+        f"position,node={escape_tag(message.node)},vehicle={escape_tag(message.vehicle)} "
+        f"{fields} {ts_ns(message.ts)}"
+    )
+
+
+def device_health(message: contract.DeviceHealth) -> str:
+    fields = f"online={1 if message.online else 0}i,rejected_frames={message.rejected_frames}i"
+    if message.battery_pct is not None:
+        fields += f",battery_pct={message.battery_pct}i"
+    return (
+        f"device_health,node={escape_tag(message.node)},device={escape_tag(message.device)},"
+        f"kind={message.kind} {fields} {ts_ns(message.ts)}"
+    )
+
+
+def badge_presence(message: contract.BadgePresence) -> str:
+    tags = f"badge_presence,node={escape_tag(message.node)},zone={escape_tag(message.zone)}"
+    if message.desk is not None:
+        tags += f",desk={escape_tag(message.desk)}"
+    # The badge is a field, not a tag: one series per badge would explode cardinality.
+    badge = message.badge.replace("\\", "\\\\").replace('"', '\\"')
+    fields = (
+        f'badge="{badge}",present={1 if message.present else 0}i,'
+        f"confidence={message.confidence!r}"
+    )
+    return f"{tags} {fields} {ts_ns(message.ts)}"
+
+
 def node_state(node: str, online: bool, ts: float, bdseq: int | None = None) -> str:
     fields = f"online={1 if online else 0}i"
     if bdseq is not None:
@@ -70,4 +110,10 @@ def for_telemetry(message: contract.Message) -> str | None:
         return heartbeat(message)
     if isinstance(message, contract.NodeHealth):
         return node_health(message)
+    if isinstance(message, contract.Position):
+        return position(message)
+    if isinstance(message, contract.DeviceHealth):
+        return device_health(message)
+    if isinstance(message, contract.BadgePresence):
+        return badge_presence(message)
     return None

@@ -104,20 +104,7 @@ class EdgeAgent:
     async def _on_unit_message(self, desk: str, message: Message) -> None:
         publish = self.uplink.publish
         if isinstance(message, BadgeRead):
-            badge = message.uid.hex().upper()
-            decision = self.book.tap(desk, badge, time.time())
-            # Answer the person at the desk first; the cloud can wait.
-            self._led(desk, decision.led)
-            if decision.outcome == "checkin":
-                publish(contract.CheckIn(node=self.node, desk=desk, badge=badge))
-            elif decision.outcome == "checkout":
-                publish(contract.CheckOut(node=self.node, desk=desk, badge=badge, reason="tap"))
-            else:
-                publish(
-                    contract.TapRefused(
-                        node=self.node, desk=desk, badge=badge, reason=decision.reason or "refused"
-                    )
-                )
+            self.tap(desk, message.uid.hex().upper())
         elif isinstance(message, PresenceChanged):
             publish(contract.Presence(node=self.node, desk=desk, present=message.present))
         elif isinstance(message, Heartbeat):
@@ -131,6 +118,24 @@ class EdgeAgent:
         elif isinstance(message, Hello):
             # A unit that rebooted lost its LED state: show what the desk is now.
             self._led(desk, self.book.steady_led(desk))
+
+    def tap(self, desk: str, badge: str) -> None:
+        """A badge was presented at a desk (NFC on the desk unit, or a BLE tap)."""
+        decision = self.book.tap(desk, badge, time.time())
+        # Answer the person at the desk first; the cloud can wait.
+        if desk in self.drivers:
+            self._led(desk, decision.led)
+        publish = self.uplink.publish
+        if decision.outcome == "checkin":
+            publish(contract.CheckIn(node=self.node, desk=desk, badge=badge))
+        elif decision.outcome == "checkout":
+            publish(contract.CheckOut(node=self.node, desk=desk, badge=badge, reason="tap"))
+        else:
+            publish(
+                contract.TapRefused(
+                    node=self.node, desk=desk, badge=badge, reason=decision.reason or "refused"
+                )
+            )
 
     def _led(self, desk: str, led: LedSet) -> None:
         # Sent from its own task so the reader loop keeps reading while the unit acks.

@@ -251,8 +251,15 @@ TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "position": Position,
     "device_health": DeviceHealth,
 }
+class AuditAck(_Payload):
+    """The cloud has committed these access decisions; the node may prune its audit log."""
+
+    seqs: tuple[int, ...] = Field(min_length=1, max_length=5000)
+
+
 COMMAND_KINDS: dict[str, type[_Payload]] = {
     "led": LedCommand,
+    "audit_ack": AuditAck,
 }
 _KIND_BY_MODEL: dict[type[_Payload], str] = {
     model: kind

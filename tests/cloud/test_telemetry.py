@@ -40,8 +40,10 @@ async def test_influx_sink_makes_presence_readable_in_victoriametrics(
 ) -> None:
     node, desk = unique("node"), unique("desk")
     sink = InfluxSink(victoria.url)
-    samples = [contract.Presence(node=node, desk=desk, present=p, ts=1_700_000_000.0 + i)
-               for i, p in enumerate([True, False, True])]
+    samples = [
+        contract.Presence(node=node, desk=desk, present=p, ts=1_700_000_000.0 + i)
+        for i, p in enumerate([True, False, True])
+    ]
     sink.write([lineprotocol.presence(m) for m in samples])
     async with asyncio.timeout(15):
         await sink.flush()
@@ -49,7 +51,12 @@ async def test_influx_sink_makes_presence_readable_in_victoriametrics(
     assert sink.stats.written == 3 and sink.stats.failed == 0
     series = await exported(victoria, node)
     assert len(series) == 1
-    assert series[0]["metric"] == {"__name__": "presence_present", "node": node, "desk": desk}
+    assert series[0]["metric"] == {
+        "__name__": "presence_present",
+        "node": node,
+        "desk": desk,
+        "source": "deskunit",
+    }
     assert series[0]["values"] == [1, 0, 1]
     assert series[0]["timestamps"] == [1_700_000_000_000, 1_700_000_001_000, 1_700_000_002_000]
 
@@ -65,8 +72,10 @@ async def test_influx_sink_counts_failed_writes_without_raising() -> None:
 
 async def test_local_sink_keeps_lines_in_sqlite(tmp_path: Path) -> None:
     sink = LocalSqliteSink(tmp_path / "t" / "telemetry.sqlite3")
-    lines = [lineprotocol.heartbeat(contract.Heartbeat(node="n1", desk="d1", uptime_s=i, ts=5.0))
-             for i in range(3)]
+    lines = [
+        lineprotocol.heartbeat(contract.Heartbeat(node="n1", desk="d1", uptime_s=i, ts=5.0))
+        for i in range(3)
+    ]
     sink.write(lines)
     async with asyncio.timeout(15):
         await sink.flush()
@@ -78,8 +87,11 @@ async def test_local_sink_keeps_lines_in_sqlite(tmp_path: Path) -> None:
 def test_make_sink_falls_back_to_local_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = CloudSettings(influx_url="", telemetry_sqlite_path=tmp_path / "t.sqlite3",
-                             database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite3")
+    settings = CloudSettings(
+        influx_url="",
+        telemetry_sqlite_path=tmp_path / "t.sqlite3",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite3",
+    )
     with caplog.at_level("WARNING"):
         sink = make_sink(settings)
     assert isinstance(sink, LocalSqliteSink)
@@ -97,11 +109,21 @@ def test_tags_are_escaped() -> None:
 
 
 def test_node_health_line_has_every_field() -> None:
-    line = lineprotocol.node_health(contract.NodeHealth(
-        node="n1", uptime_s=1.5, rss_bytes=10, rejected_frames=2, mqtt_reconnects=3,
-        units_online=4, ts=2.0))
-    assert line == ("node_health,node=n1 uptime_s=1.5,rss_bytes=10i,rejected_frames=2i,"
-                    "mqtt_reconnects=3i,units_online=4i 2000000000")
+    line = lineprotocol.node_health(
+        contract.NodeHealth(
+            node="n1",
+            uptime_s=1.5,
+            rss_bytes=10,
+            rejected_frames=2,
+            mqtt_reconnects=3,
+            units_online=4,
+            ts=2.0,
+        )
+    )
+    assert line == (
+        "node_health,node=n1 uptime_s=1.5,rss_bytes=10i,rejected_frames=2i,"
+        "mqtt_reconnects=3i,units_online=4i 2000000000"
+    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

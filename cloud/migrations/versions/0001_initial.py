@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("node_id", sa.String(64), sa.ForeignKey("nodes.id"), nullable=False),
         sa.Column("unit", sa.String(64), nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("occupant_badge", sa.String(20), nullable=True),
+        sa.Column("occupant_badge", sa.String(64), nullable=True),
         sa.Column("checked_in_at", _TS, nullable=True),
         sa.Column("present", sa.Boolean(), nullable=True),
         sa.Column("presence_changed_at", _TS, nullable=True),
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("ts", _TS, nullable=False),
         sa.Column("received_at", _TS, nullable=False),
-        sa.Column("badge", sa.String(20), nullable=True),
+        sa.Column("badge", sa.String(64), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.UniqueConstraint("message_id", name="uq_events_message_id"),
     )

@@ -281,6 +281,14 @@ class Ingestor:
             return
         if parsed.channel is contract.Channel.TELEMETRY:
             self._take_telemetry(message)
+        elif parsed.channel is contract.Channel.BACKLOG and parsed.kind in contract.TELEMETRY_KINDS:
+            # Historical samples from a node's outbox: they belong in the time
+            # series, but must not overwrite the desks' current state.
+            line = lineprotocol.for_telemetry(message)
+            if line is not None:
+                self._lines.append(line)
+            self._pending_count += 1
+            self._wake.set()
         else:
             self._pending.append(Envelope(parsed, message, self._clock()))
             self._open = None  # later telemetry goes after this message

@@ -10,6 +10,7 @@ Topic tree (``{node}`` is the edge node id, ``{kind}`` the message kind)::
     ruang/v1/nodes/{node}/state               retained, QoS 1: birth and last-will
     ruang/v1/nodes/{node}/events/{kind}       QoS 1: things that happened once (check-in...)
     ruang/v1/nodes/{node}/telemetry/{kind}    QoS 0: samples (presence, heartbeat, node health)
+    ruang/v1/nodes/{node}/backlog/{kind}      QoS 1: outbox data drained after an outage
     ruang/v1/nodes/{node}/commands/{kind}     QoS 1, cloud -> edge: commands (LED...)
 """
 
@@ -30,6 +31,7 @@ EVENT_QOS = 1
 TELEMETRY_QOS = 0
 STATE_QOS = 1
 COMMAND_QOS = 1
+BACKLOG_QOS = 1
 
 # Node and desk ids appear in topics and as time-series tags: keep them to a
 # safe alphabet so they can never inject MQTT wildcards or line-protocol syntax.
@@ -60,6 +62,9 @@ class Channel(StrEnum):
     EVENTS = "events"
     TELEMETRY = "telemetry"
     COMMANDS = "commands"
+    # Historical data drained from a node's outbox after an outage, on its own
+    # channel so live data is never queued behind it and the cloud can tell them apart.
+    BACKLOG = "backlog"
 
 
 def new_message_id() -> str:
@@ -104,6 +109,7 @@ class NodeState(_Payload):
     bdseq: int = Field(ge=0)
     sw_version: str | None = Field(default=None, max_length=64)
     desks: tuple[DeskInfo, ...] = ()
+    outbox_depth: int | None = Field(default=None, ge=0, description="messages awaiting upload")
 
 
 # --- events (QoS 1) -------------------------------------------------------------------------
@@ -251,6 +257,13 @@ TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "position": Position,
     "device_health": DeviceHealth,
 }
+class BacklogRate(_Payload):
+    """How fast the node may drain its outbox backlog, so a building-wide outage
+    does not hammer the cloud when it ends."""
+
+    max_msgs_per_s: float = Field(gt=0, le=100_000)
+
+
 class AuditAck(_Payload):
     """The cloud has committed these access decisions; the node may prune its audit log."""
 
@@ -260,6 +273,7 @@ class AuditAck(_Payload):
 COMMAND_KINDS: dict[str, type[_Payload]] = {
     "led": LedCommand,
     "audit_ack": AuditAck,
+    "backlog_rate": BacklogRate,
 }
 _KIND_BY_MODEL: dict[type[_Payload], str] = {
     model: kind
@@ -289,6 +303,12 @@ def telemetry_topic(node: str, kind: str) -> str:
     return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/telemetry/{kind}"
 
 
+def backlog_topic(node: str, kind: str) -> str:
+    if kind not in EVENT_KINDS and kind not in TELEMETRY_KINDS:
+        raise ContractError(f"no backlog for kind {kind!r}")
+    return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/backlog/{kind}"
+
+
 def command_topic(node: str, kind: str) -> str:
     return f"{TOPIC_ROOT}/nodes/{_check_id(node, 'node id')}/commands/{kind}"
 
@@ -298,6 +318,7 @@ CLOUD_SUBSCRIPTIONS: tuple[tuple[str, int], ...] = (
     (f"{TOPIC_ROOT}/nodes/+/state", STATE_QOS),
     (f"{TOPIC_ROOT}/nodes/+/events/+", EVENT_QOS),
     (f"{TOPIC_ROOT}/nodes/+/telemetry/+", TELEMETRY_QOS),
+    (f"{TOPIC_ROOT}/nodes/+/backlog/+", BACKLOG_QOS),
 )
 
 
@@ -312,7 +333,9 @@ class ParsedTopic:
     kind: str  # "" for the state channel
 
 
-_TOPIC_RE = re.compile(r"^ruang/v1/nodes/([^/]+)/(state|events|telemetry|commands)(?:/([^/]+))?$")
+_TOPIC_RE = re.compile(
+    r"^ruang/v1/nodes/([^/]+)/(state|events|telemetry|commands|backlog)(?:/([^/]+))?$"
+)
 
 
 def parse_topic(topic: str) -> ParsedTopic:
@@ -347,6 +370,17 @@ def topic_for(message: _Payload) -> str:
     return command_topic(message.node, kind)
 
 
+def kind_of(message: _Payload) -> str:
+    """The message's kind ("checkin", "presence", ...; "state" for a NodeState)."""
+    if isinstance(message, NodeState):
+        return "state"
+    return _KIND_BY_MODEL[type(message)]
+
+
+def is_event(message: _Payload) -> bool:
+    return kind_of(message) in EVENT_KINDS
+
+
 def qos_for(message: _Payload) -> int:
     if isinstance(message, NodeState):
         return STATE_QOS
@@ -359,6 +393,11 @@ def qos_for(message: _Payload) -> int:
 def model_for(parsed: ParsedTopic) -> type[_Payload]:
     if parsed.channel is Channel.STATE:
         return NodeState
+    if parsed.channel is Channel.BACKLOG:
+        model = EVENT_KINDS.get(parsed.kind) or TELEMETRY_KINDS.get(parsed.kind)
+        if model is None:
+            raise ContractError(f"unknown backlog kind {parsed.kind!r}")
+        return model
     table = {
         Channel.EVENTS: EVENT_KINDS,
         Channel.TELEMETRY: TELEMETRY_KINDS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
+import os
 import time
 
 from firmware_bridge.deskunit import (
@@ -24,6 +24,7 @@ from firmware_bridge.deskunit import (
 )
 from ruang import __version__, contract
 
+from . import health as node_health
 from .decisions import DeskBook
 from .deskunits import DeskUnitDriver
 from .settings import EdgeSettings
@@ -39,14 +40,6 @@ _PATTERNS = {
 }
 
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * resource.getpagesize()
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 class EdgeAgent:
     def __init__(self, settings: EdgeSettings) -> None:
         self.settings = settings
@@ -58,6 +51,7 @@ class EdgeAgent:
         }
         self.uplink = Uplink(settings, birth=self._birth, on_command=self._on_command)
         self._started = time.monotonic()
+        self._cpu = node_health.CpuMeter()
         self._pending_leds: set[asyncio.Task[bool]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -170,13 +164,31 @@ class EdgeAgent:
         return contract.NodeHealth(
             node=self.node,
             uptime_s=time.monotonic() - self._started,
-            rss_bytes=_rss_bytes(),
+            rss_bytes=node_health.rss_bytes(),
             rejected_frames=sum(d.rejected_frames for d in self.drivers.values()),
             mqtt_reconnects=self.uplink.stats.reconnects,
             units_online=sum(1 for d in self.drivers.values() if d.health.online),
+            cpu_pct=self._cpu.read(),
+            mem_available_bytes=node_health.mem_available_bytes(),
+            disk_free_bytes=node_health.disk_free_bytes(self.settings.state_dir),
+            temperature_c=node_health.temperature_c(),
+            outbox_depth=self.uplink.queued,
+            dropped_telemetry=self.uplink.stats.dropped_telemetry,
         )
 
     async def _health_loop(self) -> None:
+        # systemd (Type=notify, WatchdogSec=) restarts the agent if this loop stops.
+        node_health.sd_notify("READY=1")
+        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        tick = (
+            min(self.settings.health_interval_s, watchdog_usec / 2e6)
+            if watchdog_usec
+            else (self.settings.health_interval_s)
+        )
+        next_health = time.monotonic() + self.settings.health_interval_s
         while True:
-            await asyncio.sleep(self.settings.health_interval_s)
-            self.uplink.publish(self.health())
+            await asyncio.sleep(tick)
+            node_health.sd_notify("WATCHDOG=1")
+            if time.monotonic() >= next_health:
+                next_health += self.settings.health_interval_s
+                self.uplink.publish(self.health())

@@ -219,11 +219,20 @@ class Heartbeat(_Payload):
 
 
 class NodeHealth(_Payload):
+    """Periodic node health; optional fields are absent where the node cannot read them."""
+
     uptime_s: float = Field(ge=0)
     rss_bytes: int = Field(ge=0)
     rejected_frames: int = Field(ge=0)
     mqtt_reconnects: int = Field(ge=0)
     units_online: int = Field(ge=0)
+    cpu_pct: float | None = Field(default=None, ge=0, description="agent CPU, % of one core")
+    mem_available_bytes: int | None = Field(default=None, ge=0)
+    disk_free_bytes: int | None = Field(default=None, ge=0)
+    temperature_c: float | None = Field(default=None, ge=-60, le=150)
+    outbox_depth: int | None = Field(default=None, ge=0)
+    dropped_telemetry: int | None = Field(default=None, ge=0)
+    alarms: tuple[str, ...] = ()
 
 
 # --- commands (cloud -> edge, QoS 1) --------------------------------------------------------

@@ -52,7 +52,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(exc.status_code, detail, instance=request.url.path)
+        response = problem_response(exc.status_code, detail, instance=request.url.path)
+        # Keep headers such as the 401's WWW-Authenticate challenge.
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -29,6 +29,13 @@ class CloudSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 
+    # Authentication: production verifies tokens against the OIDC provider's JWKS;
+    # without one, a local development key signs and verifies (`ruang token`).
+    auth_issuer: str = "ruang-dev"
+    auth_audience: str = "ruang"
+    auth_jwks_url: str | None = None
+    auth_dev_key_path: Path = Path("./var/dev-signing-key.pem")
+
     node_offline_after_s: float = Field(default=120.0, gt=0)
     # Telemetry state is coalesced in memory and written in one transaction per
     # interval (or sooner once this many messages are pending).

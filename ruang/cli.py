@@ -83,6 +83,26 @@ def _cmd_sim_deskunits(args: argparse.Namespace) -> int:
     return _run(main_deskunits(count=args.count, scenario=args.scenario, speed=args.speed))
 
 
+def _cmd_token(args: argparse.Namespace) -> int:
+    from cloud.auth import mint_dev_token
+    from cloud.settings import CloudSettings
+
+    try:
+        token = mint_dev_token(
+            CloudSettings(),
+            args.subject,
+            args.role,
+            sites=args.site or None,
+            name=args.name,
+            ttl_s=int(args.ttl_hours * 3600),
+        )
+    except ValueError as exc:
+        print(f"ruang token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
 def _cmd_contract_schema(args: argparse.Namespace) -> int:
     from ruang.contract import describe
 
@@ -139,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     desks.add_argument("--speed", type=float, default=1.0)
     desks.set_defaults(func=_cmd_sim_deskunits)
+
+    token = sub.add_parser(
+        "token", help="mint a development bearer token (signed with the local dev key)"
+    )
+    token.add_argument("subject", help="the person id the token speaks for")
+    token.add_argument(
+        "--role", action="append", required=True,
+        help="asn, guest, facility_manager, technician or admin (repeatable)",
+    )  # fmt: skip
+    token.add_argument("--site", action="append", help="site id the role applies to (repeatable)")
+    token.add_argument("--name", default=None)
+    token.add_argument("--ttl-hours", type=float, default=8.0)
+    token.set_defaults(func=_cmd_token)
 
     contract = sub.add_parser("contract", help="the edge<->cloud MQTT contract").add_subparsers(
         dest="action", required=True

@@ -1,0 +1,217 @@
+"""Bearer-token authentication and roles for the cloud API.
+
+Tokens are JWTs. In production they come from the building's OIDC provider and
+are verified against its JWKS (`RUANG_AUTH_JWKS_URL`, issuer and audience
+checked). For local use and tests the cloud has a development signing key (an
+EC P-256 key in a PEM file, created on first use) and `ruang token` mints tokens
+with it; the dev key is never used when a JWKS URL is configured.
+
+Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`),
+`sites` (site ids a facility manager or technician looks after), `name`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cloud.settings import CloudSettings
+
+ROLES = ("asn", "guest", "facility_manager", "technician", "admin")
+DEV_ALGORITHM = "ES256"
+_ALGORITHMS = ["ES256", "RS256", "EdDSA"]
+
+
+class AuthError(HTTPException):
+    """401 with the Bearer challenge; rendered as problem+json by the app's handlers."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=detail,
+            headers={"WWW-Authenticate": 'Bearer realm="ruang"'},
+        )
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the token says."""
+
+    subject: str
+    roles: frozenset[str]
+    sites: frozenset[str] = frozenset()
+    name: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def may_manage_site(self, site_id: str | None) -> bool:
+        """Admins manage every site; facility managers the sites in their token."""
+        if self.is_admin:
+            return True
+        return "facility_manager" in self.roles and (site_id is None or site_id in self.sites)
+
+
+# --- development key ------------------------------------------------------------------------
+
+
+def load_or_create_dev_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The local signing key; created (mode 0600) the first time it is needed."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path} does not hold an EC private key")
+        return key
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_bytes(pem)
+    tmp.replace(path)
+    return key
+
+
+def mint_dev_token(
+    settings: CloudSettings,
+    subject: str,
+    roles: list[str],
+    *,
+    sites: list[str] | None = None,
+    name: str | None = None,
+    ttl_s: int = 8 * 3600,
+) -> str:
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
+    key = load_or_create_dev_key(settings.auth_dev_key_path)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.auth_issuer,
+        "aud": settings.auth_audience,
+        "sub": subject,
+        "roles": roles,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    if sites:
+        claims["sites"] = sites
+    if name:
+        claims["name"] = name
+    return jwt.encode(claims, key, algorithm=DEV_ALGORITHM)
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against the JWKS, or the dev key when no JWKS is configured."""
+
+    def __init__(self, settings: CloudSettings) -> None:
+        self._settings = settings
+        self._jwks: jwt.PyJWKClient | None = (
+            jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, lifespan=3600)
+            if settings.auth_jwks_url
+            else None
+        )
+        self._dev_public: Any = None
+
+    async def _key_for(self, token: str) -> Any:
+        if self._jwks is not None:
+            # PyJWKClient fetches over blocking urllib (cached afterwards): keep it off the loop.
+            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+            return signing_key.key
+        if self._dev_public is None:
+            self._dev_public = load_or_create_dev_key(self._settings.auth_dev_key_path).public_key()
+        return self._dev_public
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            key = await self._key_for(token)
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=_ALGORITHMS,
+                audience=self._settings.auth_audience,
+                issuer=self._settings.auth_issuer,
+                options={"require": ["exp", "sub", "iss"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("The token has expired; sign in again.") from None
+        except jwt.PyJWKClientError as exc:
+            raise AuthError(f"The token's signing key is unknown: {exc}") from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthError(f"The token is not valid: {exc}") from None
+        roles = claims.get("roles", claims.get("role", []))
+        if isinstance(roles, str):
+            roles = [roles]
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthError("The token's roles claim must be a list of strings.")
+        sites = claims.get("sites", [])
+        return Principal(
+            subject=str(claims["sub"]),
+            roles=frozenset(r for r in roles if r in ROLES),
+            sites=frozenset(str(s) for s in sites) if isinstance(sites, list) else frozenset(),
+            name=claims.get("name") if isinstance(claims.get("name"), str) else None,
+            claims=claims,
+        )
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT from the OIDC provider or `ruang token`")
+
+
+def _verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
+    if verifier is None:
+        settings: CloudSettings = request.app.state.settings
+        verifier = TokenVerifier(settings)
+        request.app.state.token_verifier = verifier
+    return verifier
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError("Sign in: this endpoint needs a bearer token.")
+    return await _verifier(request).verify(credentials.credentials)
+
+
+CurrentUser = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: str) -> Any:
+    """A dependency that lets through only callers holding one of `roles`."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}")
+
+    async def check(user: CurrentUser) -> Principal:
+        if not user.has(*roles):
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"This needs one of the roles: {', '.join(roles)}.",
+            )
+        return user
+
+    return Depends(check)

@@ -25,9 +25,10 @@ from firmware_bridge.deskunit import (
 from ruang import __version__, contract
 
 from . import health as node_health
-from .decisions import DeskBook
+from .decisions import LED_AWAY_WARNING, DeskBook
 from .deskunits import DeskUnitDriver
 from .settings import EdgeSettings
+from .snapshot import SnapshotError, SnapshotStore, load_public_key
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,15 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._cpu = node_health.CpuMeter()
         self._pending_leds: set[asyncio.Task[bool]] = set()
+        key_path = settings.snapshot_public_key
+        self.snapshots = SnapshotStore(
+            settings.state_dir / "snapshot.json",
+            load_public_key(key_path.read_bytes()) if key_path else None,
+        )
+        self.snapshots.load()
+        self.book.snapshot = self.snapshots.current
+        # Per desk: timers that warn, then release, a checked-in desk left vacant.
+        self._away: dict[str, tuple[asyncio.TimerHandle, asyncio.TimerHandle]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -100,6 +110,7 @@ class EdgeAgent:
         if isinstance(message, BadgeRead):
             self.tap(desk, message.uid.hex().upper())
         elif isinstance(message, PresenceChanged):
+            self._presence(desk, message.present)
             publish(contract.Presence(node=self.node, desk=desk, present=message.present))
         elif isinstance(message, Heartbeat):
             publish(contract.Heartbeat(node=self.node, desk=desk, uptime_s=message.uptime_s))
@@ -111,7 +122,7 @@ class EdgeAgent:
             )
         elif isinstance(message, Hello):
             # A unit that rebooted lost its LED state: show what the desk is now.
-            self._led(desk, self.book.steady_led(desk))
+            self._led(desk, self.book.steady_led(desk, time.time()))
 
     def tap(self, desk: str, badge: str) -> None:
         """A badge was presented at a desk (NFC on the desk unit, or a BLE tap)."""
@@ -119,9 +130,15 @@ class EdgeAgent:
         # Answer the person at the desk first; the cloud can wait.
         if desk in self.drivers:
             self._led(desk, decision.led)
+        self._cancel_away(desk)
         publish = self.uplink.publish
         if decision.outcome == "checkin":
-            publish(contract.CheckIn(node=self.node, desk=desk, badge=badge))
+            publish(
+                contract.CheckIn(
+                    node=self.node, desk=desk, badge=badge,
+                    booking=decision.booking, person=decision.person,
+                )
+            )  # fmt: skip
         elif decision.outcome == "checkout":
             publish(contract.CheckOut(node=self.node, desk=desk, badge=badge, reason="tap"))
         else:
@@ -130,6 +147,51 @@ class EdgeAgent:
                     node=self.node, desk=desk, badge=badge, reason=decision.reason or "refused"
                 )
             )
+
+    # --- away from a checked-in desk ---------------------------------------------------
+
+    def _away_periods(self) -> tuple[float, float]:
+        snap = self.book.snapshot
+        if snap is not None:
+            return float(snap.body.away_s), float(snap.body.away_warning_s)
+        return self.settings.away_s, self.settings.away_warning_s
+
+    def _presence(self, desk: str, present: bool) -> None:
+        if present:
+            if self._cancel_away(desk) and desk in self.drivers:
+                self._led(desk, self.book.steady_led(desk, time.time()))
+            return
+        if self.book.occupant(desk) is None or desk in self._away:
+            return
+        away, warning = self._away_periods()
+        loop = asyncio.get_running_loop()
+        self._away[desk] = (
+            loop.call_later(max(0.0, away - warning), self._warn_away, desk),
+            loop.call_later(away, self._release_away, desk),
+        )
+
+    def _cancel_away(self, desk: str) -> bool:
+        timers = self._away.pop(desk, None)
+        if timers is None:
+            return False
+        for timer in timers:
+            timer.cancel()
+        return True
+
+    def _warn_away(self, desk: str) -> None:
+        if desk in self.drivers:
+            self._led(desk, LED_AWAY_WARNING)
+
+    def _release_away(self, desk: str) -> None:
+        self._away.pop(desk, None)
+        gone = self.book.release(desk)
+        if gone is None:
+            return
+        if desk in self.drivers:
+            self._led(desk, self.book.steady_led(desk, time.time()))
+        self.uplink.publish(
+            contract.CheckOut(node=self.node, desk=desk, badge=gone.badge, reason="left")
+        )
 
     def _led(self, desk: str, led: LedSet) -> None:
         # Sent from its own task so the reader loop keeps reading while the unit acks.
@@ -155,8 +217,30 @@ class EdgeAgent:
                     duration_s=command.duration_s,
                 ),
             )
+        elif isinstance(command, contract.Snapshot):
+            self._apply_snapshot(command)
         else:
             log.warning("unsupported command %s", type(command).__name__)
+
+    def _apply_snapshot(self, snapshot: contract.Snapshot) -> None:
+        try:
+            view = self.snapshots.apply(snapshot)
+        except SnapshotError as exc:
+            log.warning("snapshot refused: %s", exc)
+            return
+        self.book.snapshot = view
+        log.info(
+            "snapshot v%d: %d desks, %d bookings, %d badges",
+            view.version,
+            len(view.desks),
+            len(view.body.bookings),
+            len(view.badges),
+        )
+        # Show booked desks (blue) and free ones (off) as the new snapshot says.
+        now = time.time()
+        for desk in self.drivers:
+            if self.book.occupant(desk) is None:
+                self._led(desk, self.book.steady_led(desk, now))
 
     # --- health -------------------------------------------------------------------------
 

@@ -39,12 +39,28 @@ class EdgeSettings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    # CA that signed the broker's certificate (written by `ruang edge enroll`); used
+    # for mqtts:// URLs instead of the system trust store.
+    mqtt_ca_file: Path | None = None
     mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
     state_dir: Path = Path("./var/edge")
     health_interval_s: float = Field(default=30.0, gt=0)
     # In-memory queue bound while the uplink is down; telemetry is dropped oldest-first past it.
     queue_limit: int = Field(default=50_000, ge=100)
+    # Durable outbox (docs/edge-outbox.md): logical size bound; past it telemetry is shed
+    # lowest-priority-oldest-first and events are kept with an alarm raised.
+    outbox_max_mb: float = Field(default=200.0, gt=0)
+    # Backlog drain rate until the cloud sends a `backlog_rate` command.
+    backlog_default_rate: float = Field(default=200.0, gt=0, le=100_000)
+    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); paho refuses past 65,535.
+    max_inflight: int = Field(default=1000, ge=1, le=30_000)
     desk_units: list[DeskUnitConfig] = Field(default_factory=list)
+    # Public key (PEM) the cloud signs desk/booking snapshots with; without it the
+    # node decides taps in open mode (any badge may claim a free desk).
+    snapshot_public_key: Path | None = None
+    # Checked-in desk vacant this long -> released (a snapshot from the cloud overrides).
+    away_s: float = Field(default=1800.0, ge=1)
+    away_warning_s: float = Field(default=300.0, ge=0)
 
     @field_validator("mqtt_url")
     @classmethod

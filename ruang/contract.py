@@ -118,6 +118,10 @@ class NodeState(_Payload):
 class CheckIn(_Payload):
     desk: DeskId
     badge: BadgeRef
+    # The booking the tap checked into, when the edge's snapshot had one; None for
+    # a walk-up claim of a free desk (or a node running without a snapshot).
+    booking: str | None = Field(default=None, max_length=64)
+    person: str | None = Field(default=None, max_length=64)
 
 
 class CheckOut(_Payload):
@@ -266,6 +270,71 @@ TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "position": Position,
     "device_health": DeviceHealth,
 }
+class SnapshotDesk(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    desk: DeskId
+    mode: Literal["reservable", "drop_in", "assigned", "unavailable"] = "reservable"
+    assigned_person: str | None = Field(default=None, max_length=64)
+
+
+class SnapshotBooking(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(max_length=64)
+    desk: DeskId
+    person: str = Field(max_length=64)
+    start: float
+    end: float
+    status: Literal["booked", "checked_in"] = "booked"
+
+
+class SnapshotBadge(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    badge: BadgeRef
+    person: str = Field(max_length=64)
+    valid_until: float | None = None
+
+
+class SnapshotBody(BaseModel):
+    """What a node needs to decide taps alone: its desks, today's bookings, the badge allow-list."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: int = Field(ge=1)
+    issued_at: float
+    valid_until: float = Field(description="after this the node treats the snapshot as stale")
+    grace_s: int = Field(default=900, ge=0, description="no check-in within this -> released")
+    away_s: int = Field(default=1800, ge=60, description="vacant this long -> released")
+    away_warning_s: int = Field(default=300, ge=0, description="warning LED before release")
+    desks: tuple[SnapshotDesk, ...] = ()
+    bookings: tuple[SnapshotBooking, ...] = ()
+    badges: tuple[SnapshotBadge, ...] = ()
+
+
+class Snapshot(_Payload):
+    """Retained on the node's `commands/snapshot`: a signed, versioned SnapshotBody.
+
+    `signature` is ECDSA P-256 / SHA-256 (base64url, DER) by the cloud's snapshot
+    key over `canonical_json(body)`; the node verifies it with the public key it
+    got at enrolment and ignores a version not newer than the one it holds.
+    """
+
+    key_id: str = Field(max_length=64)
+    body: SnapshotBody
+    signature: str = Field(max_length=256)
+
+
+def canonical_json(body: SnapshotBody) -> bytes:
+    """The exact bytes a snapshot signature covers."""
+    import json
+
+    return json.dumps(
+        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
 class BacklogRate(_Payload):
     """How fast the node may drain its outbox backlog, so a building-wide outage
     does not hammer the cloud when it ends."""
@@ -283,6 +352,7 @@ COMMAND_KINDS: dict[str, type[_Payload]] = {
     "led": LedCommand,
     "audit_ack": AuditAck,
     "backlog_rate": BacklogRate,
+    "snapshot": Snapshot,
 }
 _KIND_BY_MODEL: dict[type[_Payload], str] = {
     model: kind

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import time
+from typing import Any
 
 from firmware_bridge.deskunit import (
     BadgeRead,
@@ -27,6 +28,8 @@ from ruang import __version__, contract
 from . import health as node_health
 from .decisions import LED_AWAY_WARNING, DeskBook
 from .deskunits import DeskUnitDriver
+from .devices import DeviceDriver
+from .devices.ble import BleScannerDriver
 from .settings import EdgeSettings
 from .snapshot import SnapshotError, SnapshotStore, load_public_key
 from .uplink import Uplink
@@ -42,7 +45,7 @@ _PATTERNS = {
 
 
 class EdgeAgent:
-    def __init__(self, settings: EdgeSettings) -> None:
+    def __init__(self, settings: EdgeSettings, *, ble_scanner_factory: Any = None) -> None:
         self.settings = settings
         self.node = settings.node_id
         self.book = DeskBook()
@@ -51,6 +54,16 @@ class EdgeAgent:
             for unit in settings.desk_units
         }
         self.uplink = Uplink(settings, birth=self._birth, on_command=self._on_command)
+        # Other device kinds, each supervised on its own (see edge/devices/).
+        self.devices: list[DeviceDriver] = []
+        if settings.ble.enabled:
+            # A simulator plugs in its own bleak backend here; real nodes use BleakScanner.
+            extra = {"scanner_factory": ble_scanner_factory} if ble_scanner_factory else {}
+            self.devices.append(
+                BleScannerDriver(
+                    settings.ble, self.node, self.uplink.publish, on_tap=self.tap, **extra
+                )
+            )
         self._started = time.monotonic()
         self._cpu = node_health.CpuMeter()
         self._pending_leds: set[asyncio.Task[bool]] = set()
@@ -78,6 +91,8 @@ class EdgeAgent:
             tg.create_task(self.uplink.run(), name="uplink")
             for desk, driver in self.drivers.items():
                 tg.create_task(driver.run(), name=f"deskunit:{desk}")
+            for device in self.devices:
+                tg.create_task(device.run(), name=f"{device.kind}:{device.device_id}")
             tg.create_task(self._health_loop(), name="health")
 
     def _birth(self, bdseq: int) -> contract.NodeState:
@@ -276,3 +291,5 @@ class EdgeAgent:
             if time.monotonic() >= next_health:
                 next_health += self.settings.health_interval_s
                 self.uplink.publish(self.health())
+                for device in self.devices:
+                    self.uplink.publish(device.health())

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruang.contract import ID_PATTERN
 from ruang.mqtt_url import parse_broker_url
 
+from .devices.ble import BleConfig
+
 
 class ConfigError(ValueError):
     """The edge config file is missing, unreadable or invalid; the message says where."""
@@ -52,9 +54,12 @@ class EdgeSettings(BaseSettings):
     outbox_max_mb: float = Field(default=200.0, gt=0)
     # Backlog drain rate until the cloud sends a `backlog_rate` command.
     backlog_default_rate: float = Field(default=200.0, gt=0, le=100_000)
-    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); paho refuses past 65,535.
-    max_inflight: int = Field(default=1000, ge=1, le=30_000)
+    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); paho refuses past 65,535,
+    # and paho/aiomqtt scan their in-flight tables per message, so ~100 drains fastest.
+    max_inflight: int = Field(default=100, ge=1, le=30_000)
     desk_units: list[DeskUnitConfig] = Field(default_factory=list)
+    # BLE badge scanning (docs/devices/ble.md); off unless enabled.
+    ble: BleConfig = Field(default_factory=BleConfig)
     # Public key (PEM) the cloud signs desk/booking snapshots with; without it the
     # node decides taps in open mode (any badge may claim a free desk).
     snapshot_public_key: Path | None = None

@@ -35,12 +35,16 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args()
 
-    from bench import codec, ingest, tap_latency
+    from bench import ble, bookings, codec, devices_codec, ingest, outbox, tap_latency
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
         "codec": codec.run,
+        "devices_codec": devices_codec.run,
+        "ble": ble.run,
         "tap_latency": tap_latency.run,
         "ingest": ingest.run,
+        "outbox": outbox.run,
+        "bookings": bookings.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

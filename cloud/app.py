@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from cloud.api import router
 from cloud.db import make_engine, migrate
 from cloud.ingest import Ingestor
+from cloud.layout import apply_layout, load_layout
+from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import install_problem_handlers
 from cloud.settings import CloudSettings
 from cloud.telemetry import make_sink
@@ -27,6 +29,16 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings.database_url)
         engine = make_engine(settings.database_url)
+        # Mosquitto refuses to start without its password file, and the cloud's own
+        # account lives in it: write the files from the database before ingesting.
+        if settings.layout_file is not None:
+            await apply_layout(engine, load_layout(settings.layout_file))
+            log.info("building layout applied from %s", settings.layout_file)
+        broker_files = BrokerFiles(settings)
+        app.state.broker_files = broker_files
+        if broker_files.enabled:
+            async with engine.begin() as conn:
+                await broker_files.sync(conn)
         sink = make_sink(settings)
         ingestor = Ingestor(settings, engine, sink)
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor

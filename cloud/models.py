@@ -1,4 +1,4 @@
-"""SQL tables of the cloud state: nodes, desks and the de-duplicated event history."""
+"""SQL tables of the cloud state: nodes, desks, events, the building layout, people and bookings."""
 
 from __future__ import annotations
 
@@ -12,15 +12,28 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID_LENGTH = 64
+DESK_MODES = ("reservable", "drop_in", "assigned", "unavailable")
+FEATURES = ("monitor", "standing", "accessible", "dual_monitor")
+PERSON_KINDS = ("asn", "guest")
+ROLES = ("asn", "guest", "facility_manager", "technician", "admin")
+BADGE_KINDS = ("nfc", "ble")
+BADGE_STATUSES = ("active", "revoked", "lost", "replaced")
+BOOKING_STATUSES = ("booked", "checked_in", "completed", "cancelled", "released", "no_show")
+# Only these hold a desk: every other status is history and frees the slot.
+ACTIVE_BOOKING_STATUSES = ("booked", "checked_in")
+ACTIVE_BOOKING_SQL = "status IN ('booked', 'checked_in')"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -34,8 +47,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+        if value is not None:
+            # SQLite stores the wall-clock fields only, and booking overlap
+            # triggers compare them as text: everything must be UTC first.
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -65,19 +80,35 @@ class Node(Base):
 
 class Desk(Base):
     __tablename__ = "desks"
-    __table_args__ = (CheckConstraint("state IN ('free', 'occupied')", name="ck_desks_state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('free', 'occupied')", name="ck_desks_state"),
+        CheckConstraint(f"mode IN {DESK_MODES!r}", name="ck_desks_mode"),
+    )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), index=True)
     unit: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="free")
-    occupant_badge: Mapped[str | None] = mapped_column(String(20))
+    occupant_badge: Mapped[str | None] = mapped_column(String(64))
     checked_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     present: Mapped[bool | None] = mapped_column(Boolean)
     presence_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_change_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unit_online: Mapped[bool | None] = mapped_column(Boolean)
     unit_firmware: Mapped[str | None] = mapped_column(String(32))
+    # Layout columns (0002). All nullable or defaulted: ingestion creates desks
+    # it hears about before any layout names them, with only id/node/state.
+    floor_id: Mapped[str | None] = mapped_column(ForeignKey("floors.id"), index=True)
+    zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"), index=True)
+    label: Mapped[str | None] = mapped_column(String(128))
+    mode: Mapped[str] = mapped_column(String(16), default="reservable",
+                                      server_default="reservable")
+    features: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    x: Mapped[float | None] = mapped_column(Float)
+    y: Mapped[float | None] = mapped_column(Float)
+    w: Mapped[float | None] = mapped_column(Float)
+    h: Mapped[float | None] = mapped_column(Float)
+    assigned_person_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
 
 
 class Event(Base):
@@ -99,5 +130,210 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(32))
     ts: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    badge: Mapped[str | None] = mapped_column(String(20))
+    badge: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Site(Base):
+    """A campus with its time zone and the booking rules of everything in it."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Makassar")
+    max_booking_hours: Mapped[int] = mapped_column(Integer, default=10)
+    max_days_ahead: Mapped[int] = mapped_column(Integer, default=14)
+    one_desk_per_person_per_slot: Mapped[bool] = mapped_column(Boolean, default=True)
+    checkin_grace_min: Mapped[int] = mapped_column(Integer, default=15)
+    away_release_min: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class Building(Base):
+    __tablename__ = "buildings"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Floor(Base):
+    __tablename__ = "floors"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    building_id: Mapped[str] = mapped_column(ForeignKey("buildings.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    # Free-form drawing data (outline, width/height) for an SVG floor plan.
+    geometry: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    floor_id: Mapped[str] = mapped_column(ForeignKey("floors.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    reserved_for_agency: Mapped[str | None] = mapped_column(String(200))
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    node_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    sensor_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+
+class Person(Base):
+    """An ASN employee or a guest. `nip` is personal data: only PersonPrivate shows it."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {PERSON_KINDS!r}", name="ck_people_kind"),
+        CheckConstraint(f"role IN {ROLES!r}", name="ck_people_role"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(200))
+    agency: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    nip: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    host_person_id: Mapped[str | None] = mapped_column(ForeignKey("people.id"))
+    valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pass_number: Mapped[str | None] = mapped_column(String(64))
+
+
+class Badge(Base):
+    __tablename__ = "badges"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {BADGE_KINDS!r}", name="ck_badges_kind"),
+        CheckConstraint(f"status IN {BADGE_STATUSES!r}", name="ck_badges_status"),
+        # A uid identifies one person at a time; old badges keep their uid as history.
+        Index("uq_badges_active_uid", "uid", unique=True,
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    uid: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class BookingSeries(Base):
+    """A recurring weekday booking: the rule its bookings were created from."""
+
+    __tablename__ = "booking_series"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    desk_id: Mapped[str] = mapped_column(ForeignKey("desks.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    weekdays: Mapped[list[int]] = mapped_column(JSON)
+    first_day: Mapped[str] = mapped_column(String(10))
+    last_day: Mapped[str] = mapped_column(String(10))
+    start_time: Mapped[str] = mapped_column(String(5))
+    end_time: Mapped[str] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Booking(Base):
+    """A desk held by a person for [starts_at, ends_at).
+
+    Overlaps are refused by the database itself (migration 0002): an exclusion
+    constraint on PostgreSQL, triggers on SQLite. Only `booked` and
+    `checked_in` rows take part; every other status stays as history.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint(f"status IN {BOOKING_STATUSES!r}", name="ck_bookings_status"),
+        CheckConstraint("ends_at > starts_at", name="ck_bookings_range"),
+        Index("ix_bookings_desk_time", "desk_id", "starts_at", "ends_at"),
+        Index("ix_bookings_person_time", "person_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    desk_id: Mapped[str] = mapped_column(ForeignKey("desks.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id"))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    # Copied from the site rule when booked, so the per-person constraint can
+    # be a plain partial constraint instead of a join to the site.
+    exclusive_person: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    release_reason: Mapped[str | None] = mapped_column(String(200))
+    series_id: Mapped[str | None] = mapped_column(ForeignKey("booking_series.id"), index=True)
+
+
+class EnrolmentToken(Base):
+    """A one-time enrolment token (0003); only its SHA-256 is kept, never the token."""
+
+    __tablename__ = "enrolment_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    # Edge settings handed to the node when it enrols (desk units and so on).
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    used_by_hardware_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class NodeCredential(Base):
+    """A node's broker password (0003), as the Mosquitto PBKDF2 hash it is checked against.
+
+    At most one row per node is unrevoked; re-enrolling revokes the older one.
+    """
+
+    __tablename__ = "node_credentials"
+    __table_args__ = (
+        Index("uq_node_credentials_active", "node_id", unique=True,
+              postgresql_where=text("NOT revoked"), sqlite_where=text("NOT revoked")),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    node_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    hardware_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class IntegrationEvent(Base):
+    """A transactional outbox of things integrations hear about (0004).
+
+    Written in the same transaction as the change it reports (booking created,
+    cancelled, released, check-in...), so an event exists exactly when the change
+    committed; the webhook dispatcher delivers from here with retries.
+    """
+
+    __tablename__ = "integration_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime, time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ruang.contract import LedPatternName
 
@@ -99,3 +100,231 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     instance: str | None = None
+
+
+# --- People and badges -------------------------------------------------------
+
+PersonKind = Literal["asn", "guest"]
+Role = Literal["asn", "guest", "facility_manager", "technician", "admin"]
+BadgeKind = Literal["nfc", "ble"]
+BadgeStatus = Literal["active", "revoked", "lost", "replaced"]
+_NFC_UID = re.compile(r"^[0-9A-F]{8,20}$")
+_BLE_UID = re.compile(r"^ble:[A-Za-z0-9:_.-]{1,60}$")
+
+
+class PersonBase(BaseModel):
+    kind: PersonKind
+    name: str = Field(min_length=1, max_length=200)
+    agency: str | None = Field(default=None, max_length=200, description="instansi")
+    role: Role
+    email: str | None = Field(default=None, max_length=254)
+    host_person_id: str | None = Field(default=None, description="guests: the ASN hosting them")
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    pass_number: str | None = Field(default=None, max_length=64)
+
+
+class PersonCreate(PersonBase):
+    id: str = Field(min_length=1, max_length=64)
+    nip: str | None = Field(default=None, pattern=r"^\d{18}$",
+                            description="NIP, 18 digits; personal data")
+
+    @model_validator(mode="after")
+    def _guest_rules(self) -> PersonCreate:
+        if self.kind == "guest" and self.host_person_id is None:
+            raise ValueError("a guest needs host_person_id")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class PersonPublic(PersonBase):
+    """A person as lists show them: never the NIP."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+
+
+class PersonPrivate(PersonPublic):
+    """Includes personal data (NIP): only for the person themself and admins."""
+
+    nip: str | None = None
+
+
+class RowError(BaseModel):
+    line: int = Field(description="line number in the uploaded file (the header is line 1)")
+    reason: str
+
+
+class PeopleImportPublic(BaseModel):
+    created: int
+    updated: int
+
+
+class BadgeBase(BaseModel):
+    kind: BadgeKind
+    uid: str = Field(description="NFC: hex, stored upper-case; BLE: `ble:<id>`")
+
+    @model_validator(mode="after")
+    def _uid_matches_kind(self) -> BadgeBase:
+        if self.kind == "nfc":
+            self.uid = self.uid.strip().upper()
+            if not _NFC_UID.match(self.uid):
+                raise ValueError("an NFC uid is 8 to 20 hex digits")
+        elif not _BLE_UID.match(self.uid):
+            raise ValueError("a BLE uid looks like `ble:<id>`")
+        return self
+
+
+class BadgeCreate(BadgeBase):
+    person_id: str
+
+
+class BadgeReplace(BadgeBase):
+    """The new badge; the old one is marked `replaced`."""
+
+
+class BadgePublic(BadgeBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: str
+    status: BadgeStatus
+    issued_at: datetime
+    revoked_at: datetime | None = None
+
+
+class BadgeReplacementPublic(BaseModel):
+    old: BadgePublic
+    new: BadgePublic
+
+
+class AllowlistEntry(BaseModel):
+    uid: str
+    kind: BadgeKind
+    person_id: str
+
+
+class AllowlistPublic(BaseModel):
+    node: str
+    generated_at: datetime
+    badges: list[AllowlistEntry]
+
+
+# --- Bookings ----------------------------------------------------------------
+
+BookingStatus = Literal["booked", "checked_in", "completed", "cancelled", "released", "no_show"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a time zone offset (e.g. Z or +08:00)")
+    return value
+
+
+class BookingBase(BaseModel):
+    desk_id: str
+    starts_at: datetime = Field(description="with offset; stored and returned in UTC")
+    ends_at: datetime
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _with_offset(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BookingBase:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class BookingCreate(BookingBase):
+    # Until authentication lands the caller names the person; later it is the token's.
+    person_id: str
+
+
+class BookingPublic(BookingBase):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    person_id: str
+    status: BookingStatus
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    released_at: datetime | None = None
+    release_reason: str | None = None
+    series_id: str | None = None
+
+
+class BookingExtend(BaseModel):
+    ends_at: datetime
+
+    @field_validator("ends_at")
+    @classmethod
+    def _with_offset(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+
+class RecurringBookingCreate(BaseModel):
+    desk_id: str
+    person_id: str
+    weekdays: list[Weekday] = Field(min_length=1)
+    first_day: date
+    last_day: date
+    start_time: time = Field(description="site-local wall-clock time")
+    end_time: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RecurringBookingCreate:
+        if self.last_day < self.first_day:
+            raise ValueError("last_day must not be before first_day")
+        if self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+
+class RecurringConflict(BaseModel):
+    day: date
+    title: str
+    detail: str
+
+
+class RecurringBookingPublic(BaseModel):
+    series_id: str
+    created: list[BookingPublic]
+    conflicts: list[RecurringConflict] = Field(description="days not booked, and why")
+
+
+class AvailableDesk(BaseModel):
+    id: str
+    label: str | None
+    mode: Literal["reservable", "drop_in", "assigned"]
+    features: list[str]
+    floor_id: str | None
+    zone_id: str | None
+    reserved_for_agency: str | None
+    x: float | None
+    y: float | None
+    w: float | None
+    h: float | None
+
+
+class AvailableRoom(BaseModel):
+    id: str
+    name: str
+    capacity: int
+    features: list[str]
+    floor_id: str
+    zone_id: str
+
+
+class AvailabilityPublic(BaseModel):
+    start: datetime
+    end: datetime
+    desks: list[AvailableDesk]
+    rooms: list[AvailableRoom] = Field(
+        description="rooms matching the filters (room reservations are not modelled yet)"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
@@ -36,11 +36,29 @@ class CloudSettings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_dev_key_path: Path = Path("./var/dev-signing-key.pem")
 
+    # Building layout (YAML/JSON, see cloud/sample_layout/) applied at start-up; upserts by id.
+    layout_file: Path | None = None
+
     node_offline_after_s: float = Field(default=120.0, gt=0)
     # Telemetry state is coalesced in memory and written in one transaction per
     # interval (or sooner once this many messages are pending).
     flush_interval_s: float = Field(default=0.5, gt=0)
     flush_max_messages: int = Field(default=20_000, ge=1)
+
+    # Enrolment and broker credentials (cloud.enrolment, cloud.mosquitto_auth).
+    # Unset files mean "this cloud does not manage the broker's accounts".
+    mosquitto_password_file: Path | None = None
+    mosquitto_acl_file: Path | None = None
+    # Mosquitto reloads both files on SIGHUP; unset means nobody is signalled.
+    mosquitto_pid_file: Path | None = None
+    # The broker address handed to enrolled nodes (their view of it, often mqtts://);
+    # unset means mqtt_url without its credentials.
+    public_mqtt_url: str | None = None
+    # CA certificate of the broker's TLS listener, handed to nodes at enrolment.
+    mqtt_ca_file: Path | None = None
+    cloud_mqtt_username: str = "ruang-cloud"
+    cloud_mqtt_password: SecretStr | None = None
+    enrolment_node_prefix: str = "ikn-node"
 
     @field_validator("influx_url", mode="before")
     @classmethod

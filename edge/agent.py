@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from firmware_bridge.deskunit import (
@@ -29,7 +30,13 @@ from . import health as node_health
 from .decisions import LED_AWAY_WARNING, DeskBook
 from .deskunits import DeskUnitDriver
 from .devices import DeviceDriver
+from .devices.access_policy import AccessPolicy, AllowList, BadgeEntry, load_allow_list
+from .devices.audit_log import AuditLog
 from .devices.ble import BleScannerDriver
+from .devices.door import audit_message_id, controllers_for
+from .devices.door_keys import load_node_key
+from .devices.gps import GpsDriver
+from .devices.radar import RadarDriver
 from .settings import EdgeSettings
 from .snapshot import SnapshotError, SnapshotStore, load_public_key
 from .uplink import Uplink
@@ -56,6 +63,29 @@ class EdgeAgent:
         self.uplink = Uplink(settings, birth=self._birth, on_command=self._on_command)
         # Other device kinds, each supervised on its own (see edge/devices/).
         self.devices: list[DeviceDriver] = []
+        publish = self.uplink.publish
+        self.devices += [RadarDriver(cfg, self.node, publish) for cfg in settings.radars]
+        self.devices += [GpsDriver(cfg, self.node, publish) for cfg in settings.gps]
+        self.audit: AuditLog | None = None
+        self.door_policy: AccessPolicy | None = None
+        self._audit_acked: set[int] = set()
+        if settings.doors:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            self.audit = AuditLog(settings.state_dir / "door_audit.sqlite3")
+            allow = (
+                load_allow_list(settings.allow_list_file)
+                if settings.allow_list_file
+                else self._allow_list_from_snapshot() or AllowList(version=0)
+            )
+            self.door_policy = AccessPolicy(allow, {}, tz=settings.building_tz)
+            self.devices += controllers_for(
+                settings.doors,
+                node_id=self.node,
+                publish=publish,
+                policy=self.door_policy,
+                audit=self.audit,
+                kek=load_node_key(settings.node_key_file),
+            )
         if settings.ble.enabled:
             # A simulator plugs in its own bleak backend here; real nodes use BleakScanner.
             extra = {"scanner_factory": ble_scanner_factory} if ble_scanner_factory else {}
@@ -81,6 +111,7 @@ class EdgeAgent:
 
     async def run(self) -> None:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self._resend_unacknowledged_access_decisions()
         log.info(
             "edge node %s: %d desk unit(s), broker %s",
             self.node,
@@ -234,6 +265,8 @@ class EdgeAgent:
             )
         elif isinstance(command, contract.Snapshot):
             self._apply_snapshot(command)
+        elif isinstance(command, contract.AuditAck):
+            self._audit_acknowledged(command.seqs)
         else:
             log.warning("unsupported command %s", type(command).__name__)
 
@@ -244,6 +277,10 @@ class EdgeAgent:
             log.warning("snapshot refused: %s", exc)
             return
         self.book.snapshot = view
+        if self.door_policy is not None and not self.settings.allow_list_file:
+            allow = self._allow_list_from_snapshot()
+            if allow is not None:
+                self.door_policy.replace_allow_list(allow)
         log.info(
             "snapshot v%d: %d desks, %d bookings, %d badges",
             view.version,
@@ -256,6 +293,54 @@ class EdgeAgent:
         for desk in self.drivers:
             if self.book.occupant(desk) is None:
                 self._led(desk, self.book.steady_led(desk, now))
+
+    # --- doors ---------------------------------------------------------------------------
+
+    def _allow_list_from_snapshot(self) -> AllowList | None:
+        """Doors use the same badge allow-list as desks: the cloud's snapshot."""
+        view = self.snapshots.current
+        if view is None:
+            return None
+        return AllowList(
+            version=view.version,
+            entries=tuple(
+                BadgeEntry(
+                    badge=b.badge,
+                    person=b.person,
+                    valid_until=(
+                        datetime.fromtimestamp(b.valid_until, UTC) if b.valid_until else None
+                    ),
+                )
+                for b in view.body.badges
+            ),
+        )
+
+    def _audit_acknowledged(self, seqs: tuple[int, ...]) -> None:
+        """Prunes the audit log up to the longest run of decisions the cloud has committed."""
+        if self.audit is None:
+            return
+        self._audit_acked.update(seqs)
+        upto = None
+        for entry in self.audit.pending():
+            if entry.seq not in self._audit_acked:
+                break
+            upto = entry.seq
+        if upto is not None:
+            self.audit.mark_acknowledged(upto)
+            self._audit_acked = {s for s in self._audit_acked if s > upto}
+
+    def _resend_unacknowledged_access_decisions(self) -> None:
+        # Same message ids as the first time: the cloud counts each decision once.
+        if self.audit is None:
+            return
+        for entry in self.audit.pending():
+            self.uplink.publish(
+                contract.AccessDecision(
+                    node=self.node, id=audit_message_id(entry.hash), ts=entry.ts,
+                    door=entry.door, badge=entry.badge, granted=entry.granted,
+                    reason=entry.reason[:128], audit_seq=entry.seq, audit_hash=entry.hash,
+                )
+            )  # fmt: skip
 
     # --- health -------------------------------------------------------------------------
 
@@ -272,8 +357,20 @@ class EdgeAgent:
             disk_free_bytes=node_health.disk_free_bytes(self.settings.state_dir),
             temperature_c=node_health.temperature_c(),
             outbox_depth=self.uplink.queued,
-            dropped_telemetry=self.uplink.stats.dropped_telemetry,
+            dropped_telemetry=self.uplink.outbox.dropped_telemetry,
+            alarms=self._alarms(),
         )
+
+    def _alarms(self) -> tuple[str, ...]:
+        alarms: list[str] = []
+        outbox = self.uplink.outbox
+        if outbox.alarm:
+            alarms.append(f"outbox {outbox.alarm}")
+        if outbox.recovery is not None and outbox.recovery.lost:
+            alarms.append(f"outbox recovered from damage; lost up to {outbox.recovery.lost}")
+        if self.snapshots.last_error:
+            alarms.append(f"snapshot: {self.snapshots.last_error}")
+        return tuple(alarms)
 
     async def _health_loop(self) -> None:
         # systemd (Type=notify, WatchdogSec=) restarts the agent if this loop stops.

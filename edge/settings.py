@@ -14,6 +14,9 @@ from ruang.contract import ID_PATTERN
 from ruang.mqtt_url import parse_broker_url
 
 from .devices.ble import BleConfig
+from .devices.door import DoorConfig
+from .devices.gps import GpsConfig
+from .devices.radar import RadarConfig
 
 
 class ConfigError(ValueError):
@@ -47,8 +50,6 @@ class EdgeSettings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
     state_dir: Path = Path("./var/edge")
     health_interval_s: float = Field(default=30.0, gt=0)
-    # In-memory queue bound while the uplink is down; telemetry is dropped oldest-first past it.
-    queue_limit: int = Field(default=50_000, ge=100)
     # Durable outbox (docs/edge-outbox.md): logical size bound; past it telemetry is shed
     # lowest-priority-oldest-first and events are kept with an alarm raised.
     outbox_max_mb: float = Field(default=200.0, gt=0)
@@ -58,6 +59,16 @@ class EdgeSettings(BaseSettings):
     # and paho/aiomqtt scan their in-flight tables per message, so ~100 drains fastest.
     max_inflight: int = Field(default=100, ge=1, le=30_000)
     desk_units: list[DeskUnitConfig] = Field(default_factory=list)
+    # mmWave presence radars, one per desk or room (docs/devices/ld2410.md).
+    radars: list[RadarConfig] = Field(default_factory=list)
+    # GNSS receivers of vehicles (docs/devices/gps.md).
+    gps: list[GpsConfig] = Field(default_factory=list)
+    # OSDP door readers (docs/devices/osdp.md); their keys are sealed with the node key.
+    doors: list[DoorConfig] = Field(default_factory=list)
+    node_key_file: Path = Path("/etc/ruang/node.key")
+    # Badge allow-list for doors until the cloud's first snapshot arrives (optional).
+    allow_list_file: Path | None = None
+    building_tz: str = "Asia/Makassar"
     # BLE badge scanning (docs/devices/ble.md); off unless enabled.
     ble: BleConfig = Field(default_factory=BleConfig)
     # Public key (PEM) the cloud signs desk/booking snapshots with; without it the

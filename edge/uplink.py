@@ -1,11 +1,25 @@
-"""The edge's MQTT uplink: one supervised connection to the broker.
+"""The edge's MQTT uplink: one supervised connection, fed from the durable outbox.
 
-Publishes the birth on every connect and leaves a last-will (both retained on
-the node's state topic, with a birth/death sequence number so the cloud can tell
-a stale death from a fresh one), drains the outgoing queue in order, hands the
-cloud's commands to the agent, and reconnects with jittered backoff. Messages
-stay queued while the broker is unreachable; a message leaves the queue only
-after the broker accepted it (PUBACK for QoS 1).
+Publishes the birth on every connect (with the outbox depth) and leaves a
+last-will, both retained on the node's state topic with a birth/death sequence
+number so the cloud can tell a stale death from a fresh one; hands the cloud's
+commands to the agent (except `backlog_rate`, which it applies itself); and
+reconnects with jittered backoff.
+
+`publish(message)` only puts the message into the outbox (edge/outbox.py); the
+uplink publishes a row after the outbox committed it and acks it (deletes it)
+once the broker took it: PUBACK for QoS 1, a successful publish call for live
+QoS 0 telemetry. On each connect the outbox is split at its last committed seq:
+
+* live: rows committed after the connect go out at once on their normal topics
+  (events QoS 1, telemetry QoS 0), in seq order;
+* backlog: rows from before the connect drain on the backlog channel (QoS 1),
+  strictly by priority then seq, throttled by a token bucket the cloud sets.
+
+Both streams keep many QoS 1 publishes in flight (bounded by `max_inflight` each,
+far below paho's 65,535 limit) instead of one round trip per message. A message
+whose ack was lost to a disconnect is published again: duplicates are exact
+(same message id) and the cloud drops them.
 """
 
 from __future__ import annotations
@@ -13,18 +27,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
 from ruang import contract
 from ruang.backoff import Backoff
 from ruang.mqtt_url import parse_broker_url
+from ruang.tls import client_tls_context
 
+from .outbox import Outbox, Row
 from .settings import EdgeSettings
 
 log = logging.getLogger(__name__)
@@ -33,13 +50,42 @@ CommandHandler = Callable[[contract.Message], Awaitable[None]]
 BirthFactory = Callable[[int], contract.NodeState]
 
 
-@dataclass
 class UplinkStats:
-    published: int = 0
-    reconnects: int = 0
-    dropped_telemetry: int = 0
-    rejected_commands: int = 0
-    last_error: str | None = None
+    """Counters for node health; outbox figures are read live from the outbox."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self.published_live = 0
+        self.published_backlog = 0
+        self.reconnects = 0
+        self.rejected_commands = 0
+        self.last_error: str | None = None
+
+    @property
+    def published(self) -> int:
+        return self.published_live + self.published_backlog
+
+    @property
+    def outbox_depth(self) -> int:
+        return self._outbox.depth
+
+    @property
+    def dropped_telemetry(self) -> int:
+        return self._outbox.dropped_telemetry
+
+    @property
+    def alarm(self) -> str | None:
+        return self._outbox.alarm
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "published_live": self.published_live,
+            "published_backlog": self.published_backlog,
+            "reconnects": self.reconnects,
+            "rejected_commands": self.rejected_commands,
+            "last_error": self.last_error,
+            **self._outbox.health(),
+        }
 
 
 class BdSeqStore:
@@ -61,6 +107,43 @@ class BdSeqStore:
         return value
 
 
+class TokenBucket:
+    """Paces the backlog; `rate` None means no limit. A new rate applies to the next take."""
+
+    def __init__(self, rate: float | None) -> None:
+        self._changed = asyncio.Event()
+        self.rate = rate
+        self._tokens = 0.0
+        self._stamp = time.monotonic()
+
+    @property
+    def rate(self) -> float | None:
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: float | None) -> None:
+        self._rate = value
+        # Bursts of a tenth of a second's worth: smooth for the cloud, cheap for us.
+        self._burst = 1.0 if value is None else max(1.0, value / 10)
+        self._changed.set()
+
+    async def take(self) -> None:
+        while True:
+            if self._rate is None:
+                return
+            now = time.monotonic()
+            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return
+            self._changed.clear()
+            # Wake early if the cloud changes the rate while we wait.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout((1.0 - self._tokens) / self._rate):
+                    await self._changed.wait()
+
+
 class Uplink:
     def __init__(
         self,
@@ -69,6 +152,7 @@ class Uplink:
         birth: BirthFactory,
         on_command: CommandHandler,
         backoff: Backoff | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._settings = settings
         self._node = settings.node_id
@@ -77,42 +161,66 @@ class Uplink:
         self._on_command = on_command
         self._backoff = backoff or Backoff(base=0.5, cap=30.0)
         self._bdseq = BdSeqStore(settings.state_dir)
-        self._queue: deque[contract.Message] = deque()
-        self._telemetry_queued = 0
-        self._wakeup = asyncio.Event()
+        self.outbox = outbox or Outbox.in_dir(settings.state_dir, max_mb=settings.outbox_max_mb)
+        self.outbox.on_commit(self._committed)
+        self._bucket: TokenBucket | None = None
+        self._rate: float | None = settings.backlog_default_rate
+        # Rows committed after the current session's split point; None while offline,
+        # when new rows simply wait in the outbox for the next session's backlog.
+        self._live: deque[Row] | None = None
+        self._live_ready = asyncio.Event()
+        self.backlog_drained = asyncio.Event()
         self.connected = asyncio.Event()
-        self.stats = UplinkStats()
+        self.stats = UplinkStats(self.outbox)
         self.current_bdseq: int | None = None
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Messages in the outbox, not yet acknowledged by the broker."""
+        return self.outbox.depth
+
+    @property
+    def backlog_rate(self) -> float | None:
+        return self._rate
+
+    def set_backlog_rate(self, rate: float | None) -> None:
+        """Messages per second the backlog may drain at (None: unlimited); applies at once."""
+        self._rate = rate
+        if self._bucket is not None:
+            self._bucket.rate = rate
 
     def publish(self, message: contract.Message) -> None:
-        """Queues a message for the broker; never blocks the caller (a device loop)."""
-        is_telemetry = contract.qos_for(message) == contract.TELEMETRY_QOS
-        if len(self._queue) >= self._settings.queue_limit and is_telemetry:
-            # Bound memory while the uplink is down: telemetry goes, events stay.
-            self.stats.dropped_telemetry += 1
-            return
-        self._queue.append(message)
-        self._wakeup.set()
+        """Puts a message into the outbox; never blocks the caller (a device loop)."""
+        self.outbox.put(message)
+
+    def _committed(self, rows: list[Row]) -> None:
+        if self._live is not None and rows:
+            self._live.extend(rows)
+            self._live_ready.set()
 
     async def run(self) -> None:
         """Connects, publishes and reconnects until cancelled."""
-        while True:
-            bdseq = self._bdseq.next()
-            try:
-                await self._session(bdseq)
-            except aiomqtt.MqttError as exc:
-                self.stats.last_error = str(exc)
-                log.warning("uplink to %s:%s lost: %s", self._broker.host, self._broker.port, exc)
-            finally:
-                self.connected.clear()
-            self.stats.reconnects += 1
-            delay = self._backoff.next_delay()
-            log.info("uplink reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+        try:
+            while True:
+                bdseq = self._bdseq.next()
+                try:
+                    await self._session(bdseq)
+                except aiomqtt.MqttError as exc:
+                    self.stats.last_error = str(exc)
+                    log.warning(
+                        "uplink to %s:%s lost: %s", self._broker.host, self._broker.port, exc
+                    )
+                finally:
+                    self.connected.clear()
+                    self._live = None
+                    self._bucket = None
+                self.stats.reconnects += 1
+                delay = self._backoff.next_delay()
+                log.info("uplink reconnecting in %.1f s", delay)
+                await asyncio.sleep(delay)
+        finally:
+            # Commit the acks we already have, so a restart resends as little as possible.
+            self.outbox.flush_now()
 
     def _client(self, bdseq: int) -> aiomqtt.Client:
         death = contract.NodeState(node=self._node, online=False, bdseq=bdseq)
@@ -123,7 +231,7 @@ class Uplink:
             retain=True,
         )
         password = self._settings.mqtt_password
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self._broker.host,
             self._broker.port,
             username=self._settings.mqtt_username or self._broker.username,
@@ -135,13 +243,30 @@ class Uplink:
             clean_session=True,
             keepalive=self._settings.mqtt_keepalive_s,
             timeout=10,
-            tls_context=ssl.create_default_context() if self._broker.tls else None,
+            # paho holds back QoS 1 messages past its own in-flight window (default 20);
+            # our semaphores are the real cap, so let paho send what they allow.
+            max_inflight_messages=2 * self._settings.max_inflight,
+            tls_context=(
+                client_tls_context(self._settings.mqtt_ca_file) if self._broker.tls else None
+            ),
         )
+        # Many publishes awaiting PUBACK is the design here, not a leak: aiomqtt would
+        # otherwise log a warning for every one past 10.
+        client.pending_calls_threshold = 2 * self._settings.max_inflight + 10
+        return client
 
     async def _session(self, bdseq: int) -> None:
         async with self._client(bdseq) as client:
             self.current_bdseq = bdseq
+            # The split point: everything committed by now is backlog, the rest is live.
+            self.outbox.flush_now()
+            split = self.outbox.last_committed_seq
+            # Start collecting live rows at once: a commit during the awaits below must
+            # land here, since the backlog stops at `split`.
+            self._live = deque()
             birth = self._birth(bdseq)
+            if birth.outbox_depth is None:
+                birth = birth.model_copy(update={"outbox_depth": self.outbox.depth})
             await client.publish(
                 contract.state_topic(self._node),
                 contract.encode(birth),
@@ -152,13 +277,21 @@ class Uplink:
                 contract.node_command_subscription(self._node), qos=contract.COMMAND_QOS
             )
             self._backoff.reset()
+            self._bucket = TokenBucket(self._rate)
+            self.backlog_drained.clear()
             self.connected.set()
             log.info(
-                "uplink connected to %s:%s (bdseq %d)", self._broker.host, self._broker.port, bdseq
+                "uplink connected to %s:%s (bdseq %d, backlog up to seq %d, %d queued)",
+                self._broker.host,
+                self._broker.port,
+                bdseq,
+                split,
+                self.outbox.depth,
             )
             try:
                 async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._pump(client))
+                    tg.create_task(self._live_pump(client, tg))
+                    tg.create_task(self._backlog_pump(client, tg, split, self._bucket))
                     tg.create_task(self._commands(client))
             except asyncio.CancelledError:
                 # A clean stop sends no last-will, so say offline ourselves before leaving.
@@ -181,24 +314,78 @@ class Uplink:
                     retain=True,
                 )
 
-    async def _pump(self, client: aiomqtt.Client) -> None:
+    @staticmethod
+    def _honour_cancel() -> None:
+        # aiomqtt waits for PUBACK with asyncio.wait_for, which on Python 3.11 can
+        # swallow a cancellation that races the ack; honour it here instead of
+        # going on with a cancel pending.
         task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+
+    async def _send(
+        self,
+        client: aiomqtt.Client,
+        row: Row,
+        topic: str,
+        qos: int,
+        slots: asyncio.Semaphore | None,
+        backlog: bool,
+    ) -> None:
+        try:
+            await client.publish(topic, row.payload, qos=qos, timeout=math.inf if qos else None)
+        finally:
+            if slots is not None:
+                slots.release()
+        # Only now is it the broker's: a failure above leaves it in the outbox.
+        self.outbox.ack(row.seq)
+        if backlog:
+            self.stats.published_backlog += 1
+        else:
+            self.stats.published_live += 1
+        self._honour_cancel()
+
+    async def _live_pump(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
+        live = self._live
+        assert live is not None
+        slots = asyncio.Semaphore(self._settings.max_inflight)
         while True:
-            # aiomqtt waits for PUBACK with asyncio.wait_for, which on Python 3.11 can
-            # swallow a cancellation that races the ack; honour it here instead of
-            # waiting forever with a cancel pending.
-            if task is not None and task.cancelling():
-                raise asyncio.CancelledError
-            while not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            message = self._queue[0]
-            await client.publish(
-                contract.topic_for(message), contract.encode(message), qos=contract.qos_for(message)
-            )
-            # Only now is it the broker's: a failure above leaves it queued for the next session.
-            self._queue.popleft()
-            self.stats.published += 1
+            self._honour_cancel()
+            while not live:
+                self._live_ready.clear()
+                await self._live_ready.wait()
+            row = live.popleft()
+            if row.is_event:
+                topic = contract.event_topic(self._node, row.kind)
+                await slots.acquire()
+                # One task per message, created in seq order: asyncio starts them in that
+                # order, so paho puts them on the wire in seq order too.
+                tg.create_task(self._send(client, row, topic, contract.EVENT_QOS, slots, False))
+            else:
+                topic = contract.telemetry_topic(self._node, row.kind)
+                tg.create_task(self._send(client, row, topic, contract.TELEMETRY_QOS, None, False))
+
+    async def _backlog_pump(
+        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, split: int, bucket: TokenBucket
+    ) -> None:
+        slots = asyncio.Semaphore(self._settings.max_inflight)
+        after = (-1, 0)
+        while True:
+            page = self.outbox.rows(after=after, upto_seq=split)
+            if not page:
+                break
+            for row in page:
+                self._honour_cancel()
+                await bucket.take()
+                await slots.acquire()
+                topic = contract.backlog_topic(self._node, row.kind)
+                tg.create_task(self._send(client, row, topic, contract.BACKLOG_QOS, slots, True))
+            after = (page[-1].priority, page[-1].seq)
+        # Wait for the last acks so "drained" means the broker has it all.
+        for _ in range(self._settings.max_inflight):
+            await slots.acquire()
+        self.backlog_drained.set()
+        log.info("uplink backlog drained")
 
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
@@ -208,6 +395,10 @@ class Uplink:
             except contract.ContractError as exc:
                 self.stats.rejected_commands += 1
                 log.warning("command refused on %s: %s", msg.topic, exc.reason)
+                continue
+            if isinstance(command, contract.BacklogRate):
+                log.info("backlog rate set to %.1f msg/s by the cloud", command.max_msgs_per_s)
+                self.set_backlog_rate(command.max_msgs_per_s)
                 continue
             try:
                 await self._on_command(command)

@@ -77,6 +77,29 @@ def _cmd_edge_run(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_edge_enroll(args: argparse.Namespace) -> int:
+    from edge.enroll import EnrolError, enroll
+
+    try:
+        result = asyncio.run(
+            enroll(args.cloud, args.token, Path(args.config), Path(args.env),
+                   Path(args.state_dir), args.force)
+        )  # fmt: skip
+    except EnrolError as exc:
+        print(f"ruang edge enroll: {exc}", file=sys.stderr)
+        return 2
+    print(f"enrolled as {result.node_id}; config in {result.config_path}")
+    return 0
+
+
+def _cmd_edge_devices(args: argparse.Namespace) -> int:
+    from edge.discovery import devices_report, format_report
+
+    rows = asyncio.run(devices_report(args.ports, probe_ports=args.probe, timeout=args.timeout))
+    print(format_report(rows))
+    return 0
+
+
 def _cmd_sim_deskunits(args: argparse.Namespace) -> int:
     from simulators.floor import main_deskunits
 
@@ -146,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     run = edge.add_parser("run", help="run the agent with a config file")
     run.add_argument("--config", "-c", default=None, help="YAML or JSON config file")
     run.set_defaults(func=_cmd_edge_run)
+    enrol = edge.add_parser("enroll", help="enrol this node with the cloud using a one-time token")
+    enrol.add_argument("--cloud", required=True, help="cloud base URL, e.g. https://cloud.example")
+    enrol.add_argument("--token", required=True)
+    enrol.add_argument("--config", default="/etc/ruang/edge.yaml")
+    enrol.add_argument("--env", default="/etc/ruang/edge.env")
+    enrol.add_argument("--state-dir", default="/var/lib/ruang")
+    enrol.add_argument("--force", action="store_true", help="replace an existing config")
+    enrol.set_defaults(func=_cmd_edge_enroll)
+    devices = edge.add_parser(
+        "devices", help="list serial ports and, with --probe, what answers on them"
+    )
+    devices.add_argument("ports", nargs="*", help="extra ports to look at (pty paths, socket://)")
+    devices.add_argument("--probe", action="store_true", help="ask each port what device it is")
+    devices.add_argument("--timeout", type=float, default=1.0, help="seconds per probe")
+    devices.set_defaults(func=_cmd_edge_devices)
 
     sim = sub.add_parser("sim", help="simulated hardware").add_subparsers(
         dest="kind", required=True

@@ -24,6 +24,7 @@ DEMO_NODE = "ikn-demo-l1"
 async def run_demo(
     desks: int = 24, speed: float = 120.0, http_port: int = 8000, data_dir: Path = Path("var/demo")
 ) -> None:
+    from cloud.layout import SAMPLE_LAYOUT
     from cloud.main import serve
     from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
@@ -54,6 +55,7 @@ async def run_demo(
             http_host="127.0.0.1",
             http_port=port,
             telemetry_sqlite_path=data_dir.resolve() / "telemetry.sqlite3",
+            layout_file=SAMPLE_LAYOUT,
         )
         edge_settings = EdgeSettings(
             node_id=DEMO_NODE,

@@ -78,6 +78,8 @@ class Mosquitto:
     workdir: Path
     config_extra: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    # False for tests of the broker's own authentication (password_file, acl_file).
+    allow_anonymous: bool = True
 
     @property
     def url(self) -> str:
@@ -96,7 +98,7 @@ class Mosquitto:
                     # Run as the invoking user so the temp dir stays writable when we are root.
                     "user root" if os.geteuid() == 0 else "",
                     f"listener {self.port} {LOOPBACK}",
-                    "allow_anonymous true",
+                    f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
                     "persistence false",
                     f"log_dest file {self.log_path}",
                     "log_type error",
@@ -122,9 +124,10 @@ class Mosquitto:
 
 
 @contextlib.contextmanager
-def mosquitto(config_extra: str = "") -> Iterator[Mosquitto]:
+def mosquitto(config_extra: str = "", *, allow_anonymous: bool = True) -> Iterator[Mosquitto]:
     with tempfile.TemporaryDirectory(prefix="ruang-mosquitto-") as tmp:
-        broker = Mosquitto(port=free_port(), workdir=Path(tmp), config_extra=config_extra)
+        broker = Mosquitto(port=free_port(), workdir=Path(tmp), config_extra=config_extra,
+                           allow_anonymous=allow_anonymous)
         broker.start()
         try:
             yield broker

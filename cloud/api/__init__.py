@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud.api import desks, health, ingest, nodes
+from cloud.api import bookings, desks, enrolment, health, ingest, nodes, people
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(desks.router, prefix="/api/v1")
 router.include_router(nodes.router, prefix="/api/v1")
 router.include_router(ingest.router, prefix="/api/v1")
+router.include_router(people.router, prefix="/api/v1")
+router.include_router(bookings.router, prefix="/api/v1")
+router.include_router(enrolment.router, prefix="/api/v1")

@@ -183,7 +183,8 @@ async def test_events_queued_while_broker_is_down_are_delivered_after_it_returns
             # Decided locally with no uplink: the LED still answers at once.
             await sim.tap(BADGE)
             await sim.wait_led(lambda led: led.g > 0, timeout=5)
-            assert any(isinstance(m, contract.CheckIn) for m in agent.uplink._queue)
+            await agent.uplink.outbox.flushed()
+            assert any(row.kind == "checkin" for row in agent.uplink.outbox.all_rows())
             async with watcher_after_restart(broker) as seen:
 
                 async def delivered() -> bool:

@@ -20,7 +20,7 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUANG_")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ruang.cli", "demo", "--port", str(port), "--desks", "20",
+        sys.executable, "-m", "ruang.cli", "demo", "--port", str(port), "--desks", "24",
         "--speed", "1200", "--data-dir", str(tmp_path / "demo"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
     )  # fmt: skip
@@ -40,13 +40,14 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
 
             async def node_online() -> bool:
                 nodes = (await client.get("/api/v1/nodes")).json()
-                return bool(nodes) and nodes[0]["online"] is True
+                return any(n["id"] == "ikn-demo-l1" and n["online"] for n in nodes)
 
             await eventually(node_online, timeout=30, what="demo edge node online")
 
             async def occupied_desks() -> set[str]:
                 desks = (await client.get("/api/v1/desks")).json()
-                assert len(desks) == 20
+                # The sample building's three floors; the simulated one is served by the demo node.
+                assert len([d for d in desks if d["node"] == "ikn-demo-l1"]) == 24
                 return {d["id"] for d in desks if d["state"] == "occupied"}
 
             first = await eventually(occupied_desks, timeout=30, what="a desk checked in")

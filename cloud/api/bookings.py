@@ -1,0 +1,126 @@
+"""Booking routes: availability search, book/cancel/extend, recurring series, CSV/ICS export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
+
+from cloud import bookings, ics
+from cloud.deps import DbDep, EngineDep
+from cloud.problems import ProblemError
+from cloud.schemas import (
+    AvailabilityPublic,
+    BookingCreate,
+    BookingExtend,
+    BookingPublic,
+    Problem,
+    RecurringBookingCreate,
+    RecurringBookingPublic,
+)
+
+router = APIRouter(tags=["bookings"])
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "desk assigned to someone else, or zone reserved"},
+    404: {"model": Problem, "description": "no such desk, person or booking"},
+    409: {"model": Problem, "description": "desk already booked for that time; you already "
+          "have a desk for that time; desk not bookable"},
+    422: {"model": Problem, "description": "outside the site's booking limits"},
+    503: {"model": Problem, "description": "booking store busy (SQLite); retry"},
+}
+Feature = Annotated[str | None, Query(description="comma list: monitor,standing,accessible,"
+                                                  "dual_monitor (desk has all)")]
+From = Annotated[datetime | None, Query(alias="from", description="overlapping from")]
+To = Annotated[datetime | None, Query(alias="to", description="overlapping until")]
+
+
+def _features(raw: str | None) -> list[str]:
+    features = [f.strip() for f in (raw or "").split(",") if f.strip()]
+    unknown = sorted(set(features) - {"monitor", "standing", "accessible", "dual_monitor"})
+    if unknown:
+        raise ProblemError(422, f"unknown feature(s): {', '.join(unknown)}",
+                           title="Unknown feature")
+    return features
+
+
+@router.get("/availability", response_model=AvailabilityPublic,
+            responses={422: {"model": Problem, "description": "bad range or feature"}})
+async def availability(
+    conn: DbDep,
+    start: Annotated[datetime, Query()],
+    end: Annotated[datetime, Query()],
+    floor: Annotated[str | None, Query(description="floor id")] = None,
+    zone: Annotated[str | None, Query(description="zone id")] = None,
+    features: Feature = None,
+    capacity: Annotated[int | None, Query(ge=1, description="rooms: minimum seats")] = None,
+) -> AvailabilityPublic:
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise ProblemError(422, "start and end need an offset and end must be after start",
+                           title="Bad time range")
+    return await bookings.availability(conn, start=start, end=end, floor=floor, zone=zone,
+                                       features=_features(features), capacity=capacity)
+
+
+@router.post("/bookings", response_model=BookingPublic, status_code=status.HTTP_201_CREATED,
+             responses=_WRITE_ERRORS)
+async def create_booking(body: BookingCreate, engine: EngineDep) -> BookingPublic:
+    return await bookings.create_booking(engine, body)
+
+
+@router.post("/bookings/recurring", response_model=RecurringBookingPublic,
+             status_code=status.HTTP_201_CREATED, responses=_WRITE_ERRORS)
+async def create_recurring(body: RecurringBookingCreate,
+                           engine: EngineDep) -> RecurringBookingPublic:
+    return await bookings.create_recurring(engine, body)
+
+
+@router.get("/bookings", response_model=list[BookingPublic])
+async def list_bookings(
+    conn: DbDep,
+    person: Annotated[str | None, Query()] = None,
+    desk: Annotated[str | None, Query()] = None,
+    start: From = None,
+    end: To = None,
+) -> list[BookingPublic]:
+    return await bookings.list_bookings(conn, person=person, desk=desk, start=start, end=end)
+
+
+@router.get("/bookings/export.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}, "description": "bookings as CSV"}})
+async def export_csv(conn: DbDep, person: Annotated[str | None, Query()] = None,
+                     desk: Annotated[str | None, Query()] = None, start: From = None,
+                     end: To = None) -> Response:
+    rows = await bookings.list_bookings(conn, person=person, desk=desk, start=start, end=end,
+                                        limit=100_000)
+    return Response(ics.bookings_csv(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="bookings.csv"'})
+
+
+@router.get("/bookings/export.ics", response_class=Response,
+            responses={200: {"content": {"text/calendar": {}},
+                             "description": "bookings as iCalendar"}})
+async def export_ics(conn: DbDep, person: Annotated[str | None, Query()] = None,
+                     desk: Annotated[str | None, Query()] = None, start: From = None,
+                     end: To = None) -> Response:
+    rows = await bookings.list_bookings(conn, person=person, desk=desk, start=start, end=end,
+                                        limit=100_000)
+    places = await bookings.desk_places(conn, [r.desk_id for r in rows])
+    body = ics.bookings_ics(rows, places, datetime.now(UTC))
+    return Response(body, media_type="text/calendar; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="bookings.ics"'})
+
+
+@router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic,
+             responses=_WRITE_ERRORS)
+async def cancel_booking(booking_id: int, engine: EngineDep) -> BookingPublic:
+    return await bookings.cancel_booking(engine, booking_id)
+
+
+@router.post("/bookings/{booking_id}/extend", response_model=BookingPublic,
+             responses=_WRITE_ERRORS)
+async def extend_booking(booking_id: int, body: BookingExtend,
+                         engine: EngineDep) -> BookingPublic:
+    return await bookings.extend_booking(engine, booking_id, body.ends_at)

@@ -1,0 +1,99 @@
+"""People and badge routes: roster CSV import, listing without NIP, badge lifecycle, allowlist."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+
+from cloud import people
+from cloud.deps import DbDep, EngineDep
+from cloud.schemas import (
+    AllowlistPublic,
+    BadgeCreate,
+    BadgePublic,
+    BadgeReplace,
+    BadgeReplacementPublic,
+    PeopleImportPublic,
+    PersonKind,
+    PersonPublic,
+    Problem,
+)
+
+router = APIRouter(tags=["people"])
+
+_CSV_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "UTF-8 CSV with a header row. Columns: " + ", ".join(people.CSV_COLUMNS)
+        + " (the first four required). All rows are applied, or none.",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+_BADGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such badge or person"},
+    409: {"model": Problem, "description": "badge not active, or uid active elsewhere"},
+}
+
+
+@router.post(
+    "/people/import",
+    response_model=PeopleImportPublic,
+    openapi_extra=_CSV_BODY,
+    responses={
+        413: {"model": Problem, "description": "file too large"},
+        422: {"model": Problem,
+              "description": "refused; `errors` lists {line, reason} for every bad row"},
+    },
+)
+async def import_people(request: Request, engine: EngineDep) -> PeopleImportPublic:
+    # Read as raw text/csv: the roster is one document, not form fields.
+    return await people.import_people(engine, await request.body())
+
+
+@router.get("/people", response_model=list[PersonPublic])
+async def list_people(
+    conn: DbDep,
+    agency: Annotated[str | None, Query(description="instansi")] = None,
+    kind: Annotated[PersonKind | None, Query()] = None,
+) -> list[PersonPublic]:
+    return await people.list_people(conn, agency=agency, kind=kind)
+
+
+@router.get("/badges", response_model=list[BadgePublic])
+async def list_badges(
+    conn: DbDep, person: Annotated[str | None, Query(description="person id")] = None
+) -> list[BadgePublic]:
+    return await people.list_badges(conn, person)
+
+
+@router.post("/badges", response_model=BadgePublic, status_code=status.HTTP_201_CREATED,
+             responses=_BADGE_ERRORS)
+async def issue_badge(body: BadgeCreate, engine: EngineDep) -> BadgePublic:
+    return await people.issue_badge(engine, body)
+
+
+@router.post("/badges/{badge_id}/revoke", response_model=BadgePublic, responses=_BADGE_ERRORS)
+async def revoke_badge(badge_id: int, engine: EngineDep) -> BadgePublic:
+    return await people.end_badge(engine, badge_id, "revoked")
+
+
+@router.post("/badges/{badge_id}/lost", response_model=BadgePublic, responses=_BADGE_ERRORS)
+async def report_lost(badge_id: int, engine: EngineDep) -> BadgePublic:
+    return await people.end_badge(engine, badge_id, "lost")
+
+
+@router.post("/badges/{badge_id}/replace", response_model=BadgeReplacementPublic,
+             status_code=status.HTTP_201_CREATED, responses=_BADGE_ERRORS)
+async def replace_badge(badge_id: int, body: BadgeReplace,
+                        engine: EngineDep) -> BadgeReplacementPublic:
+    return await people.replace_badge(engine, badge_id, body)
+
+
+@router.get("/badges/allowlist", response_model=AllowlistPublic,
+            responses={404: {"model": Problem, "description": "node serves no desks"}})
+async def badge_allowlist(
+    conn: DbDep, node: Annotated[str, Query(description="edge node id")]
+) -> AllowlistPublic:
+    return await people.allowlist(conn, node, datetime.now(UTC))

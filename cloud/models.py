@@ -281,6 +281,11 @@ class Booking(Base):
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     release_reason: Mapped[str | None] = mapped_column(String(200))
     series_id: Mapped[str | None] = mapped_column(ForeignKey("booking_series.id"), index=True)
+    # Set from the desk's own check-in/check-out events (0005); `walk_up` marks a
+    # booking the edge created by claiming a free desk.
+    checked_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    checked_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    walk_up: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class EnrolmentToken(Base):
@@ -337,3 +342,56 @@ class IntegrationEvent(Base):
     kind: Mapped[str] = mapped_column(String(64), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PresenceChange(Base):
+    """Each change of a desk's presence sensor (0005): the sensor side of utilisation."""
+
+    __tablename__ = "presence_changes"
+    __table_args__ = (Index("ix_presence_changes_desk_ts", "desk_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    desk_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    present: Mapped[bool] = mapped_column(Boolean)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookSubscription(Base):
+    """Where to deliver integration events (0005); `secret` signs each delivery (HMAC-SHA256)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(256))
+    kinds: Mapped[list[str]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Integration events with id <= cursor have been handed to the delivery queue.
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription, with its attempts (0005): the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery"),
+        Index("ix_webhook_deliveries_due", "delivered_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("integration_events.id"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    gave_up: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -35,7 +35,17 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args()
 
-    from bench import ble, bookings, codec, devices_codec, ingest, outbox, tap_latency
+    from bench import (
+        ble,
+        bookings,
+        codec,
+        devices_codec,
+        edge_load,
+        ingest,
+        osdp,
+        outbox,
+        tap_latency,
+    )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
         "codec": codec.run,
@@ -45,6 +55,8 @@ def main() -> int:
         "ingest": ingest.run,
         "outbox": outbox.run,
         "bookings": bookings.run,
+        "osdp": osdp.run,
+        "edge_load": edge_load.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

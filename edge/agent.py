@@ -37,8 +37,10 @@ from .devices.door import audit_message_id, controllers_for
 from .devices.door_keys import load_node_key
 from .devices.gps import GpsDriver
 from .devices.radar import RadarDriver
-from .settings import EdgeSettings
+from .remote_config import RemoteConfigStore, RestartRequested
+from .settings import DeskUnitConfig, EdgeSettings
 from .snapshot import SnapshotError, SnapshotStore, load_public_key
+from .status import write_status
 from .uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,25 @@ _PATTERNS = {
 
 class EdgeAgent:
     def __init__(self, settings: EdgeSettings, *, ble_scanner_factory: Any = None) -> None:
+        # The cloud's last accepted config (edge/remote_config.py) goes over the file's.
+        self.remote_config = RemoteConfigStore(settings.state_dir)
+        settings = self.remote_config.effective(settings)
         self.settings = settings
+        # Desk driver tasks by desk, and their TaskGroup, so a remote config can
+        # start and stop single desks while the agent runs.
+        self._tg: asyncio.TaskGroup | None = None
+        self._desk_tasks: dict[str, asyncio.Task[None]] = {}
+        self._restart = asyncio.Event()
         self.node = settings.node_id
         self.book = DeskBook()
+        # The cloud's last signed snapshot (bookings, badges): taps and doors decide from it.
+        key_path = settings.snapshot_public_key
+        self.snapshots = SnapshotStore(
+            settings.state_dir / "snapshot.json",
+            load_public_key(key_path.read_bytes()) if key_path else None,
+        )
+        self.snapshots.load()
+        self.book.snapshot = self.snapshots.current
         self.drivers: dict[str, DeskUnitDriver] = {
             unit.desk: DeskUnitDriver(unit, self._on_unit_message, self._on_unit_link)
             for unit in settings.desk_units
@@ -97,13 +115,6 @@ class EdgeAgent:
         self._started = time.monotonic()
         self._cpu = node_health.CpuMeter()
         self._pending_leds: set[asyncio.Task[bool]] = set()
-        key_path = settings.snapshot_public_key
-        self.snapshots = SnapshotStore(
-            settings.state_dir / "snapshot.json",
-            load_public_key(key_path.read_bytes()) if key_path else None,
-        )
-        self.snapshots.load()
-        self.book.snapshot = self.snapshots.current
         # Per desk: timers that warn, then release, a checked-in desk left vacant.
         self._away: dict[str, tuple[asyncio.TimerHandle, asyncio.TimerHandle]] = {}
 
@@ -118,10 +129,13 @@ class EdgeAgent:
             len(self.drivers),
             self.settings.mqtt_url,
         )
+        self._report_config_at_start()
         async with asyncio.TaskGroup() as tg:
+            self._tg = tg
             tg.create_task(self.uplink.run(), name="uplink")
+            tg.create_task(self._restart_when_asked(), name="restart")
             for desk, driver in self.drivers.items():
-                tg.create_task(driver.run(), name=f"deskunit:{desk}")
+                self._desk_tasks[desk] = tg.create_task(driver.run(), name=f"deskunit:{desk}")
             for device in self.devices:
                 tg.create_task(device.run(), name=f"{device.kind}:{device.device_id}")
             tg.create_task(self._health_loop(), name="health")
@@ -135,19 +149,21 @@ class EdgeAgent:
             desks=tuple(
                 contract.DeskInfo(desk=d.desk, unit=d.health.serial) for d in self.drivers.values()
             ),
+            config_version=self.remote_config.version,
         )
 
     # --- device side --------------------------------------------------------------------
 
     async def _on_unit_link(self, desk: str, online: bool) -> None:
-        driver = self.drivers[desk]
+        # A desk a remote config just removed says "offline" from its driver's finally.
+        driver = self.drivers.get(desk)
         self.uplink.publish(
             contract.UnitStatus(
                 node=self.node,
                 desk=desk,
                 online=online,
-                unit=driver.health.serial,
-                firmware=driver.health.firmware,
+                unit=driver.health.serial if driver else None,
+                firmware=driver.health.firmware if driver else None,
             )
         )
 
@@ -267,6 +283,8 @@ class EdgeAgent:
             self._apply_snapshot(command)
         elif isinstance(command, contract.AuditAck):
             self._audit_acknowledged(command.seqs)
+        elif isinstance(command, contract.ConfigPush):
+            self._apply_config(command)
         else:
             log.warning("unsupported command %s", type(command).__name__)
 
@@ -293,6 +311,83 @@ class EdgeAgent:
         for desk in self.drivers:
             if self.book.occupant(desk) is None:
                 self._led(desk, self.book.steady_led(desk, now))
+
+    # --- remote config (edge/remote_config.py) ------------------------------------------
+
+    def _apply_config(self, push: contract.ConfigPush) -> None:
+        store = self.remote_config
+        decision = store.decide(push.version, push.config, self.settings)
+        if decision.ignored:
+            log.info("config v%d ignored: running v%s", push.version, store.version)
+            return
+        if decision.settings is None or decision.config is None:
+            log.warning("config v%d refused: %s", push.version, decision.error)
+            store.refuse(push.version, decision.error or "refused", reported=True)
+            self._config_status(push.version, False, decision.error)
+            return
+        # Persisted first: a crash while applying comes back up on the new version.
+        store.commit(push.version, decision.config)
+        if decision.restart:
+            log.warning("config v%d needs an agent restart; restarting", push.version)
+            self._restart.set()  # reported as applied once the new agent runs it
+            return
+        try:
+            self._reconfigure_desks(decision.settings.desk_units)
+        except Exception as exc:
+            log.exception("config v%d could not be applied; rolled back", push.version)
+            error = f"apply failed, rolled back: {type(exc).__name__}: {exc}"
+            store.rollback(error, reported=True)
+            self._config_status(push.version, False, error)
+            return
+        self.settings = decision.settings
+        log.info("config v%d applied (%d desk units)", push.version, len(self.drivers))
+        self._config_status(push.version, True, None)
+
+    def _reconfigure_desks(self, units: list[DeskUnitConfig]) -> None:
+        """Starts drivers of added or changed desks and stops those of removed ones."""
+        wanted = {unit.desk: unit for unit in units}
+        stale = [desk for desk, drv in self.drivers.items() if wanted.get(desk) != drv.config]
+        # Every new driver is built before anything stops: a failure leaves all as it was.
+        fresh = {
+            desk: DeskUnitDriver(unit, self._on_unit_message, self._on_unit_link)
+            for desk, unit in wanted.items()
+            if desk not in self.drivers or desk in stale
+        }
+        for desk in stale:
+            task = self._desk_tasks.pop(desk, None)
+            if task is not None:
+                task.cancel()
+            del self.drivers[desk]
+            self._cancel_away(desk)
+        for desk, driver in fresh.items():
+            self.drivers[desk] = driver
+            if self._tg is not None:
+                # A missing port is no failure: the driver retries until the unit appears.
+                self._desk_tasks[desk] = self._tg.create_task(driver.run(), name=f"deskunit:{desk}")
+
+    def _config_status(self, version: int, applied: bool, error: str | None) -> None:
+        self.uplink.publish(
+            contract.ConfigStatus(
+                node=self.node,
+                version=version,
+                applied=applied,
+                error=error[:512] if error else None,
+                active_version=self.remote_config.version,
+            )
+        )
+
+    def _report_config_at_start(self) -> None:
+        store = self.remote_config
+        if store.refused is not None and not store.refused_reported:
+            self._config_status(store.refused[0], False, store.refused[1])
+            store.mark_reported()
+        if store.version is not None:
+            # Also confirms a push that needed a restart: it runs now.
+            self._config_status(store.version, True, None)
+
+    async def _restart_when_asked(self) -> None:
+        await self._restart.wait()
+        raise RestartRequested("remote config needs a restart")
 
     # --- doors ---------------------------------------------------------------------------
 
@@ -359,6 +454,7 @@ class EdgeAgent:
             outbox_depth=self.uplink.queued,
             dropped_telemetry=self.uplink.outbox.dropped_telemetry,
             alarms=self._alarms(),
+            config_version=self.remote_config.version,
         )
 
     def _alarms(self) -> tuple[str, ...]:
@@ -376,17 +472,18 @@ class EdgeAgent:
         # systemd (Type=notify, WatchdogSec=) restarts the agent if this loop stops.
         node_health.sd_notify("READY=1")
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
-        tick = (
-            min(self.settings.health_interval_s, watchdog_usec / 2e6)
-            if watchdog_usec
-            else (self.settings.health_interval_s)
-        )
         next_health = time.monotonic() + self.settings.health_interval_s
         while True:
+            # Read every round: a remote config may change the interval at run time.
+            interval = self.settings.health_interval_s
+            tick = min(interval, watchdog_usec / 2e6) if watchdog_usec else interval
+            next_health = min(next_health, time.monotonic() + interval)
             await asyncio.sleep(tick)
             node_health.sd_notify("WATCHDOG=1")
             if time.monotonic() >= next_health:
-                next_health += self.settings.health_interval_s
-                self.uplink.publish(self.health())
+                next_health = max(next_health + interval, time.monotonic())
+                health = self.health()
+                self.uplink.publish(health)
                 for device in self.devices:
                     self.uplink.publish(device.health())
+                write_status(self, health)

@@ -41,10 +41,12 @@ def main() -> int:
         codec,
         devices_codec,
         edge_load,
+        faults,
         ingest,
         osdp,
         outbox,
         tap_latency,
+        tap_offline,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -52,11 +54,13 @@ def main() -> int:
         "devices_codec": devices_codec.run,
         "ble": ble.run,
         "tap_latency": tap_latency.run,
+        "tap_offline": tap_offline.run,
         "ingest": ingest.run,
         "outbox": outbox.run,
         "bookings": bookings.run,
         "osdp": osdp.run,
         "edge_load": edge_load.run,
+        "faults": faults.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

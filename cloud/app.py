@@ -10,13 +10,16 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from cloud.api import router
+from cloud.autorelease import AutoReleaser
 from cloud.db import make_engine, migrate
 from cloud.ingest import Ingestor
 from cloud.layout import apply_layout, load_layout
 from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import install_problem_handlers
 from cloud.settings import CloudSettings
+from cloud.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.telemetry import make_sink
+from cloud.webhooks import WebhookDispatcher
 from dashboards import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -42,12 +45,27 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         sink = make_sink(settings)
         ingestor = Ingestor(settings, engine, sink)
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
+        snapshots = SnapshotPublisher(settings, engine, ingestor,
+                                      SnapshotSigner.from_path(settings.snapshot_key_path))
+        app.state.snapshots = snapshots
+        ingestor.on_bookings_changed = snapshots.nodes_changed
+        releaser = AutoReleaser(engine, settings.autorelease_interval_s,
+                                snapshots.desks_changed)
         ingestor.start()
+        webhooks = WebhookDispatcher(settings, engine)
+        app.state.webhooks = webhooks
+        webhooks.start()
+        snapshots.start()
+        releaser.start()
         try:
             yield
         finally:
-            # Order matters: stop receiving, write what is pending, then close the
-            # sink (which flushes the time series) and the database.
+            # Order matters: stop the jobs that publish through ingestion, stop
+            # receiving, write what is pending, then close the sink (which flushes
+            # the time series) and the database.
+            await releaser.stop()
+            await snapshots.stop()
+            await webhooks.stop()
             await ingestor.stop()
             await sink.close()
             await engine.dispose()

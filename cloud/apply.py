@@ -17,13 +17,14 @@ from sqlalchemy import Table, and_, case, false, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud import lineprotocol
-from cloud.models import Desk, Event, Node
+from cloud import checkins, lineprotocol
+from cloud.models import Desk, Event, Node, PresenceChange
 from ruang import contract
 
 NODES = cast(Table, Node.__table__)
 DESKS = cast(Table, Desk.__table__)
 EVENTS = cast(Table, Event.__table__)
+PRESENCE_CHANGES = cast(Table, PresenceChange.__table__)
 
 
 def utc(ts: float) -> datetime:
@@ -61,6 +62,8 @@ class ApplyResult:
     # What this transaction wrote, remembered by Applier.committed() once it commits.
     presence_written: dict[str, bool] = field(default_factory=dict)
     seen_written: dict[str, float] = field(default_factory=dict)
+    # Nodes whose bookings this transaction changed: their snapshots are out of date.
+    booking_nodes: set[str] = field(default_factory=set)
 
 
 class Applier:
@@ -174,6 +177,23 @@ class Applier:
             if known_presence.get(desk) is not sample[1]
         }
         if changed:
+            # Presence history for analytics: only real changes. Desks this
+            # process has not written yet (after a restart) are compared with
+            # the stored value, so a restart does not record a fake change.
+            unknown = [desk for desk in changed if desk not in known_presence]
+            stored: dict[str, bool | None] = {}
+            if unknown:
+                rows = await conn.execute(
+                    select(DESKS.c.id, DESKS.c.present).where(DESKS.c.id.in_(unknown))
+                )
+                stored = {row.id: row.present for row in rows}
+            history = [
+                {"desk_id": desk, "present": present, "ts": utc(ts)}
+                for desk, (_, present, ts) in changed.items()
+                if desk in known_presence or stored.get(desk) is not present
+            ]
+            if history:
+                await conn.execute(self._insert(PRESENCE_CHANGES), history)
             await conn.execute(
                 self._desk_presence,
                 [
@@ -232,12 +252,16 @@ class Applier:
                 .values(state="occupied", occupant_badge=msg.badge, checked_in_at=ts,
                         last_change_at=ts)
             )
+            if await checkins.apply_checkin(conn, msg, now):
+                result.booking_nodes.add(msg.node)
         elif isinstance(msg, contract.CheckOut):
             await conn.execute(
                 update(DESKS)
                 .where(DESKS.c.id == desk, not_older)
                 .values(state="free", occupant_badge=None, checked_in_at=None, last_change_at=ts)
             )
+            if await checkins.apply_checkout(conn, msg, now):
+                result.booking_nodes.add(msg.node)
         elif isinstance(msg, contract.UnitStatus):
             values: dict[str, Any] = {"unit_online": msg.online}
             if msg.firmware is not None:

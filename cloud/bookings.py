@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cloud.integration_events import record_event
 from cloud.models import (
     ACTIVE_BOOKING_STATUSES,
     Booking,
@@ -290,7 +291,10 @@ async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPu
         # The INSERT is the transaction's first statement: on SQLite that takes
         # the write lock at once, so no read snapshot can go stale underneath.
         created = (await conn.execute(insert(BOOKINGS).values(row).returning(BOOKINGS))).one()
-        return BookingPublic.model_validate(created._mapping)
+        booking = BookingPublic.model_validate(created._mapping)
+        # Same transaction: the webhook event exists exactly when the booking does.
+        await record_event(conn, "booking.created", booking.model_dump(mode="json"))
+        return booking
 
     return await store.write(run, desks=[row["desk_id"]], people=[row["person_id"]])
 
@@ -329,7 +333,9 @@ async def cancel_booking(engine: AsyncEngine, booking_id: int) -> BookingPublic:
             raise ProblemError(409, f"booking {booking_id} is {current.status}; only a booked "
                                "(not yet checked-in) booking can be cancelled",
                                title="Booking not cancellable")
-        return BookingPublic.model_validate(row._mapping)
+        booking = BookingPublic.model_validate(row._mapping)
+        await record_event(conn, "booking.cancelled", booking.model_dump(mode="json"))
+        return booking
 
     return await store_for(engine).write(run)
 
@@ -358,7 +364,9 @@ async def extend_booking(engine: AsyncEngine, booking_id: int, ends_at: datetime
         if row is None:
             raise ProblemError(409, f"booking {booking_id} ended meanwhile",
                                title="Booking not active")
-        return BookingPublic.model_validate(row._mapping)
+        booking = BookingPublic.model_validate(row._mapping)
+        await record_event(conn, "booking.extended", booking.model_dump(mode="json"))
+        return booking
 
     return await store_for(engine).write(run, desks=[current.desk_id],
                                          people=[current.person_id])

@@ -148,6 +148,8 @@ class Ingestor:
         self._unacked: list[int] = []
         self._paho: Any = None
         self._background: set[asyncio.Task[None]] = set()
+        # Told which nodes' bookings an applied batch changed (the snapshot publisher).
+        self.on_bookings_changed: Callable[[set[str]], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -228,15 +230,18 @@ class Ingestor:
             async for _ in client.messages:
                 pass
 
-    async def publish(self, message: contract.Message) -> str:
-        """Publishes a cloud -> edge message (a command); returns its topic."""
+    async def publish(self, message: contract.Message, *, retain: bool = False) -> str:
+        """Publishes a cloud -> edge message (a command); returns its topic.
+
+        `retain` keeps it on the broker for a node that connects later (snapshots).
+        """
         client = self._client
         if client is None or not self.stats.connected:
             raise NotConnected("not connected to the MQTT broker")
         topic = contract.topic_for(message)
         try:
             await client.publish(topic, contract.encode(message), qos=contract.qos_for(message),
-                                 timeout=5)
+                                 retain=retain, timeout=5)
         except aiomqtt.MqttError as exc:
             raise NotConnected(str(exc)) from exc
         return topic
@@ -383,6 +388,8 @@ class Ingestor:
             self.stats.stale_deaths += result.stale_deaths
             if result.lines:
                 self.sink.write(result.lines)
+            if result.booking_nodes and self.on_bookings_changed is not None:
+                self.on_bookings_changed(result.booking_nodes)
             return True
 
     def _acknowledge_access_decisions(self, items: list[Item]) -> None:

@@ -395,3 +395,14 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     gave_up: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NodeConfig(Base):
+    """The config the cloud wants a node to run (0006), pushed retained as `commands/config`."""
+
+    __tablename__ = "node_configs"
+
+    node_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

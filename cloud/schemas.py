@@ -257,6 +257,9 @@ class BookingPublic(BookingBase):
     released_at: datetime | None = None
     release_reason: str | None = None
     series_id: str | None = None
+    checked_in_at: datetime | None = None
+    checked_out_at: datetime | None = None
+    walk_up: bool = False
 
 
 class BookingExtend(BaseModel):

@@ -60,6 +60,19 @@ class CloudSettings(BaseSettings):
     cloud_mqtt_password: SecretStr | None = None
     enrolment_node_prefix: str = "ikn-node"
 
+    # Webhook deliveries (cloud.webhooks): retry n waits about base * 2**(n-1)
+    # seconds (jittered, capped at 10 min); after max attempts a delivery gives up.
+    webhook_backoff_base_s: float = Field(default=1.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+
+    # Desk snapshots (cloud.snapshots): the EC P-256 key that signs them (created
+    # 0600 on first use) and how often every node's snapshot is re-sent anyway.
+    snapshot_key_path: Path = Path("./var/snapshot-signing-key.pem")
+    snapshot_refresh_s: float = Field(default=600.0, gt=0)
+    snapshot_debounce_s: float = Field(default=0.5, ge=0)
+    # Bookings still `booked` after their site's check-in grace become no-shows.
+    autorelease_interval_s: float = Field(default=30.0, gt=0)
+
     @field_validator("influx_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -54,6 +54,8 @@ PRIORITY_BY_KIND: dict[str, int] = {
     "tap_refused": 1,
     "button": 1,
     "unit_status": 1,
+    # The node's answer to a remote config push.
+    "config_status": 1,
     # Occupancy.
     "presence": 2,
     "badge_presence": 2,
@@ -534,10 +536,12 @@ def _salvage(path: Path) -> tuple[list[Row], int | None]:
         if hi is None:
             return [], None
         lo = _first_int(src, "SELECT min(seq) FROM outbox") or 1
+        top = _first_int(src, "SELECT max(seq) FROM outbox")
         kept: list[Row] = []
         lost = 0
         cursor = lo - 1
         while cursor < hi:
+            chunk: list[Any] | None
             try:
                 chunk = src.execute(
                     f"SELECT {_COLUMNS} FROM outbox WHERE seq > ? AND seq <= ?"
@@ -545,8 +549,13 @@ def _salvage(path: Path) -> tuple[list[Row], int | None]:
                     (cursor, hi, _SALVAGE_CHUNK),
                 ).fetchall()
             except sqlite3.DatabaseError:
-                # A damaged page under this stretch: walk it one seq at a time, keeping
-                # whatever still reads.
+                chunk = None
+            if chunk == [] and (top is None or cursor >= top):
+                break  # the true end of the table
+            if not chunk:
+                # A damaged page under this stretch: the scan failed, or (a torn leaf)
+                # silently ended before `hi`. Walk it one seq at a time, keeping whatever
+                # still reads; a seq that does not is counted lost (it may be a gap).
                 end = min(cursor + _SALVAGE_CHUNK, hi)
                 for seq in range(cursor + 1, end + 1):
                     try:
@@ -554,18 +563,14 @@ def _salvage(path: Path) -> tuple[list[Row], int | None]:
                             f"SELECT {_COLUMNS} FROM outbox WHERE seq = ?", (seq,)
                         ).fetchone()
                     except sqlite3.DatabaseError:
+                        one = None
+                    row = None if one is None else _valid(one)
+                    if row is None:
                         lost += 1
-                        continue
-                    if one is not None:
-                        row = _valid(one)
-                        if row is None:
-                            lost += 1
-                        else:
-                            kept.append(row)
+                    else:
+                        kept.append(row)
                 cursor = end
                 continue
-            if not chunk:
-                break
             for values in chunk:
                 row = _valid(values)
                 if row is None:

@@ -3,6 +3,8 @@
 ruang demo                         embedded broker + cloud + edge + simulated floor
 ruang cloud serve                  the cloud API and MQTT ingestion
 ruang edge run --config FILE       the edge agent on a Raspberry Pi
+ruang edge doctor --config FILE    technician checks: PASS/WARN/FAIL with what to do
+ruang edge status --config FILE    what the running agent reports about itself
 ruang sim deskunits --count N      simulated desk units on pseudo-terminals
 ruang contract schema              the MQTT payload schemas as JSON
 """
@@ -68,6 +70,7 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
 
 def _cmd_edge_run(args: argparse.Namespace) -> int:
     from edge.main import run
+    from edge.remote_config import RESTART_EXIT_CODE, RestartRequested
     from edge.settings import ConfigError
 
     try:
@@ -75,6 +78,23 @@ def _cmd_edge_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ruang edge: {exc}", file=sys.stderr)
         return 2
+    except RestartRequested:
+        # systemd (Restart=always) starts the agent again, on the new remote config.
+        return RESTART_EXIT_CODE
+
+
+def _cmd_edge_doctor(args: argparse.Namespace) -> int:
+    from edge.doctor import run_doctor
+
+    return asyncio.run(
+        run_doctor(Path(args.config) if args.config else None, cloud_url=args.cloud)
+    )
+
+
+def _cmd_edge_status(args: argparse.Namespace) -> int:
+    from edge.status import show_status
+
+    return show_status(Path(args.config) if args.config else None)
 
 
 def _cmd_edge_enroll(args: argparse.Namespace) -> int:
@@ -184,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--probe", action="store_true", help="ask each port what device it is")
     devices.add_argument("--timeout", type=float, default=1.0, help="seconds per probe")
     devices.set_defaults(func=_cmd_edge_devices)
+    doctor = edge.add_parser("doctor", help="check config, devices, broker, clock and disk")
+    doctor.add_argument("--config", "-c", default=None, help="YAML or JSON config file")
+    doctor.add_argument("--cloud", default=None, help="cloud base URL, to check the clock")
+    doctor.set_defaults(func=_cmd_edge_doctor)
+    status = edge.add_parser("status", help="what the running agent last reported")
+    status.add_argument("--config", "-c", default=None, help="YAML or JSON config file")
+    status.set_defaults(func=_cmd_edge_status)
 
     sim = sub.add_parser("sim", help="simulated hardware").add_subparsers(
         dest="kind", required=True

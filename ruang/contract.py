@@ -110,6 +110,8 @@ class NodeState(_Payload):
     sw_version: str | None = Field(default=None, max_length=64)
     desks: tuple[DeskInfo, ...] = ()
     outbox_depth: int | None = Field(default=None, ge=0, description="messages awaiting upload")
+    # Additive: the remote config version the node runs (None: only its file config).
+    config_version: int | None = Field(default=None, ge=1)
 
 
 # --- events (QoS 1) -------------------------------------------------------------------------
@@ -151,6 +153,15 @@ class AccessDecision(_Payload):
     reason: str = Field(max_length=128)
     audit_seq: int = Field(ge=0)
     audit_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 chain hash, hex")
+
+
+class ConfigStatus(_Payload):
+    """The node's answer to a `config` push: applied or refused (with why), and what it runs."""
+
+    version: int = Field(ge=1, description="the pushed version this answers")
+    applied: bool
+    error: str | None = Field(default=None, max_length=512)
+    active_version: int | None = Field(default=None, ge=1, description="None: file config only")
 
 
 class DoorStatus(_Payload):
@@ -237,6 +248,7 @@ class NodeHealth(_Payload):
     outbox_depth: int | None = Field(default=None, ge=0)
     dropped_telemetry: int | None = Field(default=None, ge=0)
     alarms: tuple[str, ...] = ()
+    config_version: int | None = Field(default=None, ge=1, description="remote config applied")
 
 
 # --- commands (cloud -> edge, QoS 1) --------------------------------------------------------
@@ -261,6 +273,7 @@ EVENT_KINDS: dict[str, type[_Payload]] = {
     "unit_status": UnitStatus,
     "access": AccessDecision,
     "door_status": DoorStatus,
+    "config_status": ConfigStatus,
 }
 TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "presence": Presence,
@@ -306,7 +319,7 @@ class SnapshotBody(BaseModel):
     issued_at: float
     valid_until: float = Field(description="after this the node treats the snapshot as stale")
     grace_s: int = Field(default=900, ge=0, description="no check-in within this -> released")
-    away_s: int = Field(default=1800, ge=60, description="vacant this long -> released")
+    away_s: int = Field(default=1800, ge=1, description="vacant this long -> released")
     away_warning_s: int = Field(default=300, ge=0, description="warning LED before release")
     desks: tuple[SnapshotDesk, ...] = ()
     bookings: tuple[SnapshotBooking, ...] = ()
@@ -348,11 +361,32 @@ class AuditAck(_Payload):
     seqs: tuple[int, ...] = Field(min_length=1, max_length=5000)
 
 
+# Edge settings the cloud may push (ConfigPush.config keys); identity, broker and
+# file paths stay with the node's own config file.
+REMOTE_CONFIG_KEYS = frozenset({
+    "desk_units", "radars", "gps", "ble", "doors",
+    "health_interval_s", "away_s", "away_warning_s", "building_tz",
+})  # fmt: skip
+
+
+class ConfigPush(_Payload):
+    """Retained on the node's `commands/config`: its desired settings (a subset of EdgeSettings).
+
+    `config` holds device and timing settings only (desk_units, radars, gps, ble,
+    doors, health_interval_s, away_s...); the node refuses identity and broker
+    settings (node_id, credentials) and ignores a version not newer than its own.
+    """
+
+    version: int = Field(ge=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
 COMMAND_KINDS: dict[str, type[_Payload]] = {
     "led": LedCommand,
     "audit_ack": AuditAck,
     "backlog_rate": BacklogRate,
     "snapshot": Snapshot,
+    "config": ConfigPush,
 }
 _KIND_BY_MODEL: dict[type[_Payload], str] = {
     model: kind

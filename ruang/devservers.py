@@ -80,6 +80,9 @@ class Mosquitto:
     proc: subprocess.Popen[bytes] | None = None
     # False for tests of the broker's own authentication (password_file, acl_file).
     allow_anonymous: bool = True
+    # True keeps sessions and queued QoS 1 messages in `workdir` across stop()/start(),
+    # saved on every change so that even a SIGKILL loses as little as Mosquitto allows.
+    persistence: bool = False
 
     @property
     def url(self) -> str:
@@ -99,7 +102,7 @@ class Mosquitto:
                     "user root" if os.geteuid() == 0 else "",
                     f"listener {self.port} {LOOPBACK}",
                     f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
-                    "persistence false",
+                    *self._persistence_lines(),
                     f"log_dest file {self.log_path}",
                     "log_type error",
                     "log_type warning",
@@ -117,6 +120,18 @@ class Mosquitto:
         )
         wait_for_port(self.port, proc=self.proc)
 
+    def _persistence_lines(self) -> list[str]:
+        if not self.persistence:
+            return ["persistence false"]
+        store = self.workdir / "store"
+        store.mkdir(exist_ok=True)
+        return [
+            "persistence true",
+            f"persistence_location {store}/",
+            "autosave_on_changes true",
+            "autosave_interval 1",
+        ]
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
             _stop(self.proc, sig)
@@ -124,10 +139,12 @@ class Mosquitto:
 
 
 @contextlib.contextmanager
-def mosquitto(config_extra: str = "", *, allow_anonymous: bool = True) -> Iterator[Mosquitto]:
+def mosquitto(
+    config_extra: str = "", *, allow_anonymous: bool = True, persistence: bool = False
+) -> Iterator[Mosquitto]:
     with tempfile.TemporaryDirectory(prefix="ruang-mosquitto-") as tmp:
         broker = Mosquitto(port=free_port(), workdir=Path(tmp), config_extra=config_extra,
-                           allow_anonymous=allow_anonymous)
+                           allow_anonymous=allow_anonymous, persistence=persistence)
         broker.start()
         try:
             yield broker

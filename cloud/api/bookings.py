@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
 from cloud import bookings, ics
+from cloud.api.snapshots import PublisherDep
 from cloud.deps import DbDep, EngineDep
 from cloud.problems import ProblemError
 from cloud.schemas import (
@@ -66,15 +67,20 @@ async def availability(
 
 @router.post("/bookings", response_model=BookingPublic, status_code=status.HTTP_201_CREATED,
              responses=_WRITE_ERRORS)
-async def create_booking(body: BookingCreate, engine: EngineDep) -> BookingPublic:
-    return await bookings.create_booking(engine, body)
+async def create_booking(body: BookingCreate, engine: EngineDep,
+                         snapshots: PublisherDep) -> BookingPublic:
+    created = await bookings.create_booking(engine, body)
+    snapshots.mark_dirty(desk=created.desk_id)
+    return created
 
 
 @router.post("/bookings/recurring", response_model=RecurringBookingPublic,
              status_code=status.HTTP_201_CREATED, responses=_WRITE_ERRORS)
-async def create_recurring(body: RecurringBookingCreate,
-                           engine: EngineDep) -> RecurringBookingPublic:
-    return await bookings.create_recurring(engine, body)
+async def create_recurring(body: RecurringBookingCreate, engine: EngineDep,
+                           snapshots: PublisherDep) -> RecurringBookingPublic:
+    series = await bookings.create_recurring(engine, body)
+    snapshots.mark_dirty(desk=body.desk_id)
+    return series
 
 
 @router.get("/bookings", response_model=list[BookingPublic])
@@ -115,12 +121,17 @@ async def export_ics(conn: DbDep, person: Annotated[str | None, Query()] = None,
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic,
              responses=_WRITE_ERRORS)
-async def cancel_booking(booking_id: int, engine: EngineDep) -> BookingPublic:
-    return await bookings.cancel_booking(engine, booking_id)
+async def cancel_booking(booking_id: int, engine: EngineDep,
+                         snapshots: PublisherDep) -> BookingPublic:
+    cancelled = await bookings.cancel_booking(engine, booking_id)
+    snapshots.mark_dirty(desk=cancelled.desk_id)
+    return cancelled
 
 
 @router.post("/bookings/{booking_id}/extend", response_model=BookingPublic,
              responses=_WRITE_ERRORS)
-async def extend_booking(booking_id: int, body: BookingExtend,
-                         engine: EngineDep) -> BookingPublic:
-    return await bookings.extend_booking(engine, booking_id, body.ends_at)
+async def extend_booking(booking_id: int, body: BookingExtend, engine: EngineDep,
+                         snapshots: PublisherDep) -> BookingPublic:
+    extended = await bookings.extend_booking(engine, booking_id, body.ends_at)
+    snapshots.mark_dirty(desk=extended.desk_id)
+    return extended

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from cloud import people
+from cloud.api.snapshots import PublisherDep
 from cloud.deps import DbDep, EngineDep
 from cloud.schemas import (
     AllowlistPublic,
@@ -47,9 +48,12 @@ _BADGE_ERRORS: dict[int | str, dict[str, Any]] = {
               "description": "refused; `errors` lists {line, reason} for every bad row"},
     },
 )
-async def import_people(request: Request, engine: EngineDep) -> PeopleImportPublic:
+async def import_people(request: Request, engine: EngineDep,
+                        snapshots: PublisherDep) -> PeopleImportPublic:
     # Read as raw text/csv: the roster is one document, not form fields.
-    return await people.import_people(engine, await request.body())
+    imported = await people.import_people(engine, await request.body())
+    snapshots.mark_dirty()  # guest passes and drop-in holders may have changed
+    return imported
 
 
 @router.get("/people", response_model=list[PersonPublic])
@@ -70,25 +74,37 @@ async def list_badges(
 
 @router.post("/badges", response_model=BadgePublic, status_code=status.HTTP_201_CREATED,
              responses=_BADGE_ERRORS)
-async def issue_badge(body: BadgeCreate, engine: EngineDep) -> BadgePublic:
-    return await people.issue_badge(engine, body)
+async def issue_badge(body: BadgeCreate, engine: EngineDep,
+                      snapshots: PublisherDep) -> BadgePublic:
+    issued = await people.issue_badge(engine, body)
+    # Any node's allow-list may carry this person's badges.
+    snapshots.mark_dirty()
+    return issued
 
 
 @router.post("/badges/{badge_id}/revoke", response_model=BadgePublic, responses=_BADGE_ERRORS)
-async def revoke_badge(badge_id: int, engine: EngineDep) -> BadgePublic:
-    return await people.end_badge(engine, badge_id, "revoked")
+async def revoke_badge(badge_id: int, engine: EngineDep,
+                       snapshots: PublisherDep) -> BadgePublic:
+    revoked = await people.end_badge(engine, badge_id, "revoked")
+    snapshots.mark_dirty()
+    return revoked
 
 
 @router.post("/badges/{badge_id}/lost", response_model=BadgePublic, responses=_BADGE_ERRORS)
-async def report_lost(badge_id: int, engine: EngineDep) -> BadgePublic:
-    return await people.end_badge(engine, badge_id, "lost")
+async def report_lost(badge_id: int, engine: EngineDep,
+                      snapshots: PublisherDep) -> BadgePublic:
+    lost = await people.end_badge(engine, badge_id, "lost")
+    snapshots.mark_dirty()
+    return lost
 
 
 @router.post("/badges/{badge_id}/replace", response_model=BadgeReplacementPublic,
              status_code=status.HTTP_201_CREATED, responses=_BADGE_ERRORS)
-async def replace_badge(badge_id: int, body: BadgeReplace,
-                        engine: EngineDep) -> BadgeReplacementPublic:
-    return await people.replace_badge(engine, badge_id, body)
+async def replace_badge(badge_id: int, body: BadgeReplace, engine: EngineDep,
+                        snapshots: PublisherDep) -> BadgeReplacementPublic:
+    replaced = await people.replace_badge(engine, badge_id, body)
+    snapshots.mark_dirty()
+    return replaced
 
 
 @router.get("/badges/allowlist", response_model=AllowlistPublic,

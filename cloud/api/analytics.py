@@ -1,0 +1,103 @@
+"""Analytics routes: utilisation, the booking × sensor matrix and the weekday × hour heatmap.
+
+Every report is computed from recorded history (cloud.analytics); `format=csv`
+returns the same rows as the JSON `rows`, with a header line.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from cloud import analytics
+from cloud.analytics import (
+    BucketUnit,
+    Heatmap,
+    Level,
+    MatrixReport,
+    MatrixRow,
+    UtilisationReport,
+    UtilisationRow,
+)
+from cloud.deps import DbDep
+from cloud.problems import ProblemError
+from cloud.schemas import Problem
+
+router = APIRouter(prefix="/analytics", tags=["analytics"])
+
+From = Annotated[datetime, Query(alias="from", description="range start (ISO 8601 with offset)")]
+To = Annotated[datetime, Query(description="range end, exclusive (ISO 8601 with offset)")]
+LevelQ = Annotated[Level, Query(description="what each row aggregates")]
+Format = Annotated[Literal["json", "csv"], Query(description="csv: the rows, with a header")]
+BuildingQ = Annotated[str | None, Query(description="only desks of this building")]
+
+
+def _csv_responses(model: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+              "description": f"JSON report, or with format=csv one {model} per line"},
+        422: {"model": Problem, "description": "bad range, level, bucket or format"},
+    }
+
+
+def _check_range(start: datetime, end: datetime, unit: BucketUnit) -> None:
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise ProblemError(422, "from and to need an offset and to must be after from",
+                           title="Bad time range")
+    limit = analytics.MAX_RANGE[unit]
+    if end - start > limit:
+        raise ProblemError(422, f"{unit} buckets cover at most {limit.days} days",
+                           title="Range too long")
+
+
+def _csv(body: str, name: str) -> Response:
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@router.get("/utilisation", response_model=UtilisationReport, response_model_by_alias=True,
+            responses=_csv_responses("UtilisationRow"))
+async def utilisation(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
+                      bucket: Annotated[BucketUnit, Query()] = "day",
+                      format: Format = "json",
+                      building: BuildingQ = None) -> UtilisationReport | Response:
+    """Per entity and bucket: utilisation %, peak and mean occupancy, no-show rate."""
+    _check_range(start, to, bucket)
+    history = await analytics.load_history(conn, start, to, datetime.now(UTC),
+                                           building=building)
+    rows = analytics.utilisation(history, level, bucket)
+    if format == "csv":
+        return _csv(analytics.to_csv(rows, UtilisationRow), "utilisation")
+    return UtilisationReport.model_validate(
+        {"from": start, "to": to, "level": level, "bucket": bucket, "rows": rows})
+
+
+@router.get("/booking-sensor-matrix", response_model=MatrixReport,
+            response_model_by_alias=True, responses=_csv_responses("MatrixRow"))
+async def booking_sensor_matrix(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
+                                format: Format = "json",
+                                building: BuildingQ = None) -> MatrixReport | Response:
+    """Desk-day cells per entity: used as booked, used unbooked, booked but unused, unused."""
+    _check_range(start, to, "day")
+    history = await analytics.load_history(conn, start, to, datetime.now(UTC),
+                                           building=building)
+    rows = analytics.booking_sensor_matrix(history, level)
+    if format == "csv":
+        return _csv(analytics.to_csv(rows, MatrixRow), "booking-sensor-matrix")
+    return MatrixReport.model_validate({"from": start, "to": to, "level": level, "rows": rows})
+
+
+@router.get("/heatmap", response_model=Heatmap, response_model_by_alias=True,
+            responses={422: {"model": Problem, "description": "bad range"}})
+async def heatmap(conn: DbDep, start: From, to: To,
+                  building: BuildingQ = None) -> Heatmap:
+    """Utilisation % by weekday × hour of the site's time zone, over the range."""
+    _check_range(start, to, "day")
+    history = await analytics.load_history(conn, start, to, datetime.now(UTC),
+                                           building=building)
+    desks, cells = analytics.heatmap(history)
+    return Heatmap.model_validate({"from": start, "to": to, "building": building,
+                                   "desks": desks, "cells": cells})

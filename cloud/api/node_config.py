@@ -1,0 +1,112 @@
+"""Remote config routes: set a node's desired config, and compare it with what the node reports.
+
+`PUT /nodes/{id}/config` stores the next version and publishes it retained on
+the node's `commands/config`; the node validates and applies it and answers with
+a `config_status` event. `GET /nodes/{id}/config` shows both sides.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from cloud import node_config
+from cloud.deps import DbDep, IngestorDep
+from cloud.ingest import NotConnected
+from cloud.problems import ProblemError
+from cloud.schemas import Problem
+from ruang import contract
+
+router = APIRouter(tags=["nodes"])
+
+
+class NodeConfigPut(BaseModel):
+    config: dict[str, Any] = Field(
+        description="edge settings to push: desk_units, radars, gps, ble, doors, "
+        "health_interval_s, away_s, away_warning_s, building_tz"
+    )
+    version: int | None = Field(default=None, ge=1, description="default: stored version + 1")
+
+
+class DesiredConfig(BaseModel):
+    version: int
+    config: dict[str, Any]
+    updated_at: datetime
+
+
+class ReportedConfig(BaseModel):
+    version: int
+    applied: bool
+    error: str | None = None
+    active_version: int | None = None
+    received_at: datetime
+
+
+class NodeConfigView(BaseModel):
+    node: str
+    desired: DesiredConfig | None
+    reported: ReportedConfig | None
+    in_sync: bool = Field(description="the node runs the desired version")
+
+
+def _node_id(node_id: str) -> str:
+    try:
+        contract.state_topic(node_id)
+    except contract.ContractError as exc:
+        raise ProblemError(422, exc.reason) from None
+    return node_id
+
+
+async def _view(conn: DbDep, node: str) -> NodeConfigView:
+    want = await node_config.desired(conn, node)
+    got = await node_config.reported(conn, node)
+    reported = ReportedConfig.model_validate(got) if got else None
+    return NodeConfigView(
+        node=node,
+        desired=DesiredConfig(version=want.version, config=want.config,
+                              updated_at=want.updated_at) if want else None,
+        reported=reported,
+        in_sync=bool(want and reported and reported.active_version == want.version),
+    )  # fmt: skip
+
+
+@router.put(
+    "/nodes/{node_id}/config",
+    response_model=NodeConfigView,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        409: {"model": Problem, "description": "version not newer than the stored one"},
+        422: {"model": Problem, "description": "a key that cannot be set remotely"},
+        503: {"model": Problem, "description": "MQTT broker unreachable; nothing stored"},
+    },
+)
+async def put_config(
+    node_id: str, body: NodeConfigPut, conn: DbDep, ingestor: IngestorDep
+) -> NodeConfigView:
+    node = _node_id(node_id)
+    try:
+        want = await node_config.store(conn, node, body.config, body.version)
+    except node_config.ConfigConflict as exc:
+        await conn.rollback()
+        raise ProblemError(409, str(exc)) from None
+    except ValueError as exc:
+        await conn.rollback()
+        raise ProblemError(422, str(exc)) from None
+    try:
+        # Retained: a node that is offline now gets it the moment it connects.
+        await ingestor.publish(node_config.push_for(want), retain=True)
+    except NotConnected as exc:
+        # Not stored either, so desired never shows a version no node can receive.
+        await conn.rollback()
+        raise ProblemError(503, f"config not sent: {exc}") from exc
+    await conn.commit()
+    # 202: the broker has it; the node reports applied/refused with config_status.
+    return await _view(conn, node)
+
+
+@router.get("/nodes/{node_id}/config", response_model=NodeConfigView)
+async def get_config(node_id: str, conn: DbDep) -> NodeConfigView:
+    return await _view(conn, _node_id(node_id))

@@ -1,0 +1,106 @@
+"""Webhook routes: subscribe, list, deactivate, and read a subscription's delivery log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, field_validator
+
+from cloud import webhooks
+from cloud.deps import DbDep, EngineDep
+from cloud.integration_events import EventKind
+from cloud.problems import ProblemError
+from cloud.schemas import Problem
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such subscription"}}
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(max_length=2048, description="http(s) endpoint receiving the POSTs")
+    secret: str | None = Field(default=None, min_length=16, max_length=256,
+                               description="HMAC key; omitted = generated and returned once")
+    kinds: list[EventKind] | None = Field(default=None,
+                                          description="event kinds wanted; omitted = all")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("an absolute http:// or https:// URL is required")
+        return value
+
+
+class WebhookPublic(BaseModel):
+    id: int
+    url: str
+    kinds: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str | None = Field(description="the generated secret, shown only in this answer; "
+                                           "null when the request supplied one")
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int = Field(description="delivery id, sent as X-Ruang-Delivery")
+    event_id: int
+    kind: str
+    attempts: int
+    last_status: int | None = Field(description="HTTP status of the last attempt")
+    last_error: str | None
+    next_attempt_at: datetime | None = Field(description="null once delivered or given up")
+    delivered_at: datetime | None
+    gave_up: bool
+
+
+@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,
+             responses={422: {"model": Problem, "description": "bad URL, secret or kind"}})
+async def subscribe(body: WebhookCreate, engine: EngineDep) -> WebhookCreated:
+    """Subscribes an endpoint to integration events from now on."""
+    secret = body.secret or webhooks.new_secret()
+    async with engine.begin() as conn:
+        row = await webhooks.create_subscription(
+            conn, url=body.url, secret=secret, kinds=webhooks.valid_kinds(body.kinds),
+            now=datetime.now(UTC))
+    return WebhookCreated(id=row.id, url=row.url, kinds=row.kinds, active=row.active,
+                          created_at=row.created_at,
+                          secret=secret if body.secret is None else None)
+
+
+@router.get("", response_model=list[WebhookPublic])
+async def list_webhooks(conn: DbDep) -> list[WebhookPublic]:
+    """Every subscription, active or not; secrets are never shown."""
+    return [WebhookPublic.model_validate(r._mapping)
+            for r in await webhooks.list_subscriptions(conn)]
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT,
+               response_class=Response, responses=_NOT_FOUND)
+async def unsubscribe(webhook_id: int, engine: EngineDep) -> Response:
+    """Deactivates a subscription; its delivery log is kept."""
+    async with engine.begin() as conn:
+        if not await webhooks.deactivate(conn, webhook_id):
+            raise ProblemError(404, f"webhook {webhook_id} is unknown", title="Webhook not found")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=list[WebhookDeliveryPublic],
+            responses=_NOT_FOUND)
+async def delivery_log(webhook_id: int, conn: DbDep,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                       ) -> list[WebhookDeliveryPublic]:
+    """The delivery log, newest first: one row per event, updated on every attempt."""
+    if not await webhooks.subscription_exists(conn, webhook_id):
+        raise ProblemError(404, f"webhook {webhook_id} is unknown", title="Webhook not found")
+    return [WebhookDeliveryPublic.model_validate(r._mapping)
+            for r in await webhooks.deliveries(conn, webhook_id, limit)]

@@ -1,0 +1,210 @@
+"""Webhook delivery to a real HTTP receiver on loopback, on SQLite and PostgreSQL.
+
+The receiver is an http.server in a thread; it checks every signature itself
+and can be told to fail a number of requests (or all of them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from cloud.settings import CloudSettings
+
+from .booking_helpers import booking, seed, slot
+from .conftest import RunningCloud, eventually, start_cloud
+
+SECRET = "s3cret-for-tests-0123456789"
+
+
+@dataclass
+class Receiver:
+    url: str
+    fail_first: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def delivered(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.requests if r["answered"] == 200]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            with state.lock:
+                fail = len(state.requests) < state.fail_first
+                answer = 500 if fail else 200
+                state.requests.append({
+                    "body": json.loads(body), "answered": answer,
+                    "signature_ok": hmac.compare_digest(
+                        expected, self.headers["X-Ruang-Signature"]),
+                    "event": self.headers["X-Ruang-Event"],
+                    "delivery": self.headers["X-Ruang-Delivery"],
+                    "content_type": self.headers["Content-Type"],
+                })
+            self.send_response(answer)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fast(settings: CloudSettings, **changes: Any) -> CloudSettings:
+    return settings.model_copy(update={"webhook_backoff_base_s": 0.05, **changes})
+
+
+async def subscribe(cloud: RunningCloud, url: str, **extra: Any) -> dict[str, Any]:
+    r = await cloud.http.post("/api/v1/webhooks", json={"url": url, "secret": SECRET, **extra})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def book(cloud: RunningCloud, desk: str = "L1-D01", person: str = "p-ayu") -> int:
+    r = await cloud.http.post("/api/v1/bookings", json=booking(desk, person, slot()))
+    assert r.status_code == 201, r.text
+    booking_id: int = r.json()["id"]
+    return booking_id
+
+
+async def log_of(cloud: RunningCloud, webhook_id: int) -> list[dict[str, Any]]:
+    r = await cloud.http.get(f"/api/v1/webhooks/{webhook_id}/deliveries")
+    assert r.status_code == 200, r.text
+    rows: list[dict[str, Any]] = r.json()
+    return rows
+
+
+async def test_booking_created_is_delivered_signed(settings: CloudSettings,
+                                                   receiver: Receiver) -> None:
+    async with start_cloud(fast(settings)) as cloud:
+        await seed(cloud, settings)
+        hook = await subscribe(cloud, receiver.url)
+        assert hook["secret"] is None and set(hook["kinds"]) >= {"booking.created"}
+        booking_id = await book(cloud)
+
+        async def arrived() -> bool:
+            return bool(receiver.delivered())
+
+        await eventually(arrived)
+        [req] = receiver.requests
+        assert req["signature_ok"] and req["content_type"] == "application/json"
+        assert req["event"] == "booking.created" == req["body"]["kind"]
+        assert req["body"]["data"]["id"] == booking_id
+        assert req["body"]["data"]["status"] == "booked"
+
+        async def logged() -> bool:
+            rows = await log_of(cloud, hook["id"])
+            return bool(rows) and rows[0]["delivered_at"] is not None
+
+        await eventually(logged)
+        [row] = await log_of(cloud, hook["id"])
+        assert str(row["id"]) == req["delivery"] and row["event_id"] == req["body"]["id"]
+        assert (row["attempts"], row["last_status"], row["gave_up"]) == (1, 200, False)
+
+
+async def test_retried_until_the_receiver_accepts(settings: CloudSettings,
+                                                  receiver: Receiver) -> None:
+    receiver.fail_first = 2
+    async with start_cloud(fast(settings)) as cloud:
+        await seed(cloud, settings)
+        hook = await subscribe(cloud, receiver.url)
+        await book(cloud)
+
+        async def delivered() -> bool:
+            rows = await log_of(cloud, hook["id"])
+            return bool(rows) and rows[0]["delivered_at"] is not None
+
+        await eventually(delivered)
+        [row] = await log_of(cloud, hook["id"])
+        assert (row["attempts"], row["last_status"], row["last_error"]) == (3, 200, None)
+        assert [r["answered"] for r in receiver.requests] == [500, 500, 200]
+        # The same delivery each time: receivers dedupe on it.
+        assert len({r["delivery"] for r in receiver.requests}) == 1
+        assert all(r["signature_ok"] for r in receiver.requests)
+
+
+async def test_gives_up_after_max_attempts(settings: CloudSettings,
+                                           receiver: Receiver) -> None:
+    receiver.fail_first = 1_000
+    async with start_cloud(fast(settings, webhook_max_attempts=3)) as cloud:
+        await seed(cloud, settings)
+        hook = await subscribe(cloud, receiver.url)
+        await book(cloud)
+
+        async def gave_up() -> bool:
+            rows = await log_of(cloud, hook["id"])
+            return bool(rows) and rows[0]["gave_up"]
+
+        await eventually(gave_up)
+        [row] = await log_of(cloud, hook["id"])
+        assert (row["attempts"], row["last_status"], row["last_error"]) == (3, 500, "HTTP 500")
+        assert row["delivered_at"] is None and row["next_attempt_at"] is None
+        assert len(receiver.requests) == 3
+
+
+async def test_only_subscribed_kinds_are_delivered(settings: CloudSettings,
+                                                   receiver: Receiver) -> None:
+    async with start_cloud(fast(settings)) as cloud:
+        await seed(cloud, settings)
+        hook = await subscribe(cloud, receiver.url, kinds=["booking.cancelled"])
+        booking_id = await book(cloud)
+        r = await cloud.http.post(f"/api/v1/bookings/{booking_id}/cancel")
+        assert r.status_code == 200
+
+        async def arrived() -> bool:
+            return bool(receiver.delivered())
+
+        await eventually(arrived)
+        assert [r["event"] for r in receiver.requests] == ["booking.cancelled"]
+        assert [row["kind"] for row in await log_of(cloud, hook["id"])] == ["booking.cancelled"]
+
+
+async def test_subscription_api(cloud: RunningCloud) -> None:
+    r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
+                                                        "secret": "short"})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    r = await cloud.http.post("/api/v1/webhooks", json={"url": "ftp://example.org/x"})
+    assert r.status_code == 422
+    r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
+                                                        "kinds": ["booking.nope"]})
+    assert r.status_code == 422
+
+    r = await cloud.http.post("/api/v1/webhooks", json={"url": "https://example.org/hook"})
+    assert r.status_code == 201
+    created = r.json()
+    assert len(created["secret"]) >= 16  # generated, shown once
+    listed = (await cloud.http.get("/api/v1/webhooks")).json()
+    assert [h["id"] for h in listed] == [created["id"]] and "secret" not in listed[0]
+    assert listed[0]["active"] is True
+
+    assert (await cloud.http.delete(f"/api/v1/webhooks/{created['id']}")).status_code == 204
+    assert (await cloud.http.get("/api/v1/webhooks")).json()[0]["active"] is False
+    r = await cloud.http.delete("/api/v1/webhooks/999999")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert (await cloud.http.get("/api/v1/webhooks/999999/deliveries")).status_code == 404

@@ -1,0 +1,112 @@
+"""A 50-desk floor whose uplink is down for a whole (simulated) day, then comes back.
+
+The day runs on an accelerated clock: every message carries its own timestamp
+across 24 hours, and each 5-minute tick of the day is one group commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+
+from edge.outbox import PRIORITY_BY_KIND
+from edge.settings import EdgeSettings
+from edge.uplink import Uplink
+from ruang import contract, devservers
+from ruang.backoff import Backoff
+from tests.faults.support import Collector, background
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.servers
+
+NODE = "fault-day"
+DESKS = [f"D{i:02d}" for i in range(50)]
+DAY0 = 1_767_225_600.0  # a Thursday, 00:00 UTC
+TICK_S = 300
+
+
+def floor_day() -> list[list[contract.Message]]:
+    """Per 5-minute tick, what the floor produced: heartbeats, presence, check-ins/outs."""
+    rng = random.Random(5)
+    plans = {}
+    for desk in DESKS:
+        arrive = rng.randrange(7 * 3600, 10 * 3600, TICK_S)
+        lunch = rng.randrange(12 * 3600, 13 * 3600, TICK_S)
+        leave = rng.randrange(16 * 3600, 19 * 3600, TICK_S)
+        plans[desk] = (arrive, lunch, lunch + 3600, leave, f"04A1B2{DESKS.index(desk):02X}")
+    ticks: list[list[contract.Message]] = []
+    for t in range(0, 86_400, TICK_S):
+        ts = DAY0 + t
+        tick: list[contract.Message] = []
+        for desk, (arrive, out, back, leave, badge) in plans.items():
+            if t == arrive:
+                tick.append(contract.Presence(node=NODE, desk=desk, present=True, ts=ts))
+                tick.append(contract.CheckIn(node=NODE, desk=desk, badge=badge, ts=ts))
+            elif t in (out, back):
+                tick.append(contract.Presence(node=NODE, desk=desk, present=t == back, ts=ts))
+            elif t == leave:
+                tick.append(contract.Presence(node=NODE, desk=desk, present=False, ts=ts))
+                tick.append(contract.CheckOut(node=NODE, desk=desk, badge=badge, ts=ts))
+            tick.append(contract.Heartbeat(node=NODE, desk=desk, uptime_s=t, ts=ts))
+        ticks.append(tick)
+    return ticks
+
+
+async def _ignore(_: contract.Message) -> None:
+    return None
+
+
+async def test_a_day_offline_is_kept_whole_and_drains_by_priority_with_live_data_first(
+    tmp_path: Path,
+) -> None:
+    day = floor_day()
+    sent = [m for tick in day for m in tick]
+    with devservers.mosquitto(persistence=True) as broker:
+        seen = Collector(broker.port, NODE)
+        async with background(seen.run()):
+            await asyncio.wait_for(seen.ready.wait(), 10)
+            broker.stop()
+            uplink = Uplink(
+                EdgeSettings(node_id=NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
+                             backlog_default_rate=50_000),
+                birth=lambda b: contract.NodeState(node=NODE, online=True, bdseq=b),
+                on_command=_ignore,
+                backoff=Backoff(base=0.1, cap=1.0),
+            )  # fmt: skip
+            async with background(uplink.run()):
+                for tick in day:
+                    for message in tick:
+                        uplink.publish(message)
+                    await uplink.outbox.flushed()
+                # The whole day fits the default disk bound: nothing shed, no alarm.
+                assert uplink.queued == len(sent)
+                assert uplink.outbox.dropped_telemetry == 0 and uplink.outbox.alarm is None
+
+                broker.start()
+                await asyncio.wait_for(uplink.connected.wait(), 30)
+                live = contract.CheckIn(node=NODE, desk="D00", badge="04A1B2FF")
+                uplink.publish(live)
+
+                async def all_there() -> bool:
+                    return {m.id for m in sent} | {live.id} <= set(seen.ids)
+
+                await eventually(all_there, timeout=60, what="the whole day at the subscriber")
+
+    first: dict[str, tuple[int, str, str]] = {}
+    for at, (channel, kind, ident) in enumerate(seen.seen):
+        first.setdefault(ident, (at, channel, kind))
+    # The day came back as backlog; the live check-in on its own channel, ahead of it.
+    assert all(first[m.id][1] == contract.Channel.BACKLOG for m in sent)
+    assert first[live.id][1] == contract.Channel.EVENTS
+    assert first[live.id][0] < max(first[m.id][0] for m in sent)
+    # Strictly by priority (check-ins/outs, then presence, then heartbeats), and within
+    # each kind in the day's own order.
+    backlog = sorted((first[m.id][0], m) for m in sent)
+    priorities = [PRIORITY_BY_KIND[contract.kind_of(m)] for _, m in backlog]
+    assert priorities == sorted(priorities)
+    for kind in ("checkin", "checkout", "presence", "heartbeat"):
+        arrived = [m.id for _, m in backlog if contract.kind_of(m) == kind]
+        assert arrived == [m.id for m in sent if contract.kind_of(m) == kind]

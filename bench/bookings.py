@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from cloud.auth import mint_dev_token
 from cloud.db import make_engine
 from cloud.layout import (
     BuildingSpec,
@@ -75,8 +76,10 @@ async def _server(database_url: str, mqtt_url: str, tmp: Path) -> AsyncIterator[
         async with asyncio.timeout(60):
             await ready.wait()
         limits = httpx.Limits(max_connections=CLIENTS * 2, max_keepalive_connections=CLIENTS * 2)
+        token = mint_dev_token(settings, "bench-admin", ["admin"])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
-                                     limits=limits, timeout=60) as client:
+                                     limits=limits, timeout=60,
+                                     headers={"Authorization": f"Bearer {token}"}) as client:
             yield client
     finally:
         task.cancel()

@@ -309,6 +309,11 @@ async def create_booking(engine: AsyncEngine, body: BookingCreate) -> BookingPub
                                                                  body.ends_at, now))
 
 
+async def get_booking(conn: AsyncConnection, booking_id: int) -> Row[Any]:
+    """One booking row; 404 problem when there is none."""
+    return await _get(conn, booking_id)
+
+
 async def _get(conn: AsyncConnection, booking_id: int) -> Row[Any]:
     row = (await conn.execute(select(BOOKINGS).where(BOOKINGS.c.id == booking_id))).first()
     if row is None:

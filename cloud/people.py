@@ -32,6 +32,7 @@ from cloud.schemas import (
     BadgeReplacementPublic,
     PeopleImportPublic,
     PersonCreate,
+    PersonPrivate,
     PersonPublic,
     RowError,
 )
@@ -43,7 +44,7 @@ BOOKINGS = cast(Table, Booking.__table__)
 
 CSV_REQUIRED = ("id", "kind", "name", "role")
 CSV_COLUMNS = (*CSV_REQUIRED, "agency", "nip", "email", "host_person_id", "valid_from",
-               "valid_until", "pass_number")
+               "valid_until", "pass_number", "badge_uid", "badge_kind")
 MAX_IMPORT_BYTES = 5_000_000
 ALLOWLIST_HORIZON = timedelta(hours=24)
 
@@ -56,6 +57,16 @@ def _import_error(errors: list[RowError]) -> ProblemError:
 
 def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
     """Every row as a PersonCreate, or a 422 ProblemError naming each bad line."""
+    return parse_roster_csv(data, known_ids)[0]
+
+
+RosterBadge = tuple[int, str, BadgeBase]  # (line, person id, badge)
+
+
+def parse_roster_csv(
+    data: bytes, known_ids: set[str]
+) -> tuple[list[PersonCreate], list[RosterBadge]]:
+    """People, and the badges the roster hands them (optional `badge_uid`/`badge_kind`)."""
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -69,6 +80,7 @@ def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
             [f"unknown column(s): {', '.join(unknown)}"] if unknown else [])
         raise _import_error([RowError(line=1, reason="; ".join(reasons))])
     people: list[PersonCreate] = []
+    badges: list[RosterBadge] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
     line = 1
@@ -78,6 +90,15 @@ def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
             errors.append(RowError(line=line, reason="more fields than columns"))
             continue
         values = {k: v.strip() for k, v in record.items() if v is not None and v.strip() != ""}
+        badge_uid, badge_kind = values.pop("badge_uid", None), values.pop("badge_kind", None)
+        badge: BadgeBase | None = None
+        if badge_uid is not None:
+            kind = badge_kind or ("ble" if badge_uid.startswith("ble:") else "nfc")
+            try:
+                badge = BadgeBase.model_validate({"kind": kind, "uid": badge_uid})
+            except ValidationError as exc:
+                errors.append(RowError(line=line, reason=f"badge: {exc.errors()[0]['msg']}"))
+                continue
         try:
             person = PersonCreate.model_validate(values)
         except ValidationError as exc:
@@ -91,6 +112,8 @@ def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
             continue
         first_line[person.id] = line
         people.append(person)
+        if badge is not None:
+            badges.append((line, person.id, badge))
     for person in people:
         host = person.host_person_id
         if host is not None and host not in first_line and host not in known_ids:
@@ -100,7 +123,7 @@ def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
         errors.append(RowError(line=line, reason="no rows after the header"))
     if errors:
         raise _import_error(sorted(errors, key=lambda e: e.line))
-    return people
+    return people, badges
 
 
 async def import_people(engine: AsyncEngine, data: bytes) -> PeopleImportPublic:
@@ -109,7 +132,7 @@ async def import_people(engine: AsyncEngine, data: bytes) -> PeopleImportPublic:
     async with engine.begin() as conn:
         # Hosts are checked against the whole roster; a tiny table next to desks.
         known = set((await conn.scalars(select(PEOPLE.c.id))).all())
-        people = parse_people_csv(data, known)
+        people, badges = parse_roster_csv(data, known)
         rows = [p.model_dump() for p in people]
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(PEOPLE)
@@ -122,8 +145,31 @@ async def import_people(engine: AsyncEngine, data: bytes) -> PeopleImportPublic:
             ),
             rows,
         )
+        issued = await _roster_badges(conn, badges)
     updated = sum(1 for p in people if p.id in known)
-    return PeopleImportPublic(created=len(people) - updated, updated=updated)
+    return PeopleImportPublic(created=len(people) - updated, updated=updated,
+                              badges_issued=issued)
+
+
+async def _roster_badges(conn: AsyncConnection, badges: list[RosterBadge]) -> int:
+    """Issues the roster's badges in the import's transaction; a UID already active for
+    someone else refuses the whole import with its line."""
+    now, issued, errors = datetime.now(UTC), 0, []
+    for line, person_id, badge in badges:
+        holder = await conn.scalar(
+            select(BADGES.c.person_id).where(BADGES.c.uid == badge.uid,
+                                             BADGES.c.status == "active"))
+        if holder == person_id:
+            continue
+        if holder is not None:
+            errors.append(RowError(line=line, reason=f"badge {badge.uid} is active for someone "
+                                   "else; revoke it first"))
+            continue
+        await _insert_badge(conn, badge, person_id, now)
+        issued += 1
+    if errors:
+        raise _import_error(errors)
+    return issued
 
 
 async def list_people(conn: AsyncConnection, *, agency: str | None = None,
@@ -136,6 +182,14 @@ async def list_people(conn: AsyncConnection, *, agency: str | None = None,
     if kind is not None:
         stmt = stmt.where(PEOPLE.c.kind == kind)
     return [PersonPublic.model_validate(r._mapping) for r in await conn.execute(stmt)]
+
+
+async def private_person(conn: AsyncConnection, person_id: str) -> PersonPrivate:
+    """One person with their personal data (NIP): for themself and admins only."""
+    row = (await conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
+    if row is None:
+        raise ProblemError(404, f"person {person_id!r} is unknown", title="Person not found")
+    return PersonPrivate.model_validate(row._mapping)
 
 
 # --- badges ------------------------------------------------------------------------

@@ -160,6 +160,7 @@ class RowError(BaseModel):
 class PeopleImportPublic(BaseModel):
     created: int
     updated: int
+    badges_issued: int = 0
 
 
 class BadgeBase(BaseModel):

@@ -31,3 +31,18 @@ async def eventually(
                 await asyncio.sleep(interval)
     except TimeoutError:
         raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})") from None
+
+
+def auth_headers(
+    settings: object,
+    subject: str = "test-admin",
+    roles: tuple[str, ...] = ("admin",),
+    sites: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """A bearer header with a dev token for `settings`' signing key (admin by default)."""
+    from cloud.auth import mint_dev_token
+    from cloud.settings import CloudSettings
+
+    assert isinstance(settings, CloudSettings)
+    token = mint_dev_token(settings, subject, list(roles), sites=list(sites) or None)
+    return {"Authorization": f"Bearer {token}"}

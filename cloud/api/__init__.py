@@ -11,22 +11,31 @@ from cloud.api import (
     enrolment,
     health,
     ingest,
+    me,
     node_config,
     nodes,
     people,
     snapshots,
     webhooks,
 )
+from cloud.auth import require_roles
+
+# Role checks that hold for a whole resource; finer rules (own bookings, managed
+# sites) are in the routes, see cloud/access.py.
+MANAGERS = [require_roles("facility_manager", "admin")]
+OPERATORS = [require_roles("technician", "facility_manager", "admin")]
+ADMINS = [require_roles("admin")]
 
 router = APIRouter()
 router.include_router(health.router)
 router.include_router(desks.router, prefix="/api/v1")
 router.include_router(nodes.router, prefix="/api/v1")
-router.include_router(ingest.router, prefix="/api/v1")
-router.include_router(people.router, prefix="/api/v1")
+router.include_router(ingest.router, prefix="/api/v1", dependencies=OPERATORS)
+router.include_router(me.router, prefix="/api/v1")
+router.include_router(people.router, prefix="/api/v1", dependencies=MANAGERS)
 router.include_router(bookings.router, prefix="/api/v1")
 router.include_router(enrolment.router, prefix="/api/v1")
-router.include_router(node_config.router, prefix="/api/v1")
-router.include_router(analytics.router, prefix="/api/v1")
-router.include_router(webhooks.router, prefix="/api/v1")
+router.include_router(node_config.router, prefix="/api/v1", dependencies=OPERATORS)
+router.include_router(analytics.router, prefix="/api/v1", dependencies=MANAGERS)
+router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(snapshots.router, prefix="/api/v1")

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
-from cloud import bookings, ics
+from cloud import access, bookings, ics
 from cloud.api.snapshots import PublisherDep
+from cloud.auth import CurrentUser, Principal
 from cloud.deps import DbDep, EngineDep
 from cloud.problems import ProblemError
 from cloud.schemas import (
@@ -27,13 +28,18 @@ router = APIRouter(tags=["bookings"])
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "desk assigned to someone else, or zone reserved"},
     404: {"model": Problem, "description": "no such desk, person or booking"},
-    409: {"model": Problem, "description": "desk already booked for that time; you already "
-          "have a desk for that time; desk not bookable"},
+    409: {
+        "model": Problem,
+        "description": "desk already booked for that time; you already "
+        "have a desk for that time; desk not bookable",
+    },
     422: {"model": Problem, "description": "outside the site's booking limits"},
     503: {"model": Problem, "description": "booking store busy (SQLite); retry"},
 }
-Feature = Annotated[str | None, Query(description="comma list: monitor,standing,accessible,"
-                                                  "dual_monitor (desk has all)")]
+Feature = Annotated[
+    str | None,
+    Query(description="comma list: monitor,standing,accessible,dual_monitor (desk has all)"),
+]
 From = Annotated[datetime | None, Query(alias="from", description="overlapping from")]
 To = Annotated[datetime | None, Query(alias="to", description="overlapping until")]
 
@@ -42,15 +48,20 @@ def _features(raw: str | None) -> list[str]:
     features = [f.strip() for f in (raw or "").split(",") if f.strip()]
     unknown = sorted(set(features) - {"monitor", "standing", "accessible", "dual_monitor"})
     if unknown:
-        raise ProblemError(422, f"unknown feature(s): {', '.join(unknown)}",
-                           title="Unknown feature")
+        raise ProblemError(
+            422, f"unknown feature(s): {', '.join(unknown)}", title="Unknown feature"
+        )
     return features
 
 
-@router.get("/availability", response_model=AvailabilityPublic,
-            responses={422: {"model": Problem, "description": "bad range or feature"}})
+@router.get(
+    "/availability",
+    response_model=AvailabilityPublic,
+    responses={422: {"model": Problem, "description": "bad range or feature"}},
+)
 async def availability(
     conn: DbDep,
+    user: CurrentUser,
     start: Annotated[datetime, Query()],
     end: Annotated[datetime, Query()],
     floor: Annotated[str | None, Query(description="floor id")] = None,
@@ -59,25 +70,47 @@ async def availability(
     capacity: Annotated[int | None, Query(ge=1, description="rooms: minimum seats")] = None,
 ) -> AvailabilityPublic:
     if start.tzinfo is None or end.tzinfo is None or end <= start:
-        raise ProblemError(422, "start and end need an offset and end must be after start",
-                           title="Bad time range")
-    return await bookings.availability(conn, start=start, end=end, floor=floor, zone=zone,
-                                       features=_features(features), capacity=capacity)
+        raise ProblemError(
+            422, "start and end need an offset and end must be after start", title="Bad time range"
+        )
+    return await bookings.availability(
+        conn,
+        start=start,
+        end=end,
+        floor=floor,
+        zone=zone,
+        features=_features(features),
+        capacity=capacity,
+    )
 
 
-@router.post("/bookings", response_model=BookingPublic, status_code=status.HTTP_201_CREATED,
-             responses=_WRITE_ERRORS)
-async def create_booking(body: BookingCreate, engine: EngineDep,
-                         snapshots: PublisherDep) -> BookingPublic:
+@router.post(
+    "/bookings",
+    response_model=BookingPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=_WRITE_ERRORS,
+)
+async def create_booking(
+    body: BookingCreate, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep
+) -> BookingPublic:
+    async with engine.connect() as conn:
+        await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
     created = await bookings.create_booking(engine, body)
     snapshots.mark_dirty(desk=created.desk_id)
     return created
 
 
-@router.post("/bookings/recurring", response_model=RecurringBookingPublic,
-             status_code=status.HTTP_201_CREATED, responses=_WRITE_ERRORS)
-async def create_recurring(body: RecurringBookingCreate, engine: EngineDep,
-                           snapshots: PublisherDep) -> RecurringBookingPublic:
+@router.post(
+    "/bookings/recurring",
+    response_model=RecurringBookingPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=_WRITE_ERRORS,
+)
+async def create_recurring(
+    body: RecurringBookingCreate, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep
+) -> RecurringBookingPublic:
+    async with engine.connect() as conn:
+        await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
     series = await bookings.create_recurring(engine, body)
     snapshots.mark_dirty(desk=body.desk_id)
     return series
@@ -86,52 +119,119 @@ async def create_recurring(body: RecurringBookingCreate, engine: EngineDep,
 @router.get("/bookings", response_model=list[BookingPublic])
 async def list_bookings(
     conn: DbDep,
+    user: CurrentUser,
     person: Annotated[str | None, Query()] = None,
     desk: Annotated[str | None, Query()] = None,
     start: From = None,
     end: To = None,
 ) -> list[BookingPublic]:
-    return await bookings.list_bookings(conn, person=person, desk=desk, start=start, end=end)
+    rows = await bookings.list_bookings(
+        conn, person=access.person_filter(user, person), desk=desk, start=start, end=end
+    )
+    return await _visible(conn, user, rows)
 
 
-@router.get("/bookings/export.csv", response_class=Response,
-            responses={200: {"content": {"text/csv": {}}, "description": "bookings as CSV"}})
-async def export_csv(conn: DbDep, person: Annotated[str | None, Query()] = None,
-                     desk: Annotated[str | None, Query()] = None, start: From = None,
-                     end: To = None) -> Response:
-    rows = await bookings.list_bookings(conn, person=person, desk=desk, start=start, end=end,
-                                        limit=100_000)
-    return Response(ics.bookings_csv(rows), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="bookings.csv"'})
+async def _visible(conn: DbDep, user: Principal, rows: list[BookingPublic]) -> list[BookingPublic]:
+    """A facility manager sees the bookings in the sites they manage (admins: all)."""
+    if user.is_admin or "facility_manager" not in user.roles:
+        return rows
+    sites = await access.desk_sites(conn, [r.desk_id for r in rows])
+    return [
+        r for r in rows if r.person_id == user.subject or access.manages(user, sites.get(r.desk_id))
+    ]
 
 
-@router.get("/bookings/export.ics", response_class=Response,
-            responses={200: {"content": {"text/calendar": {}},
-                             "description": "bookings as iCalendar"}})
-async def export_ics(conn: DbDep, person: Annotated[str | None, Query()] = None,
-                     desk: Annotated[str | None, Query()] = None, start: From = None,
-                     end: To = None) -> Response:
-    rows = await bookings.list_bookings(conn, person=person, desk=desk, start=start, end=end,
-                                        limit=100_000)
+@router.get(
+    "/bookings/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "bookings as CSV"}},
+)
+async def export_csv(
+    conn: DbDep,
+    user: CurrentUser,
+    person: Annotated[str | None, Query()] = None,
+    desk: Annotated[str | None, Query()] = None,
+    start: From = None,
+    end: To = None,
+) -> Response:
+    rows = await _visible(
+        conn,
+        user,
+        await bookings.list_bookings(
+            conn,
+            person=access.person_filter(user, person),
+            desk=desk,
+            start=start,
+            end=end,
+            limit=100_000,
+        ),
+    )
+    return Response(
+        ics.bookings_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="bookings.csv"'},
+    )
+
+
+@router.get(
+    "/bookings/export.ics",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {}}, "description": "bookings as iCalendar"}},
+)
+async def export_ics(
+    conn: DbDep,
+    user: CurrentUser,
+    person: Annotated[str | None, Query()] = None,
+    desk: Annotated[str | None, Query()] = None,
+    start: From = None,
+    end: To = None,
+) -> Response:
+    rows = await _visible(
+        conn,
+        user,
+        await bookings.list_bookings(
+            conn,
+            person=access.person_filter(user, person),
+            desk=desk,
+            start=start,
+            end=end,
+            limit=100_000,
+        ),
+    )
     places = await bookings.desk_places(conn, [r.desk_id for r in rows])
     body = ics.bookings_ics(rows, places, datetime.now(UTC))
-    return Response(body, media_type="text/calendar; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="bookings.ics"'})
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="bookings.ics"'},
+    )
 
 
-@router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic,
-             responses=_WRITE_ERRORS)
-async def cancel_booking(booking_id: int, engine: EngineDep,
-                         snapshots: PublisherDep) -> BookingPublic:
+@router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic, responses=_WRITE_ERRORS)
+async def cancel_booking(
+    booking_id: int, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep
+) -> BookingPublic:
+    await _ensure_owner(engine, user, booking_id)
     cancelled = await bookings.cancel_booking(engine, booking_id)
     snapshots.mark_dirty(desk=cancelled.desk_id)
     return cancelled
 
 
-@router.post("/bookings/{booking_id}/extend", response_model=BookingPublic,
-             responses=_WRITE_ERRORS)
-async def extend_booking(booking_id: int, body: BookingExtend, engine: EngineDep,
-                         snapshots: PublisherDep) -> BookingPublic:
+@router.post("/bookings/{booking_id}/extend", response_model=BookingPublic, responses=_WRITE_ERRORS)
+async def extend_booking(
+    booking_id: int,
+    body: BookingExtend,
+    engine: EngineDep,
+    user: CurrentUser,
+    snapshots: PublisherDep,
+) -> BookingPublic:
+    await _ensure_owner(engine, user, booking_id)
     extended = await bookings.extend_booking(engine, booking_id, body.ends_at)
     snapshots.mark_dirty(desk=extended.desk_id)
     return extended
+
+
+async def _ensure_owner(engine: EngineDep, user: Principal, booking_id: int) -> None:
+    async with engine.connect() as conn:
+        row = await bookings.get_booking(conn, booking_id)
+        await access.ensure_may_act_for(conn, user, row.person_id, row.desk_id)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from cloud import queries
+from cloud.auth import require_roles
 from cloud.deps import DbDep, IngestorDep
 from cloud.ingest import NotConnected
 from cloud.problems import ProblemError
@@ -38,6 +39,7 @@ async def get_desk(desk_id: str, conn: DbDep) -> DeskPublic:
 
 @router.post(
     "/desks/{desk_id}/led",
+    dependencies=[require_roles("technician", "facility_manager", "admin")],
     response_model=LedCommandPublic,
     status_code=status.HTTP_202_ACCEPTED,
     responses={**_NOT_FOUND, 503: {"model": Problem, "description": "MQTT broker unreachable"}},

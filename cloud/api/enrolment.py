@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
 from cloud import enrolment
+from cloud.auth import require_roles
 from cloud.deps import DbDep, SettingsDep
 from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import ProblemError
@@ -118,5 +119,5 @@ async def revoke_node_credentials(node_id: str, conn: DbDep,
 
 
 router = APIRouter()
-router.include_router(admin_router)
+router.include_router(admin_router, dependencies=[require_roles("technician", "admin")])
 router.include_router(node_router)

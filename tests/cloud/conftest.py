@@ -19,6 +19,7 @@ from cloud.app import create_app
 from cloud.ingest import Ingestor
 from cloud.settings import CloudSettings
 from ruang import contract, devservers
+from tests.helpers import auth_headers
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
@@ -68,7 +69,8 @@ async def start_cloud(settings: CloudSettings) -> AsyncIterator[RunningCloud]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cloud",
+                                     headers=auth_headers(settings)) as http:
             cloud = RunningCloud(app, http)
 
             async def connected() -> bool:

@@ -16,6 +16,7 @@ import httpx
 from cloud.main import serve
 from cloud.settings import CloudSettings
 from ruang import devservers
+from tests.helpers import auth_headers
 
 from .booking_helpers import booking, seed, slot
 
@@ -32,7 +33,8 @@ async def http_server(settings: CloudSettings) -> AsyncIterator[httpx.AsyncClien
             await ready.wait()
         limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
-                                     limits=limits, timeout=60) as client:
+                                     limits=limits, timeout=60,
+                                     headers=auth_headers(settings)) as client:
             yield client
     finally:
         task.cancel()

@@ -38,9 +38,9 @@ async def test_import_with_bad_rows_is_refused_with_line_numbers(cloud: RunningC
 
 async def test_import_upserts_and_lists_never_show_nip(cloud: RunningCloud) -> None:
     r = await cloud.http.post("/api/v1/people/import", content=ROSTER, headers=CSV)
-    assert r.json() == {"created": 4, "updated": 0}
+    assert r.json() == {"created": 4, "updated": 0, "badges_issued": 0}
     r = await cloud.http.post("/api/v1/people/import", content=ROSTER, headers=CSV)
-    assert r.json() == {"created": 0, "updated": 4}
+    assert r.json() == {"created": 0, "updated": 4, "badges_issued": 0}
     r = await cloud.http.get("/api/v1/people")
     assert [p["id"] for p in r.json()] == ["p-ayu", "p-budi", "p-citra", "p-tamu"]
     assert "198703142010122001" not in r.text and all("nip" not in p for p in r.json())
@@ -105,3 +105,25 @@ async def test_allowlist_of_a_node(cloud: RunningCloud, settings: CloudSettings)
     assert [b["uid"] for b in r.json()["badges"]] == ["04000001", "04000002"]
     r = await cloud.http.get("/api/v1/badges/allowlist", params={"node": "nowhere"})
     assert r.status_code == 404
+
+
+async def test_roster_import_issues_badges_and_refuses_a_uid_active_for_someone_else(
+    cloud: RunningCloud,
+) -> None:
+    roster = (
+        "id,kind,name,role,badge_uid\n"
+        "p-eka,asn,Eka Putri,asn,04a1b2c3d4\n"
+        "p-fajar,asn,Fajar Nugroho,asn,ble:badge-000042\n"
+    )
+    r = await cloud.http.post("/api/v1/people/import", content=roster,
+                              headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["badges_issued"] == 2
+    badges = (await cloud.http.get("/api/v1/badges", params={"person": "p-eka"})).json()
+    assert [b["uid"] for b in badges] == ["04A1B2C3D4"]
+    clash = "id,kind,name,role,badge_uid\np-gita,asn,Gita,asn,04A1B2C3D4\n"
+    r = await cloud.http.post("/api/v1/people/import", content=clash,
+                              headers={"content-type": "text/csv"})
+    assert r.status_code == 422 and r.json()["errors"][0]["line"] == 2
+    people = {p["id"] for p in (await cloud.http.get("/api/v1/people")).json()}
+    assert "p-gita" not in people  # all or nothing

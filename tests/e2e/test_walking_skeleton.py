@@ -26,7 +26,7 @@ from edge.settings import DeskUnitConfig, EdgeSettings
 from firmware_bridge.deskunit import LedPattern
 from ruang import devservers
 from simulators.floor import SimulatedFloor
-from tests.helpers import eventually
+from tests.helpers import auth_headers, eventually
 
 pytestmark = pytest.mark.servers
 
@@ -40,7 +40,9 @@ async def running_cloud(settings: CloudSettings) -> AsyncIterator[httpx.AsyncCli
     try:
         async with asyncio.timeout(30):
             await ready.wait()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.http_port}", headers=auth_headers(settings)
+        ) as client:
             yield client
     finally:
         task.cancel()

@@ -26,7 +26,7 @@ from ruang import devservers
 from ruang.mqtt_url import parse_broker_url
 from ruang.tls import client_tls_context
 from tests.cloud.test_mosquitto_auth import auth_broker, make_test_pki, write_broker_files
-from tests.helpers import eventually
+from tests.helpers import auth_headers, eventually
 
 pytestmark = pytest.mark.servers
 
@@ -72,7 +72,9 @@ async def test_enroll_writes_a_config_that_loads_and_connects_over_tls(tmp_path:
             "public_mqtt_url": f"mqtts://localhost:{broker.tls_port}",
         })
         async with running_cloud(settings) as cloud_url:
-            async with httpx.AsyncClient(base_url=cloud_url) as http:
+            async with httpx.AsyncClient(
+                base_url=cloud_url, headers=auth_headers(settings, roles=("technician",))
+            ) as http:
                 desk_units = [{"desk": "d-101", "port": "/dev/serial/by-id/unit-101"}]
                 response = await http.post("/api/v1/enrolment-tokens", json={
                     "node_id": "ikn-node-e2e", "config": {"desk_units": desk_units}})

@@ -19,7 +19,7 @@ import httpx
 from cloud.main import serve
 from cloud.settings import CloudSettings
 from ruang import contract, devservers
-from tests.helpers import eventually
+from tests.helpers import auth_headers, eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,9 @@ async def running_cloud(tmp_path: Path, mqtt_url: str) -> AsyncIterator[Cloud]:
     try:
         async with asyncio.timeout(30):
             await ready.wait()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.http_port}", headers=auth_headers(settings)
+        ) as client:
             cloud = Cloud(client, db_path)
             # Subscribed (persistent session in place) before any edge publishes.
 

@@ -1,0 +1,25 @@
+"""The caller's own record, personal data included (the NIP is shown only here and to admins)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cloud import people
+from cloud.auth import CurrentUser, require_roles
+from cloud.deps import DbDep
+from cloud.schemas import PersonPrivate, Problem
+
+router = APIRouter(tags=["people"])
+
+
+@router.get("/me", response_model=PersonPrivate,
+            responses={404: {"model": Problem, "description": "no person with the token's id"}})
+async def me(conn: DbDep, user: CurrentUser) -> PersonPrivate:
+    return await people.private_person(conn, user.subject)
+
+
+@router.get("/people/{person_id}/private", response_model=PersonPrivate,
+            dependencies=[require_roles("admin")],
+            responses={404: {"model": Problem, "description": "no such person"}})
+async def private(person_id: str, conn: DbDep) -> PersonPrivate:
+    return await people.private_person(conn, person_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 
 from cloud import access, bookings, ics
@@ -116,29 +117,47 @@ async def create_recurring(
     return series
 
 
-@router.get("/bookings", response_model=list[BookingPublic])
-async def list_bookings(
-    conn: DbDep,
-    user: CurrentUser,
+@dataclass(frozen=True)
+class BookingFilter:
+    person: str | None
+    desk: str | None
+    start: datetime | None
+    end: datetime | None
+
+
+def booking_filter(
     person: Annotated[str | None, Query()] = None,
     desk: Annotated[str | None, Query()] = None,
     start: From = None,
     end: To = None,
+) -> BookingFilter:
+    return BookingFilter(person, desk, start, end)
+
+
+Filter = Annotated[BookingFilter, Depends(booking_filter)]
+
+
+async def _rows(
+    conn: DbDep, user: Principal, f: BookingFilter, limit: int | None = None
 ) -> list[BookingPublic]:
+    """The bookings matching `f` that `user` may see (see cloud/access.py)."""
+    extra = {"limit": limit} if limit is not None else {}
     rows = await bookings.list_bookings(
-        conn, person=access.person_filter(user, person), desk=desk, start=start, end=end
-    )
-    return await _visible(conn, user, rows)
-
-
-async def _visible(conn: DbDep, user: Principal, rows: list[BookingPublic]) -> list[BookingPublic]:
-    """A facility manager sees the bookings in the sites they manage (admins: all)."""
+        conn, person=access.person_filter(user, f.person), desk=f.desk, start=f.start,
+        end=f.end, **extra,
+    )  # fmt: skip
     if user.is_admin or "facility_manager" not in user.roles:
         return rows
+    # A facility manager sees the bookings in the sites they manage, and their own.
     sites = await access.desk_sites(conn, [r.desk_id for r in rows])
     return [
         r for r in rows if r.person_id == user.subject or access.manages(user, sites.get(r.desk_id))
     ]
+
+
+@router.get("/bookings", response_model=list[BookingPublic])
+async def list_bookings(conn: DbDep, user: CurrentUser, f: Filter) -> list[BookingPublic]:
+    return await _rows(conn, user, f)
 
 
 @router.get(
@@ -146,26 +165,8 @@ async def _visible(conn: DbDep, user: Principal, rows: list[BookingPublic]) -> l
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "bookings as CSV"}},
 )
-async def export_csv(
-    conn: DbDep,
-    user: CurrentUser,
-    person: Annotated[str | None, Query()] = None,
-    desk: Annotated[str | None, Query()] = None,
-    start: From = None,
-    end: To = None,
-) -> Response:
-    rows = await _visible(
-        conn,
-        user,
-        await bookings.list_bookings(
-            conn,
-            person=access.person_filter(user, person),
-            desk=desk,
-            start=start,
-            end=end,
-            limit=100_000,
-        ),
-    )
+async def export_csv(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
+    rows = await _rows(conn, user, f, limit=100_000)
     return Response(
         ics.bookings_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -178,26 +179,8 @@ async def export_csv(
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}, "description": "bookings as iCalendar"}},
 )
-async def export_ics(
-    conn: DbDep,
-    user: CurrentUser,
-    person: Annotated[str | None, Query()] = None,
-    desk: Annotated[str | None, Query()] = None,
-    start: From = None,
-    end: To = None,
-) -> Response:
-    rows = await _visible(
-        conn,
-        user,
-        await bookings.list_bookings(
-            conn,
-            person=access.person_filter(user, person),
-            desk=desk,
-            start=start,
-            end=end,
-            limit=100_000,
-        ),
-    )
+async def export_ics(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
+    rows = await _rows(conn, user, f, limit=100_000)
     places = await bookings.desk_places(conn, [r.desk_id for r in rows])
     body = ics.bookings_ics(rows, places, datetime.now(UTC))
     return Response(

@@ -46,3 +46,14 @@ def auth_headers(
     assert isinstance(settings, CloudSettings)
     token = mint_dev_token(settings, subject, list(roles), sites=list(sites) or None)
     return {"Authorization": f"Bearer {token}"}
+
+
+def missing(what: str) -> None:
+    """A tool or server a test needs is absent: fail with CI=true, skip on a developer machine."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI=true and {what} is missing")
+    pytest.skip(f"{what} is missing (would fail with CI=true)")

@@ -35,7 +35,7 @@ from cloud.mosquitto_auth import (
 from cloud.settings import CloudSettings
 from ruang import devservers
 from ruang.tls import client_tls_context
-from tests.helpers import eventually
+from tests.helpers import eventually, missing
 
 pytestmark = pytest.mark.servers
 
@@ -58,7 +58,7 @@ def make_test_pki(directory: Path) -> Pki:
     """A throw-away CA and a server certificate for localhost / 127.0.0.1 signed by it."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("openssl CLI missing")
+        missing("the openssl CLI")
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = directory / "ca.pem", directory / "ca.key"
     csr, cert, key = directory / "server.csr", directory / "server.pem", directory / "server.key"
@@ -108,7 +108,7 @@ def auth_broker(password_file: Path, acl_file: Path, pki: Pki | None = None
         context = devservers.mosquitto("\n".join(extra), allow_anonymous=False)
         server = context.__enter__()
     except devservers.ServerUnavailable as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     try:
         if tls_port is not None:
             devservers.wait_for_port(tls_port, proc=server.proc)
@@ -145,7 +145,7 @@ async def next_message(messages: AsyncIterator[aiomqtt.Message]) -> aiomqtt.Mess
 def test_password_hash_is_the_one_mosquitto_passwd_writes(tmp_path: Path) -> None:
     binary = shutil.which("mosquitto_passwd")
     if binary is None:
-        pytest.skip("mosquitto_passwd missing")
+        missing("mosquitto_passwd")
     pwfile = tmp_path / "passwd"
     subprocess.run([binary, "-c", "-b", str(pwfile), "node-a", "s3cret"], check=True)
     _, hashed = pwfile.read_text().strip().split(":", 1)

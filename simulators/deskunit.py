@@ -13,8 +13,6 @@ Everything runs on the asyncio loop: the master fd is watched with
 from __future__ import annotations
 
 import asyncio
-import os
-import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,12 +36,12 @@ from firmware_bridge.deskunit import (
     needs_ack,
 )
 from firmware_bridge.deskunit_link import LinkEndpoint, LinkStats, Settled
+from simulators.pty import PtyDevice
 
 ALL_CAPABILITIES = Capability.NFC | Capability.PRESENCE | Capability.LED | Capability.BUTTON
 DEFAULT_FIRMWARE = (1, 4, 2)
 # A real UART keeps shifting bits out whether or not anyone listens; the pty
 # instead fills up. Beyond this backlog the simulator drops bytes like a UART.
-MAX_TX_BACKLOG = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +91,7 @@ class _Waiter:
     future: asyncio.Future[LedState] = field(repr=False)
 
 
-class DeskUnitSimulator:
+class DeskUnitSimulator(PtyDevice):
     """One simulated desk unit on a fresh pty. Use as `async with DeskUnitSimulator(...) as sim`."""
 
     def __init__(
@@ -107,6 +105,7 @@ class DeskUnitSimulator:
         max_retries: int = 3,
         fault: Fault | None = None,
     ) -> None:
+        super().__init__()
         self.hello = Hello(*firmware, capabilities=capabilities, serial=serial)
         self.heartbeat_s = heartbeat_s
         self.fault = fault or Fault()
@@ -123,20 +122,12 @@ class DeskUnitSimulator:
         """Frames delivered from the Pi, in order (duplicates suppressed)."""
         self.settled: list[Settled] = []
         """Outcome of every sent message that needed an ack."""
-        self._master = -1
-        self._slave = -1
-        self.path = ""
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = 0.0
-        self._tx_backlog = bytearray()
-        self._tx_bytes = 0
-        self._tx_dropped = 0
         self._retx_timer: asyncio.TimerHandle | None = None
         self._heartbeat_timer: asyncio.TimerHandle | None = None
         self._led_timer: asyncio.TimerHandle | None = None
         self._led_waiters: list[_Waiter] = []
         self._settle_event = asyncio.Event()
-        self._closed = True
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -144,41 +135,17 @@ class DeskUnitSimulator:
     def serial(self) -> str:
         return self.hello.serial
 
-    async def start(self) -> None:
-        """Create the pty, start listening, send the power-on Hello."""
-        self._loop = asyncio.get_running_loop()
-        self._master, self._slave = os.openpty()
-        try:
-            # Raw on both ends: no echo, no line discipline rewriting 0x0A/0x0D.
-            tty.setraw(self._master)
-            tty.setraw(self._slave)
-            os.set_blocking(self._master, False)
-            self.path = os.ttyname(self._slave)
-        except OSError:
-            os.close(self._master)
-            os.close(self._slave)
-            raise
-        # The slave fd stays open while the simulator lives: without it the
-        # master reads EIO whenever the Pi side has the port closed.
-        self._closed = False
-        self._started_at = self._loop.time()
-        self._loop.add_reader(self._master, self._on_readable)
+    def _started(self) -> None:
+        """The pty is open: the power-on Hello, then heartbeats."""
+        self._started_at = self._now()
         self._send(self.hello)
         self._schedule_heartbeat()
 
-    async def close(self) -> None:
-        """Stop timers and close both pty fds (the Pi side sees the port vanish)."""
-        if self._closed:
-            return
-        self._closed = True
-        assert self._loop is not None
+    def _stopped(self) -> None:
+        """Closing: stop timers and release whoever waits on the LED or on acks."""
         for timer in (self._retx_timer, self._heartbeat_timer, self._led_timer):
             if timer is not None:
                 timer.cancel()
-        self._loop.remove_reader(self._master)
-        self._loop.remove_writer(self._master)
-        os.close(self._master)
-        os.close(self._slave)
         for waiter in self._led_waiters:
             if not waiter.future.done():
                 waiter.future.cancel()
@@ -231,8 +198,8 @@ class DeskUnitSimulator:
         return SimStats(
             self._decoder.stats.snapshot(),
             LinkStats(**vars(self._link.stats)),
-            self._tx_bytes,
-            self._tx_dropped,
+            self.tx_bytes,
+            self.tx_dropped_bytes,
         )
 
     @property
@@ -271,10 +238,6 @@ class DeskUnitSimulator:
         if self._closed:
             raise ConnectionError(f"desk unit simulator {self.serial} is not running")
 
-    def _now(self) -> float:
-        assert self._loop is not None
-        return self._loop.time()
-
     def _send(self, message: Message) -> int:
         seq, wire = self._link.send(message, self._now())
         self._write_frame(wire)
@@ -292,46 +255,7 @@ class DeskUnitSimulator:
             wire = cobs.encode(bytes(body)) + b"\x00"
         self._write(wire)
 
-    def _write(self, data: bytes) -> None:
-        if self._closed:
-            return
-        assert self._loop is not None
-        if not self._tx_backlog:
-            try:
-                written = os.write(self._master, data)
-            except BlockingIOError:
-                written = 0
-            except OSError:
-                return
-            self._tx_bytes += written
-            data = data[written:]
-            if not data:
-                return
-            self._loop.add_writer(self._master, self._on_writable)
-        room = MAX_TX_BACKLOG - len(self._tx_backlog)
-        self._tx_backlog += data[:room]
-        self._tx_dropped += max(0, len(data) - room)
-
-    def _on_writable(self) -> None:
-        assert self._loop is not None
-        try:
-            written = os.write(self._master, self._tx_backlog)
-        except BlockingIOError:
-            return
-        except OSError:
-            written = len(self._tx_backlog)
-        self._tx_bytes += written
-        del self._tx_backlog[:written]
-        if not self._tx_backlog:
-            self._loop.remove_writer(self._master)
-
-    def _on_readable(self) -> None:
-        try:
-            data = os.read(self._master, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            return
+    def _on_bytes(self, data: bytes) -> None:
         now = self._now()
         for item in self._decoder.feed(data):
             if self.fault.drop_next_rx > 0:

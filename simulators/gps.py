@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from firmware_bridge.nmea import GGA, KNOT_KMH, RMC, VTG, encode
-from simulators.ld2410 import PtyDevice
+from simulators.pty import PtyDevice
 
 EARTH_RADIUS_M = 6_371_000.0
 # A loop around the Nusantara (IKN) government core, near -0.97, 116.70.

@@ -3,13 +3,18 @@
 Device callbacks decide locally and answer the device first (the LED goes back
 on the serial line before anything is published), then queue what happened for
 the cloud. Node health is published periodically.
+
+Every subsystem runs under its own watchdog (edge/watchdog.py): each device
+reader, the uplink and the health loop are started by the watchdog and
+restarted by it when they stop beating; the outbox is probed on a worker
+thread. systemd's WATCHDOG=1 comes from the watchdog only while no subsystem
+has been stalled past the hard limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +47,8 @@ from .settings import DeskUnitConfig, EdgeSettings
 from .snapshot import SnapshotError, SnapshotStore, load_public_key
 from .status import write_status
 from .uplink import Uplink
+from .watchdog import Watchdog, outbox_probe
+from .watchdog import beat as watchdog_beat
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +119,9 @@ class EdgeAgent:
                     settings.ble, self.node, self.uplink.publish, on_tap=self.tap, **extra
                 )
             )
+        self.watchdog = Watchdog(
+            interval_s=settings.watchdog_interval_s, hard_limit_s=settings.watchdog_hard_limit_s
+        )
         self._started = time.monotonic()
         self._cpu = node_health.CpuMeter()
         self._pending_leds: set[asyncio.Task[bool]] = set()
@@ -130,15 +140,42 @@ class EdgeAgent:
             self.settings.mqtt_url,
         )
         self._report_config_at_start()
+        node_health.sd_notify("READY=1")
+        s = self.settings
+        wd = self.watchdog
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
-            tg.create_task(self.uplink.run(), name="uplink")
+            # The watchdog owns the subsystems' tasks so it can restart each on its own.
+            wd.supervise("uplink", self.uplink.run, s.watchdog_uplink_stale_s)
             tg.create_task(self._restart_when_asked(), name="restart")
             for desk, driver in self.drivers.items():
-                self._desk_tasks[desk] = tg.create_task(driver.run(), name=f"deskunit:{desk}")
+                self._supervise_desk(desk, driver)
             for device in self.devices:
-                tg.create_task(device.run(), name=f"{device.kind}:{device.device_id}")
-            tg.create_task(self._health_loop(), name="health")
+                wd.supervise(f"{device.kind}:{device.device_id}", device.run,
+                             s.watchdog_device_stale_s)  # fmt: skip
+            # Not restartable: a probe that fails or hangs is an alarm, and past the hard
+            # limit systemd restarts the agent.
+            probe = wd.register(
+                "outbox", s.outbox_probe_interval_s + 2 * s.outbox_probe_timeout_s
+            )
+            tg.create_task(
+                outbox_probe(
+                    self.uplink.outbox,
+                    probe,
+                    interval_s=s.outbox_probe_interval_s,
+                    timeout_s=s.outbox_probe_timeout_s,
+                ),
+                name="outbox-probe",
+            )
+            wd.supervise("health", self._health_loop, s.watchdog_uplink_stale_s)
+            tg.create_task(wd.run(), name="watchdog")
+
+    def _supervise_desk(self, desk: str, driver: DeskUnitDriver) -> None:
+        beat = self.watchdog.supervise(
+            f"deskunit:{desk}", driver.run, self.settings.watchdog_device_stale_s
+        )
+        assert beat.task is not None
+        self._desk_tasks[desk] = beat.task
 
     def _birth(self, bdseq: int) -> contract.NodeState:
         return contract.NodeState(
@@ -354,16 +391,15 @@ class EdgeAgent:
             if desk not in self.drivers or desk in stale
         }
         for desk in stale:
-            task = self._desk_tasks.pop(desk, None)
-            if task is not None:
-                task.cancel()
+            self._desk_tasks.pop(desk, None)
+            self.watchdog.unregister(f"deskunit:{desk}")
             del self.drivers[desk]
             self._cancel_away(desk)
         for desk, driver in fresh.items():
             self.drivers[desk] = driver
             if self._tg is not None:
                 # A missing port is no failure: the driver retries until the unit appears.
-                self._desk_tasks[desk] = self._tg.create_task(driver.run(), name=f"deskunit:{desk}")
+                self._supervise_desk(desk, driver)
 
     def _config_status(self, version: int, applied: bool, error: str | None) -> None:
         self.uplink.publish(
@@ -466,20 +502,20 @@ class EdgeAgent:
             alarms.append(f"outbox recovered from damage; lost up to {outbox.recovery.lost}")
         if self.snapshots.last_error:
             alarms.append(f"snapshot: {self.snapshots.last_error}")
+        alarms.extend(self.watchdog.alarms())
         return tuple(alarms)
 
     async def _health_loop(self) -> None:
-        # systemd (Type=notify, WatchdogSec=) restarts the agent if this loop stops.
-        node_health.sd_notify("READY=1")
-        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        # WATCHDOG=1 now comes from the watchdog (edge/watchdog.py), which this loop
+        # beats like every other subsystem; it ticks often enough to stay fresh.
+        beat_every = self.settings.watchdog_uplink_stale_s / 4
         next_health = time.monotonic() + self.settings.health_interval_s
         while True:
             # Read every round: a remote config may change the interval at run time.
             interval = self.settings.health_interval_s
-            tick = min(interval, watchdog_usec / 2e6) if watchdog_usec else interval
             next_health = min(next_health, time.monotonic() + interval)
-            await asyncio.sleep(tick)
-            node_health.sd_notify("WATCHDOG=1")
+            await asyncio.sleep(min(interval, beat_every))
+            watchdog_beat()
             if time.monotonic() >= next_health:
                 next_health = max(next_health + interval, time.monotonic())
                 health = self.health()

@@ -17,6 +17,7 @@ from firmware_bridge.serial_transport import DeskUnitPort
 from ruang.backoff import Backoff
 
 from .settings import DeskUnitConfig
+from .watchdog import beat
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,10 @@ class DeskUnitDriver:
 
     async def run(self) -> None:
         while True:
+            # Every frame and every reopen beat this desk's watchdog (edge/watchdog.py):
+            # a port that stays open but goes silent makes it stale, and the watchdog
+            # restarts this task, which reopens the port.
+            beat()
             try:
                 # open() asks the unit for its Hello, so we learn who is there even
                 # when its power-on Hello went out before we were listening.
@@ -80,6 +85,7 @@ class DeskUnitDriver:
                     self.health.opens += 1
                     self._backoff.reset()
                     async for frame in port:
+                        beat()
                         message = frame.message
                         if isinstance(message, Hello):
                             self._note_hello(message)
@@ -100,7 +106,11 @@ class DeskUnitDriver:
                 if self.health.online:
                     self.health.online = False
                     await self._on_link(self.desk, False)
-            await asyncio.sleep(self._backoff.next_delay())
+            delay = self._backoff.next_delay()
+            end = asyncio.get_running_loop().time() + delay
+            while (left := end - asyncio.get_running_loop().time()) > 0:
+                beat()
+                await asyncio.sleep(min(left, 1.0))
 
     def _note_hello(self, hello: Hello) -> None:
         self.health.online = True

@@ -5,7 +5,8 @@ when nothing FAILed. Checks: the config file, every configured serial device
 (opened and asked who it is, as `ruang edge devices --probe` does), the
 Bluetooth adapter when BLE is on, the broker (reachable, credentials accepted,
 TLS certificate trusted), the clock against the cloud's HTTP Date header, free
-disk in state_dir, the outbox, and the stored snapshot and remote config.
+disk in state_dir, the outbox, the watchdog table of the agent's last status,
+and the stored snapshot and remote config.
 
 Probing writes to the serial ports (see edge/discovery.py); run the doctor with
 the agent stopped (`systemctl stop ruang-edge`) so both do not talk to a unit.
@@ -277,7 +278,10 @@ def check_outbox(settings: EdgeSettings) -> Check:
     finally:
         outbox.close()
     depth = health["outbox_depth"]
-    detail = f"{depth} message(s) waiting, {health['outbox_bytes'] / 1e6:.1f} MB"
+    detail = (
+        f"{depth} message(s) waiting, {health['outbox_awaiting_ack']} event(s) awaiting the "
+        f"cloud's ack, {health['outbox_bytes'] / 1e6:.1f} MB"
+    )
     if health.get("outbox_lost"):
         detail += f"; recovered from damage, lost up to {health['outbox_lost']}"
     if integrity is not None:
@@ -289,6 +293,29 @@ def check_outbox(settings: EdgeSettings) -> Check:
     if depth > OUTBOX_WARN_DEPTH:
         return Check("outbox", "WARN", detail, "the node is (or was) offline: check the broker")
     return Check("outbox", "PASS", detail)
+
+
+def check_watchdog(settings: EdgeSettings) -> Check:
+    """The watchdog table from the agent's last status file (the agent may be stopped)."""
+    from .status import read_status
+
+    status = read_status(settings.state_dir)
+    table = (status or {}).get("watchdog") or []
+    if not table:
+        return Check("watchdog", "PASS", "no watchdog table yet (the agent has not run here)")
+    bad = [w for w in table if w.get("state") != "ok"]
+    restarted = [w for w in table if w.get("restarts")]
+    detail = f"{len(table) - len(bad)} of {len(table)} subsystems ok at the last status"
+    if bad:
+        names = ", ".join(f"{w.get('subsystem')} ({w.get('detail') or w.get('state')})"
+                          for w in bad)  # fmt: skip
+        return Check("watchdog", "FAIL", f"{detail}; stalled: {names}",
+                     "see `ruang edge status` and the journal for that subsystem")
+    if restarted:
+        names = ", ".join(f"{w.get('subsystem')} x{w.get('restarts')}" for w in restarted)
+        return Check("watchdog", "WARN", f"{detail}; restarted by the watchdog: {names}",
+                     "a device or the uplink stalled; check its cable, power or the broker")
+    return Check("watchdog", "PASS", detail)
 
 
 def check_snapshot(settings: EdgeSettings, now: float) -> Check:
@@ -343,6 +370,7 @@ async def diagnose(config_path: Path | None, *, cloud_url: str | None = None,
     checks.append(await check_clock(cloud_url))
     checks.append(check_disk(settings.state_dir))
     checks.append(check_outbox(settings))
+    checks.append(check_watchdog(settings))
     checks.append(check_snapshot(settings, time.time()))
     checks.append(check_remote_config(settings))
     return checks

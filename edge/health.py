@@ -77,6 +77,9 @@ def sd_notify(state: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # Never block the agent's event loop on a reader that does not read: a
+            # full socket only loses this one notification.
+            sock.setblocking(False)
             sock.connect(address)
             sock.sendall(state.encode())
     except OSError:

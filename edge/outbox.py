@@ -4,8 +4,13 @@ One SQLite file (WAL mode) under the node's state directory. The agent's device
 callbacks call `put(message)`, which never blocks: the message gets its sequence
 number at once and is written with every other put of the same few milliseconds
 in one transaction (a group commit). The uplink publishes rows only after that
-commit and calls `ack(seq)` once the broker acknowledged them; acks are deleted
-in the next group commit too.
+commit and calls `published(row)` once the broker acknowledged them: telemetry
+is deleted in the next group commit; an event (with cloud acks on, the default)
+only moves to "awaiting cloud ack" and is deleted when the cloud's `event_ack`
+names its message id (`cloud_acked`). An event the cloud has not acknowledged
+within `cloud_ack_timeout_s` is due again (`due_for_resend`), with the wait
+doubling per try up to `cloud_ack_max_backoff_s`: a broker killed outright can
+lose messages it had PUBACKed, and only the cloud can say what it really has.
 
 Durability guarantee: a message is durable once a flush that started after its
 `put` has committed; `await flushed()` waits for exactly that. Batches that hold
@@ -29,10 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +84,9 @@ _SALVAGE_CHUNK = 256
 
 ALARM_FULL = "full"
 
+# Schema version 2 added msg_id, resend_at and tries (cloud acks for events);
+# `_migrate` brings a version 1 file up to date in place.
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,12 +95,25 @@ CREATE TABLE IF NOT EXISTS outbox (
     channel TEXT NOT NULL,
     created REAL NOT NULL,
     payload BLOB NOT NULL,
-    is_event INTEGER NOT NULL
+    is_event INTEGER NOT NULL,
+    msg_id TEXT,
+    resend_at REAL,
+    tries INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 CREATE INDEX IF NOT EXISTS outbox_drain ON outbox (priority, seq);
 CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (is_event, priority DESC, seq);
 """
+# Created after `_migrate`: they name columns a version 1 file does not have yet.
+_INDEXES_V2 = """
+CREATE INDEX IF NOT EXISTS outbox_msg_id ON outbox (msg_id) WHERE msg_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_resend ON outbox (resend_at) WHERE resend_at IS NOT NULL;
+"""
 _COLUMNS = "seq, priority, kind, channel, created, payload, is_event"
+_INSERT = (
+    "INSERT INTO outbox (seq, priority, kind, channel, created, payload, is_event, msg_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +127,8 @@ class Row:
     created: float
     payload: bytes
     is_event: bool
+    # The message's own id, for events only: what the cloud's event_ack names.
+    msg_id: str | None = None
 
     @property
     def size(self) -> int:
@@ -119,6 +143,7 @@ class Row:
             self.created,
             self.payload,
             int(self.is_event),
+            self.msg_id,
         )
 
 
@@ -154,24 +179,37 @@ class Outbox:
         *,
         max_bytes: int = 200_000_000,
         batch_window_s: float = 0.002,
+        cloud_ack_timeout_s: float | None = 30.0,
+        cloud_ack_max_backoff_s: float = 3600.0,
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self._window = batch_window_s
+        # None or 0: events are deleted at the broker's PUBACK (clouds without event_ack).
+        self.cloud_ack_timeout_s = cloud_ack_timeout_s or None
+        self.cloud_ack_max_backoff_s = cloud_ack_max_backoff_s
         self.recovery: Recovery | None = None
         self.alarm: str | None = None
         self.dropped_telemetry = 0
         self._pending: list[Row] = []
         self._acks: list[int] = []
+        self._published: list[int] = []
+        self._cloud_acks: list[str] = []
+        self._probe_db: sqlite3.Connection | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._listeners: list[Callable[[list[Row]], None]] = []
         self._sync: str | None = None
         self._db = self._open()
-        row = self._db.execute("SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox")
-        count, payload_bytes = row.fetchone()
-        self._rows = int(count)
-        self._bytes = int(payload_bytes) + ROW_OVERHEAD * self._rows
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(payload)), 0),"
+            " coalesce(sum(resend_at IS NOT NULL), 0) FROM outbox"
+        )
+        count, payload_bytes, awaiting = row.fetchone()
+        # _rows: not yet taken by the broker; _awaiting: taken, the cloud has not said so.
+        self._awaiting = int(awaiting)
+        self._rows = int(count) - self._awaiting
+        self._bytes = int(payload_bytes) + ROW_OVERHEAD * int(count)
         self._next_seq = self._highest_seq() + 1
         self.last_committed_seq = self._next_seq - 1
 
@@ -202,6 +240,8 @@ class Outbox:
         # Keep the WAL from staying large after a burst has been checkpointed.
         db.execute("PRAGMA journal_size_limit=67108864")
         db.executescript(_SCHEMA)
+        _migrate(db)
+        db.executescript(_INDEXES_V2)
         return db
 
     def _highest_seq(self) -> int:
@@ -224,10 +264,8 @@ class Outbox:
         fresh = self._connect(self.path)
         try:
             fresh.execute("BEGIN")
-            fresh.executemany(
-                f"INSERT INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (r.as_params() for r in rows),
-            )
+            # Recovered events start over as unpublished: a resend is harmless.
+            fresh.executemany(_INSERT, (r.as_params() for r in rows))
             fresh.execute("COMMIT")
         finally:
             fresh.close()
@@ -255,6 +293,7 @@ class Outbox:
             created=message.ts,
             payload=contract.encode(message),
             is_event=event,
+            msg_id=message.id if event else None,
         )
         self._next_seq += 1
         self._pending.append(row)
@@ -264,13 +303,26 @@ class Outbox:
         return row.seq
 
     def ack(self, seq: int) -> None:
-        """The broker has the message: delete it at the next group commit."""
+        """The message is delivered for good: delete it at the next group commit."""
         self._acks.append(seq)
+        self._schedule()
+
+    def published(self, row: Row) -> None:
+        """The broker acknowledged `row`: telemetry is done, an event awaits the cloud's ack."""
+        if row.is_event and self.cloud_ack_timeout_s is not None:
+            self._published.append(row.seq)
+            self._schedule()
+        else:
+            self.ack(row.seq)
+
+    def cloud_acked(self, msg_ids: Iterable[str]) -> None:
+        """The cloud committed these events (its event_ack): delete them at the next commit."""
+        self._cloud_acks.extend(msg_ids)
         self._schedule()
 
     async def flushed(self) -> None:
         """Returns once everything put or acked before the call is committed."""
-        if not self._pending and not self._acks:
+        if not (self._pending or self._acks or self._published or self._cloud_acks):
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -306,25 +358,30 @@ class Outbox:
             self._handle.cancel()
             self._handle = None
         rows, acks, waiters = self._pending, self._acks, self._waiters
+        published, cloud_acks = self._published, self._cloud_acks
         self._pending, self._acks, self._waiters = [], [], []
-        if not rows and not acks:
+        self._published, self._cloud_acks = [], []
+        if not (rows or acks or published or cloud_acks):
             _resolve(waiters)
             return []
         try:
             self._set_sync("FULL" if any(r.is_event for r in rows) else "NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                f"INSERT INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (r.as_params() for r in rows),
+            self._db.executemany(_INSERT, (r.as_params() for r in rows))
+            # Marked before the deletes: a cloud ack in the same batch still wins.
+            moved = self._mark_awaiting(published)
+            pending_deleted, awaiting_deleted, freed = self._delete(acks)
+            p2, a2, f2 = self._delete_ids(cloud_acks)
+            pending_deleted, awaiting_deleted, freed = (
+                pending_deleted + p2, awaiting_deleted + a2, freed + f2
             )
-            deleted, freed = self._delete(acks)
             shed: set[int] = set()
             if self._bytes - freed > self.max_bytes:
                 shed, shed_bytes = self._shed(
                     self._bytes - freed - int(self.max_bytes * SHED_TARGET)
                 )
                 freed += shed_bytes
-                deleted += len(shed)
+                pending_deleted += len(shed)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
@@ -332,12 +389,15 @@ class Outbox:
             # Keep everything in memory and try again: nothing is lost while the process lives.
             self._pending = rows + self._pending
             self._acks = acks + self._acks
+            self._published = published + self._published
+            self._cloud_acks = cloud_acks + self._cloud_acks
             self._waiters = waiters + self._waiters
             self._set_alarm(f"disk_error: {exc}")
             with contextlib.suppress(RuntimeError):
                 self._handle = asyncio.get_running_loop().call_later(1.0, self.flush_now)
             return []
-        self._rows -= deleted
+        self._rows -= pending_deleted + moved
+        self._awaiting += moved - awaiting_deleted
         self._bytes -= freed
         if shed:
             self.dropped_telemetry += len(shed)
@@ -350,17 +410,55 @@ class Outbox:
         _resolve(waiters)
         return rows
 
-    def _delete(self, seqs: list[int]) -> tuple[int, int]:
-        deleted = freed = 0
+    def _delete(self, seqs: Sequence[int | str], column: str = "seq") -> tuple[int, int, int]:
+        """Deletes rows by seq (or msg_id); returns (pending deleted, awaiting deleted, bytes)."""
+        pending = awaiting = freed = 0
         for start in range(0, len(seqs), _PAGE):
             chunk = seqs[start : start + _PAGE]
             marks = ",".join("?" * len(chunk))
-            sizes = self._db.execute(
-                f"DELETE FROM outbox WHERE seq IN ({marks}) RETURNING length(payload)", chunk
+            found = self._db.execute(
+                f"DELETE FROM outbox WHERE {column} IN ({marks})"
+                " RETURNING length(payload), resend_at IS NOT NULL",
+                chunk,
             ).fetchall()
-            deleted += len(sizes)
-            freed += sum(s for (s,) in sizes) + ROW_OVERHEAD * len(sizes)
-        return deleted, freed
+            waiting = sum(1 for _, w in found if w)
+            awaiting += waiting
+            pending += len(found) - waiting
+            freed += sum(s for s, _ in found) + ROW_OVERHEAD * len(found)
+        return pending, awaiting, freed
+
+    def _delete_ids(self, msg_ids: list[str]) -> tuple[int, int, int]:
+        # An id the outbox no longer has (a second ack for a resent event) deletes nothing.
+        return self._delete(msg_ids, "msg_id")
+
+    def _mark_awaiting(self, seqs: list[int]) -> int:
+        """Broker PUBACKs of events: due again after the ack timeout, doubling per try.
+
+        Returns how many rows moved from "not yet published" to "awaiting cloud ack"
+        (a resent row already was).
+        """
+        if not seqs or self.cloud_ack_timeout_s is None:
+            return 0
+        now = time.time()
+        moved = 0
+        due = "? + min(?, ? * (1 << min(tries, 20)))"
+        params = (now, self.cloud_ack_max_backoff_s, self.cloud_ack_timeout_s)
+        for start in range(0, len(seqs), _PAGE):
+            chunk = seqs[start : start + _PAGE]
+            marks = ",".join("?" * len(chunk))
+            first = self._db.execute(
+                f"UPDATE outbox SET resend_at = {due}, tries = tries + 1"
+                f" WHERE seq IN ({marks}) AND resend_at IS NULL",
+                (*params, *chunk),
+            ).rowcount
+            moved += first
+            if first < len(chunk):
+                self._db.execute(
+                    f"UPDATE outbox SET resend_at = {due}, tries = tries + 1"
+                    f" WHERE seq IN ({marks}) AND resend_at IS NOT NULL",
+                    (*params, *chunk),
+                )
+        return moved
 
     def _shed(self, need: int) -> tuple[set[int], int]:
         """Deletes telemetry, lowest priority then oldest first, until `need` bytes are free."""
@@ -417,6 +515,46 @@ class Outbox:
         return self._rows
 
     @property
+    def awaiting_ack(self) -> int:
+        """Events the broker took but the cloud has not yet confirmed (still on disk)."""
+        return self._awaiting
+
+    def due_for_resend(self, now: float | None = None, *, limit: int = _PAGE) -> list[Row]:
+        """Events awaiting a cloud ack whose wait ran out, in drain order."""
+        found = self._db.execute(
+            f"SELECT {_COLUMNS}, msg_id FROM outbox WHERE resend_at IS NOT NULL"
+            " AND resend_at <= ? ORDER BY priority, seq LIMIT ?",
+            (time.time() if now is None else now, limit),
+        ).fetchall()
+        return [_row(r) for r in found]
+
+    def probe(self, timeout_s: float = 5.0) -> None:
+        """A cheap read+write transaction on its own connection; raises sqlite3.Error.
+
+        For the watchdog, which runs it on a worker thread: a locked file, a failing
+        or read-only disk shows here even while no message is being written.
+        """
+        db = self._probe_db
+        if db is None:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=timeout_s, check_same_thread=False
+            )
+            # NORMAL: the probe checks that the file takes writes, not the fsync path.
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._probe_db = db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("SELECT count(*) FROM meta").fetchone()
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (time.time(),)
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+
+    @property
     def size_bytes(self) -> int:
         return self._bytes
 
@@ -441,6 +579,7 @@ class Outbox:
         """What node health shows about the outbox."""
         out: dict[str, Any] = {
             "outbox_depth": self._rows,
+            "outbox_awaiting_ack": self._awaiting,
             "outbox_bytes": self._bytes,
             "outbox_dropped_telemetry": self.dropped_telemetry,
             "outbox_alarm": self.alarm,
@@ -457,6 +596,10 @@ class Outbox:
 
     def close(self) -> None:
         self.flush_now()
+        if self._probe_db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._probe_db.close()
+            self._probe_db = None
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()
@@ -469,7 +612,7 @@ def _resolve(waiters: Iterable[asyncio.Future[None]]) -> None:
 
 
 def _row(values: tuple[Any, ...]) -> Row:
-    seq, priority, kind, channel, created, payload, is_event = values
+    seq, priority, kind, channel, created, payload, is_event = values[:7]
     return Row(
         int(seq),
         int(priority),
@@ -478,7 +621,42 @@ def _row(values: tuple[Any, ...]) -> Row:
         float(created),
         bytes(payload),
         bool(is_event),
+        str(values[7]) if len(values) > 7 and values[7] is not None else None,
     )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Brings a version 1 file (no cloud acks) to version 2 in place, in one transaction."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
+    if {"msg_id", "resend_at", "tries"} <= columns:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for name, decl in (("msg_id", "TEXT"), ("resend_at", "REAL"),
+                           ("tries", "INTEGER NOT NULL DEFAULT 0")):  # fmt: skip
+            if name not in columns:
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
+        # Every stored row is still unpublished (version 1 deleted at PUBACK); events
+        # need their message id so a cloud ack can find them.
+        found = db.execute("SELECT seq, payload FROM outbox WHERE is_event = 1").fetchall()
+        ids = []
+        for seq, payload in found:
+            try:
+                ident = json.loads(payload).get("id")
+            except (ValueError, AttributeError):
+                ident = None
+            ids.append((ident if isinstance(ident, str) else None, seq))
+        db.executemany("UPDATE outbox SET msg_id = ? WHERE seq = ?", ids)
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (SCHEMA_VERSION,),
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    log.info("outbox migrated to schema version %d (%d event(s) kept)", SCHEMA_VERSION, len(ids))
 
 
 def _integrity_problem(path: Path) -> str | None:
@@ -505,7 +683,7 @@ def _valid(values: tuple[Any, ...]) -> Row | None:
         model = contract.EVENT_KINDS.get(kind) or contract.TELEMETRY_KINDS.get(kind)
         if model is None or not isinstance(payload, bytes):
             return None
-        model.model_validate_json(payload)
+        decoded = model.model_validate_json(payload)
         event = kind in contract.EVENT_KINDS
         # Priority and channel are recomputed: the stored ones may be what got damaged.
         return Row(
@@ -516,6 +694,7 @@ def _valid(values: tuple[Any, ...]) -> Row | None:
             created=float(created),
             payload=payload,
             is_event=event,
+            msg_id=str(decoded.id) if event else None,
         )
     except (ValueError, TypeError):
         return None

@@ -58,6 +58,20 @@ class EdgeSettings(BaseSettings):
     # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); paho refuses past 65,535,
     # and paho/aiomqtt scan their in-flight tables per message, so ~100 drains fastest.
     max_inflight: int = Field(default=100, ge=1, le=30_000)
+    # Events stay in the outbox after the broker's PUBACK until the cloud's event_ack;
+    # unacknowledged ones are resent after this long (doubling per try, up to the max).
+    # 0 turns cloud acks off (for a cloud older than event_ack): delete at PUBACK.
+    event_ack_timeout_s: float = Field(default=30.0, ge=0)
+    event_ack_max_backoff_s: float = Field(default=3600.0, gt=0)
+    # Per-subsystem watchdogs (edge/watchdog.py): how often they are checked, how long
+    # each kind of subsystem may go without a heartbeat, and how long one may stay
+    # stalled before systemd's watchdog is no longer fed and restarts the agent.
+    watchdog_interval_s: float = Field(default=1.0, gt=0)
+    watchdog_device_stale_s: float = Field(default=120.0, gt=0)
+    watchdog_uplink_stale_s: float = Field(default=60.0, gt=0)
+    watchdog_hard_limit_s: float = Field(default=300.0, gt=0)
+    outbox_probe_interval_s: float = Field(default=10.0, gt=0)
+    outbox_probe_timeout_s: float = Field(default=5.0, gt=0)
     desk_units: list[DeskUnitConfig] = Field(default_factory=list)
     # mmWave presence radars, one per desk or room (docs/devices/ld2410.md).
     radars: list[RadarConfig] = Field(default_factory=list)

@@ -5,6 +5,8 @@ a reader never sees half a file). `ruang edge status` prints it as a table and
 says the agent looks stopped when the file is older than three intervals: a
 running agent rewrites it every interval, so a stale file means the agent (or
 its health loop, which the systemd watchdog also watches) is not running.
+The file also carries the watchdog table (edge/watchdog.py): one row per
+subsystem with its last heartbeat, its allowed staleness and its restarts.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def status_of(agent: EdgeAgent, health: contract.NodeHealth) -> dict[str, Any]:
         "uptime_s": round(health.uptime_s, 1),
         "uplink_connected": agent.uplink.connected.is_set(),
         "outbox_depth": agent.uplink.queued,
+        "outbox_awaiting_ack": agent.uplink.outbox.awaiting_ack,
         "outbox_alarm": agent.uplink.outbox.alarm,
+        "watchdog": agent.watchdog.table(),
         "devices": devices,
         "snapshot_version": snapshot.version if snapshot is not None else None,
         "config_version": agent.remote_config.version,
@@ -99,6 +103,7 @@ def format_status(status: dict[str, Any] | None, state_dir: Path, now: float) ->
         ("uptime", f"{float(status.get('uptime_s') or 0):.0f} s"),
         ("uplink connected", _yes_no(status.get("uplink_connected"))),
         ("outbox depth", str(status.get("outbox_depth"))),
+        ("awaiting cloud ack", str(status.get("outbox_awaiting_ack", "-"))),
         ("outbox alarm", str(status.get("outbox_alarm") or "-")),
         ("snapshot version", str(status.get("snapshot_version") or "-")),
         ("config version", str(status.get("config_version") or "- (file config only)")),
@@ -120,6 +125,18 @@ def format_status(status: dict[str, Any] | None, state_dir: Path, now: float) ->
         widths = [max(len(r[i]) for r in table) for i in range(4)]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
                   for r in table]  # fmt: skip
+    watchdog = status.get("watchdog") or []
+    if watchdog:
+        stalled = sum(1 for w in watchdog if w.get("state") != "ok")
+        lines += ["", f"watchdog: {len(watchdog) - stalled} of {len(watchdog)} subsystems ok"]
+        wtable = [("SUBSYSTEM", "STATE", "LAST BEAT", "STALE AFTER", "RESTARTS", "DETAIL")] + [
+            (str(w.get("subsystem")), str(w.get("state")), f"{w.get('last_beat_s')} s",
+             f"{w.get('stale_after_s')} s", str(w.get("restarts")), str(w.get("detail") or "-"))
+            for w in watchdog
+        ]  # fmt: skip
+        wwidths = [max(len(r[i]) for r in wtable) for i in range(6)]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, wwidths, strict=True)).rstrip()
+                  for r in wtable]  # fmt: skip
     if not alive:
         lines.insert(
             0,

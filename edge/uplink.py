@@ -20,12 +20,24 @@ Both streams keep many QoS 1 publishes in flight (bounded by `max_inflight` each
 far below paho's 65,535 limit) instead of one round trip per message. A message
 whose ack was lost to a disconnect is published again: duplicates are exact
 (same message id) and the cloud drops them.
+
+Events are not done at their PUBACK: a broker killed outright can lose messages
+it acknowledged. The outbox keeps them "awaiting cloud ack" until the cloud's
+`event_ack` command names them (the uplink applies it itself); a third stream,
+the resend pump, republishes on the backlog channel every event whose ack is
+overdue, and each connect's backlog includes every event still awaiting one.
+
+Watchdog (edge/watchdog.py): the reconnect loop and the pumps beat the
+heartbeat of the task they run in, except while a publish has waited for its
+PUBACK longer than half the allowed staleness: a broker that stops answering
+makes the uplink stale, and the watchdog restarts its connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -41,6 +53,7 @@ from ruang.backoff import Backoff
 from ruang.mqtt_url import parse_broker_url
 from ruang.tls import client_tls_context
 
+from . import watchdog
 from .outbox import Outbox, Row
 from .settings import EdgeSettings
 
@@ -59,6 +72,8 @@ class UplinkStats:
         self.published_backlog = 0
         self.reconnects = 0
         self.rejected_commands = 0
+        self.resent = 0
+        self.cloud_acks = 0
         self.last_error: str | None = None
 
     @property
@@ -83,6 +98,8 @@ class UplinkStats:
             "published_backlog": self.published_backlog,
             "reconnects": self.reconnects,
             "rejected_commands": self.rejected_commands,
+            "resent": self.resent,
+            "cloud_acks": self.cloud_acks,
             "last_error": self.last_error,
             **self._outbox.health(),
         }
@@ -161,7 +178,12 @@ class Uplink:
         self._on_command = on_command
         self._backoff = backoff or Backoff(base=0.5, cap=30.0)
         self._bdseq = BdSeqStore(settings.state_dir)
-        self.outbox = outbox or Outbox.in_dir(settings.state_dir, max_mb=settings.outbox_max_mb)
+        self.outbox = outbox or Outbox.in_dir(
+            settings.state_dir,
+            max_mb=settings.outbox_max_mb,
+            cloud_ack_timeout_s=settings.event_ack_timeout_s,
+            cloud_ack_max_backoff_s=settings.event_ack_max_backoff_s,
+        )
         self.outbox.on_commit(self._committed)
         self._bucket: TokenBucket | None = None
         self._rate: float | None = settings.backlog_default_rate
@@ -173,6 +195,26 @@ class Uplink:
         self.connected = asyncio.Event()
         self.stats = UplinkStats(self.outbox)
         self.current_bdseq: int | None = None
+        # Publishes awaiting their PUBACK -> when they started (monotonic), oldest first.
+        self._inflight_since: dict[int, float] = {}
+        # When the last event_ack arrived (monotonic); None: never (maybe an older cloud).
+        self._last_cloud_ack: float | None = None
+        self._stall_s = settings.watchdog_uplink_stale_s / 2
+        self._beat_every = settings.watchdog_uplink_stale_s / 4
+
+    def _beat(self) -> None:
+        """Beats the watchdog unless a publish has been waiting too long for its PUBACK."""
+        if self._inflight_since:
+            oldest = next(iter(self._inflight_since.values()))
+            if time.monotonic() - oldest > self._stall_s:
+                return
+        watchdog.beat()
+
+    async def _sleep_beating(self, delay: float) -> None:
+        end = time.monotonic() + delay
+        while (left := end - time.monotonic()) > 0:
+            watchdog.beat()
+            await asyncio.sleep(min(left, self._beat_every))
 
     @property
     def queued(self) -> int:
@@ -202,6 +244,7 @@ class Uplink:
         """Connects, publishes and reconnects until cancelled."""
         try:
             while True:
+                watchdog.beat()
                 bdseq = self._bdseq.next()
                 try:
                     await self._session(bdseq)
@@ -217,7 +260,7 @@ class Uplink:
                 self.stats.reconnects += 1
                 delay = self._backoff.next_delay()
                 log.info("uplink reconnecting in %.1f s", delay)
-                await asyncio.sleep(delay)
+                await self._sleep_beating(delay)
         finally:
             # Commit the acks we already have, so a restart resends as little as possible.
             self.outbox.flush_now()
@@ -293,6 +336,7 @@ class Uplink:
                     tg.create_task(self._live_pump(client, tg))
                     tg.create_task(self._backlog_pump(client, tg, split, self._bucket))
                     tg.create_task(self._commands(client))
+                    tg.create_task(self._resend_pump(client, tg, self._bucket))
             except asyncio.CancelledError:
                 # A clean stop sends no last-will, so say offline ourselves before leaving.
                 await self._say_offline(client, bdseq)
@@ -332,13 +376,17 @@ class Uplink:
         slots: asyncio.Semaphore | None,
         backlog: bool,
     ) -> None:
+        key = id(row)
+        self._inflight_since[key] = time.monotonic()
         try:
             await client.publish(topic, row.payload, qos=qos, timeout=math.inf if qos else None)
         finally:
+            self._inflight_since.pop(key, None)
             if slots is not None:
                 slots.release()
-        # Only now is it the broker's: a failure above leaves it in the outbox.
-        self.outbox.ack(row.seq)
+        # Only now is it the broker's: a failure above leaves it in the outbox. An
+        # event stays there until the cloud's event_ack (see the outbox).
+        self.outbox.published(row)
         if backlog:
             self.stats.published_backlog += 1
         else:
@@ -351,9 +399,14 @@ class Uplink:
         slots = asyncio.Semaphore(self._settings.max_inflight)
         while True:
             self._honour_cancel()
+            self._beat()
             while not live:
                 self._live_ready.clear()
-                await self._live_ready.wait()
+                # Idle is healthy: wake now and then to say so.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._beat_every):
+                        await self._live_ready.wait()
+                self._beat()
             row = live.popleft()
             if row.is_event:
                 topic = contract.event_topic(self._node, row.kind)
@@ -376,6 +429,7 @@ class Uplink:
                 break
             for row in page:
                 self._honour_cancel()
+                self._beat()
                 await bucket.take()
                 await slots.acquire()
                 topic = contract.backlog_topic(self._node, row.kind)
@@ -387,6 +441,43 @@ class Uplink:
         self.backlog_drained.set()
         log.info("uplink backlog drained")
 
+    async def _resend_pump(
+        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, bucket: TokenBucket
+    ) -> None:
+        """Republishes events whose cloud ack is overdue, on the backlog channel, paced."""
+        timeout = self.outbox.cloud_ack_timeout_s
+        if timeout is None:
+            return
+        # Everything awaiting an ack at the connect is in this session's backlog already.
+        await self.backlog_drained.wait()
+        slots = asyncio.Semaphore(self._settings.max_inflight)
+        interval = max(0.05, min(5.0, timeout / 4))
+        sending: set[int] = set()
+        while True:
+            await asyncio.sleep(interval)
+            last = self._last_cloud_ack
+            if last is not None and time.monotonic() - last < timeout:
+                # Acks are still coming: the cloud is working through a backlog and
+                # would get there. Resending now only doubles its work (and, on a
+                # broker that persists every message, the broker's); what is still
+                # unacknowledged once the acks stop is resent then.
+                self._beat()
+                continue
+            for row in self.outbox.due_for_resend():
+                if row.seq in sending:
+                    continue  # its PUBACK is not in yet: the next scan sees the new due time
+                self._honour_cancel()
+                self._beat()
+                await bucket.take()
+                await slots.acquire()
+                sending.add(row.seq)
+                self.stats.resent += 1
+                topic = contract.backlog_topic(self._node, row.kind)
+                task = tg.create_task(
+                    self._send(client, row, topic, contract.BACKLOG_QOS, slots, True)
+                )
+                task.add_done_callback(functools.partial(_forget, sending, row.seq))
+
     async def _commands(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
             try:
@@ -395,6 +486,11 @@ class Uplink:
             except contract.ContractError as exc:
                 self.stats.rejected_commands += 1
                 log.warning("command refused on %s: %s", msg.topic, exc.reason)
+                continue
+            if isinstance(command, contract.EventAck):
+                self.stats.cloud_acks += 1
+                self._last_cloud_ack = time.monotonic()
+                self.outbox.cloud_acked(command.ids)
                 continue
             if isinstance(command, contract.BacklogRate):
                 log.info("backlog rate set to %.1f msg/s by the cloud", command.max_msgs_per_s)
@@ -405,3 +501,7 @@ class Uplink:
             except Exception:
                 self.stats.rejected_commands += 1
                 log.exception("command handler failed for %s", msg.topic)
+
+
+def _forget(sending: set[int], seq: int, _task: asyncio.Task[None]) -> None:
+    sending.discard(seq)

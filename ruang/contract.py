@@ -31,6 +31,9 @@ EVENT_QOS = 1
 TELEMETRY_QOS = 0
 STATE_QOS = 1
 COMMAND_QOS = 1
+# event_ack goes at QoS 0: a lost one only costs a resend the cloud drops by id, and
+# QoS 1 would queue it behind the cloud's PUBACK window while a backlog is delivered.
+EVENT_ACK_QOS = 0
 BACKLOG_QOS = 1
 
 # Node and desk ids appear in topics and as time-series tags: keep them to a
@@ -361,6 +364,21 @@ class AuditAck(_Payload):
     seqs: tuple[int, ...] = Field(min_length=1, max_length=5000)
 
 
+class EventAck(_Payload):
+    """The cloud has committed these events (by message id); the node may forget them.
+
+    Sent per node after each database commit that held events, in chunks of at most
+    MAX_EVENT_ACK_IDS ids. Until it arrives the node keeps each event in its outbox
+    and resends it now and then: a broker killed outright can lose messages it had
+    already acknowledged to the node.
+    """
+
+    ids: tuple[MessageId, ...] = Field(min_length=1, max_length=1000)
+
+
+MAX_EVENT_ACK_IDS = 1000
+
+
 # Edge settings the cloud may push (ConfigPush.config keys); identity, broker and
 # file paths stay with the node's own config file.
 REMOTE_CONFIG_KEYS = frozenset({
@@ -384,6 +402,7 @@ class ConfigPush(_Payload):
 COMMAND_KINDS: dict[str, type[_Payload]] = {
     "led": LedCommand,
     "audit_ack": AuditAck,
+    "event_ack": EventAck,
     "backlog_rate": BacklogRate,
     "snapshot": Snapshot,
     "config": ConfigPush,
@@ -497,6 +516,8 @@ def is_event(message: _Payload) -> bool:
 def qos_for(message: _Payload) -> int:
     if isinstance(message, NodeState):
         return STATE_QOS
+    if isinstance(message, EventAck):
+        return EVENT_ACK_QOS
     kind = _KIND_BY_MODEL[type(message)]
     if kind in TELEMETRY_KINDS:
         return TELEMETRY_QOS

@@ -49,6 +49,7 @@ from firmware_bridge.ble_identity import (
 from ruang import contract
 from ruang.backoff import Backoff
 
+from ..watchdog import beat
 from . import Publish
 
 log = logging.getLogger(__name__)
@@ -650,6 +651,8 @@ class BleScannerDriver:
             return
         try:
             while True:
+                # One supervision round per tick: the watchdog's heartbeat for BLE.
+                beat()
                 await self.step()
                 await self._sleep(self.tick_s)
         finally:

@@ -58,6 +58,7 @@ from edge.devices.access_policy import AccessPolicy, WeeklySchedule
 from edge.devices.audit_log import AuditLog
 from edge.devices.door_keys import check_sealed_form, open_key
 from edge.devices.supervisor import supervise
+from edge.watchdog import beat
 from ruang import contract
 from ruang.backoff import Backoff
 from ruang.contract import ID_PATTERN
@@ -68,6 +69,8 @@ OSDP_BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400)
 # After libosdp gives up on a PD it waits minutes before trying again; we
 # restart the PD's state machine ourselves with this floor plus jittered backoff.
 REPROBE_FLOOR_S = 1.0
+# The session loop wakes at least this often to beat its watchdog while no card is read.
+IDLE_BEAT_S = 1.0
 # Time a reader gets to come online after the port opens before we start re-probing.
 FIRST_CONTACT_S = 10.0
 
@@ -394,7 +397,14 @@ class DoorController:
         probes = [asyncio.create_task(self._keep_probing(cp, s)) for s in self._doors.values()]
         try:
             while True:
-                item = await queue.get()
+                # Card reads are rare: wake now and then to tell the watchdog this loop
+                # still turns (libosdp's own thread reports a lost port as _PortLost).
+                beat()
+                try:
+                    async with asyncio.timeout(IDLE_BEAT_S):
+                        item = await queue.get()
+                except TimeoutError:
+                    continue
                 if isinstance(item, _PortLost):
                     raise OSError(f"port {self.port} lost: {item.reason}")
                 address, event = item

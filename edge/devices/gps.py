@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.devices import Publish
 from edge.devices.supervisor import supervise
+from edge.watchdog import beat
 from firmware_bridge.nmea import GGA, RMC, VTG, LineDecoder
 from ruang import contract
 from ruang.backoff import Backoff
@@ -206,6 +207,8 @@ class GpsDriver:
                 data = await reader.read(READ_SIZE)
                 if not data:
                     raise EOFError("port closed")
+                # A device that stops sending (port open, nothing arrives) stops beating.
+                beat()
                 self._handle(data)
         finally:
             self._online = False

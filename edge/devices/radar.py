@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.devices import Publish
 from edge.devices.supervisor import supervise
+from edge.watchdog import beat
 from firmware_bridge.ld2410 import (
     DEFAULT_BAUDRATE,
     MAX_GATE,
@@ -217,6 +218,8 @@ class RadarDriver:
                 data = await reader.read(READ_SIZE)
                 if not data:
                     raise EOFError("port closed")
+                # A device that stops sending (port open, nothing arrives) stops beating.
+                beat()
                 self._handle(data)
         finally:
             self._online = False

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from ruang.backoff import Backoff
 
+from ..watchdog import beat
+
 log = logging.getLogger(__name__)
 
 # What "the device went away" looks like from pyserial, asyncio and bleak.
@@ -32,6 +34,9 @@ async def supervise(
     backoff = backoff or Backoff(base=0.2, cap=10.0)
     loop = asyncio.get_running_loop()
     while True:
+        # Each attempt is a turn of this device's loop (edge/watchdog.py); the session
+        # beats on every read. A device that is simply absent keeps beating here.
+        beat()
         started = loop.time()
         try:
             await session()
@@ -44,4 +49,7 @@ async def supervise(
         log.warning("%s unavailable (%s); retrying in %.1f s", name, reason, delay)
         if on_down is not None:
             on_down(reason)
-        await asyncio.sleep(delay)
+        end = loop.time() + delay
+        while (left := end - loop.time()) > 0:
+            beat()
+            await asyncio.sleep(min(left, 1.0))

@@ -264,3 +264,98 @@ async def test_sigkill_mid_burst_keeps_every_event_reported_durable_and_a_consis
     stored = ids_of(box)
     assert stored[: len(durable)] == durable  # all there, in put order, nothing before them lost
     box.close()
+
+
+# --- cloud acks (event_ack) -----------------------------------------------------------------
+
+
+def test_an_event_stays_after_its_puback_until_the_cloud_acks_it(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / FILE_NAME, cloud_ack_timeout_s=30.0)
+    events = [checkin(i) for i in range(3)]
+    for message in events:
+        box.put(message)
+    box.put(heartbeat(0))
+    box.flush_now()
+    rows = sorted(box.all_rows(), key=lambda r: r.seq)
+    for row in rows:
+        box.published(row)
+    box.flush_now()
+    # Telemetry is gone at its PUBACK; the events wait for the cloud, counted apart.
+    assert box.depth == 0 and box.awaiting_ack == 3
+    assert ids_of(box) == [m.id for m in events]
+    assert box.due_for_resend() == []
+    assert [r.msg_id for r in box.due_for_resend(now=10**10)] == [m.id for m in events]
+    box.cloud_acked([events[0].id, events[2].id, "no-such-id-123"])
+    box.flush_now()
+    assert box.awaiting_ack == 1 and ids_of(box) == [events[1].id]
+    assert box.health()["outbox_awaiting_ack"] == 1
+    box.close()
+    # The state survives a restart.
+    again = Outbox(tmp_path / FILE_NAME, cloud_ack_timeout_s=30.0)
+    assert again.depth == 0 and again.awaiting_ack == 1
+    again.close()
+
+
+def test_resends_back_off_doubling_up_to_the_cap(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / FILE_NAME, cloud_ack_timeout_s=10.0, cloud_ack_max_backoff_s=35.0)
+    box.put(checkin(0))
+    box.flush_now()
+    waits = []
+    for _ in range(4):
+        [row] = box.all_rows()
+        box.published(row)
+        box.flush_now()
+        (due,) = box._db.execute("SELECT resend_at - strftime('%s', 'now') FROM outbox").fetchone()
+        waits.append(round(due / 5) * 5)
+    assert waits == [10, 20, 35, 35]
+    assert box.depth == 0 and box.awaiting_ack == 1  # a resend does not count twice
+    box.close()
+
+
+def test_cloud_acks_off_deletes_events_at_the_puback(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / FILE_NAME, cloud_ack_timeout_s=None)
+    box.put(checkin(0))
+    box.flush_now()
+    [row] = box.all_rows()
+    box.published(row)
+    box.flush_now()
+    assert box.depth == 0 and box.awaiting_ack == 0 and box.all_rows() == []
+    box.close()
+
+
+def test_a_version_1_file_is_migrated_in_place_and_keeps_every_row(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / FILE_NAME
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        """
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, priority INTEGER NOT NULL,
+            kind TEXT NOT NULL, channel TEXT NOT NULL, created REAL NOT NULL,
+            payload BLOB NOT NULL, is_event INTEGER NOT NULL);
+        CREATE INDEX outbox_drain ON outbox (priority, seq);
+        """
+    )
+    messages: list[contract.Message] = [checkin(0), presence(1), checkin(2)]
+    for seq, m in enumerate(messages, start=1):
+        kind = contract.kind_of(m)
+        old.execute(
+            "INSERT INTO outbox VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, PRIORITY_BY_KIND[kind], kind, "events", m.ts, contract.encode(m),
+             int(contract.is_event(m))),
+        )  # fmt: skip
+    old.close()
+    box = Outbox(path)
+    assert box.depth == 3 and box.awaiting_ack == 0
+    assert ids_of(box) == [m.id for m in messages]
+    for row in box.all_rows():
+        box.published(row)
+    box.flush_now()
+    assert box.awaiting_ack == 2
+    # The migrated events carry their message ids: the cloud's ack finds them.
+    box.cloud_acked([messages[0].id, messages[2].id])
+    box.flush_now()
+    assert box.all_rows() == [] and box.awaiting_ack == 0
+    assert box.put(checkin(9)) == 4  # seqs go on where the old file left off
+    box.close()

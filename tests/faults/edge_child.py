@@ -6,13 +6,16 @@ Puts COUNT events (check-ins and button presses, alternating) with the ids
 `PREFIX-000000`, `PREFIX-000001`, ... in batches of BATCH, waits after each batch
 until the outbox committed it and only then prints the batch's ids on one line:
 a printed id is durable. Then prints WRITTEN, waits until the outbox is empty
-(every message acknowledged by the broker), prints DRAINED and exits. COUNT 0
+(every message acknowledged by the broker and every event by the cloud's
+event_ack), prints DRAINED and exits. Unacknowledged events are resent after
+EVENT_ACK_TIMEOUT_S, short so a fault test does not wait for the default. COUNT 0
 only drains what an earlier run left in STATE_DIR.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from ruang import contract
 from tests.helpers import eventually
 
 BATCH = 50
+EVENT_ACK_TIMEOUT_S = 5.0
 
 
 def event(node: str, prefix: str, i: int) -> contract.Message:
@@ -35,7 +39,8 @@ def event(node: str, prefix: str, i: int) -> contract.Message:
 async def main(state_dir: str, url: str, node: str, prefix: str, count: str,
                pause: str = "0.002") -> None:
     settings = EdgeSettings(
-        node_id=node, mqtt_url=url, state_dir=Path(state_dir), backlog_default_rate=50_000
+        node_id=node, mqtt_url=url, state_dir=Path(state_dir), backlog_default_rate=50_000,
+        event_ack_timeout_s=float(os.environ.get("EDGE_CHILD_ACK_TIMEOUT_S", EVENT_ACK_TIMEOUT_S)),
     )
 
     async def ignore(_: contract.Message) -> None:
@@ -61,7 +66,7 @@ async def main(state_dir: str, url: str, node: str, prefix: str, count: str,
     print("WRITTEN", flush=True)
 
     async def drained() -> bool:
-        return uplink.queued == 0
+        return uplink.queued == 0 and uplink.outbox.awaiting_ack == 0
 
     await eventually(drained, timeout=300, interval=0.01, what="outbox drained")
     print("DRAINED", flush=True)

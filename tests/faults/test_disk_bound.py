@@ -41,6 +41,9 @@ async def test_full_outbox_sheds_oldest_telemetry_keeps_every_event_and_raises_t
                     outbox_max_mb=BOUND_MB,
                     health_interval_s=3600,
                     backlog_default_rate=50_000,
+                    # The subscriber here is no cloud and sends no event_ack: delete at
+                    # PUBACK, so the emptied outbox clears the alarm (docs/edge-outbox.md).
+                    event_ack_timeout_s=0,
                 )
             )
             outbox = agent.uplink.outbox

@@ -21,7 +21,10 @@ async def test_edge_sigkilled_mid_stream_and_restarted_loses_no_durable_event_an
 ) -> None:
     node = "fault-edge"
     state_dir = tmp_path / "edge"
-    with devservers.mosquitto(persistence=True) as broker:
+    # Time-based autosave: with a save per queued message (the dev default) the broker
+    # falls far behind the restarted edge's resends (see test_broker_restart.py).
+    broker_conf = "autosave_on_changes false\nautosave_interval 1"
+    with devservers.mosquitto(broker_conf, persistence=True) as broker:
         async with running_cloud(tmp_path, broker.url) as cloud:
             first = await EdgeChild.start(state_dir, broker.url, node, "ek", BEFORE)
             try:
@@ -35,7 +38,9 @@ async def test_edge_sigkilled_mid_stream_and_restarted_loses_no_durable_event_an
             # carries on with new events.
             second = await EdgeChild.start(state_dir, broker.url, node, "ek2", AFTER)
             try:
-                await second.read_until(drained=True)
+                # Drained = the cloud acknowledged every event, resends of the events
+                # the first run left awaiting its ack included.
+                await second.read_until(drained=True, timeout=150)
             finally:
                 await second.finish()
 

@@ -2,22 +2,33 @@
 
 The day runs on an accelerated clock: every message carries its own timestamp
 across 24 hours, and each 5-minute tick of the day is one group commit.
+
+The second test runs the same day twice through the real cloud, into two fresh
+databases: once with the uplink up all day, once with it down all day and the
+outbox drained afterwards. The cloud's utilisation analytics for that day must
+come out the same, number for number.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, insert
 
+from cloud.models import Building, Desk, Floor, Node, Site, Zone
 from edge.outbox import PRIORITY_BY_KIND
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
 from ruang import contract, devservers
 from ruang.backoff import Backoff
-from tests.faults.support import Collector, background
+from tests.faults.support import Collector, background, running_cloud
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.servers
@@ -110,3 +121,102 @@ async def test_a_day_offline_is_kept_whole_and_drains_by_priority_with_live_data
     for kind in ("checkin", "checkout", "presence", "heartbeat"):
         arrived = [m.id for _, m in backlog if contract.kind_of(m) == kind]
         assert arrived == [m.id for m in sent if contract.kind_of(m) == kind]
+
+
+def _seed_floor(db_path: Path) -> None:
+    """The day's 50 desks in the cloud's database, so analytics has a floor to group by."""
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(Node), [{"id": NODE, "online": False}])
+            conn.execute(insert(Site), [{
+                "id": "S", "name": "Site", "timezone": "UTC", "max_booking_hours": 10,
+                "max_days_ahead": 14, "one_desk_per_person_per_slot": False,
+                "checkin_grace_min": 15, "away_release_min": 30,
+            }])  # fmt: skip
+            conn.execute(insert(Building), [{"id": "B", "site_id": "S", "name": "B"}])
+            conn.execute(insert(Floor), [{"id": "F", "building_id": "B", "level": 1, "name": "F"}])
+            conn.execute(insert(Zone), [{"id": "Z", "floor_id": "F", "name": "Z"}])
+            conn.execute(insert(Desk), [
+                {"id": d, "node_id": NODE, "state": "free", "floor_id": "F", "zone_id": "Z",
+                 "mode": "reservable", "features": []}
+                for d in DESKS
+            ])  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def _stored_checkins(db_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as db:
+        (n,) = db.execute(
+            "SELECT count(*) FROM events WHERE node = ? AND kind IN ('checkin', 'checkout')",
+            (NODE,),
+        ).fetchone()
+    return int(n)
+
+
+async def _utilisation_of_the_day(tmp_path: Path, *, outage: bool) -> list[dict[str, Any]]:
+    """Runs the day through an uplink into a fresh cloud; returns the day's utilisation rows."""
+    day = floor_day()
+    desk_events = sum(
+        1 for tick in day for m in tick if isinstance(m, contract.CheckIn | contract.CheckOut)
+    )
+    with devservers.mosquitto() as broker:
+        async with running_cloud(tmp_path, broker.url) as cloud:
+            _seed_floor(cloud.db_path)
+            uplink = Uplink(
+                EdgeSettings(node_id=NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
+                             backlog_default_rate=50_000),
+                birth=lambda b: contract.NodeState(node=NODE, online=True, bdseq=b),
+                on_command=_ignore,
+                backoff=Backoff(base=0.1, cap=1.0),
+            )  # fmt: skip
+
+            async def feed() -> None:
+                for tick in day:
+                    for message in tick:
+                        uplink.publish(message)
+                    await uplink.outbox.flushed()
+
+            if outage:
+                # Down the whole day: everything waits in the outbox, then drains as backlog.
+                await feed()
+                assert uplink.queued == sum(len(t) for t in day)
+                async with background(uplink.run()):
+                    await _settled(uplink, cloud.db_path, desk_events)
+            else:
+                async with background(uplink.run()):
+                    await asyncio.wait_for(uplink.connected.wait(), 30)
+                    await feed()
+                    await _settled(uplink, cloud.db_path, desk_events)
+            uplink.outbox.close()
+            start = datetime.fromtimestamp(DAY0, UTC)
+            end = datetime.fromtimestamp(DAY0 + 86_400, UTC)
+            rows: list[dict[str, Any]] = []
+            for level, bucket in (("desk", "day"), ("floor", "hour")):
+                response = await cloud.client.get(
+                    "/api/v1/analytics/utilisation",
+                    params={"from": start.isoformat(), "to": end.isoformat(),
+                            "level": level, "bucket": bucket},
+                )  # fmt: skip
+                response.raise_for_status()
+                rows += response.json()["rows"]
+            return rows
+
+
+async def _settled(uplink: Uplink, db_path: Path, desk_events: int) -> None:
+    async def done() -> bool:
+        # Every event acknowledged by the cloud, i.e. committed there.
+        stored = await asyncio.to_thread(_stored_checkins, db_path)
+        return stored == desk_events and uplink.queued == 0 and uplink.outbox.awaiting_ack == 0
+
+    await eventually(done, timeout=60, interval=0.2, what="the day committed in the cloud")
+
+
+async def test_utilisation_after_a_day_offline_equals_the_one_with_no_outage(
+    tmp_path: Path,
+) -> None:
+    live = await _utilisation_of_the_day(tmp_path / "live", outage=False)
+    drained = await _utilisation_of_the_day(tmp_path / "outage", outage=True)
+    assert live and any(r["occupied_hours"] > 0 for r in live)
+    assert drained == live

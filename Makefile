@@ -4,9 +4,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests and benchmarks start for real (binary -> package).
+# Debian packages the tests and benchmarks start for real (binary -> package);
+# the browser tests drive Debian's Chromium (Playwright's own download is not used).
 SYSTEM_BINARIES := mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
-	victoria-metrics:victoria-metrics socat:socat
+	victoria-metrics:victoria-metrics socat:socat chromium:chromium
 
 .PHONY: demo test bench lint typecheck system-deps venv clean
 

@@ -39,6 +39,7 @@ def main() -> int:
         ble,
         bookings,
         codec,
+        dashboards,
         devices_codec,
         edge_load,
         faults,
@@ -61,6 +62,7 @@ def main() -> int:
         "osdp": osdp.run,
         "edge_load": edge_load.run,
         "faults": faults.run,
+        "dashboards": dashboards.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -47,7 +47,14 @@ async def _measure(taps: int) -> dict[str, Any]:
             "RUANG_HTTP_PORT": str(port),
             "RUANG_TELEMETRY_SQLITE_PATH": f"{tmp}/telemetry.sqlite3",
             "RUANG_LOG_LEVEL": "WARNING",
+            "RUANG_AUTH_DEV_KEY_PATH": f"{tmp}/dev-key.pem",
         }
+        # The desk and node lists need an operator's token; the dev key signs it.
+        from cloud.auth import mint_dev_token
+        from cloud.settings import CloudSettings
+
+        token = mint_dev_token(CloudSettings(auth_dev_key_path=Path(tmp) / "dev-key.pem"),
+                               "bench", ["admin"])
         env.pop("RUANG_INFLUX_URL", None)
         procs: list[asyncio.subprocess.Process] = []
         async with SimulatedFloor(count=DESKS, heartbeat_s=3600) as floor:
@@ -74,7 +81,10 @@ async def _measure(taps: int) -> dict[str, Any]:
                             stdout=asyncio.subprocess.DEVNULL,
                         )
                     )
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}",
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as client:
                     await _wait_ready(client)
                     return await _taps(client, floor, taps)
             finally:

@@ -11,7 +11,9 @@ requested range:
 
 Buckets (hour or day) follow the wall clock of the desk's site time zone and
 are clipped to [from, to), so a partial first or last bucket is measured by its
-real length. Definitions of every figure are in docs/analytics.md.
+real length; a `range` bucket is the whole of [from, to) as one row. Released
+bookings (status released / no_show with a `released_at`) are counted per bucket
+of their release time, by reason. Definitions of every figure are in docs/analytics.md.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cloud.models import Booking, Building, Desk, Event, Floor, PresenceChange, Site
 
 Level = Literal["desk", "zone", "floor", "building"]
-BucketUnit = Literal["hour", "day"]
+# "range": one bucket spanning the whole request (totals per entity, e.g. the
+# least-used zones over four weeks) without the client summing rows itself.
+BucketUnit = Literal["hour", "day", "range"]
+Order = Literal["entity", "utilisation"]
 Interval = tuple[datetime, datetime]
 
 DESKS = cast(Table, Desk.__table__)
@@ -47,7 +52,11 @@ BOOKINGS = cast(Table, Booking.__table__)
 # Statuses of bookings that held a desk; a cancelled booking never did.
 COUNTED_STATUSES = ("booked", "checked_in", "completed", "released", "no_show")
 # Bounds keep one request from building millions of buckets.
-MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=366)}
+MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=366),
+             "range": timedelta(days=366)}
+# Release reasons written by the cloud (autorelease, checkins); anything else is "other".
+RELEASE_REASONS = ("no_show", "away", "released_at_desk", "displaced_by_offline_checkin")
+RELEASED_STATUSES = ("released", "no_show")
 DEFAULT_TZ = "UTC"
 
 
@@ -95,6 +104,29 @@ class MatrixReport(BaseModel):
     to: datetime
     level: Level
     rows: list[MatrixRow]
+
+    model_config = {"populate_by_name": True}
+
+
+class ReleaseRow(BaseModel):
+    entity: str = Field(description="desk, zone, floor or building id")
+    bucket_start: datetime = Field(description="start of the bucket, in the site's time zone")
+    bucket_end: datetime
+    released: int = Field(description="bookings released in the bucket, every reason")
+    no_show: int = Field(description="released because nobody checked in within the grace")
+    away: int = Field(description="released after the person stayed away too long")
+    released_at_desk: int = Field(description="released by the person at the desk unit")
+    displaced_by_offline_checkin: int = Field(
+        description="released because an offline check-in at the desk won")
+    other: int = Field(description="any other or missing reason")
+
+
+class ReleaseReport(BaseModel):
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    level: Level
+    bucket: BucketUnit
+    rows: list[ReleaseRow]
 
     model_config = {"populate_by_name": True}
 
@@ -249,6 +281,8 @@ async def load_history(conn: AsyncConnection, start: datetime, end: datetime, no
 
 def buckets(start: datetime, end: datetime, tz_name: str, unit: BucketUnit) -> list[Interval]:
     """Wall-clock hours or days of `tz_name` covering [start, end), clipped to it."""
+    if unit == "range":
+        return [(start.astimezone(UTC), end.astimezone(UTC))] if end > start else []
     tz = ZoneInfo(tz_name)
     local = start.astimezone(tz)
     out: list[Interval] = []
@@ -359,6 +393,69 @@ def utilisation(history: History, level: Level, unit: BucketUnit) -> list[Utilis
                 no_shows=no_shows,
                 no_show_rate=round(no_shows / len(bks), 4) if bks else None,
             ))
+    return rows
+
+
+def order_rows(rows: list[UtilisationRow], order: Order,
+               limit: int | None) -> list[UtilisationRow]:
+    """`utilisation`: least used first (ties by entity, then time), so the top of the
+    list is what a manager could give up; `entity`: the report's own order."""
+    if order == "utilisation":
+        rows = sorted(rows, key=lambda r: (r.utilisation_pct, r.entity, r.bucket_start))
+    return rows if limit is None else rows[:limit]
+
+
+@dataclass(frozen=True)
+class Release:
+    desk: str
+    at: datetime
+    reason: str | None
+
+
+async def load_releases(conn: AsyncConnection, start: datetime, end: datetime, *,
+                        building: str | None = None) -> tuple[list[DeskInfo], list[Release]]:
+    """Desks (as for the other reports) and their bookings released in [start, end)."""
+    desks = await _desks(conn, building)
+    ids = [d.id for d in desks]
+    if not ids:
+        return desks, []
+    rows = await conn.execute(
+        select(BOOKINGS.c.desk_id, BOOKINGS.c.released_at, BOOKINGS.c.release_reason)
+        .where(BOOKINGS.c.desk_id.in_(ids), BOOKINGS.c.status.in_(RELEASED_STATUSES),
+               BOOKINGS.c.released_at >= start, BOOKINGS.c.released_at < end)
+        .order_by(BOOKINGS.c.released_at, BOOKINGS.c.id)
+    )
+    return desks, [Release(r.desk_id, r.released_at, r.release_reason) for r in rows]
+
+
+def releases(desks: Sequence[DeskInfo], released: Sequence[Release], start: datetime,
+             end: datetime, level: Level, unit: BucketUnit) -> list[ReleaseRow]:
+    """Released bookings per entity and bucket of their release time, by reason.
+
+    Every bucket gets a row, zeros included, so a series over days has no gaps.
+    """
+    groups = _groups(History(start, end, list(desks)), level)
+    rows: list[ReleaseRow] = []
+    for entity, members in groups.items():
+        tz = members[0].tz
+        bounds = buckets(start, end, tz, unit)
+        starts = [b[0] for b in bounds]
+        ids = {d.id for d in members}
+        counts: list[dict[str, int]] = [defaultdict(int) for _ in bounds]
+        for r in released:
+            if r.desk not in ids:
+                continue
+            i = bisect.bisect_right(starts, r.at) - 1
+            if 0 <= i < len(bounds) and r.at < bounds[i][1]:
+                reason = r.reason if r.reason in RELEASE_REASONS else "other"
+                counts[i][reason or "other"] += 1
+        for (lo, hi), c in zip(bounds, counts, strict=True):
+            rows.append(ReleaseRow(
+                entity=entity, bucket_start=lo.astimezone(ZoneInfo(tz)),
+                bucket_end=hi.astimezone(ZoneInfo(tz)), released=sum(c.values()),
+                no_show=c["no_show"], away=c["away"], released_at_desk=c["released_at_desk"],
+                displaced_by_offline_checkin=c["displaced_by_offline_checkin"],
+                other=c["other"]))
     return rows
 
 

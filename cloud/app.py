@@ -14,13 +14,18 @@ from cloud.autorelease import AutoReleaser
 from cloud.db import make_engine, migrate
 from cloud.ingest import Ingestor
 from cloud.layout import apply_layout, load_layout
+from cloud.live import LiveHub
 from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import install_problem_handlers
+from cloud.qrcheckin import CheckinKeys
 from cloud.settings import CloudSettings
 from cloud.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.telemetry import make_sink
 from cloud.webhooks import WebhookDispatcher
 from dashboards import STATIC_DIR
+from dashboards import login as dashboard_login
+from dashboards import pages as dashboard_pages
+from dashboards.web import install_page_errors
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +54,17 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
                                       SnapshotSigner.from_path(settings.snapshot_key_path))
         app.state.snapshots = snapshots
         ingestor.on_bookings_changed = snapshots.nodes_changed
-        releaser = AutoReleaser(engine, settings.autorelease_interval_s,
-                                snapshots.desks_changed)
+        # Live floor maps hear about every committed desk change (cloud/live.py).
+        live = LiveHub()
+        app.state.live = live
+        app.state.checkin_keys = CheckinKeys.from_settings(settings)
+        ingestor.on_desks_changed = live.announce
+
+        def released(desks: list[str]) -> None:
+            snapshots.desks_changed(desks)
+            live.announce(desks)
+
+        releaser = AutoReleaser(engine, settings.autorelease_interval_s, released)
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
@@ -63,6 +77,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
             # Order matters: stop the jobs that publish through ingestion, stop
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
+            live.close()  # ends the open floor streams first
             await releaser.stop()
             await snapshots.stop()
             await webhooks.stop()
@@ -78,7 +93,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(router)
-    # The dashboards are static pages on the same origin, calling the API above;
-    # mounted last so /api, /docs and the probes take precedence.
-    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="dashboards")
+    # The dashboards: page shells on the same origin as the API they call, so the
+    # session cookie needs no CORS; their assets under /static.
+    install_page_errors(app)
+    app.include_router(dashboard_login.router)
+    app.include_router(dashboard_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, false, or_, select, true, update
+from sqlalchemy import Table, and_, case, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud import checkins, lineprotocol
-from cloud.models import Desk, Event, Node, PresenceChange
+from cloud.models import Desk, DeviceStatus, Event, Node, NodeHealthSample, PresenceChange
 from ruang import contract
 
 NODES = cast(Table, Node.__table__)
 DESKS = cast(Table, Desk.__table__)
 EVENTS = cast(Table, Event.__table__)
 PRESENCE_CHANGES = cast(Table, PresenceChange.__table__)
+DEVICE_STATUS = cast(Table, DeviceStatus.__table__)
+HEALTH_SAMPLES = cast(Table, NodeHealthSample.__table__)
 
 
 def utc(ts: float) -> datetime:
@@ -39,6 +41,11 @@ class TelemetryBatch:
     seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
     # desk -> (node, present, edge ts)
     presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)
+    # node -> (latest NodeHealth, cloud receive time); (node, device) -> (DeviceHealth, same)
+    health: dict[str, tuple[contract.NodeHealth, float]] = field(default_factory=dict)
+    devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ class ApplyResult:
     # What this transaction wrote, remembered by Applier.committed() once it commits.
     presence_written: dict[str, bool] = field(default_factory=dict)
     seen_written: dict[str, float] = field(default_factory=dict)
+    sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
     # Nodes whose bookings this transaction changed: their snapshots are out of date.
     booking_nodes: set[str] = field(default_factory=set)
 
@@ -69,13 +77,22 @@ class ApplyResult:
 class Applier:
     """Builds the dialect-specific upserts once and applies lists of items."""
 
-    def __init__(self, dialect_name: str, *, last_seen_resolution_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        dialect_name: str,
+        *,
+        last_seen_resolution_s: float = 5.0,
+        health_sample_interval_s: float = 60.0,
+    ) -> None:
         # Committed values, to skip rows that would not change: most presence
         # samples repeat the previous value, and last_seen only needs to be
         # fresh to within a fraction of the offline timeout.
         self._presence: dict[str, bool] = {}
         self._seen: dict[str, float] = {}
         self._seen_resolution = last_seen_resolution_s
+        # Last health sample kept per node (cloud time): thins the history table.
+        self._sampled: dict[str, float] = {}
+        self._sample_interval = health_sample_interval_s
         insert: Callable[[Table], Any] = (
             postgresql.insert if dialect_name == "postgresql" else sqlite.insert
         )
@@ -111,12 +128,40 @@ class Applier:
             },
         )
         self._desk_ensure = insert(DESKS).on_conflict_do_nothing(index_elements=[DESKS.c.id])
+        health_ins = insert(NODES)
+        self._node_health = health_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={
+                **{name: getattr(health_ins.excluded, name)
+                   for name in ("health", "alarms", "clock_offset_s", "last_health_at")},
+                # Optional in NodeHealth: absent means "could not read", not "zero".
+                "outbox_depth": func.coalesce(health_ins.excluded.outbox_depth,
+                                              NODES.c.outbox_depth),
+                "config_version": func.coalesce(health_ins.excluded.config_version,
+                                                NODES.c.config_version),
+            },
+        )
+        device_ins = insert(DEVICE_STATUS)
+        self._device_status = device_ins.on_conflict_do_update(
+            index_elements=[DEVICE_STATUS.c.node_id, DEVICE_STATUS.c.device],
+            set_={
+                name: getattr(device_ins.excluded, name)
+                for name in ("kind", "online", "rejected_frames", "last_reading_at",
+                             "battery_pct", "detail", "updated_at")
+            },
+        )
         birth_ins = insert(NODES)
         self._node_birth = birth_ins.on_conflict_do_update(
             index_elements=[NODES.c.id],
             set_={
                 name: getattr(birth_ins.excluded, name)
-                for name in ("online", "bdseq", "sw_version", "last_seen", "last_birth_at")
+                for name in ("online", "bdseq", "sw_version", "last_seen", "last_birth_at",
+                             "devices_declared")
+            }
+            | {
+                # Only older edges leave these out of the birth: keep what health said.
+                name: func.coalesce(getattr(birth_ins.excluded, name), getattr(NODES.c, name))
+                for name in ("config_version", "outbox_depth")
             },
         )
         death_ins = insert(NODES)
@@ -151,11 +196,87 @@ class Applier:
         """Remembers what `result`'s transaction wrote (call only after it committed)."""
         self._presence.update(result.presence_written)
         self._seen.update(result.seen_written)
+        self._sampled.update(result.sampled_written)
 
     def forget_nodes(self, nodes: Sequence[str]) -> None:
         """The database changed these nodes behind our back (e.g. timed out): write them again."""
         for node in nodes:
             self._seen.pop(node, None)
+
+    async def _fleet(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        """Latest node and device health, and a thinned health history (the fleet view)."""
+        if batch.health:
+            rows = []
+            for node, (h, received) in batch.health.items():
+                rows.append({
+                    "id": node, "online": True, "last_seen": utc(received),
+                    # Edge clock minus cloud receive time: positive = edge ahead. It
+                    # includes the one-way transit time (ms on a LAN): an upper bound.
+                    "clock_offset_s": h.ts - received,
+                    "last_health_at": utc(received),
+                    "outbox_depth": h.outbox_depth,
+                    "config_version": h.config_version,
+                    "alarms": list(h.alarms),
+                    "health": {
+                        "cpu_pct": h.cpu_pct, "rss_bytes": h.rss_bytes,
+                        "mem_available_bytes": h.mem_available_bytes,
+                        "disk_free_bytes": h.disk_free_bytes, "temperature_c": h.temperature_c,
+                        "dropped_telemetry": h.dropped_telemetry,
+                        "rejected_frames": h.rejected_frames,
+                        "mqtt_reconnects": h.mqtt_reconnects, "units_online": h.units_online,
+                        "uptime_s": h.uptime_s,
+                    },
+                })
+            await conn.execute(self._node_health, rows)
+            await self._health_samples(conn, batch, result)
+        if batch.devices:
+            await conn.execute(
+                self._device_status,
+                [
+                    {"node_id": node, "device": device, "kind": d.kind, "online": d.online,
+                     "rejected_frames": d.rejected_frames,
+                     "last_reading_at": (None if d.last_reading_ts is None
+                                         else utc(d.last_reading_ts)),
+                     "battery_pct": d.battery_pct, "detail": d.detail,
+                     "updated_at": utc(received)}
+                    for (node, device), (d, received) in batch.devices.items()
+                ],
+            )
+
+    async def _health_samples(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        known = self._sampled
+        unknown = [node for node in batch.health if node not in known]
+        if unknown:
+            # First health since this process started: the newest stored sample
+            # decides, so a restart does not add an extra sample.
+            rows = await conn.execute(
+                select(HEALTH_SAMPLES.c.node_id, func.max(HEALTH_SAMPLES.c.ts))
+                .where(HEALTH_SAMPLES.c.node_id.in_(unknown))
+                .group_by(HEALTH_SAMPLES.c.node_id)
+            )
+            for node, ts in rows:
+                # SQLite's max() returns text, not a datetime; only the value matters.
+                if isinstance(ts, str):
+                    ts = datetime.fromisoformat(ts)
+                if ts is not None:
+                    known[node] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+        samples = []
+        for node, (h, received) in batch.health.items():
+            if received - known.get(node, float("-inf")) < self._sample_interval:
+                continue
+            samples.append({
+                "node_id": node, "ts": utc(received), "cpu_pct": h.cpu_pct,
+                "rss_bytes": h.rss_bytes, "mem_available_bytes": h.mem_available_bytes,
+                "disk_free_bytes": h.disk_free_bytes, "temperature_c": h.temperature_c,
+                "outbox_depth": h.outbox_depth, "clock_offset_s": h.ts - received,
+            })
+            result.sampled_written[node] = received
+        if samples:
+            await conn.execute(self._insert(HEALTH_SAMPLES), samples)
 
     async def _telemetry(
         self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
@@ -205,6 +326,8 @@ class Applier:
             result.presence_written.update(
                 (desk, present) for desk, (_, present, _) in changed.items()
             )
+        if batch.health or batch.devices:
+            await self._fleet(conn, batch, result)
 
     async def _ordered(self, conn: AsyncConnection, env: Envelope, result: ApplyResult) -> None:
         msg = env.message
@@ -277,7 +400,11 @@ class Applier:
             await conn.execute(
                 self._node_birth,
                 [{"id": msg.node, "online": True, "bdseq": msg.bdseq, "sw_version": msg.sw_version,
-                  "last_seen": now, "last_birth_at": now}],
+                  "last_seen": now, "last_birth_at": now, "config_version": msg.config_version,
+                  "outbox_depth": msg.outbox_depth,
+                  # The birth names desk units only; other devices appear via device_health.
+                  "devices_declared": [{"kind": "deskunit", "device": d.desk, "unit": d.unit}
+                                       for d in msg.desks]}],
             )
             if msg.desks:
                 await conn.execute(

@@ -179,7 +179,7 @@ class TokenVerifier:
 _bearer = HTTPBearer(auto_error=False, description="JWT from the OIDC provider or `ruang token`")
 
 
-def _verifier(request: Request) -> TokenVerifier:
+def verifier_for(request: Request) -> TokenVerifier:
     verifier: TokenVerifier | None = getattr(request.app.state, "token_verifier", None)
     if verifier is None:
         settings: CloudSettings = request.app.state.settings
@@ -188,13 +188,42 @@ def _verifier(request: Request) -> TokenVerifier:
     return verifier
 
 
+# The dashboards hold the same JWT in an HttpOnly cookie instead of a header.
+SESSION_COOKIE = "ruang_session"
+# Writes authenticated by that cookie must carry this header: a cross-site page can
+# make a browser send the cookie, but not a custom header (that needs CORS, which
+# the cloud does not grant), so this closes cross-site request forgery.
+CSRF_HEADER = "X-Ruang-CSRF"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthError("Sign in: this endpoint needs a bearer token.")
-    return await _verifier(request).verify(credentials.credentials)
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        return await verifier_for(request).verify(credentials.credentials)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"A write signed in by the session cookie needs the {CSRF_HEADER}: 1 "
+                "header (the dashboards send it).",
+            )
+        return await verifier_for(request).verify(cookie)
+    raise AuthError("Sign in: this endpoint needs a bearer token.")
+
+
+async def session_user(request: Request) -> Principal | None:
+    """The dashboard session's user, or None when there is no valid session cookie."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        return await verifier_for(request).verify(cookie)
+    except AuthError:
+        return None
 
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]

@@ -439,7 +439,12 @@ def booking_filter(person: str | None, desk: str | None, start: datetime | None,
 async def list_bookings(conn: AsyncConnection, *, person: str | None = None,
                         desk: str | None = None, start: datetime | None = None,
                         end: datetime | None = None, limit: int = 1000) -> list[BookingPublic]:
-    stmt = (select(BOOKINGS).where(*booking_filter(person, desk, start, end))
+    stmt = (select(BOOKINGS, DESKS.c.label.label("desk_label"),
+                   FLOORS.c.name.label("floor_name"), ZONES.c.name.label("zone_name"))
+            .select_from(BOOKINGS.outerjoin(DESKS, DESKS.c.id == BOOKINGS.c.desk_id)
+                         .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+                         .outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id))
+            .where(*booking_filter(person, desk, start, end))
             .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.id).limit(limit))
     return [BookingPublic.model_validate(r._mapping) for r in await conn.execute(stmt)]
 

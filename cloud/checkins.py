@@ -67,15 +67,24 @@ async def _person_for(conn: AsyncConnection, msg: contract.CheckIn) -> str | Non
     return None if person is None else str(person)
 
 
-async def _check_in(conn: AsyncConnection, booking_id: int, ts: datetime, node: str) -> bool:
+async def check_in_booking(conn: AsyncConnection, booking_id: int, ts: datetime,
+                           node: str | None) -> Any | None:
+    """Marks a `booked` booking checked in at `ts`; the updated row, or None if it was not booked.
+
+    Shared by the edge's taps and the cloud's QR check-in (cloud/qrcheckin.py).
+    """
     row = (await conn.execute(
         update(BOOKINGS).where(BOOKINGS.c.id == booking_id, BOOKINGS.c.status == "booked")
         .values(status="checked_in", checked_in_at=ts).returning(BOOKINGS)
     )).first()
     if row is None:
-        return False
+        return None
     await record_event(conn, "booking.checked_in", event_data(row, node))
-    return True
+    return row
+
+
+async def _check_in(conn: AsyncConnection, booking_id: int, ts: datetime, node: str) -> bool:
+    return await check_in_booking(conn, booking_id, ts, node) is not None
 
 
 async def apply_checkin(conn: AsyncConnection, msg: contract.CheckIn, now: datetime) -> bool:
@@ -105,23 +114,31 @@ async def apply_checkin(conn: AsyncConnection, msg: contract.CheckIn, now: datet
         ).order_by(BOOKINGS.c.starts_at).limit(1))
     if own is not None:
         return await _check_in(conn, own, ts, msg.node)
-    return await _walk_up(conn, msg, person, ts, now)
+    _, changed = await walk_up(conn, msg.desk, person, ts, now, msg.node)
+    return changed
 
 
-async def _walk_up(conn: AsyncConnection, msg: contract.CheckIn, person: str, ts: datetime,
-                   now: datetime) -> bool:
-    rules = await desk_rules(conn, msg.desk)
+async def walk_up(conn: AsyncConnection, desk: str, person: str, ts: datetime, now: datetime,
+                  node: str | None) -> tuple[Any | None, bool]:
+    """Records `person` sitting at a free `desk` from `ts`: a `checked_in`, `walk_up` booking.
+
+    It lasts until the desk's next booking or the end of the local day. Returns
+    the created row (None if there was no room before the next booking) and
+    whether any booking changed (overlaps displaced, see the module docstring).
+    Used by the edge's taps and by the QR check-in, which refuses a held desk first.
+    """
+    rules = await desk_rules(conn, desk)
     ends_at = end_of_local_day(ts, rules.tz)
     next_start = await conn.scalar(
         select(func.min(BOOKINGS.c.starts_at)).where(
-            BOOKINGS.c.desk_id == msg.desk, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+            BOOKINGS.c.desk_id == desk, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
             BOOKINGS.c.starts_at > ts))
     if next_start is not None:
         ends_at = min(ends_at, next_start.replace(tzinfo=next_start.tzinfo or UTC))
     if ends_at <= ts:
-        return False
+        return None, False
     row = {
-        "desk_id": msg.desk, "person_id": person, "starts_at": ts, "ends_at": ends_at,
+        "desk_id": desk, "person_id": person, "starts_at": ts, "ends_at": ends_at,
         "status": "checked_in", "created_at": now, "checked_in_at": ts, "walk_up": True,
         # A walk-up records where someone physically sits; it must not be refused
         # because the same person also holds a booking elsewhere.
@@ -137,23 +154,23 @@ async def _walk_up(conn: AsyncConnection, msg: contract.CheckIn, person: str, ts
             raise
         displaced = (await conn.execute(
             update(BOOKINGS).where(
-                BOOKINGS.c.desk_id == msg.desk, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+                BOOKINGS.c.desk_id == desk, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
                 BOOKINGS.c.starts_at < ends_at, BOOKINGS.c.ends_at > ts)
             .values(status="released", released_at=now, release_reason=DISPLACED)
             .returning(BOOKINGS)
         )).all()
         for gone in displaced:
-            log.info("booking %s on %s displaced by an offline check-in", gone.id, msg.desk)
-            await record_event(conn, "booking.released", event_data(gone, msg.node))
+            log.info("booking %s on %s displaced by an offline check-in", gone.id, desk)
+            await record_event(conn, "booking.released", event_data(gone, node))
         try:
             async with conn.begin_nested():
                 created = (await conn.execute(stmt)).one()
         except IntegrityError:
             # Nothing left should overlap; never let one event block the ingest queue.
-            log.exception("walk-up on %s refused even after releasing overlaps", msg.desk)
-            return bool(displaced)
-    await record_event(conn, "booking.checked_in", event_data(created, msg.node))
-    return True
+            log.exception("walk-up on %s refused even after releasing overlaps", desk)
+            return None, bool(displaced)
+    await record_event(conn, "booking.checked_in", event_data(created, node))
+    return created, True
 
 
 async def apply_checkout(conn: AsyncConnection, msg: contract.CheckOut, now: datetime) -> bool:

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the database connection and the ingestor held by the running app."""
+"""FastAPI dependencies: the database, the ingestor, the live hub and QR keys of the running app."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.ingest import Ingestor
+from cloud.live import LiveHub
+from cloud.qrcheckin import CheckinKeys
 from cloud.settings import CloudSettings
 
 
@@ -34,7 +36,19 @@ def get_ingestor(request: Request) -> Ingestor:
     return ingestor
 
 
+def get_live(request: Request) -> LiveHub:
+    live: LiveHub = request.app.state.live
+    return live
+
+
+def get_checkin_keys(request: Request) -> CheckinKeys:
+    keys: CheckinKeys = request.app.state.checkin_keys
+    return keys
+
+
 SettingsDep = Annotated[CloudSettings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 DbDep = Annotated[AsyncConnection, Depends(get_db)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+LiveDep = Annotated[LiveHub, Depends(get_live)]
+CheckinKeysDep = Annotated[CheckinKeys, Depends(get_checkin_keys)]

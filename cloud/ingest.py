@@ -24,7 +24,7 @@ import aiomqtt
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud import lineprotocol
+from cloud import fleet, lineprotocol
 from cloud.apply import Applier, Envelope, Item, TelemetryBatch
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetrySink
@@ -39,6 +39,8 @@ REJECT_LOG_INTERVAL_S = 10.0
 TELEMETRY_RETRY_LIMIT = 3
 _TOPIC_CACHE_MAX = 50_000
 SUBSCRIBE_TIMEOUT_S = 300.0
+# event_ack messages awaiting the broker's PUBACK at once (see _send_event_acks).
+EVENT_ACKS_IN_FLIGHT = 16
 
 
 class NotConnected(RuntimeError):
@@ -111,6 +113,21 @@ def _dispatch_queue(handler: Callable[[aiomqtt.Message], None]) -> type[asyncio.
     return DispatchQueue
 
 
+def _desks_touched(items: list[Item], presence_written: dict[str, bool]) -> set[str]:
+    """Desks a committed batch may have changed: new presence values, desk events.
+
+    Replayed events are included too; listeners re-read the state, so an extra
+    mention costs a query, a missing one a stale map.
+    """
+    desks = set(presence_written)
+    for item in items:
+        if isinstance(item, Envelope):
+            desk = getattr(item.message, "desk", None)
+            if desk is not None:
+                desks.add(desk)
+    return desks
+
+
 class Ingestor:
     def __init__(
         self,
@@ -127,6 +144,7 @@ class Ingestor:
         self._applier = Applier(
             engine.dialect.name,
             last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
+            health_sample_interval_s=settings.fleet_sample_interval_s,
         )
         self._target = parse_mqtt_url(settings.mqtt_url)
         self._clock = clock
@@ -148,8 +166,13 @@ class Ingestor:
         self._unacked: list[int] = []
         self._paho: Any = None
         self._background: set[asyncio.Task[None]] = set()
+        # Committed event ids per node, waiting for the event_ack sender (one at a time).
+        self._event_acks: dict[str, list[str]] = {}
+        self._event_ack_task: asyncio.Task[None] | None = None
         # Told which nodes' bookings an applied batch changed (the snapshot publisher).
         self.on_bookings_changed: Callable[[set[str]], None] | None = None
+        # Told which desks an applied batch touched (the live floor map hub).
+        self.on_desks_changed: Callable[[set[str]], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -315,7 +338,14 @@ class Ingestor:
         elif kind is contract.Heartbeat:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
         elif kind is contract.NodeHealth:
-            self._lines.append(lineprotocol.node_health(message))  # type: ignore[arg-type]
+            health: contract.NodeHealth = message  # type: ignore[assignment]
+            self._lines.append(lineprotocol.node_health(health))
+            # Latest per node for the fleet view; the receive time gives the clock offset.
+            batch.health[health.node] = (health, batch.seen[health.node])
+        elif kind is contract.DeviceHealth:
+            device: contract.DeviceHealth = message  # type: ignore[assignment]
+            self._lines.append(lineprotocol.device_health(device))
+            batch.devices[(device.node, device.device)] = (device, batch.seen[device.node])
         else:
             line = lineprotocol.for_telemetry(message)
             if line is not None:
@@ -382,6 +412,7 @@ class Ingestor:
             self._ack(paho, acks)
             self._write_failures = 0
             self._acknowledge_access_decisions(items)
+            self._acknowledge_events(items)
             self._applier.committed(result)
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
@@ -390,6 +421,10 @@ class Ingestor:
                 self.sink.write(result.lines)
             if result.booking_nodes and self.on_bookings_changed is not None:
                 self.on_bookings_changed(result.booking_nodes)
+            if self.on_desks_changed is not None:
+                desks = _desks_touched(items, result.presence_written)
+                if desks:
+                    self.on_desks_changed(desks)
             return True
 
     def _acknowledge_access_decisions(self, items: list[Item]) -> None:
@@ -407,6 +442,55 @@ class Ingestor:
                 contract.AuditAck(node=node, seqs=tuple(node_seqs[:5000]))))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    # --- event_ack: the edge keeps each event until the cloud has committed it -------
+
+    def _acknowledge_events(self, items: list[Item]) -> None:
+        """Queues an event_ack for every committed event (new or duplicate), per node.
+
+        A broker killed outright can lose QoS 1 messages it already PUBACKed, so
+        the node keeps each event until this ack and resends it otherwise; the
+        duplicate is dropped by message id and acknowledged again. Acks of many
+        commits are coalesced while one is being sent (at most MAX_EVENT_ACK_IDS
+        ids per message); a lost ack costs only a resend.
+        """
+        pending = self._event_acks
+        for item in items:
+            if isinstance(item, Envelope) and contract.is_event(item.message):
+                pending.setdefault(item.message.node, []).append(item.message.id)
+        if pending and self._event_ack_task is None:
+            task = asyncio.create_task(self._send_event_acks(pending))
+            self._event_ack_task = task
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _send_event_acks(self, pending: dict[str, list[str]]) -> None:
+        # Several acks in flight at once: the broker's PUBACK to the cloud queues behind
+        # every message it is still delivering to us, which can take many seconds in a
+        # backlog, while the ack itself reaches the node at once.
+        slots = asyncio.Semaphore(EVENT_ACKS_IN_FLIGHT)
+
+        async def send(message: contract.Message) -> None:
+            try:
+                await self._send_quietly(message)
+            finally:
+                slots.release()
+
+        try:
+            while pending:
+                node = next(iter(pending))
+                ids = pending[node]
+                chunk, rest = ids[: contract.MAX_EVENT_ACK_IDS], ids[contract.MAX_EVENT_ACK_IDS :]
+                if rest:
+                    pending[node] = rest
+                else:
+                    del pending[node]
+                await slots.acquire()
+                task = asyncio.create_task(send(contract.EventAck(node=node, ids=tuple(chunk))))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        finally:
+            self._event_ack_task = None
 
     async def _send_quietly(self, message: contract.Message) -> None:
         try:
@@ -439,9 +523,11 @@ class Ingestor:
 
     async def _sweep(self) -> None:
         cutoff = self._clock() - self.settings.node_offline_after_s
+        history_cutoff = self._clock() - self.settings.fleet_history_hours * 3600
         try:
             async with self._engine.begin() as conn:
                 silent = await self._applier.mark_silent_nodes_offline(conn, cutoff)
+                await fleet.prune_health_samples(conn, history_cutoff)
         except Exception as exc:
             self.stats.error(f"database: {type(exc).__name__}: {exc}")
             return

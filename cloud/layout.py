@@ -63,6 +63,11 @@ class RoomSpec(_Strict):
     features: list[str] = Field(default_factory=list)
     node: str | None = None
     sensor: str | None = None
+    # Where the room is drawn on the floor plan (optional; same units as desks).
+    x: float | None = None
+    y: float | None = None
+    w: float | None = None
+    h: float | None = None
 
 
 class ZoneSpec(_Strict):
@@ -242,7 +247,8 @@ async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
             for f in floors for z in f.zones])
         await _upsert(conn, _table(Room), [
             {"id": r.id, "zone_id": z.id, "name": r.name, "capacity": r.capacity,
-             "features": r.features, "node_id": r.node, "sensor_id": r.sensor}
+             "features": r.features, "node_id": r.node, "sensor_id": r.sensor,
+             "x": r.x, "y": r.y, "w": r.w, "h": r.h}
             for f in floors for z in f.zones for r in z.rooms])
         # Nodes a layout names may not have connected yet; they stay offline
         # until their birth, and an existing node's live state is untouched.

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 
 import uvicorn
+from fastapi import FastAPI
 
 from cloud.app import create_app
+from cloud.live import LiveHub
 from cloud.settings import CloudSettings
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for open responses before the lifespan shutdown; live streams never
+    end on their own, so the live hub is closed first (ending them), then uvicorn goes on."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        live: LiveHub | None = getattr(self._app.state, "live", None)
+        if live is not None:
+            live.close()
+        await super().shutdown(sockets)
 
 
 async def serve(settings: CloudSettings, *, ready: asyncio.Event | None = None) -> None:
@@ -18,14 +36,15 @@ async def serve(settings: CloudSettings, *, ready: asyncio.Event | None = None) 
     included). Uvicorn's SIGINT/SIGTERM capture stays on: it restores the
     caller's handlers afterwards and re-raises the signal to them.
     """
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, app)
     task = asyncio.create_task(server.serve())
     try:
         if ready is not None:

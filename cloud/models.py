@@ -76,6 +76,17 @@ class Node(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_birth_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_death_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Fleet view (0007): what the node last reported about itself. NULL = never reported.
+    config_version: Mapped[int | None] = mapped_column(Integer)
+    outbox_depth: Mapped[int | None] = mapped_column(Integer)
+    # Edge clock minus cloud receive time of the latest health message (s); it
+    # includes the one-way transit time, so it is an upper bound of the skew.
+    clock_offset_s: Mapped[float | None] = mapped_column(Float)
+    last_health_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    alarms: Mapped[list[str] | None] = mapped_column(JSON)
+    # What the latest birth declared ([{kind, device, unit}]; today only desk units).
+    devices_declared: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Desk(Base):
@@ -187,6 +198,14 @@ class Room(Base):
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
     node_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     sensor_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    # Place on the floor plan (0008), same units as desks' x/y/w/h; NULL = not drawn.
+    x: Mapped[float | None] = mapped_column(Float)
+    y: Mapped[float | None] = mapped_column(Float)
+    w: Mapped[float | None] = mapped_column(Float)
+    h: Mapped[float | None] = mapped_column(Float)
+    # Room sensor's latest reading (0008); NULL until a sensor reports one.
+    occupied: Mapped[bool | None] = mapped_column(Boolean)
+    occupied_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Person(Base):
@@ -406,3 +425,47 @@ class NodeConfig(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeviceStatus(Base):
+    """The latest DeviceHealth of each device attached to a node (0007)."""
+
+    __tablename__ = "device_status"
+
+    node_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    device: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    online: Mapped[bool] = mapped_column(Boolean)
+    rejected_frames: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    last_reading_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    battery_pct: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(128))
+    # Cloud receive time of the report, so a stale row can be told from a fresh one.
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NodeHealthSample(Base):
+    """Node health over time for the fleet graphs (0007): thinned and pruned by ingestion.
+
+    `ts` is the cloud receive time, not the edge clock: the history must stay
+    ordered and prunable even when a node's clock is wrong.
+    """
+
+    __tablename__ = "node_health_samples"
+    __table_args__ = (
+        Index("ix_node_health_samples_node_ts", "node_id", "ts"),
+        Index("ix_node_health_samples_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    node_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    cpu_pct: Mapped[float | None] = mapped_column(Float)
+    rss_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    mem_available_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    outbox_depth: Mapped[int | None] = mapped_column(Integer)
+    clock_offset_s: Mapped[float | None] = mapped_column(Float)

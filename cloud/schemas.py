@@ -261,6 +261,10 @@ class BookingPublic(BookingBase):
     checked_in_at: datetime | None = None
     checked_out_at: datetime | None = None
     walk_up: bool = False
+    # Filled in listings (GET /bookings) so a person can tell their desks apart by name.
+    desk_label: str | None = None
+    floor_name: str | None = None
+    zone_name: str | None = None
 
 
 class BookingExtend(BaseModel):
@@ -332,3 +336,280 @@ class AvailabilityPublic(BaseModel):
     rooms: list[AvailableRoom] = Field(
         description="rooms matching the filters (room reservations are not modelled yet)"
     )
+
+
+# --- Fleet (edge node health, for technicians) -------------------------------
+
+FleetState = Literal["ok", "warning", "alarm", "offline"]
+
+
+class FleetReason(BaseModel):
+    code: str = Field(description="offline, alarm, clock_offset, outbox_depth, devices_offline, "
+                                  "desk_units_offline, disk_free, config_pending")
+    level: Literal["warning", "alarm", "offline"]
+    detail: str
+
+
+class FleetCounts(BaseModel):
+    total: int
+    online: int
+    offline: int = Field(description="reported offline; total - online - offline are unknown")
+
+
+class FleetNodeBase(BaseModel):
+    online: bool
+    last_seen: datetime | None = None
+    sw_version: str | None = None
+    config_version: int | None = Field(default=None, description="remote config the node runs")
+    desired_config_version: int | None = Field(
+        default=None, description="remote config the cloud wants it to run"
+    )
+    outbox_depth: int | None = Field(default=None, description="messages awaiting upload")
+    clock_offset_s: float | None = Field(
+        default=None,
+        description="edge clock minus cloud receive time of the latest health message "
+        "(positive = edge ahead); includes transit latency, so an upper bound",
+    )
+    last_health_at: datetime | None = None
+    alarms: list[str] = Field(default_factory=list)
+    device_counts: FleetCounts = Field(description="devices reporting device_health")
+    desk_unit_counts: FleetCounts = Field(description="desk units (unit_status events)")
+    site: str | None = Field(default=None, description="site of the floors it serves")
+    floors: list[str] = Field(default_factory=list)
+    state: FleetState = Field(description="the worst of the reasons; ok when there are none")
+    reasons: list[FleetReason] = Field(default_factory=list)
+
+
+class FleetNodePublic(FleetNodeBase):
+    id: str
+
+
+class NodeHealthPublic(BaseModel):
+    """The latest NodeHealth of a node; null fields were not reported."""
+
+    received_at: datetime
+    cpu_pct: float | None = None
+    rss_bytes: int | None = None
+    mem_available_bytes: int | None = None
+    disk_free_bytes: int | None = None
+    temperature_c: float | None = None
+    dropped_telemetry: int | None = None
+    rejected_frames: int | None = None
+    mqtt_reconnects: int | None = None
+    units_online: int | None = None
+    uptime_s: float | None = None
+
+
+class DeviceStatusPublic(BaseModel):
+    device: str
+    kind: str
+    online: bool
+    rejected_frames: int
+    last_reading_at: datetime | None = None
+    battery_pct: int | None = None
+    detail: str | None = None
+    updated_at: datetime = Field(description="when the cloud received this report")
+
+
+class DeskUnitStatusPublic(BaseModel):
+    desk: str
+    unit: str | None = Field(default=None, description="unit serial from its hello")
+    online: bool | None = Field(default=None, description="None: never reported")
+    firmware: str | None = None
+    last_change_at: datetime | None = None
+
+
+class FleetNodeDetailPublic(FleetNodePublic):
+    health: NodeHealthPublic | None = None
+    desk_units: list[DeskUnitStatusPublic] = Field(
+        default_factory=list, description="desk units of the node's desks, by desk id"
+    )
+    devices: list[DeviceStatusPublic] = Field(
+        default_factory=list, description="attached devices (device_health), by id"
+    )
+    devices_declared: list[dict[str, str | None]] = Field(
+        default_factory=list, description="what the latest birth declared (desk units)"
+    )
+
+
+class HealthSamplePublic(BaseModel):
+    ts: datetime = Field(description="cloud receive time")
+    cpu_pct: float | None = None
+    rss_bytes: int | None = None
+    mem_available_bytes: int | None = None
+    disk_free_bytes: int | None = None
+    temperature_c: float | None = None
+    outbox_depth: int | None = None
+    clock_offset_s: float | None = None
+
+
+class HealthHistoryPublic(BaseModel):
+    node: str
+    hours: float
+    samples: list[HealthSamplePublic]
+
+
+# --- Floor map, kiosk, QR check-in (cloud/floormap.py, cloud/qrcheckin.py) ----------
+
+MapState = Literal["free", "booked", "checked_in", "occupied", "away", "unavailable"]
+DeskMode = Literal["reservable", "drop_in", "assigned", "unavailable"]
+
+
+class ZoneNode(BaseModel):
+    id: str
+    name: str
+    reserved_for_agency: str | None = None
+
+
+class FloorNode(BaseModel):
+    id: str
+    name: str
+    level: int
+    width: float | None = Field(default=None, description="plan width (layout units, metres)")
+    height: float | None = None
+    outline: list[list[float]] | None = Field(default=None, description="polygon [[x, y], ...]")
+    zones: list[ZoneNode] = Field(default_factory=list)
+
+
+class BuildingNode(BaseModel):
+    id: str
+    name: str
+    floors: list[FloorNode]
+
+
+class SiteNode(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    buildings: list[BuildingNode]
+
+
+class SiteTree(BaseModel):
+    sites: list[SiteNode]
+
+
+class StateCounts(BaseModel):
+    """Desks per map state."""
+
+    free: int = 0
+    booked: int = 0
+    checked_in: int = 0
+    occupied: int = 0
+    away: int = 0
+    unavailable: int = 0
+
+
+class MapCounts(BaseModel):
+    floor: StateCounts
+    zones: dict[str, StateCounts] = Field(description="by zone id")
+
+
+class MapDesk(BaseModel):
+    id: str
+    label: str | None
+    x: float | None
+    y: float | None
+    w: float | None
+    h: float | None
+    zone: str | None = Field(description="zone id")
+    mode: DeskMode
+    features: list[str]
+    state: MapState
+    occupant: str | None = Field(
+        default=None,
+        description="name of whoever holds the desk now; only for admins and the site's "
+        "facility managers, else null",
+    )
+
+
+class MapRoom(BaseModel):
+    id: str
+    name: str
+    capacity: int
+    zone: str
+    state: Literal["occupied", "free"] | None = Field(description="null = no sensor reading")
+    x: float | None
+    y: float | None
+    w: float | None
+    h: float | None
+
+
+class MapFloor(BaseModel):
+    id: str
+    name: str
+    level: int
+    building_id: str
+    site_id: str
+    width: float | None = None
+    height: float | None = None
+    outline: list[list[float]] | None = None
+
+
+class FloorMap(BaseModel):
+    floor: MapFloor
+    zones: list[ZoneNode]
+    desks: list[MapDesk]
+    rooms: list[MapRoom]
+    counts: MapCounts = Field(description="of the desks listed (after zone/agency filters)")
+    generated_at: datetime
+
+
+class MapUpdate(BaseModel):
+    """`data` of an SSE `desks` event: the changed desks and the whole floor's counts."""
+
+    desks: list[MapDesk]
+    counts: MapCounts
+
+
+TimelineKind = Literal[
+    "booked", "checked_in", "checked_out", "released", "cancelled", "present", "absent",
+    "unit_online", "unit_offline",
+]
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: TimelineKind
+    booking_id: int | None = None
+    person: str | None = Field(default=None, description="name; managers of the site only")
+    until: datetime | None = Field(default=None, description="`booked`: end of the booking")
+    status: str | None = Field(default=None, description="`booked`: the booking's status now")
+    reason: str | None = Field(default=None, description="`released`: why")
+
+
+class DeskTimeline(BaseModel):
+    desk_id: str
+    day: date = Field(description="today in the site's time zone")
+    timezone: str
+    entries: list[TimelineEntry]
+
+
+class KioskFloor(BaseModel):
+    id: str
+    name: str
+    level: int
+    total: int
+    free: int
+    booked: int
+    checked_in: int = Field(description="checked in, present or away")
+    occupied: int = Field(description="someone there without a booking")
+    unavailable: int
+
+
+class KioskBuilding(BaseModel):
+    id: str
+    name: str
+    floors: list[KioskFloor]
+
+
+class KioskAvailability(BaseModel):
+    generated_at: datetime
+    site: str | None
+    timezone: str | None = Field(default=None, description="IANA zone of the site, for the clock")
+    buildings: list[KioskBuilding]
+    shuttles: list[dict[str, str]] = Field(default_factory=list,
+                                           description="placeholder, always empty for now")
+
+
+class QrCheckin(BaseModel):
+    key: str = Field(min_length=1, max_length=64, description="the `k` of the desk's QR URL")

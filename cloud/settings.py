@@ -35,6 +35,21 @@ class CloudSettings(BaseSettings):
     auth_audience: str = "ruang"
     auth_jwks_url: str | None = None
     auth_dev_key_path: Path = Path("./var/dev-signing-key.pem")
+    # The dashboards' "pick who you are" sign-in, for local use and demos only: it
+    # is refused whenever a JWKS (a real identity provider) is configured.
+    dev_login: bool = True
+    # Session cookie of the dashboards; Secure should be on behind HTTPS.
+    session_cookie_secure: bool = False
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    # Dashboard sign-in through the OIDC provider (dashboards/oidc.py: code flow with
+    # PKCE). Its access token becomes the session, so auth_jwks_url/issuer/audience
+    # above must describe that provider's access tokens. The redirect URL defaults to
+    # this server's /login/callback as the request sees it; set it behind a proxy.
+    oidc_issuer_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_redirect_url: str | None = None
 
     # Building layout (YAML/JSON, see cloud/sample_layout/) applied at start-up; upserts by id.
     layout_file: Path | None = None
@@ -44,6 +59,10 @@ class CloudSettings(BaseSettings):
     # interval (or sooner once this many messages are pending).
     flush_interval_s: float = Field(default=0.5, gt=0)
     flush_max_messages: int = Field(default=20_000, ge=1)
+    # Fleet view health history (cloud.fleet): at most one sample per node per
+    # interval, pruned after this many hours by the ingestion sweep.
+    fleet_sample_interval_s: float = Field(default=60.0, ge=0)
+    fleet_history_hours: float = Field(default=48.0, gt=0)
 
     # Enrolment and broker credentials (cloud.enrolment, cloud.mosquitto_auth).
     # Unset files mean "this cloud does not manage the broker's accounts".
@@ -72,6 +91,17 @@ class CloudSettings(BaseSettings):
     snapshot_debounce_s: float = Field(default=0.5, ge=0)
     # Bookings still `booked` after their site's check-in grace become no-shows.
     autorelease_interval_s: float = Field(default=30.0, gt=0)
+
+    # Where people reach the web app, as printed in the desks' QR check-in codes
+    # (`{public_base_url}/checkin/{desk}?k=...`); reprint the codes if it changes.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Secret of the QR check-in keys (cloud.qrcheckin); unset = a random one kept
+    # in `checkin-qr-secret` next to snapshot_key_path. Changing it voids printed codes.
+    checkin_qr_secret: SecretStr | None = None
+
+    @property
+    def dev_login_enabled(self) -> bool:
+        return self.dev_login and self.auth_jwks_url is None
 
     @field_validator("influx_url", mode="before")
     @classmethod

@@ -212,6 +212,7 @@ def office_day(
     arrival_window_s: float = 2 * 3600.0,
     min_stay_s: float = 1800.0,
     button_chance: float = 0.3,
+    badges: Sequence[str] | None = None,
 ) -> Scenario:
     """A deterministic day of hot-desking on `desks` for `people` badge holders.
 
@@ -221,6 +222,10 @@ def office_day(
     is only reused after its previous occupant left; people who find no free
     desk go home, as they would. Times are scenario seconds; play it with a
     `speed` of e.g. 600 for a ten-minute-per-second demo.
+
+    Without `badges` everyone taps a random UID (unknown to any cloud). With
+    `badges` (UIDs of a real roster) each person taps a different one of them, so
+    the crowd is at most `len(badges)` and check-ins carry real names.
     """
     if not desks:
         raise ScenarioError("office_day needs at least one desk")
@@ -228,11 +233,18 @@ def office_day(
         raise ScenarioError("people must be >= 0")
     rng = random.Random(seed)
     free_at = dict.fromkeys(desks, 0.0)
+    # One badge per person: a badge sitting at two desks at once is not a day in an office.
+    known = rng.sample(list(badges), min(people, len(badges))) if badges is not None else None
+    if known is not None:
+        people = len(known)
     arrivals = sorted(rng.uniform(0, arrival_window_s) for _ in range(people))
     steps: list[Step] = []
-    for arrival in arrivals:
-        uid = rng.choice((4, 7)) * 2  # hex digits: most badges are 4- or 7-byte UIDs
-        badge = "".join(rng.choice("0123456789ABCDEF") for _ in range(uid))
+    for index, arrival in enumerate(arrivals):
+        if known is not None:
+            badge = known[index]
+        else:
+            uid = rng.choice((4, 7)) * 2  # hex digits: most badges are 4- or 7-byte UIDs
+            badge = "".join(rng.choice("0123456789ABCDEF") for _ in range(uid))
         free = [desk for desk in desks if free_at[desk] <= arrival]
         if not free:
             continue

@@ -7,10 +7,14 @@ from fastapi import APIRouter
 from cloud.api import (
     analytics,
     bookings,
+    checkin,
     desks,
     enrolment,
+    fleet,
+    floors,
     health,
     ingest,
+    kiosk,
     me,
     node_config,
     nodes,
@@ -28,14 +32,21 @@ ADMINS = [require_roles("admin")]
 
 router = APIRouter()
 router.include_router(health.router)
-router.include_router(desks.router, prefix="/api/v1")
-router.include_router(nodes.router, prefix="/api/v1")
+# Desk and node state carry occupants' badge ids: operators only (the dashboards
+# show people the per-role floor map instead).
+router.include_router(desks.router, prefix="/api/v1", dependencies=OPERATORS)
+router.include_router(nodes.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(ingest.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(me.router, prefix="/api/v1")
 router.include_router(people.router, prefix="/api/v1", dependencies=MANAGERS)
 router.include_router(bookings.router, prefix="/api/v1")
 router.include_router(enrolment.router, prefix="/api/v1")
 router.include_router(node_config.router, prefix="/api/v1", dependencies=OPERATORS)
+router.include_router(fleet.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(analytics.router, prefix="/api/v1", dependencies=MANAGERS)
 router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(snapshots.router, prefix="/api/v1")
+router.include_router(floors.router, prefix="/api/v1")
+router.include_router(checkin.router, prefix="/api/v1")
+# No authentication: the lobby kiosk's counts (no personal data, see cloud/floormap.py).
+router.include_router(kiosk.router, prefix="/api/v1")

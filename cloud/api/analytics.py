@@ -1,7 +1,8 @@
-"""Analytics routes: utilisation, the booking × sensor matrix and the weekday × hour heatmap.
+"""Analytics routes: utilisation, released bookings, the booking × sensor matrix and the
+weekday × hour heatmap.
 
 Every report is computed from recorded history (cloud.analytics); `format=csv`
-returns the same rows as the JSON `rows`, with a header line.
+returns the same rows as the JSON `rows` (the heatmap: its `cells`), with a header line.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from cloud import analytics
 from cloud.analytics import (
     BucketUnit,
     Heatmap,
+    HeatmapCell,
     Level,
     MatrixReport,
     MatrixRow,
+    Order,
+    ReleaseReport,
+    ReleaseRow,
     UtilisationReport,
     UtilisationRow,
 )
@@ -33,6 +38,8 @@ To = Annotated[datetime, Query(description="range end, exclusive (ISO 8601 with 
 LevelQ = Annotated[Level, Query(description="what each row aggregates")]
 Format = Annotated[Literal["json", "csv"], Query(description="csv: the rows, with a header")]
 BuildingQ = Annotated[str | None, Query(description="only desks of this building")]
+BucketQ = Annotated[BucketUnit, Query(description="hour, day, or range: one bucket for the "
+                                                  "whole [from, to)")]
 
 
 def _csv_responses(model: str) -> dict[int | str, dict[str, Any]]:
@@ -61,17 +68,38 @@ def _csv(body: str, name: str) -> Response:
 @router.get("/utilisation", response_model=UtilisationReport, response_model_by_alias=True,
             responses=_csv_responses("UtilisationRow"))
 async def utilisation(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
-                      bucket: Annotated[BucketUnit, Query()] = "day",
+                      bucket: BucketQ = "day",
                       format: Format = "json",
-                      building: BuildingQ = None) -> UtilisationReport | Response:
+                      building: BuildingQ = None,
+                      order: Annotated[Order, Query(
+                          description="entity: by entity then time; utilisation: least "
+                                      "used first")] = "entity",
+                      limit: Annotated[int | None, Query(
+                          ge=1, le=10000, description="at most this many rows, after order")]
+                      = None) -> UtilisationReport | Response:
     """Per entity and bucket: utilisation %, peak and mean occupancy, no-show rate."""
     _check_range(start, to, bucket)
     history = await analytics.load_history(conn, start, to, datetime.now(UTC),
                                            building=building)
-    rows = analytics.utilisation(history, level, bucket)
+    rows = analytics.order_rows(analytics.utilisation(history, level, bucket), order, limit)
     if format == "csv":
         return _csv(analytics.to_csv(rows, UtilisationRow), "utilisation")
     return UtilisationReport.model_validate(
+        {"from": start, "to": to, "level": level, "bucket": bucket, "rows": rows})
+
+
+@router.get("/releases", response_model=ReleaseReport, response_model_by_alias=True,
+            responses=_csv_responses("ReleaseRow"))
+async def releases(conn: DbDep, start: From, to: To, level: LevelQ = "building",
+                   bucket: BucketQ = "day", format: Format = "json",
+                   building: BuildingQ = None) -> ReleaseReport | Response:
+    """Released bookings per entity and bucket of the release time, counted by reason."""
+    _check_range(start, to, bucket)
+    desks, released = await analytics.load_releases(conn, start, to, building=building)
+    rows = analytics.releases(desks, released, start, to, level, bucket)
+    if format == "csv":
+        return _csv(analytics.to_csv(rows, ReleaseRow), "releases")
+    return ReleaseReport.model_validate(
         {"from": start, "to": to, "level": level, "bucket": bucket, "rows": rows})
 
 
@@ -91,13 +119,15 @@ async def booking_sensor_matrix(conn: DbDep, start: From, to: To, level: LevelQ 
 
 
 @router.get("/heatmap", response_model=Heatmap, response_model_by_alias=True,
-            responses={422: {"model": Problem, "description": "bad range"}})
-async def heatmap(conn: DbDep, start: From, to: To,
-                  building: BuildingQ = None) -> Heatmap:
+            responses=_csv_responses("HeatmapCell"))
+async def heatmap(conn: DbDep, start: From, to: To, format: Format = "json",
+                  building: BuildingQ = None) -> Heatmap | Response:
     """Utilisation % by weekday × hour of the site's time zone, over the range."""
     _check_range(start, to, "day")
     history = await analytics.load_history(conn, start, to, datetime.now(UTC),
                                            building=building)
     desks, cells = analytics.heatmap(history)
+    if format == "csv":
+        return _csv(analytics.to_csv(cells, HeatmapCell), "heatmap")
     return Heatmap.model_validate({"from": start, "to": to, "building": building,
                                    "desks": desks, "cells": cells})

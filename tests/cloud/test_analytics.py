@@ -212,6 +212,7 @@ async def test_heatmap(cloud: RunningCloud) -> None:
     assert cell[(0, 20)] == 25.0  # D2's open check-in
     assert cell[(0, 3)] == 0.0
     assert cell[(1, 10)] is None  # no Tuesday in the range
+    same(body["cells"], await get_csv(cloud, "heatmap", building="B"))
 
 
 async def test_open_checkin_stops_at_now(cloud: RunningCloud) -> None:
@@ -263,3 +264,60 @@ async def test_presence_changes_are_recorded_once(cloud: RunningCloud) -> None:
                                    .order_by(PresenceChange.id))).all()
     assert [(p, ts.timestamp()) for p, ts in rows] == [
         (True, base), (False, base + 2), (True, base + 4)]
+
+
+def released(desk: str, start: float, status: str, reason: str | None,
+             at_hour: float, day: int = 0) -> dict[str, Any]:
+    row = booking(desk, start + 24 * day, start + 24 * day + 1, status)
+    return row | {"released_at": at(at_hour, day=day), "release_reason": reason}
+
+
+async def test_released_bookings_per_day_by_reason(cloud: RunningCloud) -> None:
+    engine: AsyncEngine = cloud.app.state.engine
+    await build_history(engine)
+    async with engine.begin() as conn:
+        await conn.execute(insert(Booking), [
+            released("D4", 9, "no_show", "no_show", 9.25),
+            released("D4", 11, "released", "away", 11.5),
+            released("D1", 14, "released", "released_at_desk", 14.5),
+            released("D2", 8, "released", "displaced_by_offline_checkin", 8.1, day=1),
+            released("D3", 8, "released", None, 8.2, day=1),
+            # Released before the range: not counted.
+            released("D4", 7, "no_show", "no_show", 7.25, day=-1),
+            # A cancelled booking was never released.
+            released("D4", 17, "cancelled", "away", 17.5),
+        ])
+    two_days = {"to": (DAY + timedelta(days=2)).isoformat()}
+    body = await get(cloud, "releases", level="building", bucket="day", **two_days)
+    assert body["bucket"] == "day" and body["level"] == "building"
+    day1, day2 = body["rows"]
+    assert (day1["bucket_start"], day2["bucket_start"]) == (FROM, TO)
+    assert {k: day1[k] for k in ("released", "no_show", "away", "released_at_desk",
+                                 "displaced_by_offline_checkin", "other")} == {
+        "released": 3, "no_show": 1, "away": 1, "released_at_desk": 1,
+        "displaced_by_offline_checkin": 0, "other": 0}
+    assert (day2["released"], day2["displaced_by_offline_checkin"], day2["other"]) == (2, 1, 1)
+    same(body["rows"], await get_csv(cloud, "releases", level="building", bucket="day",
+                                     **two_days))
+    # A day without releases still has its row (zeros), so a chart has no gaps.
+    z2 = [r for r in (await get(cloud, "releases", level="zone", **two_days))["rows"]
+          if r["entity"] == "Z2"]
+    assert [r["released"] for r in z2] == [2, 1]
+
+
+async def test_range_bucket_and_least_used_order(cloud: RunningCloud) -> None:
+    await build_history(cloud.app.state.engine)
+    two_days = {"to": (DAY + timedelta(days=2)).isoformat()}
+    [whole] = (await get(cloud, "utilisation", level="building", bucket="range",
+                         **two_days))["rows"]
+    assert (whole["bucket_start"], whole["bucket_end"]) == (FROM, two_days["to"])
+    # D2's open check-in runs on through the second day: 13 + 24 of 4 × 48 desk-hours.
+    assert whole["occupied_hours"] == 37.0
+    assert whole["utilisation_pct"] == round(100 * 37 / 192, 2)
+    assert (whole["bookings"], whole["no_shows"]) == (2, 1)
+    rows = (await get(cloud, "utilisation", level="desk", bucket="range",
+                      order="utilisation", limit="3"))["rows"]
+    assert [r["entity"] for r in rows] == ["D4", "D3", "D1"]  # 0 %, 1 h, 3 h
+    assert [r["utilisation_pct"] for r in rows] == sorted(r["utilisation_pct"] for r in rows)
+    same(rows, await get_csv(cloud, "utilisation", level="desk", bucket="range",
+                             order="utilisation", limit="3"))

@@ -19,6 +19,10 @@ async def test_book_list_cancel_and_history(cloud: RunningCloud, settings: Cloud
     assert created["status"] == "booked" and created["starts_at"].endswith("Z")  # UTC
     r = await cloud.http.get("/api/v1/bookings", params={"person": "p-ayu"})
     assert [b["id"] for b in r.json()] == [created["id"]]
+    # Listings name the desk and where it is, so "my bookings" reads like the building.
+    listed = r.json()[0]
+    assert (listed["desk_label"], listed["floor_name"], listed["zone_name"]) == (
+        "Meja dekat jendela L1-D01", "Lantai 1", "Area Kolaborasi Terbuka")
 
     r = await cloud.http.post(f"/api/v1/bookings/{created['id']}/cancel")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"

@@ -1,4 +1,5 @@
-"""`ruang demo` as a user runs it: prints the URL, desks change state, Ctrl-C stops it cleanly."""
+"""`ruang demo` as a user runs it: prints the URL and how to sign in, desks change state, the
+facility manager's map shows the roster's names and every booking outcome, Ctrl-C stops it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,23 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
         url = f"http://127.0.0.1:{port}"
         await eventually(lambda: _printed(output, url), timeout=60, what="demo printed its URL")
         async with httpx.AsyncClient(base_url=url) as client:
+            # The dashboard URL printed leads a browser to the sign-in page.
+            page = await client.get("/", follow_redirects=True)
+            assert page.status_code == 200 and "Ruang" in page.text
+            assert page.url.path == "/login"
+            assert any("dev login" in line and f"{url}/login" in line for line in output)
+
+            # The roster is there to pick from; the facility manager signs in, and her
+            # session cookie is what the API calls below carry (desks and nodes need a role).
+            async def signed_in() -> bool:
+                r = await client.post("/login/dev", data={"person": "p-siti"})
+                return r.status_code == 303 and r.headers["location"] == "/map"
+
+            await eventually(signed_in, timeout=30, what="dev login as the facility manager")
+            page = await client.get("/login")
+            assert "Siti Rahmawati" in page.text and "Kementerian PUPR" in page.text
+            async with httpx.AsyncClient(base_url=url) as anonymous:
+                assert (await anonymous.get("/api/v1/desks")).status_code == 401
 
             async def node_online() -> bool:
                 nodes = (await client.get("/api/v1/nodes")).json()
@@ -54,8 +72,25 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
             await eventually(
                 lambda: _changed(occupied_desks, first), timeout=30, what="desks changing state"
             )
-            page = await client.get("/")
-            assert page.status_code == 200 and "Ruang" in page.text
+            roster = set(_ROSTER_NAMES)
+
+            async def names_on_the_map() -> set[str]:
+                desks = (await client.get("/api/v1/floors/A1-L1/map")).json()["desks"]
+                seen = {d["occupant"] for d in desks if d["occupant"]}
+                assert seen <= roster, seen - roster
+                states = {d["state"] for d in desks}
+                # Checked in (by a badge of the roster), still booked, nobody-tapped, out of order.
+                return seen if {"checked_in", "booked", "occupied", "unavailable"} <= states \
+                    else set()
+
+            await eventually(names_on_the_map, timeout=60, what="names and states on the map")
+
+            async def outcomes() -> bool:
+                rows = (await client.get("/api/v1/bookings")).json()
+                by_status = {r["status"] for r in rows}
+                return {"no_show", "checked_in", "booked"} <= by_status
+
+            await eventually(outcomes, timeout=60, what="no-shows released, bookers checked in")
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
@@ -68,6 +103,13 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
         await reader
     assert code == 0, "".join(output)
     assert "Traceback" not in "".join(output)
+
+
+_ROSTER_NAMES = [
+    line.split(",")[2]
+    for line in (Path(__file__).resolve().parents[2] / "cloud" / "sample_layout"
+                 / "ikn-people.csv").read_text(encoding="utf-8").splitlines()[1:]
+]
 
 
 async def _printed(output: list[str], url: str) -> bool:

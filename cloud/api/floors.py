@@ -1,0 +1,74 @@
+"""Floor map routes: the site tree, a floor's live map and its SSE stream, a desk's day.
+
+The logic (states, privacy, queries) is in cloud/floormap.py; the JSON is
+described in docs/dashboards-api.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from cloud import floormap
+from cloud.auth import CurrentUser, require_roles
+from cloud.deps import DbDep, EngineDep, LiveDep
+from cloud.schemas import DeskTimeline, FloorMap, MapUpdate, Problem, SiteTree
+
+router = APIRouter(tags=["floor map"])
+# Technicians see the map too (which desks are out of service), without names.
+VIEWERS = [require_roles("technician", "facility_manager", "admin")]
+_FLOOR_404: dict[int | str, dict[str, Any]] = {404: {"model": Problem,
+                                                     "description": "no such floor"}}
+
+
+@router.get("/sites/tree", response_model=SiteTree)
+async def sites_tree(conn: DbDep, user: CurrentUser) -> SiteTree:
+    return await floormap.site_tree(conn)
+
+
+@router.get("/floors/{floor_id}/map", response_model=FloorMap, dependencies=VIEWERS,
+            responses=_FLOOR_404)
+async def floor_map(
+    floor_id: str,
+    conn: DbDep,
+    user: CurrentUser,
+    zone: Annotated[str | None, Query(description="only this zone id")] = None,
+    agency: Annotated[str | None, Query(description="only zones reserved for this agency")]
+    = None,
+) -> FloorMap:
+    return await floormap.floor_map(conn, floor_id, viewer=user, zone=zone, agency=agency)
+
+
+@router.get(
+    "/floors/{floor_id}/stream",
+    dependencies=VIEWERS,
+    response_class=StreamingResponse,
+    responses={
+        **_FLOOR_404,
+        200: {
+            "description": "Server-sent events: `event: desks` with data = MapUpdate JSON "
+            "(changed desks of this floor + the floor's counts), `event: resync` (reload "
+            "the map), and `: keep-alive` comments every 15 s.",
+            "content": {"text/event-stream": {"schema": MapUpdate.model_json_schema()}},
+        },
+    },
+)
+async def floor_stream(
+    floor_id: str, engine: EngineDep, user: CurrentUser, live: LiveDep
+) -> StreamingResponse:
+    # Checked before the stream starts, so an unknown floor is a plain 404.
+    # No DbDep: a dependency's connection would stay checked out for the stream's life.
+    async with engine.connect() as conn:
+        floor = await floormap.floor_info(conn, floor_id)
+    events = floormap.floor_stream(engine, live, floor_id,
+                                   names=floormap.may_see_names(user, floor.site_id))
+    return StreamingResponse(events, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/desks/{desk_id}/timeline", response_model=DeskTimeline, dependencies=VIEWERS,
+            responses={404: {"model": Problem, "description": "no such desk"}})
+async def desk_timeline(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskTimeline:
+    return await floormap.desk_timeline(conn, desk_id, viewer=user)

@@ -1,0 +1,25 @@
+"""Public routes for the lobby kiosk: desk availability per floor, without signing in.
+
+Nothing here may identify a person: counts only (see cloud/floormap.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud import floormap
+from cloud.deps import DbDep
+from cloud.schemas import KioskAvailability, Problem
+
+router = APIRouter(tags=["kiosk"])
+
+
+@router.get("/public/availability", response_model=KioskAvailability,
+            responses={404: {"model": Problem, "description": "no such site"}})
+async def public_availability(
+    conn: DbDep,
+    site: Annotated[str | None, Query(description="site id; all sites when omitted")] = None,
+) -> KioskAvailability:
+    return await floormap.kiosk_availability(conn, site)

@@ -1,0 +1,149 @@
+// Lobby kiosk (/kiosk): free desks per floor, a shuttle panel and a clock, read from 3 m.
+// No login and no personal data: it only calls the public availability API (counts).
+// It must never go blank on a lobby wall: on an API error it keeps the last data and
+// says how old it is. Without ?lang= it alternates Bahasa Indonesia and English.
+import { api, el, page } from "./common.js";
+
+const params = new URLSearchParams(location.search);
+// ?refresh= (seconds, at least 2) lets a site tune the display; 15 s by default.
+const REFRESH_MS = Math.max(2, Number(params.get("refresh")) || 15) * 1000;
+const ROTATE_MS = 20_000;
+const LOCALES = { id: "id-ID", en: "en-GB" };
+
+const tables = { [page.lang]: JSON.parse(document.getElementById("ruang-strings").textContent) };
+let current = page.lang;
+let data = null;          // the last availability that arrived
+let lastOkAt = null;      // when it arrived (browser clock), for the stale notice
+let failing = false;
+
+const root = document.getElementById("kiosk-root");
+const stale = document.getElementById("kiosk-stale");
+const updated = document.getElementById("kiosk-updated");
+const shuttleList = document.getElementById("kiosk-shuttle-list");
+const clock = document.getElementById("kiosk-clock");
+const dateLine = document.getElementById("kiosk-date");
+
+/** Translation in the language currently on screen (which may not be the page's). */
+function tr(key, values = {}) {
+  const text = (tables[current] || tables[page.lang])[key] ?? tables[page.lang][key];
+  if (text === undefined) return `[${key}]`;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+const num = (n) => Number(n).toLocaleString(LOCALES[current]);
+// The building's time zone (from the API), so a screen set to another zone shows local time.
+let timeZone;
+const hhmm = (date) => date.toLocaleTimeString(LOCALES[current],
+  { hour: "2-digit", minute: "2-digit", timeZone });
+
+function renderClock() {
+  const now = new Date();
+  clock.dateTime = now.toISOString();
+  clock.textContent = hhmm(now);
+  dateLine.textContent = now.toLocaleDateString(LOCALES[current],
+    { weekday: "long", day: "numeric", month: "long", timeZone });
+}
+
+function floorRow(floor) {
+  const share = floor.total ? floor.free / floor.total : 0;
+  const label = tr("kiosk.floor_label", { floor: floor.name, free: floor.free, total: floor.total });
+  return el("li", { class: floor.free ? "floor" : "floor full", dataset: { floor: floor.id } },
+    el("span", { class: "floor-name" }, floor.name),
+    el("span", { class: "floor-count" },
+      el("span", { class: "visually-hidden" }, label),
+      el("span", { class: "free-number", "data-testid": `kiosk-free-${floor.id}`, "aria-hidden": "true" }, num(floor.free)),
+      el("span", { class: "free-of", "aria-hidden": "true" },
+        floor.free ? `${tr("kiosk.free")} ${tr("kiosk.of_total", { total: num(floor.total) })}` : tr("kiosk.full"))),
+    // The bar repeats the number for a glance from afar; the text above carries the meaning.
+    el("span", { class: "bar", "aria-hidden": "true" },
+      el("span", { class: "bar-fill", style: `width: ${(share * 100).toFixed(1)}%` })));
+}
+
+function renderData() {
+  if (!data) {
+    root.replaceChildren(el("p", { class: "kiosk-waiting" }, tr("kiosk.waiting")));
+  } else if (!data.buildings.some((b) => b.floors.length)) {
+    root.replaceChildren(el("p", { class: "kiosk-waiting" }, tr("kiosk.no_floors")));
+  } else {
+    root.replaceChildren(...data.buildings.filter((b) => b.floors.length).map((b) =>
+      el("section", { class: "building", dataset: { building: b.id } },
+        el("h2", {}, b.name),
+        el("ul", { class: "floors" }, b.floors.map(floorRow)))));
+  }
+  renderShuttles();
+  if (lastOkAt) updated.textContent = tr("kiosk.updated", { time: hhmm(lastOkAt) });
+  // The notice only while refreshes fail, with the age of what is on screen.
+  stale.hidden = !(failing && data);
+  if (failing && data) stale.textContent = tr("kiosk.stale", { time: hhmm(lastOkAt) });
+}
+
+function departs(value) {
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? value : hhmm(new Date(at));
+}
+
+function renderShuttles() {
+  const shuttles = data?.shuttles || [];
+  if (!shuttles.length) {
+    // Transport is not connected yet: say so plainly instead of an empty table.
+    shuttleList.replaceChildren(el("p", { class: "kiosk-placeholder", "data-testid": "shuttle-placeholder" },
+      tr("kiosk.shuttles.placeholder")));
+    return;
+  }
+  shuttleList.replaceChildren(el("table", { class: "shuttle-table" },
+    el("thead", {}, el("tr", {}, ["route", "stop", "departs"].map((k) =>
+      el("th", { scope: "col" }, tr(`kiosk.shuttles.${k}`))))),
+    el("tbody", {}, shuttles.slice(0, 6).map((s) => el("tr", {},
+      el("td", {}, s.route ?? "—"), el("td", {}, s.stop ?? "—"),
+      el("td", { class: "departs" }, s.departs_at ? departs(s.departs_at) : "—"))))));
+}
+
+function applyLanguage() {
+  document.documentElement.lang = current;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = tr(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-label]")) node.setAttribute("aria-label", tr(node.dataset.i18nLabel));
+  document.title = `${tr("kiosk.title")} — Ruang`;
+  renderClock();
+  renderData();
+}
+
+async function refresh() {
+  try {
+    data = await api("/api/v1/public/availability", { query: { site: page.site } });
+    timeZone = data.timezone || undefined;
+    lastOkAt = new Date();
+    failing = false;
+  } catch {
+    failing = true;  // keep `data`: the last counts stay on screen, marked stale
+  }
+  renderData();
+  setTimeout(refresh, REFRESH_MS);
+}
+
+/** The other language's strings, read from this page rendered in that language.
+ *  credentials "omit": no cookie is sent or stored, so the kiosk's own language
+ *  choice (cookie) is not changed by this fetch. */
+async function loadOtherLanguage(code) {
+  const response = await fetch(`/kiosk?lang=${code}`, { credentials: "omit" });
+  const html = new DOMParser().parseFromString(await response.text(), "text/html");
+  tables[code] = JSON.parse(html.getElementById("ruang-strings").textContent);
+}
+
+async function rotateLanguages() {
+  const other = page.lang === "id" ? "en" : "id";
+  try {
+    await loadOtherLanguage(other);
+  } catch {
+    return;  // one language is still fine
+  }
+  setInterval(() => {
+    current = current === page.lang ? other : page.lang;
+    applyLanguage();
+  }, ROTATE_MS);
+}
+
+renderClock();
+// A one-second tick: the minute flips on time without aligning timers to the wall clock.
+setInterval(renderClock, 1000);
+refresh();
+// ?lang= pins one language (a screen per audience); otherwise alternate for everyone.
+if (!params.has("lang")) rotateLanguages();

@@ -1,0 +1,185 @@
+"""Browser-test fixtures: a running Ruang (broker, cloud, optional edge + desk simulators)
+and Debian's Chromium driven by Playwright.
+
+Chromium is the system one (`apt-get install chromium`; Playwright's own browser
+download is not used), launched headless with its call-home features off. The
+cloud runs under uvicorn on a free loopback port with the sample IKN building and
+a small roster, like `ruang demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from cloud.auth import SESSION_COOKIE, mint_dev_token
+from cloud.layout import SAMPLE_LAYOUT
+from cloud.main import serve
+from cloud.settings import CloudSettings
+from edge.agent import EdgeAgent
+from edge.settings import DeskUnitConfig, EdgeSettings
+from ruang import devservers
+from simulators.deskunit import DeskUnitSimulator
+from simulators.floor import SimulatedFloor
+from tests.helpers import auth_headers, eventually, missing
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-default-apps", "--disable-sync",
+    "--metrics-recording-only", "--disable-domain-reliability",
+]
+SCREENSHOT_DIR = Path(os.environ.get("RUANG_SCREENSHOT_DIR", "artifacts/screenshots"))
+SITE = "ikn-kipp"
+DEMO_NODE = "ikn-demo-l1"
+
+# A small roster for the sample building: who signs in, whose badges tap.
+ROSTER = (
+    "id,kind,name,role,agency,nip\n"
+    "p-siti,asn,Siti Rahmawati,facility_manager,Otorita IKN,198001012005012001\n"
+    "p-joko,asn,Joko Prasetyo,technician,Otorita IKN,198502022010011002\n"
+    "p-ayu,asn,Ayu Lestari,asn,Kementerian PUPR,199003032015032003\n"
+    "p-budi,asn,Budi Santoso,asn,Kementerian Keuangan,199104042016041004\n"
+)
+BADGES = {"p-ayu": "04A1B2C3D4E5F6", "p-budi": "04B0B1B2B3B4B5"}
+
+
+@dataclass
+class Ruang:
+    """A running cloud (and maybe an edge with simulated desks) for a browser to visit."""
+
+    base_url: str
+    settings: CloudSettings
+    admin: httpx.AsyncClient
+    broker: devservers.Mosquitto
+    sims: dict[str, DeskUnitSimulator] = field(default_factory=dict)
+    agent: EdgeAgent | None = None
+
+    def token(self, person: str, role: str) -> str:
+        sites = [SITE] if role in ("facility_manager", "technician") else None
+        return mint_dev_token(self.settings, person, [role], sites=sites,
+                              name=person.removeprefix("p-").title())
+
+    async def context(self, browser: Browser, person: str | None = None,
+                      role: str = "asn", **options: Any) -> BrowserContext:
+        """A fresh browser profile, signed in as `person` with `role` when given."""
+        context = await browser.new_context(base_url=self.base_url, **options)
+        if person is not None:
+            await context.add_cookies([{
+                "name": SESSION_COOKIE, "value": self.token(person, role),
+                "url": self.base_url, "httpOnly": True, "sameSite": "Lax",
+            }])
+        return context
+
+    async def page(self, browser: Browser, person: str | None = None, role: str = "asn",
+                   **options: Any) -> Page:
+        context = await self.context(browser, person, role, **options)
+        page = await context.new_page()
+        page.set_default_timeout(15_000)
+        return page
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        missing("chromium (apt-get install chromium)")
+        raise AssertionError("unreachable")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable, headless=True,
+                                                    args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@contextlib.asynccontextmanager
+async def running_ruang(tmp_path: Path, database_url: str | None = None, *,
+                        layout: Path = SAMPLE_LAYOUT, desks: int = 0, roster: bool = True,
+                        edge_extra: dict[str, Any] | None = None,
+                        **cloud_extra: Any) -> AsyncIterator[Ruang]:
+    """Broker + cloud (+ an edge with `desks` simulated desk units on the demo node).
+
+    `edge_extra` goes into the edge's EdgeSettings (e.g. a short `health_interval_s`
+    for views that need node health soon).
+    """
+    broker = devservers.Mosquitto(port=devservers.free_port(), workdir=tmp_path / "broker")
+    broker.workdir.mkdir()
+    broker.start()
+    settings = CloudSettings(
+        database_url=database_url or f"sqlite+aiosqlite:///{tmp_path}/cloud.sqlite3",
+        mqtt_url=broker.url, mqtt_client_id=f"ruang-cloud-{tmp_path.name}",
+        http_host="127.0.0.1", http_port=devservers.free_port(),
+        telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
+        auth_dev_key_path=tmp_path / "dev-key.pem",
+        snapshot_key_path=tmp_path / "snapshot-key.pem",
+        layout_file=layout, flush_interval_s=0.05, snapshot_debounce_s=0.05,
+        **cloud_extra,
+    )
+    ready = asyncio.Event()
+    cloud = asyncio.create_task(serve(settings, ready=ready))
+    edge_task: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(30):
+            await ready.wait()
+        base_url = f"http://127.0.0.1:{settings.http_port}"
+        async with httpx.AsyncClient(base_url=base_url, headers=auth_headers(settings)) as admin, \
+                contextlib.AsyncExitStack() as stack:
+            r = await admin.post("/api/v1/people/import", content=ROSTER,
+                                 headers={"content-type": "text/csv"}) if roster else None
+            assert r is None or r.status_code == 200, r.text
+            for person, uid in BADGES.items() if roster else ():
+                r = await admin.post("/api/v1/badges",
+                                     json={"kind": "nfc", "uid": uid, "person_id": person})
+                assert r.status_code == 201, r.text
+            ruang = Ruang(base_url, settings, admin, broker)
+            if desks:
+                floor = await stack.enter_async_context(SimulatedFloor(count=desks, floor="L1"))
+                key = tmp_path / "snapshot.pub"
+                key.write_bytes((await admin.get("/api/v1/snapshot-key")).content)
+                agent = EdgeAgent(EdgeSettings(
+                    node_id=DEMO_NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
+                    desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
+                    snapshot_public_key=key, **(edge_extra or {}),
+                ))
+                edge_task = asyncio.create_task(agent.run())
+                ruang.sims, ruang.agent = floor.sims, agent
+
+                async def has_snapshot() -> bool:
+                    snap = agent.book.snapshot
+                    return snap is not None and BADGES["p-ayu"] in snap.badges
+
+                await eventually(has_snapshot, timeout=30, what="signed snapshot at the edge")
+            try:
+                yield ruang
+            finally:
+                if edge_task is not None:
+                    edge_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await edge_task
+    finally:
+        cloud.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cloud
+        broker.stop()
+
+
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Saves a screenshot of the view under artifacts/screenshots (docs/ keeps the best)."""
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        raise ValueError(name)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -97,3 +98,26 @@ async def publish(client: aiomqtt.Client, message: contract.Message) -> None:
     await client.publish(contract.topic_for(message), contract.encode(message),
                          qos=contract.qos_for(message),
                          retain=isinstance(message, contract.NodeState))
+
+
+@asynccontextmanager
+async def serving(settings: CloudSettings) -> AsyncIterator[tuple[str, asyncio.Task[None]]]:
+    """The cloud under uvicorn on a free loopback port: (base URL, the serve task).
+
+    Leaving the block cancels the task, which shuts uvicorn down gracefully.
+    """
+    from cloud.main import serve
+
+    if settings.http_port in (0, 8000):
+        settings = settings.model_copy(update={"http_port": devservers.free_port()})
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(settings, ready=ready))
+    try:
+        async with asyncio.timeout(30):
+            await ready.wait()
+        yield f"http://127.0.0.1:{settings.http_port}", task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+

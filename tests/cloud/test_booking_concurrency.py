@@ -13,33 +13,22 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from cloud.main import serve
 from cloud.settings import CloudSettings
-from ruang import devservers
 from tests.helpers import auth_headers
 
 from .booking_helpers import booking, seed, slot
+from .conftest import serving
 
 RACERS = 200
 
 
 @contextlib.asynccontextmanager
 async def http_server(settings: CloudSettings) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings.model_copy(update={"http_port": devservers.free_port()})
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve(settings, ready=ready))
-    try:
-        async with asyncio.timeout(30):
-            await ready.wait()
+    async with serving(settings) as (base, _):
         limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
-                                     limits=limits, timeout=60,
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60,
                                      headers=auth_headers(settings)) as client:
             yield client
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _race(client: httpx.AsyncClient, bodies: list[dict[str, str]]) -> list[httpx.Response]:

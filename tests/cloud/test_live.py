@@ -16,13 +16,12 @@ import httpx
 
 from cloud.db import make_engine
 from cloud.live import LiveHub
-from cloud.main import serve
 from cloud.settings import CloudSettings
-from ruang import contract, devservers
+from ruang import contract
 from tests.helpers import auth_headers
 
 from .booking_helpers import seed
-from .conftest import RunningCloud, publish
+from .conftest import RunningCloud, publish, serving
 from .map_helpers import now_slot
 
 
@@ -70,21 +69,6 @@ async def test_ingestion_announces_committed_desk_changes(
     assert desks["L1-D09"]["state"] == "occupied"
 
 
-@contextlib.asynccontextmanager
-async def _server(settings: CloudSettings) -> AsyncIterator[tuple[str, asyncio.Task[None]]]:
-    settings = settings.model_copy(update={"http_port": devservers.free_port()})
-    ready = asyncio.Event()
-    task = asyncio.create_task(serve(settings, ready=ready))
-    try:
-        async with asyncio.timeout(30):
-            await ready.wait()
-        yield f"http://127.0.0.1:{settings.http_port}", task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def _event(lines: AsyncIterator[str]) -> tuple[str, str]:
     """The next SSE event (name, data), skipping comments."""
     name, data = "message", ""
@@ -102,7 +86,7 @@ async def _event(lines: AsyncIterator[str]) -> tuple[str, str]:
 
 async def test_stream_sends_booking_changes_and_ends_with_the_server(
         settings: CloudSettings) -> None:
-    async with _server(settings) as (base, task):
+    async with serving(settings) as (base, task):
         engine = make_engine(settings.database_url)
         manager = auth_headers(settings, subject="p-citra", roles=("facility_manager",),
                                sites=("ikn-kipp",))

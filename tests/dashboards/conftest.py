@@ -25,13 +25,13 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from cloud.auth import SESSION_COOKIE, mint_dev_token
 from cloud.layout import SAMPLE_LAYOUT
-from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
 from edge.settings import DeskUnitConfig, EdgeSettings
 from ruang import devservers
 from simulators.deskunit import DeskUnitSimulator
 from simulators.floor import SimulatedFloor
+from tests.cloud.conftest import serving
 from tests.helpers import auth_headers, eventually, missing
 
 CHROMIUM_ARGS = [
@@ -127,14 +127,10 @@ async def running_ruang(tmp_path: Path, database_url: str | None = None, *,
         layout_file=layout, flush_interval_s=0.05, snapshot_debounce_s=0.05,
         **cloud_extra,
     )
-    ready = asyncio.Event()
-    cloud = asyncio.create_task(serve(settings, ready=ready))
     edge_task: asyncio.Task[None] | None = None
     try:
-        async with asyncio.timeout(30):
-            await ready.wait()
-        base_url = f"http://127.0.0.1:{settings.http_port}"
-        async with httpx.AsyncClient(base_url=base_url, headers=auth_headers(settings)) as admin, \
+        async with serving(settings) as (base_url, _), \
+                httpx.AsyncClient(base_url=base_url, headers=auth_headers(settings)) as admin, \
                 contextlib.AsyncExitStack() as stack:
             r = await admin.post("/api/v1/people/import", content=ROSTER,
                                  headers={"content-type": "text/csv"}) if roster else None
@@ -169,9 +165,6 @@ async def running_ruang(tmp_path: Path, database_url: str | None = None, *,
                     with contextlib.suppress(asyncio.CancelledError):
                         await edge_task
     finally:
-        cloud.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cloud
         broker.stop()
 
 

@@ -70,6 +70,17 @@ async def _ignore(_: contract.Message) -> None:
     return None
 
 
+def day_uplink(tmp_path: Path, mqtt_url: str) -> Uplink:
+    """The floor node's uplink, draining its backlog as fast as the test can take it."""
+    return Uplink(
+        EdgeSettings(node_id=NODE, mqtt_url=mqtt_url, state_dir=tmp_path / "edge",
+                     backlog_default_rate=50_000),
+        birth=lambda b: contract.NodeState(node=NODE, online=True, bdseq=b),
+        on_command=_ignore,
+        backoff=Backoff(base=0.1, cap=1.0),
+    )
+
+
 async def test_a_day_offline_is_kept_whole_and_drains_by_priority_with_live_data_first(
     tmp_path: Path,
 ) -> None:
@@ -80,13 +91,7 @@ async def test_a_day_offline_is_kept_whole_and_drains_by_priority_with_live_data
         async with background(seen.run()):
             await asyncio.wait_for(seen.ready.wait(), 10)
             broker.stop()
-            uplink = Uplink(
-                EdgeSettings(node_id=NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
-                             backlog_default_rate=50_000),
-                birth=lambda b: contract.NodeState(node=NODE, online=True, bdseq=b),
-                on_command=_ignore,
-                backoff=Backoff(base=0.1, cap=1.0),
-            )  # fmt: skip
+            uplink = day_uplink(tmp_path, broker.url)
             async with background(uplink.run()):
                 for tick in day:
                     for message in tick:
@@ -164,13 +169,7 @@ async def _utilisation_of_the_day(tmp_path: Path, *, outage: bool) -> list[dict[
     with devservers.mosquitto() as broker:
         async with running_cloud(tmp_path, broker.url) as cloud:
             _seed_floor(cloud.db_path)
-            uplink = Uplink(
-                EdgeSettings(node_id=NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
-                             backlog_default_rate=50_000),
-                birth=lambda b: contract.NodeState(node=NODE, online=True, bdseq=b),
-                on_command=_ignore,
-                backoff=Backoff(base=0.1, cap=1.0),
-            )  # fmt: skip
+            uplink = day_uplink(tmp_path, broker.url)
 
             async def feed() -> None:
                 for tick in day:

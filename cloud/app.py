@@ -59,6 +59,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         app.state.live = live
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
+        ingestor.on_rooms_changed = live.announce_rooms
 
         def released(desks: list[str]) -> None:
             snapshots.desks_changed(desks)

@@ -1,8 +1,8 @@
 """Applies contract messages to the SQL state, in arrival order, inside one transaction.
 
 Telemetry arrives as `TelemetryBatch`es already coalesced in memory (latest
-presence per desk, last arrival per node) and is written with one multi-row
-upsert per table; events and state messages are applied one by one after an
+presence per desk and per room, last arrival per node) and is written with one
+multi-row upsert (or UPDATE) per table; events and state messages are applied one by one after an
 INSERT into `events` whose UNIQUE message id turns a replay into a no-op.
 """
 
@@ -13,12 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, false, func, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, case, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud import checkins, lineprotocol
-from cloud.models import Desk, DeviceStatus, Event, Node, NodeHealthSample, PresenceChange
+from cloud.models import (
+    Desk,
+    DeviceStatus,
+    Event,
+    Node,
+    NodeHealthSample,
+    PresenceChange,
+    Room,
+)
 from ruang import contract
 
 NODES = cast(Table, Node.__table__)
@@ -27,6 +35,7 @@ EVENTS = cast(Table, Event.__table__)
 PRESENCE_CHANGES = cast(Table, PresenceChange.__table__)
 DEVICE_STATUS = cast(Table, DeviceStatus.__table__)
 HEALTH_SAMPLES = cast(Table, NodeHealthSample.__table__)
+ROOMS = cast(Table, Room.__table__)
 
 
 def utc(ts: float) -> datetime:
@@ -41,6 +50,8 @@ class TelemetryBatch:
     seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
     # desk -> (node, present, edge ts)
     presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)
+    # room -> (occupied, edge ts), from room sensors (room_presence)
+    rooms: dict[str, tuple[bool, float]] = field(default_factory=dict)
     # node -> (latest NodeHealth, cloud receive time); (node, device) -> (DeviceHealth, same)
     health: dict[str, tuple[contract.NodeHealth, float]] = field(default_factory=dict)
     devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]] = field(
@@ -68,6 +79,11 @@ class ApplyResult:
     lines: list[str] = field(default_factory=list)  # node_state series for the sink
     # What this transaction wrote, remembered by Applier.committed() once it commits.
     presence_written: dict[str, bool] = field(default_factory=dict)
+    rooms_written: dict[str, bool] = field(default_factory=dict)
+    # Rooms whose occupancy this transaction changed (for live maps), and readings
+    # for rooms the layout does not know (dropped, counted as rejects).
+    rooms_changed: set[str] = field(default_factory=set)
+    unknown_rooms: int = 0
     seen_written: dict[str, float] = field(default_factory=dict)
     sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
     # Nodes whose bookings this transaction changed: their snapshots are out of date.
@@ -88,6 +104,7 @@ class Applier:
         # samples repeat the previous value, and last_seen only needs to be
         # fresh to within a fraction of the offline timeout.
         self._presence: dict[str, bool] = {}
+        self._rooms: dict[str, bool] = {}
         self._seen: dict[str, float] = {}
         self._seen_resolution = last_seen_resolution_s
         # Last health sample kept per node (cloud time): thins the history table.
@@ -126,6 +143,12 @@ class Applier:
                     else_=desk_ins.excluded.presence_changed_at,
                 ),
             },
+        )
+        # Rooms come from the layout only: a reading updates a known room, never creates one.
+        self._room_occupied = (
+            update(ROOMS)
+            .where(ROOMS.c.id == bindparam("room"))
+            .values(occupied=bindparam("occupied"), occupied_changed_at=bindparam("at"))
         )
         self._desk_ensure = insert(DESKS).on_conflict_do_nothing(index_elements=[DESKS.c.id])
         health_ins = insert(NODES)
@@ -195,6 +218,7 @@ class Applier:
     def committed(self, result: ApplyResult) -> None:
         """Remembers what `result`'s transaction wrote (call only after it committed)."""
         self._presence.update(result.presence_written)
+        self._rooms.update(result.rooms_written)
         self._seen.update(result.seen_written)
         self._sampled.update(result.sampled_written)
 
@@ -326,8 +350,36 @@ class Applier:
             result.presence_written.update(
                 (desk, present) for desk, (_, present, _) in changed.items()
             )
+        if batch.rooms:
+            await self._room_occupancy(conn, batch, result)
         if batch.health or batch.devices:
             await self._fleet(conn, batch, result)
+
+    async def _room_occupancy(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        """Latest room sensor readings -> rooms.occupied, one UPDATE for all changed rooms."""
+        known = self._rooms
+        candidates = [room for room, (occupied, _) in batch.rooms.items()
+                      if known.get(room) is not occupied]
+        if not candidates:
+            return
+        # The stored value decides what changed, so occupied_changed_at moves only on a
+        # real change (also after a restart) and unknown rooms are found in the same query.
+        stored = {row.id: row.occupied for row in await conn.execute(
+            select(ROOMS.c.id, ROOMS.c.occupied).where(ROOMS.c.id.in_(candidates)))}
+        rows = []
+        for room in candidates:
+            occupied, ts = batch.rooms[room]
+            if room not in stored:
+                result.unknown_rooms += 1
+                continue
+            result.rooms_written[room] = occupied
+            if stored[room] is not occupied:
+                rows.append({"room": room, "occupied": occupied, "at": utc(ts)})
+                result.rooms_changed.add(room)
+        if rows:
+            await conn.execute(self._room_occupied, rows)
 
     async def _ordered(self, conn: AsyncConnection, env: Envelope, result: ApplyResult) -> None:
         msg = env.message

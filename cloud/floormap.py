@@ -20,6 +20,10 @@ Privacy: the occupant's name is filled only for admins and facility managers of
 the desk's site; technicians and the public kiosk get no names, and nothing
 here ever returns a NIP, a badge UID or a person id.
 
+A room's state is its sensor's latest reading (`rooms.occupied`, written by
+ingestion from `room_presence` telemetry): `occupied`, `free`, or null before
+any sensor reported.
+
 Cost: a floor (500 desks or more) is read with four queries — the floor, its
 desks, the bookings holding them now, its rooms — never one per desk.
 """
@@ -251,21 +255,27 @@ async def floor_map(conn: AsyncConnection, floor_id: str, *, viewer: Principal,
     desks = await map_desks(conn, where, at, names=names)
     zone_rows = (await conn.execute(select(ZONES).where(*zone_where)
                                     .order_by(ZONES.c.id))).all()
-    room_rows = (await conn.execute(
-        select(ROOMS).where(ROOMS.c.zone_id.in_([z.id for z in zone_rows]))
-        .order_by(ROOMS.c.id))).all() if zone_rows else []
+    rooms = await map_rooms(conn, [ROOMS.c.zone_id.in_([z.id for z in zone_rows])]) \
+        if zone_rows else []
     return FloorMap(
         floor=floor,
         zones=[ZoneNode(id=z.id, name=z.name, reserved_for_agency=z.reserved_for_agency)
                for z in zone_rows],
         desks=desks,
-        rooms=[MapRoom(id=r.id, name=r.name, capacity=r.capacity, zone=r.zone_id,
-                       state=None if r.occupied is None else
-                       ("occupied" if r.occupied else "free"),
-                       x=r.x, y=r.y, w=r.w, h=r.h) for r in room_rows],
+        rooms=rooms,
         counts=count(desks),
         generated_at=at,
     )
+
+
+async def map_rooms(conn: AsyncConnection, where: Sequence[Any]) -> list[MapRoom]:
+    """Rooms matching `where` (clauses on rooms/zones) with their sensor state: one query."""
+    rows = (await conn.execute(
+        select(ROOMS).select_from(ROOMS.join(ZONES, ZONES.c.id == ROOMS.c.zone_id))
+        .where(*where).order_by(ROOMS.c.id))).all()
+    return [MapRoom(id=r.id, name=r.name, capacity=r.capacity, zone=r.zone_id,
+                    state=None if r.occupied is None else ("occupied" if r.occupied else "free"),
+                    x=r.x, y=r.y, w=r.w, h=r.h) for r in rows]
 
 
 # --- live stream --------------------------------------------------------------------
@@ -278,16 +288,19 @@ def _sse(event: str, data: str) -> str:
 async def floor_stream(engine: AsyncEngine, hub: LiveHub, floor_id: str, *, names: bool,
                        coalesce_s: float = COALESCE_S,
                        keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[str]:
-    """SSE text for one floor: `desks` events with the changed desks, until the hub closes.
+    """SSE text for one floor: `desks` events with changed desks and rooms, until the hub closes.
 
     Each event is re-read from the database (a connection per event, none held
-    while idle) and carries the changed desks of this floor plus the counts of
-    the whole floor. Desks added to the floor after the stream started are not
+    while idle) and carries the changed desks and rooms of this floor plus the
+    counts of the whole floor. Desks and rooms added to the floor after the stream started are not
     followed; a client reconnecting (EventSource does) picks them up.
     """
     async with engine.connect() as conn:
         desk_ids = set(await conn.scalars(select(DESKS.c.id).where(DESKS.c.floor_id == floor_id)))
-    with hub.subscribe(desk_ids) as subscription:
+        room_ids = set(await conn.scalars(
+            select(ROOMS.c.id).join(ZONES, ZONES.c.id == ROOMS.c.zone_id)
+            .where(ZONES.c.floor_id == floor_id)))
+    with hub.subscribe(desk_ids, room_ids) as subscription:
         # A comment: invisible to EventSource, but tells a client the
         # subscription is in place before it acts.
         yield ": subscribed\n\n"
@@ -304,9 +317,11 @@ async def floor_stream(engine: AsyncEngine, hub: LiveHub, floor_id: str, *, name
             async with engine.connect() as conn:
                 desks = await map_desks(conn, [DESKS.c.floor_id == floor_id], _now(),
                                         names=names)
+                rooms = await map_rooms(conn, [ROOMS.c.id.in_(batch.rooms)]) \
+                    if batch.rooms else []
             changed = [d for d in desks if d.id in batch.desks]
-            if changed:
-                update = MapUpdate(desks=changed, counts=count(desks))
+            if changed or rooms:
+                update = MapUpdate(desks=changed, rooms=rooms, counts=count(desks))
                 yield _sse("desks", update.model_dump_json())
 
 

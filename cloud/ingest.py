@@ -173,6 +173,8 @@ class Ingestor:
         self.on_bookings_changed: Callable[[set[str]], None] | None = None
         # Told which desks an applied batch touched (the live floor map hub).
         self.on_desks_changed: Callable[[set[str]], None] | None = None
+        # Told which rooms' occupancy an applied batch changed (the same hub).
+        self.on_rooms_changed: Callable[[set[str]], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -335,6 +337,10 @@ class Ingestor:
             presence: contract.Presence = message  # type: ignore[assignment]
             batch.presence[presence.desk] = (presence.node, presence.present, presence.ts)
             self._lines.append(lineprotocol.presence(presence))
+        elif kind is contract.RoomPresence:
+            room: contract.RoomPresence = message  # type: ignore[assignment]
+            batch.rooms[room.room] = (room.present, room.ts)
+            self._lines.append(lineprotocol.room_presence(room))
         elif kind is contract.Heartbeat:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
         elif kind is contract.NodeHealth:
@@ -417,6 +423,9 @@ class Ingestor:
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
             self.stats.stale_deaths += result.stale_deaths
+            if result.unknown_rooms:
+                self._reject(f"room_presence for {result.unknown_rooms} room(s) not in the "
+                             "layout", category="unknown_room")
             if result.lines:
                 self.sink.write(result.lines)
             if result.booking_nodes and self.on_bookings_changed is not None:
@@ -425,6 +434,8 @@ class Ingestor:
                 desks = _desks_touched(items, result.presence_written)
                 if desks:
                     self.on_desks_changed(desks)
+            if result.rooms_changed and self.on_rooms_changed is not None:
+                self.on_rooms_changed(result.rooms_changed)
             return True
 
     def _acknowledge_access_decisions(self, items: list[Item]) -> None:

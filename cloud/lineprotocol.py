@@ -39,6 +39,13 @@ def presence(message: contract.Presence) -> str:
     )
 
 
+def room_presence(message: contract.RoomPresence) -> str:
+    tags = f"room_presence,node={escape_tag(message.node)},room={escape_tag(message.room)}"
+    if message.sensor is not None:
+        tags += f",sensor={escape_tag(message.sensor)}"
+    return f"{tags} present={1 if message.present else 0}i {ts_ns(message.ts)}"
+
+
 def heartbeat(message: contract.Heartbeat) -> str:
     return (
         f"heartbeat,node={escape_tag(message.node)},desk={escape_tag(message.desk)} "
@@ -106,6 +113,8 @@ def for_telemetry(message: contract.Message) -> str | None:
     """The line for one telemetry message, or None for a type without a series."""
     if isinstance(message, contract.Presence):
         return presence(message)
+    if isinstance(message, contract.RoomPresence):
+        return room_presence(message)
     if isinstance(message, contract.Heartbeat):
         return heartbeat(message)
     if isinstance(message, contract.NodeHealth):

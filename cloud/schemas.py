@@ -555,9 +555,11 @@ class FloorMap(BaseModel):
 
 
 class MapUpdate(BaseModel):
-    """`data` of an SSE `desks` event: the changed desks and the whole floor's counts."""
+    """`data` of an SSE `desks` event: the changed desks and rooms, and the floor's counts."""
 
     desks: list[MapDesk]
+    # Rooms whose sensor reading changed (counts are of desks only, so rooms leave them as is).
+    rooms: list[MapRoom] = Field(default_factory=list)
     counts: MapCounts
 
 

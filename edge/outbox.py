@@ -64,6 +64,7 @@ PRIORITY_BY_KIND: dict[str, int] = {
     "config_status": 1,
     # Occupancy.
     "presence": 2,
+    "room_presence": 2,
     "badge_presence": 2,
     # Environment and health: the first to go when the disk bound is reached.
     "heartbeat": 3,

@@ -195,6 +195,14 @@ class Presence(_Payload):
     source: Literal["deskunit", "radar", "ble"] = "deskunit"
 
 
+class RoomPresence(_Payload):
+    """A room sensor (e.g. a radar over a meeting room) saw the room become occupied or free."""
+
+    room: DeviceId
+    present: bool
+    sensor: DeviceId | None = None
+
+
 class BadgePresence(_Payload):
     """A BLE badge became present in / left a zone (or the area of a desk)."""
 
@@ -280,6 +288,7 @@ EVENT_KINDS: dict[str, type[_Payload]] = {
 }
 TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "presence": Presence,
+    "room_presence": RoomPresence,
     "heartbeat": Heartbeat,
     "health": NodeHealth,
     "badge_presence": BadgePresence,

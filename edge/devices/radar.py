@@ -1,9 +1,10 @@
-"""Driver of the HLK-LD2410 mmWave presence radar: one radar above one desk.
+"""Driver of the HLK-LD2410 mmWave presence radar: one radar above one desk or one room.
 
 Opens the radar by URL (device, pty or socket://), configures it on every
 connect (max gates and no-one delay; the radar may have been power-cycled or
 swapped), then streams its reports through `PresenceFilter` and publishes
-`contract.Presence(source="radar")` when presence changes, plus a periodic
+`contract.Presence(source="radar")` for a desk radar, or `contract.RoomPresence`
+for a radar bound to a meeting room, when presence changes, plus a periodic
 re-assert so a cloud that missed a QoS 0 sample catches up. Loss of the port
 is reported in `health()` and the port is reopened with backoff by
 `supervisor.supervise`, so a re-plugged radar is picked up again.
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 
 import serial_asyncio_fast
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.devices import Publish
 from edge.devices.supervisor import supervise
@@ -50,12 +51,13 @@ READ_SIZE = 4096
 
 
 class RadarConfig(BaseModel):
-    """One radar in the edge settings file (`radars:` list)."""
+    """One radar in the edge settings file (`radars:` list), above a desk or in a room."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     device: contract.DeviceId
-    desk: contract.DeskId
+    desk: contract.DeskId | None = None
+    room: contract.DeviceId | None = None
     port: str = Field(min_length=1, description="device path, pty or socket://host:port")
     baudrate: int = Field(default=DEFAULT_BAUDRATE, gt=0)
     max_moving_gate: int = Field(default=MAX_GATE, ge=1, le=MAX_GATE)
@@ -64,6 +66,13 @@ class RadarConfig(BaseModel):
     min_energy: int = Field(default=20, ge=0, le=100)
     max_distance_cm: int = Field(default=300, gt=0)
     hold_s: float = Field(default=5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _desk_or_room(self) -> RadarConfig:
+        # A radar's reading means one thing: someone at this desk, or someone in this room.
+        if (self.desk is None) == (self.room is None):
+            raise ValueError(f"radar {self.device!r}: set exactly one of `desk` or `room`")
+        return self
 
 
 class PresenceFilter:
@@ -283,14 +292,18 @@ class RadarDriver:
         if changed is not None or due:
             self._last_publish = now
             self.published += 1
-            self._publish(
-                contract.Presence(
-                    node=self.node_id,
-                    desk=self.config.desk,
-                    present=self.filter.present,
-                    source="radar",
-                )
+            self._publish(self._presence_message())
+
+    def _presence_message(self) -> contract.Message:
+        cfg = self.config
+        if cfg.room is not None:
+            return contract.RoomPresence(
+                node=self.node_id, room=cfg.room, present=self.filter.present, sensor=cfg.device
             )
+        assert cfg.desk is not None  # the config validator guarantees one of the two
+        return contract.Presence(
+            node=self.node_id, desk=cfg.desk, present=self.filter.present, source="radar"
+        )
 
     def _on_down(self, reason: str) -> None:
         self._online = False

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiomqtt
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from bench.dashboards import DESKS, FLOOR, write_big_floor_layout
+from cloud.ingest import parse_mqtt_url
+from ruang import contract
 from tests.cloud.map_helpers import book_now
-from tests.dashboards.conftest import BADGES, ROSTER, Ruang, running_ruang, screenshot
+from tests.dashboards.conftest import (
+    BADGES,
+    DEMO_NODE,
+    ROSTER,
+    Ruang,
+    running_ruang,
+    screenshot,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -70,6 +80,28 @@ async def test_a_booking_made_through_the_api_shows_on_an_open_map(
         await expect(cell).to_have_attribute("aria-label", "Meja L1-D03, Dipesan, Budi Santoso")
         await expect(page.get_by_test_id("map-legend").locator(
             '[data-state="booked"] .count')).to_have_text("1")
+        assert await page.evaluate("window.__ruangMarker") == "still-here"
+
+
+async def test_a_room_sensor_reading_changes_the_room_on_an_open_map(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with running_ruang(tmp_path) as ruang:
+        page = await open_map(ruang, browser, "p-siti", "facility_manager")
+        await page.evaluate("window.__ruangMarker = 'still-here'")
+        room = page.locator('.floor-svg .room[data-id="A1-L1-R1"]')
+        await expect(room).to_have_attribute("data-state", "unknown")
+
+        target = parse_mqtt_url(ruang.broker.url)
+        async with aiomqtt.Client(target.host, target.port) as client:
+            for present, state, said in ((True, "occupied", "Ruang terpakai"),
+                                         (False, "free", "Ruang kosong")):
+                msg = contract.RoomPresence(node=DEMO_NODE, room="A1-L1-R1", present=present,
+                                            sensor="A1-L1-R1-occupancy")
+                await client.publish(contract.topic_for(msg), contract.encode(msg))
+                await expect(room).to_have_attribute("data-state", state, timeout=LIVE_TIMEOUT)
+                await expect(room).to_have_attribute("aria-label", f"Ruang Rapat 1.1: {said}, "
+                                                     "kapasitas 8")
         assert await page.evaluate("window.__ruangMarker") == "still-here"
 
 

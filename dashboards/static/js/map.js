@@ -318,6 +318,22 @@ function redrawRooms(rooms) {
   group.replaceChildren(...cells);
 }
 
+/** Replaces the cells of rooms whose sensor state changed; returns how many changed. */
+function applyRooms(rooms) {
+  let changed = 0;
+  for (const room of rooms) {
+    if (view.map) {
+      const i = view.map.rooms.findIndex((r) => r.id === room.id);
+      if (i >= 0) view.map.rooms[i] = room;
+    }
+    const cell = ui.canvas.querySelector(`.rooms [data-id="${CSS.escape(room.id)}"]`);
+    if (!cell || cell.dataset.state === roomState(room)) continue;  // not drawn, or unchanged
+    cell.replaceWith(roomCell(room));
+    changed += 1;
+  }
+  return changed;
+}
+
 /** Updates only cells whose state or occupant changed; returns how many changed. */
 function applyDesks(desks) {
   let changed = 0;
@@ -375,14 +391,20 @@ function renderCounts() {
 // --- live stream --------------------------------------------------------------------
 
 function applyUpdate(update, { quiet = false } = {}) {
-  const changed = applyDesks(update.desks);
-  if (!changed) return;
-  renderCounts();
-  if (view.openDesk && update.desks.some((d) => d.id === view.openDesk)) {
+  const desks = applyDesks(update.desks);
+  // Older servers send no `rooms`; room sensors change rooms only, never the desk counts.
+  const rooms = applyRooms(update.rooms || []);
+  if (!desks && !rooms) return;
+  if (desks) renderCounts();
+  if (desks && view.openDesk && update.desks.some((d) => d.id === view.openDesk)) {
     renderPanelFacts();
     loadTimeline(view.openDesk);
   }
-  if (!quiet) announce(t("map.announce.changed", { count: changed }));
+  if (quiet) return;
+  const said = [];
+  if (desks) said.push(t("map.announce.changed", { count: desks }));
+  if (rooms) said.push(t("map.announce.rooms_changed", { count: rooms }));
+  announce(said.join(". "));
 }
 
 function disconnect() {

@@ -222,6 +222,35 @@ def test_config_defaults_match_the_datasheet_and_brief() -> None:
         _config("/dev/ttyUSB0", max_moving_gate=9)
 
 
+async def test_radar_bound_to_a_room_publishes_room_presence_instead_of_desk_presence() -> None:
+    out: list[contract.Message] = []
+    clock = Clock()
+    async with LD2410Simulator(report_hz=50) as radar:
+        config = RadarConfig(device="A1-L1-R1-occupancy", room="A1-L1-R1", port=radar.path)
+        driver = RadarDriver(config, "edge-l1", out.append, backoff=FAST, clock=clock)
+        async with running(driver):
+            await eventually(_async(lambda: _rooms(out) == [False]), timeout=5)
+            radar.set_target(TargetState.MOVING, moving_cm=150, moving_energy=70)
+            await eventually(_async(lambda: _rooms(out) == [False, True]), timeout=5)
+            radar.set_target(TargetState.NONE)
+            clock.t += 5.0
+            await eventually(_async(lambda: _rooms(out) == [False, True, False]), timeout=5)
+    assert not any(isinstance(m, contract.Presence) for m in out)
+    msg = out[-1]
+    assert isinstance(msg, contract.RoomPresence)
+    assert (msg.room, msg.sensor, msg.node) == ("A1-L1-R1", "A1-L1-R1-occupancy", "edge-l1")
+
+
+@pytest.mark.parametrize("where", [{}, {"desk": "L1-03", "room": "A1-L1-R1"}])
+def test_radar_config_needs_exactly_one_of_desk_or_room(where: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="exactly one of `desk` or `room`"):
+        RadarConfig(device="radar-x", port="/dev/ttyUSB0", **where)
+
+
+def _rooms(out: list[contract.Message]) -> list[bool]:
+    return [m.present for m in out if isinstance(m, contract.RoomPresence)]
+
+
 def _async(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     async def probe() -> bool:
         return predicate()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloud.auth import ROLES, session_user
+from cloud.models import FEATURES
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
 from dashboards.web import FLEET, MANAGERS, MAP, SELF_SERVICE, home_for, page_user, render
@@ -60,7 +61,9 @@ async def fleet_node(node_id: str, request: Request) -> Response:
 @router.get("/me", response_class=HTMLResponse)
 async def self_service(request: Request) -> Response:
     user = await page_user(request, SELF_SERVICE)
-    return render(request, "me.html", user=user, page_data={"view": "me"})
+    # The desk features people can filter by: the same list the availability API accepts.
+    return render(request, "me.html", user=user,
+                  page_data={"view": "me", "features": list(FEATURES)})
 
 
 @router.get("/checkin/{desk_id}", response_class=HTMLResponse)

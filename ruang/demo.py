@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from edge.agent import EdgeAgent
     from simulators.floor import SimulatedFloor
+    from simulators.ld2410 import LD2410Simulator
     from simulators.scenario import Scenario, Step
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,28 @@ async def play_days(floor: SimulatedFloor, desks: list[str], badges: dict[str, s
         day += 1
 
 
+# Meeting rooms of the demo floor, each with an LD2410 radar simulator on a pty.
+DEMO_ROOMS = ("A1-L1-R1", "A1-L1-R2")
+
+
+async def play_rooms(radars: dict[str, LD2410Simulator], speed: float) -> None:
+    """Meetings: every half hour of demo time each room is in use or empty, at random."""
+    import random
+
+    from firmware_bridge.ld2410 import TargetState
+
+    rng = random.Random(11)
+    while True:
+        for radar in radars.values():
+            if rng.random() < 0.6:
+                # A few people sitting at the table, 1.5 m from the sensor.
+                radar.set_target(TargetState.BOTH, moving_cm=150, moving_energy=60,
+                                 still_cm=150, still_energy=55)
+            else:
+                radar.set_target(TargetState.NONE)
+        await asyncio.sleep(max(2.0, 30 * 60 / speed))
+
+
 async def run_demo(
     desks: int = 24, speed: float = 120.0, http_port: int = 8000, data_dir: Path = Path("var/demo")
 ) -> None:
@@ -183,9 +206,11 @@ async def run_demo(
     from cloud.main import serve
     from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
+    from edge.devices.radar import RadarConfig
     from edge.settings import DeskUnitConfig, EdgeSettings
     from ruang.embedded_broker import embedded_broker
     from simulators.floor import SimulatedFloor
+    from simulators.ld2410 import LD2410Simulator
 
     if desks < 1:
         raise ValueError("the demo needs at least one desk")
@@ -206,6 +231,8 @@ async def run_demo(
             print(f"MQTT broker: embedded amqtt on {mqtt_url}", flush=True)
 
         floor = await stack.enter_async_context(SimulatedFloor(count=desks))
+        radars = {room: await stack.enter_async_context(LD2410Simulator(report_hz=2))
+                  for room in DEMO_ROOMS}
         cloud_settings = CloudSettings(
             database_url=f"sqlite+aiosqlite:///{data_dir.resolve()}/cloud.sqlite3",
             mqtt_url=mqtt_url,
@@ -235,6 +262,8 @@ async def run_demo(
                 state_dir=data_dir / "edge",
                 health_interval_s=10,
                 desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
+                radars=[RadarConfig(device=f"{room}-occupancy", room=room, port=radar.path)
+                        for room, radar in radars.items()],
                 snapshot_public_key=public_key,
             )
             agent = EdgeAgent(edge_settings)
@@ -244,15 +273,15 @@ async def run_demo(
             print(f"  dashboard  {url}/", flush=True)
             print(f"  sign in    dev login: pick a person at {url}/login "
                   "(Siti Rahmawati, facility manager, sees the floor map with names)", flush=True)
-            print(
-                f"  API        {url}/api/v1/desks   {url}/api/v1/nodes   docs: {url}/docs",
-                flush=True,
-            )
+            print(f"  kiosk      {url}/kiosk   (lobby screen, no sign-in)", flush=True)
+            print(f"  API        {url}/docs   (scripts: `ruang token admin --role admin` "
+                  "mints a bearer token)", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
             await agent.uplink.connected.wait()
             await _signed_snapshot(agent)
             usable = [d for d in floor.sims if d not in unavailable]
             tg.create_task(play_days(floor, usable, badges, speed), name="scenario")
+            tg.create_task(play_rooms(radars, speed), name="rooms")
 
 
 async def _signed_snapshot(agent: EdgeAgent) -> None:

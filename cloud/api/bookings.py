@@ -13,6 +13,7 @@ from cloud import access, bookings, ics
 from cloud.api.snapshots import PublisherDep
 from cloud.auth import CurrentUser, Principal
 from cloud.deps import DbDep, EngineDep, LiveDep
+from cloud.models import FEATURES
 from cloud.problems import ProblemError
 from cloud.schemas import (
     AvailabilityPublic,
@@ -47,7 +48,7 @@ To = Annotated[datetime | None, Query(alias="to", description="overlapping until
 
 def _features(raw: str | None) -> list[str]:
     features = [f.strip() for f in (raw or "").split(",") if f.strip()]
-    unknown = sorted(set(features) - {"monitor", "standing", "accessible", "dual_monitor"})
+    unknown = sorted(set(features) - set(FEATURES))
     if unknown:
         raise ProblemError(
             422, f"unknown feature(s): {', '.join(unknown)}", title="Unknown feature"

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
 
 import httpx
+from playwright.async_api import async_playwright, expect
 
 from ruang.devservers import free_port
-from tests.helpers import eventually
+from tests.dashboards.conftest import CHROMIUM_ARGS, screenshot
+from tests.helpers import eventually, missing
 
 
 async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_on_ctrl_c(
@@ -85,6 +88,15 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
 
             await eventually(names_on_the_map, timeout=60, what="names and states on the map")
 
+            async def rooms_sensed() -> bool:
+                # The meeting rooms' radar simulators report through the edge's radar driver.
+                rooms = (await client.get("/api/v1/floors/A1-L1/map")).json()["rooms"]
+                return {r["id"]: r["state"] for r in rooms}.keys() >= {"A1-L1-R1", "A1-L1-R2"} \
+                    and all(r["state"] in ("occupied", "free") for r in rooms)
+
+            await eventually(rooms_sensed, timeout=60, what="meeting rooms sensed by radar")
+            await _facility_manager_sees_the_map(url)
+
             async def outcomes() -> bool:
                 rows = (await client.get("/api/v1/bookings")).json()
                 by_status = {r["status"] for r in rows}
@@ -110,6 +122,29 @@ _ROSTER_NAMES = [
     for line in (Path(__file__).resolve().parents[2] / "cloud" / "sample_layout"
                  / "ikn-people.csv").read_text(encoding="utf-8").splitlines()[1:]
 ]
+
+
+async def _facility_manager_sees_the_map(url: str) -> None:
+    """What the printed URL gives a browser: sign in by dev login, the live map with names."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        missing("chromium (apt-get install chromium)")
+        return
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, headless=True,
+                                           args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(base_url=url, viewport={"width": 1280, "height": 900})
+            await page.goto("/")
+            await page.select_option("#person", "p-siti")
+            await page.get_by_role("button", name="Masuk").click()
+            await page.wait_for_url("**/map**")
+            await expect(page.locator(".floor-svg .desk")).to_have_count(24)
+            await expect(page.locator(".floor-svg .desk[data-state=checked_in]").first
+                         ).to_be_visible()
+            await screenshot(page, "demo-map")
+        finally:
+            await browser.close()
 
 
 async def _printed(output: list[str], url: str) -> bool:

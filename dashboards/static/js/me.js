@@ -7,7 +7,8 @@ const locale = lang === "id" ? "id-ID" : "en-GB";
 const FALLBACK_TZ = "Asia/Makassar";
 // The features the availability API filters on (it refuses any other name, see
 // cloud/api/bookings.py), in the order a person scans for them.
-const FEATURES = ["monitor", "dual_monitor", "standing", "accessible"];
+// The features the availability API accepts, from the server (page data).
+const FEATURES = page.features || [];
 const PAGE_SIZE = 10;
 const DEFAULT_HOURS = 4;
 

@@ -8,7 +8,6 @@ lifespan. Released bookings stay in the table as history (status `no_show`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from cloud.checkins import event_data
 from cloud.integration_events import record_event
 from cloud.models import Booking
 from cloud.site_rules import DESK_SITE, rules_of
+from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,7 @@ class AutoReleaser:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _loop(self) -> None:

@@ -30,6 +30,7 @@ from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetrySink
 from ruang import contract
 from ruang.backoff import Backoff
+from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +189,7 @@ class Ingestor:
         """Disconnects, then writes whatever was received but not yet written."""
         self._stopping = True
         for task in self._tasks:
-            # Python 3.11's asyncio.wait_for (used inside aiomqtt) can swallow a
-            # cancellation that races with its inner future: cancel until done.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait([task], timeout=1.0)
-            if not task.cancelled() and task.exception() is not None:
-                log.error("ingestion task %s failed", task.get_name(), exc_info=task.exception())
+            await cancel_and_wait(task)
         self._tasks = []
         await self.flush()
 

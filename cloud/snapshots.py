@@ -39,6 +39,7 @@ from cloud.problems import ProblemError
 from cloud.settings import CloudSettings
 from cloud.site_rules import DESK_SITE, SiteRules, end_of_local_day, rules_of
 from ruang import contract
+from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +198,7 @@ class SnapshotPublisher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def snapshot_for(self, conn: AsyncConnection, node: str) -> contract.Snapshot:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloud.integration_events import KINDS
 from cloud.models import IntegrationEvent, WebhookDelivery, WebhookSubscription
 from cloud.settings import CloudSettings
+from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,7 @@ class WebhookDispatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._client is not None:
             await self._client.aclose()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ruang.backoff import Backoff
+from ruang.tasks import cancel_and_wait
 
 from . import health as node_health
 
@@ -238,11 +239,7 @@ class Watchdog:
         self, heartbeat: Heartbeat, old: asyncio.Task[None] | None, delay: float
     ) -> None:
         if old is not None:
-            # 3.11's wait_for (inside aiomqtt) can swallow a cancel that races its
-            # inner future: cancel until the task is really done.
-            while not old.done():
-                old.cancel()
-                await asyncio.wait([old], timeout=1.0)
+            await cancel_and_wait(old)
         await asyncio.sleep(delay)
         heartbeat.restarting = False
         if self.heartbeats.get(heartbeat.name) is heartbeat:

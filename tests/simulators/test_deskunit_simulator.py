@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tty
 
 import pytest
 
@@ -26,30 +25,16 @@ from firmware_bridge.deskunit import (
     encode_frame,
 )
 from simulators.deskunit import LED_OFF, DeskUnitSimulator
+from tests.simulators import raw_host
 
 TIMEOUT = 5.0
 
 
-class RawPeer:
+class RawPeer(raw_host.RawHost[Frame | Rejected]):
     """The Pi end of the pty as a bare fd plus the codec, to see exact bytes."""
 
     def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.fd)
-        self.decoder = FrameDecoder()
-        self.items: asyncio.Queue[Frame | Rejected] = asyncio.Queue()
-        asyncio.get_running_loop().add_reader(self.fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except OSError:
-            return
-        for item in self.decoder.feed(data):
-            self.items.put_nowait(item)
-
-    def write(self, data: bytes) -> None:
-        os.write(self.fd, data)
+        super().__init__(path, FrameDecoder())
 
     async def next_of(self, kind: type[Message]) -> Frame:
         async with asyncio.timeout(TIMEOUT):
@@ -57,10 +42,6 @@ class RawPeer:
                 item = await self.items.get()
                 if isinstance(item, Frame) and isinstance(item.message, kind):
                     return item
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.fd)
-        os.close(self.fd)
 
 
 async def test_pty_path_exists_while_running_and_fds_are_closed_after() -> None:

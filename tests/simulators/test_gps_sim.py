@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import tty
-
 import pytest
 
 from firmware_bridge.nmea import GGA, RMC, VTG, Item, LineDecoder, Rejected
 from simulators.gps import IKN_ROUTE, GpsSimulator, bearing_deg, distance_m
+from tests.simulators import raw_host
 
-TIMEOUT = 5.0
 
-
-class RawHost:
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.fd)
-        self.decoder = LineDecoder()
-        self.items: asyncio.Queue[Item] = asyncio.Queue()
-        asyncio.get_running_loop().add_reader(self.fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except OSError:
-            return
-        for item in self.decoder.feed(data):
-            self.items.put_nowait(item)
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.fd)
-        os.close(self.fd)
-
-    async def take(self, n: int) -> list[Item]:
-        out: list[Item] = []
-        async with asyncio.timeout(TIMEOUT):
-            while len(out) < n:
-                out.append(await self.items.get())
-        return out
+def RawHost(path: str) -> raw_host.RawHost[Item]:
+    return raw_host.RawHost(path, LineDecoder())
 
 
 def test_route_geometry_helpers() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import tty
 
 from firmware_bridge.ld2410 import (
     Ack,
@@ -29,46 +27,21 @@ from firmware_bridge.ld2410 import (
     encode_command,
 )
 from simulators.ld2410 import LD2410Simulator
+from tests.simulators import raw_host
 
-TIMEOUT = 5.0
 
-
-class RawHost:
-    """The host end of the pty as a bare fd plus the codec."""
+class RawHost(raw_host.RawHost[Item]):
+    """The host end of the radar's pty: reports, and commands with their ACKs."""
 
     def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.fd)
-        self.decoder = FrameDecoder()
-        self.items: asyncio.Queue[Item] = asyncio.Queue()
-        asyncio.get_running_loop().add_reader(self.fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, 4096)
-        except OSError:
-            return
-        for item in self.decoder.feed(data):
-            self.items.put_nowait(item)
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.fd)
-        os.close(self.fd)
+        super().__init__(path, FrameDecoder())
 
     async def report(self) -> Report:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                item = await self.items.get()
-                if isinstance(item, Report):
-                    return item
+        return await self.next_item(Report)
 
     async def command(self, command: Command) -> Ack:
-        os.write(self.fd, encode_command(command))
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                item = await self.items.get()
-                if isinstance(item, Ack):
-                    return item
+        self.write(encode_command(command))
+        return await self.next_item(Ack)
 
 
 async def test_streams_basic_reports_of_the_scripted_target() -> None:

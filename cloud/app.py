@@ -14,7 +14,7 @@ from cloud.autorelease import AutoReleaser
 from cloud.db import make_engine, migrate
 from cloud.ingest import Ingestor
 from cloud.layout import apply_layout, load_layout
-from cloud.live import LiveHub
+from cloud.live import DeskChanges, LiveHub
 from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import install_problem_handlers
 from cloud.qrcheckin import CheckinKeys
@@ -61,11 +61,10 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
 
-        def released(desks: list[str]) -> None:
-            snapshots.desks_changed(desks)
-            live.announce(desks)
-
-        releaser = AutoReleaser(engine, settings.autorelease_interval_s, released)
+        # Bookings changed by the API, auto-release or a QR check-in reach both.
+        desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
+        app.state.desk_changes = desk_changes
+        releaser = AutoReleaser(engine, settings.autorelease_interval_s, desk_changes)
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks

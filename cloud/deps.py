@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.ingest import Ingestor
-from cloud.live import LiveHub
+from cloud.live import DeskChanges, LiveHub
 from cloud.qrcheckin import CheckinKeys
 from cloud.settings import CloudSettings
 
@@ -36,6 +36,11 @@ def get_ingestor(request: Request) -> Ingestor:
     return ingestor
 
 
+def get_desk_changes(request: Request) -> DeskChanges:
+    changes: DeskChanges = request.app.state.desk_changes
+    return changes
+
+
 def get_live(request: Request) -> LiveHub:
     live: LiveHub = request.app.state.live
     return live
@@ -51,4 +56,5 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 DbDep = Annotated[AsyncConnection, Depends(get_db)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
+DeskChangesDep = Annotated[DeskChanges, Depends(get_desk_changes)]
 CheckinKeysDep = Annotated[CheckinKeys, Depends(get_checkin_keys)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 # Batches of desk ids a subscriber may have waiting; ingestion flushes at most a
@@ -161,3 +161,17 @@ class LiveHub:
         self.closed = True
         for subscription in list(self._subscriptions):
             subscription.close()
+
+
+class DeskChanges:
+    """Tells everyone who must hear of committed desk changes: the signed snapshots of
+    the nodes serving them, and the open floor maps. Call it after the commit."""
+
+    def __init__(self, *listeners: Callable[[list[str]], object]) -> None:
+        self._listeners = listeners
+
+    def __call__(self, desks: Iterable[str]) -> None:
+        changed = list(desks)
+        for listener in self._listeners:
+            listener(changed)
+

@@ -39,12 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud import bookings, checkins
 from cloud.ingest import Ingestor, NotConnected
-from cloud.live import LiveHub
+from cloud.live import DeskChanges
 from cloud.models import ACTIVE_BOOKING_STATUSES, Booking, Desk, Person
 from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic
 from cloud.settings import CloudSettings
-from cloud.snapshots import SnapshotPublisher
 from ruang import contract
 
 log = logging.getLogger(__name__)
@@ -124,11 +123,10 @@ async def check_in_with_key(engine: AsyncEngine, keys: CheckinKeys, desk_id: str
     return await check_in(engine, desk_id, person_id)
 
 
-async def after_checkin(desk_id: str, node: str, *, snapshots: SnapshotPublisher,
-                        live: LiveHub, ingestor: Ingestor) -> None:
+async def after_checkin(desk_id: str, node: str, *, desk_changes: DeskChanges,
+                        ingestor: Ingestor) -> None:
     """After the commit: the node's snapshot, live maps, and the desk's LED turned green."""
-    snapshots.desks_changed([desk_id])
-    live.announce([desk_id])
+    desk_changes([desk_id])
     try:
         r, g, b = GREEN
         await ingestor.publish(contract.LedCommand(node=node, desk=desk_id, r=r, g=g, b=b,

@@ -10,9 +10,8 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 
 from cloud import access, bookings, ics
-from cloud.api.snapshots import PublisherDep
 from cloud.auth import CurrentUser, Principal
-from cloud.deps import DbDep, EngineDep, LiveDep
+from cloud.deps import DbDep, DeskChangesDep, EngineDep
 from cloud.models import FEATURES
 from cloud.problems import ProblemError
 from cloud.schemas import (
@@ -93,14 +92,12 @@ async def availability(
     responses=_WRITE_ERRORS,
 )
 async def create_booking(
-    body: BookingCreate, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep,
-    live: LiveDep,
+    body: BookingCreate, engine: EngineDep, user: CurrentUser, desk_changes: DeskChangesDep,
 ) -> BookingPublic:
     async with engine.connect() as conn:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
     created = await bookings.create_booking(engine, body)
-    snapshots.mark_dirty(desk=created.desk_id)
-    live.announce([created.desk_id])
+    desk_changes([created.desk_id])
     return created
 
 
@@ -111,14 +108,13 @@ async def create_booking(
     responses=_WRITE_ERRORS,
 )
 async def create_recurring(
-    body: RecurringBookingCreate, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep,
-    live: LiveDep,
+    body: RecurringBookingCreate, engine: EngineDep, user: CurrentUser,
+    desk_changes: DeskChangesDep,
 ) -> RecurringBookingPublic:
     async with engine.connect() as conn:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
     series = await bookings.create_recurring(engine, body)
-    snapshots.mark_dirty(desk=body.desk_id)
-    live.announce([body.desk_id])
+    desk_changes([body.desk_id])
     return series
 
 
@@ -197,13 +193,11 @@ async def export_ics(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic, responses=_WRITE_ERRORS)
 async def cancel_booking(
-    booking_id: int, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep,
-    live: LiveDep,
+    booking_id: int, engine: EngineDep, user: CurrentUser, desk_changes: DeskChangesDep,
 ) -> BookingPublic:
     await _ensure_owner(engine, user, booking_id)
     cancelled = await bookings.cancel_booking(engine, booking_id)
-    snapshots.mark_dirty(desk=cancelled.desk_id)
-    live.announce([cancelled.desk_id])
+    desk_changes([cancelled.desk_id])
     return cancelled
 
 
@@ -213,13 +207,11 @@ async def extend_booking(
     body: BookingExtend,
     engine: EngineDep,
     user: CurrentUser,
-    snapshots: PublisherDep,
-    live: LiveDep,
+    desk_changes: DeskChangesDep,
 ) -> BookingPublic:
     await _ensure_owner(engine, user, booking_id)
     extended = await bookings.extend_booking(engine, booking_id, body.ends_at)
-    snapshots.mark_dirty(desk=extended.desk_id)
-    live.announce([extended.desk_id])
+    desk_changes([extended.desk_id])
     return extended
 
 

@@ -8,9 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from cloud import qrcheckin
-from cloud.api.snapshots import PublisherDep
 from cloud.auth import CurrentUser, require_roles
-from cloud.deps import CheckinKeysDep, DbDep, EngineDep, IngestorDep, LiveDep
+from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
 from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic, Problem, QrCheckin
 
@@ -51,12 +50,10 @@ async def qr_checkin(
     engine: EngineDep,
     user: CurrentUser,
     keys: CheckinKeysDep,
-    snapshots: PublisherDep,
-    live: LiveDep,
+    desk_changes: DeskChangesDep,
     ingestor: IngestorDep,
 ) -> BookingPublic:
     booking, node = await qrcheckin.check_in_with_key(engine, keys, desk_id, body.key,
                                                       user.subject)
-    await qrcheckin.after_checkin(desk_id, node, snapshots=snapshots, live=live,
-                                  ingestor=ingestor)
+    await qrcheckin.after_checkin(desk_id, node, desk_changes=desk_changes, ingestor=ingestor)
     return booking

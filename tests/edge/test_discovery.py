@@ -18,6 +18,7 @@ from edge.discovery import (
 from simulators.deskunit import DeskUnitSimulator
 from simulators.gps import GpsSimulator
 from simulators.ld2410 import LD2410Simulator
+from tests.helpers import eventually
 
 # Generous: a probe returns as soon as the device answers; only silent ports wait it out.
 TIMEOUT = 1.5
@@ -35,7 +36,12 @@ async def test_probe_identifies_an_ld2410_and_leaves_it_out_of_configuration_mod
         result = await probe(radar.path, TIMEOUT)
         assert (result.kind, result.baudrate) == ("ld2410", 256000)
         assert "V2.04.23022511" in result.detail
-        assert not radar.state.config_mode
+        # The probe writes EndConfiguration and returns without waiting for the
+        # simulator to read it, so the radar leaves configuration mode shortly after.
+        async def left_config_mode() -> bool:
+            return not radar.state.config_mode
+
+        await eventually(left_config_mode, what="radar out of configuration mode")
 
 
 async def test_probe_identifies_a_radar_that_only_reports() -> None:

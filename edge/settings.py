@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ruang.contract import ID_PATTERN
 from ruang.mqtt_url import parse_broker_url
 
-from .devices.ble import BleConfig
+from .devices.ble_config import BleConfig
 from .devices.deskunit import DeskUnitConfig
 from .devices.door import DoorConfig
 from .devices.gps import GpsConfig

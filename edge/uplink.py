@@ -54,7 +54,8 @@ from ruang.mqtt_url import parse_broker_url
 from ruang.tls import client_tls_context
 
 from . import watchdog
-from .outbox import Outbox, Row
+from .outbox import Outbox
+from .outbox_store import Row
 from .settings import EdgeSettings
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ import logging
 from typing import Any
 
 from ruang import __version__, contract
+from ruang.tasks import cancel_and_wait
 
 from . import health as node_health
 from .commands import Commands
@@ -79,6 +80,7 @@ class EdgeAgent:
         # start and stop single desks while the agent runs.
         self._tg: asyncio.TaskGroup | None = None
         self._desk_tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: asyncio.Task[None] | None = None
 
     # --- what other code and the tests read, owned by the parts --------------------------
 
@@ -130,6 +132,16 @@ class EdgeAgent:
         self.doors.resend_unacknowledged()
 
     # --- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> EdgeAgent:
+        """Runs the agent in the background until the block ends (`run` in a task)."""
+        self._running = asyncio.create_task(self.run(), name=f"edge-agent:{self.node}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._running is not None:
+            await cancel_and_wait(self._running)
+            self._running = None
 
     async def run(self) -> None:
         s = self.settings

@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 import time
 
-from edge.devices.ble import (
+from edge.devices.ble import BleScannerDriver
+from edge.devices.ble_config import (
     BleBadgeConfig,
     BleConfig,
     BleScannerConfig,
-    BleScannerDriver,
     EddystoneUidIdentity,
     IBeaconIdentity,
 )

@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge.outbox import FILE_NAME, Outbox, Row
+from edge.outbox import FILE_NAME, Outbox
+from edge.outbox_store import Row
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
 from ruang import contract, devservers

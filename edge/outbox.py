@@ -27,148 +27,50 @@ outbox keeps them and raises the alarm ``full`` instead.
 Corruption: `open` runs ``PRAGMA quick_check``; a damaged file is moved aside as
 ``<name>.corrupt-<timestamp>``, every row that can still be read and validated is
 copied into a fresh file, and `recovery` says how many were kept and lost.
-See docs/edge-outbox.md.
+The file format (schema, rows, priorities) is in edge/outbox_store.py, the
+salvage in edge/outbox_recovery.py; this module is the write, ack and shed
+policy. See docs/edge-outbox.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruang import contract
 
+from .outbox_recovery import Recovery, integrity_problem, recover
+from .outbox_store import (
+    COLUMNS,
+    INSERT,
+    ROW_OVERHEAD,
+    Row,
+    connect,
+    priority_of,
+    row_of,
+)
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "outbox.sqlite3"
 
-# Drain and shedding order, one table: lower number = more important.
-PRIORITY_BY_KIND: dict[str, int] = {
-    # Access control: the audit trail of who opened which door.
-    "access": 0,
-    "door_status": 0,
-    # Desk check-ins and the units that serve them.
-    "checkin": 1,
-    "checkout": 1,
-    "tap_refused": 1,
-    "button": 1,
-    "unit_status": 1,
-    # The node's answer to a remote config push.
-    "config_status": 1,
-    # Occupancy.
-    "presence": 2,
-    "room_presence": 2,
-    "badge_presence": 2,
-    # Environment and health: the first to go when the disk bound is reached.
-    "heartbeat": 3,
-    "health": 3,
-    "device_health": 3,
-    "position": 3,
-}
-
-# Rough per-row cost on disk beyond the payload (row header, key, indexes).
-ROW_OVERHEAD = 64
 # Shedding frees down to this share of the bound, so a full outbox does not run one
 # DELETE per new row.
 SHED_TARGET = 0.95
 # The "full" alarm clears below this share of the bound.
 ALARM_CLEAR = 0.90
 _PAGE = 512
-_SALVAGE_CHUNK = 256
 
 ALARM_FULL = "full"
 
-# Schema version 2 added msg_id, resend_at and tries (cloud acks for events);
-# `_migrate` brings a version 1 file up to date in place.
-SCHEMA_VERSION = 2
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    priority INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    created REAL NOT NULL,
-    payload BLOB NOT NULL,
-    is_event INTEGER NOT NULL,
-    msg_id TEXT,
-    resend_at REAL,
-    tries INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
-CREATE INDEX IF NOT EXISTS outbox_drain ON outbox (priority, seq);
-CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (is_event, priority DESC, seq);
-"""
-# Created after `_migrate`: they name columns a version 1 file does not have yet.
-_INDEXES_V2 = """
-CREATE INDEX IF NOT EXISTS outbox_msg_id ON outbox (msg_id) WHERE msg_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_resend ON outbox (resend_at) WHERE resend_at IS NOT NULL;
-"""
-_COLUMNS = "seq, priority, kind, channel, created, payload, is_event"
-_INSERT = (
-    "INSERT INTO outbox (seq, priority, kind, channel, created, payload, is_event, msg_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One stored message; `payload` is the contract encoding, published as is."""
-
-    seq: int
-    priority: int
-    kind: str
-    channel: str  # contract.Channel.EVENTS or TELEMETRY: where it goes when live
-    created: float
-    payload: bytes
-    is_event: bool
-    # The message's own id, for events only: what the cloud's event_ack names.
-    msg_id: str | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.payload) + ROW_OVERHEAD
-
-    def as_params(self) -> tuple[Any, ...]:
-        return (
-            self.seq,
-            self.priority,
-            self.kind,
-            self.channel,
-            self.created,
-            self.payload,
-            int(self.is_event),
-            self.msg_id,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Recovery:
-    """What `open` found and did with a corrupt file."""
-
-    problem: str
-    moved_to: Path
-    recovered: int
-    # Upper estimate: unreadable stretches may have been gaps left by acked rows.
-    # None when not even the extent of the table could be read.
-    lost: int | None
-
-
 class OutboxError(RuntimeError):
     """The outbox cannot be opened at all (for example the directory is not writable)."""
-
-
-def priority_of(kind: str) -> int:
-    try:
-        return PRIORITY_BY_KIND[kind]
-    except KeyError:
-        raise ValueError(f"{kind!r} is not an event or telemetry kind") from None
 
 
 class Outbox:
@@ -226,23 +128,10 @@ class Outbox:
         except OSError as exc:
             raise OutboxError(f"cannot create {self.path.parent}: {exc}") from None
         if self.path.exists():
-            problem = _integrity_problem(self.path)
+            problem = integrity_problem(self.path)
             if problem is not None:
                 self._recover(problem)
-        db = self._connect(self.path)
-        return db
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per group commit.
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        # Keep the WAL from staying large after a burst has been checkpointed.
-        db.execute("PRAGMA journal_size_limit=67108864")
-        db.executescript(_SCHEMA)
-        _migrate(db)
-        db.executescript(_INDEXES_V2)
+        db = connect(self.path)
         return db
 
     def _highest_seq(self) -> int:
@@ -253,32 +142,7 @@ class Outbox:
         return max(int(top), int(found[0]) if found else 0)
 
     def _recover(self, problem: str) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}"
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        self.path.replace(aside)
-        # The WAL belongs to the damaged file: it may hold its newest rows.
-        for suffix in ("-wal", "-shm"):
-            side = Path(f"{self.path}{suffix}")
-            if side.exists():
-                side.replace(Path(f"{aside}{suffix}"))
-        rows, lost = _salvage(aside)
-        fresh = self._connect(self.path)
-        try:
-            fresh.execute("BEGIN")
-            # Recovered events start over as unpublished: a resend is harmless.
-            fresh.executemany(_INSERT, (r.as_params() for r in rows))
-            fresh.execute("COMMIT")
-        finally:
-            fresh.close()
-        self.recovery = Recovery(problem=problem, moved_to=aside, recovered=len(rows), lost=lost)
-        log.error(
-            "outbox %s was corrupt (%s): moved to %s, recovered %d message(s), lost %s",
-            self.path,
-            problem,
-            aside.name,
-            len(rows),
-            "an unknown number" if lost is None else f"at most {lost}",
-        )
+        self.recovery = recover(self.path, problem)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -368,7 +232,7 @@ class Outbox:
         try:
             self._set_sync("FULL" if any(r.is_event for r in rows) else "NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(_INSERT, (r.as_params() for r in rows))
+            self._db.executemany(INSERT, (r.as_params() for r in rows))
             # Marked before the deletes: a cloud ack in the same batch still wins.
             moved = self._mark_awaiting(published)
             pending_deleted, awaiting_deleted, freed = self._delete(acks)
@@ -523,11 +387,11 @@ class Outbox:
     def due_for_resend(self, now: float | None = None, *, limit: int = _PAGE) -> list[Row]:
         """Events awaiting a cloud ack whose wait ran out, in drain order."""
         found = self._db.execute(
-            f"SELECT {_COLUMNS}, msg_id FROM outbox WHERE resend_at IS NOT NULL"
+            f"SELECT {COLUMNS}, msg_id FROM outbox WHERE resend_at IS NOT NULL"
             " AND resend_at <= ? ORDER BY priority, seq LIMIT ?",
             (time.time() if now is None else now, limit),
         ).fetchall()
-        return [_row(r) for r in found]
+        return [row_of(r) for r in found]
 
     def probe(self, timeout_s: float = 5.0) -> None:
         """A cheap read+write transaction on its own connection; raises sqlite3.Error.
@@ -565,16 +429,16 @@ class Outbox:
         """Committed rows in drain order (priority, then seq) strictly after `after`."""
         top = self.last_committed_seq if upto_seq is None else upto_seq
         found = self._db.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE seq <= ? AND (priority, seq) > (?, ?)"
+            f"SELECT {COLUMNS} FROM outbox WHERE seq <= ? AND (priority, seq) > (?, ?)"
             " ORDER BY priority, seq LIMIT ?",
             (top, after[0], after[1], limit),
         ).fetchall()
-        return [_row(r) for r in found]
+        return [row_of(r) for r in found]
 
     def all_rows(self) -> list[Row]:
         """Every committed row in drain order (for tests and tools; loads them all)."""
-        found = self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY priority, seq")
-        return [_row(r) for r in found.fetchall()]
+        found = self._db.execute(f"SELECT {COLUMNS} FROM outbox ORDER BY priority, seq")
+        return [row_of(r) for r in found.fetchall()]
 
     def health(self) -> dict[str, Any]:
         """What node health shows about the outbox."""
@@ -610,165 +474,3 @@ def _resolve(waiters: Iterable[asyncio.Future[None]]) -> None:
     for waiter in waiters:
         if not waiter.done():
             waiter.set_result(None)
-
-
-def _row(values: tuple[Any, ...]) -> Row:
-    seq, priority, kind, channel, created, payload, is_event = values[:7]
-    return Row(
-        int(seq),
-        int(priority),
-        str(kind),
-        str(channel),
-        float(created),
-        bytes(payload),
-        bool(is_event),
-        str(values[7]) if len(values) > 7 and values[7] is not None else None,
-    )
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Brings a version 1 file (no cloud acks) to version 2 in place, in one transaction."""
-    columns = {r[1] for r in db.execute("PRAGMA table_info(outbox)")}
-    if {"msg_id", "resend_at", "tries"} <= columns:
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for name, decl in (("msg_id", "TEXT"), ("resend_at", "REAL"),
-                           ("tries", "INTEGER NOT NULL DEFAULT 0")):  # fmt: skip
-            if name not in columns:
-                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {decl}")
-        # Every stored row is still unpublished (version 1 deleted at PUBACK); events
-        # need their message id so a cloud ack can find them.
-        found = db.execute("SELECT seq, payload FROM outbox WHERE is_event = 1").fetchall()
-        ids = []
-        for seq, payload in found:
-            try:
-                ident = json.loads(payload).get("id")
-            except (ValueError, AttributeError):
-                ident = None
-            ids.append((ident if isinstance(ident, str) else None, seq))
-        db.executemany("UPDATE outbox SET msg_id = ? WHERE seq = ?", ids)
-        db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (SCHEMA_VERSION,),
-        )
-        db.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-        raise
-    log.info("outbox migrated to schema version %d (%d event(s) kept)", SCHEMA_VERSION, len(ids))
-
-
-def _integrity_problem(path: Path) -> str | None:
-    try:
-        db = sqlite3.connect(path, isolation_level=None)
-        try:
-            result = db.execute("PRAGMA quick_check").fetchall()
-            if result != [("ok",)]:
-                return "; ".join(str(r[0]) for r in result[:3])
-            db.execute(f"SELECT {_COLUMNS} FROM outbox LIMIT 1").fetchall()
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        if "no such table" in str(exc):
-            return None  # an empty file from an interrupted first start: the schema follows
-        return str(exc)
-    return None
-
-
-def _valid(values: tuple[Any, ...]) -> Row | None:
-    """The row if its payload still decodes as its kind, else None (damaged in place)."""
-    try:
-        seq, _, kind, _, created, payload, _ = values
-        model = contract.EVENT_KINDS.get(kind) or contract.TELEMETRY_KINDS.get(kind)
-        if model is None or not isinstance(payload, bytes):
-            return None
-        decoded = model.model_validate_json(payload)
-        event = kind in contract.EVENT_KINDS
-        # Priority and channel are recomputed: the stored ones may be what got damaged.
-        return Row(
-            seq=int(seq),
-            priority=priority_of(kind),
-            kind=kind,
-            channel=contract.Channel.EVENTS if event else contract.Channel.TELEMETRY,
-            created=float(created),
-            payload=payload,
-            is_event=event,
-            msg_id=str(decoded.id) if event else None,
-        )
-    except (ValueError, TypeError):
-        return None
-
-
-def _salvage(path: Path) -> tuple[list[Row], int | None]:
-    """Reads every row it can from a damaged outbox file; returns them and how many were lost."""
-    try:
-        src = sqlite3.connect(path, isolation_level=None)
-    except sqlite3.DatabaseError:
-        return [], None
-    try:
-        hi = _first_int(
-            src,
-            "SELECT max(seq) FROM outbox",
-            "SELECT seq FROM sqlite_sequence WHERE name='outbox'",
-        )
-        if hi is None:
-            return [], None
-        lo = _first_int(src, "SELECT min(seq) FROM outbox") or 1
-        top = _first_int(src, "SELECT max(seq) FROM outbox")
-        kept: list[Row] = []
-        lost = 0
-        cursor = lo - 1
-        while cursor < hi:
-            chunk: list[Any] | None
-            try:
-                chunk = src.execute(
-                    f"SELECT {_COLUMNS} FROM outbox WHERE seq > ? AND seq <= ?"
-                    " ORDER BY seq LIMIT ?",
-                    (cursor, hi, _SALVAGE_CHUNK),
-                ).fetchall()
-            except sqlite3.DatabaseError:
-                chunk = None
-            if chunk == [] and (top is None or cursor >= top):
-                break  # the true end of the table
-            if not chunk:
-                # A damaged page under this stretch: the scan failed, or (a torn leaf)
-                # silently ended before `hi`. Walk it one seq at a time, keeping whatever
-                # still reads; a seq that does not is counted lost (it may be a gap).
-                end = min(cursor + _SALVAGE_CHUNK, hi)
-                for seq in range(cursor + 1, end + 1):
-                    try:
-                        one = src.execute(
-                            f"SELECT {_COLUMNS} FROM outbox WHERE seq = ?", (seq,)
-                        ).fetchone()
-                    except sqlite3.DatabaseError:
-                        one = None
-                    row = None if one is None else _valid(one)
-                    if row is None:
-                        lost += 1
-                    else:
-                        kept.append(row)
-                cursor = end
-                continue
-            for values in chunk:
-                row = _valid(values)
-                if row is None:
-                    lost += 1
-                else:
-                    kept.append(row)
-            cursor = int(chunk[-1][0])
-        return kept, lost
-    finally:
-        src.close()
-
-
-def _first_int(db: sqlite3.Connection, *queries: str) -> int | None:
-    for query in queries:
-        try:
-            found = db.execute(query).fetchone()
-        except sqlite3.DatabaseError:
-            continue
-        if found is not None and found[0] is not None:
-            return int(found[0])
-    return None

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ruang.contract import ID_PATTERN
 from ruang.mqtt_url import parse_broker_url
 
-from .devices.ble import BleConfig
+from .devices.ble_config import BleConfig
+from .devices.deskunit import DeskUnitConfig
 from .devices.door import DoorConfig
 from .devices.gps import GpsConfig
 from .devices.radar import RadarConfig
@@ -21,16 +22,6 @@ from .devices.radar import RadarConfig
 
 class ConfigError(ValueError):
     """The edge config file is missing, unreadable or invalid; the message says where."""
-
-
-class DeskUnitConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    desk: str = Field(pattern=ID_PATTERN, description="desk id this unit serves")
-    port: str = Field(
-        min_length=1, description="serial port: /dev/ttyUSB0, a pty path or socket://host:port"
-    )
-    baudrate: int = Field(default=115200, gt=0)
 
 
 class EdgeSettings(BaseSettings):

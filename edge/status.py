@@ -15,13 +15,11 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ruang import contract
-
-    from .agent import EdgeAgent
+from ruang import contract
 
 log = logging.getLogger(__name__)
 
@@ -29,46 +27,53 @@ FILE_NAME = "status.json"
 STALE_INTERVALS = 3
 
 
-def status_of(agent: EdgeAgent, health: contract.NodeHealth) -> dict[str, Any]:
-    devices: list[dict[str, Any]] = [
-        {
-            "device": desk,
-            "kind": "deskunit",
-            "online": driver.health.online,
-            "detail": driver.health.last_error if not driver.health.online else driver.config.port,
-        }
-        for desk, driver in agent.drivers.items()
-    ]
-    for device in agent.devices:
-        h = device.health()
-        devices.append({"device": h.device, "kind": h.kind, "online": h.online, "detail": h.detail})
-    snapshot = agent.snapshots.current
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What the running agent says about itself beyond its `NodeHealth` (edge/health_loop.py)."""
+
+    node: str
+    health_interval_s: float
+    uplink_connected: bool
+    outbox_depth: int
+    outbox_awaiting_ack: int
+    outbox_alarm: str | None
+    watchdog: list[dict[str, Any]]
+    devices: list[contract.DeviceHealth]
+    snapshot_version: int | None
+    config_version: int | None
+    last_error: str | None
+
+
+def status_of(status: NodeStatus, health: contract.NodeHealth) -> dict[str, Any]:
     return {
-        "node": agent.node,
+        "node": status.node,
         "pid": os.getpid(),
         # Wall clock on purpose: another process compares it with its own clock.
         "written_at": time.time(),
-        "health_interval_s": agent.settings.health_interval_s,
+        "health_interval_s": status.health_interval_s,
         "uptime_s": round(health.uptime_s, 1),
-        "uplink_connected": agent.uplink.connected.is_set(),
-        "outbox_depth": agent.uplink.queued,
-        "outbox_awaiting_ack": agent.uplink.outbox.awaiting_ack,
-        "outbox_alarm": agent.uplink.outbox.alarm,
-        "watchdog": agent.watchdog.table(),
-        "devices": devices,
-        "snapshot_version": snapshot.version if snapshot is not None else None,
-        "config_version": agent.remote_config.version,
-        "last_error": agent.uplink.stats.last_error,
+        "uplink_connected": status.uplink_connected,
+        "outbox_depth": status.outbox_depth,
+        "outbox_awaiting_ack": status.outbox_awaiting_ack,
+        "outbox_alarm": status.outbox_alarm,
+        "watchdog": status.watchdog,
+        "devices": [
+            {"device": d.device, "kind": d.kind, "online": d.online, "detail": d.detail}
+            for d in status.devices
+        ],
+        "snapshot_version": status.snapshot_version,
+        "config_version": status.config_version,
+        "last_error": status.last_error,
         "alarms": list(health.alarms),
     }
 
 
-def write_status(agent: EdgeAgent, health: contract.NodeHealth) -> None:
+def write_status(state_dir: Path, status: NodeStatus, health: contract.NodeHealth) -> None:
     """Writes the status file; a failure (disk full) is logged, never raised into the agent."""
-    path = agent.settings.state_dir / FILE_NAME
+    path = state_dir / FILE_NAME
     try:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(status_of(agent, health), indent=1, default=str))
+        tmp.write_text(json.dumps(status_of(status, health), indent=1, default=str))
         tmp.replace(path)
     except OSError as exc:
         log.warning("cannot write %s: %s", path, exc)

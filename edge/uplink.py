@@ -54,8 +54,10 @@ from ruang.mqtt_url import parse_broker_url
 from ruang.tls import client_tls_context
 
 from . import watchdog
-from .outbox import Outbox, Row
+from .outbox import Outbox
+from .outbox_store import Row
 from .settings import EdgeSettings
+from .token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -122,43 +124,6 @@ class BdSeqStore:
         tmp.write_text(str(value))
         tmp.replace(self._path)
         return value
-
-
-class TokenBucket:
-    """Paces the backlog; `rate` None means no limit. A new rate applies to the next take."""
-
-    def __init__(self, rate: float | None) -> None:
-        self._changed = asyncio.Event()
-        self.rate = rate
-        self._tokens = 0.0
-        self._stamp = time.monotonic()
-
-    @property
-    def rate(self) -> float | None:
-        return self._rate
-
-    @rate.setter
-    def rate(self, value: float | None) -> None:
-        self._rate = value
-        # Bursts of a tenth of a second's worth: smooth for the cloud, cheap for us.
-        self._burst = 1.0 if value is None else max(1.0, value / 10)
-        self._changed.set()
-
-    async def take(self) -> None:
-        while True:
-            if self._rate is None:
-                return
-            now = time.monotonic()
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return
-            self._changed.clear()
-            # Wake early if the cloud changes the rate while we wait.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout((1.0 - self._tokens) / self._rate):
-                    await self._changed.wait()
 
 
 class Uplink:

@@ -206,8 +206,9 @@ async def run_demo(
     from cloud.main import serve
     from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
+    from edge.devices.deskunit import DeskUnitConfig
     from edge.devices.radar import RadarConfig
-    from edge.settings import DeskUnitConfig, EdgeSettings
+    from edge.settings import EdgeSettings
     from ruang.embedded_broker import embedded_broker
     from simulators.floor import SimulatedFloor
     from simulators.ld2410 import LD2410Simulator

@@ -25,6 +25,8 @@ Wiegand) are carried the same way: the bits as libosdp delivers them, MSB
 first and left-aligned in ceil(bits/8) bytes, as hex (26 bits -> 4 bytes ->
 8 hex digits). Card data shorter than 4 or longer than 10 bytes cannot be a
 contract `BadgeRef`: it is denied as "unsupported card format" with no badge.
+
+The reader commands, badge refs and the serial channel are in edge/devices/osdp_link.py.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,9 +41,6 @@ from typing import Any, Literal
 
 import serial
 from osdp import (
-    Channel,
-    Command,
-    CommandLEDColor,
     ControlPanel,
     Event,
     EventNotification,
@@ -57,6 +55,14 @@ from edge.devices import Publish
 from edge.devices.access_policy import AccessPolicy, WeeklySchedule
 from edge.devices.audit_log import AuditLog
 from edge.devices.door_keys import check_sealed_form, open_key
+from edge.devices.osdp_link import (
+    PortLost,
+    SerialChannel,
+    badge_ref,
+    deny_commands,
+    grant_commands,
+    restart_pd,
+)
 from edge.devices.supervisor import supervise
 from edge.watchdog import beat
 from ruang import contract
@@ -109,136 +115,6 @@ class DoorConfig(BaseModel):
     def _windows_list(cls, value: Any) -> Any:
         # Config files may give the schedule directly as a list of windows.
         return {"windows": value} if isinstance(value, list) else value
-
-
-# --- what the reader is told ----------------------------------------------------------------
-
-
-def grant_commands(open_ms: int) -> list[dict[str, Any]]:
-    """Strike on for open_ms (control code 5: temporary on, then back), LED green, one beep."""
-    ticks = max(1, min(255, open_ms // 100))  # OSDP timers count 100 ms
-    return [
-        {"command": Command.Output, "output_no": 0, "control_code": 5, "timer_count": ticks},
-        {
-            "command": Command.LED,
-            "reader": 0,
-            "led_number": 0,
-            "temporary": True,
-            "control_code": 2,
-            "on_color": CommandLEDColor.Green,
-            "off_color": CommandLEDColor.Black,
-            "on_count": ticks,
-            "off_count": 0,
-            "timer_count": ticks,
-        },
-        {
-            "command": Command.Buzzer,
-            "reader": 0,
-            "control_code": 2,
-            "on_count": 1,
-            "off_count": 1,
-            "rep_count": 1,
-        },
-    ]
-
-
-def deny_commands() -> list[dict[str, Any]]:
-    """LED blinking red for 2 s, two short beeps; the strike is not touched."""
-    return [
-        {
-            "command": Command.LED,
-            "reader": 0,
-            "led_number": 0,
-            "temporary": True,
-            "control_code": 2,
-            "on_color": CommandLEDColor.Red,
-            "off_color": CommandLEDColor.Black,
-            "on_count": 2,
-            "off_count": 2,
-            "timer_count": 20,
-        },
-        {
-            "command": Command.Buzzer,
-            "reader": 0,
-            "control_code": 2,
-            "on_count": 1,
-            "off_count": 1,
-            "rep_count": 2,
-        },
-    ]
-
-
-def badge_ref(event: dict[str, Any]) -> str | None:
-    """The contract badge ref of a card-read event, or None for unrepresentable card data."""
-    data = bytes(event.get("data") or b"")
-    if 4 <= len(data) <= 10:
-        return data.hex().upper()
-    return None
-
-
-# --- serial channel -------------------------------------------------------------------------
-
-
-class _SerialChannel(Channel):  # type: ignore[misc]  # libosdp ships no type hints
-    """pyserial port as a libosdp channel (non-blocking), reporting the port's loss once.
-
-    These methods run inside libosdp's C refresh call: an exception escaping
-    them leaves a Python error set under C code and wedges the binding. So any
-    failure (pyserial raises SerialException, OSError and also termios.error,
-    which is none of those) counts as "port lost" and is reported, never raised.
-    """
-
-    def __init__(self, port: serial.SerialBase, on_lost: Callable[[str], None]) -> None:
-        super().__init__()
-        self.port = port
-        self._on_lost = on_lost
-        self._lost = False
-
-    def _fail(self, exc: BaseException) -> None:
-        if not self._lost:
-            self._lost = True
-            self._on_lost(str(exc) or type(exc).__name__)
-
-    def read(self, max_bytes: int) -> bytes:
-        if self._lost:
-            return b""
-        try:
-            return bytes(self.port.read(max_bytes))
-        except Exception as exc:  # any failure = port lost (class docstring)
-            self._fail(exc)
-            return b""
-
-    def write(self, buf: bytes) -> int:
-        if self._lost:
-            return 0
-        try:
-            return int(self.port.write(buf) or 0)
-        except Exception as exc:  # any failure = port lost (class docstring)
-            self._fail(exc)
-            return 0
-
-    def flush(self) -> None:
-        if self._lost:
-            return
-        try:
-            self.port.reset_input_buffer()
-        except Exception as exc:  # any failure = port lost (class docstring)
-            self._fail(exc)
-
-
-@dataclass(frozen=True, slots=True)
-class _PortLost:
-    reason: str
-
-
-def _kick(cp: ControlPanel, address: int) -> None:
-    """Restarts libosdp's state machine for one PD so it retries now (worker thread)."""
-    cp.disable_pd(address)
-    deadline = time.monotonic() + 2.0
-    # disable_pd takes effect on the next refresh cycle; enable_pd fails before that.
-    while cp.is_pd_enabled(address) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    cp.enable_pd(address)
 
 
 # --- per-door state -------------------------------------------------------------------------
@@ -357,9 +233,9 @@ class DoorController:
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[int, dict[str, Any]] | _PortLost] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[int, dict[str, Any]] | PortLost] = asyncio.Queue()
 
-        def forward(item: tuple[int, dict[str, Any]] | _PortLost) -> None:
+        def forward(item: tuple[int, dict[str, Any]] | PortLost) -> None:
             # Called on libosdp's thread: hand over and return at once.
             with contextlib.suppress(RuntimeError):  # the loop is already closed at shutdown
                 loop.call_soon_threadsafe(queue.put_nowait, item)
@@ -367,7 +243,7 @@ class DoorController:
         port = await asyncio.to_thread(
             serial.serial_for_url, self.port, baudrate=self.baudrate, timeout=0
         )
-        channel = _SerialChannel(port, lambda reason: forward(_PortLost(reason)))
+        channel = SerialChannel(port, lambda reason: forward(PortLost(reason)))
         addresses = list(self._doors)
         infos = [
             PDInfo(
@@ -398,14 +274,14 @@ class DoorController:
         try:
             while True:
                 # Card reads are rare: wake now and then to tell the watchdog this loop
-                # still turns (libosdp's own thread reports a lost port as _PortLost).
+                # still turns (libosdp's own thread reports a lost port as PortLost).
                 beat()
                 try:
                     async with asyncio.timeout(IDLE_BEAT_S):
                         item = await queue.get()
                 except TimeoutError:
                     continue
-                if isinstance(item, _PortLost):
+                if isinstance(item, PortLost):
                     raise OSError(f"port {self.port} lost: {item.reason}")
                 address, event = item
                 await self._handle(cp, self._doors[address], event)
@@ -435,7 +311,7 @@ class DoorController:
             await asyncio.sleep(REPROBE_FLOOR_S + backoff.next_delay())
             if not state.online:
                 log.info("door %s: re-probing reader %d", state.config.id, state.config.pd_address)
-                await asyncio.to_thread(_kick, cp, state.config.pd_address)
+                await asyncio.to_thread(restart_pd, cp, state.config.pd_address)
 
     def _on_down(self, reason: str) -> None:
         for state in self._doors.values():
@@ -565,8 +441,6 @@ def controllers_for(
 __all__ = [
     "DoorConfig",
     "DoorController",
-    "badge_ref",
+    "audit_message_id",
     "controllers_for",
-    "deny_commands",
-    "grant_commands",
 ]

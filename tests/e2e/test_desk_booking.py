@@ -25,7 +25,8 @@ from cloud.db import make_engine
 from cloud.layout import apply_layout, parse_layout
 from cloud.models import IntegrationEvent
 from edge.agent import EdgeAgent
-from edge.settings import DeskUnitConfig, EdgeSettings
+from edge.devices.deskunit import DeskUnitConfig
+from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
 from ruang import devservers
 from simulators.deskunit import DeskUnitSimulator

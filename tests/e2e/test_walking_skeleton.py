@@ -22,7 +22,8 @@ import yaml
 from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
-from edge.settings import DeskUnitConfig, EdgeSettings
+from edge.devices.deskunit import DeskUnitConfig
+from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
 from ruang import devservers
 from simulators.floor import SimulatedFloor

@@ -11,7 +11,8 @@ import aiomqtt
 import pytest
 
 from edge.agent import EdgeAgent
-from edge.settings import DeskUnitConfig, EdgeSettings
+from edge.devices.deskunit import DeskUnitConfig
+from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
 from ruang import contract, devservers
 from simulators.floor import SimulatedFloor

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from edge.agent import EdgeAgent
-from edge.devices.ble import BleBadgeConfig, BleConfig, BleScannerConfig, IBeaconIdentity
-from edge.settings import DeskUnitConfig, EdgeSettings
+from edge.devices.ble_config import BleBadgeConfig, BleConfig, BleScannerConfig, IBeaconIdentity
+from edge.devices.deskunit import DeskUnitConfig
+from edge.settings import EdgeSettings
 from ruang import contract, devservers
 from simulators.ble import BleAirSimulator
 from simulators.floor import SimulatedFloor

@@ -10,7 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
-from edge.outbox import ALARM_FULL, FILE_NAME, PRIORITY_BY_KIND, ROW_OVERHEAD, Outbox
+from edge.outbox import ALARM_FULL, FILE_NAME, Outbox
+from edge.outbox_store import PRIORITY_BY_KIND, ROW_OVERHEAD
 from ruang import contract
 
 NODE = "box-1"

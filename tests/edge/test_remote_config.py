@@ -11,8 +11,9 @@ import aiomqtt
 import pytest
 
 from edge.agent import EdgeAgent
+from edge.devices.deskunit import DeskUnitConfig
 from edge.remote_config import RemoteConfigStore
-from edge.settings import DeskUnitConfig, EdgeSettings
+from edge.settings import EdgeSettings
 from ruang import contract, devservers
 from simulators.floor import SimulatedFloor
 from tests.helpers import eventually

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine, insert
 
 from cloud.models import Building, Desk, Floor, Node, Site, Zone
-from edge.outbox import PRIORITY_BY_KIND
+from edge.outbox_store import PRIORITY_BY_KIND
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
 from ruang import contract, devservers

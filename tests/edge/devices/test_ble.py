@@ -15,21 +15,17 @@ from collections.abc import Callable
 import pytest
 from bleak.exc import BleakDBusError, BleakError
 
-from edge.devices.ble import (
-    NO_ADAPTER_MESSAGE,
-    BadgeRegistry,
+from edge.devices.ble import NO_ADAPTER_MESSAGE, BleScannerDriver
+from edge.devices.ble_badges import BadgeRegistry, battery_pct
+from edge.devices.ble_config import (
     BleBadgeConfig,
     BleConfig,
     BleScannerConfig,
-    BleScannerDriver,
     EddystoneUidIdentity,
     IBeaconIdentity,
-    RssiFilter,
-    ScannerPlace,
-    TapDetector,
-    ZoneFusion,
-    battery_pct,
 )
+from edge.devices.ble_taps import TapDetector
+from edge.devices.ble_zones import RssiFilter, ScannerPlace, ZoneFusion
 from firmware_bridge.ble_adverts import (
     APPLE_COMPANY_ID,
     EDDYSTONE_SERVICE_UUID,

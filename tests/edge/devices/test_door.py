@@ -13,8 +13,9 @@ from osdp import Command, CommandLEDColor
 
 from edge.devices.access_policy import AccessPolicy, AllowList, BadgeEntry, WeeklySchedule
 from edge.devices.audit_log import AuditLog
-from edge.devices.door import DoorConfig, DoorController, badge_ref
+from edge.devices.door import DoorConfig, DoorController
 from edge.devices.door_keys import generate_node_key, seal_key
+from edge.devices.osdp_link import badge_ref
 from ruang import contract
 from ruang.backoff import Backoff
 from simulators.osdp_reader import OsdpReaderSim

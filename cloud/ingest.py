@@ -334,7 +334,7 @@ class Ingestor:
             self._lines.append(lineprotocol.presence(presence))
         elif kind is contract.RoomPresence:
             room: contract.RoomPresence = message  # type: ignore[assignment]
-            batch.rooms[room.room] = (room.present, room.ts)
+            batch.rooms[room.room] = (room.node, room.present, room.ts, room.sensor)
             self._lines.append(lineprotocol.room_presence(room))
         elif kind is contract.Heartbeat:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
@@ -418,9 +418,9 @@ class Ingestor:
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
             self.stats.stale_deaths += result.stale_deaths
-            if result.unknown_rooms:
-                self._reject(f"room_presence for {result.unknown_rooms} room(s) not in the "
-                             "layout", category="unknown_room")
+            for category, count in result.refused.items():  # see cloud/bindings.py
+                for _ in range(count):
+                    self._reject(result.last_refusal or category, category=category)
             if result.lines:
                 self.sink.write(result.lines)
             if result.booking_nodes and self.on_bookings_changed is not None:

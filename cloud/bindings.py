@@ -14,6 +14,11 @@ desks, rooms, doors, vehicles and devices. A node may only name its own:
   not (the node runs its own file config for that kind), the id must not be
   listed under that key in another node's config.
 
+Telemetry that only reaches the time series (heartbeat, badge_presence,
+position) is checked on receipt against the copy as it is (`check_cached`), and
+so are the series lines of presence, room_presence and device_health, whose
+database writes the Applier checks again.
+
 The bindings are read in full (three small queries) and kept in memory: the
 ingestion hot path checks each message against dicts. They are read again
 when older than `max_age_s`, after `changed()` (the layout or a node config
@@ -111,7 +116,7 @@ class Bindings:
         self._recheck_interval = recheck_interval_s
         self._clock = clock
         self._loaded_at = float("-inf")
-        self._generation = -1
+        self._generation = -1  # never read
         self.desks: dict[str, str] = {}
         self.rooms: dict[str, tuple[str | None, str | None]] = {}  # room -> (node, sensor)
         self._configs: dict[str, dict[str, frozenset[str]]] = {}
@@ -183,6 +188,13 @@ class Bindings:
         if owners and node not in owners:
             return Refusal(NOT_BOUND, f"{cls} {ident}")
         return None
+
+    def check_cached(self, msg: contract.Message) -> Refusal | None:
+        """`check` on the copy as it is, for the synchronous receive path; None (decide
+        later) when it was never read or is known to be out of date."""
+        if self._generation != _generation:
+            return None
+        return self.check(msg)
 
     def check(self, msg: contract.Message) -> Refusal | None:
         """Why `msg` names something its node may not speak for; None if it may."""

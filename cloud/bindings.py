@@ -124,12 +124,13 @@ class Bindings:
         self._claimed: dict[str, dict[str, set[str]]] = {}
 
     async def load(self, conn: AsyncConnection) -> None:
-        self._generation = _generation
-        self._loaded_at = self._clock()
-        self.desks = {row.id: row.node_id for row in
-                      await conn.execute(select(DESKS.c.id, DESKS.c.node_id))}
-        self.rooms = {row.id: (row.node_id, row.sensor_id) for row in
-                      await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))}
+        # Messages are checked (check_cached) while the queries run: the new copy
+        # replaces the old one, and is marked current, only once it is complete.
+        generation, loaded_at = _generation, self._clock()
+        desks = {row.id: row.node_id for row in
+                 await conn.execute(select(DESKS.c.id, DESKS.c.node_id))}
+        rooms = {row.id: (row.node_id, row.sensor_id) for row in
+                 await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))}
         configs: dict[str, dict[str, frozenset[str]]] = {}
         claimed: dict[str, dict[str, set[str]]] = {}
         for row in await conn.execute(select(NODE_CONFIGS.c.node_id, NODE_CONFIGS.c.config)):
@@ -140,7 +141,8 @@ class Bindings:
                 owners = claimed.setdefault(cls, {})
                 for ident in ids:
                     owners.setdefault(ident, set()).add(row.node_id)
-        self._configs, self._claimed = configs, claimed
+        self.desks, self.rooms, self._configs, self._claimed = desks, rooms, configs, claimed
+        self._generation, self._loaded_at = generation, loaded_at
 
     async def ensure_fresh(self, conn: AsyncConnection) -> None:
         """Reads the bindings again if they are too old or known to have changed."""

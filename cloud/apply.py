@@ -228,7 +228,7 @@ class Applier:
 
     async def _refusal(self, conn: AsyncConnection, msg: contract.Message) -> Refusal | None:
         refusal = self.bindings.check(msg)
-        if refusal is not None and await self.bindings.recheck(conn):
+        if refusal is not None and await self.bindings.recheck(conn, [refusal]):
             refusal = self.bindings.check(msg)
         return refusal
 
@@ -263,7 +263,7 @@ class Applier:
             return presence, rooms, devices, refused
 
         presence, rooms, devices, refused = split()
-        if refused and await b.recheck(conn):
+        if refused and await b.recheck(conn, [r for _, _, r in refused]):
             presence, rooms, devices, refused = split()
         for node, kind, refusal in refused:
             result.refuse(node, kind, refusal)
@@ -534,7 +534,7 @@ class Applier:
             desks = []
             for info in msg.desks:
                 refusal = self.bindings.desk(msg.node, info.desk)
-                if refusal is not None and await self.bindings.recheck(conn):
+                if refusal is not None and await self.bindings.recheck(conn, [refusal]):
                     refusal = self.bindings.desk(msg.node, info.desk)
                 if refusal is None:
                     desks.append(info)

@@ -21,16 +21,17 @@ database writes the Applier checks again.
 
 The bindings are read in full (three small queries) and kept in memory: the
 ingestion hot path checks each message against dicts. They are read again
-when older than `max_age_s`, after `changed()` (the layout or a node config
-was written in this process), and, at most once a second, when a message is
-refused, so a resource added by another process is picked up at once instead
-of waiting for the age limit.
+when older than `max_age_s` and after `changed()` (the layout or a node config
+was written in this process). Before a message is refused, what it names is
+read again from the database (`recheck`), so a desk or room just added by
+another process is never refused from an old copy; node configs are re-read
+for this at most once a second.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -61,6 +62,8 @@ def changed() -> None:
 class Refusal:
     category: str  # UNKNOWN or NOT_BOUND
     resource: str  # e.g. "desk L1-D01", for the log
+    source: str = "config"  # where the binding is read from again: desk, room or config
+    ident: str = ""
 
 
 def _items(config: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -115,7 +118,7 @@ class Bindings:
         self._max_age = max_age_s
         self._recheck_interval = recheck_interval_s
         self._clock = clock
-        self._loaded_at = float("-inf")
+        self._loaded_at = self._configs_at = float("-inf")
         self._generation = -1  # never read
         self.desks: dict[str, str] = {}
         self.rooms: dict[str, tuple[str | None, str | None]] = {}  # room -> (node, sensor)
@@ -123,14 +126,7 @@ class Bindings:
         # class -> id -> nodes whose config lists it
         self._claimed: dict[str, dict[str, set[str]]] = {}
 
-    async def load(self, conn: AsyncConnection) -> None:
-        # Messages are checked (check_cached) while the queries run: the new copy
-        # replaces the old one, and is marked current, only once it is complete.
-        generation, loaded_at = _generation, self._clock()
-        desks = {row.id: row.node_id for row in
-                 await conn.execute(select(DESKS.c.id, DESKS.c.node_id))}
-        rooms = {row.id: (row.node_id, row.sensor_id) for row in
-                 await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))}
+    async def _load_configs(self, conn: AsyncConnection) -> None:
         configs: dict[str, dict[str, frozenset[str]]] = {}
         claimed: dict[str, dict[str, set[str]]] = {}
         for row in await conn.execute(select(NODE_CONFIGS.c.node_id, NODE_CONFIGS.c.config)):
@@ -141,7 +137,19 @@ class Bindings:
                 owners = claimed.setdefault(cls, {})
                 for ident in ids:
                     owners.setdefault(ident, set()).add(row.node_id)
-        self.desks, self.rooms, self._configs, self._claimed = desks, rooms, configs, claimed
+        self._configs, self._claimed = configs, claimed
+        self._configs_at = self._clock()
+
+    async def load(self, conn: AsyncConnection) -> None:
+        # Messages are checked (check_cached) while the queries run: the new copy
+        # replaces the old one, and is marked current, only once it is complete.
+        generation, loaded_at = _generation, self._clock()
+        desks = {row.id: row.node_id for row in
+                 await conn.execute(select(DESKS.c.id, DESKS.c.node_id))}
+        rooms = {row.id: (row.node_id, row.sensor_id) for row in
+                 await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))}
+        await self._load_configs(conn)
+        self.desks, self.rooms = desks, rooms
         self._generation, self._loaded_at = generation, loaded_at
 
     async def ensure_fresh(self, conn: AsyncConnection) -> None:
@@ -150,45 +158,70 @@ class Bindings:
                 or self._clock() - self._loaded_at >= self._max_age):
             await self.load(conn)
 
-    async def recheck(self, conn: AsyncConnection) -> bool:
-        """After a refusal: reads the bindings again unless that was done very recently.
+    async def recheck(self, conn: AsyncConnection, refusals: Sequence[Refusal]) -> bool:
+        """After refusals: reads again what they were decided on, so a desk or room just
+        added (e.g. by another process) is not refused from an old copy.
 
-        Returns whether it did, i.e. whether checking again can change the answer.
-        The rate limit keeps a node that keeps naming foreign desks from turning
-        every flush into a full reload.
+        Desks and rooms are read by id (one query each, only the refused ids, so a node
+        naming garbage costs little); node configs are read in full, at most once per
+        `recheck_interval_s`. Returns whether anything was read, i.e. whether checking
+        again can change the answer.
         """
-        if self._clock() - self._loaded_at < self._recheck_interval:
-            return False
-        await self.load(conn)
-        return True
+        desks = {r.ident for r in refusals if r.source == "desk"}
+        rooms = {r.ident for r in refusals if r.source == "room"}
+        configs = any(r.source == "config" for r in refusals)
+        read = False
+        if desks:
+            found = {row.id: row.node_id for row in await conn.execute(
+                select(DESKS.c.id, DESKS.c.node_id).where(DESKS.c.id.in_(desks)))}
+            for desk in desks:
+                if desk in found:
+                    self.desks[desk] = found[desk]
+                else:
+                    self.desks.pop(desk, None)
+            read = True
+        if rooms:
+            found_rooms = {row.id: (row.node_id, row.sensor_id) for row in await conn.execute(
+                select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id)
+                .where(ROOMS.c.id.in_(rooms)))}
+            for room in rooms:
+                if room in found_rooms:
+                    self.rooms[room] = found_rooms[room]
+                else:
+                    self.rooms.pop(room, None)
+            read = True
+        if configs and self._clock() - self._configs_at >= self._recheck_interval:
+            await self._load_configs(conn)
+            read = True
+        return read
 
     # --- the checks (pure, against the in-memory copy) ---------------------------------
 
     def desk(self, node: str, desk: str) -> Refusal | None:
         owner = self.desks.get(desk)
         if owner is None:
-            return Refusal(UNKNOWN, f"desk {desk}")
-        return None if owner == node else Refusal(NOT_BOUND, f"desk {desk}")
+            return Refusal(UNKNOWN, f"desk {desk}", "desk", desk)
+        return None if owner == node else Refusal(NOT_BOUND, f"desk {desk}", "desk", desk)
 
     def room(self, node: str, room: str, sensor: str | None) -> Refusal | None:
         bound = self.rooms.get(room)
         if bound is None:
-            return Refusal(UNKNOWN, f"room {room}")
+            return Refusal(UNKNOWN, f"room {room}", "room", room)
         owner, room_sensor = bound
         if owner != node:  # includes a room no node is bound to
-            return Refusal(NOT_BOUND, f"room {room}")
+            return Refusal(NOT_BOUND, f"room {room}", "room", room)
         if sensor is not None and room_sensor is not None and sensor != room_sensor:
-            return Refusal(NOT_BOUND, f"sensor {sensor} of room {room}")
+            return Refusal(NOT_BOUND, f"sensor {sensor} of room {room}", "room", room)
         return None
 
     def configured(self, node: str, cls: str, ident: str) -> Refusal | None:
         """The rule for what only node configs bind (doors, vehicles, zones, devices)."""
         own = self._configs.get(node, {}).get(cls)
         if own is not None:
-            return None if ident in own else Refusal(NOT_BOUND, f"{cls} {ident}")
+            return None if ident in own else Refusal(NOT_BOUND, f"{cls} {ident}", ident=ident)
         owners = self._claimed.get(cls, {}).get(ident)
         if owners and node not in owners:
-            return Refusal(NOT_BOUND, f"{cls} {ident}")
+            return Refusal(NOT_BOUND, f"{cls} {ident}", ident=ident)
         return None
 
     def check_cached(self, msg: contract.Message) -> Refusal | None:

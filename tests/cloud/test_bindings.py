@@ -227,3 +227,21 @@ def test_config_bindings_list_only_the_keys_the_config_sets() -> None:
     assert config_bindings({"doors": "nope", "gps": [1, None]}) == {
         "doors": frozenset(), "device:door": frozenset(), "vehicles": frozenset(),
         "device:gps": frozenset()}
+
+
+async def test_a_desk_written_by_another_process_is_read_again_before_a_refusal(
+    engine: AsyncEngine,
+) -> None:
+    # Fresh copy, long max age, and a desk that appears without `bindings.changed()`
+    # (as when another process applies the layout): checked in the database first.
+    applier = Applier(engine.dialect.name, bindings=Bindings(max_age_s=3600))
+    await run(applier, engine, [TelemetryBatch(count=1, presence={"A1": ("node-a", True, TS)})])
+    async with engine.begin() as conn:
+        await conn.execute(DESKS.insert().values(id="A3", node_id="node-a", state="free"))
+    result = await run(applier, engine, [
+        event(contract.CheckIn(node="node-a", desk="A3", badge=BADGE, ts=TS)),
+        TelemetryBatch(count=1, presence={"A3": ("node-a", True, TS)}),
+    ])
+    assert result.refused == {}
+    row = await desk(engine, "A3")
+    assert row.state == "occupied" and row.present is True

@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.db import make_engine, migrate
 from cloud.ingest import Ingestor
+from cloud.layout import Layout, apply_layout, parse_layout
 from cloud.settings import CloudSettings
 from cloud.telemetry import InfluxSink
 from ruang import contract, devservers
@@ -64,6 +65,17 @@ def build_messages(
     for topic, payload in out[:: max(1, count // 50)]:
         contract.decode(topic, payload)
     return out
+
+
+def bench_layout(nodes: int = 200, desks_per_node: int = 5) -> Layout:
+    """The layout binding every desk `build_messages` names to its node (one floor each):
+    the cloud refuses presence for desks it does not know (cloud/bindings.py)."""
+    floors = [{"id": f"floor-{n:03d}", "level": n, "name": f"L{n}", "node": f"node-{n:03d}",
+               "zones": [{"id": f"zone-{n:03d}", "name": f"Z{n}",
+                          "desks": [{"id": f"desk-{n:03d}-{d}"} for d in range(desks_per_node)]}]}
+              for n in range(nodes)]
+    return parse_layout({"site": {"id": "bench", "name": "Bench"},
+                         "buildings": [{"id": "bench-b", "name": "B", "floors": floors}]})
 
 
 def _publish_backlog(port: int, messages: list[tuple[str, bytes]]) -> None:
@@ -138,6 +150,7 @@ async def _ingest_drain(
     )
     await migrate(settings.database_url)
     engine = make_engine(settings.database_url)
+    await apply_layout(engine, bench_layout())
 
     async def run_ingestor(until: int | None) -> tuple[float, Ingestor]:
         sink = InfluxSink(vm.url)

@@ -4,6 +4,13 @@ Telemetry arrives as `TelemetryBatch`es already coalesced in memory (latest
 presence per desk and per room, last arrival per node) and is written with one
 multi-row upsert (or UPDATE) per table; events and state messages are applied one by one after an
 INSERT into `events` whose UNIQUE message id turns a replay into a no-op.
+
+Every message is first checked against what its node is bound to (cloud/bindings.py).
+Desks and rooms are only ever updated here, never created: they come from the layout.
+A refused event is recorded once in `events` as kind `refused` (no desk, no badge,
+the payload says what and why), so it is acknowledged to the node like any committed
+event and a resend is a duplicate; it changes nothing else. Refused telemetry is
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud import checkins, lineprotocol
+from cloud.bindings import Bindings, Refusal
 from cloud.models import (
     Desk,
     DeviceStatus,
@@ -50,8 +58,8 @@ class TelemetryBatch:
     seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
     # desk -> (node, present, edge ts)
     presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)
-    # room -> (occupied, edge ts), from room sensors (room_presence)
-    rooms: dict[str, tuple[bool, float]] = field(default_factory=dict)
+    # room -> (node, occupied, edge ts, sensor), from room sensors (room_presence)
+    rooms: dict[str, tuple[str, bool, float, str | None]] = field(default_factory=dict)
     # node -> (latest NodeHealth, cloud receive time); (node, device) -> (DeviceHealth, same)
     health: dict[str, tuple[contract.NodeHealth, float]] = field(default_factory=dict)
     devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]] = field(
@@ -80,14 +88,20 @@ class ApplyResult:
     # What this transaction wrote, remembered by Applier.committed() once it commits.
     presence_written: dict[str, bool] = field(default_factory=dict)
     rooms_written: dict[str, bool] = field(default_factory=dict)
-    # Rooms whose occupancy this transaction changed (for live maps), and readings
-    # for rooms the layout does not know (dropped, counted as rejects).
+    # Rooms whose occupancy this transaction changed (for live maps).
     rooms_changed: set[str] = field(default_factory=set)
-    unknown_rooms: int = 0
+    # Messages (or coalesced samples) naming what their node may not speak for, by
+    # reason (bindings.UNKNOWN / NOT_BOUND); the last one, for the log.
+    refused: dict[str, int] = field(default_factory=dict)
+    last_refusal: str | None = None
     seen_written: dict[str, float] = field(default_factory=dict)
     sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
     # Nodes whose bookings this transaction changed: their snapshots are out of date.
     booking_nodes: set[str] = field(default_factory=set)
+
+    def refuse(self, node: str, kind: str, refusal: Refusal) -> None:
+        self.refused[refusal.category] = self.refused.get(refusal.category, 0) + 1
+        self.last_refusal = f"node {node} may not speak for {refusal.resource} ({kind})"
 
 
 class Applier:
@@ -99,7 +113,9 @@ class Applier:
         *,
         last_seen_resolution_s: float = 5.0,
         health_sample_interval_s: float = 60.0,
+        bindings: Bindings | None = None,
     ) -> None:
+        self.bindings = bindings or Bindings()
         # Committed values, to skip rows that would not change: most presence
         # samples repeat the previous value, and last_seen only needs to be
         # fresh to within a fraction of the offline timeout.
@@ -129,20 +145,21 @@ class Applier:
                 "online": case((died_last, NODES.c.online), else_=true()),
             },
         )
-        desk_ins = insert(DESKS)
-        self._desk_presence = desk_ins.on_conflict_do_update(
-            index_elements=[DESKS.c.id],
-            set_={
-                "present": desk_ins.excluded.present,
+        # Desks come from the layout only: presence updates a known desk, never creates one.
+        self._desk_presence = (
+            update(DESKS)
+            .where(DESKS.c.id == bindparam("desk"))
+            .values(
+                present=bindparam("present"),
                 # Only a change of value moves presence_changed_at.
-                "presence_changed_at": case(
+                presence_changed_at=case(
                     (
-                        DESKS.c.present.is_not_distinct_from(desk_ins.excluded.present),
+                        DESKS.c.present.is_not_distinct_from(bindparam("was_present")),
                         DESKS.c.presence_changed_at,
                     ),
-                    else_=desk_ins.excluded.presence_changed_at,
+                    else_=bindparam("at"),
                 ),
-            },
+            )
         )
         # Rooms come from the layout only: a reading updates a known room, never creates one.
         self._room_occupied = (
@@ -150,7 +167,6 @@ class Applier:
             .where(ROOMS.c.id == bindparam("room"))
             .values(occupied=bindparam("occupied"), occupied_changed_at=bindparam("at"))
         )
-        self._desk_ensure = insert(DESKS).on_conflict_do_nothing(index_elements=[DESKS.c.id])
         health_ins = insert(NODES)
         self._node_health = health_ins.on_conflict_do_update(
             index_elements=[NODES.c.id],
@@ -193,27 +209,66 @@ class Applier:
             set_={"online": false(), "bdseq": death_ins.excluded.bdseq,
                   "last_death_at": death_ins.excluded.last_death_at},
         )
-        desk_birth_ins = insert(DESKS)
-        self._desk_birth = desk_birth_ins.on_conflict_do_update(
-            index_elements=[DESKS.c.id],
-            set_={
-                "node_id": desk_birth_ins.excluded.node_id,
-                "unit": case(
-                    (desk_birth_ins.excluded.unit.is_(None), DESKS.c.unit),
-                    else_=desk_birth_ins.excluded.unit,
-                ),
-            },
+        # A birth reports the unit serial of the node's own desks (checked before).
+        self._desk_birth = (
+            update(DESKS)
+            .where(DESKS.c.id == bindparam("desk"))
+            .values(unit=func.coalesce(bindparam("unit"), DESKS.c.unit))
         )
 
     async def apply(self, conn: AsyncConnection, items: Sequence[Item]) -> ApplyResult:
         result = ApplyResult()
+        await self.bindings.ensure_fresh(conn)
         for item in items:
             if isinstance(item, TelemetryBatch):
                 await self._telemetry(conn, item, result)
-                result.applied += item.count
             else:
                 await self._ordered(conn, item, result)
         return result
+
+    async def _refusal(self, conn: AsyncConnection, msg: contract.Message) -> Refusal | None:
+        refusal = self.bindings.check(msg)
+        if refusal is not None and await self.bindings.recheck(conn, [refusal]):
+            refusal = self.bindings.check(msg)
+        return refusal
+
+    async def _bound_telemetry(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> tuple[dict[str, tuple[str, bool, float]], dict[str, tuple[bool, float]],
+               dict[tuple[str, str], tuple[contract.DeviceHealth, float]]]:
+        """The batch's presence, room and device samples its nodes may speak for.
+
+        The batch itself is left as it is: after a failed write it is applied again.
+        """
+        b = self.bindings
+
+        def split() -> tuple[Any, Any, Any, list[tuple[str, str, Refusal]]]:
+            refused: list[tuple[str, str, Refusal]] = []
+            presence, rooms, devices = {}, {}, {}
+            for desk, sample in batch.presence.items():
+                if r := b.desk(sample[0], desk):
+                    refused.append((sample[0], "presence", r))
+                else:
+                    presence[desk] = sample
+            for room, (node, occupied, ts, sensor) in batch.rooms.items():
+                if r := b.room(node, room, sensor):
+                    refused.append((node, "room_presence", r))
+                else:
+                    rooms[room] = (occupied, ts)
+            for key, (health, received) in batch.devices.items():
+                if r := b.check(health):
+                    refused.append((key[0], "device_health", r))
+                else:
+                    devices[key] = (health, received)
+            return presence, rooms, devices, refused
+
+        presence, rooms, devices, refused = split()
+        if refused and await b.recheck(conn, [r for _, _, r in refused]):
+            presence, rooms, devices, refused = split()
+        for node, kind, refusal in refused:
+            result.refuse(node, kind, refusal)
+        result.applied += batch.count - len(refused)
+        return presence, rooms, devices
 
     def committed(self, result: ApplyResult) -> None:
         """Remembers what `result`'s transaction wrote (call only after it committed)."""
@@ -228,7 +283,8 @@ class Applier:
             self._seen.pop(node, None)
 
     async def _fleet(
-        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult,
+        devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]],
     ) -> None:
         """Latest node and device health, and a thinned health history (the fleet view)."""
         if batch.health:
@@ -255,7 +311,7 @@ class Applier:
                 })
             await conn.execute(self._node_health, rows)
             await self._health_samples(conn, batch, result)
-        if batch.devices:
+        if devices:
             await conn.execute(
                 self._device_status,
                 [
@@ -265,7 +321,7 @@ class Applier:
                                          else utc(d.last_reading_ts)),
                      "battery_pct": d.battery_pct, "detail": d.detail,
                      "updated_at": utc(received)}
-                    for (node, device), (d, received) in batch.devices.items()
+                    for (node, device), (d, received) in devices.items()
                 ],
             )
 
@@ -305,6 +361,7 @@ class Applier:
     async def _telemetry(
         self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
     ) -> None:
+        presence, rooms, devices = await self._bound_telemetry(conn, batch, result)
         known_seen, resolution = self._seen, self._seen_resolution
         fresh = {
             node: t for node, t in batch.seen.items()
@@ -318,7 +375,7 @@ class Applier:
             result.seen_written.update(fresh)
         known_presence = self._presence
         changed = {
-            desk: sample for desk, sample in batch.presence.items()
+            desk: sample for desk, sample in presence.items()
             if known_presence.get(desk) is not sample[1]
         }
         if changed:
@@ -342,37 +399,35 @@ class Applier:
             await conn.execute(
                 self._desk_presence,
                 [
-                    {"id": desk, "node_id": node, "state": "free", "present": present,
-                     "presence_changed_at": utc(ts)}
-                    for desk, (node, present, ts) in changed.items()
+                    {"desk": desk, "present": present, "was_present": present, "at": utc(ts)}
+                    for desk, (_, present, ts) in changed.items()
                 ],
             )
             result.presence_written.update(
                 (desk, present) for desk, (_, present, _) in changed.items()
             )
-        if batch.rooms:
-            await self._room_occupancy(conn, batch, result)
-        if batch.health or batch.devices:
-            await self._fleet(conn, batch, result)
+        if rooms:
+            await self._room_occupancy(conn, rooms, result)
+        if batch.health or devices:
+            await self._fleet(conn, batch, result, devices)
 
     async def _room_occupancy(
-        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+        self, conn: AsyncConnection, rooms: dict[str, tuple[bool, float]], result: ApplyResult
     ) -> None:
         """Latest room sensor readings -> rooms.occupied, one UPDATE for all changed rooms."""
         known = self._rooms
-        candidates = [room for room, (occupied, _) in batch.rooms.items()
+        candidates = [room for room, (occupied, _) in rooms.items()
                       if known.get(room) is not occupied]
         if not candidates:
             return
         # The stored value decides what changed, so occupied_changed_at moves only on a
-        # real change (also after a restart) and unknown rooms are found in the same query.
+        # real change (also after a restart).
         stored = {row.id: row.occupied for row in await conn.execute(
             select(ROOMS.c.id, ROOMS.c.occupied).where(ROOMS.c.id.in_(candidates)))}
         rows = []
         for room in candidates:
-            occupied, ts = batch.rooms[room]
-            if room not in stored:
-                result.unknown_rooms += 1
+            occupied, ts = rooms[room]
+            if room not in stored:  # deleted since the bindings were read
                 continue
             result.rooms_written[room] = occupied
             if stored[room] is not occupied:
@@ -388,6 +443,10 @@ class Applier:
         else:
             kind = env.parsed.kind
         desk: str | None = getattr(msg, "desk", None)
+        refusal = None if isinstance(msg, contract.NodeState) else await self._refusal(conn, msg)
+        if refusal is not None:
+            await self._refused(conn, env, kind, refusal, result)
+            return
         row = {
             "message_id": msg.id,
             "node": msg.node,
@@ -415,7 +474,6 @@ class Applier:
         await conn.execute(self._node_seen, [{"id": msg.node, "online": True, "last_seen": now}])
         if desk is None:
             return
-        await conn.execute(self._desk_ensure, [{"id": desk, "node_id": msg.node, "state": "free"}])
         ts = utc(msg.ts)
         # Events can arrive late (queued while the cloud was away): never let an
         # older check-in/out overwrite a newer one.
@@ -445,10 +503,43 @@ class Applier:
                 values["unit"] = msg.unit
             await conn.execute(update(DESKS).where(DESKS.c.id == desk).values(**values))
 
+    async def _refused(self, conn: AsyncConnection, env: Envelope, kind: str, refusal: Refusal,
+                       result: ApplyResult) -> None:
+        """Records a refused event once (so its resend is a duplicate) and changes nothing else.
+
+        Only what an audit needs is kept: no desk column (per-desk history must not
+        show it) and no badge (a forged tap's badge is nobody's business).
+        """
+        msg = env.message
+        inserted = await conn.scalar(
+            self._insert(EVENTS)
+            .values(message_id=msg.id, node=msg.node, desk=None, kind="refused", ts=utc(msg.ts),
+                    received_at=utc(env.received_at), badge=None,
+                    payload={"kind": kind, "reason": refusal.category,
+                             "resource": refusal.resource})
+            .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
+            .returning(EVENTS.c.id)
+        )
+        if inserted is None:
+            result.duplicates += 1
+        else:
+            result.refuse(msg.node, kind, refusal)
+
     async def _state(
         self, conn: AsyncConnection, msg: contract.NodeState, now: datetime, result: ApplyResult
     ) -> None:
         if msg.online:
+            # The birth still counts for the node itself; desks it names but is not
+            # bound to are left out of it (and counted).
+            desks = []
+            for info in msg.desks:
+                refusal = self.bindings.desk(msg.node, info.desk)
+                if refusal is not None and await self.bindings.recheck(conn, [refusal]):
+                    refusal = self.bindings.desk(msg.node, info.desk)
+                if refusal is None:
+                    desks.append(info)
+                else:
+                    result.refuse(msg.node, "state", refusal)
             await conn.execute(
                 self._node_birth,
                 [{"id": msg.node, "online": True, "bdseq": msg.bdseq, "sw_version": msg.sw_version,
@@ -456,14 +547,11 @@ class Applier:
                   "outbox_depth": msg.outbox_depth,
                   # The birth names desk units only; other devices appear via device_health.
                   "devices_declared": [{"kind": "deskunit", "device": d.desk, "unit": d.unit}
-                                       for d in msg.desks]}],
+                                       for d in desks]}],
             )
-            if msg.desks:
+            if desks:
                 await conn.execute(
-                    self._desk_birth,
-                    [{"id": d.desk, "node_id": msg.node, "unit": d.unit, "state": "free"}
-                     for d in msg.desks],
-                )
+                    self._desk_birth, [{"desk": d.desk, "unit": d.unit} for d in desks])
         else:
             current = await conn.scalar(select(NODES.c.bdseq).where(NODES.c.id == msg.node))
             if current is not None and msg.bdseq < current:

@@ -44,6 +44,10 @@ SUBSCRIBE_TIMEOUT_S = 300.0
 EVENT_ACKS_IN_FLIGHT = 16
 
 
+# Telemetry naming a resource that is only written to the time series.
+_SERIES_ONLY = (contract.Heartbeat, contract.BadgePresence, contract.Position)
+
+
 class NotConnected(RuntimeError):
     """The cloud has no MQTT connection right now."""
 
@@ -309,6 +313,11 @@ class Ingestor:
         elif parsed.channel is contract.Channel.BACKLOG and parsed.kind in contract.TELEMETRY_KINDS:
             # Historical samples from a node's outbox: they belong in the time
             # series, but must not overwrite the desks' current state.
+            refusal = self._applier.bindings.check_cached(message)
+            if refusal is not None:
+                self._reject(f"node {message.node} may not speak for {refusal.resource}",
+                             category=refusal.category)
+                return
             line = lineprotocol.for_telemetry(message)
             if line is not None:
                 self._lines.append(line)
@@ -321,6 +330,13 @@ class Ingestor:
             self._wake.set()
 
     def _take_telemetry(self, message: contract.Message) -> None:
+        # What a node may speak for (cloud/bindings.py): series-only kinds are decided
+        # here; for the rest the Applier decides and counts, this only keeps the line out.
+        refusal = self._applier.bindings.check_cached(message)
+        if refusal is not None and type(message) in _SERIES_ONLY:
+            self._reject(f"node {message.node} may not speak for {refusal.resource}",
+                         category=refusal.category)
+            return
         batch = self._open
         if batch is None:
             batch = self._open = TelemetryBatch()
@@ -331,11 +347,13 @@ class Ingestor:
         if kind is contract.Presence:
             presence: contract.Presence = message  # type: ignore[assignment]
             batch.presence[presence.desk] = (presence.node, presence.present, presence.ts)
-            self._lines.append(lineprotocol.presence(presence))
+            if refusal is None:
+                self._lines.append(lineprotocol.presence(presence))
         elif kind is contract.RoomPresence:
             room: contract.RoomPresence = message  # type: ignore[assignment]
-            batch.rooms[room.room] = (room.present, room.ts)
-            self._lines.append(lineprotocol.room_presence(room))
+            batch.rooms[room.room] = (room.node, room.present, room.ts, room.sensor)
+            if refusal is None:
+                self._lines.append(lineprotocol.room_presence(room))
         elif kind is contract.Heartbeat:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
         elif kind is contract.NodeHealth:
@@ -345,7 +363,8 @@ class Ingestor:
             batch.health[health.node] = (health, batch.seen[health.node])
         elif kind is contract.DeviceHealth:
             device: contract.DeviceHealth = message  # type: ignore[assignment]
-            self._lines.append(lineprotocol.device_health(device))
+            if refusal is None:
+                self._lines.append(lineprotocol.device_health(device))
             batch.devices[(device.node, device.device)] = (device, batch.seen[device.node])
         else:
             line = lineprotocol.for_telemetry(message)
@@ -418,9 +437,9 @@ class Ingestor:
             self.stats.applied += result.applied
             self.stats.duplicates += result.duplicates
             self.stats.stale_deaths += result.stale_deaths
-            if result.unknown_rooms:
-                self._reject(f"room_presence for {result.unknown_rooms} room(s) not in the "
-                             "layout", category="unknown_room")
+            for category, count in result.refused.items():  # see cloud/bindings.py
+                for _ in range(count):
+                    self._reject(result.last_refusal or category, category=category)
             if result.lines:
                 self.sink.write(result.lines)
             if result.booking_nodes and self.on_bookings_changed is not None:

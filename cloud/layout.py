@@ -22,6 +22,7 @@ from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cloud import bindings
 from cloud.models import Building, Desk, Floor, Node, Room, Site, Zone
 
 DeskMode = Literal["reservable", "drop_in", "assigned", "unavailable"]
@@ -245,9 +246,10 @@ async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
             {"id": z.id, "floor_id": f.id, "name": z.name,
              "reserved_for_agency": z.reserved_for_agency}
             for f in floors for z in f.zones])
+        # A room's sensor node defaults to its floor's, like a desk's.
         await _upsert(conn, _table(Room), [
             {"id": r.id, "zone_id": z.id, "name": r.name, "capacity": r.capacity,
-             "features": r.features, "node_id": r.node, "sensor_id": r.sensor,
+             "features": r.features, "node_id": r.node or f.node, "sensor_id": r.sensor,
              "x": r.x, "y": r.y, "w": r.w, "h": r.h}
             for f in floors for z in f.zones for r in z.rooms])
         # Nodes a layout names may not have connected yet; they stay offline
@@ -257,3 +259,5 @@ async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
         # Ingestion owns the live columns: a re-applied layout must not free an
         # occupied desk, and an edge-reported unit serial wins over an unset one.
         await _upsert(conn, _table(Desk), desks, keep=("state",), coalesce=("unit",))
+    # Ingestion checks every message against these bindings: read them again.
+    bindings.changed()

@@ -107,8 +107,8 @@ class Desk(Base):
     last_change_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unit_online: Mapped[bool | None] = mapped_column(Boolean)
     unit_firmware: Mapped[str | None] = mapped_column(String(32))
-    # Layout columns (0002). All nullable or defaulted: ingestion creates desks
-    # it hears about before any layout names them, with only id/node/state.
+    # Layout columns (0002). All nullable or defaulted (older databases had desks
+    # that ingestion created); today only the layout creates desks.
     floor_id: Mapped[str | None] = mapped_column(ForeignKey("floors.id"), index=True)
     zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"), index=True)
     label: Mapped[str | None] = mapped_column(String(128))

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud import bindings
 from cloud.models import Event, NodeConfig
 from ruang import contract
 
@@ -79,6 +80,8 @@ async def store(
         await conn.execute(
             update(node_configs).where(node_configs.c.node_id == node).values(**values)
         )
+    # Doors, vehicles and devices a node may speak for come from here (cloud/bindings.py).
+    bindings.changed()
     return Desired(node, version, config, now)
 
 

@@ -246,6 +246,7 @@ async def test_presence_changes_are_recorded_once(cloud: RunningCloud) -> None:
     engine: AsyncEngine = cloud.app.state.engine
     async with engine.begin() as conn:
         await conn.execute(insert(Node), [{"id": "N2", "online": True}])
+        await conn.execute(insert(Desk), [{"id": "PX", "node_id": "N2", "state": "free"}])
     applier = Applier(engine.dialect.name)
     base = at(8).timestamp()
     for i, present in enumerate(samples):

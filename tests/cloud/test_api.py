@@ -10,6 +10,7 @@ import pytest
 from cloud.settings import CloudSettings
 from ruang import contract, devservers
 
+from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -65,6 +66,7 @@ async def test_led_command_is_published_to_the_node_serving_the_desk(
     cloud: RunningCloud, publisher: aiomqtt.Client, mosquitto_server: devservers.Mosquitto
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, contract.NodeState(
         node=node, online=True, bdseq=1, desks=(contract.DeskInfo(desk=desk),)))
 

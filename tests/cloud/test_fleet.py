@@ -16,6 +16,7 @@ from cloud.settings import CloudSettings
 from ruang import contract
 from tests.helpers import auth_headers
 
+from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 
@@ -65,6 +66,7 @@ async def test_birth_health_and_devices_show_up_in_the_fleet_view(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, birth(node, [desk], config_version=3, outbox_depth=7))
     await publish(publisher, contract.DeviceHealth(
         node=node, device="radar-1", kind="radar", online=True, rejected_frames=4,
@@ -260,6 +262,7 @@ async def test_site_filter_follows_the_desks_layout(
 ) -> None:
     node, other, desk = unique("node"), unique("node"), unique("desk")
     site, building, floor = unique("site"), unique("bldg"), unique("floor")
+    await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, birth(node, [desk]))
     h = health(other)
     await publish(publisher, h)

@@ -13,6 +13,7 @@ from cloud.ingest import reject_category
 from cloud.settings import CloudSettings
 from ruang import contract, devservers
 
+from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
@@ -39,6 +40,7 @@ async def test_birth_checkin_presence_show_up_in_the_api(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, birth(node, [desk]))
     await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=1000.0))
     await publish(publisher, contract.Presence(node=node, desk=desk, present=True))
@@ -64,6 +66,7 @@ async def test_checkout_frees_the_desk_and_unit_status_is_recorded(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=10.0))
     await publish(publisher, contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=20.0))
     # Arrives late (e.g. queued): older than the checkout, so it must not re-occupy the desk.
@@ -85,6 +88,7 @@ async def test_replayed_event_is_applied_once(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     checkin = contract.CheckIn(node=node, desk=desk, badge=BADGE)
     checkout = contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=checkin.ts + 1)
     await publish(publisher, checkin)
@@ -128,6 +132,7 @@ async def test_telemetry_after_a_death_does_not_revive_the_node(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, birth(node, [desk], bdseq=1))
     await publish(publisher, contract.NodeState(node=node, online=False, bdseq=1))
     await publish(publisher, contract.Heartbeat(node=node, desk=desk, uptime_s=5))
@@ -147,6 +152,7 @@ async def test_malformed_messages_are_counted_by_reason_and_the_next_good_one_ap
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, other, desk = unique("node"), unique("node"), unique("desk")
+    await bind(cloud.app.state.engine, node, [desk])
     good = contract.Presence(node=node, desk=desk, present=True)
     await publisher.publish(contract.telemetry_topic(node, "presence"), b"{not json", qos=1)
     await publisher.publish(contract.telemetry_topic(node, "presence"),
@@ -190,8 +196,9 @@ async def test_events_published_while_the_cloud_was_down_arrive_after_restart(
     settings: CloudSettings, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
-    async with start_cloud(settings):
-        pass  # the first run creates the persistent session and its subscriptions
+    async with start_cloud(settings) as cloud:
+        # The first run creates the persistent session and its subscriptions.
+        await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE))
     async with start_cloud(settings) as cloud:
 
@@ -222,6 +229,8 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
+    marker = unique("desk")
+    await bind(cloud.app.state.engine, node, [desk, marker])
 
     async def presence_is(value: bool, after_received: int) -> None:
         async def applied() -> bool:
@@ -237,11 +246,11 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     baseline = cloud.ingestor.stats.applied
     await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=200.0))
     # A marker on another desk: once it is applied, so is the repeat before it.
-    marker = unique("desk")
     await publish(publisher, contract.Presence(node=node, desk=marker, present=False, ts=200.0))
 
     async def marker_applied() -> bool:
-        return await desk_json(cloud, marker) is not None
+        d = await desk_json(cloud, marker)
+        return d is not None and d["present"] is False
 
     await eventually(marker_applied)
     repeat = await desk_json(cloud, desk)
@@ -267,6 +276,7 @@ async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
     node, desk = unique("node"), unique("desk")
     lock = None
     async with start_cloud(settings) as cloud:
+        await bind(cloud.app.state.engine, node, [desk])
         # Another writer holds SQLite's write lock: every commit the cloud tries fails.
         lock = sqlite3.connect(db, timeout=0, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")

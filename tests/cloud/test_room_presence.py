@@ -81,7 +81,7 @@ async def test_unknown_room_is_counted_as_rejected_and_not_created(
     await publish(publisher, _reading(True, room="NO-SUCH-ROOM"))
 
     async def rejected() -> bool:
-        return cloud.ingestor.stats.rejected.get("unknown_room", 0) >= 1
+        return cloud.ingestor.stats.rejected.get("unknown_resource", 0) >= 1
 
     await eventually(rejected)
     async with cloud.app.state.engine.connect() as conn:

@@ -14,6 +14,7 @@ from cloud.settings import CloudSettings
 from cloud.telemetry import InfluxSink, LocalSqliteSink, make_sink
 from ruang import contract, devservers
 
+from .binding_helpers import bind
 from .conftest import eventually, publish, start_cloud, unique
 
 
@@ -133,6 +134,7 @@ async def test_ingested_presence_reaches_victoriametrics_through_the_app(
     settings = settings.model_copy(update={"influx_url": victoria.url})
     node, desk = unique("node"), unique("desk")
     async with start_cloud(settings) as cloud:
+        await bind(cloud.app.state.engine, node, [desk])
         await publish(publisher, contract.Presence(node=node, desk=desk, present=True))
 
         async def applied() -> bool:

@@ -8,7 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,11 @@ from typing import Any
 import aiomqtt
 import httpx
 
+from cloud.db import make_engine
 from cloud.main import serve
 from cloud.settings import CloudSettings
 from ruang import contract, devservers
+from tests.cloud.binding_helpers import bind
 from tests.helpers import auth_headers, eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +51,13 @@ class Cloud:
 
 
 @contextlib.asynccontextmanager
-async def running_cloud(tmp_path: Path, mqtt_url: str) -> AsyncIterator[Cloud]:
-    """The real cloud (uvicorn + ingestion, persistent MQTT session) on a SQLite file."""
+async def running_cloud(tmp_path: Path, mqtt_url: str,
+                        edge_nodes: Sequence[str] = ()) -> AsyncIterator[Cloud]:
+    """The real cloud (uvicorn + ingestion, persistent MQTT session) on a SQLite file.
+
+    `edge_nodes` get the desks edge_child.py names (D00..D49) in a layout: the
+    cloud refuses events for desks a node is not bound to.
+    """
     db_path = tmp_path / "cloud.sqlite3"
     settings = CloudSettings(
         database_url=f"sqlite+aiosqlite:///{db_path}",
@@ -64,6 +71,12 @@ async def running_cloud(tmp_path: Path, mqtt_url: str) -> AsyncIterator[Cloud]:
     try:
         async with asyncio.timeout(30):
             await ready.wait()
+        engine = make_engine(settings.database_url)
+        try:
+            for node in edge_nodes:
+                await bind(engine, node, [f"D{i:02d}" for i in range(50)])
+        finally:
+            await engine.dispose()
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{settings.http_port}", headers=auth_headers(settings)
         ) as client:

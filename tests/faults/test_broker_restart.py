@@ -36,7 +36,7 @@ async def test_broker_killed_mid_stream_of_10000_events_cloud_stores_each_exactl
     node = "fault-broker"
     broker_conf = "autosave_on_changes false\nautosave_interval 1"
     with devservers.mosquitto(broker_conf, persistence=True) as broker:
-        async with running_cloud(tmp_path, broker.url) as cloud:
+        async with running_cloud(tmp_path, broker.url, [node]) as cloud:
             edge = await EdgeChild.start(tmp_path / "edge", broker.url, node, "br", TOTAL)
             try:
                 await edge.read_until(durable=TOTAL // 2)

@@ -25,7 +25,7 @@ async def test_edge_sigkilled_mid_stream_and_restarted_loses_no_durable_event_an
     # falls far behind the restarted edge's resends (see test_broker_restart.py).
     broker_conf = "autosave_on_changes false\nautosave_interval 1"
     with devservers.mosquitto(broker_conf, persistence=True) as broker:
-        async with running_cloud(tmp_path, broker.url) as cloud:
+        async with running_cloud(tmp_path, broker.url, [node]) as cloud:
             first = await EdgeChild.start(state_dir, broker.url, node, "ek", BEFORE)
             try:
                 await first.read_until(durable=3_000)

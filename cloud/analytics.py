@@ -183,7 +183,8 @@ class History:
     bookings: list[BookingSpan] = field(default_factory=list)
 
 
-async def _desks(conn: AsyncConnection, building: str | None) -> list[DeskInfo]:
+async def _desks(conn: AsyncConnection, building: str | None,
+                 sites: frozenset[str] | None = None) -> list[DeskInfo]:
     stmt = (
         select(DESKS.c.id, DESKS.c.zone_id, DESKS.c.floor_id, FLOORS.c.building_id,
                SITES.c.timezone)
@@ -196,6 +197,8 @@ async def _desks(conn: AsyncConnection, building: str | None) -> list[DeskInfo]:
     )
     if building is not None:
         stmt = stmt.where(FLOORS.c.building_id == building)
+    if sites is not None:  # a site-scoped caller: desks of their sites only
+        stmt = stmt.where(BUILDINGS.c.site_id.in_(sorted(sites)))
     return [DeskInfo(r.id, r.zone_id, r.floor_id, r.building_id, r.timezone or DEFAULT_TZ)
             for r in await conn.execute(stmt)]
 
@@ -248,9 +251,10 @@ def intervals_from_marks(marks: Iterable[tuple[datetime, bool]], start: datetime
 
 
 async def load_history(conn: AsyncConnection, start: datetime, end: datetime, now: datetime,
-                       *, building: str | None = None) -> History:
+                       *, building: str | None = None,
+                       sites: frozenset[str] | None = None) -> History:
     """Reads desks and their intervals for [start, end); open intervals stop at `now`."""
-    desks = await _desks(conn, building)
+    desks = await _desks(conn, building, sites)
     ids = [d.id for d in desks]
     # Nothing after `now` has happened yet: an open check-in is not occupied in the future.
     stop = max(start, min(end, now))
@@ -413,9 +417,10 @@ class Release:
 
 
 async def load_releases(conn: AsyncConnection, start: datetime, end: datetime, *,
-                        building: str | None = None) -> tuple[list[DeskInfo], list[Release]]:
+                        building: str | None = None, sites: frozenset[str] | None = None,
+                        ) -> tuple[list[DeskInfo], list[Release]]:
     """Desks (as for the other reports) and their bookings released in [start, end)."""
-    desks = await _desks(conn, building)
+    desks = await _desks(conn, building, sites)
     ids = [d.id for d in desks]
     if not ids:
         return desks, []

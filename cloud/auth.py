@@ -59,12 +59,6 @@ class Principal:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
-    def may_manage_site(self, site_id: str | None) -> bool:
-        """Admins manage every site; facility managers the sites in their token."""
-        if self.is_admin:
-            return True
-        return "facility_manager" in self.roles and (site_id is None or site_id in self.sites)
-
 
 # --- development key ------------------------------------------------------------------------
 

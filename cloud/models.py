@@ -228,6 +228,8 @@ class Person(Base):
     valid_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     pass_number: Mapped[str | None] = mapped_column(String(64))
+    # Home site (0009): which facility managers see this person and their badges.
+    site_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
 
 
 class Badge(Base):

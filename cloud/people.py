@@ -3,7 +3,7 @@
 CSV columns (header row required, order free, UTF-8, `,` separated):
   id, kind (asn|guest), name, role (asn|guest|facility_manager|technician|admin)  - required
   agency, nip (18 digits), email, host_person_id, valid_from, valid_until (ISO 8601
-  with offset), pass_number                                                     - optional
+  with offset), pass_number, site_id (home site)                                - optional
 Rows upsert by id. One bad row refuses the whole file (422 with every bad line),
 so a half-imported roster never exists; a fixed file can simply be re-sent.
 """
@@ -44,7 +44,7 @@ BOOKINGS = cast(Table, Booking.__table__)
 
 CSV_REQUIRED = ("id", "kind", "name", "role")
 CSV_COLUMNS = (*CSV_REQUIRED, "agency", "nip", "email", "host_person_id", "valid_from",
-               "valid_until", "pass_number", "badge_uid", "badge_kind")
+               "valid_until", "pass_number", "site_id", "badge_uid", "badge_kind")
 MAX_IMPORT_BYTES = 5_000_000
 ALLOWLIST_HORIZON = timedelta(hours=24)
 
@@ -126,13 +126,20 @@ def parse_roster_csv(
     return people, badges
 
 
-async def import_people(engine: AsyncEngine, data: bytes) -> PeopleImportPublic:
+async def import_people(engine: AsyncEngine, data: bytes, *,
+                        sites: frozenset[str] | None = None) -> PeopleImportPublic:
+    """Upserts the roster; with `sites` (a facility manager's), every row, and every
+    person it would overwrite, must have its home site among them."""
     if len(data) > MAX_IMPORT_BYTES:
         raise ProblemError(413, f"at most {MAX_IMPORT_BYTES} bytes per import")
     async with engine.begin() as conn:
         # Hosts are checked against the whole roster; a tiny table next to desks.
-        known = set((await conn.scalars(select(PEOPLE.c.id))).all())
+        home = {r.id: r.site_id for r in await conn.execute(select(PEOPLE.c.id,
+                                                                   PEOPLE.c.site_id))}
+        known = set(home)
         people, badges = parse_roster_csv(data, known)
+        if sites is not None:
+            _check_sites(people, home, sites)
         rows = [p.model_dump() for p in people]
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(PEOPLE)
@@ -149,6 +156,18 @@ async def import_people(engine: AsyncEngine, data: bytes) -> PeopleImportPublic:
     updated = sum(1 for p in people if p.id in known)
     return PeopleImportPublic(created=len(people) - updated, updated=updated,
                               badges_issued=issued)
+
+
+def _check_sites(people: list[PersonCreate], home: dict[str, str | None],
+                 sites: frozenset[str]) -> None:
+    # Someone else's person reads as a new id taken: overwriting would move them here.
+    errors = [RowError(line=i + 2, reason=f"site_id must be one of your sites "
+                       f"({', '.join(sorted(sites)) or 'none'})")
+              for i, p in enumerate(people) if p.site_id not in sites]
+    errors += [RowError(line=i + 2, reason=f"id {p.id!r} is taken by someone you do not manage")
+               for i, p in enumerate(people) if p.id in home and home[p.id] not in sites]
+    if errors:
+        raise _import_error(sorted(errors, key=lambda e: e.line))
 
 
 async def _roster_badges(conn: AsyncConnection, badges: list[RosterBadge]) -> int:

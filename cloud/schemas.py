@@ -122,6 +122,9 @@ class PersonBase(BaseModel):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     pass_number: str | None = Field(default=None, max_length=64)
+    site_id: str | None = Field(default=None, max_length=64,
+                                description="home site: its facility managers manage this "
+                                "person and their badges; none = admins only")
 
 
 class PersonCreate(PersonBase):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cloud.access import scoped
 from cloud.api import (
     analytics,
     bookings,
@@ -24,10 +25,11 @@ from cloud.api import (
 )
 from cloud.auth import require_roles
 
-# Role checks that hold for a whole resource; finer rules (own bookings, managed
-# sites) are in the routes, see cloud/access.py.
-MANAGERS = [require_roles("facility_manager", "admin")]
-OPERATORS = [require_roles("technician", "facility_manager", "admin")]
+# Role and site checks that hold for a whole resource (cloud/access.py): the role
+# (403), and every desk/floor/node/badge/building/site the request names in its
+# path or query lying in the token's sites (404). Listings filter in the routes.
+MANAGERS = [scoped("facility_manager")]
+OPERATORS = [scoped("technician", "facility_manager")]
 ADMINS = [require_roles("admin")]
 
 router = APIRouter()
@@ -36,7 +38,8 @@ router.include_router(health.router)
 # show people the per-role floor map instead).
 router.include_router(desks.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(nodes.router, prefix="/api/v1", dependencies=OPERATORS)
-router.include_router(ingest.router, prefix="/api/v1", dependencies=OPERATORS)
+# Counters of the whole ingestion, every site at once: admins only.
+router.include_router(ingest.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(me.router, prefix="/api/v1")
 router.include_router(people.router, prefix="/api/v1", dependencies=MANAGERS)
 router.include_router(bookings.router, prefix="/api/v1")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from cloud import analytics
+from cloud import access, analytics
 from cloud.analytics import (
     BucketUnit,
     Heatmap,
@@ -27,6 +27,7 @@ from cloud.analytics import (
     UtilisationReport,
     UtilisationRow,
 )
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
@@ -60,6 +61,11 @@ def _check_range(start: datetime, end: datetime, unit: BucketUnit) -> None:
                            title="Range too long")
 
 
+def _sites(user: CurrentUser) -> access.Scope:
+    # Only desks of the caller's sites count; a building elsewhere is a 404 (cloud/access.py).
+    return access.site_scope(user, access.MANAGER_ROLES)
+
+
 def _csv(body: str, name: str) -> Response:
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
@@ -67,7 +73,7 @@ def _csv(body: str, name: str) -> Response:
 
 @router.get("/utilisation", response_model=UtilisationReport, response_model_by_alias=True,
             responses=_csv_responses("UtilisationRow"))
-async def utilisation(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
+async def utilisation(conn: DbDep, user: CurrentUser, start: From, to: To, level: LevelQ = "desk",
                       bucket: BucketQ = "day",
                       format: Format = "json",
                       building: BuildingQ = None,
@@ -80,7 +86,7 @@ async def utilisation(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
     """Per entity and bucket: utilisation %, peak and mean occupancy, no-show rate."""
     _check_range(start, to, bucket)
     history = await analytics.load_history(conn, start, to, datetime.now(UTC),
-                                           building=building)
+                                           building=building, sites=_sites(user))
     rows = analytics.order_rows(analytics.utilisation(history, level, bucket), order, limit)
     if format == "csv":
         return _csv(analytics.to_csv(rows, UtilisationRow), "utilisation")
@@ -90,12 +96,13 @@ async def utilisation(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
 
 @router.get("/releases", response_model=ReleaseReport, response_model_by_alias=True,
             responses=_csv_responses("ReleaseRow"))
-async def releases(conn: DbDep, start: From, to: To, level: LevelQ = "building",
+async def releases(conn: DbDep, user: CurrentUser, start: From, to: To, level: LevelQ = "building",
                    bucket: BucketQ = "day", format: Format = "json",
                    building: BuildingQ = None) -> ReleaseReport | Response:
     """Released bookings per entity and bucket of the release time, counted by reason."""
     _check_range(start, to, bucket)
-    desks, released = await analytics.load_releases(conn, start, to, building=building)
+    desks, released = await analytics.load_releases(conn, start, to, building=building,
+                                                    sites=_sites(user))
     rows = analytics.releases(desks, released, start, to, level, bucket)
     if format == "csv":
         return _csv(analytics.to_csv(rows, ReleaseRow), "releases")
@@ -105,13 +112,14 @@ async def releases(conn: DbDep, start: From, to: To, level: LevelQ = "building",
 
 @router.get("/booking-sensor-matrix", response_model=MatrixReport,
             response_model_by_alias=True, responses=_csv_responses("MatrixRow"))
-async def booking_sensor_matrix(conn: DbDep, start: From, to: To, level: LevelQ = "desk",
+async def booking_sensor_matrix(conn: DbDep, user: CurrentUser, start: From, to: To,
+                                level: LevelQ = "desk",
                                 format: Format = "json",
                                 building: BuildingQ = None) -> MatrixReport | Response:
     """Desk-day cells per entity: used as booked, used unbooked, booked but unused, unused."""
     _check_range(start, to, "day")
     history = await analytics.load_history(conn, start, to, datetime.now(UTC),
-                                           building=building)
+                                           building=building, sites=_sites(user))
     rows = analytics.booking_sensor_matrix(history, level)
     if format == "csv":
         return _csv(analytics.to_csv(rows, MatrixRow), "booking-sensor-matrix")
@@ -120,12 +128,12 @@ async def booking_sensor_matrix(conn: DbDep, start: From, to: To, level: LevelQ 
 
 @router.get("/heatmap", response_model=Heatmap, response_model_by_alias=True,
             responses=_csv_responses("HeatmapCell"))
-async def heatmap(conn: DbDep, start: From, to: To, format: Format = "json",
+async def heatmap(conn: DbDep, user: CurrentUser, start: From, to: To, format: Format = "json",
                   building: BuildingQ = None) -> Heatmap | Response:
     """Utilisation % by weekday × hour of the site's time zone, over the range."""
     _check_range(start, to, "day")
     history = await analytics.load_history(conn, start, to, datetime.now(UTC),
-                                           building=building)
+                                           building=building, sites=_sites(user))
     desks, cells = analytics.heatmap(history)
     if format == "csv":
         return _csv(analytics.to_csv(cells, HeatmapCell), "heatmap")

@@ -7,8 +7,8 @@ import re
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from cloud import qrcheckin
-from cloud.auth import CurrentUser, require_roles
+from cloud import access, qrcheckin
+from cloud.auth import CurrentUser
 from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
 from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic, Problem, QrCheckin
@@ -18,7 +18,7 @@ router = APIRouter(tags=["qr check-in"])
 
 @router.get(
     "/desks/{desk_id}/qr.svg",
-    dependencies=[require_roles("facility_manager", "admin")],
+    dependencies=[access.scoped("facility_manager")],
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}},
                      "description": "QR code of `{public_base_url}/checkin/{desk}?k={key}`"},

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from cloud import queries
-from cloud.auth import require_roles
+from cloud import access, queries
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep, IngestorDep
 from cloud.ingest import NotConnected
 from cloud.problems import ProblemError
@@ -28,18 +28,17 @@ async def _desk_or_404(conn: DbDep, desk_id: str) -> DeskPublic:
 
 
 @router.get("/desks", response_model=list[DeskPublic])
-async def list_desks(conn: DbDep) -> list[DeskPublic]:
-    return await queries.list_desks(conn)
+async def list_desks(conn: DbDep, user: CurrentUser) -> list[DeskPublic]:
+    return await access.desks_for(conn, user, await queries.list_desks(conn))
 
 
 @router.get("/desks/{desk_id}", response_model=DeskPublic, responses=_NOT_FOUND)
-async def get_desk(desk_id: str, conn: DbDep) -> DeskPublic:
-    return await _desk_or_404(conn, desk_id)
+async def get_desk(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskPublic:
+    return (await access.desks_for(conn, user, [await _desk_or_404(conn, desk_id)]))[0]
 
 
 @router.post(
     "/desks/{desk_id}/led",
-    dependencies=[require_roles("technician", "facility_manager", "admin")],
     response_model=LedCommandPublic,
     status_code=status.HTTP_202_ACCEPTED,
     responses={**_NOT_FOUND, 503: {"model": Problem, "description": "MQTT broker unreachable"}},

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
-from cloud import enrolment
-from cloud.auth import require_roles
+from cloud import access, enrolment
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep, SettingsDep
 from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import ProblemError
@@ -71,8 +71,10 @@ node_router = APIRouter(tags=["enrolment"])
 @admin_router.post("/enrolment-tokens", response_model=TokenIssued,
                    status_code=status.HTTP_201_CREATED,
                    responses={422: {"model": Problem}})
-async def create_enrolment_token(body: TokenCreate, conn: DbDep,
+async def create_enrolment_token(body: TokenCreate, conn: DbDep, user: CurrentUser,
                                  settings: SettingsDep) -> TokenIssued:
+    await access.ensure_node_enrolable(conn, user, body.node_id)
+    await conn.rollback()  # the check's read transaction; the issue needs its own
     async with conn.begin():
         issued = await enrolment.create_token(conn, settings, node_id=body.node_id,
                                               ttl_s=body.ttl_s, config=body.config)
@@ -119,5 +121,5 @@ async def revoke_node_credentials(node_id: str, conn: DbDep,
 
 
 router = APIRouter()
-router.include_router(admin_router, dependencies=[require_roles("technician", "admin")])
+router.include_router(admin_router, dependencies=[access.scoped("technician")])
 router.include_router(node_router)

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from cloud import fleet
+from cloud import access, fleet
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep
 from cloud.problems import ProblemError
 from cloud.schemas import (
@@ -33,9 +34,11 @@ def _unknown(node_id: str) -> ProblemError:
 @router.get("/fleet/nodes", response_model=list[FleetNodePublic])
 async def list_fleet_nodes(
     conn: DbDep,
+    user: CurrentUser,
     site: Annotated[str | None, Query(description="only nodes serving this site")] = None,
 ) -> list[FleetNodePublic]:
-    return await fleet.list_nodes(conn, site)
+    return await access.only_nodes(conn, user, await fleet.list_nodes(conn, site),
+                                   lambda n: n.id)
 
 
 @router.get("/fleet/nodes/{node_id}", response_model=FleetNodeDetailPublic, responses=_NOT_FOUND)

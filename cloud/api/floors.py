@@ -11,14 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from cloud import floormap
-from cloud.auth import CurrentUser, require_roles
+from cloud import access, floormap
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep, EngineDep, LiveDep
 from cloud.schemas import DeskTimeline, FloorMap, MapUpdate, Problem, SiteTree
 
 router = APIRouter(tags=["floor map"])
 # Technicians see the map too (which desks are out of service), without names.
-VIEWERS = [require_roles("technician", "facility_manager", "admin")]
+# Scoped to the token's sites (cloud/access.py): another site's floor or desk is a 404.
+VIEWERS = [access.scoped("technician", "facility_manager")]
 _FLOOR_404: dict[int | str, dict[str, Any]] = {404: {"model": Problem,
                                                      "description": "no such floor"}}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud import queries
+from cloud import access, queries
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep
 from cloud.schemas import NodePublic
 
@@ -12,5 +13,5 @@ router = APIRouter(tags=["nodes"])
 
 
 @router.get("/nodes", response_model=list[NodePublic])
-async def list_nodes(conn: DbDep) -> list[NodePublic]:
-    return await queries.list_nodes(conn)
+async def list_nodes(conn: DbDep, user: CurrentUser) -> list[NodePublic]:
+    return await access.only_nodes(conn, user, await queries.list_nodes(conn), lambda n: n.id)

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
-from cloud import people
+from cloud import access, people
 from cloud.api.snapshots import PublisherDep
+from cloud.auth import CurrentUser
 from cloud.deps import DbDep, EngineDep
 from cloud.schemas import (
     AllowlistPublic,
@@ -48,10 +49,11 @@ _BADGE_ERRORS: dict[int | str, dict[str, Any]] = {
               "description": "refused; `errors` lists {line, reason} for every bad row"},
     },
 )
-async def import_people(request: Request, engine: EngineDep,
+async def import_people(request: Request, engine: EngineDep, user: CurrentUser,
                         snapshots: PublisherDep) -> PeopleImportPublic:
     # Read as raw text/csv: the roster is one document, not form fields.
-    imported = await people.import_people(engine, await request.body())
+    imported = await people.import_people(engine, await request.body(),
+                                          sites=access.site_scope(user, access.MANAGER_ROLES))
     snapshots.mark_dirty()  # guest passes and drop-in holders may have changed
     return imported
 
@@ -59,23 +61,30 @@ async def import_people(request: Request, engine: EngineDep,
 @router.get("/people", response_model=list[PersonPublic])
 async def list_people(
     conn: DbDep,
+    user: CurrentUser,
     agency: Annotated[str | None, Query(description="instansi")] = None,
     kind: Annotated[PersonKind | None, Query()] = None,
 ) -> list[PersonPublic]:
-    return await people.list_people(conn, agency=agency, kind=kind)
+    return await access.only_people(conn, user, await people.list_people(
+        conn, agency=agency, kind=kind), lambda p: p.id)
 
 
 @router.get("/badges", response_model=list[BadgePublic])
 async def list_badges(
-    conn: DbDep, person: Annotated[str | None, Query(description="person id")] = None
+    conn: DbDep, user: CurrentUser,
+    person: Annotated[str | None, Query(description="person id")] = None,
 ) -> list[BadgePublic]:
-    return await people.list_badges(conn, person)
+    return await access.only_people(conn, user, await people.list_badges(conn, person),
+                                    lambda b: b.person_id)
 
 
 @router.post("/badges", response_model=BadgePublic, status_code=status.HTTP_201_CREATED,
              responses=_BADGE_ERRORS)
-async def issue_badge(body: BadgeCreate, engine: EngineDep,
+async def issue_badge(body: BadgeCreate, engine: EngineDep, user: CurrentUser,
                       snapshots: PublisherDep) -> BadgePublic:
+    async with engine.connect() as conn:
+        await access.ensure_in_scope(conn, user, access.MANAGER_ROLES, "person_id",
+                                     body.person_id)
     issued = await people.issue_badge(engine, body)
     # Any node's allow-list may carry this person's badges.
     snapshots.mark_dirty()

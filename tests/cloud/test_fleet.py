@@ -162,18 +162,21 @@ async def test_alarm_and_thresholds_decide_the_state(
     await eventually(is_offline)
 
 
-async def test_technicians_may_read_and_asn_may_not(
+async def test_a_node_outside_the_layout_is_admins_only_and_asn_may_not_read(
     cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client
 ) -> None:
     node = unique("node")
     h = health(node)
     await publish(publisher, h)
     await wait_for_health(cloud, node, h.ts)
-    tech = auth_headers(settings, "tech-1", ("technician",))
+    # The node serves no desk of any site yet: no technician's sites include it.
+    tech = auth_headers(settings, "tech-1", ("technician",), ("ikn-kipp",))
     asn = auth_headers(settings, "asn-1", ("asn",))
-    for path in ("/api/v1/fleet/nodes", f"/api/v1/fleet/nodes/{node}",
-                 f"/api/v1/fleet/nodes/{node}/health"):
-        assert (await cloud.http.get(path, headers=tech)).status_code == 200, path
+    listed = await cloud.http.get("/api/v1/fleet/nodes", headers=tech)
+    assert listed.status_code == 200 and node not in listed.text
+    for path in (f"/api/v1/fleet/nodes/{node}", f"/api/v1/fleet/nodes/{node}/health"):
+        assert (await cloud.http.get(path)).status_code == 200, path
+        assert (await cloud.http.get(path, headers=tech)).status_code == 404, path
         assert (await cloud.http.get(path, headers=asn)).status_code == 403, path
 
 

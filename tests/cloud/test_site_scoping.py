@@ -1,0 +1,322 @@
+"""Every API operation x every role: the site scoping matrix, generated from the OpenAPI.
+
+Site A (ids `xa-...`) holds one set of resources per role (desk, node, person with
+a badge, booking, webhook), so each call meets fresh state whatever the calls
+before it did. Callers: admin, facility manager and technician of site A and of
+site B (`xb-...`), an ASN and a guest of site A, and no token at all.
+
+Outcomes: a status code; `ok` = let through (not 401/403/404, no 5xx, a domain
+409/422 is fine); `A` = ok and the answer shows site A's ids; `-` = ok and it
+shows none. On every answer, site A's raw badge UIDs appear only for admins and
+site A's facility manager. An operation missing from EXPECTED fails the test:
+a new endpoint needs a scope decision here (and in docs/security.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from cloud.db import make_engine
+from cloud.layout import apply_layout, parse_layout
+from cloud.models import Desk, NodeCredential
+from cloud.qrcheckin import CheckinKeys
+from cloud.settings import CloudSettings
+from tests.helpers import auth_headers
+
+from .conftest import serving
+
+ROLES = ("anonymous", "guest", "asn", "tech_b", "fm_b", "tech_a", "fm_a", "admin")
+# (subject, token roles, token sites); subjects are people of their own site.
+TOKENS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "guest": ("xa-me-guest", ("guest",), ()),
+    "asn": ("xa-me-asn", ("asn",), ()),
+    "tech_b": ("xb-me-tech", ("technician",), ("xb-site",)),
+    "fm_b": ("xb-me-fm", ("facility_manager",), ("xb-site",)),
+    "tech_a": ("xa-me-tech", ("technician",), ("xa-site",)),
+    "fm_a": ("xa-me-fm", ("facility_manager",), ("xa-site",)),
+    "admin": ("dev-admin", ("admin",), ()),
+}
+BADGE_UID_A = "04AA00000000"  # + two hex digits per role: site A's badge UIDs
+MAY_SEE_BADGES = {"admin", "fm_a"}
+
+
+def row(*outcomes: str) -> dict[str, str]:
+    assert len(outcomes) == len(ROLES)
+    return dict(zip(ROLES, outcomes, strict=True))
+
+
+U = "401"
+PUBLIC = row(*["ok"] * 8)
+SIGNED_IN = row(U, *["ok"] * 7)
+ADMIN_ONLY = row(U, "403", "403", "403", "403", "403", "403", "ok")
+#                         anon guest  asn    tech_b fm_b   tech_a fm_a  admin
+OPERATOR_ONE = row(U, "403", "403", "404", "404", "ok", "ok", "ok")
+OPERATOR_LIST = row(U, "403", "403", "-", "-", "A", "A", "A")
+MANAGER_ONE = row(U, "403", "403", "403", "404", "403", "ok", "ok")
+MANAGER_LIST = row(U, "403", "403", "403", "-", "403", "A", "A")
+TECHNICIAN_ONE = row(U, "403", "403", "404", "403", "ok", "403", "ok")
+BOOKING_WRITE = row(U, "403", "403", "403", "403", "403", "ok", "ok")
+BOOKING_LIST = row(U, "-", "-", "-", "-", "-", "A", "A")
+
+EXPECTED: dict[str, dict[str, str]] = {
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /api/v1/snapshot-key": PUBLIC,
+    "GET /api/v1/public/availability": row(*["A"] * 8),
+    "POST /api/v1/enroll": row(*["401"] * 8),  # the enrolment token is the credential
+    "GET /api/v1/me": row(U, "A", "A", "ok", "ok", "A", "A", "404"),  # admin: not a person
+    "GET /api/v1/availability": row(U, *["A"] * 7),  # bookers may sit in any site
+    "GET /api/v1/sites/tree": row(U, *["A"] * 7),  # layout names only, as on the kiosk
+    # A QR key proves presence at the desk; only people check in.
+    "POST /api/v1/desks/{desk_id}/checkin": row(U, *["ok"] * 6, "403"),
+    "GET /api/v1/desks": OPERATOR_LIST,
+    "GET /api/v1/desks/{desk_id}": OPERATOR_ONE,
+    "POST /api/v1/desks/{desk_id}/led": OPERATOR_ONE,
+    "GET /api/v1/desks/{desk_id}/timeline": OPERATOR_ONE,
+    "GET /api/v1/desks/{desk_id}/qr.svg": MANAGER_ONE,
+    "GET /api/v1/floors/{floor_id}/map": OPERATOR_ONE,
+    "GET /api/v1/floors/{floor_id}/stream": OPERATOR_ONE,
+    "GET /api/v1/nodes": OPERATOR_LIST,
+    "PUT /api/v1/nodes/{node_id}/config": OPERATOR_ONE,
+    "GET /api/v1/nodes/{node_id}/config": OPERATOR_ONE,
+    "GET /api/v1/fleet/nodes": OPERATOR_LIST,
+    "GET /api/v1/fleet/nodes/{node_id}": OPERATOR_ONE,
+    "GET /api/v1/fleet/nodes/{node_id}/health": OPERATOR_ONE,
+    "POST /api/v1/enrolment-tokens": TECHNICIAN_ONE,
+    "DELETE /api/v1/nodes/{node_id}/credentials": TECHNICIAN_ONE,
+    "GET /api/v1/ingest/stats": ADMIN_ONLY,
+    "GET /api/v1/people/{person_id}/private": ADMIN_ONLY,
+    # Site B's manager may not overwrite site A's people: the rows are refused.
+    "POST /api/v1/people/import": row(U, "403", "403", "403", "422", "403", "ok", "ok"),
+    "GET /api/v1/people": MANAGER_LIST,
+    "GET /api/v1/badges": MANAGER_LIST,
+    "POST /api/v1/badges": MANAGER_ONE,
+    "POST /api/v1/badges/{badge_id}/revoke": MANAGER_ONE,
+    "POST /api/v1/badges/{badge_id}/lost": MANAGER_ONE,
+    "POST /api/v1/badges/{badge_id}/replace": MANAGER_ONE,
+    "GET /api/v1/badges/allowlist": MANAGER_ONE,
+    "GET /api/v1/analytics/utilisation": MANAGER_LIST,
+    # These three name site A's building: out of scope is a 404.
+    "GET /api/v1/analytics/releases": MANAGER_ONE,
+    "GET /api/v1/analytics/booking-sensor-matrix": MANAGER_ONE,
+    "GET /api/v1/analytics/heatmap": MANAGER_ONE,
+    "POST /api/v1/bookings": BOOKING_WRITE,
+    "POST /api/v1/bookings/recurring": BOOKING_WRITE,
+    "GET /api/v1/bookings": BOOKING_LIST,
+    "GET /api/v1/bookings/export.csv": BOOKING_LIST,
+    "GET /api/v1/bookings/export.ics": BOOKING_LIST,
+    "POST /api/v1/bookings/{booking_id}/cancel": BOOKING_WRITE,
+    "POST /api/v1/bookings/{booking_id}/extend": BOOKING_WRITE,
+    "GET /api/v1/webhooks": ADMIN_ONLY,
+    "POST /api/v1/webhooks": ADMIN_ONLY,
+    "DELETE /api/v1/webhooks/{webhook_id}": ADMIN_ONLY,
+    "GET /api/v1/webhooks/{webhook_id}/deliveries": ADMIN_ONLY,
+}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # The matrix is about the API's rules, not the backend: SQLite is enough.
+    return f"sqlite+aiosqlite:///{tmp_path}/scoping.sqlite3"
+
+
+def _layout(tag: str, slugs: list[str]) -> dict[str, Any]:
+    return {
+        "site": {"id": f"{tag}-site", "name": f"Site {tag}"},
+        "buildings": [{"id": f"{tag}-bld", "name": "Gedung", "floors": [{
+            "id": f"{tag}-floor", "level": 1, "name": "Lantai 1",
+            "zones": [{"id": f"{tag}-zone", "name": "Zona", "desks": [
+                {"id": f"{tag}-desk-{s}", "node": f"{tag}-node-{s}"} for s in slugs]}],
+        }]}],
+    }
+
+
+@dataclass
+class World:
+    """Ids of site A's resources, one set per role."""
+
+    badges: dict[str, int]
+    bookings: dict[str, int]
+    webhooks: dict[str, int]
+    keys: CheckinKeys
+
+    def path_params(self, role: str) -> dict[str, str]:
+        return {"desk_id": f"xa-desk-{role}", "node_id": f"xa-node-{role}",
+                "floor_id": "xa-floor", "person_id": f"xa-p-{role}",
+                "badge_id": str(self.badges[role]), "booking_id": str(self.bookings[role]),
+                "webhook_id": str(self.webhooks[role])}
+
+
+def _day(days: int, hour: int) -> datetime:
+    local = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Makassar"))
+    return local.replace(hour=hour, minute=0, second=0, microsecond=0) + timedelta(days=days)
+
+
+def _roster() -> str:
+    lines = ["id,kind,name,role,site_id,host_person_id,badge_uid"]
+    for i, role in enumerate(ROLES):
+        lines.append(f"xa-p-{role},asn,Orang {role},asn,xa-site,,{BADGE_UID_A}{i:02X}")
+    for role, (subject, roles, _) in TOKENS.items():
+        if role == "admin":
+            continue
+        kind, host = ("guest", "xa-me-asn") if role == "guest" else ("asn", "")
+        site = subject[:2] + "-site"
+        lines.append(f"{subject},{kind},Pengguna {role},{roles[0]},{site},{host},")
+    lines.sort(key=lambda line: ",guest," in line)  # hosts first
+    return "\n".join(lines) + "\n"
+
+
+async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
+    engine = make_engine(settings.database_url)
+    try:
+        await apply_layout(engine, parse_layout(_layout("xa", list(ROLES))))
+        await apply_layout(engine, parse_layout(_layout("xb", ["one"])))
+        r = await http.post("/api/v1/people/import", content=_roster(),
+                            headers={"content-type": "text/csv"})
+        assert r.status_code == 200, r.text
+        badges = {b["person_id"][len("xa-p-"):]: b["id"]
+                  for b in (await http.get("/api/v1/badges")).json()}
+        start, end = _day(1, 9), _day(1, 12)
+        bookings, webhooks = {}, {}
+        for i, role in enumerate(ROLES):
+            r = await http.post("/api/v1/bookings", json={
+                "desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}",
+                "starts_at": start.isoformat(), "ends_at": end.isoformat()})
+            assert r.status_code == 201, r.text
+            bookings[role] = r.json()["id"]
+            r = await http.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{role}"})
+            webhooks[role] = r.json()["id"]
+            async with engine.begin() as conn:
+                # Someone sits at each desk now: live occupancy carries their badge UID.
+                await conn.execute(update(Desk).where(Desk.id == f"xa-desk-{role}").values(
+                    state="occupied", occupant_badge=f"{BADGE_UID_A}{i:02X}",
+                    checked_in_at=datetime.now(UTC)))
+                await conn.execute(NodeCredential.__table__.insert().values(
+                    node_id=f"xa-node-{role}", password_hash="x", created_at=datetime.now(UTC)))
+    finally:
+        await engine.dispose()
+    return World(badges, bookings, webhooks, CheckinKeys.from_settings(settings))
+
+
+def _request(op: str, role: str, world: World) -> dict[str, Any]:
+    """method, url, params and body for `op` as `role`, aimed at site A's resources."""
+    method, path = op.split(" ", 1)
+    n = ROLES.index(role)
+    url = path.format(**world.path_params(role))
+    start, end = _day(2, 9), _day(2, 12)
+    week = (_day(3, 0).date().isoformat(), _day(9, 0).date().isoformat())
+    frame = {"from": _day(-7, 0).isoformat(), "to": _day(0, 0).isoformat()}
+    params: dict[str, Any] = {
+        "GET /api/v1/badges/allowlist": {"node": f"xa-node-{role}"},
+        "GET /api/v1/availability": {"start": start.isoformat(), "end": end.isoformat()},
+        "GET /api/v1/analytics/utilisation": frame,
+        "GET /api/v1/analytics/releases": {**frame, "building": "xa-bld"},
+        "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
+        "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
+    }.get(op, {})
+    booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
+    body: Any = {
+        "POST /api/v1/desks/{desk_id}/led": {"r": 0, "g": 255, "b": 0},
+        "POST /api/v1/desks/{desk_id}/checkin": {"key": world.keys.key(f"xa-desk-{role}")},
+        "PUT /api/v1/nodes/{node_id}/config": {"config": {"health_interval_s": 30}},
+        "POST /api/v1/enrolment-tokens": {"node_id": f"xa-node-{role}"},
+        "POST /api/v1/enroll": {"token": "not-a-token"},
+        "POST /api/v1/badges": {"kind": "nfc", "uid": f"04AB000000{n:02X}",
+                                "person_id": f"xa-p-{role}"},
+        "POST /api/v1/badges/{badge_id}/replace": {"kind": "nfc", "uid": f"04AC000000{n:02X}"},
+        "POST /api/v1/bookings": {**booking, "starts_at": start.isoformat(),
+                                  "ends_at": end.isoformat()},
+        "POST /api/v1/bookings/recurring": {**booking,
+                                            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                                            "first_day": week[0], "last_day": week[1],
+                                            "start_time": "13:00", "end_time": "15:00"},
+        "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
+        "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+    }.get(op)
+    request: dict[str, Any] = {"method": method, "url": url, "params": params}
+    if op == "POST /api/v1/people/import":
+        request["content"] = (f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,"
+                              "xa-site\n")
+        request["headers"] = {"content-type": "text/csv"}
+    elif body is not None:
+        request["json"] = body
+    return request
+
+
+def _judge(expected: str, status: int, body: str, role: str) -> str | None:
+    """Why the answer breaks the expectation, or None."""
+    if role not in MAY_SEE_BADGES and BADGE_UID_A in body:
+        return f"{status}: shows site A's badge UIDs"
+    if status >= 500:
+        return f"{status}: server error"
+    if expected in ("ok", "A", "-"):
+        if status in (401, 403, 404):
+            return f"refused with {status}"
+        if expected == "A" and "xa-" not in body:
+            return f"{status}: site A's resources missing"
+        if expected == "-" and "xa-" in body:
+            return f"{status}: shows site A's resources"
+        return None
+    return None if str(status) == expected else f"got {status}"
+
+
+async def _call(http: httpx.AsyncClient, request: dict[str, Any],
+                streams: list[httpx.Response]) -> tuple[int, str]:
+    response = await http.send(http.build_request(**request), stream=True)
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        # An open stream: its status is the answer. Kept open until the server stops,
+        # which ends it (see test_live); a closed one would idle until its keep-alive.
+        streams.append(response)
+        return response.status_code, ""
+    try:
+        return response.status_code, (await response.aread()).decode(errors="replace")
+    finally:
+        await response.aclose()
+
+
+def _operations(spec: dict[str, Any]) -> list[str]:
+    return [f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method in ops]
+
+
+async def test_every_operation_has_a_scope_decision_for_every_role(
+    settings: CloudSettings,
+) -> None:
+    failures: list[str] = []
+    streams: list[httpx.Response] = []
+    async with serving(settings) as (base_url, task), httpx.AsyncClient(
+        base_url=base_url, timeout=30
+    ) as http:
+        spec = (await http.get("/openapi.json")).json()
+        operations = _operations(spec)
+        undecided = sorted(set(operations) - set(EXPECTED))
+        assert not undecided, f"no site/role decision in EXPECTED for: {undecided}"
+        assert not set(EXPECTED) - set(operations), "EXPECTED names operations that are gone"
+        admin = auth_headers(settings)
+        async with httpx.AsyncClient(base_url=base_url, headers=admin, timeout=30) as as_admin:
+            world = await _seed(as_admin, settings)
+        headers = {role: auth_headers(settings, *token) for role, token in TOKENS.items()}
+        for op in operations:
+            for role in ROLES:
+                request = _request(op, role, world)
+                if role != "anonymous":
+                    request["headers"] = {**request.get("headers", {}), **headers[role]}
+                status, body = await _call(http, request, streams)
+                why = _judge(EXPECTED[op][role], status, body, role)
+                if why:
+                    failures.append(f"{op} as {role}: expected {EXPECTED[op][role]}, {why}"
+                                    f" {body[:160]!r}")
+        task.cancel()  # with the streams still open: stopping the server ends them
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for stream in streams:
+            await stream.aclose()
+    assert not failures, "\n".join(failures)

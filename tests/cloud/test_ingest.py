@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -16,6 +18,15 @@ from ruang import contract, devservers
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
+
+
+def recent(offset_s: float) -> float:
+    """A whole-second edge time an hour ago plus `offset_s`: inside the ingestion window."""
+    return float(int(time.time()) - 3600) + offset_s
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()[:19]
 
 
 def birth(node: str, desks: list[str], bdseq: int = 1) -> contract.NodeState:
@@ -40,7 +51,8 @@ async def test_birth_checkin_presence_show_up_in_the_api(
 ) -> None:
     node, desk = unique("node"), unique("desk")
     await publish(publisher, birth(node, [desk]))
-    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=1000.0))
+    checkin_ts = recent(0)
+    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=checkin_ts))
     await publish(publisher, contract.Presence(node=node, desk=desk, present=True))
 
     async def occupied_and_present() -> bool:
@@ -52,7 +64,7 @@ async def test_birth_checkin_presence_show_up_in_the_api(
     listed = next(d for d in desks if d["id"] == desk)
     assert listed["node"] == node
     assert listed["occupant_badge"] == BADGE
-    assert listed["checked_in_at"].startswith("1970-01-01T00:16:40")
+    assert listed["checked_in_at"].startswith(iso(checkin_ts))
     assert listed["unit"] == f"unit-{desk}"
     n = await node_json(cloud, node)
     assert n is not None
@@ -64,10 +76,10 @@ async def test_checkout_frees_the_desk_and_unit_status_is_recorded(
     cloud: RunningCloud, publisher: aiomqtt.Client
 ) -> None:
     node, desk = unique("node"), unique("desk")
-    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=10.0))
-    await publish(publisher, contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=20.0))
+    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=recent(10)))
+    await publish(publisher, contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=recent(20)))
     # Arrives late (e.g. queued): older than the checkout, so it must not re-occupy the desk.
-    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=15.0))
+    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=recent(15)))
     await publish(publisher,
                   contract.UnitStatus(node=node, desk=desk, online=True, firmware="fw-7"))
 
@@ -231,14 +243,15 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
 
         await eventually(applied)
 
-    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=100.0))
+    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=recent(100)))
     await presence_is(True, 0)
     first = await desk_json(cloud, desk)
     baseline = cloud.ingestor.stats.applied
-    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=200.0))
+    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=recent(200)))
     # A marker on another desk: once it is applied, so is the repeat before it.
     marker = unique("desk")
-    await publish(publisher, contract.Presence(node=node, desk=marker, present=False, ts=200.0))
+    await publish(publisher,
+                  contract.Presence(node=node, desk=marker, present=False, ts=recent(200)))
 
     async def marker_applied() -> bool:
         return await desk_json(cloud, marker) is not None
@@ -247,10 +260,11 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     repeat = await desk_json(cloud, desk)
     assert first is not None and repeat is not None
     assert repeat["presence_changed_at"] == first["presence_changed_at"]
-    await publish(publisher, contract.Presence(node=node, desk=desk, present=False, ts=300.0))
+    last_ts = recent(300)
+    await publish(publisher, contract.Presence(node=node, desk=desk, present=False, ts=last_ts))
     await presence_is(False, baseline + 3)
     changed = await desk_json(cloud, desk)
-    assert changed is not None and changed["presence_changed_at"].startswith("1970-01-01T00:05:00")
+    assert changed is not None and changed["presence_changed_at"].startswith(iso(last_ts))
 
 
 async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(

@@ -90,7 +90,7 @@ async def test_a_message_failing_in_sql_alone_is_bisected_out_and_its_batch_mate
     good = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE, ts=now - i)
             for i in range(7)]
     poison = contract.CheckIn(node=node, desk=unique("poison"), badge=BADGE, ts=now)
-    batch = good[:3] + [poison] + good[3:]
+    batch = [*good[:3], poison, *good[3:]]
     for message in batch:
         ingestor._on_message(wire(message))
     presence = contract.Presence(node=node, desk=good[0].desk, present=True, ts=now)

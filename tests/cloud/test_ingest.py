@@ -301,3 +301,53 @@ async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
             return d is not None and d["state"] == "occupied"
 
         await eventually(redelivered)
+
+
+async def test_clean_stop_acknowledges_what_it_stored_before_disconnecting(
+    tmp_path: Path, mosquitto_server: devservers.Mosquitto, publisher: aiomqtt.Client
+) -> None:
+    db = tmp_path / "stop.sqlite3"
+    settings = CloudSettings(
+        database_url=f"sqlite+aiosqlite:///{db}",
+        mqtt_url=mosquitto_server.url,
+        mqtt_client_id=unique("ruang-cloud-stop"),
+        telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
+        flush_interval_s=0.05,
+    )
+    node = unique("node")
+    events = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE) for _ in range(20)]
+    async with start_cloud(settings) as cloud:
+        # Hold SQLite's write lock so the events are received but not yet written...
+        lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        received = cloud.ingestor.stats.received
+        for event in events:
+            await publish(publisher, event)
+
+        async def pending() -> bool:
+            stats = cloud.ingestor.stats
+            return stats.received >= received + len(events) and stats.write_errors >= 1
+
+        await eventually(pending, within=60)
+        # ...then release it and stop at once: the last flush of stop() stores them.
+        lock.execute("ROLLBACK")
+        lock.close()
+        await cloud.ingestor.stop()
+        async with cloud.app.state.engine.connect() as conn:
+            stored = await conn.scalar(select(func.count()).select_from(EVENTS).where(
+                EVENTS.c.message_id.in_([e.id for e in events])))
+        assert stored == len(events)
+
+    # Reconnect with the cloud's session: the broker must have nothing of those to
+    # redeliver. A marker published now arrives after any redelivery.
+    marker = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
+    redelivered: list[str] = []
+    async with aiomqtt.Client("127.0.0.1", mosquitto_server.port,
+                              identifier=settings.mqtt_client_id, clean_session=False) as client:
+        await publish(publisher, marker)
+        async for msg in client.messages:
+            mid = contract.decode(msg.topic.value, msg.payload)[1].id  # type: ignore[arg-type]
+            if mid == marker.id:
+                break
+            redelivered.append(mid)
+    assert [mid for mid in redelivered if mid in {e.id for e in events}] == []

@@ -74,6 +74,10 @@ class Envelope:
     parsed: contract.ParsedTopic
     message: contract.Message
     received_at: float
+    # The message as it came off the wire, for the dead-letter table (a replay
+    # re-decodes it). References to bytes paho already holds: nothing is copied.
+    topic: str = ""
+    raw: bytes = b""
 
 
 Item = TelemetryBatch | Envelope

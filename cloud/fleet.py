@@ -18,6 +18,7 @@ from sqlalchemy import RowMapping, Table, case, delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.apply import DESKS, DEVICE_STATUS, HEALTH_SAMPLES, NODES, utc
+from cloud.dead_letters import DEAD_LETTERS
 from cloud.models import Building, Floor, NodeConfig, Room, Zone
 from cloud.schemas import (
     DeskUnitStatusPublic,
@@ -60,6 +61,12 @@ _UNITS = (
     .group_by(DESKS.c.node_id)
     .subquery("unit_counts")
 )
+_DEAD = (
+    select(DEAD_LETTERS.c.node, func.count().label("total"))
+    .where(DEAD_LETTERS.c.node.is_not(None))
+    .group_by(DEAD_LETTERS.c.node)
+    .subquery("dead_letter_counts")
+)
 _NODE_ROWS = (
     select(
         NODES,
@@ -69,8 +76,10 @@ _NODE_ROWS = (
         func.coalesce(_UNITS.c.online, 0).label("unit_online"),
         func.coalesce(_UNITS.c.offline, 0).label("unit_offline"),
         NODE_CONFIGS.c.version.label("desired_config_version"),
+        func.coalesce(_DEAD.c.total, 0).label("dead_letters"),
     )
     .outerjoin(_DEVICES, _DEVICES.c.node_id == NODES.c.id)
+    .outerjoin(_DEAD, _DEAD.c.node == NODES.c.id)
     .outerjoin(_UNITS, _UNITS.c.node_id == NODES.c.id)
     .outerjoin(NODE_CONFIGS, NODE_CONFIGS.c.node_id == NODES.c.id)
     .order_by(NODES.c.id)
@@ -99,12 +108,23 @@ def assess(
     desk_units_offline: int,
     config_version: int | None,
     desired_config_version: int | None,
+    dead_letters: int = 0,
+    clock_skew: bool = False,
 ) -> tuple[FleetState, list[FleetReason]]:
     """The node's state (the worst of its reasons) and every reason, worst first."""
     reasons: list[FleetReason] = []
     if not online:
         reasons.append(FleetReason(code="offline", level="offline", detail="node offline"))
     reasons += [FleetReason(code="alarm", level="alarm", detail=a) for a in alarms]
+    if clock_skew:
+        # Its messages are refused (cloud/ingest.py): nothing it says is applied.
+        reasons.append(FleetReason(
+            code="clock_skew", level="alarm",
+            detail="edge clock outside the accepted window: its messages are refused"))
+    if dead_letters:
+        reasons.append(FleetReason(
+            code="dead_letters", level="alarm",
+            detail=f"{dead_letters} message(s) could not be applied (dead letters)"))
     if clock_offset_s is not None and abs(clock_offset_s) > CLOCK_OFFSET_WARN_S:
         side = "ahead of" if clock_offset_s > 0 else "behind"
         reasons.append(FleetReason(
@@ -149,6 +169,12 @@ async def _placements(
     return out
 
 
+def _clock_skewed(row: RowMapping) -> bool:
+    """A message was refused for the node's clock, and no health report was accepted since."""
+    skew_at, health_at = row["clock_skew_at"], row["last_health_at"]
+    return skew_at is not None and (health_at is None or skew_at >= health_at)
+
+
 def _node(row: RowMapping, placement: tuple[set[str], set[str]] | None) -> dict[str, Any]:
     floors, sites = placement or (set(), set())
     health = row["health"] or {}
@@ -161,6 +187,8 @@ def _node(row: RowMapping, placement: tuple[set[str], set[str]] | None) -> dict[
         devices_offline=dev_total - dev_online, desk_units_offline=unit_offline,
         config_version=row["config_version"],
         desired_config_version=row["desired_config_version"],
+        dead_letters=int(row["dead_letters"]),
+        clock_skew=_clock_skewed(row),
     )
     return {
         "id": row["id"], "online": bool(row["online"]), "last_seen": row["last_seen"],

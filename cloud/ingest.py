@@ -7,6 +7,15 @@ them (see `_dispatch_queue`): telemetry is folded into an in-memory batch and
 written every `flush_interval_s`; events and state messages wake the writer
 at once. A bad message is counted by reason and dropped; nothing in a message
 can stop the loop.
+
+A message whose edge `ts` is outside the window around the cloud's clock
+(settings.ingest_max_age_s / ingest_max_ahead_s) is refused as `clock_skew`;
+an event so refused is parked in the dead-letter table (cloud/dead_letters.py).
+When a batch fails to commit while the database still takes writes (a write
+probe succeeds), the batch is bisected into separate transactions until the
+message that fails on its own is found; it is parked as a dead letter and
+acknowledged, and everything else is applied. When the probe fails too, the
+database is down: nothing is parked, the batch is retried with backoff.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,8 +33,8 @@ import aiomqtt
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud import fleet, lineprotocol
-from cloud.apply import Applier, Envelope, Item, TelemetryBatch
+from cloud import dead_letters, fleet, lineprotocol
+from cloud.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch, utc
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetrySink
 from ruang import contract
@@ -42,6 +51,22 @@ _TOPIC_CACHE_MAX = 50_000
 SUBSCRIBE_TIMEOUT_S = 300.0
 # event_ack messages awaiting the broker's PUBACK at once (see _send_event_acks).
 EVENT_ACKS_IN_FLIGHT = 16
+# How long stop() waits for the last acknowledgements to be sent before disconnecting.
+STOP_ACK_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    replayed: bool
+    duplicate: bool = False  # it had been applied meanwhile (e.g. resent and accepted)
+    reason: str | None = None  # why not, when not replayed
+
+
+def _short(exc: BaseException) -> str:
+    """One line of a database error: the driver's message, not the SQL and parameters."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()[0] if str(inner).strip() else ""
+    return f"{type(inner).__name__}: {text}"[:400]
 
 
 # Telemetry naming a resource that is only written to the time series.
@@ -60,6 +85,10 @@ class IngestStats:
     stale_deaths: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     write_errors: int = 0
+    # Messages parked in the dead-letter table (poison or refused for the node's clock).
+    dead_lettered: int = 0
+    # Failed batches split up to find the message that fails alone.
+    isolations: int = 0
     telemetry_dropped: int = 0
     nodes_timed_out: int = 0
     connects: int = 0
@@ -73,6 +102,9 @@ class IngestStats:
 
 def reject_category(reason: str) -> str:
     """A short, stable bucket for a ContractError reason (for counters, not for people)."""
+    if ": ts: " in reason:
+        # A timestamp beyond the contract's bounds: the node's clock, like the window.
+        return "clock_skew"
     if reason.startswith(("topic outside", "malformed", "invalid node id")):
         return "topic"
     if reason.startswith("unknown"):
@@ -180,6 +212,12 @@ class Ingestor:
         self.on_desks_changed: Callable[[set[str]], None] | None = None
         # Told which rooms' occupancy an applied batch changed (the same hub).
         self.on_rooms_changed: Callable[[set[str]], None] | None = None
+        self._max_age = settings.ingest_max_age_s
+        self._max_ahead = settings.ingest_max_ahead_s
+        # Refused for the clock, waiting for the writer: events to park (with the
+        # message, for its event_ack), and per node (edge - cloud offset, receive time).
+        self._parked: list[tuple[dead_letters.Parked, contract.Message]] = []
+        self._skews: dict[str, tuple[float | None, float]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -190,12 +228,28 @@ class Ingestor:
         ]
 
     async def stop(self) -> None:
-        """Disconnects, then writes whatever was received but not yet written."""
+        """Writes whatever was received and acknowledges it, then disconnects.
+
+        In this order so the PUBACKs of the last commit still have a connection to
+        go out on: acknowledged after the disconnect, they went nowhere and the
+        broker redelivered every message of that commit on the next start.
+        """
         self._stopping = True
-        for task in self._tasks:
+        mqtt_tasks = [t for t in self._tasks if t.get_name() == "ruang-ingest-mqtt"]
+        # The writer is stopped between two flushes (never inside a commit).
+        async with self._flush_lock:
+            for task in self._tasks:
+                if task not in mqtt_tasks:
+                    await cancel_and_wait(task)
+        await self.flush()
+        # Let the acks queued by that flush (event_ack, audit_ack) reach the broker.
+        if self._background:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_ACK_GRACE_S):
+                    await asyncio.gather(*list(self._background), return_exceptions=True)
+        for task in mqtt_tasks:
             await cancel_and_wait(task)
         self._tasks = []
-        await self.flush()
 
     @property
     def connected(self) -> bool:
@@ -300,17 +354,32 @@ class Ingestor:
         if mqtt_message.qos:
             self._unacked.append(mqtt_message.mid)
             self._wake.set()
+        topic, payload = mqtt_message.topic.value, mqtt_message.payload
         try:
-            parsed, message = self._decode(mqtt_message.topic.value, mqtt_message.payload)
+            parsed, message = self._decode(topic, payload)
         except contract.ContractError as exc:
             self._reject(exc.reason)
+            if ": ts: " in exc.reason:
+                entry = self._topics.get(topic)
+                if entry is not None:
+                    self._skews[entry[0].node] = (None, self._clock())
             return
         except Exception as exc:  # never let one message break paho's read loop
             self._reject(f"internal: {type(exc).__name__}: {exc}", category="internal")
             return
-        if parsed.channel is contract.Channel.TELEMETRY:
-            self._take_telemetry(message)
-        elif parsed.channel is contract.Channel.BACKLOG and parsed.kind in contract.TELEMETRY_KINDS:
+        received = self._clock()
+        channel = parsed.channel
+        # State messages are exempt: a last-will carries the time it was registered,
+        # which can be weeks old, and state ordering goes by bdseq, not by ts.
+        ts = message.ts
+        if (ts < received - self._max_age or ts > received + self._max_ahead) and (
+            channel is not contract.Channel.STATE
+        ):
+            self._clock_skewed(parsed, message, topic, payload, received)
+            return
+        if channel is contract.Channel.TELEMETRY:
+            self._take_telemetry(message, received)
+        elif channel is contract.Channel.BACKLOG and parsed.kind in contract.TELEMETRY_KINDS:
             # Historical samples from a node's outbox: they belong in the time
             # series, but must not overwrite the desks' current state.
             refusal = self._applier.bindings.check_cached(message)
@@ -324,12 +393,28 @@ class Ingestor:
             self._pending_count += 1
             self._wake.set()
         else:
-            self._pending.append(Envelope(parsed, message, self._clock()))
+            self._pending.append(Envelope(parsed, message, received, topic, payload))
             self._open = None  # later telemetry goes after this message
             self._pending_count += 1
             self._wake.set()
 
-    def _take_telemetry(self, message: contract.Message) -> None:
+    def _clock_skewed(
+        self, parsed: contract.ParsedTopic, message: contract.Message, topic: str,
+        payload: bytes, received: float,
+    ) -> None:
+        """Refuses a message whose ts is outside the window; an event is parked, not lost."""
+        offset = message.ts - received
+        side = "ahead of" if offset > 0 else "behind"
+        reason = (f"clock_skew: ts {message.ts:.0f} is {abs(offset):.0f} s {side} the cloud "
+                  f"(accepted: {self._max_age:.0f} s behind to {self._max_ahead:.0f} s ahead)")
+        self._reject(reason, category="clock_skew")
+        self._skews[message.node] = (offset, received)
+        if parsed.kind in contract.EVENT_KINDS:
+            self._parked.append((dead_letters.Parked(
+                message.id, message.node, topic, bytes(payload), reason, received), message))
+        self._wake.set()
+
+    def _take_telemetry(self, message: contract.Message, received: float) -> None:
         # What a node may speak for (cloud/bindings.py): series-only kinds are decided
         # here; for the rest the Applier decides and counts, this only keeps the line out.
         refusal = self._applier.bindings.check_cached(message)
@@ -342,7 +427,7 @@ class Ingestor:
             batch = self._open = TelemetryBatch()
             self._pending.append(batch)
         batch.count += 1
-        batch.seen[message.node] = self._clock()
+        batch.seen[message.node] = received
         kind = type(message)
         if kind is contract.Presence:
             presence: contract.Presence = message  # type: ignore[assignment]
@@ -416,41 +501,187 @@ class Ingestor:
             self._pending_count = 0
             lines, self._lines = self._lines, []
             acks, self._unacked, paho = self._unacked, [], self._paho
+            parked, self._parked = self._parked, []
+            skews, self._skews = self._skews, {}
             if lines:
                 self.sink.write(lines)
-            if not items:
-                self._ack(paho, acks)
-                return True
-            try:
-                async with self._engine.begin() as conn:
-                    result = await self._applier.apply(conn, items)
-            except Exception as exc:
-                self._write_failed(items, exc)
-                if paho is self._paho:
-                    self._unacked[:0] = acks
-                return False
+            if parked or skews:
+                try:
+                    await self._park(parked, skews)
+                except Exception as exc:
+                    self._parked[:0] = parked
+                    self._skews = skews | self._skews
+                    return self._flush_failed(items, exc, paho, acks)
+            if items:
+                left, failure = await self._apply(items)
+                if left:
+                    assert failure is not None
+                    return self._flush_failed(left, failure, paho, acks)
             self._ack(paho, acks)
             self._write_failures = 0
-            self._acknowledge_access_decisions(items)
-            self._acknowledge_events(items)
-            self._applier.committed(result)
-            self.stats.applied += result.applied
-            self.stats.duplicates += result.duplicates
-            self.stats.stale_deaths += result.stale_deaths
-            for category, count in result.refused.items():  # see cloud/bindings.py
-                for _ in range(count):
-                    self._reject(result.last_refusal or category, category=category)
-            if result.lines:
-                self.sink.write(result.lines)
-            if result.booking_nodes and self.on_bookings_changed is not None:
-                self.on_bookings_changed(result.booking_nodes)
-            if self.on_desks_changed is not None:
-                desks = _desks_touched(items, result.presence_written)
-                if desks:
-                    self.on_desks_changed(desks)
-            if result.rooms_changed and self.on_rooms_changed is not None:
-                self.on_rooms_changed(result.rooms_changed)
             return True
+
+    def _flush_failed(self, items: list[Item], exc: Exception, paho: Any, acks: list[int]) -> bool:
+        self._write_failed(items, exc)
+        if paho is self._paho:
+            self._unacked[:0] = acks
+        return False
+
+    async def _commit(self, items: list[Item]) -> ApplyResult:
+        async with self._engine.begin() as conn:
+            return await self._applier.apply(conn, items)
+
+    async def _apply(self, items: list[Item]) -> tuple[list[Item], Exception | None]:
+        """Applies `items`; returns those left unapplied because the database is down."""
+        try:
+            result = await self._commit(items)
+        except Exception as exc:
+            if not await self._database_writable():
+                return items, exc
+            # The database takes writes but not this batch: something in it is poison.
+            self.stats.isolations += 1
+            log.warning("a batch of %d item(s) failed while the database takes writes; "
+                        "isolating the failing message(s): %s", len(items), _short(exc))
+            return await self._bisect(items, exc)
+        self._committed(items, result)
+        return [], None
+
+    async def _bisect(
+        self, items: list[Item], exc: Exception
+    ) -> tuple[list[Item], Exception | None]:
+        """Applies halves of a failed batch in separate transactions, recursively, in order."""
+        if len(items) == 1:
+            return await self._isolated(items[0], exc)
+        mid = len(items) // 2
+        halves = (items[:mid], items[mid:])
+        for i, half in enumerate(halves):
+            try:
+                result = await self._commit(half)
+            except Exception as half_exc:
+                left, last = await self._bisect(half, half_exc)
+                if left:
+                    return left + (halves[1] if i == 0 else []), last
+            else:
+                self._committed(half, result)
+        return [], None
+
+    async def _isolated(self, item: Item, exc: Exception) -> tuple[list[Item], Exception | None]:
+        """One item failed alone: park it, unless the database (not the item) is the trouble."""
+        if not await self._database_writable():
+            return [item], exc
+        failure: Exception = exc
+        try:  # once more: a lock timeout or a serialisation conflict passes
+            result = await self._commit([item])
+        except Exception as again:
+            failure = again
+        else:
+            self._committed([item], result)
+            return [], None
+        reason = f"apply: {_short(failure)}"
+        if isinstance(item, TelemetryBatch):
+            # QoS 0 samples, already superseded by newer ones: dropped, counted.
+            self.stats.telemetry_dropped += item.count
+            self._reject(f"{item.count} telemetry sample(s) could not be written: {reason}",
+                         category="unappliable")
+            return [], None
+        message = item.message
+        letter = dead_letters.Parked(
+            message.id, message.node, item.topic or contract.topic_for(message),
+            item.raw or contract.encode(message), reason, item.received_at)
+        try:
+            await self._park([(letter, message)], {})
+        except Exception as park_exc:
+            return [item], park_exc
+        log.error("message %s from %s (%s) fails on its own; parked as a dead letter: %s",
+                  message.id, message.node, letter.topic, reason)
+        return [], None
+
+    async def _database_writable(self) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await dead_letters.write_probe(conn)
+        except Exception:
+            return False
+        return True
+
+    async def _park(
+        self, parked: list[tuple[dead_letters.Parked, contract.Message]],
+        skews: dict[str, tuple[float | None, float]],
+    ) -> None:
+        """Stores dead letters and clock-skew marks, then acknowledges the parked events."""
+        async with self._engine.begin() as conn:
+            await dead_letters.park(conn, [letter for letter, _ in parked])
+            await dead_letters.mark_clock_skew(conn, skews)
+        self.stats.dead_lettered += len(parked)
+        # The node may forget them: they are kept here, to be replayed by an admin.
+        # (No audit_ack for a parked access decision: the node's audit log keeps it.)
+        self._queue_event_acks(message for _, message in parked)
+
+    def _committed(self, items: list[Item], result: ApplyResult) -> None:
+        """Everything that follows one committed transaction of `items`."""
+        self._acknowledge_access_decisions(items)
+        self._acknowledge_events(items)
+        self._applier.committed(result)
+        self.stats.applied += result.applied
+        self.stats.duplicates += result.duplicates
+        self.stats.stale_deaths += result.stale_deaths
+        for category, count in result.refused.items():  # see cloud/bindings.py
+            for _ in range(count):
+                self._reject(result.last_refusal or category, category=category)
+        if result.lines:
+            self.sink.write(result.lines)
+        if result.booking_nodes and self.on_bookings_changed is not None:
+            self.on_bookings_changed(result.booking_nodes)
+        if self.on_desks_changed is not None:
+            desks = _desks_touched(items, result.presence_written)
+            if desks:
+                self.on_desks_changed(desks)
+        if result.rooms_changed and self.on_rooms_changed is not None:
+            self.on_rooms_changed(result.rooms_changed)
+
+    # --- dead letters: replay ------------------------------------------------------------
+
+    async def replay_dead_letter(self, letter_id: int) -> ReplayOutcome | None:
+        """Decodes a parked message again and applies it; None if there is no such letter.
+
+        Applied (or found already applied): the letter is deleted in the same
+        transaction. Refused or failing again: its attempts, reason and last_seen move.
+        """
+        async with self._engine.connect() as conn:
+            row = await dead_letters.get_letter(conn, letter_id)
+        if row is None:
+            return None
+        now = self._clock()
+        try:
+            env = self._redecode(row["topic"], row["payload"], now)
+        except contract.ContractError as exc:
+            return await self._replay_failed(letter_id, exc.reason, now)
+        async with self._flush_lock:
+            try:
+                async with self._engine.begin() as conn:
+                    result = await self._applier.apply(conn, [env])
+                    await dead_letters.delete_letter(conn, letter_id)
+            except Exception as exc:
+                return await self._replay_failed(letter_id, f"apply: {_short(exc)}", now)
+            self._committed([env], result)
+        return ReplayOutcome(replayed=True, duplicate=result.duplicates > 0)
+
+    def _redecode(self, topic: str, payload: bytes, now: float) -> Envelope:
+        parsed, message = contract.decode(topic, payload)
+        if parsed.channel is contract.Channel.COMMANDS or parsed.kind in contract.TELEMETRY_KINDS:
+            raise contract.ContractError(f"{parsed.channel}/{parsed.kind}: not replayable")
+        if parsed.channel is not contract.Channel.STATE and not (
+            now - self._max_age <= message.ts <= now + self._max_ahead
+        ):
+            raise contract.ContractError(
+                f"clock_skew: ts {message.ts:.0f} still outside the ingestion window")
+        return Envelope(parsed, message, now, topic, payload)
+
+    async def _replay_failed(self, letter_id: int, reason: str, now: float) -> ReplayOutcome:
+        with contextlib.suppress(Exception):  # the outcome is reported either way
+            async with self._engine.begin() as conn:
+                await dead_letters.replay_failed(conn, letter_id, reason, utc(now))
+        return ReplayOutcome(replayed=False, reason=reason)
 
     def _acknowledge_access_decisions(self, items: list[Item]) -> None:
         """Tells each node which access decisions are now committed (new or replayed).
@@ -479,10 +710,13 @@ class Ingestor:
         commits are coalesced while one is being sent (at most MAX_EVENT_ACK_IDS
         ids per message); a lost ack costs only a resend.
         """
+        self._queue_event_acks(item.message for item in items if isinstance(item, Envelope))
+
+    def _queue_event_acks(self, messages: Iterable[contract.Message]) -> None:
         pending = self._event_acks
-        for item in items:
-            if isinstance(item, Envelope) and contract.is_event(item.message):
-                pending.setdefault(item.message.node, []).append(item.message.id)
+        for message in messages:
+            if contract.is_event(message):
+                pending.setdefault(message.node, []).append(message.id)
         if pending and self._event_ack_task is None:
             task = asyncio.create_task(self._send_event_acks(pending))
             self._event_ack_task = task

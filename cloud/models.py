@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     TypeDecorator,
     UniqueConstraint,
@@ -87,6 +88,9 @@ class Node(Base):
     alarms: Mapped[list[str] | None] = mapped_column(JSON)
     # What the latest birth declared ([{kind, device, unit}]; today only desk units).
     devices_declared: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Cloud time of the latest message refused for the node's clock (0009): the fleet
+    # view's "clock skew" alarm, until a later health report is accepted.
+    clock_skew_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Desk(Base):
@@ -471,3 +475,26 @@ class NodeHealthSample(Base):
     temperature_c: Mapped[float | None] = mapped_column(Float)
     outbox_depth: Mapped[int | None] = mapped_column(Integer)
     clock_offset_s: Mapped[float | None] = mapped_column(Float)
+
+
+class DeadLetter(Base):
+    """A message that validated but could not be applied (0009), kept to be replayed.
+
+    One row per message id: a resend of the same poison message bumps `attempts`
+    and `last_seen`. `payload` is the raw MQTT payload, byte for byte.
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("message_id", name="uq_dead_letters_message_id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    message_id: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    topic: Mapped[str] = mapped_column(String(256))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(512))
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)

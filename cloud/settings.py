@@ -63,6 +63,12 @@ class CloudSettings(BaseSettings):
     # interval, pruned after this many hours by the ingestion sweep.
     fleet_sample_interval_s: float = Field(default=60.0, ge=0)
     fleet_history_hours: float = Field(default=48.0, gt=0)
+    # Ingestion refuses a message whose edge `ts` lies outside this window around the
+    # cloud's receive time (counted as `clock_skew`, shown as an alarm on the fleet
+    # view). Backlog drained after an outage is legitimately days old; a Pi without
+    # its RTC that never synchronised its clock says 1970. docs/mqtt-contract.md.
+    ingest_max_age_s: float = Field(default=30 * 86400.0, gt=0)
+    ingest_max_ahead_s: float = Field(default=600.0, gt=0)
 
     # Enrolment and broker credentials (cloud.enrolment, cloud.mosquitto_auth).
     # Unset files mean "this cloud does not manage the broker's accounts".

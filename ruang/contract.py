@@ -51,6 +51,36 @@ BadgeUid = Annotated[str, Field(pattern=r"^(?:[0-9A-F]{2}){4,10}$")]
 BadgeRef = Annotated[str, Field(pattern=r"^(?:(?:[0-9A-F]{2}){4,10}|ble:[A-Za-z0-9_.-]{1,60})$")]
 DeviceId = Annotated[str, Field(pattern=ID_PATTERN)]
 
+# --- bounds: every field fits what the cloud's SQL columns and Python's datetime hold --------
+# A value that validates must never fail downstream (docs/mqtt-contract.md, "Bounds").
+# Unix seconds up to 2100-01-01T00:00:00Z: far inside datetime (year 9999) and SQL
+# timestamps; the cloud further refuses a `ts` outside a window around its own clock.
+MAX_TIMESTAMP = 4_102_444_800.0
+INT32_MAX = 2**31 - 1  # SQL INTEGER columns (config versions, outbox depth)
+INT64_MAX = 2**63 - 1  # SQL BIGINT columns and counters
+Timestamp = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP, description="Unix time (s)")]
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
+# Free text: length-bounded, and no NUL, which PostgreSQL text columns cannot store.
+_TEXT_PATTERN = r"^[^\x00]*$"
+
+
+def _text(max_length: int) -> Any:
+    return Field(max_length=max_length, pattern=_TEXT_PATTERN)
+
+
+Text32 = Annotated[str, _text(32)]
+Text64 = Annotated[str, _text(64)]
+Text128 = Annotated[str, _text(128)]
+Text512 = Annotated[str, _text(512)]
+# Collections carried in one message (a node's desks, its alarms...).
+MAX_DESKS_PER_NODE = 1024
+MAX_ALARMS = 32
+MAX_CONFIG_KEYS = 64
+# Every model: floats must be finite (JSON `NaN`/`Infinity` tokens and 1e400 refused).
+_MODEL_CONFIG = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
 
 class ContractError(ValueError):
     """A topic or payload that does not follow the contract; `reason` says why."""
@@ -83,22 +113,23 @@ class _Payload(BaseModel):
     """Fields every payload carries."""
 
     # extra="ignore": a newer edge may add fields an older cloud does not know yet.
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = _MODEL_CONFIG
 
     v: Literal[1] = 1  # == SCHEMA_VERSION
     id: MessageId = Field(default_factory=new_message_id)
     node: NodeId
-    ts: float = Field(default_factory=now, ge=0, description="Unix time (s) at the edge")
+    ts: float = Field(default_factory=now, ge=0, le=MAX_TIMESTAMP,
+                      description="Unix time (s) at the edge")
 
 
 # --- node state (birth / last-will) ---------------------------------------------------------
 
 
 class DeskInfo(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = _MODEL_CONFIG
 
     desk: DeskId
-    unit: str | None = Field(default=None, max_length=64, description="desk unit serial")
+    unit: Text64 | None = Field(default=None, description="desk unit serial")
 
 
 class NodeState(_Payload):
@@ -109,12 +140,12 @@ class NodeState(_Payload):
     """
 
     online: bool
-    bdseq: int = Field(ge=0)
-    sw_version: str | None = Field(default=None, max_length=64)
-    desks: tuple[DeskInfo, ...] = ()
-    outbox_depth: int | None = Field(default=None, ge=0, description="messages awaiting upload")
+    bdseq: Count
+    sw_version: Text64 | None = None
+    desks: tuple[DeskInfo, ...] = Field(default=(), max_length=MAX_DESKS_PER_NODE)
+    outbox_depth: Int32 | None = Field(default=None, description="messages awaiting upload")
     # Additive: the remote config version the node runs (None: only its file config).
-    config_version: int | None = Field(default=None, ge=1)
+    config_version: Version | None = None
 
 
 # --- events (QoS 1) -------------------------------------------------------------------------
@@ -125,8 +156,8 @@ class CheckIn(_Payload):
     badge: BadgeRef
     # The booking the tap checked into, when the edge's snapshot had one; None for
     # a walk-up claim of a free desk (or a node running without a snapshot).
-    booking: str | None = Field(default=None, max_length=64)
-    person: str | None = Field(default=None, max_length=64)
+    booking: Text64 | None = None
+    person: Text64 | None = None
 
 
 class CheckOut(_Payload):
@@ -138,7 +169,7 @@ class CheckOut(_Payload):
 class TapRefused(_Payload):
     desk: DeskId
     badge: BadgeRef
-    reason: str = Field(max_length=128)
+    reason: Text128
 
 
 class ButtonPressed(_Payload):
@@ -153,18 +184,18 @@ class AccessDecision(_Payload):
     door: DeviceId
     badge: BadgeRef | None = None
     granted: bool
-    reason: str = Field(max_length=128)
-    audit_seq: int = Field(ge=0)
+    reason: Text128
+    audit_seq: Count
     audit_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 chain hash, hex")
 
 
 class ConfigStatus(_Payload):
     """The node's answer to a `config` push: applied or refused (with why), and what it runs."""
 
-    version: int = Field(ge=1, description="the pushed version this answers")
+    version: Version = Field(description="the pushed version this answers")
     applied: bool
-    error: str | None = Field(default=None, max_length=512)
-    active_version: int | None = Field(default=None, ge=1, description="None: file config only")
+    error: Text512 | None = None
+    active_version: Version | None = Field(default=None, description="None: file config only")
 
 
 class DoorStatus(_Payload):
@@ -174,7 +205,7 @@ class DoorStatus(_Payload):
     condition: Literal[
         "online", "offline", "tamper", "tamper_cleared", "power_fail", "power_restored"
     ]
-    detail: str | None = Field(default=None, max_length=128)
+    detail: Text128 | None = None
 
 
 class UnitStatus(_Payload):
@@ -182,8 +213,8 @@ class UnitStatus(_Payload):
 
     desk: DeskId
     online: bool
-    unit: str | None = Field(default=None, max_length=64)
-    firmware: str | None = Field(default=None, max_length=32)
+    unit: Text64 | None = None
+    firmware: Text32 | None = None
 
 
 # --- telemetry (QoS 0) ----------------------------------------------------------------------
@@ -233,33 +264,34 @@ class DeviceHealth(_Payload):
     device: DeviceId
     kind: Literal["deskunit", "radar", "ble_scanner", "ble_badge", "door", "gps"]
     online: bool
-    rejected_frames: int = Field(default=0, ge=0)
-    last_reading_ts: float | None = Field(default=None, ge=0)
+    rejected_frames: Count = 0
+    last_reading_ts: Timestamp | None = None
     battery_pct: int | None = Field(default=None, ge=0, le=100)
-    detail: str | None = Field(default=None, max_length=128)
+    detail: Text128 | None = None
 
 
 class Heartbeat(_Payload):
     desk: DeskId
-    uptime_s: int = Field(ge=0)
+    uptime_s: Count
 
 
 class NodeHealth(_Payload):
     """Periodic node health; optional fields are absent where the node cannot read them."""
 
-    uptime_s: float = Field(ge=0)
-    rss_bytes: int = Field(ge=0)
-    rejected_frames: int = Field(ge=0)
-    mqtt_reconnects: int = Field(ge=0)
-    units_online: int = Field(ge=0)
-    cpu_pct: float | None = Field(default=None, ge=0, description="agent CPU, % of one core")
-    mem_available_bytes: int | None = Field(default=None, ge=0)
-    disk_free_bytes: int | None = Field(default=None, ge=0)
+    uptime_s: float = Field(ge=0, le=INT64_MAX)
+    rss_bytes: Count
+    rejected_frames: Count
+    mqtt_reconnects: Count
+    units_online: Count
+    cpu_pct: float | None = Field(default=None, ge=0, le=100_000,
+                                  description="agent CPU, % of one core")
+    mem_available_bytes: Count | None = None
+    disk_free_bytes: Count | None = None
     temperature_c: float | None = Field(default=None, ge=-60, le=150)
-    outbox_depth: int | None = Field(default=None, ge=0)
-    dropped_telemetry: int | None = Field(default=None, ge=0)
-    alarms: tuple[str, ...] = ()
-    config_version: int | None = Field(default=None, ge=1, description="remote config applied")
+    outbox_depth: Int32 | None = None
+    dropped_telemetry: Count | None = None
+    alarms: tuple[Text128, ...] = Field(default=(), max_length=MAX_ALARMS)
+    config_version: Version | None = Field(default=None, description="remote config applied")
 
 
 # --- commands (cloud -> edge, QoS 1) --------------------------------------------------------
@@ -296,46 +328,48 @@ TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "device_health": DeviceHealth,
 }
 class SnapshotDesk(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = _MODEL_CONFIG
 
     desk: DeskId
     mode: Literal["reservable", "drop_in", "assigned", "unavailable"] = "reservable"
-    assigned_person: str | None = Field(default=None, max_length=64)
+    assigned_person: Text64 | None = None
 
 
 class SnapshotBooking(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = _MODEL_CONFIG
 
-    id: str = Field(max_length=64)
+    id: Text64
     desk: DeskId
-    person: str = Field(max_length=64)
-    start: float
-    end: float
+    person: Text64
+    start: Timestamp
+    end: Timestamp
     status: Literal["booked", "checked_in"] = "booked"
 
 
 class SnapshotBadge(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = _MODEL_CONFIG
 
     badge: BadgeRef
-    person: str = Field(max_length=64)
-    valid_until: float | None = None
+    person: Text64
+    valid_until: Timestamp | None = None
 
 
 class SnapshotBody(BaseModel):
     """What a node needs to decide taps alone: its desks, today's bookings, the badge allow-list."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = _MODEL_CONFIG
 
-    version: int = Field(ge=1)
-    issued_at: float
-    valid_until: float = Field(description="after this the node treats the snapshot as stale")
-    grace_s: int = Field(default=900, ge=0, description="no check-in within this -> released")
-    away_s: int = Field(default=1800, ge=1, description="vacant this long -> released")
-    away_warning_s: int = Field(default=300, ge=0, description="warning LED before release")
-    desks: tuple[SnapshotDesk, ...] = ()
-    bookings: tuple[SnapshotBooking, ...] = ()
-    badges: tuple[SnapshotBadge, ...] = ()
+    # Milliseconds since the epoch (cloud.snapshots.next_version): a 64-bit value.
+    version: int = Field(ge=1, le=INT64_MAX)
+    issued_at: Timestamp
+    valid_until: Timestamp = Field(description="after this the node treats the snapshot as stale")
+    grace_s: Int32 = Field(default=900, description="no check-in within this -> released")
+    away_s: int = Field(default=1800, ge=1, le=INT32_MAX,
+                        description="vacant this long -> released")
+    away_warning_s: Int32 = Field(default=300, description="warning LED before release")
+    desks: tuple[SnapshotDesk, ...] = Field(default=(), max_length=MAX_DESKS_PER_NODE)
+    bookings: tuple[SnapshotBooking, ...] = Field(default=(), max_length=50_000)
+    badges: tuple[SnapshotBadge, ...] = Field(default=(), max_length=200_000)
 
 
 class Snapshot(_Payload):
@@ -346,9 +380,9 @@ class Snapshot(_Payload):
     got at enrolment and ignores a version not newer than the one it holds.
     """
 
-    key_id: str = Field(max_length=64)
+    key_id: Text64
     body: SnapshotBody
-    signature: str = Field(max_length=256)
+    signature: str = Field(max_length=256, pattern=r"^[A-Za-z0-9_=-]*$")
 
 
 def canonical_json(body: SnapshotBody) -> bytes:
@@ -370,7 +404,7 @@ class BacklogRate(_Payload):
 class AuditAck(_Payload):
     """The cloud has committed these access decisions; the node may prune its audit log."""
 
-    seqs: tuple[int, ...] = Field(min_length=1, max_length=5000)
+    seqs: tuple[Count, ...] = Field(min_length=1, max_length=5000)
 
 
 class EventAck(_Payload):
@@ -404,8 +438,8 @@ class ConfigPush(_Payload):
     settings (node_id, credentials) and ignores a version not newer than its own.
     """
 
-    version: int = Field(ge=1)
-    config: dict[str, Any] = Field(default_factory=dict)
+    version: Version
+    config: dict[Text64, Any] = Field(default_factory=dict, max_length=MAX_CONFIG_KEYS)
 
 
 COMMAND_KINDS: dict[str, type[_Payload]] = {

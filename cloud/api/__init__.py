@@ -9,6 +9,7 @@ from cloud.api import (
     analytics,
     bookings,
     checkin,
+    dead_letters,
     desks,
     enrolment,
     fleet,
@@ -48,6 +49,8 @@ router.include_router(node_config.router, prefix="/api/v1", dependencies=OPERATO
 router.include_router(fleet.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(analytics.router, prefix="/api/v1", dependencies=MANAGERS)
 router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
+# Dead letters hold raw payloads (badge ids among them): admins only.
+router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(snapshots.router, prefix="/api/v1")
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")

@@ -18,7 +18,8 @@ async def ingest_stats(ingestor: IngestorDep) -> IngestStatsPublic:
     return IngestStatsPublic(
         connected=s.connected, connects=s.connects, received=s.received, applied=s.applied,
         duplicates=s.duplicates, stale_deaths=s.stale_deaths, rejected=dict(s.rejected),
-        write_errors=s.write_errors, telemetry_dropped=s.telemetry_dropped,
+        write_errors=s.write_errors, dead_lettered=s.dead_lettered,
+        telemetry_dropped=s.telemetry_dropped,
         nodes_timed_out=s.nodes_timed_out, last_error=s.last_error,
         last_error_at=(
             None if s.last_error_at is None else datetime.fromtimestamp(s.last_error_at, UTC)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -17,6 +19,15 @@ from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
+
+
+def recent(offset_s: float) -> float:
+    """A whole-second edge time an hour ago plus `offset_s`: inside the ingestion window."""
+    return float(int(time.time()) - 3600) + offset_s
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()[:19]
 
 
 def birth(node: str, desks: list[str], bdseq: int = 1) -> contract.NodeState:
@@ -42,7 +53,8 @@ async def test_birth_checkin_presence_show_up_in_the_api(
     node, desk = unique("node"), unique("desk")
     await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, birth(node, [desk]))
-    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=1000.0))
+    checkin_ts = recent(0)
+    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=checkin_ts))
     await publish(publisher, contract.Presence(node=node, desk=desk, present=True))
 
     async def occupied_and_present() -> bool:
@@ -54,7 +66,7 @@ async def test_birth_checkin_presence_show_up_in_the_api(
     listed = next(d for d in desks if d["id"] == desk)
     assert listed["node"] == node
     assert listed["occupant_badge"] == BADGE
-    assert listed["checked_in_at"].startswith("1970-01-01T00:16:40")
+    assert listed["checked_in_at"].startswith(iso(checkin_ts))
     assert listed["unit"] == f"unit-{desk}"
     n = await node_json(cloud, node)
     assert n is not None
@@ -67,10 +79,10 @@ async def test_checkout_frees_the_desk_and_unit_status_is_recorded(
 ) -> None:
     node, desk = unique("node"), unique("desk")
     await bind(cloud.app.state.engine, node, [desk])
-    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=10.0))
-    await publish(publisher, contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=20.0))
+    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=recent(10)))
+    await publish(publisher, contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=recent(20)))
     # Arrives late (e.g. queued): older than the checkout, so it must not re-occupy the desk.
-    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=15.0))
+    await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=recent(15)))
     await publish(publisher,
                   contract.UnitStatus(node=node, desk=desk, online=True, firmware="fw-7"))
 
@@ -240,13 +252,14 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
 
         await eventually(applied)
 
-    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=100.0))
+    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=recent(100)))
     await presence_is(True, 0)
     first = await desk_json(cloud, desk)
     baseline = cloud.ingestor.stats.applied
-    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=200.0))
+    await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=recent(200)))
     # A marker on another desk: once it is applied, so is the repeat before it.
-    await publish(publisher, contract.Presence(node=node, desk=marker, present=False, ts=200.0))
+    await publish(publisher,
+                  contract.Presence(node=node, desk=marker, present=False, ts=recent(200)))
 
     async def marker_applied() -> bool:
         d = await desk_json(cloud, marker)
@@ -256,10 +269,11 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     repeat = await desk_json(cloud, desk)
     assert first is not None and repeat is not None
     assert repeat["presence_changed_at"] == first["presence_changed_at"]
-    await publish(publisher, contract.Presence(node=node, desk=desk, present=False, ts=300.0))
+    last_ts = recent(300)
+    await publish(publisher, contract.Presence(node=node, desk=desk, present=False, ts=last_ts))
     await presence_is(False, baseline + 3)
     changed = await desk_json(cloud, desk)
-    assert changed is not None and changed["presence_changed_at"].startswith("1970-01-01T00:05:00")
+    assert changed is not None and changed["presence_changed_at"].startswith(iso(last_ts))
 
 
 async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
@@ -297,3 +311,53 @@ async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
             return d is not None and d["state"] == "occupied"
 
         await eventually(redelivered)
+
+
+async def test_clean_stop_acknowledges_what_it_stored_before_disconnecting(
+    tmp_path: Path, mosquitto_server: devservers.Mosquitto, publisher: aiomqtt.Client
+) -> None:
+    db = tmp_path / "stop.sqlite3"
+    settings = CloudSettings(
+        database_url=f"sqlite+aiosqlite:///{db}",
+        mqtt_url=mosquitto_server.url,
+        mqtt_client_id=unique("ruang-cloud-stop"),
+        telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
+        flush_interval_s=0.05,
+    )
+    node = unique("node")
+    events = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE) for _ in range(20)]
+    async with start_cloud(settings) as cloud:
+        # Hold SQLite's write lock so the events are received but not yet written...
+        lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        received = cloud.ingestor.stats.received
+        for event in events:
+            await publish(publisher, event)
+
+        async def pending() -> bool:
+            stats = cloud.ingestor.stats
+            return stats.received >= received + len(events) and stats.write_errors >= 1
+
+        await eventually(pending, within=60)
+        # ...then release it and stop at once: the last flush of stop() stores them.
+        lock.execute("ROLLBACK")
+        lock.close()
+        await cloud.ingestor.stop()
+        async with cloud.app.state.engine.connect() as conn:
+            stored = await conn.scalar(select(func.count()).select_from(EVENTS).where(
+                EVENTS.c.message_id.in_([e.id for e in events])))
+        assert stored == len(events)
+
+    # Reconnect with the cloud's session: the broker must have nothing of those to
+    # redeliver. A marker published now arrives after any redelivery.
+    marker = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
+    redelivered: list[str] = []
+    async with aiomqtt.Client("127.0.0.1", mosquitto_server.port,
+                              identifier=settings.mqtt_client_id, clean_session=False) as client:
+        await publish(publisher, marker)
+        async for msg in client.messages:
+            mid = contract.decode(msg.topic.value, msg.payload)[1].id  # type: ignore[arg-type]
+            if mid == marker.id:
+                break
+            redelivered.append(mid)
+    assert [mid for mid in redelivered if mid in {e.id for e in events}] == []

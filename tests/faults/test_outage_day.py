@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import random
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,16 @@ pytestmark = pytest.mark.servers
 
 NODE = "fault-day"
 DESKS = [f"D{i:02d}" for i in range(50)]
-DAY0 = 1_767_225_600.0  # a Thursday, 00:00 UTC
+
+
+def _recent_thursday() -> float:
+    """00:00 UTC of a Thursday 2 to 8 days ago: the whole day is past, and inside the
+    cloud's ingestion window (30 days back), as a real outage's backlog would be."""
+    day = int(time.time() // 86_400) - 2
+    return float((day - day % 7) * 86_400)  # day 0 (1970-01-01) was a Thursday
+
+
+DAY0 = _recent_thursday()
 TICK_S = 300
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from cloud import dead_letters
 from cloud.db import make_engine
 from cloud.layout import apply_layout, parse_layout
 from cloud.models import Desk, NodeCredential
@@ -117,6 +119,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/bookings/{booking_id}/cancel": BOOKING_WRITE,
     "POST /api/v1/bookings/{booking_id}/extend": BOOKING_WRITE,
     "GET /api/v1/webhooks": ADMIN_ONLY,
+    "GET /api/v1/dead-letters": ADMIN_ONLY,
+    "GET /api/v1/dead-letters/{letter_id}": ADMIN_ONLY,
+    "POST /api/v1/dead-letters/{letter_id}/replay": ADMIN_ONLY,
+    "DELETE /api/v1/dead-letters/{letter_id}": ADMIN_ONLY,
     "POST /api/v1/webhooks": ADMIN_ONLY,
     "DELETE /api/v1/webhooks/{webhook_id}": ADMIN_ONLY,
     "GET /api/v1/webhooks/{webhook_id}/deliveries": ADMIN_ONLY,
@@ -147,13 +153,16 @@ class World:
     badges: dict[str, int]
     bookings: dict[str, int]
     webhooks: dict[str, int]
+    letters: dict[str, int]
+    replay_letters: dict[str, int]  # apart from `letters`: a DELETE may run first
     keys: CheckinKeys
 
     def path_params(self, role: str) -> dict[str, str]:
         return {"desk_id": f"xa-desk-{role}", "node_id": f"xa-node-{role}",
                 "floor_id": "xa-floor", "person_id": f"xa-p-{role}",
                 "badge_id": str(self.badges[role]), "booking_id": str(self.bookings[role]),
-                "webhook_id": str(self.webhooks[role])}
+                "webhook_id": str(self.webhooks[role]),
+                "letter_id": str(self.letters[role])}
 
 
 def _day(days: int, hour: int) -> datetime:
@@ -202,16 +211,30 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
                     checked_in_at=datetime.now(UTC)))
                 await conn.execute(NodeCredential.__table__.insert().values(
                     node_id=f"xa-node-{role}", password_hash="x", created_at=datetime.now(UTC)))
+                # A dead letter from each role's node (admins only: raw payloads).
+                await dead_letters.park(conn, [dead_letters.Parked(
+                    f"xa-{kind}-{role}", f"xa-node-{role}", f"ruang/v1/nodes/xa-node-{role}/"
+                    "events/checkin", b"{}", "test", time.time()) for kind in ("letter", "replay")])
+        async with engine.connect() as conn:
+            parked = (await dead_letters.list_letters(conn, node=None, limit=100, offset=0))[1]
+            letters, replay_letters = (
+                {row["message_id"].split("-", 2)[2]: row["id"] for row in parked
+                 if row["message_id"].startswith(f"xa-{kind}-")}
+                for kind in ("letter", "replay"))
     finally:
         await engine.dispose()
-    return World(badges, bookings, webhooks, CheckinKeys.from_settings(settings))
+    keys = CheckinKeys.from_settings(settings)
+    return World(badges, bookings, webhooks, letters, replay_letters, keys)
 
 
 def _request(op: str, role: str, world: World) -> dict[str, Any]:
     """method, url, params and body for `op` as `role`, aimed at site A's resources."""
     method, path = op.split(" ", 1)
     n = ROLES.index(role)
-    url = path.format(**world.path_params(role))
+    params = world.path_params(role)
+    if op.endswith("/replay"):
+        params["letter_id"] = str(world.replay_letters[role])
+    url = path.format(**params)
     start, end = _day(2, 9), _day(2, 12)
     week = (_day(3, 0).date().isoformat(), _day(9, 0).date().isoformat())
     frame = {"from": _day(-7, 0).isoformat(), "to": _day(0, 0).isoformat()}

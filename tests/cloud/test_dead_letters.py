@@ -1,7 +1,9 @@
 """Poison messages: isolated by bisection, parked as dead letters, replayed or deleted by admins.
 
 The SQL failure is a real one: a trigger in the test database refuses events for
-desks named `poison-*`, the way a constraint or an out-of-range value would.
+desks named `poison-*`, the way a constraint or an out-of-range value would. Every
+desk a test names is bound to its node (a layout) first: an unbound desk would be
+refused by the bindings (cloud/bindings.py) before it could reach the trigger.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cloud.telemetry import make_sink
 from ruang import contract, devservers
 from tests.helpers import auth_headers
 
+from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
@@ -64,9 +67,11 @@ def wire(message: contract.Message, qos: int = 0) -> aiomqtt.Message:
 
 
 async def stored_ids(engine: AsyncEngine, ids: list[str]) -> dict[str, int]:
+    """How often each event was applied; one refused by the bindings does not count."""
     async with engine.connect() as conn:
         rows = await conn.execute(
-            select(EVENTS.c.message_id, func.count()).where(EVENTS.c.message_id.in_(ids))
+            select(EVENTS.c.message_id, func.count())
+            .where(EVENTS.c.message_id.in_(ids), EVENTS.c.kind != "refused")
             .group_by(EVENTS.c.message_id))
         return {mid: int(n) for mid, n in rows}
 
@@ -91,6 +96,7 @@ async def test_a_message_failing_in_sql_alone_is_bisected_out_and_its_batch_mate
             for i in range(7)]
     poison = contract.CheckIn(node=node, desk=unique("poison"), badge=BADGE, ts=now)
     batch = [*good[:3], poison, *good[3:]]
+    await bind(engine, node, [m.desk for m in batch])
     for message in batch:
         ingestor._on_message(wire(message))
     presence = contract.Presence(node=node, desk=good[0].desk, present=True, ts=now)
@@ -102,6 +108,7 @@ async def test_a_message_failing_in_sql_alone_is_bisected_out_and_its_batch_mate
     assert ingestor.stats.isolations == 1 and ingestor.stats.dead_lettered == 1
     assert ingestor.stats.applied == len(good) + 1
     assert ingestor.stats.write_errors == 0  # the database was never down
+    assert ingestor.stats.rejected == {}  # nothing refused: every desk is bound to the node
     async with engine.connect() as conn:
         letters = (await conn.execute(select(DEAD_LETTERS))).mappings().all()
     assert len(letters) == 1
@@ -136,6 +143,7 @@ async def test_database_down_is_retried_not_dead_lettered(
     ingestor = Ingestor(settings, engine, sink)
     node = unique("node")
     events = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE) for _ in range(3)]
+    await bind(engine, node, [m.desk for m in events])
     for message in events:
         ingestor._on_message(wire(message))
     # Another writer holds SQLite's write lock: every write fails, the probe's too.
@@ -175,6 +183,7 @@ async def test_poison_over_mqtt_is_parked_acked_and_replayed_by_an_admin(
     before = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
     poison = contract.CheckIn(node=node, desk=unique("poison"), badge=BADGE)
     after = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
+    await bind(engine, node, [before.desk, poison.desk, after.desk])
     for message in (before, poison, after):
         await publish(publisher, message)
 
@@ -243,6 +252,9 @@ async def test_event_outside_the_clock_window_is_parked_and_the_node_flagged(
                               ts=now + settings.ingest_max_ahead_s + 3600)
     old_backlog = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE,
                                    ts=now - 20 * 86400)  # inside the 30-day window
+    engine: AsyncEngine = cloud.app.state.engine
+    # Bound, so the clock alone decides: too_old is parked, old_backlog applied.
+    await bind(engine, node, [too_old.desk, ahead.desk, old_backlog.desk])
     await publish(publisher, too_old)
     await publish(publisher, ahead)
     await publisher.publish(contract.backlog_topic(node, "checkin"), contract.encode(old_backlog),
@@ -253,7 +265,6 @@ async def test_event_outside_the_clock_window_is_parked_and_the_node_flagged(
                 and await stored_ids(cloud.app.state.engine, [old_backlog.id]) != {})
 
     await eventually(handled)
-    engine: AsyncEngine = cloud.app.state.engine
     assert await stored_ids(engine, [too_old.id]) == {}
     page = await _letters(cloud, node=node)
     assert [i["message_id"] for i in page["items"]] == [too_old.id]  # type: ignore[attr-defined]
@@ -286,6 +297,8 @@ async def test_restarted_cloud_is_not_stuck_on_a_parked_message(
         await install_poison_trigger(cloud.app.state.engine)
         node = unique("node")
         poison = contract.CheckIn(node=node, desk=unique("poison"), badge=BADGE)
+        fresh = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
+        await bind(cloud.app.state.engine, node, [poison.desk, fresh.desk])
         await publish(publisher, poison)
 
         async def parked() -> bool:
@@ -293,7 +306,6 @@ async def test_restarted_cloud_is_not_stuck_on_a_parked_message(
 
         await eventually(parked)
     async with start_cloud(settings) as cloud:
-        fresh = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
         await publish(publisher, fresh)
 
         async def landed() -> bool:

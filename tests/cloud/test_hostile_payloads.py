@@ -5,7 +5,13 @@ field is replaced by extreme values (huge and negative numbers, NaN/Infinity
 tokens, long and non-ASCII strings, long lists, NUL...), interleaved with valid
 check-ins. Each hostile payload must be refused at decode (counted) or parked
 as a dead letter, or, if it is in fact valid, applied once; every valid event
-is stored exactly once; and the cloud keeps ingesting across a restart.
+is applied exactly once; and the cloud keeps ingesting across a restart.
+
+The desks and the room the samples and the valid check-ins name are bound to the
+node (a layout; the node has no desired config, so its doors, vehicles, zones
+and devices are its own): a payload is then refused by the bindings
+(cloud/bindings.py) only where the hostile value renamed what it speaks for,
+which `expect` predicts from the test's own list of bound ids.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from cloud.ingest import IngestStats
 from cloud.settings import CloudSettings
 from ruang import contract, devservers
 
+from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
@@ -38,9 +45,17 @@ HOSTILE_TOKENS: tuple[str, ...] = (
 )
 
 
+ROOM, SENSOR = "room-1", "radar-1"
+BINDING_CATEGORIES = ("unknown_resource", "not_bound")
+
+
+def sample_desk(node: str) -> str:
+    return f"{node}-d1"
+
+
 def samples(node: str, now: float) -> dict[str, contract.Message]:
     """One valid message of every kind the cloud ingests (and the state message)."""
-    desk = f"{node}-d1"
+    desk = sample_desk(node)
     out: dict[str, contract.Message] = {
         "checkin": contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=now),
         "checkout": contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=now),
@@ -55,8 +70,8 @@ def samples(node: str, now: float) -> dict[str, contract.Message]:
         "config_status": contract.ConfigStatus(node=node, version=1, applied=False, error="e",
                                                active_version=1, ts=now),
         "presence": contract.Presence(node=node, desk=desk, present=True, ts=now),
-        "room_presence": contract.RoomPresence(node=node, room="room-1", present=True,
-                                               sensor="radar-1", ts=now),
+        "room_presence": contract.RoomPresence(node=node, room=ROOM, present=True,
+                                               sensor=SENSOR, ts=now),
         "heartbeat": contract.Heartbeat(node=node, desk=desk, uptime_s=5, ts=now),
         "health": contract.NodeHealth(
             node=node, uptime_s=5, rss_bytes=1, rejected_frames=0, mqtt_reconnects=0,
@@ -69,7 +84,7 @@ def samples(node: str, now: float) -> dict[str, contract.Message]:
         "position": contract.Position(node=node, vehicle="car-1", lat=1, lon=1, speed_kmh=1,
                                       heading_deg=1, fix_quality=1, satellites=5, hdop=1,
                                       ts=now),
-        "device_health": contract.DeviceHealth(node=node, device="radar-1", kind="radar",
+        "device_health": contract.DeviceHealth(node=node, device=SENSOR, kind="radar",
                                                online=True, rejected_frames=0,
                                                last_reading_ts=now, battery_pct=50, detail="d",
                                                ts=now),
@@ -109,12 +124,32 @@ class Expected:
     refused: int = 0  # at decode: by the contract or the clock window
     parked: set[str] | None = None  # event ids refused for their clock: dead letters
     stored: set[str] | None = None  # events and state that are in fact valid
+    unbound: int = 0  # valid, but naming what the node is not bound to: counted
+    unbound_events: set[str] | None = None  # ... of them events: recorded as `refused`
 
 
-def expect(items: list[Hostile], settings: CloudSettings, now: float) -> Expected:
-    """What the cloud must do with each payload, from the contract itself."""
-    out = Expected(parked=set(), stored=set())
+def names_only_bound(message: contract.Message, node: str) -> bool:
+    """Whether `message` names only what the test bound to `node` (see the module doc).
+
+    Doors, vehicles, zones and devices other than a desk unit are the node's own
+    (no desired config binds them), so only desks, the room and its sensor matter.
+    """
+    desks = {sample_desk(node)}
+    if isinstance(message, contract.NodeState):
+        return all(info.desk in desks for info in message.desks)
+    if isinstance(message, contract.RoomPresence):
+        return message.room == ROOM and message.sensor in (None, SENSOR)
+    if isinstance(message, contract.DeviceHealth):
+        return message.kind != "deskunit" or message.device in desks
+    desk = getattr(message, "desk", None)
+    return desk is None or desk in desks
+
+
+def expect(items: list[Hostile], settings: CloudSettings, now: float, node: str) -> Expected:
+    """What the cloud must do with each payload, from the contract and the test's bindings."""
+    out = Expected(parked=set(), stored=set(), unbound_events=set())
     assert out.parked is not None and out.stored is not None
+    assert out.unbound_events is not None
     for item in items:
         try:
             parsed, message = contract.decode(item.topic, item.payload)
@@ -126,24 +161,44 @@ def expect(items: list[Hostile], settings: CloudSettings, now: float) -> Expecte
             out.refused += 1
             if parsed.kind in contract.EVENT_KINDS:
                 out.parked.add(message.id)
+        elif not names_only_bound(message, node):
+            out.unbound += 1
+            if parsed.kind in contract.EVENT_KINDS:
+                out.unbound_events.add(message.id)
         elif parsed.kind not in contract.TELEMETRY_KINDS:
             out.stored.add(message.id)
     return out
 
 
 def refused(stats: IngestStats) -> int:
-    # unknown_room counts readings the cloud validated but whose room it does not know.
-    return sum(n for category, n in stats.rejected.items() if category != "unknown_room")
+    """Refused at decode (the contract or the clock window)."""
+    return sum(n for category, n in stats.rejected.items()
+               if category not in BINDING_CATEGORIES)
 
 
-async def _counts(cloud: RunningCloud, ids: set[str]) -> tuple[dict[str, int], set[str]]:
+def refused_by_bindings(stats: IngestStats) -> int:
+    return sum(stats.rejected.get(category, 0) for category in BINDING_CATEGORIES)
+
+
+@dataclass
+class Outcome:
+    applied: dict[str, int]  # message id -> rows, refused ones left out
+    refused: dict[str, int]  # message id -> rows recorded as kind `refused`
+    parked: set[str]
+
+
+async def _counts(cloud: RunningCloud, ids: set[str]) -> Outcome:
     async with cloud.app.state.engine.connect() as conn:
-        stored = {mid: int(n) for mid, n in await conn.execute(
-            select(EVENTS.c.message_id, func.count())
-            .where(EVENTS.c.message_id.in_(list(ids))).group_by(EVENTS.c.message_id))}
+        rows = await conn.execute(
+            select(EVENTS.c.message_id, EVENTS.c.kind == "refused", func.count())
+            .where(EVENTS.c.message_id.in_(list(ids)))
+            .group_by(EVENTS.c.message_id, EVENTS.c.kind == "refused"))
         parked = set(await conn.scalars(
             select(DEAD_LETTERS.c.message_id).where(DEAD_LETTERS.c.message_id.in_(list(ids)))))
-    return stored, parked
+    out = Outcome({}, {}, parked)
+    for mid, was_refused, n in rows:
+        (out.refused if was_refused else out.applied)[mid] = int(n)
+    return out
 
 
 async def _round(
@@ -152,15 +207,22 @@ async def _round(
     """Publishes hostile payloads interleaved with valid check-ins; checks the outcome."""
     now = time.time()
     hostile = list(hostile_payloads(node, now))
-    want = expect(hostile, settings, now)
+    want = expect(hostile, settings, now, node)
     assert want.parked is not None and want.stored is not None
+    assert want.unbound_events is not None
+    # Every valid check-in names a desk of its own, bound to the node like the samples'.
+    desks = [unique("desk") for _ in range(len(hostile) // 10 + 2)]
+    await bind(cloud.app.state.engine, node, [sample_desk(node), *desks],
+               rooms=[ROOM], sensors={ROOM: SENSOR})
+    valid_desks = iter(desks)
     valid: list[contract.CheckIn] = []
     stats = cloud.ingestor.stats
     received, refused_before = stats.received, refused(stats)
+    unbound_before = refused_by_bindings(stats)
     for i, item in enumerate(hostile):
         await publisher.publish(item.topic, item.payload, qos=item.qos)
         if i % 10 == 0:
-            event = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
+            event = contract.CheckIn(node=node, desk=next(valid_desks), badge=BADGE)
             valid.append(event)
             await publish(publisher, event)
         if i % 200 == 199:  # keep the broker's queue to us short
@@ -169,21 +231,25 @@ async def _round(
                 return stats.received >= received + upto
 
             await eventually(caught_up, within=120)
-    marker = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
+    marker = contract.CheckIn(node=node, desk=next(valid_desks), badge=BADGE)
     valid.append(marker)
     await publish(publisher, marker)
     total = len(hostile) + len(valid)
 
     async def all_in() -> bool:
-        stored, _ = await _counts(cloud, {marker.id})
-        return stats.received >= received + total and stored == {marker.id: 1}
+        seen = await _counts(cloud, {marker.id})
+        return stats.received >= received + total and seen.applied == {marker.id: 1}
 
     await eventually(all_in, within=120)
     await cloud.ingestor.flush()
     valid_ids = {e.id for e in valid}
-    stored, parked = await _counts(cloud, valid_ids | want.parked | want.stored)
+    seen = await _counts(cloud, valid_ids | want.parked | want.stored | want.unbound_events)
+    stored, parked = seen.applied, seen.parked
+    # Applied, not merely recorded: a valid check-in refused by the bindings fails here.
     assert {mid: stored.get(mid) for mid in valid_ids} == dict.fromkeys(valid_ids, 1)
     assert refused(stats) - refused_before == want.refused
+    assert refused_by_bindings(stats) - unbound_before == want.unbound
+    assert seen.refused == dict.fromkeys(want.unbound_events, 1)
     # Clock-refused events are parked; a valid-looking one failing in SQL would be too.
     assert want.parked <= parked
     sql_poison = parked - want.parked
@@ -191,6 +257,7 @@ async def _round(
     assert all(stored.get(mid) == 1 for mid in want.stored - sql_poison)
     assert not (stored.keys() & parked)
     return {"hostile": len(hostile), "refused_at_decode": want.refused,
+            "refused_by_bindings": want.unbound,
             "dead_lettered": len(parked), "dead_lettered_sql": len(sql_poison),
             "hostile_valid_stored": len(want.stored - sql_poison), "valid_stored": len(valid)}
 

@@ -190,14 +190,15 @@ class Outcome:
 async def _counts(cloud: RunningCloud, ids: set[str]) -> Outcome:
     async with cloud.app.state.engine.connect() as conn:
         rows = await conn.execute(
-            select(EVENTS.c.message_id, EVENTS.c.kind == "refused", func.count())
+            select(EVENTS.c.message_id, EVENTS.c.kind, func.count())
             .where(EVENTS.c.message_id.in_(list(ids)))
-            .group_by(EVENTS.c.message_id, EVENTS.c.kind == "refused"))
+            .group_by(EVENTS.c.message_id, EVENTS.c.kind))
         parked = set(await conn.scalars(
             select(DEAD_LETTERS.c.message_id).where(DEAD_LETTERS.c.message_id.in_(list(ids)))))
     out = Outcome({}, {}, parked)
-    for mid, was_refused, n in rows:
-        (out.refused if was_refused else out.applied)[mid] = int(n)
+    for mid, kind, n in rows:
+        into = out.refused if kind == "refused" else out.applied
+        into[mid] = into.get(mid, 0) + int(n)
     return out
 
 

@@ -2,6 +2,9 @@
 
 desk unit simulator (pty) -> edge agent -> Mosquitto -> cloud ingestion -> SQL
 -> GET /api/v1/desks, and presence telemetry -> VictoriaMetrics.
+
+The cloud creates no desk from events (cloud/bindings.py): each test binds the
+simulated desks to its node with a layout before the edge agent starts.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import httpx
 import pytest
 import yaml
 
+from cloud.db import make_engine
 from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
@@ -27,6 +31,7 @@ from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
 from ruang import devservers
 from simulators.floor import SimulatedFloor
+from tests.cloud.binding_helpers import bind
 from tests.helpers import auth_headers, eventually
 
 pytestmark = pytest.mark.servers
@@ -49,6 +54,15 @@ async def running_cloud(settings: CloudSettings) -> AsyncIterator[httpx.AsyncCli
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def bind_desks(settings: CloudSettings, node_id: str, desks: list[str]) -> None:
+    """Binds `desks` to `node_id` in the running cloud's database (a layout)."""
+    engine = make_engine(settings.database_url)
+    try:
+        await bind(engine, node_id, desks)
+    finally:
+        await engine.dispose()
 
 
 def cloud_settings(
@@ -86,6 +100,7 @@ async def test_badge_tap_on_simulated_desk_reaches_api_and_presence_reaches_vict
     node_id = f"e2e-{uuid.uuid4().hex[:8]}"
     async with SimulatedFloor(count=2) as floor, running_cloud(settings) as client:
         desk_id, sim = next(iter(floor.sims.items()))
+        await bind_desks(settings, node_id, list(floor.paths))
         agent = EdgeAgent(
             EdgeSettings(
                 node_id=node_id,
@@ -96,7 +111,12 @@ async def test_badge_tap_on_simulated_desk_reaches_api_and_presence_reaches_vict
         )
         edge_task = asyncio.create_task(agent.run())
         try:
-            online = await eventually(lambda: node(client, node_id), what="node online")
+            # The layout already named the node (offline): wait for its birth.
+            async def born() -> dict[str, object]:
+                n = await node(client, node_id)
+                return n if n.get("online") is True else {}
+
+            online = await eventually(born, what="node online")
             assert online["online"] is True
 
             await sim.set_presence(True)
@@ -146,6 +166,7 @@ async def test_led_command_posted_to_cloud_api_reaches_the_desk_unit(
     )
     async with SimulatedFloor(count=1) as floor, running_cloud(settings) as client:
         desk_id, sim = next(iter(floor.sims.items()))
+        await bind_desks(settings, "e2e-led", [desk_id])
         agent = EdgeAgent(
             EdgeSettings(
                 node_id="e2e-led",

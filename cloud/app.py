@@ -16,6 +16,7 @@ from cloud.ingest import Ingestor
 from cloud.layout import apply_layout, load_layout
 from cloud.live import DeskChanges, LiveHub
 from cloud.mosquitto_auth import BrokerFiles
+from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
 from cloud.qrcheckin import CheckinKeys
 from cloud.settings import CloudSettings
@@ -93,6 +94,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(router)
+    install_openapi(app)
     # The dashboards: page shells on the same origin as the API they call, so the
     # session cookie needs no CORS; their assets under /static.
     install_page_errors(app)

@@ -78,8 +78,9 @@ class CheckinKeys:
         return base64.b32encode(digest).decode().rstrip("=").lower()[:KEY_LENGTH]
 
     def valid(self, desk_id: str, key: str) -> bool:
-        # Constant time: the key must not be guessable character by character.
-        return hmac.compare_digest(self.key(desk_id), key.strip().lower())
+        # Constant time: the key must not be guessable character by character. As bytes:
+        # compare_digest refuses str with non-ASCII characters (any text can arrive here).
+        return hmac.compare_digest(self.key(desk_id).encode(), key.strip().lower().encode())
 
     def url(self, desk_id: str) -> str:
         return f"{self.base_url}/checkin/{quote(desk_id, safe='')}?k={self.key(desk_id)}"

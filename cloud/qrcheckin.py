@@ -45,6 +45,7 @@ from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic
 from cloud.settings import CloudSettings
 from ruang import contract
+from ruang.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,7 @@ class CheckinKeys:
 def _load_or_create_secret(path: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(secrets.token_hex(32))
-    tmp.replace(path)
+    write_private(path, secrets.token_hex(32).encode())
     return path.read_bytes().strip()
 
 

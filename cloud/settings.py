@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ruang.private_files import private_dir
+
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
 
 
@@ -116,5 +118,5 @@ class CloudSettings(BaseSettings):
             if value.startswith(prefix):
                 path = value[len(prefix) :].split("?", 1)[0]
                 if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    private_dir(Path(path).parent)
         return value

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ruang import contract
+from ruang.private_files import create_private_file, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class Outbox:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         except OSError as exc:
             raise OutboxError(f"cannot create {self.path.parent}: {exc}") from None
         if self.path.exists():
@@ -234,6 +235,7 @@ class Outbox:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
+        create_private_file(path)  # badge ids and presence wait here
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per group commit.
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from cloud import webhooks
 from cloud.api.params import RowId
-from cloud.deps import DbDep, EngineDep
+from cloud.deps import DbDep, EngineDep, SettingsDep
 from cloud.integration_events import EventKind
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
@@ -66,9 +66,12 @@ class WebhookDeliveryPublic(BaseModel):
 
 
 @router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,
-             responses={422: {"model": Problem, "description": "bad URL, secret or kind"}})
-async def subscribe(body: WebhookCreate, engine: EngineDep) -> WebhookCreated:
+             responses={422: {"model": Problem, "description": "bad URL, secret or kind; or the "
+                              "URL's host is not a public address (and not allow-listed)"}})
+async def subscribe(body: WebhookCreate, engine: EngineDep,
+                    settings: SettingsDep) -> WebhookCreated:
     """Subscribes an endpoint to integration events from now on."""
+    await webhooks.ensure_target_allowed(settings, body.url)
     secret = body.secret or webhooks.new_secret()
     async with engine.begin() as conn:
         row = await webhooks.create_subscription(

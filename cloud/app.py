@@ -19,6 +19,7 @@ from cloud.mosquitto_auth import BrokerFiles
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
 from cloud.qrcheckin import CheckinKeys
+from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.telemetry import make_sink
@@ -101,4 +102,5 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     app.include_router(dashboard_login.router)
     app.include_router(dashboard_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
     return app

@@ -3,8 +3,11 @@
 The cloud runs under uvicorn on a free loopback port (its own event loop in a
 thread, because Schemathesis drives Hypothesis synchronously) with a SQLite
 database holding the sample building, and answers generated requests from an
-admin and from nobody. Each operation is reported as its own subtest; the seed
-is fixed (derandomised), so a failure found here is found again on re-run.
+admin and from nobody. Each operation is a test item of its own (per caller),
+with every Schemathesis check on: server errors, status codes, content types,
+headers and bodies against the document, schema-valid data accepted and
+schema-invalid data refused, Allow on 405, auth actually enforced. The seed is
+fixed (derandomised), so a failure found here is found again on re-run.
 """
 
 from __future__ import annotations
@@ -158,6 +161,16 @@ def running_cloud(
         yield cloud
     finally:
         cloud.stop()
+
+
+def test_every_schemathesis_check_is_on() -> None:
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    load_all_checks()
+    checks = CONFIG.projects.get_default().checks
+    names = [check.__name__ for check in CHECKS.get_all()]
+    assert len(names) >= 14
+    assert [n for n in names if not checks.get_by_name(name=n).enabled] == []
 
 
 def test_the_fuzzed_document_is_the_one_served(running_cloud: _CloudThread) -> None:

@@ -20,8 +20,6 @@ from ruang.contract import LedPatternName
 # Integers that reach SQL: SQLite and PostgreSQL both store at most a signed 64-bit
 # integer, so a larger id must be refused by validation, not overflow in the driver.
 SQL_INT_MAX = 2**63 - 1
-SqlInt = Annotated[int, Field(ge=0, le=SQL_INT_MAX)]
-RowIdInt = Annotated[int, Field(ge=1, le=SQL_INT_MAX)]
 
 
 def _rfc3339(value: object) -> object:

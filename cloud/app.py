@@ -16,8 +16,10 @@ from cloud.ingest import Ingestor
 from cloud.layout import apply_layout, load_layout
 from cloud.live import DeskChanges, LiveHub
 from cloud.mosquitto_auth import BrokerFiles
+from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
 from cloud.qrcheckin import CheckinKeys
+from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.telemetry import make_sink
@@ -93,10 +95,12 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(router)
+    install_openapi(app)
     # The dashboards: page shells on the same origin as the API they call, so the
     # session cookie needs no CORS; their assets under /static.
     install_page_errors(app)
     app.include_router(dashboard_login.router)
     app.include_router(dashboard_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeaders)
     return app

@@ -25,6 +25,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cloud.settings import CloudSettings
+from ruang.private_files import write_private
 
 ROLES = ("asn", "guest", "facility_manager", "technician", "admin")
 DEV_ALGORITHM = "ES256"
@@ -71,16 +72,12 @@ def load_or_create_dev_key(path: Path) -> ec.EllipticCurvePrivateKey:
             raise ValueError(f"{path} does not hold an EC private key")
         return key
     key = ec.generate_private_key(ec.SECP256R1())
-    path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_bytes(pem)
-    tmp.replace(path)
+    write_private(path, pem)
     return key
 
 

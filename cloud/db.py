@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from ruang.private_files import create_private_file, sqlite_file
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -36,6 +38,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(database_url: str) -> AsyncEngine:
+    # People's names and NIPs live here: SQLite creates a missing file with the
+    # umask's mode (world-readable), so it is created 0600 first.
+    path = sqlite_file(database_url)
+    if path is not None:
+        create_private_file(path)
     engine = create_async_engine(database_url, pool_pre_ping=not is_sqlite(database_url))
     if is_sqlite(database_url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -17,13 +17,13 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Table, func
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud import bindings
-from cloud.models import Building, Desk, Floor, Node, Room, Site, Zone
+from cloud.models import Building, Desk, Floor, Node, Person, Room, Site, Zone
 
 DeskMode = Literal["reservable", "drop_in", "assigned", "unavailable"]
 Feature = Literal["monitor", "standing", "accessible", "dual_monitor"]
@@ -117,6 +117,8 @@ class SiteSpec(_Strict):
 class Layout(_Strict):
     site: SiteSpec
     buildings: list[BuildingSpec] = Field(min_length=1)
+    # Where it was read from, so errors found when applying it can name the file.
+    _source: str = PrivateAttr(default="<layout>")
 
     def desks(self) -> Iterable[tuple[FloorSpec, ZoneSpec, DeskSpec]]:
         for building in self.buildings:
@@ -124,6 +126,14 @@ class Layout(_Strict):
                 for zone in floor.zones:
                     for desk in zone.desks:
                         yield floor, zone, desk
+
+    def desk_paths(self) -> Iterable[tuple[str, DeskSpec]]:
+        """Each desk with its path in the file, as error messages give it."""
+        for b, building in enumerate(self.buildings):
+            for f, floor in enumerate(building.floors):
+                for z, zone in enumerate(floor.zones):
+                    for d, desk in enumerate(zone.desks):
+                        yield f"buildings[{b}].floors[{f}].zones[{z}].desks[{d}]", desk
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -174,6 +184,7 @@ def parse_layout(data: Any, source: str = "<layout>") -> Layout:
     problems = _semantic_problems(layout)
     if problems:
         raise LayoutError(source, problems)
+    layout._source = source
     return layout
 
 
@@ -218,8 +229,25 @@ async def _upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
     await conn.execute(stmt, rows)
 
 
+async def _reference_problems(conn: AsyncConnection, layout: Layout) -> list[str]:
+    """References to rows the layout does not create itself (people), checked before any SQL
+    write, so a typo is reported with its place in the file rather than as a driver error."""
+    wanted = [(path, desk.assigned_person) for path, desk in layout.desk_paths()
+              if desk.assigned_person is not None]
+    if not wanted:
+        return []
+    ids = sorted({person for _, person in wanted})
+    known = set((await conn.execute(select(Person.id).where(Person.id.in_(ids)))).scalars())
+    return [f"{path}.assigned_person: no person {person!r} (import the roster first)"
+            for path, person in wanted if person not in known]
+
+
 async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
-    """Upserts the layout in one transaction; live desk state (presence, check-in) is kept."""
+    """Upserts the layout in one transaction; live desk state (presence, check-in) is kept.
+
+    Raises LayoutError (file, field path, reason) when the layout names a person
+    the database does not know; nothing is written then.
+    """
     site = layout.site
     nodes: dict[str, None] = {}
     desks: list[dict[str, Any]] = []
@@ -234,6 +262,9 @@ async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
             "w": desk.w, "h": desk.h, "assigned_person_id": desk.assigned_person,
         })
     async with engine.begin() as conn:
+        problems = await _reference_problems(conn, layout)
+        if problems:
+            raise LayoutError(layout._source, problems)
         await _upsert(conn, _table(Site), [site.model_dump()])
         await _upsert(conn, _table(Building), [
             {"id": b.id, "site_id": site.id, "name": b.name} for b in layout.buildings])

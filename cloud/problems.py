@@ -10,10 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# Methods a 405's Allow header may name (HEAD rides along with GET, undocumented).
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
 class ProblemError(Exception):
@@ -43,6 +46,20 @@ def problem_response(status: int, detail: str | None = None, *, title: str | Non
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path.
+
+    Starlette's 405 names only the methods of the first route matching the path,
+    but GET and POST of one path are often separate routes.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes)
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -56,6 +73,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Keep headers such as the 401's WWW-Authenticate challenge.
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

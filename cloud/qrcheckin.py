@@ -45,6 +45,7 @@ from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic
 from cloud.settings import CloudSettings
 from ruang import contract
+from ruang.private_files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,9 @@ class CheckinKeys:
         return base64.b32encode(digest).decode().rstrip("=").lower()[:KEY_LENGTH]
 
     def valid(self, desk_id: str, key: str) -> bool:
-        # Constant time: the key must not be guessable character by character.
-        return hmac.compare_digest(self.key(desk_id), key.strip().lower())
+        # Constant time: the key must not be guessable character by character. As bytes:
+        # compare_digest refuses str with non-ASCII characters (any text can arrive here).
+        return hmac.compare_digest(self.key(desk_id).encode(), key.strip().lower().encode())
 
     def url(self, desk_id: str) -> str:
         return f"{self.base_url}/checkin/{quote(desk_id, safe='')}?k={self.key(desk_id)}"
@@ -96,11 +98,7 @@ class CheckinKeys:
 def _load_or_create_secret(path: Path) -> bytes:
     if path.exists():
         return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.touch(mode=0o600)
-    tmp.write_text(secrets.token_hex(32))
-    tmp.replace(path)
+    write_private(path, secrets.token_hex(32).encode())
     return path.read_bytes().strip()
 
 

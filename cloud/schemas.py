@@ -4,11 +4,42 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ruang.contract import LedPatternName
+
+# Integers that reach SQL: SQLite and PostgreSQL both store at most a signed 64-bit
+# integer, so a larger id must be refused by validation, not overflow in the driver.
+SQL_INT_MAX = 2**63 - 1
+
+
+def _rfc3339(value: object) -> object:
+    """Text must be an RFC 3339 date-time with an offset, as the schema's `date-time` says.
+
+    Without this, pydantic also takes numbers (`from=57` is 57 s after the epoch)
+    and offset-less times, which the document does not allow.
+    """
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise ValueError("an RFC 3339 date-time with an offset, e.g. 2025-01-31T09:00:00+08:00")
+    return value
+
+
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+# A date-time from a query string or body: RFC 3339 text with an offset, nothing else.
+AwareDateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class DeskBase(BaseModel):
@@ -169,13 +200,21 @@ class PeopleImportPublic(BaseModel):
 
 
 class BadgeBase(BaseModel):
+    # The uid's form depends on the kind: say so in the schema too, so that a client
+    # (or a fuzzer) can tell a valid badge from an invalid one without asking.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"kind": {"const": "nfc"},
+                        "uid": {"pattern": r"^[ \t]*[0-9A-Fa-f]{8,20}[ \t]*$"}}},
+        {"properties": {"kind": {"const": "ble"}, "uid": {"pattern": _BLE_UID.pattern}}},
+    ]})
+
     kind: BadgeKind
     uid: str = Field(description="NFC: hex, stored upper-case; BLE: `ble:<id>`")
 
     @model_validator(mode="after")
     def _uid_matches_kind(self) -> BadgeBase:
         if self.kind == "nfc":
-            self.uid = self.uid.strip().upper()
+            self.uid = self.uid.strip(" \t").upper()
             if not _NFC_UID.match(self.uid):
                 raise ValueError("an NFC uid is 8 to 20 hex digits")
         elif not _BLE_UID.match(self.uid):

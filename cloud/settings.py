@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ruang.private_files import private_dir
 
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
 
@@ -89,6 +92,9 @@ class CloudSettings(BaseSettings):
     # seconds (jittered, capped at 10 min); after max attempts a delivery gives up.
     webhook_backoff_base_s: float = Field(default=1.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
+    # Webhooks go to public addresses only (cloud.webhook_targets): these host names
+    # or CIDR ranges are allowed besides, e.g. `hooks.internal,10.20.0.0/16`.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Desk snapshots (cloud.snapshots): the EC P-256 key that signs them (created
     # 0600 on first use) and how often every node's snapshot is re-sent anyway.
@@ -115,6 +121,14 @@ class CloudSettings(BaseSettings):
         # `RUANG_INFLUX_URL=` in a .env file means "no InfluxDB", not an empty URL.
         return None if value == "" else value
 
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # From the environment: a comma-separated list, not JSON.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _create_sqlite_parent(cls, value: str) -> str:
@@ -122,5 +136,5 @@ class CloudSettings(BaseSettings):
             if value.startswith(prefix):
                 path = value[len(prefix) :].split("?", 1)[0]
                 if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    private_dir(Path(path).parent)
         return value

@@ -22,6 +22,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import WriteApi, WriteOptions
 
 from cloud.settings import CloudSettings
+from ruang.private_files import create_private_file
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class LocalSqliteSink:
         self.stats = SinkStats()
         self.path = Path(path)
         self.description = f"local SQLite file {self.path}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)  # telemetry names desks and badges
         self._log_error = _ErrorLog("telemetry (local)")
         self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
         ready = threading.Event()

@@ -33,7 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.integration_events import KINDS
 from cloud.models import IntegrationEvent, WebhookDelivery, WebhookSubscription
+from cloud.problems import ProblemError
 from cloud.settings import CloudSettings
+from cloud.webhook_targets import TargetPolicy, TargetRefused
 from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,14 @@ SIGNATURE_HEADER = "X-Ruang-Signature"
 def sign(secret: str, body: bytes) -> str:
     """The X-Ruang-Signature value of a body: `sha256=` + hex HMAC-SHA256."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def ensure_target_allowed(settings: CloudSettings, url: str) -> None:
+    """422 unless `url` resolves only to public (or allow-listed) addresses."""
+    try:
+        await TargetPolicy(settings.webhook_allowed_hosts).check(url)
+    except TargetRefused as exc:
+        raise ProblemError(422, str(exc), title="Webhook target refused") from None
 
 
 def new_secret() -> str:
@@ -137,6 +147,7 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._targets = TargetPolicy(settings.webhook_allowed_hosts)
         insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._add_delivery = insert(DELIVERIES).on_conflict_do_nothing(
             index_elements=[DELIVERIES.c.subscription_id, DELIVERIES.c.event_id])
@@ -244,10 +255,17 @@ class WebhookDispatcher:
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._client.post(row.url, content=body, headers=headers)
+            # Checked again now (DNS may have changed since the subscription), and the
+            # connection goes to the checked address so it cannot change once more.
+            target = await self._targets.check(row.url)
+            response = await self._client.post(
+                target.url, content=body, headers={**headers, "Host": target.host_header},
+                extensions={"sni_hostname": target.host})
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except TargetRefused as exc:
+            error = f"not sent: {exc}"[:500]
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         attempts = row.attempts + 1

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from ruang import contract
+from ruang.private_files import private_dir
 
 from .outbox_recovery import Recovery, integrity_problem, recover
 from .outbox_store import (
@@ -124,7 +125,7 @@ class Outbox:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         except OSError as exc:
             raise OutboxError(f"cannot create {self.path.parent}: {exc}") from None
         if self.path.exists():

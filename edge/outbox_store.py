@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruang.private_files import create_private_file
+
 log = logging.getLogger(__name__)
 
 # Drain and shedding order, one table: lower number = more important.
@@ -118,6 +120,7 @@ def priority_of(kind: str) -> int:
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    create_private_file(path)  # badge ids and presence wait here
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per group commit.
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")

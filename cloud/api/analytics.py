@@ -30,12 +30,13 @@ from cloud.analytics import (
 from cloud.auth import CurrentUser
 from cloud.deps import DbDep
 from cloud.problems import ProblemError
-from cloud.schemas import Problem
+from cloud.schemas import AwareDateTime, Problem
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
-From = Annotated[datetime, Query(alias="from", description="range start (ISO 8601 with offset)")]
-To = Annotated[datetime, Query(description="range end, exclusive (ISO 8601 with offset)")]
+From = Annotated[AwareDateTime, Query(alias="from",
+                                      description="range start (RFC 3339 with offset)")]
+To = Annotated[AwareDateTime, Query(description="range end, exclusive (RFC 3339 with offset)")]
 LevelQ = Annotated[Level, Query(description="what each row aggregates")]
 Format = Annotated[Literal["json", "csv"], Query(description="csv: the rows, with a header")]
 BuildingQ = Annotated[str | None, Query(description="only desks of this building")]
@@ -52,8 +53,10 @@ def _csv_responses(model: str) -> dict[int | str, dict[str, Any]]:
 
 
 def _check_range(start: datetime, end: datetime, unit: BucketUnit) -> None:
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
-        raise ProblemError(422, "from and to need an offset and to must be after from",
+    # [from, to) is half-open: from == to is an empty range (no rows), as in the
+    # schema, which cannot order two parameters; only a reversed range is refused.
+    if start.tzinfo is None or end.tzinfo is None or end < start:
+        raise ProblemError(422, "from and to need an offset and to must not be before from",
                            title="Bad time range")
     limit = analytics.MAX_RANGE[unit]
     if end - start > limit:

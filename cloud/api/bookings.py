@@ -10,12 +10,15 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 
 from cloud import access, bookings, ics
+from cloud.api.params import RowId
 from cloud.auth import CurrentUser, Principal
 from cloud.deps import DbDep, DeskChangesDep, EngineDep
 from cloud.models import FEATURES
 from cloud.problems import ProblemError
 from cloud.schemas import (
+    SQL_INT_MAX,
     AvailabilityPublic,
+    AwareDateTime,
     BookingCreate,
     BookingExtend,
     BookingPublic,
@@ -41,8 +44,8 @@ Feature = Annotated[
     str | None,
     Query(description="comma list: monitor,standing,accessible,dual_monitor (desk has all)"),
 ]
-From = Annotated[datetime | None, Query(alias="from", description="overlapping from")]
-To = Annotated[datetime | None, Query(alias="to", description="overlapping until")]
+From = Annotated[AwareDateTime | None, Query(alias="from", description="overlapping from")]
+To = Annotated[AwareDateTime | None, Query(alias="to", description="overlapping until")]
 
 
 def _features(raw: str | None) -> list[str]:
@@ -63,16 +66,19 @@ def _features(raw: str | None) -> list[str]:
 async def availability(
     conn: DbDep,
     user: CurrentUser,
-    start: Annotated[datetime, Query()],
-    end: Annotated[datetime, Query()],
+    start: Annotated[AwareDateTime, Query()],
+    end: Annotated[AwareDateTime, Query()],
     floor: Annotated[str | None, Query(description="floor id")] = None,
     zone: Annotated[str | None, Query(description="zone id")] = None,
     features: Feature = None,
-    capacity: Annotated[int | None, Query(ge=1, description="rooms: minimum seats")] = None,
+    capacity: Annotated[int | None, Query(ge=1, le=SQL_INT_MAX,
+                                               description="rooms: minimum seats")] = None,
 ) -> AvailabilityPublic:
-    if start.tzinfo is None or end.tzinfo is None or end <= start:
+    # Half-open [start, end): start == end is an empty range, which nothing overlaps.
+    if start.tzinfo is None or end.tzinfo is None or end < start:
         raise ProblemError(
-            422, "start and end need an offset and end must be after start", title="Bad time range"
+            422, "start and end need an offset and end must not be before start",
+            title="Bad time range",
         )
     return await bookings.availability(
         conn,
@@ -193,7 +199,7 @@ async def export_ics(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic, responses=_WRITE_ERRORS)
 async def cancel_booking(
-    booking_id: int, engine: EngineDep, user: CurrentUser, desk_changes: DeskChangesDep,
+    booking_id: RowId, engine: EngineDep, user: CurrentUser, desk_changes: DeskChangesDep,
 ) -> BookingPublic:
     await _ensure_owner(engine, user, booking_id)
     cancelled = await bookings.cancel_booking(engine, booking_id)
@@ -203,7 +209,7 @@ async def cancel_booking(
 
 @router.post("/bookings/{booking_id}/extend", response_model=BookingPublic, responses=_WRITE_ERRORS)
 async def extend_booking(
-    booking_id: int,
+    booking_id: RowId,
     body: BookingExtend,
     engine: EngineDep,
     user: CurrentUser,

@@ -20,6 +20,7 @@ from cloud.deps import DbDep, SettingsDep
 from cloud.mosquitto_auth import BrokerFiles
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
+from ruang.contract import ID_PATTERN
 
 DEFAULT_TOKEN_TTL_S = 24 * 3600
 
@@ -36,7 +37,8 @@ BrokerFilesDep = Annotated[BrokerFiles, Depends(get_broker_files)]
 
 
 class TokenCreate(BaseModel):
-    node_id: str | None = Field(default=None, description="generated when omitted")
+    node_id: str | None = Field(default=None, pattern=ID_PATTERN,
+                                description="generated when omitted")
     ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0, le=30 * 24 * 3600)
     config: dict[str, Any] = Field(
         default_factory=dict, description="edge settings handed to the node (desk_units...)"

@@ -14,10 +14,11 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from cloud import node_config
+from cloud.api.params import NodeIdPath
 from cloud.deps import DbDep, IngestorDep
 from cloud.ingest import NotConnected
 from cloud.problems import ProblemError
-from cloud.schemas import Problem
+from cloud.schemas import SQL_INT_MAX, Problem
 from ruang import contract
 
 router = APIRouter(tags=["nodes"])
@@ -28,7 +29,8 @@ class NodeConfigPut(BaseModel):
         description="edge settings to push: desk_units, radars, gps, ble, doors, "
         "health_interval_s, away_s, away_warning_s, building_tz"
     )
-    version: int | None = Field(default=None, ge=1, description="default: stored version + 1")
+    version: int | None = Field(default=None, ge=1, le=SQL_INT_MAX,
+                                 description="default: stored version + 1")
 
 
 class DesiredConfig(BaseModel):
@@ -84,7 +86,7 @@ async def _view(conn: DbDep, node: str) -> NodeConfigView:
     },
 )
 async def put_config(
-    node_id: str, body: NodeConfigPut, conn: DbDep, ingestor: IngestorDep
+    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, ingestor: IngestorDep
 ) -> NodeConfigView:
     node = _node_id(node_id)
     try:
@@ -108,5 +110,5 @@ async def put_config(
 
 
 @router.get("/nodes/{node_id}/config", response_model=NodeConfigView)
-async def get_config(node_id: str, conn: DbDep) -> NodeConfigView:
+async def get_config(node_id: NodeIdPath, conn: DbDep) -> NodeConfigView:
     return await _view(conn, _node_id(node_id))

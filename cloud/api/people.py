@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 
 from cloud import access, people
+from cloud.api.params import RowId
 from cloud.api.snapshots import PublisherDep
 from cloud.auth import CurrentUser
 from cloud.deps import DbDep, EngineDep
@@ -92,7 +93,7 @@ async def issue_badge(body: BadgeCreate, engine: EngineDep, user: CurrentUser,
 
 
 @router.post("/badges/{badge_id}/revoke", response_model=BadgePublic, responses=_BADGE_ERRORS)
-async def revoke_badge(badge_id: int, engine: EngineDep,
+async def revoke_badge(badge_id: RowId, engine: EngineDep,
                        snapshots: PublisherDep) -> BadgePublic:
     revoked = await people.end_badge(engine, badge_id, "revoked")
     snapshots.mark_dirty()
@@ -100,7 +101,7 @@ async def revoke_badge(badge_id: int, engine: EngineDep,
 
 
 @router.post("/badges/{badge_id}/lost", response_model=BadgePublic, responses=_BADGE_ERRORS)
-async def report_lost(badge_id: int, engine: EngineDep,
+async def report_lost(badge_id: RowId, engine: EngineDep,
                       snapshots: PublisherDep) -> BadgePublic:
     lost = await people.end_badge(engine, badge_id, "lost")
     snapshots.mark_dirty()
@@ -109,7 +110,7 @@ async def report_lost(badge_id: int, engine: EngineDep,
 
 @router.post("/badges/{badge_id}/replace", response_model=BadgeReplacementPublic,
              status_code=status.HTTP_201_CREATED, responses=_BADGE_ERRORS)
-async def replace_badge(badge_id: int, body: BadgeReplace, engine: EngineDep,
+async def replace_badge(badge_id: RowId, body: BadgeReplace, engine: EngineDep,
                         snapshots: PublisherDep) -> BadgeReplacementPublic:
     replaced = await people.replace_badge(engine, badge_id, body)
     snapshots.mark_dirty()

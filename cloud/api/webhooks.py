@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
 from cloud import webhooks
-from cloud.deps import DbDep, EngineDep
+from cloud.api.params import RowId
+from cloud.deps import DbDep, EngineDep, SettingsDep
 from cloud.integration_events import EventKind
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
@@ -23,7 +24,8 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(max_length=2048, description="http(s) endpoint receiving the POSTs")
+    url: str = Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+([/?#]\S*)?$",
+                     description="http(s) endpoint receiving the POSTs")
     secret: str | None = Field(default=None, min_length=16, max_length=256,
                                description="HMAC key; omitted = generated and returned once")
     kinds: list[EventKind] | None = Field(default=None,
@@ -64,9 +66,12 @@ class WebhookDeliveryPublic(BaseModel):
 
 
 @router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,
-             responses={422: {"model": Problem, "description": "bad URL, secret or kind"}})
-async def subscribe(body: WebhookCreate, engine: EngineDep) -> WebhookCreated:
+             responses={422: {"model": Problem, "description": "bad URL, secret or kind; or the "
+                              "URL's host is not a public address (and not allow-listed)"}})
+async def subscribe(body: WebhookCreate, engine: EngineDep,
+                    settings: SettingsDep) -> WebhookCreated:
     """Subscribes an endpoint to integration events from now on."""
+    await webhooks.ensure_target_allowed(settings, body.url)
     secret = body.secret or webhooks.new_secret()
     async with engine.begin() as conn:
         row = await webhooks.create_subscription(
@@ -86,7 +91,7 @@ async def list_webhooks(conn: DbDep) -> list[WebhookPublic]:
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT,
                response_class=Response, responses=_NOT_FOUND)
-async def unsubscribe(webhook_id: int, engine: EngineDep) -> Response:
+async def unsubscribe(webhook_id: RowId, engine: EngineDep) -> Response:
     """Deactivates a subscription; its delivery log is kept."""
     async with engine.begin() as conn:
         if not await webhooks.deactivate(conn, webhook_id):
@@ -96,7 +101,7 @@ async def unsubscribe(webhook_id: int, engine: EngineDep) -> Response:
 
 @router.get("/{webhook_id}/deliveries", response_model=list[WebhookDeliveryPublic],
             responses=_NOT_FOUND)
-async def delivery_log(webhook_id: int, conn: DbDep,
+async def delivery_log(webhook_id: RowId, conn: DbDep,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                        ) -> list[WebhookDeliveryPublic]:
     """The delivery log, newest first: one row per event, updated on every attempt."""

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ruang.private_files import create_private_file
+
 GENESIS_HASH = "0" * 64
 
 _SCHEMA = f"""
@@ -108,7 +110,7 @@ class AuditLog:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)  # who opened which door, when
         self._lock = threading.Lock()
         # check_same_thread=False: the door driver appends from a worker thread so
         # the fsync never stalls the event loop; the lock serialises access.

@@ -93,3 +93,28 @@ async def test_apply_is_idempotent_and_keeps_live_state(database_url: str) -> No
         assert tuple(row) == ("occupied", "SN-1", "ikn-demo-l1", ["monitor", "standing"])
     finally:
         await engine.dispose()
+
+
+async def test_unknown_assigned_person_names_file_and_desk_and_writes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    data = _sample()
+    desk = data["buildings"][0]["floors"][0]["zones"][0]["desks"][1]
+    desk.update(mode="assigned", assigned_person="nobody-123")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(data))
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with pytest.raises(LayoutError) as caught:
+            await apply_layout(engine, load_layout(plan))
+        message = str(caught.value)
+        assert message.startswith(f"{plan}: invalid layout")
+        assert ("buildings[0].floors[0].zones[0].desks[1].assigned_person: no person "
+                "'nobody-123'") in message
+        # The reason, not a driver error with every parameter set.
+        assert "INSERT" not in message and len(message.splitlines()) == 2
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(Desk)) == 0
+    finally:
+        await engine.dispose()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from cloud.settings import CloudSettings
+from tests.helpers import eventually as eventually_value
 
 from .booking_helpers import booking, seed, slot
 from .conftest import RunningCloud, eventually, start_cloud
@@ -75,7 +76,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 def fast(settings: CloudSettings, **changes: Any) -> CloudSettings:
-    return settings.model_copy(update={"webhook_backoff_base_s": 0.05, **changes})
+    # The receiver is on loopback, which webhooks may reach only when allow-listed.
+    return settings.model_copy(update={"webhook_backoff_base_s": 0.05,
+                                       "webhook_allowed_hosts": ["127.0.0.1"], **changes})
 
 
 async def subscribe(cloud: RunningCloud, url: str, **extra: Any) -> dict[str, Any]:
@@ -184,7 +187,12 @@ async def test_only_subscribed_kinds_are_delivered(settings: CloudSettings,
         assert [row["kind"] for row in await log_of(cloud, hook["id"])] == ["booking.cancelled"]
 
 
-async def test_subscription_api(cloud: RunningCloud) -> None:
+async def test_subscription_api(settings: CloudSettings) -> None:
+    async with start_cloud(fast(settings)) as cloud:
+        await _subscription_api(cloud)
+
+
+async def _subscription_api(cloud: RunningCloud) -> None:
     r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
                                                         "secret": "short"})
     assert r.status_code == 422
@@ -195,7 +203,7 @@ async def test_subscription_api(cloud: RunningCloud) -> None:
                                                         "kinds": ["booking.nope"]})
     assert r.status_code == 422
 
-    r = await cloud.http.post("/api/v1/webhooks", json={"url": "https://example.org/hook"})
+    r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
     assert r.status_code == 201
     created = r.json()
     assert len(created["secret"]) >= 16  # generated, shown once
@@ -208,3 +216,48 @@ async def test_subscription_api(cloud: RunningCloud) -> None:
     r = await cloud.http.delete("/api/v1/webhooks/999999")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     assert (await cloud.http.get("/api/v1/webhooks/999999/deliveries")).status_code == 404
+
+
+async def test_private_targets_are_refused_unless_allow_listed(settings: CloudSettings) -> None:
+    async with start_cloud(settings) as cloud:
+        for url in ("http://127.0.0.1:9/x", "http://localhost:9/x", "http://[::1]:9/x",
+                    "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/x",
+                    "http://[::ffff:127.0.0.1]:9/x", "http://0.0.0.0:9/x"):
+            r = await cloud.http.post("/api/v1/webhooks", json={"url": url})
+            assert r.status_code == 422, (url, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "RUANG_WEBHOOK_ALLOWED_HOSTS" in r.json()["detail"]
+        assert (await cloud.http.get("/api/v1/webhooks")).json() == []
+    allowed = settings.model_copy(update={"webhook_allowed_hosts": ["127.0.0.0/8"]})
+    async with start_cloud(allowed) as cloud:
+        r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x"})
+        assert r.status_code == 201, r.text
+        r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://10.0.0.5/x"})
+        assert r.status_code == 422, r.text
+
+
+async def test_delivery_rechecks_the_target_and_sends_nothing_to_a_private_one(
+    settings: CloudSettings, receiver: Receiver
+) -> None:
+    """A subscription whose host now resolves privately (DNS rebinding) gets nothing."""
+    from datetime import UTC, datetime
+
+    from cloud import webhooks
+
+    async with start_cloud(fast(settings, webhook_allowed_hosts=[])) as cloud:
+        await seed(cloud, settings)
+        # Stored as if it had passed the check when subscribing.
+        async with cloud.app.state.engine.begin() as conn:
+            row = await webhooks.create_subscription(
+                conn, url=receiver.url, secret=SECRET, kinds=webhooks.valid_kinds(None),
+                now=datetime.now(UTC))
+        await book(cloud)
+
+        async def attempted() -> list[dict[str, Any]]:
+            rows = await log_of(cloud, row.id)
+            return [r for r in rows if r["attempts"] >= 1]
+
+        [delivery] = await eventually_value(attempted, what="a delivery attempt")
+        assert delivery["delivered_at"] is None and delivery["last_status"] is None
+        assert delivery["last_error"].startswith("not sent: '127.0.0.1' resolves to 127.0.0.1")
+        assert receiver.requests == []

@@ -64,6 +64,8 @@ class Ruang:
     broker: devservers.Mosquitto
     sims: dict[str, DeskUnitSimulator] = field(default_factory=dict)
     agent: EdgeAgent | None = None
+    # What the browser refused under the Content-Security-Policy (checked at the end).
+    csp_violations: list[str] = field(default_factory=list)
 
     def token(self, person: str, role: str) -> str:
         sites = [SITE] if role in ("facility_manager", "technician") else None
@@ -74,6 +76,8 @@ class Ruang:
                       role: str = "asn", **options: Any) -> BrowserContext:
         """A fresh browser profile, signed in as `person` with `role` when given."""
         context = await browser.new_context(base_url=self.base_url, **options)
+        context.on("console", lambda message: self.csp_violations.append(message.text)
+                   if "Content Security Policy" in message.text else None)
         if person is not None:
             await context.add_cookies([{
                 "name": SESSION_COOKIE, "value": self.token(person, role),
@@ -159,6 +163,8 @@ async def running_ruang(tmp_path: Path, database_url: str | None = None, *,
                 await eventually(has_snapshot, timeout=30, what="signed snapshot at the edge")
             try:
                 yield ruang
+                # Every browser test also proves its pages work under the CSP.
+                assert ruang.csp_violations == [], ruang.csp_violations
             finally:
                 if edge_task is not None:
                     edge_task.cancel()

@@ -1,7 +1,7 @@
 """Benchmark: booking writes and availability search through the real HTTP API.
 
 Method: the cloud app runs under uvicorn on a free loopback port (PostgreSQL
-from `ruang.devservers.postgres()`, then a SQLite file); 32 concurrent HTTP
+from `launch.devservers.postgres()`, then a SQLite file); 32 concurrent HTTP
 clients each send a fixed number of POST /api/v1/bookings, every request for
 its own desk and hour so that nearly all succeed (the point is throughput of
 the serialised, constraint-checked write path, not the conflict path, which
@@ -25,9 +25,7 @@ from typing import Any
 
 import httpx
 
-from cloud.auth import mint_dev_token
-from cloud.db import make_engine
-from cloud.layout import (
+from cloud.buildings.layout import (
     BuildingSpec,
     DeskSpec,
     FloorSpec,
@@ -36,9 +34,11 @@ from cloud.layout import (
     ZoneSpec,
     apply_layout,
 )
+from cloud.db.engine import make_engine
 from cloud.main import serve
+from cloud.people.auth import mint_dev_token
 from cloud.settings import CloudSettings
-from ruang import devservers
+from launch import devservers
 
 CLIENTS = 32
 PER_CLIENT = 40

@@ -34,7 +34,7 @@ COLUMNS = 25
 
 
 def write_big_floor_layout(path: Path, desks: int = DESKS, *, site: str = "ikn-kipp") -> Path:
-    """A layout YAML with one floor of `desks` desks in a grid (cloud/layout.py's schema).
+    """A layout YAML with one floor of `desks` desks in a grid (cloud/buildings/layout.py's schema).
 
     Same site id as the sample, so the browser tests' facility manager manages it.
     """

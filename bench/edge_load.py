@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from ruang import devservers
+from launch import devservers
 
 RADARS, BADGES, DOORS = 50, 200, 4
 IBEACON_UUID = "E2C56DB5DFFB48D2B060D0F5A71096E0"

@@ -30,7 +30,8 @@ from cloud.settings import CloudSettings
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -32,12 +32,13 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud.db import make_engine, migrate
-from cloud.ingest import Ingestor
-from cloud.layout import Layout, apply_layout, parse_layout
+from cloud.buildings.layout import Layout, apply_layout, parse_layout
+from cloud.db.engine import make_engine, migrate
+from cloud.ingest.ingestor import Ingestor
 from cloud.settings import CloudSettings
-from cloud.telemetry import InfluxSink
-from ruang import contract, devservers
+from cloud.telemetry.sinks import InfluxSink
+from launch import devservers
+from ruang import contract
 
 PUBLISHERS = 4
 TIMEOUT_S = 120.0
@@ -69,7 +70,7 @@ def build_messages(
 
 def bench_layout(nodes: int = 200, desks_per_node: int = 5) -> Layout:
     """The layout binding every desk `build_messages` names to its node (one floor each):
-    the cloud refuses presence for desks it does not know (cloud/bindings.py)."""
+    the cloud refuses presence for desks it does not know (cloud/ingest/bindings.py)."""
     floors = [{"id": f"floor-{n:03d}", "level": n, "name": f"L{n}", "node": f"node-{n:03d}",
                "zones": [{"id": f"zone-{n:03d}", "name": f"Z{n}",
                           "desks": [{"id": f"desk-{n:03d}-{d}"} for d in range(desks_per_node)]}]}

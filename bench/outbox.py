@@ -22,7 +22,8 @@ from edge.outbox import FILE_NAME, Outbox
 from edge.outbox_store import Row
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 NODE = "bench-outbox"
 

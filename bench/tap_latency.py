@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from ruang import devservers
+from launch import devservers
 
 DESKS = 20
 
@@ -50,7 +50,7 @@ async def _measure(taps: int) -> dict[str, Any]:
             "RUANG_AUTH_DEV_KEY_PATH": f"{tmp}/dev-key.pem",
         }
         # The desk and node lists need an operator's token; the dev key signs it.
-        from cloud.auth import mint_dev_token
+        from cloud.people.auth import mint_dev_token
         from cloud.settings import CloudSettings
 
         token = mint_dev_token(CloudSettings(auth_dev_key_path=Path(tmp) / "dev-key.pem"),
@@ -75,7 +75,7 @@ async def _measure(taps: int) -> dict[str, Any]:
                         await asyncio.create_subprocess_exec(
                             sys.executable,
                             "-m",
-                            "ruang.cli",
+                            "launch.cli",
                             *args,
                             env=env,
                             stdout=asyncio.subprocess.DEVNULL,

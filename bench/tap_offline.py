@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 DESKS = 200
 SIMULATED = 20
@@ -57,7 +58,7 @@ def _body(floor: str, now: float) -> contract.SnapshotBody:
 async def _measure(taps: int) -> dict[str, float]:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from cloud.snapshots import SnapshotSigner
+    from cloud.fleet.snapshots import SnapshotSigner
     from edge.agent import EdgeAgent
     from edge.settings import DeskUnitConfig, EdgeSettings
     from simulators.floor import SimulatedFloor

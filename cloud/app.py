@@ -10,20 +10,20 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from cloud.api import router
-from cloud.autorelease import AutoReleaser
-from cloud.db import make_engine, migrate
-from cloud.ingest import Ingestor
-from cloud.layout import apply_layout, load_layout
-from cloud.live import DeskChanges, LiveHub
-from cloud.mosquitto_auth import BrokerFiles
+from cloud.bookings.autorelease import AutoReleaser
+from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.buildings.layout import apply_layout, load_layout
+from cloud.db.engine import make_engine, migrate
+from cloud.fleet.broker_credentials import BrokerFiles
+from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
+from cloud.ingest.ingestor import Ingestor
+from cloud.integrations.webhooks import WebhookDispatcher
+from cloud.live.hub import DeskChanges, LiveHub
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
-from cloud.qrcheckin import CheckinKeys
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
-from cloud.snapshots import SnapshotPublisher, SnapshotSigner
-from cloud.telemetry import make_sink
-from cloud.webhooks import WebhookDispatcher
+from cloud.telemetry.sinks import make_sink
 from dashboards import STATIC_DIR
 from dashboards import login as dashboard_login
 from dashboards import pages as dashboard_pages
@@ -56,7 +56,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
                                       SnapshotSigner.from_path(settings.snapshot_key_path))
         app.state.snapshots = snapshots
         ingestor.on_bookings_changed = snapshots.nodes_changed
-        # Live floor maps hear about every committed desk change (cloud/live.py).
+        # Live floor maps hear about every committed desk change (cloud/live/hub.py).
         live = LiveHub()
         app.state.live = live
         app.state.checkin_keys = CheckinKeys.from_settings(settings)

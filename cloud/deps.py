@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cloud.ingest import Ingestor
-from cloud.live import DeskChanges, LiveHub
-from cloud.qrcheckin import CheckinKeys
+from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.ingest.ingestor import Ingestor
+from cloud.live.hub import DeskChanges, LiveHub
 from cloud.settings import CloudSettings
 
 

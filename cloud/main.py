@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from cloud.app import create_app
-from cloud.live import LiveHub
+from cloud.live.hub import LiveHub
 from cloud.settings import CloudSettings
 
 

@@ -493,7 +493,7 @@ class HealthHistoryPublic(BaseModel):
     samples: list[HealthSamplePublic]
 
 
-# --- Floor map, kiosk, QR check-in (cloud/floormap.py, cloud/qrcheckin.py) ----------
+# --- Floor map, kiosk, QR check-in (cloud/buildings/floormap.py, bookings/qrcheckin.py) ---
 
 MapState = Literal["free", "booked", "checked_in", "occupied", "away", "unavailable"]
 DeskMode = Literal["reservable", "drop_in", "assigned", "unavailable"]

@@ -54,7 +54,8 @@ class CloudSettings(BaseSettings):
     oidc_scopes: str = "openid profile"
     oidc_redirect_url: str | None = None
 
-    # Building layout (YAML/JSON, see cloud/sample_layout/) applied at start-up; upserts by id.
+    # Building layout (YAML/JSON, see cloud/buildings/sample_layout/) applied at start-up;
+    # upserts by id.
     layout_file: Path | None = None
 
     node_offline_after_s: float = Field(default=120.0, gt=0)
@@ -62,7 +63,7 @@ class CloudSettings(BaseSettings):
     # interval (or sooner once this many messages are pending).
     flush_interval_s: float = Field(default=0.5, gt=0)
     flush_max_messages: int = Field(default=20_000, ge=1)
-    # Fleet view health history (cloud.fleet): at most one sample per node per
+    # Fleet view health history (cloud.fleet.health): at most one sample per node per
     # interval, pruned after this many hours by the ingestion sweep.
     fleet_sample_interval_s: float = Field(default=60.0, ge=0)
     fleet_history_hours: float = Field(default=48.0, gt=0)
@@ -73,7 +74,7 @@ class CloudSettings(BaseSettings):
     ingest_max_age_s: float = Field(default=30 * 86400.0, gt=0)
     ingest_max_ahead_s: float = Field(default=600.0, gt=0)
 
-    # Enrolment and broker credentials (cloud.enrolment, cloud.mosquitto_auth).
+    # Enrolment and broker credentials (cloud.fleet.enrolment, cloud.fleet.broker_credentials).
     # Unset files mean "this cloud does not manage the broker's accounts".
     mosquitto_password_file: Path | None = None
     mosquitto_acl_file: Path | None = None
@@ -88,15 +89,15 @@ class CloudSettings(BaseSettings):
     cloud_mqtt_password: SecretStr | None = None
     enrolment_node_prefix: str = "ikn-node"
 
-    # Webhook deliveries (cloud.webhooks): retry n waits about base * 2**(n-1)
+    # Webhook deliveries (cloud.integrations.webhooks): retry n waits about base * 2**(n-1)
     # seconds (jittered, capped at 10 min); after max attempts a delivery gives up.
     webhook_backoff_base_s: float = Field(default=1.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
-    # Webhooks go to public addresses only (cloud.webhook_targets): these host names
+    # Webhooks go to public addresses only (cloud.integrations.webhook_targets): these host names
     # or CIDR ranges are allowed besides, e.g. `hooks.internal,10.20.0.0/16`.
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Desk snapshots (cloud.snapshots): the EC P-256 key that signs them (created
+    # Desk snapshots (cloud.fleet.snapshots): the EC P-256 key that signs them (created
     # 0600 on first use) and how often every node's snapshot is re-sent anyway.
     snapshot_key_path: Path = Path("./var/snapshot-signing-key.pem")
     snapshot_refresh_s: float = Field(default=600.0, gt=0)
@@ -107,7 +108,7 @@ class CloudSettings(BaseSettings):
     # Where people reach the web app, as printed in the desks' QR check-in codes
     # (`{public_base_url}/checkin/{desk}?k=...`); reprint the codes if it changes.
     public_base_url: str = "http://127.0.0.1:8000"
-    # Secret of the QR check-in keys (cloud.qrcheckin); unset = a random one kept
+    # Secret of the QR check-in keys (cloud.bookings.qrcheckin); unset = a random one kept
     # in `checkin-qr-secret` next to snapshot_key_path. Changing it voids printed codes.
     checkin_qr_secret: SecretStr | None = None
 

@@ -23,7 +23,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from cloud.auth import (
+from cloud.db.models import Person, Site
+from cloud.deps import EngineDep, SettingsDep
+from cloud.people.auth import (
     ROLES,
     SESSION_COOKIE,
     AuthError,
@@ -32,8 +34,6 @@ from cloud.auth import (
     session_user,
     verifier_for,
 )
-from cloud.deps import EngineDep, SettingsDep
-from cloud.models import Person, Site
 from cloud.settings import CloudSettings
 from dashboards.oidc import FLOW_COOKIE, FLOW_COOKIE_PATH, FLOW_TTL_S, OidcError, client_for
 from dashboards.web import home_for, render

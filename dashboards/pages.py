@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cloud.auth import ROLES, session_user
-from cloud.models import FEATURES
+from cloud.db.models import FEATURES
+from cloud.people.auth import ROLES, session_user
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
 from dashboards.web import FLEET, MANAGERS, MAP, SELF_SERVICE, home_for, page_user, render

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from cloud.auth import CSRF_HEADER, Principal, session_user
+from cloud.people.auth import CSRF_HEADER, Principal, session_user
 from dashboards import TEMPLATES_DIR
 from dashboards.i18n import LANG_COOKIE, LANGUAGES, Translator, pick_language
 

@@ -359,7 +359,7 @@ class SnapshotBody(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    # Milliseconds since the epoch (cloud.snapshots.next_version): a 64-bit value.
+    # Milliseconds since the epoch (cloud.fleet.snapshots.next_version): a 64-bit value.
     version: int = Field(ge=1, le=INT64_MAX)
     issued_at: Timestamp
     valid_until: Timestamp = Field(description="after this the node treats the snapshot as stale")

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from ruang import devservers
+from launch import devservers
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -40,7 +40,7 @@ def auth_headers(
     sites: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """A bearer header with a dev token for `settings`' signing key (admin by default)."""
-    from cloud.auth import mint_dev_token
+    from cloud.people.auth import mint_dev_token
     from cloud.settings import CloudSettings
 
     assert isinstance(settings, CloudSettings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud.access import scoped
 from cloud.api import (
     analytics,
     bookings,
@@ -24,9 +23,10 @@ from cloud.api import (
     snapshots,
     webhooks,
 )
-from cloud.auth import require_roles
+from cloud.people.access import scoped
+from cloud.people.auth import require_roles
 
-# Role and site checks that hold for a whole resource (cloud/access.py): the role
+# Role and site checks that hold for a whole resource (cloud/people/access.py): the role
 # (403), and every desk/floor/node/badge/building/site the request names in its
 # path or query lying in the token's sites (404). Listings filter in the routes.
 MANAGERS = [scoped("facility_manager")]
@@ -54,5 +54,5 @@ router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS
 router.include_router(snapshots.router, prefix="/api/v1")
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
-# No authentication: the lobby kiosk's counts (no personal data, see cloud/floormap.py).
+# No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/floormap.py).
 router.include_router(kiosk.router, prefix="/api/v1")

@@ -1,7 +1,7 @@
 """Analytics routes: utilisation, released bookings, the booking × sensor matrix and the
 weekday × hour heatmap.
 
-Every report is computed from recorded history (cloud.analytics); `format=csv`
+Every report is computed from recorded history (cloud.analytics.utilisation); `format=csv`
 returns the same rows as the JSON `rows` (the heatmap: its `cells`), with a header line.
 """
 
@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from cloud import access, analytics
-from cloud.analytics import (
+from cloud.analytics import utilisation as analytics
+from cloud.analytics.utilisation import (
     BucketUnit,
     Heatmap,
     HeatmapCell,
@@ -27,8 +27,9 @@ from cloud.analytics import (
     UtilisationReport,
     UtilisationRow,
 )
-from cloud.auth import CurrentUser
 from cloud.deps import DbDep
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import AwareDateTime, Problem
 
@@ -65,7 +66,8 @@ def _check_range(start: datetime, end: datetime, unit: BucketUnit) -> None:
 
 
 def _sites(user: CurrentUser) -> access.Scope:
-    # Only desks of the caller's sites count; a building elsewhere is a 404 (cloud/access.py).
+    # Only desks of the caller's sites count; a building elsewhere is a 404
+    # (cloud/people/access.py).
     return access.site_scope(user, access.MANAGER_ROLES)
 
 

@@ -9,11 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 
-from cloud import access, bookings, ics
 from cloud.api.params import RowId
-from cloud.auth import CurrentUser, Principal
+from cloud.bookings import service as bookings
+from cloud.db.models import FEATURES
 from cloud.deps import DbDep, DeskChangesDep, EngineDep
-from cloud.models import FEATURES
+from cloud.integrations import ics
+from cloud.people import access
+from cloud.people.auth import CurrentUser, Principal
 from cloud.problems import ProblemError
 from cloud.schemas import (
     SQL_INT_MAX,
@@ -147,7 +149,7 @@ Filter = Annotated[BookingFilter, Depends(booking_filter)]
 async def _rows(
     conn: DbDep, user: Principal, f: BookingFilter, limit: int | None = None
 ) -> list[BookingPublic]:
-    """The bookings matching `f` that `user` may see (see cloud/access.py)."""
+    """The bookings matching `f` that `user` may see (see cloud/people/access.py)."""
     extra = {"limit": limit} if limit is not None else {}
     rows = await bookings.list_bookings(
         conn, person=access.person_filter(user, f.person), desk=f.desk, start=f.start,

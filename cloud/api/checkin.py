@@ -1,4 +1,7 @@
-"""QR check-in routes: a desk's printable code and the check-in it leads to (cloud/qrcheckin.py)."""
+"""QR check-in routes: a desk's printable code and the check-in it leads to.
+
+The service is cloud/bookings/qrcheckin.py.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ import re
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from cloud import access, qrcheckin
-from cloud.auth import CurrentUser
+from cloud.bookings import qrcheckin
 from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic, Problem, QrCheckin
 

@@ -1,6 +1,6 @@
 """Dead-letter routes for admins: list, read, replay and delete parked messages.
 
-Ingestion parks a message it could not apply (cloud/dead_letters.py explains
+Ingestion parks a message it could not apply (cloud/ingest/dead_letters.py explains
 when); once the cause is fixed an admin replays it through the same pipeline, or
 deletes it. The raw payload is returned base64-encoded: it may not be UTF-8.
 """
@@ -15,8 +15,8 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from cloud import dead_letters
 from cloud.deps import DbDep, EngineDep, IngestorDep
+from cloud.ingest import dead_letters
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
 

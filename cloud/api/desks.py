@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from cloud import access, queries
-from cloud.auth import CurrentUser
+from cloud.buildings import queries
 from cloud.deps import DbDep, IngestorDep
-from cloud.ingest import NotConnected
+from cloud.ingest.ingestor import NotConnected
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import DeskPublic, LedCommandCreate, LedCommandPublic, Problem
 from ruang import contract

@@ -14,10 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
-from cloud import access, enrolment
-from cloud.auth import CurrentUser
 from cloud.deps import DbDep, SettingsDep
-from cloud.mosquitto_auth import BrokerFiles
+from cloud.fleet import enrolment
+from cloud.fleet.broker_credentials import BrokerFiles
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
 from ruang.contract import ID_PATTERN

@@ -1,6 +1,6 @@
 """Fleet routes for technicians: every edge node's health, its devices and a health graph.
 
-The logic (state and reasons, placement, history) is in cloud/fleet.py; see
+The logic (state and reasons, placement, history) is in cloud/fleet/health.py; see
 docs/fleet.md for the fields and thresholds.
 """
 
@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from cloud import access, fleet
-from cloud.auth import CurrentUser
 from cloud.deps import DbDep
+from cloud.fleet import health as fleet
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import (
     FleetNodeDetailPublic,

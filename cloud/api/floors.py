@@ -1,6 +1,6 @@
 """Floor map routes: the site tree, a floor's live map and its SSE stream, a desk's day.
 
-The logic (states, privacy, queries) is in cloud/floormap.py; the JSON is
+The logic (states, privacy, queries) is in cloud/buildings/floormap.py; the JSON is
 described in docs/dashboards-api.md.
 """
 
@@ -11,14 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from cloud import access, floormap
-from cloud.auth import CurrentUser
+from cloud.buildings import floormap
 from cloud.deps import DbDep, EngineDep, LiveDep
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.schemas import DeskTimeline, FloorMap, MapUpdate, Problem, SiteTree
 
 router = APIRouter(tags=["floor map"])
 # Technicians see the map too (which desks are out of service), without names.
-# Scoped to the token's sites (cloud/access.py): another site's floor or desk is a 404.
+# Scoped to the token's sites (cloud/people/access.py): another site's floor or desk is a 404.
 VIEWERS = [access.scoped("technician", "facility_manager")]
 _FLOOR_404: dict[int | str, dict[str, Any]] = {404: {"model": Problem,
                                                      "description": "no such floor"}}

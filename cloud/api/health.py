@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from cloud.db import ping
+from cloud.db.engine import ping
 from cloud.deps import EngineDep, IngestorDep
 from cloud.problems import problem_response
 from cloud.schemas import Health, Problem, Readiness

@@ -1,6 +1,6 @@
 """Public routes for the lobby kiosk: desk availability per floor, without signing in.
 
-Nothing here may identify a person: counts only (see cloud/floormap.py).
+Nothing here may identify a person: counts only (see cloud/buildings/floormap.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from cloud import floormap
+from cloud.buildings import floormap
 from cloud.deps import DbDep
 from cloud.schemas import KioskAvailability, Problem
 

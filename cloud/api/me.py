@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud import people
-from cloud.auth import CurrentUser, require_roles
 from cloud.deps import DbDep
+from cloud.people import roster as people
+from cloud.people.auth import CurrentUser, require_roles
 from cloud.schemas import PersonPrivate, Problem
 
 router = APIRouter(tags=["people"])

@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from cloud import node_config
 from cloud.api.params import NodeIdPath
 from cloud.deps import DbDep, IngestorDep
-from cloud.ingest import NotConnected
+from cloud.fleet import node_config
+from cloud.ingest.ingestor import NotConnected
 from cloud.problems import ProblemError
 from cloud.schemas import SQL_INT_MAX, Problem
 from ruang import contract

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloud import access, queries
-from cloud.auth import CurrentUser
+from cloud.buildings import queries
 from cloud.deps import DbDep
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.schemas import NodePublic
 
 router = APIRouter(tags=["nodes"])

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 
-from cloud import access, people
 from cloud.api.params import RowId
 from cloud.api.snapshots import PublisherDep
-from cloud.auth import CurrentUser
 from cloud.deps import DbDep, EngineDep
+from cloud.people import access
+from cloud.people import roster as people
+from cloud.people.auth import CurrentUser
 from cloud.schemas import (
     AllowlistPublic,
     BadgeCreate,

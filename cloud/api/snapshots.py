@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from cloud.snapshots import SnapshotPublisher
+from cloud.fleet.snapshots import SnapshotPublisher
 
 router = APIRouter(tags=["snapshots"])
 

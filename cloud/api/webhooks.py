@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
-from cloud import webhooks
 from cloud.api.params import RowId
 from cloud.deps import DbDep, EngineDep, SettingsDep
-from cloud.integration_events import EventKind
+from cloud.integrations import webhooks
+from cloud.integrations.events import EventKind
 from cloud.problems import ProblemError
 from cloud.schemas import Problem
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud.layout import apply_layout, parse_layout
+from cloud.buildings.layout import apply_layout, parse_layout
 
 
 async def bind(engine: AsyncEngine, node: str, desks: Sequence[str] = (),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from cloud.layout import SAMPLE_LAYOUT, apply_layout, load_layout
+from cloud.buildings.layout import SAMPLE_LAYOUT, apply_layout, load_layout
 from cloud.settings import CloudSettings
 from tests.cloud.conftest import RunningCloud
 

@@ -17,9 +17,10 @@ import pytest
 from fastapi import FastAPI
 
 from cloud.app import create_app
-from cloud.ingest import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.settings import CloudSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from tests.helpers import auth_headers
 
 

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud.models import Booking, Desk
+from cloud.db.models import Booking, Desk
 from cloud.settings import CloudSettings
 from tests.helpers import auth_headers
 

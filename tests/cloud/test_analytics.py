@@ -25,9 +25,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud import analytics
-from cloud.apply import Applier, TelemetryBatch
-from cloud.models import (
+from cloud.analytics import utilisation as analytics
+from cloud.db.models import (
     Booking,
     Building,
     Desk,
@@ -39,6 +38,7 @@ from cloud.models import (
     Site,
     Zone,
 )
+from cloud.ingest.apply import Applier, TelemetryBatch
 
 from .conftest import RunningCloud
 

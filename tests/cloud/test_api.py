@@ -8,7 +8,8 @@ import aiomqtt
 import pytest
 
 from cloud.settings import CloudSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique

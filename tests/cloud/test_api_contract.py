@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.problems import PROBLEM_JSON
-from cloud.qrcheckin import CheckinKeys
 from cloud.schemas import SQL_INT_MAX
 
 from .conftest import RunningCloud

@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, settings
 
 from cloud.app import create_app
-from cloud.auth import DEV_ALGORITHM
-from cloud.layout import SAMPLE_LAYOUT
+from cloud.buildings.layout import SAMPLE_LAYOUT
+from cloud.people.auth import DEV_ALGORITHM
 from cloud.settings import CloudSettings
-from ruang import devservers
+from launch import devservers
 from tests.cloud.conftest import unique
 
 

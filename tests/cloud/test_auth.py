@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
-from cloud.auth import CurrentUser, Principal, mint_dev_token, require_roles
+from cloud.people.auth import CurrentUser, Principal, mint_dev_token, require_roles
 from cloud.problems import install_problem_handlers
 from cloud.settings import CloudSettings
 

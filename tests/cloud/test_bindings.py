@@ -1,7 +1,7 @@
 """The Applier refuses what a node names but is not bound to, on SQLite and PostgreSQL.
 
 Desks and rooms are bound by the layout, doors, vehicles, zones and devices by the
-node's desired config (cloud/bindings.py); node-a has a config, node-b has none.
+node's desired config (cloud/ingest/bindings.py); node-a has a config, node-b has none.
 """
 
 from __future__ import annotations
@@ -13,11 +13,20 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud import node_config
-from cloud.apply import DESKS, EVENTS, ROOMS, Applier, ApplyResult, Envelope, Item, TelemetryBatch
-from cloud.bindings import NOT_BOUND, UNKNOWN, Bindings, config_bindings
-from cloud.db import make_engine, migrate
-from cloud.models import DeviceStatus
+from cloud.db.engine import make_engine, migrate
+from cloud.db.models import DeviceStatus
+from cloud.fleet import node_config
+from cloud.ingest.apply import (
+    DESKS,
+    EVENTS,
+    ROOMS,
+    Applier,
+    ApplyResult,
+    Envelope,
+    Item,
+    TelemetryBatch,
+)
+from cloud.ingest.bindings import NOT_BOUND, UNKNOWN, Bindings, config_bindings
 from ruang import contract
 
 from .binding_helpers import bind
@@ -178,7 +187,7 @@ async def test_devices_vehicles_and_zones_follow_the_node_config(engine: AsyncEn
         stored = set((await conn.execute(
             select(DeviceStatus.node_id, DeviceStatus.device))).all())
     assert stored == {("node-a", "radar-a"), ("node-b", "gps-9"), ("node-a", "ble-a")}
-    # Series-only kinds are checked by the same rules (on receipt, in cloud/ingest.py).
+    # Series-only kinds are checked by the same rules (on receipt, in cloud/ingest/ingestor.py).
     b = applier.bindings
     assert b.check(contract.Position(node="node-a", vehicle="bus-a", lat=0, lon=0,
                                      speed_kmh=0, fix_quality=1)) is None

@@ -55,7 +55,7 @@ async def _seed_people(client: httpx.AsyncClient, count: int) -> list[str]:
 
 async def test_200_racing_bookings_of_one_desk_make_exactly_one(settings: CloudSettings) -> None:
     async with http_server(settings) as client:
-        from cloud.db import make_engine
+        from cloud.db.engine import make_engine
 
         engine = make_engine(settings.database_url)
         try:

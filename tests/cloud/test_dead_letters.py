@@ -3,7 +3,7 @@
 The SQL failure is a real one: a trigger in the test database refuses events for
 desks named `poison-*`, the way a constraint or an out-of-range value would. Every
 desk a test names is bound to its node (a layout) first: an unbound desk would be
-refused by the bindings (cloud/bindings.py) before it could reach the trigger.
+refused by the bindings (cloud/ingest/bindings.py) before it could reach the trigger.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud.apply import EVENTS
-from cloud.db import make_engine, migrate
-from cloud.dead_letters import DEAD_LETTERS
-from cloud.ingest import Ingestor
+from cloud.db.engine import make_engine, migrate
+from cloud.ingest.apply import EVENTS
+from cloud.ingest.dead_letters import DEAD_LETTERS
+from cloud.ingest.ingestor import Ingestor
 from cloud.settings import CloudSettings
-from cloud.telemetry import make_sink
-from ruang import contract, devservers
+from cloud.telemetry.sinks import make_sink
+from launch import devservers
+from ruang import contract
 from tests.helpers import auth_headers
 
 from .binding_helpers import bind

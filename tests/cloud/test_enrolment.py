@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from cloud.enrolment import create_token
-from cloud.mosquitto_auth import verify_password
+from cloud.fleet.broker_credentials import verify_password
+from cloud.fleet.enrolment import create_token
 from cloud.settings import CloudSettings
-from ruang import devservers
+from launch import devservers
 from tests.cloud.conftest import RunningCloud, unique
 
 CA_PEM = "-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n"

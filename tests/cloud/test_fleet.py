@@ -10,8 +10,8 @@ from typing import Any
 import aiomqtt
 from sqlalchemy import func, insert, select, update
 
-from cloud.apply import DESKS, HEALTH_SAMPLES
-from cloud.models import Building, Floor, Site
+from cloud.db.models import Building, Floor, Site
+from cloud.ingest.apply import DESKS, HEALTH_SAMPLES
 from cloud.settings import CloudSettings
 from ruang import contract
 from tests.helpers import auth_headers

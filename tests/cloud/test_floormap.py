@@ -7,10 +7,10 @@ from typing import Any, cast
 
 from sqlalchemy import Table, event, insert
 
-from cloud import floormap
-from cloud.auth import Principal
-from cloud.layout import apply_layout, parse_layout
-from cloud.models import PresenceChange
+from cloud.buildings import floormap
+from cloud.buildings.layout import apply_layout, parse_layout
+from cloud.db.models import PresenceChange
+from cloud.people.auth import Principal
 from cloud.settings import CloudSettings
 
 from .booking_helpers import seed
@@ -74,7 +74,7 @@ async def test_names_only_for_managers_of_the_site(cloud: RunningCloud,
     assert all(d["occupant"] is None for d in r.json()["desks"])
     assert "Tamu" not in r.text and "Citra" not in r.text and "p-tamu" not in r.text
     assert _by_id(r.json())["L1-D02"]["state"] == "checked_in"
-    # Another site's manager does not see the floor at all (cloud/access.py).
+    # Another site's manager does not see the floor at all (cloud/people/access.py).
     elsewhere = as_role(settings, "facility_manager", sites=("elsewhere",))
     r = await cloud.http.get(url, headers=elsewhere)
     assert r.status_code == 404 and "Tamu" not in r.text

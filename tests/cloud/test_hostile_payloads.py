@@ -10,7 +10,7 @@ is applied exactly once; and the cloud keeps ingesting across a restart.
 The desks and the room the samples and the valid check-ins name are bound to the
 node (a layout; the node has no desired config, so its doors, vehicles, zones
 and devices are its own): a payload is then refused by the bindings
-(cloud/bindings.py) only where the hostile value renamed what it speaks for,
+(cloud/ingest/bindings.py) only where the hostile value renamed what it speaks for,
 which `expect` predicts from the test's own list of bound ids.
 """
 
@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import aiomqtt
 from sqlalchemy import func, select
 
-from cloud.apply import EVENTS
-from cloud.dead_letters import DEAD_LETTERS
-from cloud.ingest import IngestStats
+from cloud.ingest.apply import EVENTS
+from cloud.ingest.dead_letters import DEAD_LETTERS
+from cloud.ingest.ingestor import IngestStats
 from cloud.settings import CloudSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique

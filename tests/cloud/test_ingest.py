@@ -10,10 +10,11 @@ from pathlib import Path
 import aiomqtt
 from sqlalchemy import func, select
 
-from cloud.apply import EVENTS
-from cloud.ingest import reject_category
+from cloud.ingest.apply import EVENTS
+from cloud.ingest.ingestor import reject_category
 from cloud.settings import CloudSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 from .binding_helpers import bind
 from .conftest import RunningCloud, eventually, publish, start_cloud, unique

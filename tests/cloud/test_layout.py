@@ -10,9 +10,15 @@ import pytest
 import yaml
 from sqlalchemy import func, select, text
 
-from cloud.db import make_engine, migrate
-from cloud.layout import SAMPLE_LAYOUT, LayoutError, apply_layout, load_layout, parse_layout
-from cloud.models import Desk, Room
+from cloud.buildings.layout import (
+    SAMPLE_LAYOUT,
+    LayoutError,
+    apply_layout,
+    load_layout,
+    parse_layout,
+)
+from cloud.db.engine import make_engine, migrate
+from cloud.db.models import Desk, Room
 
 
 def _sample() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud import lineprotocol
+from cloud.telemetry import lineprotocol
 from ruang import contract
 
 

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import aiomqtt
 import httpx
 
-from cloud.db import make_engine
-from cloud.live import LiveHub
+from cloud.db.engine import make_engine
+from cloud.live.hub import LiveHub
 from cloud.settings import CloudSettings
 from ruang import contract
 from tests.helpers import auth_headers

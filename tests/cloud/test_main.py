@@ -10,7 +10,7 @@ import pytest
 
 from cloud.main import serve
 from cloud.settings import CloudSettings
-from ruang import devservers
+from launch import devservers
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

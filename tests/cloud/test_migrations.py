@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from cloud.db import alembic_config, make_engine, migrate
+from cloud.db.engine import alembic_config, make_engine, migrate
 
 # Newer revisions keep arriving; what matters is reaching the newest one.
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,7 +1,7 @@
 """The broker files the cloud writes, checked by a real Mosquitto that enforces them.
 
 Mosquitto runs with `allow_anonymous false` and the password and ACL files made
-by cloud.mosquitto_auth from enrolled credentials; nodes connect with what
+by cloud.fleet.broker_credentials from enrolled credentials; nodes connect with what
 enrolment issued them. TLS runs against a CA made on the fly with `openssl`.
 The helpers at the top are shared with tests/edge/test_enroll.py.
 """
@@ -23,17 +23,17 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from cloud.db import make_engine, migrate
-from cloud.enrolment import create_token, enrol, revoke
-from cloud.mosquitto_auth import (
+from cloud.db.engine import make_engine, migrate
+from cloud.fleet.broker_credentials import (
     BrokerFiles,
     hash_password,
     render_acl_file,
     render_password_file,
     verify_password,
 )
+from cloud.fleet.enrolment import create_token, enrol, revoke
 from cloud.settings import CloudSettings
-from ruang import devservers
+from launch import devservers
 from ruang.tls import client_tls_context
 from tests.helpers import eventually, missing
 

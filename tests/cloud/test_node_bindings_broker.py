@@ -2,7 +2,7 @@
 
 The broker keeps node-a on node-a's topics; these tests pin what the cloud adds
 on top: a payload naming node-b's desk or room, or one the layout does not know,
-is refused, counted and acknowledged, and changes nothing (cloud/bindings.py).
+is refused, counted and acknowledged, and changes nothing (cloud/ingest/bindings.py).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import aiomqtt
 import pytest
 from sqlalchemy import func, insert, select
 
-from cloud.apply import DESKS, ROOMS
-from cloud.db import make_engine, migrate
-from cloud.enrolment import create_token, enrol
-from cloud.models import Booking, Person
-from cloud.mosquitto_auth import BrokerFiles
+from cloud.db.engine import make_engine, migrate
+from cloud.db.models import Booking, Person
+from cloud.fleet.broker_credentials import BrokerFiles
+from cloud.fleet.enrolment import create_token, enrol
+from cloud.ingest.apply import DESKS, ROOMS
 from cloud.settings import CloudSettings
 from ruang import contract
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import aiomqtt
 import pytest
 
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 
 from .conftest import RunningCloud, eventually, publish, unique
 

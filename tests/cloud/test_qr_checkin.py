@@ -7,7 +7,7 @@ import asyncio
 import aiomqtt
 import segno
 
-from cloud.qrcheckin import CheckinKeys
+from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.settings import CloudSettings
 from ruang import contract
 

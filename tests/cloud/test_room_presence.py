@@ -8,10 +8,10 @@ from typing import Any, cast
 import aiomqtt
 from sqlalchemy import Table, func, select
 
-from cloud import lineprotocol
-from cloud.live import LiveHub
-from cloud.models import Room
+from cloud.db.models import Room
+from cloud.live.hub import LiveHub
 from cloud.settings import CloudSettings
+from cloud.telemetry import lineprotocol
 from ruang import contract
 
 from .booking_helpers import seed

@@ -26,11 +26,11 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from cloud import dead_letters
-from cloud.db import make_engine
-from cloud.layout import apply_layout, parse_layout
-from cloud.models import Desk, NodeCredential
-from cloud.qrcheckin import CheckinKeys
+from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.buildings.layout import apply_layout, parse_layout
+from cloud.db.engine import make_engine
+from cloud.db.models import Desk, NodeCredential
+from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from tests.helpers import auth_headers
 

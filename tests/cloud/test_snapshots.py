@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud.layout import apply_layout, parse_layout
-from cloud.snapshots import SnapshotSigner, build_body, next_version
+from cloud.buildings.layout import apply_layout, parse_layout
+from cloud.fleet.snapshots import SnapshotSigner, build_body, next_version
 from edge.snapshot import SnapshotError, SnapshotView, load_public_key, verify_signature
 from ruang import contract
 from tests.cloud.conftest import RunningCloud

@@ -9,10 +9,11 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from cloud import lineprotocol
 from cloud.settings import CloudSettings
-from cloud.telemetry import InfluxSink, LocalSqliteSink, make_sink
-from ruang import contract, devservers
+from cloud.telemetry import lineprotocol
+from cloud.telemetry.sinks import InfluxSink, LocalSqliteSink, make_sink
+from launch import devservers
+from ruang import contract
 
 from .binding_helpers import bind
 from .conftest import eventually, publish, start_cloud, unique

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cloud.integrations.webhook_targets import TargetPolicy, TargetRefused
 from cloud.settings import CloudSettings
-from cloud.webhook_targets import TargetPolicy, TargetRefused
 
 
 @pytest.mark.parametrize("url", [

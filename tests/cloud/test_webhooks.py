@@ -242,7 +242,7 @@ async def test_delivery_rechecks_the_target_and_sends_nothing_to_a_private_one(
     """A subscription whose host now resolves privately (DNS rebinding) gets nothing."""
     from datetime import UTC, datetime
 
-    from cloud import webhooks
+    from cloud.integrations import webhooks
 
     async with start_cloud(fast(settings, webhook_allowed_hosts=[])) as cloud:
         await seed(cloud, settings)

@@ -23,12 +23,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from cloud.auth import SESSION_COOKIE, mint_dev_token
-from cloud.layout import SAMPLE_LAYOUT
+from cloud.buildings.layout import SAMPLE_LAYOUT
+from cloud.people.auth import SESSION_COOKIE, mint_dev_token
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
 from edge.settings import DeskUnitConfig, EdgeSettings
-from ruang import devservers
+from launch import devservers
 from simulators.deskunit import DeskUnitSimulator
 from simulators.floor import SimulatedFloor
 from tests.cloud.conftest import serving

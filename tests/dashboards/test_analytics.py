@@ -22,7 +22,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cloud.models import Booking, Event, PresenceChange
+from cloud.db.models import Booking, Event, PresenceChange
 from tests.dashboards.conftest import Ruang, running_ruang, screenshot
 
 pytestmark = pytest.mark.servers

@@ -134,7 +134,7 @@ async def test_an_alarm_and_a_last_will_show_up_as_alarm_and_offline(
 
         await eventually(states, what="alarm and offline states")
 
-        # Nodes outside the layout belong to no site: an admin's view (cloud/access.py).
+        # Nodes outside the layout belong to no site: an admin's view (cloud/people/access.py).
         page = await ruang.page(browser, "dev-admin", "admin")
         await page.goto("/fleet")
         rows = page.get_by_test_id("fleet-row")

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from bench.dashboards import DESKS, FLOOR, write_big_floor_layout
-from cloud.ingest import parse_mqtt_url
+from cloud.ingest.ingestor import parse_mqtt_url
 from ruang import contract
 from tests.cloud.map_helpers import book_now
 from tests.dashboards.conftest import (

@@ -33,9 +33,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from playwright.async_api import Browser, expect
 
-from cloud.auth import SESSION_COOKIE
+from cloud.people.auth import SESSION_COOKIE
 from dashboards.oidc import FLOW_COOKIE
-from ruang.devservers import free_port
+from launch.devservers import free_port
 from tests.dashboards.conftest import SITE, Ruang, running_ruang, screenshot
 
 pytestmark = pytest.mark.servers

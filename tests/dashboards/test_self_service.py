@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from cloud.qrcheckin import CheckinKeys
+from cloud.bookings.qrcheckin import CheckinKeys
 from simulators.deskunit import LedState
 from tests.dashboards.conftest import Ruang, running_ruang, screenshot
 from tests.helpers import eventually

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from cloud.auth import CSRF_HEADER, SESSION_COOKIE
+from cloud.people.auth import CSRF_HEADER, SESSION_COOKIE
 from dashboards import LOCALES_DIR
 from dashboards.i18n import LANGUAGES, table
 from tests.dashboards.conftest import running_ruang, screenshot

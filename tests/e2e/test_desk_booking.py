@@ -20,15 +20,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cloud.autorelease import release_no_shows
-from cloud.db import make_engine
-from cloud.layout import apply_layout, parse_layout
-from cloud.models import IntegrationEvent
+from cloud.bookings.autorelease import release_no_shows
+from cloud.buildings.layout import apply_layout, parse_layout
+from cloud.db.engine import make_engine
+from cloud.db.models import IntegrationEvent
 from edge.agent import EdgeAgent
 from edge.devices.deskunit import DeskUnitConfig
 from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
-from ruang import devservers
+from launch import devservers
 from simulators.deskunit import DeskUnitSimulator
 from simulators.floor import SimulatedFloor
 from tests.cloud.conftest import start_cloud

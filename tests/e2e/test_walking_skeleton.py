@@ -3,7 +3,7 @@
 desk unit simulator (pty) -> edge agent -> Mosquitto -> cloud ingestion -> SQL
 -> GET /api/v1/desks, and presence telemetry -> VictoriaMetrics.
 
-The cloud creates no desk from events (cloud/bindings.py): each test binds the
+The cloud creates no desk from events (cloud/ingest/bindings.py): each test binds the
 simulated desks to its node with a layout before the edge agent starts.
 """
 
@@ -22,14 +22,14 @@ import httpx
 import pytest
 import yaml
 
-from cloud.db import make_engine
+from cloud.db.engine import make_engine
 from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
 from edge.devices.deskunit import DeskUnitConfig
 from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
-from ruang import devservers
+from launch import devservers
 from simulators.floor import SimulatedFloor
 from tests.cloud.binding_helpers import bind
 from tests.helpers import auth_headers, eventually
@@ -213,7 +213,7 @@ async def test_killed_edge_process_shows_offline_through_its_last_will(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "ruang.cli",
+            "launch.cli",
             "edge",
             "run",
             "--config",

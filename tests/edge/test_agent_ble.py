@@ -12,7 +12,8 @@ from edge.agent import EdgeAgent
 from edge.devices.ble_config import BleBadgeConfig, BleConfig, BleScannerConfig, IBeaconIdentity
 from edge.devices.deskunit import DeskUnitConfig
 from edge.settings import EdgeSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from simulators.ble import BleAirSimulator
 from simulators.floor import SimulatedFloor
 from tests.helpers import eventually

@@ -14,7 +14,8 @@ from edge.decisions import LED_AWAY_WARNING
 from edge.devices.deskunit import DeskUnitConfig
 from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from simulators.floor import SimulatedFloor
 from tests.helpers import eventually
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from cloud.mosquitto_auth import hash_password, render_password_file
+from cloud.fleet.broker_credentials import hash_password, render_password_file
 from edge.doctor import Check, check_clock, diagnose, run_doctor
 from edge.status import format_status
-from ruang import devservers
-from ruang.cli import build_parser
-from ruang.cli import main as cli_main
+from launch import devservers
+from launch.cli import build_parser
+from launch.cli import main as cli_main
 from simulators.floor import SimulatedFloor
 from tests.helpers import missing
 

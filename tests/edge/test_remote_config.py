@@ -14,7 +14,8 @@ from edge.agent import EdgeAgent
 from edge.devices.deskunit import DeskUnitConfig
 from edge.remote_config import RemoteConfigStore
 from edge.settings import EdgeSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from simulators.floor import SimulatedFloor
 from tests.helpers import eventually
 

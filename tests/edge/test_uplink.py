@@ -16,7 +16,8 @@ import pytest
 
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.servers

@@ -25,7 +25,8 @@ from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
 from edge.watchdog import Watchdog, outbox_probe
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from ruang.backoff import Backoff
 from simulators.ld2410 import LD2410Simulator
 from tests.helpers import eventually

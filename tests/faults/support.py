@@ -16,10 +16,11 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from cloud.db import make_engine
+from cloud.db.engine import make_engine
 from cloud.main import serve
 from cloud.settings import CloudSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from tests.cloud.binding_helpers import bind
 from tests.helpers import auth_headers, eventually
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ruang import devservers
+from launch import devservers
 from tests.faults.support import EdgeChild, running_cloud
 from tests.helpers import eventually
 

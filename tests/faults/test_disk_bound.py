@@ -10,7 +10,8 @@ import pytest
 
 from edge.agent import EdgeAgent
 from edge.settings import EdgeSettings
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from tests.faults.support import Collector, background
 from tests.helpers import eventually
 

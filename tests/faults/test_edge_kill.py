@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ruang import devservers
+from launch import devservers
 from tests.faults.support import EdgeChild, running_cloud
 from tests.helpers import eventually
 

@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, insert
 
-from cloud.models import Building, Desk, Floor, Node, Site, Zone
+from cloud.db.models import Building, Desk, Floor, Node, Site, Zone
 from edge.outbox_store import PRIORITY_BY_KIND
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
-from ruang import contract, devservers
+from launch import devservers
+from ruang import contract
 from ruang.backoff import Backoff
 from tests.faults.support import Collector, background, running_cloud
 from tests.helpers import eventually

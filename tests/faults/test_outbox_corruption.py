@@ -22,7 +22,7 @@ import pytest
 from edge.agent import EdgeAgent
 from edge.outbox import FILE_NAME
 from edge.settings import EdgeSettings
-from ruang import devservers
+from launch import devservers
 from tests.faults.support import REPO, Collector, background
 from tests.helpers import eventually
 

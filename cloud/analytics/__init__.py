@@ -1,0 +1,1 @@
+"""Utilisation analytics computed from recorded history."""

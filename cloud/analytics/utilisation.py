@@ -1,0 +1,530 @@
+"""Desk utilisation computed from recorded history, not from estimates.
+
+Three kinds of interval per desk are read from the database and clipped to the
+requested range:
+
+* occupied: check-in → check-out events (`events` kinds checkin/checkout); a
+  check-in still open counts until the end of the range or now, whichever is
+  earlier. This is what "used" means in utilisation figures.
+* sensed: presence true → false rows of `presence_changes`.
+* booked: `bookings` rows that held the desk (every status but cancelled).
+
+Buckets (hour or day) follow the wall clock of the desk's site time zone and
+are clipped to [from, to), so a partial first or last bucket is measured by its
+real length; a `range` bucket is the whole of [from, to) as one row. Released
+bookings (status released / no_show with a `released_at`) are counted per bucket
+of their release time, by reason. Definitions of every figure are in docs/analytics.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Table, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cloud.db.models import Booking, Building, Desk, Event, Floor, PresenceChange, Site
+
+Level = Literal["desk", "zone", "floor", "building"]
+# "range": one bucket spanning the whole request (totals per entity, e.g. the
+# least-used zones over four weeks) without the client summing rows itself.
+BucketUnit = Literal["hour", "day", "range"]
+Order = Literal["entity", "utilisation"]
+Interval = tuple[datetime, datetime]
+
+DESKS = cast(Table, Desk.__table__)
+FLOORS = cast(Table, Floor.__table__)
+BUILDINGS = cast(Table, Building.__table__)
+SITES = cast(Table, Site.__table__)
+EVENTS = cast(Table, Event.__table__)
+PRESENCE = cast(Table, PresenceChange.__table__)
+BOOKINGS = cast(Table, Booking.__table__)
+
+# Statuses of bookings that held a desk; a cancelled booking never did.
+COUNTED_STATUSES = ("booked", "checked_in", "completed", "released", "no_show")
+# Bounds keep one request from building millions of buckets.
+MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=366),
+             "range": timedelta(days=366)}
+# Release reasons written by the cloud (autorelease, checkins); anything else is "other".
+RELEASE_REASONS = ("no_show", "away", "released_at_desk", "displaced_by_offline_checkin")
+RELEASED_STATUSES = ("released", "no_show")
+DEFAULT_TZ = "UTC"
+
+
+# --- report models -----------------------------------------------------------------
+
+class UtilisationRow(BaseModel):
+    entity: str = Field(description="desk, zone, floor or building id")
+    bucket_start: datetime = Field(description="start of the bucket, in the site's time zone")
+    bucket_end: datetime
+    desks: int = Field(description="desks of the entity")
+    occupied_hours: float = Field(description="checked-in desk-hours in the bucket")
+    utilisation_pct: float = Field(description="occupied desk-time / (desks × bucket length), "
+                                               "capped at 100")
+    peak_occupancy: int = Field(description="most desks checked in at the same time")
+    avg_occupancy_when_occupied: float | None = Field(
+        description="time-weighted mean of checked-in desks while at least one was; "
+                    "null when none was")
+    bookings: int = Field(description="bookings starting in the bucket (not cancelled, "
+                                      "not walk-up)")
+    no_shows: int
+    no_show_rate: float | None = Field(description="no_shows / bookings; null without bookings")
+
+
+class UtilisationReport(BaseModel):
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    level: Level
+    bucket: BucketUnit
+    rows: list[UtilisationRow]
+
+    model_config = {"populate_by_name": True}
+
+
+class MatrixRow(BaseModel):
+    entity: str
+    desk_days: int = Field(description="desk-day cells counted")
+    used_as_booked: int = Field(description="booked, and used during the booking")
+    used_without_booking: int = Field(description="used, with no booking that day")
+    booked_but_not_used: int = Field(description="booked, and not used during any booking")
+    unused: int = Field(description="neither booked nor used")
+
+
+class MatrixReport(BaseModel):
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    level: Level
+    rows: list[MatrixRow]
+
+    model_config = {"populate_by_name": True}
+
+
+class ReleaseRow(BaseModel):
+    entity: str = Field(description="desk, zone, floor or building id")
+    bucket_start: datetime = Field(description="start of the bucket, in the site's time zone")
+    bucket_end: datetime
+    released: int = Field(description="bookings released in the bucket, every reason")
+    no_show: int = Field(description="released because nobody checked in within the grace")
+    away: int = Field(description="released after the person stayed away too long")
+    released_at_desk: int = Field(description="released by the person at the desk unit")
+    displaced_by_offline_checkin: int = Field(
+        description="released because an offline check-in at the desk won")
+    other: int = Field(description="any other or missing reason")
+
+
+class ReleaseReport(BaseModel):
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    level: Level
+    bucket: BucketUnit
+    rows: list[ReleaseRow]
+
+    model_config = {"populate_by_name": True}
+
+
+class HeatmapCell(BaseModel):
+    weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday (site time)")
+    hour: int = Field(ge=0, le=23, description="hour of day in site time")
+    utilisation_pct: float | None = Field(description="null when the range has no such hour")
+
+
+class Heatmap(BaseModel):
+    from_: datetime = Field(alias="from", serialization_alias="from")
+    to: datetime
+    building: str | None
+    desks: int
+    cells: list[HeatmapCell] = Field(description="7 × 24 cells, Monday 00:00 first")
+
+    model_config = {"populate_by_name": True}
+
+
+# --- history -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeskInfo:
+    id: str
+    zone: str | None
+    floor: str | None
+    building: str | None
+    tz: str
+
+    def entity(self, level: Level) -> str | None:
+        return {"desk": self.id, "zone": self.zone, "floor": self.floor,
+                "building": self.building}[level]
+
+
+@dataclass
+class BookingSpan:
+    desk: str
+    start: datetime
+    end: datetime
+    status: str
+    walk_up: bool
+
+
+@dataclass
+class History:
+    """Everything the reports need about [start, end), read once."""
+
+    start: datetime
+    end: datetime
+    desks: list[DeskInfo]
+    occupied: dict[str, list[Interval]] = field(default_factory=dict)
+    sensed: dict[str, list[Interval]] = field(default_factory=dict)
+    bookings: list[BookingSpan] = field(default_factory=list)
+
+
+async def _desks(conn: AsyncConnection, building: str | None,
+                 sites: frozenset[str] | None = None) -> list[DeskInfo]:
+    stmt = (
+        select(DESKS.c.id, DESKS.c.zone_id, DESKS.c.floor_id, FLOORS.c.building_id,
+               SITES.c.timezone)
+        .select_from(DESKS.outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+                     .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
+                     .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id))
+        # An out-of-service desk cannot be used: counting it would dilute utilisation.
+        .where(DESKS.c.mode != "unavailable")
+        .order_by(DESKS.c.id)
+    )
+    if building is not None:
+        stmt = stmt.where(FLOORS.c.building_id == building)
+    if sites is not None:  # a site-scoped caller: desks of their sites only
+        stmt = stmt.where(BUILDINGS.c.site_id.in_(sorted(sites)))
+    return [DeskInfo(r.id, r.zone_id, r.floor_id, r.building_id, r.timezone or DEFAULT_TZ)
+            for r in await conn.execute(stmt)]
+
+
+async def _toggles(conn: AsyncConnection, desk_ids: Sequence[str], start: datetime,
+                   end: datetime, *, table: Table, desk_col: str, opened: Any,
+                   where: Sequence[Any]) -> dict[str, list[tuple[datetime, bool]]]:
+    """Open/close marks per desk: the last one before `start` (the state the range
+    begins in) and every one inside [start, end), in time order."""
+    desk, ts = table.c[desk_col], table.c.ts
+    scope = and_(desk.in_(desk_ids), *where)
+    last_before = (
+        select(desk.label("desk"), func.max(ts).label("ts"))
+        .where(scope, ts < start).group_by(desk).subquery()
+    )
+    before = (
+        select(desk, ts, opened.label("open"), table.c.id)
+        .join(last_before, and_(last_before.c.desk == desk, last_before.c.ts == ts))
+        .where(scope)
+    )
+    inside = select(desk, ts, opened.label("open"), table.c.id).where(
+        scope, ts >= start, ts < end)
+    marks: dict[str, list[tuple[datetime, int, bool]]] = defaultdict(list)
+    for stmt in (before, inside):
+        for row in await conn.execute(stmt):
+            marks[row[0]].append((row[1], row[3], bool(row[2])))
+    # Ties on ts are broken by insertion order (the row id).
+    return {d: [(t, o) for t, _, o in sorted(m)] for d, m in marks.items()}
+
+
+def intervals_from_marks(marks: Iterable[tuple[datetime, bool]], start: datetime,
+                         end: datetime) -> list[Interval]:
+    """Pairs opens with closes, clipped to [start, end); an open end runs to `end`.
+
+    A second open while open (a repeated check-in, a duplicate sample) keeps the
+    first; a close while closed is ignored.
+    """
+    out: list[Interval] = []
+    opened_at: datetime | None = None
+    for ts, is_open in marks:
+        if is_open and opened_at is None:
+            opened_at = ts
+        elif not is_open and opened_at is not None:
+            out.append((opened_at, ts))
+            opened_at = None
+    if opened_at is not None:
+        out.append((opened_at, end))
+    clipped = [(max(a, start), min(b, end)) for a, b in out]
+    return [(a, b) for a, b in clipped if b > a]
+
+
+async def load_history(conn: AsyncConnection, start: datetime, end: datetime, now: datetime,
+                       *, building: str | None = None,
+                       sites: frozenset[str] | None = None) -> History:
+    """Reads desks and their intervals for [start, end); open intervals stop at `now`."""
+    desks = await _desks(conn, building, sites)
+    ids = [d.id for d in desks]
+    # Nothing after `now` has happened yet: an open check-in is not occupied in the future.
+    stop = max(start, min(end, now))
+    history = History(start, end, desks)
+    if not ids:
+        return history
+    checkins = await _toggles(
+        conn, ids, start, stop, table=EVENTS, desk_col="desk",
+        opened=EVENTS.c.kind == "checkin", where=[EVENTS.c.kind.in_(("checkin", "checkout"))])
+    presence = await _toggles(
+        conn, ids, start, stop, table=PRESENCE, desk_col="desk_id",
+        opened=PRESENCE.c.present, where=[])
+    history.occupied = {d: intervals_from_marks(m, start, stop) for d, m in checkins.items()}
+    history.sensed = {d: intervals_from_marks(m, start, stop) for d, m in presence.items()}
+    rows = await conn.execute(
+        select(BOOKINGS.c.desk_id, BOOKINGS.c.starts_at, BOOKINGS.c.ends_at,
+               BOOKINGS.c.status, BOOKINGS.c.walk_up)
+        .where(BOOKINGS.c.desk_id.in_(ids), BOOKINGS.c.status.in_(COUNTED_STATUSES),
+               BOOKINGS.c.starts_at < end, BOOKINGS.c.ends_at > start)
+        .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.id)
+    )
+    history.bookings = [BookingSpan(r.desk_id, r.starts_at, r.ends_at, r.status,
+                                    bool(r.walk_up)) for r in rows]
+    return history
+
+
+# --- buckets and interval arithmetic ----------------------------------------------------
+
+def buckets(start: datetime, end: datetime, tz_name: str, unit: BucketUnit) -> list[Interval]:
+    """Wall-clock hours or days of `tz_name` covering [start, end), clipped to it."""
+    if unit == "range":
+        return [(start.astimezone(UTC), end.astimezone(UTC))] if end > start else []
+    tz = ZoneInfo(tz_name)
+    local = start.astimezone(tz)
+    out: list[Interval] = []
+    if unit == "day":
+        day = local.date()
+        edge = datetime.combine(day, time(0), tz)
+        while edge < end:
+            day += timedelta(days=1)
+            # Midnight to midnight in local time, so a DST day is 23 or 25 h long.
+            nxt = datetime.combine(day, time(0), tz)
+            out.append((max(edge, start).astimezone(UTC), min(nxt, end).astimezone(UTC)))
+            edge = nxt
+    else:
+        # Local hour boundaries are whole UTC hours apart even in zones with
+        # a :30 or :45 offset, so stepping in UTC stays on them.
+        edge = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+        while edge < end:
+            nxt = edge + timedelta(hours=1)
+            out.append((max(edge, start).astimezone(UTC), min(nxt, end).astimezone(UTC)))
+            edge = nxt
+    return [(a, b) for a, b in out if b > a]
+
+
+def overlap(a: Interval, b: Interval) -> float:
+    """Seconds two half-open intervals share."""
+    return max(0.0, (min(a[1], b[1]) - max(a[0], b[0])).total_seconds())
+
+
+def _split(intervals: Iterable[Interval], bounds: Sequence[Interval],
+           ) -> dict[int, list[Interval]]:
+    """Each interval cut at bucket edges, by bucket index."""
+    starts = [b[0] for b in bounds]
+    out: dict[int, list[Interval]] = defaultdict(list)
+    for a, b in intervals:
+        i = max(0, bisect.bisect_right(starts, a) - 1)
+        while i < len(bounds) and bounds[i][0] < b:
+            lo, hi = max(a, bounds[i][0]), min(b, bounds[i][1])
+            if hi > lo:
+                out[i].append((lo, hi))
+            i += 1
+    return out
+
+
+def concurrency(intervals: Sequence[Interval]) -> tuple[int, float, float]:
+    """(peak count, count-weighted seconds, seconds with count ≥ 1) of overlapping intervals."""
+    # Ends sort before starts at the same instant: [a, b) and [b, c) never overlap.
+    points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
+                    key=lambda p: (p[0], p[1]))
+    peak = count = 0
+    weighted = busy = 0.0
+    previous: datetime | None = None
+    for ts, delta in points:
+        if previous is not None and count > 0:
+            span = (ts - previous).total_seconds()
+            weighted += span * count
+            busy += span
+        count += delta
+        peak = max(peak, count)
+        previous = ts
+    return peak, weighted, busy
+
+
+def _groups(history: History, level: Level) -> dict[str, list[DeskInfo]]:
+    groups: dict[str, list[DeskInfo]] = defaultdict(list)
+    for desk in history.desks:
+        key = desk.entity(level)
+        # Desks not placed in the layout have no zone/floor/building to count toward.
+        if key is not None:
+            groups[key].append(desk)
+    return dict(sorted(groups.items()))
+
+
+def _pct(part: float, whole: float) -> float:
+    return round(min(100.0, 100.0 * part / whole), 2) if whole > 0 else 0.0
+
+
+# --- reports ------------------------------------------------------------------------------
+
+def utilisation(history: History, level: Level, unit: BucketUnit) -> list[UtilisationRow]:
+    rows: list[UtilisationRow] = []
+    for entity, desks in _groups(history, level).items():
+        tz = desks[0].tz
+        bounds = buckets(history.start, history.end, tz, unit)
+        ids = {d.id for d in desks}
+        per_bucket = _split((iv for d in desks for iv in history.occupied.get(d.id, ())), bounds)
+        starts = [b[0] for b in bounds]
+        booked: dict[int, list[BookingSpan]] = defaultdict(list)
+        for bk in history.bookings:
+            # Walk-ups are check-ins recorded as bookings: they cannot be no-shows.
+            if bk.desk in ids and not bk.walk_up and history.start <= bk.start < history.end:
+                booked[bisect.bisect_right(starts, bk.start) - 1].append(bk)
+        for i, (lo, hi) in enumerate(bounds):
+            spans = per_bucket.get(i, [])
+            peak, weighted, busy = concurrency(spans)
+            occupied = sum((b - a).total_seconds() for a, b in spans)
+            bks = booked.get(i, [])
+            no_shows = sum(1 for bk in bks if bk.status == "no_show")
+            rows.append(UtilisationRow(
+                entity=entity,
+                bucket_start=lo.astimezone(ZoneInfo(tz)),
+                bucket_end=hi.astimezone(ZoneInfo(tz)),
+                desks=len(desks),
+                occupied_hours=round(occupied / 3600, 4),
+                utilisation_pct=_pct(occupied, len(desks) * (hi - lo).total_seconds()),
+                peak_occupancy=peak,
+                avg_occupancy_when_occupied=round(weighted / busy, 4) if busy > 0 else None,
+                bookings=len(bks),
+                no_shows=no_shows,
+                no_show_rate=round(no_shows / len(bks), 4) if bks else None,
+            ))
+    return rows
+
+
+def order_rows(rows: list[UtilisationRow], order: Order,
+               limit: int | None) -> list[UtilisationRow]:
+    """`utilisation`: least used first (ties by entity, then time), so the top of the
+    list is what a manager could give up; `entity`: the report's own order."""
+    if order == "utilisation":
+        rows = sorted(rows, key=lambda r: (r.utilisation_pct, r.entity, r.bucket_start))
+    return rows if limit is None else rows[:limit]
+
+
+@dataclass(frozen=True)
+class Release:
+    desk: str
+    at: datetime
+    reason: str | None
+
+
+async def load_releases(conn: AsyncConnection, start: datetime, end: datetime, *,
+                        building: str | None = None, sites: frozenset[str] | None = None,
+                        ) -> tuple[list[DeskInfo], list[Release]]:
+    """Desks (as for the other reports) and their bookings released in [start, end)."""
+    desks = await _desks(conn, building, sites)
+    ids = [d.id for d in desks]
+    if not ids:
+        return desks, []
+    rows = await conn.execute(
+        select(BOOKINGS.c.desk_id, BOOKINGS.c.released_at, BOOKINGS.c.release_reason)
+        .where(BOOKINGS.c.desk_id.in_(ids), BOOKINGS.c.status.in_(RELEASED_STATUSES),
+               BOOKINGS.c.released_at >= start, BOOKINGS.c.released_at < end)
+        .order_by(BOOKINGS.c.released_at, BOOKINGS.c.id)
+    )
+    return desks, [Release(r.desk_id, r.released_at, r.release_reason) for r in rows]
+
+
+def releases(desks: Sequence[DeskInfo], released: Sequence[Release], start: datetime,
+             end: datetime, level: Level, unit: BucketUnit) -> list[ReleaseRow]:
+    """Released bookings per entity and bucket of their release time, by reason.
+
+    Every bucket gets a row, zeros included, so a series over days has no gaps.
+    """
+    groups = _groups(History(start, end, list(desks)), level)
+    rows: list[ReleaseRow] = []
+    for entity, members in groups.items():
+        tz = members[0].tz
+        bounds = buckets(start, end, tz, unit)
+        starts = [b[0] for b in bounds]
+        ids = {d.id for d in members}
+        counts: list[dict[str, int]] = [defaultdict(int) for _ in bounds]
+        for r in released:
+            if r.desk not in ids:
+                continue
+            i = bisect.bisect_right(starts, r.at) - 1
+            if 0 <= i < len(bounds) and r.at < bounds[i][1]:
+                reason = r.reason if r.reason in RELEASE_REASONS else "other"
+                counts[i][reason or "other"] += 1
+        for (lo, hi), c in zip(bounds, counts, strict=True):
+            rows.append(ReleaseRow(
+                entity=entity, bucket_start=lo.astimezone(ZoneInfo(tz)),
+                bucket_end=hi.astimezone(ZoneInfo(tz)), released=sum(c.values()),
+                no_show=c["no_show"], away=c["away"], released_at_desk=c["released_at_desk"],
+                displaced_by_offline_checkin=c["displaced_by_offline_checkin"],
+                other=c["other"]))
+    return rows
+
+
+def _used(history: History, desk: str) -> list[Interval]:
+    # A desk is in use when someone is checked in or the sensor sees someone.
+    return [*history.occupied.get(desk, ()), *history.sensed.get(desk, ())]
+
+
+def booking_sensor_matrix(history: History, level: Level) -> list[MatrixRow]:
+    by_desk: dict[str, list[Interval]] = defaultdict(list)
+    for bk in history.bookings:
+        # A walk-up booking is the use itself, not a booking made ahead.
+        if not bk.walk_up:
+            by_desk[bk.desk].append((bk.start, bk.end))
+    rows: list[MatrixRow] = []
+    for entity, desks in _groups(history, level).items():
+        counts = {"used_as_booked": 0, "used_without_booking": 0, "booked_but_not_used": 0,
+                  "unused": 0}
+        cells = 0
+        for desk in desks:
+            used = _used(history, desk.id)
+            for day in buckets(history.start, history.end, desk.tz, "day"):
+                cells += 1
+                booked = [b for b in by_desk.get(desk.id, ()) if overlap(b, day) > 0]
+                in_day = [u for u in used if overlap(u, day) > 0]
+                booked_in_day = [(max(b[0], day[0]), min(b[1], day[1])) for b in booked]
+                if any(overlap(u, b) > 0 for u in in_day for b in booked_in_day):
+                    counts["used_as_booked"] += 1
+                elif booked:
+                    counts["booked_but_not_used"] += 1
+                elif in_day:
+                    counts["used_without_booking"] += 1
+                else:
+                    counts["unused"] += 1
+        rows.append(MatrixRow(entity=entity, desk_days=cells, **counts))
+    return rows
+
+
+def heatmap(history: History) -> tuple[int, list[HeatmapCell]]:
+    occupied = [[0.0] * 24 for _ in range(7)]
+    capacity = [[0.0] * 24 for _ in range(7)]
+    for desk in history.desks:
+        tz = ZoneInfo(desk.tz)
+        bounds = buckets(history.start, history.end, desk.tz, "hour")
+        per_bucket = _split(history.occupied.get(desk.id, ()), bounds)
+        for i, (lo, hi) in enumerate(bounds):
+            local = lo.astimezone(tz)
+            wd, hour = local.weekday(), local.hour
+            capacity[wd][hour] += (hi - lo).total_seconds()
+            occupied[wd][hour] += sum((b - a).total_seconds() for a, b in per_bucket.get(i, ()))
+    cells = [HeatmapCell(weekday=wd, hour=h,
+                         utilisation_pct=_pct(occupied[wd][h], capacity[wd][h])
+                         if capacity[wd][h] > 0 else None)
+             for wd in range(7) for h in range(24)]
+    return len(history.desks), cells
+
+
+def to_csv(rows: Sequence[BaseModel], model: type[BaseModel]) -> str:
+    """Rows as CSV with a header; the values are the JSON ones (null → empty)."""
+    out = io.StringIO()
+    names = list(model.model_fields)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        data = row.model_dump(mode="json")
+        writer.writerow(["" if data[n] is None else data[n] for n in names])
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""Sites, buildings, floors, desks and rooms: the layout and the live floor map."""

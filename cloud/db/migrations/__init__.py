@@ -1,0 +1,1 @@
+"""Alembic migrations of the cloud schema (run by `cloud.db.engine.migrate`)."""

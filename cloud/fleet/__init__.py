@@ -1,0 +1,1 @@
+"""Edge nodes: enrolment, broker credentials, desired config, snapshots and health."""

@@ -1,0 +1,282 @@
+"""Signed desk snapshots: what each edge node needs to decide badge taps on its own.
+
+For every node that serves desks the cloud builds a `contract.SnapshotBody` from
+SQL (the node's desks, the active bookings around today, the badge allow-list,
+the site's grace and away rules), signs it with its snapshot key (ECDSA P-256 /
+SHA-256 over `contract.canonical_json`) and publishes it retained on the node's
+`commands/snapshot` topic. The node verifies it with the public key installed at
+enrolment (`GET /api/v1/snapshot-key`) and keeps deciding from it while offline.
+
+`SnapshotPublisher` re-publishes a node's snapshot when something it contains
+changed (bookings, badges, check-ins, auto-release), debounced so a burst of
+changes makes one snapshot, and every `snapshot_refresh_s` anyway so the
+validity window keeps moving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, rules_of
+from cloud.db.models import ACTIVE_BOOKING_STATUSES, Booking, Desk
+from cloud.ingest.ingestor import Ingestor, NotConnected
+from cloud.people.auth import load_or_create_dev_key
+from cloud.people.roster import allowlist
+from cloud.problems import ProblemError
+from cloud.settings import CloudSettings
+from ruang import contract
+from ruang.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+DESKS = cast(Table, Desk.__table__)
+BOOKINGS = cast(Table, Booking.__table__)
+
+# Bookings that ended this recently still ship: a late check-out must find them.
+LOOKBACK = timedelta(hours=1)
+# ... and those starting just after midnight, for early check-ins around then.
+LOOKAHEAD = timedelta(hours=1)
+# A node keeps trusting a snapshot this long after the end of its day (outages).
+VALID_AFTER_DAY = timedelta(hours=6)
+AWAY_WARNING_S = 300
+# The contract's floor for away_s (SnapshotBody.away_s >= 60).
+MIN_AWAY_S = 60
+
+
+# --- the signing key ----------------------------------------------------------------
+
+
+class SnapshotSigner:
+    """The cloud's snapshot key: signs bodies, exposes the public half for nodes."""
+
+    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        self._key = key
+        public = key.public_key()
+        self.public_pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        der = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.key_id = hashlib.sha256(der).hexdigest()[:16]
+
+    @classmethod
+    def from_path(cls, path: Path) -> SnapshotSigner:
+        # Same file handling as the dev auth key: created 0600 the first time.
+        return cls(load_or_create_dev_key(path))
+
+    def sign(self, node: str, body: contract.SnapshotBody) -> contract.Snapshot:
+        signature = self._key.sign(contract.canonical_json(body), ec.ECDSA(hashes.SHA256()))
+        return contract.Snapshot(
+            node=node, key_id=self.key_id, body=body,
+            signature=base64.urlsafe_b64encode(signature).decode().rstrip("="),
+        )
+
+
+# --- building a body ----------------------------------------------------------------
+
+
+def next_version(previous: int | None, now: float) -> int:
+    """Monotonic across restarts: milliseconds since the epoch, or one more than before."""
+    return max((previous or 0) + 1, int(now * 1000))
+
+
+async def nodes_with_desks(conn: AsyncConnection) -> list[str]:
+    rows = await conn.scalars(select(DESKS.c.node_id).distinct().order_by(DESKS.c.node_id))
+    return [n for n in rows if n is not None]
+
+
+async def build_body(conn: AsyncConnection, node: str, now: datetime,
+                     version: int) -> contract.SnapshotBody:
+    """The snapshot body of `node` at `now`; ProblemError(404) if it serves no desks."""
+    desk_rows = (await conn.execute(
+        DESK_SITE.add_columns(DESKS.c.mode, DESKS.c.assigned_person_id)
+        .where(DESKS.c.node_id == node).order_by(DESKS.c.id))).all()
+    if not desk_rows:
+        raise ProblemError(404, f"node {node!r} serves no desks", title="Node not found")
+    # A node serves one floor, hence one site: the first desk with a site decides.
+    rules = next((rules_of(r) for r in desk_rows if r.timezone is not None), SiteRules())
+    day_end = end_of_local_day(now, rules.tz)
+    desk_ids = [r.id for r in desk_rows]
+    booking_rows = await conn.execute(
+        select(BOOKINGS.c.id, BOOKINGS.c.desk_id, BOOKINGS.c.person_id, BOOKINGS.c.starts_at,
+               BOOKINGS.c.ends_at, BOOKINGS.c.status)
+        .where(BOOKINGS.c.desk_id.in_(desk_ids),
+               BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+               BOOKINGS.c.ends_at > now - LOOKBACK,
+               BOOKINGS.c.starts_at < day_end + LOOKAHEAD)
+        .order_by(BOOKINGS.c.desk_id, BOOKINGS.c.starts_at))
+    allowed = await allowlist(conn, node, now)
+    away_s = max(MIN_AWAY_S, rules.away_release_min * 60)
+    return contract.SnapshotBody(
+        version=version,
+        issued_at=now.timestamp(),
+        valid_until=(day_end + VALID_AFTER_DAY).timestamp(),
+        grace_s=rules.checkin_grace_min * 60,
+        away_s=away_s,
+        # Five minutes' warning, or half the away time where that is shorter.
+        away_warning_s=min(AWAY_WARNING_S, away_s // 2),
+        desks=tuple(
+            contract.SnapshotDesk(desk=r.id, mode=r.mode, assigned_person=r.assigned_person_id)
+            for r in desk_rows
+        ),
+        bookings=tuple(
+            contract.SnapshotBooking(id=str(b.id), desk=b.desk_id, person=b.person_id,
+                                     start=b.starts_at.timestamp(), end=b.ends_at.timestamp(),
+                                     status=b.status)
+            for b in booking_rows
+        ),
+        badges=tuple(_badges(allowed.badges)),
+    )
+
+
+def _badges(entries: Iterable[object]) -> Iterable[contract.SnapshotBadge]:
+    for entry in entries:
+        uid, kind, person = (getattr(entry, n) for n in ("uid", "kind", "person_id"))
+        # The edge names BLE badges `ble:<id>` and NFC cards by upper-case hex UID.
+        ref = (uid if uid.startswith("ble:") else f"ble:{uid}") if kind == "ble" else uid.upper()
+        try:
+            yield contract.SnapshotBadge(badge=ref, person=person)
+        except ValueError:
+            log.warning("badge %r of %s cannot be expressed in a snapshot; left out", uid, person)
+
+
+# --- publishing ---------------------------------------------------------------------
+
+
+class SnapshotPublisher:
+    """Keeps every desk node's retained snapshot current (see the module docstring)."""
+
+    def __init__(self, settings: CloudSettings, engine: AsyncEngine, ingestor: Ingestor,
+                 signer: SnapshotSigner, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.signer = signer
+        self._engine = engine
+        self._ingestor = ingestor
+        self._clock = clock
+        self._versions: dict[str, int] = {}
+        self._dirty_nodes: set[str] = set()
+        self._dirty_desks: set[str] = set()
+        self._all_dirty = True
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+        self.last: dict[str, contract.Snapshot] = {}
+
+    def mark_dirty(self, node: str | None = None, *, desk: str | None = None) -> None:
+        """Something in a snapshot changed: of `node`, of the node serving `desk`, or of all."""
+        if desk is not None:
+            self._dirty_desks.add(desk)
+        elif node is not None:
+            self._dirty_nodes.add(node)
+        else:
+            self._all_dirty = True
+        self._wake.set()
+
+    def nodes_changed(self, nodes: Iterable[str]) -> None:
+        for node in nodes:
+            self.mark_dirty(node)
+
+    def desks_changed(self, desks: Iterable[str]) -> None:
+        for desk in desks:
+            self.mark_dirty(desk=desk)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="ruang-snapshots")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+
+    async def snapshot_for(self, conn: AsyncConnection, node: str) -> contract.Snapshot:
+        now = self._clock()
+        version = next_version(self._versions.get(node), now)
+        body = await build_body(conn, node, datetime.fromtimestamp(now, UTC), version)
+        self._versions[node] = version
+        return self.signer.sign(node, body)
+
+    async def publish(self, nodes: Iterable[str] | None = None) -> set[str]:
+        """Builds and publishes the snapshots of `nodes` (all desk nodes if None).
+
+        Returns the nodes that could not be sent (not connected); they stay due.
+        """
+        failed: set[str] = set()
+        async with self._engine.connect() as conn:
+            targets = list(nodes) if nodes is not None else await nodes_with_desks(conn)
+            for node in targets:
+                try:
+                    snapshot = await self.snapshot_for(conn, node)
+                    await self._ingestor.publish(snapshot, retain=True)
+                except NotConnected:
+                    failed.add(node)
+                    continue
+                except (ProblemError, contract.ContractError) as exc:
+                    log.info("no snapshot for node %s: %s", node, exc)
+                    continue
+                self.last[node] = snapshot
+                self.published += 1
+        return failed
+
+    async def _take_due(self) -> set[str] | None:
+        """The nodes due now (None = all), consuming the dirty marks."""
+        if self._all_dirty:
+            self._all_dirty = False
+            self._dirty_nodes.clear()
+            self._dirty_desks.clear()
+            return None
+        nodes, desks = self._dirty_nodes, self._dirty_desks
+        self._dirty_nodes, self._dirty_desks = set(), set()
+        if desks:
+            async with self._engine.connect() as conn:
+                rows = await conn.scalars(
+                    select(DESKS.c.node_id).where(DESKS.c.id.in_(desks)).distinct())
+                nodes |= {n for n in rows if n is not None}
+        return nodes
+
+    async def _loop(self) -> None:
+        refresh = self.settings.snapshot_refresh_s
+        next_refresh = time.monotonic() + refresh
+        connects = self._ingestor.stats.connects
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._wake.wait()
+            if self._ingestor.stats.connects != connects:
+                # A new broker connection: a restarted broker may have lost retained messages.
+                connects = self._ingestor.stats.connects
+                self._all_dirty = True
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + refresh
+                self._all_dirty = True
+            if not (self._all_dirty or self._dirty_nodes or self._dirty_desks):
+                self._wake.clear()
+                continue
+            if not self._ingestor.connected:
+                self._wake.clear()
+                continue  # marks stay; the reconnect above republishes everything
+            self._wake.clear()
+            # Debounce: a burst of changes (an import, a recurring series) is one snapshot.
+            await asyncio.sleep(self.settings.snapshot_debounce_s)
+            try:
+                due = await self._take_due()
+                failed = await self.publish(due)
+            except Exception:
+                log.exception("publishing snapshots failed; retrying")
+                self._all_dirty = True
+                await asyncio.sleep(1.0)
+                continue
+            if failed:
+                self._dirty_nodes |= failed

@@ -1,0 +1,1 @@
+"""MQTT ingestion: the session, decoding, batching, applying to SQL and acknowledging."""

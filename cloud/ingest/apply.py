@@ -1,0 +1,580 @@
+"""Applies contract messages to the SQL state, in arrival order, inside one transaction.
+
+Telemetry arrives as `TelemetryBatch`es already coalesced in memory (latest
+presence per desk and per room, last arrival per node) and is written with one
+multi-row upsert (or UPDATE) per table; events and state messages are applied one by one after an
+INSERT into `events` whose UNIQUE message id turns a replay into a no-op.
+
+Every message is first checked against what its node is bound to (cloud/ingest/bindings.py).
+Desks and rooms are only ever updated here, never created: they come from the layout.
+A refused event is recorded once in `events` as kind `refused` (no desk, no badge,
+the payload says what and why), so it is acknowledged to the node like any committed
+event and a resend is a duplicate; it changes nothing else. Refused telemetry is
+dropped and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, case, false, func, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cloud.bookings import checkins
+from cloud.db.models import (
+    Desk,
+    DeviceStatus,
+    Event,
+    Node,
+    NodeHealthSample,
+    PresenceChange,
+    Room,
+)
+from cloud.ingest.bindings import Bindings, Refusal
+from cloud.telemetry import lineprotocol
+from ruang import contract
+
+NODES = cast(Table, Node.__table__)
+DESKS = cast(Table, Desk.__table__)
+EVENTS = cast(Table, Event.__table__)
+PRESENCE_CHANGES = cast(Table, PresenceChange.__table__)
+DEVICE_STATUS = cast(Table, DeviceStatus.__table__)
+HEALTH_SAMPLES = cast(Table, NodeHealthSample.__table__)
+ROOMS = cast(Table, Room.__table__)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass
+class TelemetryBatch:
+    """Telemetry received between two ordered messages, reduced to its latest values."""
+
+    count: int = 0
+    seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
+    # desk -> (node, present, edge ts)
+    presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)
+    # room -> (node, occupied, edge ts, sensor), from room sensors (room_presence)
+    rooms: dict[str, tuple[str, bool, float, str | None]] = field(default_factory=dict)
+    # node -> (latest NodeHealth, cloud receive time); (node, device) -> (DeviceHealth, same)
+    health: dict[str, tuple[contract.NodeHealth, float]] = field(default_factory=dict)
+    devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]] = field(
+        default_factory=dict
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event or state message, applied individually and in order."""
+
+    parsed: contract.ParsedTopic
+    message: contract.Message
+    received_at: float
+    # The message as it came off the wire, for the dead-letter table (a replay
+    # re-decodes it). References to bytes paho already holds: nothing is copied.
+    topic: str = ""
+    raw: bytes = b""
+
+
+Item = TelemetryBatch | Envelope
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    duplicates: int = 0
+    stale_deaths: int = 0
+    lines: list[str] = field(default_factory=list)  # node_state series for the sink
+    # What this transaction wrote, remembered by Applier.committed() once it commits.
+    presence_written: dict[str, bool] = field(default_factory=dict)
+    rooms_written: dict[str, bool] = field(default_factory=dict)
+    # Rooms whose occupancy this transaction changed (for live maps).
+    rooms_changed: set[str] = field(default_factory=set)
+    # Messages (or coalesced samples) naming what their node may not speak for, by
+    # reason (bindings.UNKNOWN / NOT_BOUND); the last one, for the log.
+    refused: dict[str, int] = field(default_factory=dict)
+    last_refusal: str | None = None
+    seen_written: dict[str, float] = field(default_factory=dict)
+    sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
+    # Nodes whose bookings this transaction changed: their snapshots are out of date.
+    booking_nodes: set[str] = field(default_factory=set)
+
+    def refuse(self, node: str, kind: str, refusal: Refusal) -> None:
+        self.refused[refusal.category] = self.refused.get(refusal.category, 0) + 1
+        self.last_refusal = f"node {node} may not speak for {refusal.resource} ({kind})"
+
+
+class Applier:
+    """Builds the dialect-specific upserts once and applies lists of items."""
+
+    def __init__(
+        self,
+        dialect_name: str,
+        *,
+        last_seen_resolution_s: float = 5.0,
+        health_sample_interval_s: float = 60.0,
+        bindings: Bindings | None = None,
+    ) -> None:
+        self.bindings = bindings or Bindings()
+        # Committed values, to skip rows that would not change: most presence
+        # samples repeat the previous value, and last_seen only needs to be
+        # fresh to within a fraction of the offline timeout.
+        self._presence: dict[str, bool] = {}
+        self._rooms: dict[str, bool] = {}
+        self._seen: dict[str, float] = {}
+        self._seen_resolution = last_seen_resolution_s
+        # Last health sample kept per node (cloud time): thins the history table.
+        self._sampled: dict[str, float] = {}
+        self._sample_interval = health_sample_interval_s
+        insert: Callable[[Table], Any] = (
+            postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        )
+        self._insert = insert
+
+        node_ins = insert(NODES)
+        # Any message revives a node the sweeper timed out, but not one whose
+        # latest state message was a death: only a new birth brings that back.
+        died_last = and_(
+            NODES.c.last_death_at.is_not(None),
+            or_(NODES.c.last_birth_at.is_(None), NODES.c.last_death_at >= NODES.c.last_birth_at),
+        )
+        self._node_seen = node_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={
+                "last_seen": node_ins.excluded.last_seen,
+                "online": case((died_last, NODES.c.online), else_=true()),
+            },
+        )
+        # Desks come from the layout only: presence updates a known desk, never creates one.
+        self._desk_presence = (
+            update(DESKS)
+            .where(DESKS.c.id == bindparam("desk"))
+            .values(
+                present=bindparam("present"),
+                # Only a change of value moves presence_changed_at.
+                presence_changed_at=case(
+                    (
+                        DESKS.c.present.is_not_distinct_from(bindparam("was_present")),
+                        DESKS.c.presence_changed_at,
+                    ),
+                    else_=bindparam("at"),
+                ),
+            )
+        )
+        # Rooms come from the layout only: a reading updates a known room, never creates one.
+        self._room_occupied = (
+            update(ROOMS)
+            .where(ROOMS.c.id == bindparam("room"))
+            .values(occupied=bindparam("occupied"), occupied_changed_at=bindparam("at"))
+        )
+        health_ins = insert(NODES)
+        self._node_health = health_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={
+                **{name: getattr(health_ins.excluded, name)
+                   for name in ("health", "alarms", "clock_offset_s", "last_health_at")},
+                # Optional in NodeHealth: absent means "could not read", not "zero".
+                "outbox_depth": func.coalesce(health_ins.excluded.outbox_depth,
+                                              NODES.c.outbox_depth),
+                "config_version": func.coalesce(health_ins.excluded.config_version,
+                                                NODES.c.config_version),
+            },
+        )
+        device_ins = insert(DEVICE_STATUS)
+        self._device_status = device_ins.on_conflict_do_update(
+            index_elements=[DEVICE_STATUS.c.node_id, DEVICE_STATUS.c.device],
+            set_={
+                name: getattr(device_ins.excluded, name)
+                for name in ("kind", "online", "rejected_frames", "last_reading_at",
+                             "battery_pct", "detail", "updated_at")
+            },
+        )
+        birth_ins = insert(NODES)
+        self._node_birth = birth_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={
+                name: getattr(birth_ins.excluded, name)
+                for name in ("online", "bdseq", "sw_version", "last_seen", "last_birth_at",
+                             "devices_declared")
+            }
+            | {
+                # Only older edges leave these out of the birth: keep what health said.
+                name: func.coalesce(getattr(birth_ins.excluded, name), getattr(NODES.c, name))
+                for name in ("config_version", "outbox_depth")
+            },
+        )
+        death_ins = insert(NODES)
+        self._node_death = death_ins.on_conflict_do_update(
+            index_elements=[NODES.c.id],
+            set_={"online": false(), "bdseq": death_ins.excluded.bdseq,
+                  "last_death_at": death_ins.excluded.last_death_at},
+        )
+        # A birth reports the unit serial of the node's own desks (checked before).
+        self._desk_birth = (
+            update(DESKS)
+            .where(DESKS.c.id == bindparam("desk"))
+            .values(unit=func.coalesce(bindparam("unit"), DESKS.c.unit))
+        )
+
+    async def apply(self, conn: AsyncConnection, items: Sequence[Item]) -> ApplyResult:
+        result = ApplyResult()
+        await self.bindings.ensure_fresh(conn)
+        for item in items:
+            if isinstance(item, TelemetryBatch):
+                await self._telemetry(conn, item, result)
+            else:
+                await self._ordered(conn, item, result)
+        return result
+
+    async def _refusal(self, conn: AsyncConnection, msg: contract.Message) -> Refusal | None:
+        refusal = self.bindings.check(msg)
+        if refusal is not None and await self.bindings.recheck(conn, [refusal]):
+            refusal = self.bindings.check(msg)
+        return refusal
+
+    async def _bound_telemetry(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> tuple[dict[str, tuple[str, bool, float]], dict[str, tuple[bool, float]],
+               dict[tuple[str, str], tuple[contract.DeviceHealth, float]]]:
+        """The batch's presence, room and device samples its nodes may speak for.
+
+        The batch itself is left as it is: after a failed write it is applied again.
+        """
+        b = self.bindings
+
+        def split() -> tuple[Any, Any, Any, list[tuple[str, str, Refusal]]]:
+            refused: list[tuple[str, str, Refusal]] = []
+            presence, rooms, devices = {}, {}, {}
+            for desk, sample in batch.presence.items():
+                if r := b.desk(sample[0], desk):
+                    refused.append((sample[0], "presence", r))
+                else:
+                    presence[desk] = sample
+            for room, (node, occupied, ts, sensor) in batch.rooms.items():
+                if r := b.room(node, room, sensor):
+                    refused.append((node, "room_presence", r))
+                else:
+                    rooms[room] = (occupied, ts)
+            for key, (health, received) in batch.devices.items():
+                if r := b.check(health):
+                    refused.append((key[0], "device_health", r))
+                else:
+                    devices[key] = (health, received)
+            return presence, rooms, devices, refused
+
+        presence, rooms, devices, refused = split()
+        if refused and await b.recheck(conn, [r for _, _, r in refused]):
+            presence, rooms, devices, refused = split()
+        for node, kind, refusal in refused:
+            result.refuse(node, kind, refusal)
+        result.applied += batch.count - len(refused)
+        return presence, rooms, devices
+
+    def committed(self, result: ApplyResult) -> None:
+        """Remembers what `result`'s transaction wrote (call only after it committed)."""
+        self._presence.update(result.presence_written)
+        self._rooms.update(result.rooms_written)
+        self._seen.update(result.seen_written)
+        self._sampled.update(result.sampled_written)
+
+    def forget_nodes(self, nodes: Sequence[str]) -> None:
+        """The database changed these nodes behind our back (e.g. timed out): write them again."""
+        for node in nodes:
+            self._seen.pop(node, None)
+
+    async def _fleet(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult,
+        devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]],
+    ) -> None:
+        """Latest node and device health, and a thinned health history (the fleet view)."""
+        if batch.health:
+            rows = []
+            for node, (h, received) in batch.health.items():
+                rows.append({
+                    "id": node, "online": True, "last_seen": utc(received),
+                    # Edge clock minus cloud receive time: positive = edge ahead. It
+                    # includes the one-way transit time (ms on a LAN): an upper bound.
+                    "clock_offset_s": h.ts - received,
+                    "last_health_at": utc(received),
+                    "outbox_depth": h.outbox_depth,
+                    "config_version": h.config_version,
+                    "alarms": list(h.alarms),
+                    "health": {
+                        "cpu_pct": h.cpu_pct, "rss_bytes": h.rss_bytes,
+                        "mem_available_bytes": h.mem_available_bytes,
+                        "disk_free_bytes": h.disk_free_bytes, "temperature_c": h.temperature_c,
+                        "dropped_telemetry": h.dropped_telemetry,
+                        "rejected_frames": h.rejected_frames,
+                        "mqtt_reconnects": h.mqtt_reconnects, "units_online": h.units_online,
+                        "uptime_s": h.uptime_s,
+                    },
+                })
+            await conn.execute(self._node_health, rows)
+            await self._health_samples(conn, batch, result)
+        if devices:
+            await conn.execute(
+                self._device_status,
+                [
+                    {"node_id": node, "device": device, "kind": d.kind, "online": d.online,
+                     "rejected_frames": d.rejected_frames,
+                     "last_reading_at": (None if d.last_reading_ts is None
+                                         else utc(d.last_reading_ts)),
+                     "battery_pct": d.battery_pct, "detail": d.detail,
+                     "updated_at": utc(received)}
+                    for (node, device), (d, received) in devices.items()
+                ],
+            )
+
+    async def _health_samples(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        known = self._sampled
+        unknown = [node for node in batch.health if node not in known]
+        if unknown:
+            # First health since this process started: the newest stored sample
+            # decides, so a restart does not add an extra sample.
+            rows = await conn.execute(
+                select(HEALTH_SAMPLES.c.node_id, func.max(HEALTH_SAMPLES.c.ts))
+                .where(HEALTH_SAMPLES.c.node_id.in_(unknown))
+                .group_by(HEALTH_SAMPLES.c.node_id)
+            )
+            for node, ts in rows:
+                # SQLite's max() returns text, not a datetime; only the value matters.
+                if isinstance(ts, str):
+                    ts = datetime.fromisoformat(ts)
+                if ts is not None:
+                    known[node] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+        samples = []
+        for node, (h, received) in batch.health.items():
+            if received - known.get(node, float("-inf")) < self._sample_interval:
+                continue
+            samples.append({
+                "node_id": node, "ts": utc(received), "cpu_pct": h.cpu_pct,
+                "rss_bytes": h.rss_bytes, "mem_available_bytes": h.mem_available_bytes,
+                "disk_free_bytes": h.disk_free_bytes, "temperature_c": h.temperature_c,
+                "outbox_depth": h.outbox_depth, "clock_offset_s": h.ts - received,
+            })
+            result.sampled_written[node] = received
+        if samples:
+            await conn.execute(self._insert(HEALTH_SAMPLES), samples)
+
+    async def _telemetry(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        presence, rooms, devices = await self._bound_telemetry(conn, batch, result)
+        known_seen, resolution = self._seen, self._seen_resolution
+        fresh = {
+            node: t for node, t in batch.seen.items()
+            if t - known_seen.get(node, float("-inf")) >= resolution
+        }
+        if fresh:
+            await conn.execute(
+                self._node_seen,
+                [{"id": node, "online": True, "last_seen": utc(t)} for node, t in fresh.items()],
+            )
+            result.seen_written.update(fresh)
+        known_presence = self._presence
+        changed = {
+            desk: sample for desk, sample in presence.items()
+            if known_presence.get(desk) is not sample[1]
+        }
+        if changed:
+            # Presence history for analytics: only real changes. Desks this
+            # process has not written yet (after a restart) are compared with
+            # the stored value, so a restart does not record a fake change.
+            unknown = [desk for desk in changed if desk not in known_presence]
+            stored: dict[str, bool | None] = {}
+            if unknown:
+                rows = await conn.execute(
+                    select(DESKS.c.id, DESKS.c.present).where(DESKS.c.id.in_(unknown))
+                )
+                stored = {row.id: row.present for row in rows}
+            history = [
+                {"desk_id": desk, "present": present, "ts": utc(ts)}
+                for desk, (_, present, ts) in changed.items()
+                if desk in known_presence or stored.get(desk) is not present
+            ]
+            if history:
+                await conn.execute(self._insert(PRESENCE_CHANGES), history)
+            await conn.execute(
+                self._desk_presence,
+                [
+                    {"desk": desk, "present": present, "was_present": present, "at": utc(ts)}
+                    for desk, (_, present, ts) in changed.items()
+                ],
+            )
+            result.presence_written.update(
+                (desk, present) for desk, (_, present, _) in changed.items()
+            )
+        if rooms:
+            await self._room_occupancy(conn, rooms, result)
+        if batch.health or devices:
+            await self._fleet(conn, batch, result, devices)
+
+    async def _room_occupancy(
+        self, conn: AsyncConnection, rooms: dict[str, tuple[bool, float]], result: ApplyResult
+    ) -> None:
+        """Latest room sensor readings -> rooms.occupied, one UPDATE for all changed rooms."""
+        known = self._rooms
+        candidates = [room for room, (occupied, _) in rooms.items()
+                      if known.get(room) is not occupied]
+        if not candidates:
+            return
+        # The stored value decides what changed, so occupied_changed_at moves only on a
+        # real change (also after a restart).
+        stored = {row.id: row.occupied for row in await conn.execute(
+            select(ROOMS.c.id, ROOMS.c.occupied).where(ROOMS.c.id.in_(candidates)))}
+        rows = []
+        for room in candidates:
+            occupied, ts = rooms[room]
+            if room not in stored:  # deleted since the bindings were read
+                continue
+            result.rooms_written[room] = occupied
+            if stored[room] is not occupied:
+                rows.append({"room": room, "occupied": occupied, "at": utc(ts)})
+                result.rooms_changed.add(room)
+        if rows:
+            await conn.execute(self._room_occupied, rows)
+
+    async def _ordered(self, conn: AsyncConnection, env: Envelope, result: ApplyResult) -> None:
+        msg = env.message
+        if isinstance(msg, contract.NodeState):
+            kind = "birth" if msg.online else "death"
+        else:
+            kind = env.parsed.kind
+        desk: str | None = getattr(msg, "desk", None)
+        refusal = None if isinstance(msg, contract.NodeState) else await self._refusal(conn, msg)
+        if refusal is not None:
+            await self._refused(conn, env, kind, refusal, result)
+            return
+        row = {
+            "message_id": msg.id,
+            "node": msg.node,
+            "desk": desk,
+            "kind": kind,
+            "ts": utc(msg.ts),
+            "received_at": utc(env.received_at),
+            "badge": getattr(msg, "badge", None),
+            "payload": msg.model_dump(mode="json"),
+        }
+        inserted = await conn.scalar(
+            self._insert(EVENTS)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
+            .returning(EVENTS.c.id)
+        )
+        if inserted is None:
+            result.duplicates += 1
+            return
+        result.applied += 1
+        now = utc(env.received_at)
+        if isinstance(msg, contract.NodeState):
+            await self._state(conn, msg, now, result)
+            return
+        await conn.execute(self._node_seen, [{"id": msg.node, "online": True, "last_seen": now}])
+        if desk is None:
+            return
+        ts = utc(msg.ts)
+        # Events can arrive late (queued while the cloud was away): never let an
+        # older check-in/out overwrite a newer one.
+        not_older = or_(DESKS.c.last_change_at.is_(None), DESKS.c.last_change_at <= ts)
+        if isinstance(msg, contract.CheckIn):
+            await conn.execute(
+                update(DESKS)
+                .where(DESKS.c.id == desk, not_older)
+                .values(state="occupied", occupant_badge=msg.badge, checked_in_at=ts,
+                        last_change_at=ts)
+            )
+            if await checkins.apply_checkin(conn, msg, now):
+                result.booking_nodes.add(msg.node)
+        elif isinstance(msg, contract.CheckOut):
+            await conn.execute(
+                update(DESKS)
+                .where(DESKS.c.id == desk, not_older)
+                .values(state="free", occupant_badge=None, checked_in_at=None, last_change_at=ts)
+            )
+            if await checkins.apply_checkout(conn, msg, now):
+                result.booking_nodes.add(msg.node)
+        elif isinstance(msg, contract.UnitStatus):
+            values: dict[str, Any] = {"unit_online": msg.online}
+            if msg.firmware is not None:
+                values["unit_firmware"] = msg.firmware
+            if msg.unit is not None:
+                values["unit"] = msg.unit
+            await conn.execute(update(DESKS).where(DESKS.c.id == desk).values(**values))
+
+    async def _refused(self, conn: AsyncConnection, env: Envelope, kind: str, refusal: Refusal,
+                       result: ApplyResult) -> None:
+        """Records a refused event once (so its resend is a duplicate) and changes nothing else.
+
+        Only what an audit needs is kept: no desk column (per-desk history must not
+        show it) and no badge (a forged tap's badge is nobody's business).
+        """
+        msg = env.message
+        inserted = await conn.scalar(
+            self._insert(EVENTS)
+            .values(message_id=msg.id, node=msg.node, desk=None, kind="refused", ts=utc(msg.ts),
+                    received_at=utc(env.received_at), badge=None,
+                    payload={"kind": kind, "reason": refusal.category,
+                             "resource": refusal.resource})
+            .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
+            .returning(EVENTS.c.id)
+        )
+        if inserted is None:
+            result.duplicates += 1
+        else:
+            result.refuse(msg.node, kind, refusal)
+
+    async def _state(
+        self, conn: AsyncConnection, msg: contract.NodeState, now: datetime, result: ApplyResult
+    ) -> None:
+        if msg.online:
+            # The birth still counts for the node itself; desks it names but is not
+            # bound to are left out of it (and counted).
+            desks = []
+            for info in msg.desks:
+                refusal = self.bindings.desk(msg.node, info.desk)
+                if refusal is not None and await self.bindings.recheck(conn, [refusal]):
+                    refusal = self.bindings.desk(msg.node, info.desk)
+                if refusal is None:
+                    desks.append(info)
+                else:
+                    result.refuse(msg.node, "state", refusal)
+            await conn.execute(
+                self._node_birth,
+                [{"id": msg.node, "online": True, "bdseq": msg.bdseq, "sw_version": msg.sw_version,
+                  "last_seen": now, "last_birth_at": now, "config_version": msg.config_version,
+                  "outbox_depth": msg.outbox_depth,
+                  # The birth names desk units only; other devices appear via device_health.
+                  "devices_declared": [{"kind": "deskunit", "device": d.desk, "unit": d.unit}
+                                       for d in desks]}],
+            )
+            if desks:
+                await conn.execute(
+                    self._desk_birth, [{"desk": d.desk, "unit": d.unit} for d in desks])
+        else:
+            current = await conn.scalar(select(NODES.c.bdseq).where(NODES.c.id == msg.node))
+            if current is not None and msg.bdseq < current:
+                # The will of an older connection, delivered after the node came back.
+                result.stale_deaths += 1
+                return
+            await conn.execute(
+                self._node_death,
+                [{"id": msg.node, "online": False, "bdseq": msg.bdseq, "last_death_at": now}],
+            )
+        result.lines.append(lineprotocol.node_state(msg.node, msg.online, msg.ts, msg.bdseq))
+
+    async def mark_silent_nodes_offline(self, conn: AsyncConnection, cutoff: float) -> list[str]:
+        """Marks offline every online node not heard from since `cutoff`; returns their ids."""
+        rows = await conn.execute(
+            update(NODES)
+            .where(NODES.c.online.is_(True), NODES.c.last_seen < utc(cutoff))
+            .values(online=False)
+            .returning(NODES.c.id)
+        )
+        return [row[0] for row in rows]

@@ -1,0 +1,1 @@
+"""What leaves the system for other systems: webhooks, integration events, ICS/CSV."""

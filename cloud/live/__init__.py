@@ -1,0 +1,1 @@
+"""Live changes pushed to open dashboards."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the cloud schema (run by `cloud.db.migrate`)."""

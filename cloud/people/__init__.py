@@ -1,0 +1,1 @@
+"""People, badges, authentication and who may see and change what."""

@@ -1,0 +1,321 @@
+"""Who may see and change what: the one place the API's role and site rules live.
+
+Roles (docs/security.md, "Users by role and site"):
+
+- admin: everything, every site;
+- facility_manager: people, badges, bookings, desks, maps and analytics of the
+  sites listed in their token (`Principal.sites`);
+- technician: nodes, enrolment, node config, desks and maps of their sites,
+  without people's names or badge UIDs;
+- asn / guest: only their own bookings (the token's subject is their person id).
+
+Every site-bound resource maps to one site: a desk by floor -> building -> site,
+a floor by its building, a node by the desks and rooms it serves, a person (and
+their badges) by their home site. A resource with no site (an unplaced node, a
+person without a home site) belongs to admins only.
+
+The rule for refusals: a role that may never do something gets 403; a resource
+named in the path or the query that lies outside the caller's sites gets the
+same 404 as one that does not exist, so other sites' ids are not revealed.
+Listings are filtered to the caller's sites instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import Select, select, union
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cloud.db.models import (
+    Badge,
+    Building,
+    Desk,
+    EnrolmentToken,
+    Floor,
+    Node,
+    NodeCredential,
+    Person,
+    Room,
+    Zone,
+)
+from cloud.deps import EngineDep
+from cloud.people.auth import CurrentUser, Principal
+from cloud.problems import ProblemError
+from cloud.schemas import DeskPublic
+
+T = TypeVar("T")
+
+# The roles whose reach is limited to the sites in their token.
+OPERATOR_ROLES = ("technician", "facility_manager")
+MANAGER_ROLES = ("facility_manager",)
+TECHNICIAN_ROLES = ("technician",)
+
+Scope = frozenset[str] | None  # None: every site (admins)
+
+_DESK_SITE = (
+    select(Desk.id, Building.site_id)
+    .join(Floor, Floor.id == Desk.floor_id)
+    .join(Building, Building.id == Floor.building_id)
+)
+_NODE_SITE = union(
+    select(Desk.node_id.label("node"), Building.site_id.label("site"))
+    .join(Floor, Floor.id == Desk.floor_id).join(Building, Building.id == Floor.building_id),
+    select(Room.node_id.label("node"), Building.site_id.label("site"))
+    .join(Zone, Zone.id == Room.zone_id).join(Floor, Floor.id == Zone.floor_id)
+    .join(Building, Building.id == Floor.building_id)
+    .where(Room.node_id.is_not(None)),
+).subquery()
+
+
+# --- scope of a caller ----------------------------------------------------------------------
+
+
+def site_scope(user: Principal, roles: Sequence[str] = OPERATOR_ROLES) -> Scope:
+    """The sites `user` reaches through one of `roles`: None for admins (all sites)."""
+    if user.is_admin:
+        return None
+    return user.sites if user.has(*roles) else frozenset()
+
+
+def in_scope(scope: Scope, sites: Iterable[str | None]) -> bool:
+    """Whether a resource placed in `sites` is reachable; unplaced ones only for admins."""
+    return scope is None or any(s in scope for s in sites if s is not None)
+
+
+def manages(user: Principal, site: str | None) -> bool:
+    """Admins manage every site; a facility manager the sites in their token."""
+    return in_scope(site_scope(user, MANAGER_ROLES), [site])
+
+
+# --- where resources are --------------------------------------------------------------------
+
+
+async def _pairs(conn: AsyncConnection, stmt: Select[Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for key, site in await conn.execute(stmt):
+        if site is not None:
+            out.setdefault(key, set()).add(site)
+    return out
+
+
+async def desk_sites(conn: AsyncConnection, desk_ids: Iterable[str]) -> dict[str, str]:
+    """{desk id: site id} for desks placed in the building layout."""
+    ids = sorted(set(desk_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(_DESK_SITE.where(Desk.id.in_(ids)))
+    return {desk: site for desk, site in rows}
+
+
+async def node_sites(conn: AsyncConnection, node_ids: Iterable[str]) -> dict[str, set[str]]:
+    """{node id: sites of the desks and rooms it serves}; unplaced nodes are absent."""
+    ids = sorted(set(node_ids))
+    if not ids:
+        return {}
+    return await _pairs(conn, select(_NODE_SITE.c.node, _NODE_SITE.c.site)
+                        .where(_NODE_SITE.c.node.in_(ids)))
+
+
+async def person_sites(conn: AsyncConnection, person_ids: Iterable[str]) -> dict[str, str]:
+    """{person id: home site} for people who have one."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(select(Person.id, Person.site_id).where(Person.id.in_(ids)))
+    return {p: s for p, s in rows if s is not None}
+
+
+async def _floor_sites(conn: AsyncConnection, floor_id: str) -> set[str]:
+    site = await conn.scalar(select(Building.site_id).join(Floor, Floor.building_id == Building.id)
+                             .where(Floor.id == floor_id))
+    return {site} if site else set()
+
+
+async def _building_sites(conn: AsyncConnection, building_id: str) -> set[str]:
+    site = await conn.scalar(select(Building.site_id).where(Building.id == building_id))
+    return {site} if site else set()
+
+
+async def _badge_sites(conn: AsyncConnection, badge_id: str) -> set[str]:
+    if not badge_id.isdigit():
+        return set()  # not an id at all: the route's own validation answers
+    site = await conn.scalar(select(Person.site_id).join(Badge, Badge.person_id == Person.id)
+                             .where(Badge.id == int(badge_id)))
+    return {site} if site else set()
+
+
+async def _node_sites_of(conn: AsyncConnection, node_id: str) -> set[str]:
+    return (await node_sites(conn, [node_id])).get(node_id, set())
+
+
+async def _desk_sites_of(conn: AsyncConnection, desk_id: str) -> set[str]:
+    site = (await desk_sites(conn, [desk_id])).get(desk_id)
+    return {site} if site else set()
+
+
+async def _person_sites_of(conn: AsyncConnection, person_id: str) -> set[str]:
+    site = (await person_sites(conn, [person_id])).get(person_id)
+    return {site} if site else set()
+
+
+async def _site_itself(conn: AsyncConnection, site_id: str) -> set[str]:
+    return {site_id}
+
+
+# What an out-of-scope id answers: the same 404 as an unknown one.
+_Lookup = Callable[[AsyncConnection, str], Any]
+_NAMED: dict[str, tuple[_Lookup, str, str]] = {
+    # request parameter: (its sites, problem title, what it is)
+    "desk_id": (_desk_sites_of, "Desk not found", "desk"),
+    "floor_id": (_floor_sites, "Floor not found", "floor"),
+    "node_id": (_node_sites_of, "Unknown node", "node"),
+    "node": (_node_sites_of, "Node not found", "node"),
+    "badge_id": (_badge_sites, "Badge not found", "badge"),
+    "person_id": (_person_sites_of, "Person not found", "person"),
+    "building": (_building_sites, "Building not found", "building"),
+    "site": (_site_itself, "Site not found", "site"),
+}
+
+
+def not_found(param: str, value: str) -> ProblemError:
+    _, title, what = _NAMED[param]
+    return ProblemError(404, f"{what} {value!r} is unknown", title=title)
+
+
+async def ensure_in_scope(conn: AsyncConnection, user: Principal, roles: Sequence[str],
+                          param: str, value: str) -> None:
+    """404 unless the resource `param`=`value` lies in a site `user` reaches via `roles`."""
+    scope = site_scope(user, roles)
+    if scope is None:
+        return
+    lookup = _NAMED[param][0]
+    if not in_scope(scope, await lookup(conn, value)):
+        raise not_found(param, value)
+
+
+# --- FastAPI dependencies -------------------------------------------------------------------
+
+
+def scoped(*roles: str) -> Any:
+    """A dependency: the caller holds one of `roles` (else 403), and every resource the
+    request names in its path or query (desk_id, floor_id, node_id, badge_id,
+    person_id, node, building, site) lies in the caller's sites (else 404).
+
+    Put on a router, it scopes every route of it, including ones added later.
+    """
+
+    async def check(request: Request, user: CurrentUser, engine: EngineDep) -> Principal:
+        if not user.has(*roles, "admin"):
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
+                                detail=f"This needs one of the roles: {', '.join(roles)}, "
+                                "admin.")
+        named = [(k, v) for k, v in request.path_params.items() if k in _NAMED]
+        named += [(k, v) for k, v in request.query_params.items() if k in _NAMED]
+        if named and not user.is_admin:
+            # A short connection of its own: holding one for the whole request
+            # would block SQLite writers in the route.
+            async with engine.connect() as conn:
+                for key, value in named:
+                    await ensure_in_scope(conn, user, roles, key, str(value))
+        return user
+
+    return Depends(check)
+
+
+# --- filtering listings ---------------------------------------------------------------------
+
+
+async def only_desks(conn: AsyncConnection, user: Principal, rows: list[T],
+                     desk: Callable[[T], str], roles: Sequence[str] = OPERATOR_ROLES) -> list[T]:
+    """The rows whose desk lies in the caller's sites."""
+    scope = site_scope(user, roles)
+    if scope is None:
+        return rows
+    sites = await desk_sites(conn, [desk(r) for r in rows])
+    return [r for r in rows if in_scope(scope, [sites.get(desk(r))])]
+
+
+async def only_nodes(conn: AsyncConnection, user: Principal, rows: list[T],
+                     node: Callable[[T], str], roles: Sequence[str] = OPERATOR_ROLES) -> list[T]:
+    """The rows whose node serves one of the caller's sites."""
+    scope = site_scope(user, roles)
+    if scope is None:
+        return rows
+    sites = await node_sites(conn, [node(r) for r in rows])
+    return [r for r in rows if in_scope(scope, sites.get(node(r), ()))]
+
+
+async def only_people(conn: AsyncConnection, user: Principal, rows: list[T],
+                      person: Callable[[T], str],
+                      roles: Sequence[str] = MANAGER_ROLES) -> list[T]:
+    """The rows about people whose home site the caller manages."""
+    scope = site_scope(user, roles)
+    if scope is None:
+        return rows
+    sites = await person_sites(conn, [person(r) for r in rows])
+    return [r for r in rows if in_scope(scope, [sites.get(person(r))])]
+
+
+def without_badges(user: Principal, desks: list[DeskPublic],
+                   sites: dict[str, str]) -> list[DeskPublic]:
+    """Desk rows with the occupant's raw badge UID blanked unless the caller manages the
+    desk's site: technicians need a desk's state, not who sits there."""
+    return [d if manages(user, sites.get(d.id)) else d.model_copy(update={"occupant_badge": None})
+            for d in desks]
+
+
+async def desks_for(conn: AsyncConnection, user: Principal,
+                    desks: list[DeskPublic]) -> list[DeskPublic]:
+    """Desk rows the caller may see, badge UIDs only where they manage the site."""
+    visible = await only_desks(conn, user, desks, lambda d: d.id)
+    return without_badges(user, visible, await desk_sites(conn, [d.id for d in visible]))
+
+
+async def ensure_node_enrolable(conn: AsyncConnection, user: Principal,
+                                node_id: str | None) -> None:
+    """A technician may enrol a new node id, or re-enrol a node of their sites; enrolling
+    revokes the node's credentials, so a node known elsewhere reads as unknown (404)."""
+    scope = site_scope(user, TECHNICIAN_ROLES)
+    if scope is None or node_id is None:
+        return
+    if in_scope(scope, await _node_sites_of(conn, node_id)):
+        return
+    known: Any = union(select(Node.id).where(Node.id == node_id),
+                  select(NodeCredential.node_id).where(NodeCredential.node_id == node_id),
+                  select(EnrolmentToken.node_id).where(EnrolmentToken.node_id == node_id),
+                  select(Desk.node_id).where(Desk.node_id == node_id),
+                  select(Room.node_id).where(Room.node_id == node_id))
+    if (await conn.execute(known)).first() is not None:
+        raise not_found("node", node_id)
+
+
+# --- bookings -------------------------------------------------------------------------------
+
+
+async def ensure_may_act_for(
+    conn: AsyncConnection, user: Principal, person_id: str, desk_id: str
+) -> None:
+    """Raises 403 unless `user` may book or change a booking of `person_id` at `desk_id`."""
+    if person_id == user.subject and user.has("asn", "guest", "facility_manager", "admin"):
+        return
+    site = (await desk_sites(conn, [desk_id])).get(desk_id)
+    if manages(user, site):
+        return
+    raise ProblemError(
+        403,
+        "You can only book and change your own bookings; facility managers can act for "
+        "people in the sites they manage.",
+        title="Not your booking",
+    )
+
+
+def person_filter(user: Principal, requested: str | None) -> str | None:
+    """The person a booking listing is limited to: yourself unless you manage sites."""
+    if user.is_admin or "facility_manager" in user.roles:
+        return requested
+    if requested is not None and requested != user.subject:
+        raise ProblemError(403, "You can only see your own bookings.", title="Not your bookings")
+    return user.subject

@@ -1,0 +1,1 @@
+"""Time-series output: line-protocol formatting and the sinks that write it."""

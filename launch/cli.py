@@ -1,0 +1,256 @@
+"""The `ruang` command: one entry point, a subcommand per role.
+
+ruang demo                         embedded broker + cloud + edge + simulated floor
+ruang cloud serve                  the cloud API and MQTT ingestion
+ruang edge run --config FILE       the edge agent on a Raspberry Pi
+ruang edge doctor --config FILE    technician checks: PASS/WARN/FAIL with what to do
+ruang edge status --config FILE    what the running agent reports about itself
+ruang sim deskunits --count N      simulated desk units on pseudo-terminals
+ruang contract schema              the MQTT payload schemas as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from ruang import __version__
+from ruang.logs import setup_logging
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> int:
+    """Runs one coroutine in one loop; SIGINT and SIGTERM stop it cleanly."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await coro
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    try:
+        asyncio.run(main())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        pass
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from launch.demo import run_demo
+
+    return _run(
+        run_demo(
+            desks=args.desks, speed=args.speed, http_port=args.port, data_dir=Path(args.data_dir)
+        )
+    )
+
+
+def _cmd_cloud_serve(args: argparse.Namespace) -> int:
+    from cloud.main import serve
+    from cloud.settings import CloudSettings
+
+    overrides: dict[str, Any] = {}
+    if args.port:
+        overrides["http_port"] = args.port
+    if args.host:
+        overrides["http_host"] = args.host
+    return _run(serve(CloudSettings(**overrides)))
+
+
+def _cmd_edge_run(args: argparse.Namespace) -> int:
+    from edge.main import run
+    from edge.remote_config import RESTART_EXIT_CODE, RestartRequested
+    from edge.settings import ConfigError
+
+    try:
+        return _run(run(Path(args.config) if args.config else None))
+    except ConfigError as exc:
+        print(f"ruang edge: {exc}", file=sys.stderr)
+        return 2
+    except RestartRequested:
+        # systemd (Restart=always) starts the agent again, on the new remote config.
+        return RESTART_EXIT_CODE
+
+
+def _cmd_edge_doctor(args: argparse.Namespace) -> int:
+    from edge.doctor import run_doctor
+
+    return asyncio.run(
+        run_doctor(Path(args.config) if args.config else None, cloud_url=args.cloud)
+    )
+
+
+def _cmd_edge_status(args: argparse.Namespace) -> int:
+    from edge.status import show_status
+
+    return show_status(Path(args.config) if args.config else None)
+
+
+def _cmd_edge_enroll(args: argparse.Namespace) -> int:
+    from edge.enroll import EnrolError, enroll
+
+    try:
+        result = asyncio.run(
+            enroll(args.cloud, args.token, Path(args.config), Path(args.env),
+                   Path(args.state_dir), args.force)
+        )  # fmt: skip
+    except EnrolError as exc:
+        print(f"ruang edge enroll: {exc}", file=sys.stderr)
+        return 2
+    print(f"enrolled as {result.node_id}; config in {result.config_path}")
+    return 0
+
+
+def _cmd_edge_devices(args: argparse.Namespace) -> int:
+    from edge.discovery import devices_report, format_report
+
+    rows = asyncio.run(devices_report(args.ports, probe_ports=args.probe, timeout=args.timeout))
+    print(format_report(rows))
+    return 0
+
+
+def _cmd_sim_deskunits(args: argparse.Namespace) -> int:
+    from simulators.floor import main_deskunits
+
+    return _run(main_deskunits(count=args.count, scenario=args.scenario, speed=args.speed))
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from cloud.people.auth import mint_dev_token
+    from cloud.settings import CloudSettings
+
+    try:
+        token = mint_dev_token(
+            CloudSettings(),
+            args.subject,
+            args.role,
+            sites=args.site or None,
+            name=args.name,
+            ttl_s=int(args.ttl_hours * 3600),
+        )
+    except ValueError as exc:
+        print(f"ruang token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _cmd_contract_schema(args: argparse.Namespace) -> int:
+    from ruang.contract import describe
+
+    print(json.dumps(describe(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ruang", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"ruang {__version__}")
+    parser.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING (env RUANG_LOG_LEVEL)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole system on one machine with a simulated floor")
+    demo.add_argument("--desks", type=int, default=24, help="simulated desk units (default 24)")
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=120.0,
+        help="scenario clock speed-up: 120 plays a 9-hour office day in 4.5 minutes",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="HTTP port of the API (0 = any free)")
+    demo.add_argument(
+        "--data-dir", default="var/demo", help="where the demo keeps its SQLite files"
+    )
+    demo.set_defaults(func=_cmd_demo)
+
+    cloud = sub.add_parser("cloud", help="cloud service").add_subparsers(
+        dest="action", required=True
+    )
+    serve = cloud.add_parser("serve", help="run the API and MQTT ingestion (settings from RUANG_*)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=_cmd_cloud_serve)
+
+    edge = sub.add_parser("edge", help="edge agent").add_subparsers(dest="action", required=True)
+    run = edge.add_parser("run", help="run the agent with a config file")
+    run.add_argument("--config", "-c", default=None, help="YAML or JSON config file")
+    run.set_defaults(func=_cmd_edge_run)
+    enrol = edge.add_parser("enroll", help="enrol this node with the cloud using a one-time token")
+    enrol.add_argument("--cloud", required=True, help="cloud base URL, e.g. https://cloud.example")
+    enrol.add_argument("--token", required=True)
+    enrol.add_argument("--config", default="/etc/ruang/edge.yaml")
+    enrol.add_argument("--env", default="/etc/ruang/edge.env")
+    enrol.add_argument("--state-dir", default="/var/lib/ruang")
+    enrol.add_argument("--force", action="store_true", help="replace an existing config")
+    enrol.set_defaults(func=_cmd_edge_enroll)
+    devices = edge.add_parser(
+        "devices", help="list serial ports and, with --probe, what answers on them"
+    )
+    devices.add_argument("ports", nargs="*", help="extra ports to look at (pty paths, socket://)")
+    devices.add_argument("--probe", action="store_true", help="ask each port what device it is")
+    devices.add_argument("--timeout", type=float, default=1.0, help="seconds per probe")
+    devices.set_defaults(func=_cmd_edge_devices)
+    doctor = edge.add_parser("doctor", help="check config, devices, broker, clock and disk")
+    doctor.add_argument("--config", "-c", default=None, help="YAML or JSON config file")
+    doctor.add_argument("--cloud", default=None, help="cloud base URL, to check the clock")
+    doctor.set_defaults(func=_cmd_edge_doctor)
+    status = edge.add_parser("status", help="what the running agent last reported")
+    status.add_argument("--config", "-c", default=None, help="YAML or JSON config file")
+    status.set_defaults(func=_cmd_edge_status)
+
+    sim = sub.add_parser("sim", help="simulated hardware").add_subparsers(
+        dest="kind", required=True
+    )
+    desks = sim.add_parser(
+        "deskunits", help="desk units on pseudo-terminals; prints DESK PTY lines"
+    )
+    desks.add_argument("--count", type=int, default=4)
+    desks.add_argument(
+        "--scenario", default=None, help="scenario YAML/JSON (default: an office day)"
+    )
+    desks.add_argument("--speed", type=float, default=1.0)
+    desks.set_defaults(func=_cmd_sim_deskunits)
+
+    token = sub.add_parser(
+        "token", help="mint a development bearer token (signed with the local dev key)"
+    )
+    token.add_argument("subject", help="the person id the token speaks for")
+    token.add_argument(
+        "--role", action="append", required=True,
+        help="asn, guest, facility_manager, technician or admin (repeatable)",
+    )  # fmt: skip
+    token.add_argument("--site", action="append", help="site id the role applies to (repeatable)")
+    token.add_argument("--name", default=None)
+    token.add_argument("--ttl-hours", type=float, default=8.0)
+    token.set_defaults(func=_cmd_token)
+
+    contract = sub.add_parser("contract", help="the edge<->cloud MQTT contract").add_subparsers(
+        dest="action", required=True
+    )
+    schema = contract.add_parser("schema", help="print the payload JSON schemas")
+    schema.set_defaults(func=_cmd_contract_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

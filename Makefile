@@ -39,6 +39,7 @@ system-deps:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check firmware_bridge
 
 typecheck: $(STAMP)

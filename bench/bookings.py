@@ -35,10 +35,10 @@ from cloud.buildings.layout import (
     apply_layout,
 )
 from cloud.db.engine import make_engine
-from cloud.main import serve
 from cloud.people.auth import mint_dev_token
 from cloud.settings import CloudSettings
 from launch import devservers
+from launch.webapp import serve
 
 CLIENTS = 32
 PER_CLIENT = 40

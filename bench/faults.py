@@ -25,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
 from edge.uplink import Uplink
 from launch import devservers
+from launch.webapp import serve
 from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from cloud.api import router
 from cloud.bookings.autorelease import AutoReleaser
@@ -24,15 +23,17 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
-from dashboards import STATIC_DIR
-from dashboards import login as dashboard_login
-from dashboards import pages as dashboard_pages
-from dashboards.web import install_page_errors
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: CloudSettings | None = None) -> FastAPI:
+def create_app(
+    settings: CloudSettings | None = None,
+    *,
+    extensions: Sequence[Callable[[FastAPI], None]] = (),
+) -> FastAPI:
+    """The cloud's API app; `extensions` add to it (the composition layer mounts the
+    dashboards this way, so the cloud never imports them)."""
     settings = settings or CloudSettings()
 
     @asynccontextmanager
@@ -96,11 +97,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(router)
     install_openapi(app)
-    # The dashboards: page shells on the same origin as the API they call, so the
-    # session cookie needs no CORS; their assets under /static.
-    install_page_errors(app)
-    app.include_router(dashboard_login.router)
-    app.include_router(dashboard_pages.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for extend in extensions:
+        extend(app)
     app.add_middleware(SecurityHeaders)
     return app

@@ -57,8 +57,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cloud_serve(args: argparse.Namespace) -> int:
-    from cloud.main import serve
     from cloud.settings import CloudSettings
+    from launch.webapp import serve
 
     overrides: dict[str, Any] = {}
     if args.port:

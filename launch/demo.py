@@ -202,7 +202,6 @@ async def run_demo(
     import httpx
 
     from cloud.buildings.layout import SAMPLE_LAYOUT, load_layout
-    from cloud.main import serve
     from cloud.people.auth import mint_dev_token
     from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
@@ -210,6 +209,7 @@ async def run_demo(
     from edge.devices.radar import RadarConfig
     from edge.settings import EdgeSettings
     from launch.embedded_broker import embedded_broker
+    from launch.webapp import serve
     from simulators.floor import SimulatedFloor
     from simulators.ld2410 import LD2410Simulator
 

@@ -13,7 +13,7 @@ was queued and raises the subscriber's `resync` flag instead of growing
 without bound, and the stream tells the client to reload the whole map.
 
 The hub lives for one app (`app.state.live`); closing it (lifespan shutdown,
-or earlier in `cloud.main.serve`, because uvicorn waits for open responses
+or earlier in `launch.webapp.serve`, because uvicorn waits for open responses
 before running the lifespan shutdown) ends every stream.
 """
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cloud.app import create_app
 from cloud.ingest.ingestor import Ingestor
 from cloud.settings import CloudSettings
 from launch import devservers
+from launch.webapp import create_app
 from ruang import contract
 from tests.helpers import auth_headers
 
@@ -107,7 +107,7 @@ async def serving(settings: CloudSettings) -> AsyncIterator[tuple[str, asyncio.T
 
     Leaving the block cancels the task, which shuts uvicorn down gracefully.
     """
-    from cloud.main import serve
+    from launch.webapp import serve
 
     if settings.http_port in (0, 8000):
         settings = settings.model_copy(update={"http_port": devservers.free_port()})

@@ -27,11 +27,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, settings
 
-from cloud.app import create_app
 from cloud.buildings.layout import SAMPLE_LAYOUT
 from cloud.people.auth import DEV_ALGORITHM
 from cloud.settings import CloudSettings
 from launch import devservers
+from launch.webapp import create_app
 from tests.cloud.conftest import unique
 
 
@@ -95,7 +95,7 @@ MAX_EXAMPLES = 12
 
 
 class _CloudThread:
-    """`cloud.main.serve` in a private event loop on a thread, driven from sync code."""
+    """`launch.webapp.serve` in a private event loop on a thread, driven from sync code."""
 
     def __init__(self, cloud_settings: CloudSettings) -> None:
         self.settings = cloud_settings
@@ -108,7 +108,7 @@ class _CloudThread:
         return f"http://127.0.0.1:{self.settings.http_port}"
 
     def start(self) -> None:
-        from cloud.main import serve
+        from launch.webapp import serve
 
         self._thread.start()
         ready = asyncio.Event()

@@ -23,13 +23,13 @@ import pytest
 import yaml
 
 from cloud.db.engine import make_engine
-from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
 from edge.devices.deskunit import DeskUnitConfig
 from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import LedPattern
 from launch import devservers
+from launch.webapp import serve
 from simulators.floor import SimulatedFloor
 from tests.cloud.binding_helpers import bind
 from tests.helpers import auth_headers, eventually

@@ -18,11 +18,11 @@ import aiomqtt
 import httpx
 import pytest
 
-from cloud.main import serve
 from cloud.settings import CloudSettings
 from edge.enroll import EnrolError, enroll
 from edge.settings import load_edge_settings
 from launch import devservers
+from launch.webapp import serve
 from ruang.mqtt_url import parse_broker_url
 from ruang.tls import client_tls_context
 from tests.cloud.test_mosquitto_auth import auth_broker, make_test_pki, write_broker_files

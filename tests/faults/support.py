@@ -17,9 +17,9 @@ import aiomqtt
 import httpx
 
 from cloud.db.engine import make_engine
-from cloud.main import serve
 from cloud.settings import CloudSettings
 from launch import devservers
+from launch.webapp import serve
 from ruang import contract
 from tests.cloud.binding_helpers import bind
 from tests.helpers import auth_headers, eventually

@@ -8,9 +8,9 @@ import contextlib
 import httpx
 import pytest
 
-from cloud.main import serve
 from cloud.settings import CloudSettings
 from launch import devservers
+from launch.webapp import serve
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -1,4 +1,8 @@
-"""Runs the cloud API and ingestion under uvicorn inside the caller's event loop."""
+"""The product's web app (cloud API + dashboards) and its runner under uvicorn.
+
+`serve` runs it inside the caller's event loop; the CLI, the demo, tests and
+benchmarks all start the cloud through here.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,15 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
-from cloud.app import create_app
+from cloud.app import create_app as create_api_app
 from cloud.live.hub import LiveHub
 from cloud.settings import CloudSettings
+from dashboards.mount import mount as mount_dashboards
+
+
+def create_app(settings: CloudSettings | None = None) -> FastAPI:
+    """The cloud API with the dashboards mounted on the same origin."""
+    return create_api_app(settings, extensions=(mount_dashboards,))
 
 
 class _Server(uvicorn.Server):

@@ -25,14 +25,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import Booking, Building, Desk, Event, Floor, PresenceChange, Site
+from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, EVENTS, FLOORS, SITES
+from cloud.db.tables import PRESENCE_CHANGES as PRESENCE
 
 Level = Literal["desk", "zone", "floor", "building"]
 # "range": one bucket spanning the whole request (totals per entity, e.g. the
@@ -41,13 +42,6 @@ BucketUnit = Literal["hour", "day", "range"]
 Order = Literal["entity", "utilisation"]
 Interval = tuple[datetime, datetime]
 
-DESKS = cast(Table, Desk.__table__)
-FLOORS = cast(Table, Floor.__table__)
-BUILDINGS = cast(Table, Building.__table__)
-SITES = cast(Table, Site.__table__)
-EVENTS = cast(Table, Event.__table__)
-PRESENCE = cast(Table, PresenceChange.__table__)
-BOOKINGS = cast(Table, Booking.__table__)
 
 # Statuses of bookings that held a desk; a cancelled booking never did.
 COUNTED_STATUSES = ("booked", "checked_in", "completed", "released", "no_show")

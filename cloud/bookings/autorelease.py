@@ -11,21 +11,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.checkins import event_data
 from cloud.bookings.service import store_for
 from cloud.bookings.site_rules import DESK_SITE, rules_of
-from cloud.db.models import Booking
+from cloud.db.tables import BOOKINGS
 from cloud.integrations.events import record_event
 from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-BOOKINGS = cast(Table, Booking.__table__)
 
 
 async def release_no_shows(engine: AsyncEngine, now: datetime | None = None) -> list[str]:

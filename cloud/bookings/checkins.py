@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings.site_rules import desk_rules, end_of_local_day
-from cloud.db.models import ACTIVE_BOOKING_STATUSES, Badge, Booking, Person
+from cloud.db.models import ACTIVE_BOOKING_STATUSES
+from cloud.db.tables import BADGES, BOOKINGS, PEOPLE
 from cloud.integrations.events import record_event
 from ruang import contract
 
 log = logging.getLogger(__name__)
 
-BOOKINGS = cast(Table, Booking.__table__)
-BADGES = cast(Table, Badge.__table__)
-PEOPLE = cast(Table, Person.__table__)
 
 DISPLACED = "displaced_by_offline_checkin"
 DESK_OVERLAP = "ex_bookings_desk_overlap"

@@ -29,17 +29,18 @@ import logging
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import segno
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings import checkins
 from cloud.bookings import service as bookings
-from cloud.db.models import ACTIVE_BOOKING_STATUSES, Booking, Desk, Person
+from cloud.db.models import ACTIVE_BOOKING_STATUSES
+from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
 from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.live.hub import DeskChanges
 from cloud.problems import ProblemError
@@ -50,9 +51,6 @@ from ruang.private_files import write_private
 
 log = logging.getLogger(__name__)
 
-BOOKINGS = cast(Table, Booking.__table__)
-DESKS = cast(Table, Desk.__table__)
-PEOPLE = cast(Table, Person.__table__)
 # The edge's "checked in" LED colour (edge/decisions.py LED_CHECKED_IN), solid.
 GREEN = (0, 200, 0)
 KEY_LENGTH = 16

@@ -24,12 +24,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Row,
-    Table,
     and_,
     bindparam,
     exists,
@@ -46,16 +45,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.db.models import (
     ACTIVE_BOOKING_STATUSES,
-    Booking,
-    BookingSeries,
-    Building,
-    Desk,
-    Floor,
-    Person,
-    Room,
-    Site,
-    Zone,
 )
+from cloud.db.tables import BOOKING_SERIES as SERIES
+from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
 from cloud.integrations.events import record_event
 from cloud.problems import ProblemError
 from cloud.schemas import (
@@ -68,16 +60,6 @@ from cloud.schemas import (
     RecurringBookingPublic,
     RecurringConflict,
 )
-
-BOOKINGS = cast(Table, Booking.__table__)
-SERIES = cast(Table, BookingSeries.__table__)
-DESKS = cast(Table, Desk.__table__)
-PEOPLE = cast(Table, Person.__table__)
-ZONES = cast(Table, Zone.__table__)
-FLOORS = cast(Table, Floor.__table__)
-BUILDINGS = cast(Table, Building.__table__)
-SITES = cast(Table, Site.__table__)
-ROOMS = cast(Table, Room.__table__)
 
 DESK_TAKEN = "Desk already booked for that time"
 PERSON_TAKEN = "You already have a desk for that time"

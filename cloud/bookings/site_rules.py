@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import Building, Desk, Floor, Site
-
-DESKS = cast(Table, Desk.__table__)
-FLOORS = cast(Table, Floor.__table__)
-BUILDINGS = cast(Table, Building.__table__)
-SITES = cast(Table, Site.__table__)
+from cloud.db.tables import BUILDINGS, DESKS, FLOORS, SITES
 
 
 @dataclass(frozen=True)

@@ -33,25 +33,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.checkins import EARLY_CHECKIN
 from cloud.bookings.site_rules import desk_rules, end_of_local_day
-from cloud.db.models import (
-    Booking,
-    Building,
-    Desk,
-    Event,
-    Floor,
-    Person,
-    PresenceChange,
-    Room,
-    Site,
-    Zone,
-)
+from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, EVENTS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
+from cloud.db.tables import PRESENCE_CHANGES as PRESENCE
 from cloud.live.hub import LiveHub
 from cloud.people import access
 from cloud.people.auth import Principal
@@ -75,17 +65,6 @@ from cloud.schemas import (
     TimelineEntry,
     ZoneNode,
 )
-
-DESKS = cast(Table, Desk.__table__)
-ZONES = cast(Table, Zone.__table__)
-FLOORS = cast(Table, Floor.__table__)
-BUILDINGS = cast(Table, Building.__table__)
-SITES = cast(Table, Site.__table__)
-ROOMS = cast(Table, Room.__table__)
-BOOKINGS = cast(Table, Booking.__table__)
-PEOPLE = cast(Table, Person.__table__)
-PRESENCE = cast(Table, PresenceChange.__table__)
-EVENTS = cast(Table, Event.__table__)
 
 STATES = ("free", "booked", "checked_in", "occupied", "away", "unavailable")
 # SSE: changes within this window go out as one event; a comment keeps proxies

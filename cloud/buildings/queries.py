@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.ingest.apply import DESKS, NODES
+from cloud.db.tables import DESKS, NODES
 from cloud.schemas import DeskPublic, NodePublic
 
 _DESK_COLUMNS = (

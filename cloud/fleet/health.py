@@ -12,14 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import RowMapping, Table, case, delete, func, select, union
+from sqlalchemy import RowMapping, case, delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import Building, Floor, NodeConfig, Room, Zone
-from cloud.ingest.apply import DESKS, DEVICE_STATUS, HEALTH_SAMPLES, NODES, utc
-from cloud.ingest.dead_letters import DEAD_LETTERS
+from cloud.db.models import Building, Floor, Room, Zone
+from cloud.db.tables import DEAD_LETTERS, DESKS, DEVICE_STATUS, NODE_CONFIGS, NODES
+from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
+from cloud.db.timestamps import utc
 from cloud.schemas import (
     DeskUnitStatusPublic,
     DeviceStatusPublic,
@@ -31,8 +32,6 @@ from cloud.schemas import (
     HealthSamplePublic,
     NodeHealthPublic,
 )
-
-NODE_CONFIGS = cast(Table, NodeConfig.__table__)
 
 # Beyond these a node is flagged "warning" (docs/fleet.md explains each).
 CLOCK_OFFSET_WARN_S = 5.0

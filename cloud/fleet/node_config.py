@@ -24,11 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import Event, NodeConfig
+from cloud.db.models import Event
+from cloud.db.tables import NODE_CONFIGS as node_configs
 from cloud.ingest import bindings
 from ruang import contract
 
-node_configs = cast(Table, NodeConfig.__table__)
 EVENTS = Event.__table__
 
 

@@ -24,15 +24,15 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, rules_of
-from cloud.db.models import ACTIVE_BOOKING_STATUSES, Booking, Desk
+from cloud.db.models import ACTIVE_BOOKING_STATUSES
+from cloud.db.tables import BOOKINGS, DESKS
 from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.people.auth import load_or_create_dev_key
 from cloud.people.roster import allowlist
@@ -43,8 +43,6 @@ from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-DESKS = cast(Table, Desk.__table__)
-BOOKINGS = cast(Table, Booking.__table__)
 
 # Bookings that ended this recently still ship: a late check-out must find them.
 LOOKBACK = timedelta(hours=1)

@@ -18,37 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings import checkins
-from cloud.db.models import (
-    Desk,
-    DeviceStatus,
-    Event,
-    Node,
-    NodeHealthSample,
-    PresenceChange,
-    Room,
-)
+from cloud.db.tables import DESKS, DEVICE_STATUS, EVENTS, NODES, PRESENCE_CHANGES, ROOMS
+from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
+from cloud.db.timestamps import utc
 from cloud.ingest.bindings import Bindings, Refusal
 from cloud.telemetry import lineprotocol
 from ruang import contract
-
-NODES = cast(Table, Node.__table__)
-DESKS = cast(Table, Desk.__table__)
-EVENTS = cast(Table, Event.__table__)
-PRESENCE_CHANGES = cast(Table, PresenceChange.__table__)
-DEVICE_STATUS = cast(Table, DeviceStatus.__table__)
-HEALTH_SAMPLES = cast(Table, NodeHealthSample.__table__)
-ROOMS = cast(Table, Room.__table__)
-
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 @dataclass

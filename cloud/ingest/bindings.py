@@ -33,20 +33,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import Desk, NodeConfig, Room
+from cloud.db.tables import DESKS, NODE_CONFIGS, ROOMS
 from ruang import contract
 
 UNKNOWN = "unknown_resource"
 NOT_BOUND = "not_bound"
 
-DESKS = cast(Table, Desk.__table__)
-ROOMS = cast(Table, Room.__table__)
-NODE_CONFIGS = cast(Table, NodeConfig.__table__)
 
 # Bumped by whoever writes the layout or a node config in this process.
 _generation = 0

@@ -17,16 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, case, delete, false, func, or_, select, true, update
+from sqlalchemy import and_, case, delete, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import DeadLetter
-from cloud.ingest.apply import NODES, utc
+from cloud.db.tables import DEAD_LETTERS, NODES
+from cloud.db.timestamps import utc
 
-DEAD_LETTERS = cast(Table, DeadLetter.__table__)
 REASON_MAX = 512
 TOPIC_MAX = 256
 PAGE_MAX = 500

@@ -33,9 +33,10 @@ import aiomqtt
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cloud.db.timestamps import utc
 from cloud.fleet import health as fleet
 from cloud.ingest import dead_letters
-from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch, utc
+from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink

@@ -24,14 +24,16 @@ import random
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cloud.db.models import IntegrationEvent, WebhookDelivery, WebhookSubscription
+from cloud.db.tables import INTEGRATION_EVENTS as EVENTS
+from cloud.db.tables import WEBHOOK_DELIVERIES as DELIVERIES
+from cloud.db.tables import WEBHOOK_SUBSCRIPTIONS as SUBSCRIPTIONS
 from cloud.integrations.events import KINDS
 from cloud.integrations.webhook_targets import TargetPolicy, TargetRefused
 from cloud.problems import ProblemError
@@ -40,9 +42,6 @@ from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-EVENTS = cast(Table, IntegrationEvent.__table__)
-SUBSCRIPTIONS = cast(Table, WebhookSubscription.__table__)
-DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 POLL_S = 0.5
 REQUEST_TIMEOUT_S = 10.0

@@ -13,15 +13,15 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cloud.db.models import Badge, Booking, Desk, Person
+from cloud.db.tables import BADGES, BOOKINGS, DESKS, PEOPLE
 from cloud.problems import ProblemError
 from cloud.schemas import (
     AllowlistEntry,
@@ -36,11 +36,6 @@ from cloud.schemas import (
     PersonPublic,
     RowError,
 )
-
-PEOPLE = cast(Table, Person.__table__)
-BADGES = cast(Table, Badge.__table__)
-DESKS = cast(Table, Desk.__table__)
-BOOKINGS = cast(Table, Booking.__table__)
 
 CSV_REQUIRED = ("id", "kind", "name", "role")
 CSV_COLUMNS = (*CSV_REQUIRED, "agency", "nip", "email", "host_person_id", "valid_from",

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ruang.contract import ID_PATTERN
 from ruang.mqtt_url import parse_broker_url
+from ruang.site_defaults import DEFAULT_TIMEZONE
 
 from .devices.ble_config import BleConfig
 from .devices.deskunit import DeskUnitConfig
@@ -73,7 +74,7 @@ class EdgeSettings(BaseSettings):
     node_key_file: Path = Path("/etc/ruang/node.key")
     # Badge allow-list for doors until the cloud's first snapshot arrives (optional).
     allow_list_file: Path | None = None
-    building_tz: str = "Asia/Makassar"
+    building_tz: str = DEFAULT_TIMEZONE
     # BLE badge scanning (docs/devices/ble.md); off unless enabled.
     ble: BleConfig = Field(default_factory=BleConfig)
     # Public key (PEM) the cloud signs desk/booking snapshots with; without it the

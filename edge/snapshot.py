@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ruang import contract
+from ruang.site_defaults import EARLY_CHECKIN_S
 
 log = logging.getLogger(__name__)
 
 # A booking may be checked into from this long before it starts.
-EARLY_CHECKIN_S = 15 * 60
 
 
 class SnapshotError(ValueError):

@@ -9,12 +9,12 @@ reads a clock, so the Pi, the simulator, the tests and the benchmark share it.
 from __future__ import annotations
 
 import struct
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 from firmware_bridge import cobs
 from firmware_bridge.crc import crc16_ccitt_false
+from firmware_bridge.decoder_stats import RejectCounts
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_SIZE = 64
@@ -402,15 +402,10 @@ def decode_body(raw: bytes, body: bytes) -> Frame | Rejected:
 
 
 @dataclass
-class DecoderStats:
-    """Running counts of a FrameDecoder."""
+class DecoderStats(RejectCounts):
+    """Running counts of a FrameDecoder: what it accepted, besides the rejects."""
 
     frames: int = 0
-    rejected: int = 0
-    by_reason: Counter[str] = field(default_factory=Counter)
-
-    def snapshot(self) -> DecoderStats:
-        return DecoderStats(self.frames, self.rejected, Counter(self.by_reason))
 
 
 class FrameDecoder:
@@ -432,8 +427,7 @@ class FrameDecoder:
         self._skipping = False
 
     def _reject(self, item: Rejected, out: list[Frame | Rejected]) -> None:
-        self.stats.rejected += 1
-        self.stats.by_reason[item.reason] += 1
+        self.stats.reject(item.reason)
         out.append(item)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame | Rejected]:

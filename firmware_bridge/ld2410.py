@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import struct
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
+
+from firmware_bridge.decoder_stats import RejectCounts
 
 DEFAULT_BAUDRATE = 256000
 REPORT_HEADER = b"\xf4\xf3\xf2\xf1"
@@ -546,19 +547,12 @@ def decode_frame(frame: bytes) -> Item:
 
 
 @dataclass
-class DecoderStats:
-    """Running counts of a FrameDecoder."""
+class DecoderStats(RejectCounts):
+    """Running counts of a FrameDecoder: what it accepted, besides the rejects."""
 
     reports: int = 0
     acks: int = 0
     commands: int = 0
-    rejected: int = 0
-    by_reason: Counter[str] = field(default_factory=Counter)
-
-    def snapshot(self) -> DecoderStats:
-        return DecoderStats(
-            self.reports, self.acks, self.commands, self.rejected, Counter(self.by_reason)
-        )
 
 
 class FrameDecoder:
@@ -586,8 +580,7 @@ class FrameDecoder:
         self._quiet = False
 
     def _reject(self, item: Rejected, out: list[Item]) -> None:
-        self.stats.rejected += 1
-        self.stats.by_reason[item.reason] += 1
+        self.stats.reject(item.reason)
         out.append(item)
 
     def _skip(self, count: int) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from firmware_bridge.decoder_stats import RejectCounts
 
 MAX_SENTENCE_LEN = 82
 """NMEA 0183 limit, counting the leading '$' and the trailing CR LF."""
@@ -395,15 +396,10 @@ def encode(sentence: GGA | RMC | VTG) -> bytes:
 
 
 @dataclass
-class DecoderStats:
-    """Running counts of a LineDecoder."""
+class DecoderStats(RejectCounts):
+    """Running counts of a LineDecoder: what it accepted, besides the rejects."""
 
     sentences: int = 0
-    rejected: int = 0
-    by_reason: Counter[str] = field(default_factory=Counter)
-
-    def snapshot(self) -> DecoderStats:
-        return DecoderStats(self.sentences, self.rejected, Counter(self.by_reason))
 
 
 class LineDecoder:
@@ -425,8 +421,7 @@ class LineDecoder:
         self._skipping = False
 
     def _reject(self, item: Rejected, out: list[Item]) -> None:
-        self.stats.rejected += 1
-        self.stats.by_reason[item.reason] += 1
+        self.stats.reject(item.reason)
         out.append(item)
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Item]:

@@ -26,6 +26,7 @@ from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BADGES, BOOKINGS, PEOPLE
 from cloud.integrations.events import record_event
 from ruang import contract
+from ruang.site_defaults import EARLY_CHECKIN_S
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 DISPLACED = "displaced_by_offline_checkin"
 DESK_OVERLAP = "ex_bookings_desk_overlap"
 # Same window as the edge (edge.snapshot.EARLY_CHECKIN_S): a tap this early counts.
-EARLY_CHECKIN = timedelta(minutes=15)
+EARLY_CHECKIN = timedelta(seconds=EARLY_CHECKIN_S)
 
 
 def _utc(ts: float) -> datetime:

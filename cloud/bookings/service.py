@@ -60,6 +60,7 @@ from cloud.schemas import (
     RecurringBookingPublic,
     RecurringConflict,
 )
+from ruang.site_defaults import DEFAULT_TIMEZONE
 
 DESK_TAKEN = "Desk already booked for that time"
 PERSON_TAKEN = "You already have a desk for that time"
@@ -76,7 +77,7 @@ T = TypeVar("T")
 class Rules:
     """The booking limits in force for a desk (its site's, or the defaults)."""
 
-    timezone: str = "Asia/Makassar"
+    timezone: str = DEFAULT_TIMEZONE
     max_booking_hours: int = 10
     max_days_ahead: int = 14
     one_desk_per_person_per_slot: bool = True

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import BUILDINGS, DESKS, FLOORS, SITES
+from ruang.site_defaults import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
 class SiteRules:
-    timezone: str = "Asia/Makassar"
+    timezone: str = DEFAULT_TIMEZONE
     checkin_grace_min: int = 15
     away_release_min: int = 30
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.db.models import Building, Desk, Floor, Node, Person, Room, Site, Zone
 from cloud.ingest import bindings
+from ruang.site_defaults import DEFAULT_TIMEZONE
 
 DeskMode = Literal["reservable", "drop_in", "assigned", "unavailable"]
 Feature = Literal["monitor", "standing", "accessible", "dual_monitor"]
@@ -97,7 +98,7 @@ class BuildingSpec(_Strict):
 class SiteSpec(_Strict):
     id: str = Field(min_length=1, max_length=64)
     name: str
-    timezone: str = "Asia/Makassar"
+    timezone: str = DEFAULT_TIMEZONE
     max_booking_hours: int = Field(default=10, ge=1, le=24)
     max_days_ahead: int = Field(default=14, ge=0, le=366)
     one_desk_per_person_per_slot: bool = True

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ruang.site_defaults import DEFAULT_TIMEZONE
+
 ID_LENGTH = 64
 DESK_MODES = ("reservable", "drop_in", "assigned", "unavailable")
 FEATURES = ("monitor", "standing", "accessible", "dual_monitor")
@@ -156,7 +158,7 @@ class Site(Base):
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Makassar")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     max_booking_hours: Mapped[int] = mapped_column(Integer, default=10)
     max_days_ahead: Mapped[int] = mapped_column(Integer, default=14)
     one_desk_per_person_per_slot: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -28,8 +28,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ruang.contract import ID_PATTERN
+from ruang.site_defaults import DEFAULT_TIMEZONE
 
-DEFAULT_TZ = "Asia/Makassar"
+DEFAULT_TZ = DEFAULT_TIMEZONE
 
 # Stable reasons (the cloud may count on them).
 ALLOWED = "allowed"

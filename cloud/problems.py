@@ -1,4 +1,8 @@
-"""RFC 9457 problem+json errors: the exception routes raise and the handlers rendering them."""
+"""RFC 9457 problem+json: the one place errors become HTTP answers.
+
+Services raise domain errors (cloud/errors.py), mapped here to a status; routes may
+raise `ProblemError` with a status of their own.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from cloud import errors
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,26 @@ class ProblemError(Exception):
         self.title = title or HTTPStatus(status).phrase
         self.detail = detail
         self.extensions = extensions
+
+
+# Each domain error's HTTP status; a subclass takes its nearest listed ancestor's.
+STATUS_OF: dict[type[errors.DomainError], int] = {
+    errors.NotAuthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.TooLarge: 413,
+    errors.Invalid: 422,
+    errors.Unavailable: 503,
+}
+
+
+def status_of(exc: errors.DomainError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]
+    return 400
 
 
 def problem_response(status: int, detail: str | None = None, *, title: str | None = None,
@@ -66,6 +92,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc.status, exc.detail, title=exc.title,
                                 instance=request.url.path, **exc.extensions)
 
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, errors.DomainError)
+        return problem_response(status_of(exc), exc.detail, title=exc.title,
+                                instance=request.url.path, **exc.extensions)
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else None
@@ -91,6 +122,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "internal error", instance=request.url.path)
 
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(errors.DomainError, on_domain)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(Exception, on_unexpected)

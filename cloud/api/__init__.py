@@ -23,7 +23,7 @@ from cloud.api import (
     snapshots,
     webhooks,
 )
-from cloud.people.access import scoped
+from cloud.api.scoping import scoped
 from cloud.people.auth import require_roles
 
 # Role and site checks that hold for a whole resource (cloud/people/access.py): the role

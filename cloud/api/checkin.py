@@ -10,9 +10,9 @@ import re
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from cloud.api.scoping import scoped
 from cloud.bookings import qrcheckin
 from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
-from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic, Problem, QrCheckin
@@ -22,7 +22,7 @@ router = APIRouter(tags=["qr check-in"])
 
 @router.get(
     "/desks/{desk_id}/qr.svg",
-    dependencies=[access.scoped("facility_manager")],
+    dependencies=[scoped("facility_manager")],
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}},
                      "description": "QR code of `{public_base_url}/checkin/{desk}?k={key}`"},

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
+from cloud.api.scoping import scoped
 from cloud.deps import DbDep, SettingsDep
 from cloud.fleet import enrolment
 from cloud.fleet.broker_credentials import BrokerFiles
@@ -124,5 +125,5 @@ async def revoke_node_credentials(node_id: str, conn: DbDep,
 
 
 router = APIRouter()
-router.include_router(admin_router, dependencies=[access.scoped("technician")])
+router.include_router(admin_router, dependencies=[scoped("technician")])
 router.include_router(node_router)

@@ -11,16 +11,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from cloud.api.scoping import scoped
 from cloud.buildings import floormap
 from cloud.deps import DbDep, EngineDep, LiveDep
-from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.schemas import DeskTimeline, FloorMap, MapUpdate, Problem, SiteTree
 
 router = APIRouter(tags=["floor map"])
 # Technicians see the map too (which desks are out of service), without names.
 # Scoped to the token's sites (cloud/people/access.py): another site's floor or desk is a 404.
-VIEWERS = [access.scoped("technician", "facility_manager")]
+VIEWERS = [scoped("technician", "facility_manager")]
 _FLOOR_404: dict[int | str, dict[str, Any]] = {404: {"model": Problem,
                                                      "description": "no such floor"}}
 

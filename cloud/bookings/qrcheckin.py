@@ -41,9 +41,9 @@ from cloud.bookings import checkins
 from cloud.bookings import service as bookings
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
+from cloud.errors import Conflict, Forbidden
 from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.live.hub import DeskChanges
-from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic
 from cloud.settings import CloudSettings
 from ruang import contract
@@ -110,12 +110,12 @@ async def check_in_with_key(engine: AsyncEngine, keys: CheckinKeys, desk_id: str
     """`check_in` after checking the desk's QR key and that the caller is a person (403s)."""
     if not keys.valid(desk_id, key):
         # Same answer for an unknown desk: the key does not tell which desks exist.
-        raise ProblemError(403, "this check-in code is not valid for the desk; scan the code "
+        raise Forbidden("this check-in code is not valid for the desk; scan the code "
                            "on the desk again", title="Wrong check-in code")
     async with engine.connect() as conn:
         known = await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id))
     if known is None:
-        raise ProblemError(403, "your sign-in is not tied to a person in the roster, so "
+        raise Forbidden("your sign-in is not tied to a person in the roster, so "
                            "there is nobody to check in", title="Not a person")
     return await check_in(engine, desk_id, person_id)
 
@@ -168,14 +168,13 @@ async def check_in(engine: AsyncEngine, desk_id: str, person_id: str,
             BOOKINGS.c.desk_id == desk_id, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
             BOOKINGS.c.starts_at <= at, BOOKINGS.c.ends_at > at).limit(1))).first()
         if other is not None:
-            raise ProblemError(
-                409, f"desk {desk_id} is booked by someone else until "
+            raise Conflict(f"desk {desk_id} is booked by someone else until "
                 f"{_local(other.ends_at, rules.timezone)}; pick another desk",
                 title="Desk booked by someone else")
         _check_walk_up(desk, person)
         created, _ = await checkins.walk_up(conn, desk_id, person_id, at, at, None)
         if created is None:
-            raise ProblemError(409, f"desk {desk_id} is booked by someone else from now on; "
+            raise Conflict(f"desk {desk_id} is booked by someone else from now on; "
                                "pick another desk", title="Desk booked by someone else")
         return created, "walk_up"
 
@@ -187,11 +186,11 @@ def _check_walk_up(desk: Any, person: Any) -> None:
     """Whether `person` may claim `desk` without a booking (the rules of booking it)."""
     if desk.mode == "assigned":
         if desk.assigned_person_id != person.id:
-            raise ProblemError(403, f"desk {desk.id} is assigned to someone else",
+            raise Forbidden(f"desk {desk.id} is assigned to someone else",
                                title="Desk assigned to someone else")
     elif desk.mode not in WALK_UP_MODES:
-        raise ProblemError(409, f"desk {desk.id} is out of service", title="Desk unavailable")
+        raise Conflict(f"desk {desk.id} is out of service", title="Desk unavailable")
     agency = desk.reserved_for_agency
     if agency is not None and person.agency != agency:
-        raise ProblemError(403, f"desk {desk.id} is in a zone reserved for {agency}",
+        raise Forbidden(f"desk {desk.id} is in a zone reserved for {agency}",
                            title="Zone reserved for another agency")

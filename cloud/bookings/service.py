@@ -48,8 +48,8 @@ from cloud.db.models import (
 )
 from cloud.db.tables import BOOKING_SERIES as SERIES
 from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
+from cloud.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from cloud.integrations.events import record_event
-from cloud.problems import ProblemError
 from cloud.schemas import (
     AvailabilityPublic,
     AvailableDesk,
@@ -93,14 +93,14 @@ def _sqlstate(exc: DBAPIError) -> str | None:
     return None
 
 
-def conflict_problem(exc: IntegrityError) -> ProblemError | None:
+def conflict_problem(exc: IntegrityError) -> DomainError | None:
     """The 409 for an overlap refused by the database, or None for another integrity error."""
     message = str(exc.orig)
     if "ex_bookings_desk_overlap" in message:
-        return ProblemError(409, "another active booking holds this desk in that time range",
+        return Conflict("another active booking holds this desk in that time range",
                             title=DESK_TAKEN)
     if "ex_bookings_person_overlap" in message:
-        return ProblemError(409, "you hold another desk in that time range; one desk per "
+        return Conflict("you hold another desk in that time range; one desk per "
                             "person per slot", title=PERSON_TAKEN)
     return None
 
@@ -125,7 +125,7 @@ class BookingStore:
             async with asyncio.timeout(SQLITE_WRITE_WAIT_S):
                 await self._lock.acquire()
         except TimeoutError:
-            raise ProblemError(503, f"the booking store is busy (waited {SQLITE_WRITE_WAIT_S:g} "
+            raise Unavailable(f"the booking store is busy (waited {SQLITE_WRITE_WAIT_S:g} "
                                "s); retry shortly", title="Booking store busy") from None
         try:
             yield
@@ -134,7 +134,7 @@ class BookingStore:
 
     async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]], *,
                     desks: Sequence[str] = (), people: Sequence[str] = ()) -> T:
-        """Runs `fn` in one write transaction; overlaps become 409 ProblemErrors."""
+        """Runs `fn` in one write transaction; overlaps become Conflict errors."""
         if self.sqlite:
             async with self._sqlite_turn():
                 return await self._attempt(fn, ())
@@ -147,7 +147,7 @@ class BookingStore:
                 if isinstance(exc, IntegrityError) or _sqlstate(exc) not in _RETRYABLE:
                     raise
                 if attempt == PG_RETRIES:
-                    raise ProblemError(409, "the desk was contended too long; try again",
+                    raise Conflict("the desk was contended too long; try again",
                                        title=DESK_TAKEN) from exc
                 await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
@@ -210,10 +210,10 @@ class DeskContext:
 async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> DeskContext:
     desk = (await conn.execute(_DESK_CONTEXT.where(DESKS.c.id == desk_id))).first()
     if desk is None:
-        raise ProblemError(404, f"desk {desk_id!r} is unknown", title="Desk not found")
+        raise NotFound(f"desk {desk_id!r} is unknown", title="Desk not found")
     person = (await conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
     if person is None:
-        raise ProblemError(404, f"person {person_id!r} is unknown", title="Person not found")
+        raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
     rules = Rules() if desk.timezone is None else Rules(
         desk.timezone, desk.max_booking_hours, desk.max_days_ahead,
         desk.one_desk_per_person_per_slot, desk.checkin_grace_min)
@@ -223,37 +223,37 @@ async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> D
 def check_desk_and_person(ctx: DeskContext) -> None:
     desk, person = ctx.desk, ctx.person
     if desk.mode == "unavailable":
-        raise ProblemError(409, f"desk {desk.id} is out of service", title="Desk unavailable")
+        raise Conflict(f"desk {desk.id} is out of service", title="Desk unavailable")
     if desk.mode == "drop_in":
-        raise ProblemError(409, f"desk {desk.id} is first come, first served: check in at the "
+        raise Conflict(f"desk {desk.id} is first come, first served: check in at the "
                            "desk instead of booking ahead", title="Drop-in desk")
     if desk.mode == "assigned" and desk.assigned_person_id != person.id:
-        raise ProblemError(403, f"desk {desk.id} is assigned to someone else",
+        raise Forbidden(f"desk {desk.id} is assigned to someone else",
                            title="Desk assigned to someone else")
     agency = desk.reserved_for_agency
     if agency is not None and person.agency != agency:
-        raise ProblemError(403, f"desk {desk.id} is in a zone reserved for {agency}",
+        raise Forbidden(f"desk {desk.id} is in a zone reserved for {agency}",
                            title="Zone reserved for another agency")
 
 
 def check_times(rules: Rules, starts_at: datetime, ends_at: datetime, now: datetime, *,
                 person: Row[Any] | None = None, check_start: bool = True) -> None:
     if ends_at - starts_at > timedelta(hours=rules.max_booking_hours):
-        raise ProblemError(422, f"a booking may last at most {rules.max_booking_hours} h",
+        raise Invalid(f"a booking may last at most {rules.max_booking_hours} h",
                            title="Booking too long")
     if check_start and starts_at < now - timedelta(minutes=rules.checkin_grace_min):
-        raise ProblemError(422, "the booking starts in the past", title="Booking in the past")
+        raise Invalid("the booking starts in the past", title="Booking in the past")
     if ends_at <= now:
-        raise ProblemError(422, "the booking ends in the past", title="Booking in the past")
+        raise Invalid("the booking ends in the past", title="Booking in the past")
     tz = ZoneInfo(rules.timezone)
     horizon = now.astimezone(tz).date() + timedelta(days=rules.max_days_ahead)
     if starts_at.astimezone(tz).date() > horizon:
-        raise ProblemError(422, f"bookings open {rules.max_days_ahead} days ahead "
+        raise Invalid(f"bookings open {rules.max_days_ahead} days ahead "
                            f"(until {horizon.isoformat()})", title="Too far ahead")
     if person is not None and person.kind == "guest":
         if (person.valid_from and starts_at < person.valid_from) or (
                 person.valid_until and ends_at > person.valid_until):
-            raise ProblemError(403, "the guest pass does not cover that time",
+            raise Forbidden("the guest pass does not cover that time",
                                title="Guest pass not valid then")
 
 
@@ -300,7 +300,7 @@ async def get_booking(conn: AsyncConnection, booking_id: int) -> Row[Any]:
 async def _get(conn: AsyncConnection, booking_id: int) -> Row[Any]:
     row = (await conn.execute(select(BOOKINGS).where(BOOKINGS.c.id == booking_id))).first()
     if row is None:
-        raise ProblemError(404, f"booking {booking_id} is unknown", title="Booking not found")
+        raise NotFound(f"booking {booking_id} is unknown", title="Booking not found")
     return row
 
 
@@ -318,7 +318,7 @@ async def cancel_booking(engine: AsyncEngine, booking_id: int) -> BookingPublic:
         )).first()
         if row is None:
             current = await _get(conn, booking_id)
-            raise ProblemError(409, f"booking {booking_id} is {current.status}; only a booked "
+            raise Conflict(f"booking {booking_id} is {current.status}; only a booked "
                                "(not yet checked-in) booking can be cancelled",
                                title="Booking not cancellable")
         booking = BookingPublic.model_validate(row._mapping)
@@ -334,10 +334,10 @@ async def extend_booking(engine: AsyncEngine, booking_id: int, ends_at: datetime
         current = await _get(conn, booking_id)
         ctx = await desk_context(conn, current.desk_id, current.person_id)
     if current.status not in ACTIVE_BOOKING_STATUSES:
-        raise ProblemError(409, f"booking {booking_id} is {current.status}",
+        raise Conflict(f"booking {booking_id} is {current.status}",
                            title="Booking not active")
     if ends_at <= current.ends_at:
-        raise ProblemError(422, "the new end must be later than the current one",
+        raise Invalid("the new end must be later than the current one",
                            title="Not an extension")
     check_times(ctx.rules, current.starts_at, ends_at, now, person=ctx.person, check_start=False)
 
@@ -350,7 +350,7 @@ async def extend_booking(engine: AsyncEngine, booking_id: int, ends_at: datetime
             .returning(BOOKINGS)
         )).first()
         if row is None:
-            raise ProblemError(409, f"booking {booking_id} ended meanwhile",
+            raise Conflict(f"booking {booking_id} ended meanwhile",
                                title="Booking not active")
         booking = BookingPublic.model_validate(row._mapping)
         await record_event(conn, "booking.extended", booking.model_dump(mode="json"))
@@ -373,7 +373,7 @@ async def create_recurring(engine: AsyncEngine,
             for i in range((body.last_day - body.first_day).days + 1)]
     days = [d for d in days if d.weekday() in wanted]
     if len(days) > 366:
-        raise ProblemError(422, "a series covers at most 366 days", title="Series too long")
+        raise Invalid("a series covers at most 366 days", title="Series too long")
     series_id = str(uuid.uuid4())
     store = store_for(engine)
 
@@ -397,7 +397,7 @@ async def create_recurring(engine: AsyncEngine,
             check_times(ctx.rules, starts, ends, now, person=ctx.person)
             created.append(await _insert_booking(store, _booking_row(ctx, starts, ends, now,
                                                                       series_id)))
-        except ProblemError as problem:
+        except DomainError as problem:
             conflicts.append(RecurringConflict(day=day, title=problem.title,
                                                detail=problem.detail or problem.title))
     return RecurringBookingPublic(series_id=series_id, created=created, conflicts=conflicts)

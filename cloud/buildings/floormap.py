@@ -42,10 +42,10 @@ from cloud.bookings.checkins import EARLY_CHECKIN
 from cloud.bookings.site_rules import desk_rules, end_of_local_day
 from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, EVENTS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
 from cloud.db.tables import PRESENCE_CHANGES as PRESENCE
+from cloud.errors import NotFound
 from cloud.live.hub import LiveHub
 from cloud.people import access
 from cloud.people.auth import Principal
-from cloud.problems import ProblemError
 from cloud.schemas import (
     BuildingNode,
     DeskTimeline,
@@ -148,7 +148,7 @@ async def floor_info(conn: AsyncConnection, floor_id: str) -> MapFloor:
         .select_from(FLOORS.join(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
         .where(FLOORS.c.id == floor_id))).first()
     if row is None:
-        raise ProblemError(404, f"floor {floor_id!r} is unknown", title="Floor not found")
+        raise NotFound(f"floor {floor_id!r} is unknown", title="Floor not found")
     width, height, outline = _geometry(row.geometry)
     return MapFloor(id=row.id, name=row.name, level=row.level, building_id=row.building_id,
                     site_id=row.site_id, width=width, height=height, outline=outline)
@@ -316,7 +316,7 @@ async def desk_timeline(conn: AsyncConnection, desk_id: str, *, viewer: Principa
     """Today's (site time zone) bookings, check-ins/outs, releases, presence and unit changes."""
     at = now or _now()
     if await conn.scalar(select(DESKS.c.id).where(DESKS.c.id == desk_id)) is None:
-        raise ProblemError(404, f"desk {desk_id!r} is unknown", title="Desk not found")
+        raise NotFound(f"desk {desk_id!r} is unknown", title="Desk not found")
     names = may_see_names(viewer, (await access.desk_sites(conn, [desk_id])).get(desk_id))
     rules = await desk_rules(conn, desk_id)
     day_end = end_of_local_day(at, rules.tz)
@@ -372,7 +372,7 @@ async def kiosk_availability(conn: AsyncConnection, site: str | None,
     building_where: list[Any] = []
     if site is not None:
         if await conn.scalar(select(SITES.c.id).where(SITES.c.id == site)) is None:
-            raise ProblemError(404, f"site {site!r} is unknown", title="Site not found")
+            raise NotFound(f"site {site!r} is unknown", title="Site not found")
         building_where.append(BUILDINGS.c.site_id == site)
     floors = (await conn.execute(
         select(FLOORS.c.id, FLOORS.c.name, FLOORS.c.level, BUILDINGS.c.id.label("building_id"),

@@ -25,8 +25,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import EnrolmentToken, NodeCredential
+from cloud.errors import DomainError, Gone, Invalid, NotAuthenticated, NotFound
 from cloud.fleet.broker_credentials import hash_password
-from cloud.problems import ProblemError
 from cloud.settings import CloudSettings
 from ruang.contract import ID_PATTERN
 
@@ -85,10 +85,10 @@ async def create_token(
     now = now or datetime.now(UTC)
     node_id = node_id or new_node_id(settings.enrolment_node_prefix)
     if not _ID_RE.match(node_id):
-        raise ProblemError(422, f"{node_id!r} is not a valid node id", title="Invalid node id")
+        raise Invalid(f"{node_id!r} is not a valid node id", title="Invalid node id")
     if node_id == settings.cloud_mqtt_username:
         # The node would log in as the cloud and inherit its access to every topic.
-        raise ProblemError(422, f"{node_id!r} is the cloud's own broker account",
+        raise Invalid(f"{node_id!r} is the cloud's own broker account",
                            title="Invalid node id")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + timedelta(seconds=ttl_s)
@@ -99,20 +99,20 @@ async def create_token(
     return IssuedToken(token=token, node_id=node_id, expires_at=expires_at)
 
 
-async def _refusal(conn: AsyncConnection, hashed: str, now: datetime) -> ProblemError:
+async def _refusal(conn: AsyncConnection, hashed: str, now: datetime) -> DomainError:
     """Why a token could not be consumed: unknown (401), used or expired (410)."""
     row = (await conn.execute(
         select(EnrolmentToken.used_at, EnrolmentToken.expires_at)
         .where(EnrolmentToken.token_hash == hashed)
     )).one_or_none()
     if row is None:
-        return ProblemError(401, "no enrolment token matches; ask for a new one",
+        return NotAuthenticated("no enrolment token matches; ask for a new one",
                             title="Unknown enrolment token")
     used_at, expires_at = row
     if used_at is not None:
-        return ProblemError(410, f"this token was already used at {used_at.isoformat()}; "
+        return Gone(f"this token was already used at {used_at.isoformat()}; "
                             "a token enrols one node once", title="Enrolment token already used")
-    return ProblemError(410, f"this token expired at {expires_at.isoformat()}",
+    return Gone(f"this token expired at {expires_at.isoformat()}",
                         title="Enrolment token expired")
 
 
@@ -124,7 +124,7 @@ async def enrol(
     hardware_id: str | None,
     now: datetime | None = None,
 ) -> Enrolment:
-    """Consumes `token` and issues the node's credential; raises ProblemError if refused."""
+    """Consumes `token` and issues the node's credential; raises DomainError if refused."""
     now = now or datetime.now(UTC)
     hashed = token_hash(token)
     # One conditional UPDATE is the single-use guarantee: of two racing
@@ -168,5 +168,5 @@ async def _revoke(conn: AsyncConnection, node_id: str, now: datetime) -> int:
 async def revoke(conn: AsyncConnection, node_id: str, now: datetime | None = None) -> None:
     """Revokes the node's live credential; 404 when it has none."""
     if not await _revoke(conn, node_id, now or datetime.now(UTC)):
-        raise ProblemError(404, f"node {node_id!r} has no active broker credential",
+        raise NotFound(f"node {node_id!r} has no active broker credential",
                            title="No active credential")

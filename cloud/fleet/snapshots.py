@@ -33,10 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, rules_of
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS
+from cloud.errors import DomainError, NotFound
 from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.people.auth import load_or_create_dev_key
 from cloud.people.roster import allowlist
-from cloud.problems import ProblemError
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.tasks import cancel_and_wait
@@ -98,12 +98,12 @@ async def nodes_with_desks(conn: AsyncConnection) -> list[str]:
 
 async def build_body(conn: AsyncConnection, node: str, now: datetime,
                      version: int) -> contract.SnapshotBody:
-    """The snapshot body of `node` at `now`; ProblemError(404) if it serves no desks."""
+    """The snapshot body of `node` at `now`; NotFound if it serves no desks."""
     desk_rows = (await conn.execute(
         DESK_SITE.add_columns(DESKS.c.mode, DESKS.c.assigned_person_id)
         .where(DESKS.c.node_id == node).order_by(DESKS.c.id))).all()
     if not desk_rows:
-        raise ProblemError(404, f"node {node!r} serves no desks", title="Node not found")
+        raise NotFound(f"node {node!r} serves no desks", title="Node not found")
     # A node serves one floor, hence one site: the first desk with a site decides.
     rules = next((rules_of(r) for r in desk_rows if r.timezone is not None), SiteRules())
     day_end = end_of_local_day(now, rules.tz)
@@ -221,7 +221,7 @@ class SnapshotPublisher:
                 except NotConnected:
                     failed.add(node)
                     continue
-                except (ProblemError, contract.ContractError) as exc:
+                except (DomainError, contract.ContractError) as exc:
                     log.info("no snapshot for node %s: %s", node, exc)
                     continue
                 self.last[node] = snapshot

@@ -34,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloud.db.tables import INTEGRATION_EVENTS as EVENTS
 from cloud.db.tables import WEBHOOK_DELIVERIES as DELIVERIES
 from cloud.db.tables import WEBHOOK_SUBSCRIPTIONS as SUBSCRIPTIONS
+from cloud.errors import Invalid
 from cloud.integrations.events import KINDS
 from cloud.integrations.webhook_targets import TargetPolicy, TargetRefused
-from cloud.problems import ProblemError
 from cloud.settings import CloudSettings
 from ruang.tasks import cancel_and_wait
 
@@ -63,7 +63,7 @@ async def ensure_target_allowed(settings: CloudSettings, url: str) -> None:
     try:
         await TargetPolicy(settings.webhook_allowed_hosts).check(url)
     except TargetRefused as exc:
-        raise ProblemError(422, str(exc), title="Webhook target refused") from None
+        raise Invalid(str(exc), title="Webhook target refused") from None
 
 
 def new_secret() -> str:

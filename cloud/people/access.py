@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import Select, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,9 +40,8 @@ from cloud.db.models import (
     Room,
     Zone,
 )
-from cloud.deps import EngineDep
-from cloud.people.auth import CurrentUser, Principal
-from cloud.problems import ProblemError
+from cloud.errors import Forbidden, NotFound
+from cloud.people.auth import Principal
 from cloud.schemas import DeskPublic
 
 T = TypeVar("T")
@@ -167,7 +165,7 @@ async def _site_itself(conn: AsyncConnection, site_id: str) -> set[str]:
 
 # What an out-of-scope id answers: the same 404 as an unknown one.
 _Lookup = Callable[[AsyncConnection, str], Any]
-_NAMED: dict[str, tuple[_Lookup, str, str]] = {
+NAMED_PARAMS: dict[str, tuple[_Lookup, str, str]] = {
     # request parameter: (its sites, problem title, what it is)
     "desk_id": (_desk_sites_of, "Desk not found", "desk"),
     "floor_id": (_floor_sites, "Floor not found", "floor"),
@@ -180,9 +178,9 @@ _NAMED: dict[str, tuple[_Lookup, str, str]] = {
 }
 
 
-def not_found(param: str, value: str) -> ProblemError:
-    _, title, what = _NAMED[param]
-    return ProblemError(404, f"{what} {value!r} is unknown", title=title)
+def not_found(param: str, value: str) -> NotFound:
+    _, title, what = NAMED_PARAMS[param]
+    return NotFound(f"{what} {value!r} is unknown", title=title)
 
 
 async def ensure_in_scope(conn: AsyncConnection, user: Principal, roles: Sequence[str],
@@ -191,38 +189,9 @@ async def ensure_in_scope(conn: AsyncConnection, user: Principal, roles: Sequenc
     scope = site_scope(user, roles)
     if scope is None:
         return
-    lookup = _NAMED[param][0]
+    lookup = NAMED_PARAMS[param][0]
     if not in_scope(scope, await lookup(conn, value)):
         raise not_found(param, value)
-
-
-# --- FastAPI dependencies -------------------------------------------------------------------
-
-
-def scoped(*roles: str) -> Any:
-    """A dependency: the caller holds one of `roles` (else 403), and every resource the
-    request names in its path or query (desk_id, floor_id, node_id, badge_id,
-    person_id, node, building, site) lies in the caller's sites (else 404).
-
-    Put on a router, it scopes every route of it, including ones added later.
-    """
-
-    async def check(request: Request, user: CurrentUser, engine: EngineDep) -> Principal:
-        if not user.has(*roles, "admin"):
-            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
-                                detail=f"This needs one of the roles: {', '.join(roles)}, "
-                                "admin.")
-        named = [(k, v) for k, v in request.path_params.items() if k in _NAMED]
-        named += [(k, v) for k, v in request.query_params.items() if k in _NAMED]
-        if named and not user.is_admin:
-            # A short connection of its own: holding one for the whole request
-            # would block SQLite writers in the route.
-            async with engine.connect() as conn:
-                for key, value in named:
-                    await ensure_in_scope(conn, user, roles, key, str(value))
-        return user
-
-    return Depends(check)
 
 
 # --- filtering listings ---------------------------------------------------------------------
@@ -304,9 +273,7 @@ async def ensure_may_act_for(
     site = (await desk_sites(conn, [desk_id])).get(desk_id)
     if manages(user, site):
         return
-    raise ProblemError(
-        403,
-        "You can only book and change your own bookings; facility managers can act for "
+    raise Forbidden("You can only book and change your own bookings; facility managers can act for "
         "people in the sites they manage.",
         title="Not your booking",
     )
@@ -317,5 +284,5 @@ def person_filter(user: Principal, requested: str | None) -> str | None:
     if user.is_admin or "facility_manager" in user.roles:
         return requested
     if requested is not None and requested != user.subject:
-        raise ProblemError(403, "You can only see your own bookings.", title="Not your bookings")
+        raise Forbidden("You can only see your own bookings.", title="Not your bookings")
     return user.subject

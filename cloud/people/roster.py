@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.db.tables import BADGES, BOOKINGS, DESKS, PEOPLE
-from cloud.problems import ProblemError
+from cloud.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from cloud.schemas import (
     AllowlistEntry,
     AllowlistPublic,
@@ -44,14 +44,14 @@ MAX_IMPORT_BYTES = 5_000_000
 ALLOWLIST_HORIZON = timedelta(hours=24)
 
 
-def _import_error(errors: list[RowError]) -> ProblemError:
-    return ProblemError(422, f"{len(errors)} problem(s); nothing was imported",
+def _import_error(errors: list[RowError]) -> DomainError:
+    return Invalid(f"{len(errors)} problem(s); nothing was imported",
                         title="People import refused",
                         errors=[e.model_dump() for e in errors])
 
 
 def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
-    """Every row as a PersonCreate, or a 422 ProblemError naming each bad line."""
+    """Every row as a PersonCreate, or a 422 DomainError naming each bad line."""
     return parse_roster_csv(data, known_ids)[0]
 
 
@@ -126,7 +126,7 @@ async def import_people(engine: AsyncEngine, data: bytes, *,
     """Upserts the roster; with `sites` (a facility manager's), every row, and every
     person it would overwrite, must have its home site among them."""
     if len(data) > MAX_IMPORT_BYTES:
-        raise ProblemError(413, f"at most {MAX_IMPORT_BYTES} bytes per import")
+        raise TooLarge(f"at most {MAX_IMPORT_BYTES} bytes per import")
     async with engine.begin() as conn:
         # Hosts are checked against the whole roster; a tiny table next to desks.
         home = {r.id: r.site_id for r in await conn.execute(select(PEOPLE.c.id,
@@ -202,14 +202,14 @@ async def private_person(conn: AsyncConnection, person_id: str) -> PersonPrivate
     """One person with their personal data (NIP): for themself and admins only."""
     row = (await conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
     if row is None:
-        raise ProblemError(404, f"person {person_id!r} is unknown", title="Person not found")
+        raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
     return PersonPrivate.model_validate(row._mapping)
 
 
 # --- badges ------------------------------------------------------------------------
 
-def _uid_taken(uid: str) -> ProblemError:
-    return ProblemError(409, f"badge uid {uid} is already active for someone; revoke that badge "
+def _uid_taken(uid: str) -> DomainError:
+    return Conflict(f"badge uid {uid} is already active for someone; revoke that badge "
                         "first", title="Badge already active")
 
 
@@ -217,7 +217,7 @@ async def _insert_badge(conn: AsyncConnection, badge: BadgeBase, person_id: str,
                         now: datetime) -> BadgePublic:
     person = await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id))
     if person is None:
-        raise ProblemError(404, f"person {person_id!r} is unknown", title="Person not found")
+        raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
     row = (await conn.execute(
         BADGES.insert().values(kind=badge.kind, uid=badge.uid, person_id=person_id,
                                status="active", issued_at=now).returning(BADGES)
@@ -254,8 +254,8 @@ async def _end_badge(conn: AsyncConnection, badge_id: int, status: str,
     if row is None:
         current = await conn.scalar(select(BADGES.c.status).where(BADGES.c.id == badge_id))
         if current is None:
-            raise ProblemError(404, f"badge {badge_id} is unknown", title="Badge not found")
-        raise ProblemError(409, f"badge {badge_id} is already {current}",
+            raise NotFound(f"badge {badge_id} is unknown", title="Badge not found")
+        raise Conflict(f"badge {badge_id} is already {current}",
                            title="Badge not active")
     return BadgePublic.model_validate(row._mapping)
 
@@ -296,7 +296,7 @@ async def allowlist(conn: AsyncConnection, node: str, now: datetime) -> Allowlis
     """
     node_desks = select(DESKS.c.id).where(DESKS.c.node_id == node)
     if await conn.scalar(select(DESKS.c.id).where(DESKS.c.node_id == node).limit(1)) is None:
-        raise ProblemError(404, f"node {node!r} serves no desks", title="Node not found")
+        raise NotFound(f"node {node!r} serves no desks", title="Node not found")
     assigned = select(DESKS.c.assigned_person_id).where(
         DESKS.c.node_id == node, DESKS.c.assigned_person_id.is_not(None))
     booked = select(BOOKINGS.c.person_id).where(

@@ -75,7 +75,7 @@ async def test_missing_token_is_401_problem_with_bearer_challenge(settings: Clou
 
 
 @pytest.mark.parametrize(
-    "defect", ["expired", "wrong_issuer", "wrong_audience", "tampered", "garbage"]
+    "defect", ["expired", "wrong_issuer", "wrong_audience", "tampered", "alg_none", "garbage"]
 )
 async def test_bad_tokens_are_refused_with_a_reason(settings: CloudSettings, defect: str) -> None:
     good = mint_dev_token(settings, "asn-0001", ["asn"])
@@ -96,6 +96,10 @@ async def test_bad_tokens_are_refused_with_a_reason(settings: CloudSettings, def
             ).encode()
         ).decode()
         token = f"{head}.{forged}.{sig}"
+    elif defect == "alg_none":
+        # An unsigned token claiming admin: the verifier must not accept "none".
+        claims = {**jwt.decode(good, options={"verify_signature": False}), "roles": ["admin"]}
+        token = jwt.encode(claims, key=None, algorithm="none")
     else:
         token = "not-a-jwt"
     r = await get(make_app(settings), "/me", token)

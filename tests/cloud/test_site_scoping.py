@@ -315,6 +315,8 @@ async def test_every_operation_has_a_scope_decision_for_every_role(
 ) -> None:
     failures: list[str] = []
     streams: list[httpx.Response] = []
+    # The webhooks the matrix subscribes point at a closed loopback port.
+    settings = settings.model_copy(update={"webhook_allowed_hosts": ["127.0.0.1"]})
     async with serving(settings) as (base_url, task), httpx.AsyncClient(
         base_url=base_url, timeout=30
     ) as http:

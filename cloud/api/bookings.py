@@ -10,24 +10,22 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 
 from cloud.api.params import RowId
+from cloud.api_types import SQL_INT_MAX, AwareDateTime, Problem
+from cloud.bookings import ics
 from cloud.bookings import service as bookings
-from cloud.db.models import FEATURES
-from cloud.deps import DbDep, DeskChangesDep, EngineDep
-from cloud.integrations import ics
-from cloud.people import access
-from cloud.people.auth import CurrentUser, Principal
-from cloud.problems import ProblemError
-from cloud.schemas import (
-    SQL_INT_MAX,
+from cloud.bookings.schemas import (
     AvailabilityPublic,
-    AwareDateTime,
     BookingCreate,
     BookingExtend,
     BookingPublic,
-    Problem,
     RecurringBookingCreate,
     RecurringBookingPublic,
 )
+from cloud.db.models import FEATURES
+from cloud.deps import DbDep, DeskChangesDep, EngineDep
+from cloud.people import access
+from cloud.people.auth import CurrentUser, Principal
+from cloud.problems import ProblemError
 
 router = APIRouter(tags=["bookings"])
 

@@ -11,11 +11,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from cloud.api.scoping import scoped
+from cloud.api_types import Problem
 from cloud.bookings import qrcheckin
+from cloud.bookings.schemas import BookingPublic, QrCheckin
 from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
-from cloud.schemas import BookingPublic, Problem, QrCheckin
 
 router = APIRouter(tags=["qr check-in"])
 

@@ -39,12 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings import checkins
 from cloud.bookings import service as bookings
+from cloud.bookings.schemas import BookingPublic
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
 from cloud.errors import Conflict, Forbidden
 from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.live.hub import DeskChanges
-from cloud.schemas import BookingPublic
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.private_files import write_private

@@ -43,14 +43,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cloud.db.models import (
-    ACTIVE_BOOKING_STATUSES,
-)
-from cloud.db.tables import BOOKING_SERIES as SERIES
-from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
-from cloud.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
-from cloud.integrations.events import record_event
-from cloud.schemas import (
+from cloud.bookings.schemas import (
     AvailabilityPublic,
     AvailableDesk,
     AvailableRoom,
@@ -60,6 +53,13 @@ from cloud.schemas import (
     RecurringBookingPublic,
     RecurringConflict,
 )
+from cloud.db.models import (
+    ACTIVE_BOOKING_STATUSES,
+)
+from cloud.db.tables import BOOKING_SERIES as SERIES
+from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
+from cloud.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
+from cloud.integrations.events import record_event
 from ruang.site_defaults import DEFAULT_TIMEZONE
 
 DESK_TAKEN = "Desk already booked for that time"

@@ -28,18 +28,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import (
-    Badge,
-    Building,
-    Desk,
-    EnrolmentToken,
-    Floor,
-    Node,
-    NodeCredential,
-    Person,
-    Room,
-    Zone,
-)
+from cloud.db.models import Badge, Building, Desk, Floor, Node, Person, Room, Zone
+from cloud.db.models_fleet import EnrolmentToken, NodeCredential
 from cloud.errors import Forbidden, NotFound
 from cloud.people.auth import Principal
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from cloud.api import router
 from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.bookings.store import BookingStore
 from cloud.buildings.layout import apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
 from cloud.fleet.broker_credentials import BrokerFiles
@@ -53,6 +54,10 @@ def create_app(
         sink = make_sink(settings)
         ingestor = Ingestor(settings, engine, sink)
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
+        # The one booking store of the app: API writes, auto-release and QR check-in
+        # all queue on it (on SQLite, one FIFO lock for the database).
+        booking_store = BookingStore(engine)
+        app.state.booking_store = booking_store
         snapshots = SnapshotPublisher(settings, engine, ingestor,
                                       SnapshotSigner.from_path(settings.snapshot_key_path))
         app.state.snapshots = snapshots
@@ -67,7 +72,7 @@ def create_app(
         # Bookings changed by the API, auto-release or a QR check-in reach both.
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
         app.state.desk_changes = desk_changes
-        releaser = AutoReleaser(engine, settings.autorelease_interval_s, desk_changes)
+        releaser = AutoReleaser(booking_store, settings.autorelease_interval_s, desk_changes)
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks

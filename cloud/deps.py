@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the database, the ingestor, the live hub and QR keys of the running app."""
+"""FastAPI dependencies: the database, booking store, ingestor, live hub and QR keys of the app."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.bookings.store import BookingStore
 from cloud.ingest.ingestor import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.settings import CloudSettings
@@ -29,6 +30,11 @@ async def get_db(
 ) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
         yield conn
+
+
+def get_booking_store(request: Request) -> BookingStore:
+    store: BookingStore = request.app.state.booking_store
+    return store
 
 
 def get_ingestor(request: Request) -> Ingestor:
@@ -54,6 +60,7 @@ def get_checkin_keys(request: Request) -> CheckinKeys:
 SettingsDep = Annotated[CloudSettings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 DbDep = Annotated[AsyncConnection, Depends(get_db)]
+BookingStoreDep = Annotated[BookingStore, Depends(get_booking_store)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 DeskChangesDep = Annotated[DeskChanges, Depends(get_desk_changes)]

@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from cloud.api_types import Problem
 from cloud.problems import PROBLEM_JSON
-from cloud.schemas import Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _SECURED = {

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from cloud.analytics import utilisation as analytics
-from cloud.analytics.utilisation import (
+from cloud.analytics.schemas import (
     BucketUnit,
     Heatmap,
     HeatmapCell,
@@ -27,11 +27,11 @@ from cloud.analytics.utilisation import (
     UtilisationReport,
     UtilisationRow,
 )
+from cloud.api_types import AwareDateTime, Problem
 from cloud.deps import DbDep
 from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
-from cloud.schemas import AwareDateTime, Problem
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 

@@ -10,24 +10,22 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 
 from cloud.api.params import RowId
-from cloud.bookings import service as bookings
-from cloud.db.models import FEATURES
-from cloud.deps import DbDep, DeskChangesDep, EngineDep
-from cloud.integrations import ics
-from cloud.people import access
-from cloud.people.auth import CurrentUser, Principal
-from cloud.problems import ProblemError
-from cloud.schemas import (
-    SQL_INT_MAX,
+from cloud.api_types import SQL_INT_MAX, AwareDateTime, Problem
+from cloud.bookings import ics, reads, writes
+from cloud.bookings.schemas import (
     AvailabilityPublic,
-    AwareDateTime,
     BookingCreate,
     BookingExtend,
     BookingPublic,
-    Problem,
     RecurringBookingCreate,
     RecurringBookingPublic,
 )
+from cloud.bookings.store import BookingStore
+from cloud.db.models import FEATURES
+from cloud.deps import BookingStoreDep, DbDep, DeskChangesDep
+from cloud.people import access
+from cloud.people.auth import CurrentUser, Principal
+from cloud.problems import ProblemError
 
 router = APIRouter(tags=["bookings"])
 
@@ -82,7 +80,7 @@ async def availability(
             422, "start and end need an offset and end must not be before start",
             title="Bad time range",
         )
-    return await bookings.availability(
+    return await reads.availability(
         conn,
         start=start,
         end=end,
@@ -100,11 +98,11 @@ async def availability(
     responses=_WRITE_ERRORS,
 )
 async def create_booking(
-    body: BookingCreate, engine: EngineDep, user: CurrentUser, desk_changes: DeskChangesDep,
+    body: BookingCreate, store: BookingStoreDep, user: CurrentUser, desk_changes: DeskChangesDep,
 ) -> BookingPublic:
-    async with engine.connect() as conn:
+    async with store.engine.connect() as conn:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
-    created = await bookings.create_booking(engine, body)
+    created = await writes.create_booking(store, body)
     desk_changes([created.desk_id])
     return created
 
@@ -116,12 +114,12 @@ async def create_booking(
     responses=_WRITE_ERRORS,
 )
 async def create_recurring(
-    body: RecurringBookingCreate, engine: EngineDep, user: CurrentUser,
+    body: RecurringBookingCreate, store: BookingStoreDep, user: CurrentUser,
     desk_changes: DeskChangesDep,
 ) -> RecurringBookingPublic:
-    async with engine.connect() as conn:
+    async with store.engine.connect() as conn:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
-    series = await bookings.create_recurring(engine, body)
+    series = await writes.create_recurring(store, body)
     desk_changes([body.desk_id])
     return series
 
@@ -151,7 +149,7 @@ async def _rows(
 ) -> list[BookingPublic]:
     """The bookings matching `f` that `user` may see (see cloud/people/access.py)."""
     extra = {"limit": limit} if limit is not None else {}
-    rows = await bookings.list_bookings(
+    rows = await reads.list_bookings(
         conn, person=access.person_filter(user, f.person), desk=f.desk, start=f.start,
         end=f.end, **extra,
     )  # fmt: skip
@@ -190,7 +188,7 @@ async def export_csv(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
 )
 async def export_ics(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
     rows = await _rows(conn, user, f, limit=100_000)
-    places = await bookings.desk_places(conn, [r.desk_id for r in rows])
+    places = await reads.desk_places(conn, [r.desk_id for r in rows])
     body = ics.bookings_ics(rows, places, datetime.now(UTC))
     return Response(
         body,
@@ -201,10 +199,10 @@ async def export_ics(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic, responses=_WRITE_ERRORS)
 async def cancel_booking(
-    booking_id: RowId, engine: EngineDep, user: CurrentUser, desk_changes: DeskChangesDep,
+    booking_id: RowId, store: BookingStoreDep, user: CurrentUser, desk_changes: DeskChangesDep,
 ) -> BookingPublic:
-    await _ensure_owner(engine, user, booking_id)
-    cancelled = await bookings.cancel_booking(engine, booking_id)
+    await _ensure_owner(store, user, booking_id)
+    cancelled = await writes.cancel_booking(store, booking_id)
     desk_changes([cancelled.desk_id])
     return cancelled
 
@@ -213,17 +211,17 @@ async def cancel_booking(
 async def extend_booking(
     booking_id: RowId,
     body: BookingExtend,
-    engine: EngineDep,
+    store: BookingStoreDep,
     user: CurrentUser,
     desk_changes: DeskChangesDep,
 ) -> BookingPublic:
-    await _ensure_owner(engine, user, booking_id)
-    extended = await bookings.extend_booking(engine, booking_id, body.ends_at)
+    await _ensure_owner(store, user, booking_id)
+    extended = await writes.extend_booking(store, booking_id, body.ends_at)
     desk_changes([extended.desk_id])
     return extended
 
 
-async def _ensure_owner(engine: EngineDep, user: Principal, booking_id: int) -> None:
-    async with engine.connect() as conn:
-        row = await bookings.get_booking(conn, booking_id)
+async def _ensure_owner(store: BookingStore, user: Principal, booking_id: int) -> None:
+    async with store.engine.connect() as conn:
+        row = await reads.get_booking(conn, booking_id)
         await access.ensure_may_act_for(conn, user, row.person_id, row.desk_id)

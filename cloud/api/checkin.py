@@ -11,11 +11,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from cloud.api.scoping import scoped
+from cloud.api_types import Problem
 from cloud.bookings import qrcheckin
-from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
+from cloud.bookings.schemas import BookingPublic, QrCheckin
+from cloud.deps import BookingStoreDep, CheckinKeysDep, DbDep, DeskChangesDep, IngestorDep
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
-from cloud.schemas import BookingPublic, Problem, QrCheckin
 
 router = APIRouter(tags=["qr check-in"])
 
@@ -51,13 +52,13 @@ async def desk_qr(desk_id: str, conn: DbDep, keys: CheckinKeysDep) -> Response:
 async def qr_checkin(
     desk_id: str,
     body: QrCheckin,
-    engine: EngineDep,
+    store: BookingStoreDep,
     user: CurrentUser,
     keys: CheckinKeysDep,
     desk_changes: DeskChangesDep,
     ingestor: IngestorDep,
 ) -> BookingPublic:
-    booking, node = await qrcheckin.check_in_with_key(engine, keys, desk_id, body.key,
+    booking, node = await qrcheckin.check_in_with_key(store, keys, desk_id, body.key,
                                                       user.subject)
     await qrcheckin.after_checkin(desk_id, node, desk_changes=desk_changes, ingestor=ingestor)
     return booking

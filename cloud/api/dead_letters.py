@@ -8,49 +8,22 @@ deletes it. The raw payload is returned base64-encoded: it may not be UTF-8.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
+from cloud.api_types import Problem
 from cloud.deps import DbDep, EngineDep, IngestorDep
 from cloud.ingest import dead_letters
+from cloud.ingest.schemas import DeadLetterDetail, DeadLetterPage, DeadLetterPublic, ReplayResult
 from cloud.problems import ProblemError
-from cloud.schemas import Problem
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 
 LetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such dead letter"}}
-
-
-class DeadLetterPublic(BaseModel):
-    id: int
-    message_id: str
-    node: str | None
-    topic: str
-    reason: str = Field(description="why it was parked, or why its last replay failed")
-    attempts: int = Field(description="times it was received or replayed and failed")
-    first_seen: datetime
-    last_seen: datetime
-
-
-class DeadLetterDetail(DeadLetterPublic):
-    payload_b64: str = Field(description="the raw MQTT payload, base64")
-
-
-class DeadLetterPage(BaseModel):
-    total: int
-    items: list[DeadLetterPublic]
-
-
-class ReplayResult(BaseModel):
-    replayed: bool = Field(description="applied (and the dead letter removed)")
-    duplicate: bool = Field(description="it had already been applied meanwhile")
-    reason: str | None = Field(description="why it was not applied")
 
 
 def _missing(letter_id: int) -> ProblemError:

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from cloud.api_types import Problem
 from cloud.buildings import queries
+from cloud.buildings.schemas import DeskPublic, LedCommandCreate, LedCommandPublic
 from cloud.deps import DbDep, IngestorDep
 from cloud.ingest.ingestor import NotConnected
-from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
-from cloud.schemas import DeskPublic, LedCommandCreate, LedCommandPublic, Problem
 from ruang import contract
 
 router = APIRouter(tags=["desks"])
@@ -30,12 +30,12 @@ async def _desk_or_404(conn: DbDep, desk_id: str) -> DeskPublic:
 
 @router.get("/desks", response_model=list[DeskPublic])
 async def list_desks(conn: DbDep, user: CurrentUser) -> list[DeskPublic]:
-    return await access.desks_for(conn, user, await queries.list_desks(conn))
+    return await queries.desks_for(conn, user, await queries.list_desks(conn))
 
 
 @router.get("/desks/{desk_id}", response_model=DeskPublic, responses=_NOT_FOUND)
 async def get_desk(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskPublic:
-    return (await access.desks_for(conn, user, [await _desk_or_404(conn, desk_id)]))[0]
+    return (await queries.desks_for(conn, user, [await _desk_or_404(conn, desk_id)]))[0]
 
 
 @router.post(

@@ -8,23 +8,19 @@ by the node itself and is authorised by the token alone.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, Field
 
 from cloud.api.scoping import scoped
+from cloud.api_types import Problem
 from cloud.deps import DbDep, SettingsDep
 from cloud.fleet import enrolment
 from cloud.fleet.broker_credentials import BrokerFiles
+from cloud.fleet.schemas import EnrolRequest, EnrolResponse, TokenCreate, TokenIssued
 from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
-from cloud.schemas import Problem
-from ruang.contract import ID_PATTERN
-
-DEFAULT_TOKEN_TTL_S = 24 * 3600
 
 
 def get_broker_files(request: Request, settings: SettingsDep) -> BrokerFiles:
@@ -36,36 +32,6 @@ def get_broker_files(request: Request, settings: SettingsDep) -> BrokerFiles:
 
 
 BrokerFilesDep = Annotated[BrokerFiles, Depends(get_broker_files)]
-
-
-class TokenCreate(BaseModel):
-    node_id: str | None = Field(default=None, pattern=ID_PATTERN,
-                                description="generated when omitted")
-    ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0, le=30 * 24 * 3600)
-    config: dict[str, Any] = Field(
-        default_factory=dict, description="edge settings handed to the node (desk_units...)"
-    )
-
-
-class TokenIssued(BaseModel):
-    token: str = Field(description="shown once; the cloud keeps only its hash")
-    node_id: str
-    expires_at: datetime
-
-
-class EnrolRequest(BaseModel):
-    token: str = Field(min_length=1, max_length=200)
-    hardware_id: str | None = Field(default=None, max_length=128,
-                                    description="e.g. the Raspberry Pi serial number")
-
-
-class EnrolResponse(BaseModel):
-    node_id: str
-    mqtt_url: str
-    mqtt_username: str
-    mqtt_password: str = Field(description="shown once; the cloud keeps only its hash")
-    ca_cert_pem: str | None
-    config: dict[str, Any]
 
 
 admin_router = APIRouter(tags=["enrolment"])

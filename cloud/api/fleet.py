@@ -10,17 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from cloud.api_types import Problem
 from cloud.deps import DbDep
 from cloud.fleet import health as fleet
+from cloud.fleet.schemas import FleetNodeDetailPublic, FleetNodePublic, HealthHistoryPublic
 from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
-from cloud.schemas import (
-    FleetNodeDetailPublic,
-    FleetNodePublic,
-    HealthHistoryPublic,
-    Problem,
-)
 
 router = APIRouter(tags=["fleet"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from cloud.api.scoping import scoped
+from cloud.api_types import Problem
 from cloud.buildings import floormap
+from cloud.buildings.schemas import DeskTimeline, FloorMap, MapUpdate, SiteTree
 from cloud.deps import DbDep, EngineDep, LiveDep
 from cloud.people.auth import CurrentUser
-from cloud.schemas import DeskTimeline, FloorMap, MapUpdate, Problem, SiteTree
 
 router = APIRouter(tags=["floor map"])
 # Technicians see the map too (which desks are out of service), without names.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from cloud.api_types import Health, Problem, Readiness
 from cloud.db.engine import ping
 from cloud.deps import EngineDep, IngestorDep
 from cloud.problems import problem_response
-from cloud.schemas import Health, Problem, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from cloud.deps import IngestorDep
-from cloud.schemas import IngestStatsPublic
+from cloud.ingest.schemas import IngestStatsPublic
 
 router = APIRouter(tags=["ingest"])
 

@@ -9,9 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from cloud.api_types import Problem
 from cloud.buildings import floormap
+from cloud.buildings.schemas import KioskAvailability
 from cloud.deps import DbDep
-from cloud.schemas import KioskAvailability, Problem
 
 router = APIRouter(tags=["kiosk"])
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cloud.api_types import Problem
 from cloud.deps import DbDep
 from cloud.people import roster as people
 from cloud.people.auth import CurrentUser, require_roles
-from cloud.schemas import PersonPrivate, Problem
+from cloud.people.schemas import PersonPrivate
 
 router = APIRouter(tags=["people"])
 

@@ -7,51 +7,18 @@ a `config_status` event. `GET /nodes/{id}/config` shows both sides.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
 
 from cloud.api.params import NodeIdPath
+from cloud.api_types import Problem
 from cloud.deps import DbDep, IngestorDep
 from cloud.fleet import node_config
+from cloud.fleet.schemas import DesiredConfig, NodeConfigPut, NodeConfigView, ReportedConfig
 from cloud.ingest.ingestor import NotConnected
 from cloud.problems import ProblemError
-from cloud.schemas import SQL_INT_MAX, Problem
 from ruang import contract
 
 router = APIRouter(tags=["nodes"])
-
-
-class NodeConfigPut(BaseModel):
-    config: dict[str, Any] = Field(
-        description="edge settings to push: desk_units, radars, gps, ble, doors, "
-        "health_interval_s, away_s, away_warning_s, building_tz"
-    )
-    version: int | None = Field(default=None, ge=1, le=SQL_INT_MAX,
-                                 description="default: stored version + 1")
-
-
-class DesiredConfig(BaseModel):
-    version: int
-    config: dict[str, Any]
-    updated_at: datetime
-
-
-class ReportedConfig(BaseModel):
-    version: int
-    applied: bool
-    error: str | None = None
-    active_version: int | None = None
-    received_at: datetime
-
-
-class NodeConfigView(BaseModel):
-    node: str
-    desired: DesiredConfig | None
-    reported: ReportedConfig | None
-    in_sync: bool = Field(description="the node runs the desired version")
 
 
 def _node_id(node_id: str) -> str:

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from cloud.buildings import queries
 from cloud.deps import DbDep
+from cloud.fleet.schemas import NodePublic
 from cloud.people import access
 from cloud.people.auth import CurrentUser
-from cloud.schemas import NodePublic
 
 router = APIRouter(tags=["nodes"])
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path
 
-from cloud.schemas import SQL_INT_MAX
+from cloud.api_types import SQL_INT_MAX
 from ruang.contract import ID_PATTERN
 
 # A larger number cannot name a row; refusing it in validation keeps it away from

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query, Request, status
 
 from cloud.api.params import RowId
 from cloud.api.snapshots import PublisherDep
+from cloud.api_types import Problem
 from cloud.deps import DbDep, EngineDep
 from cloud.people import access
 from cloud.people import roster as people
 from cloud.people.auth import CurrentUser
-from cloud.schemas import (
+from cloud.people.schemas import (
     AllowlistPublic,
     BadgeCreate,
     BadgePublic,
@@ -22,7 +23,6 @@ from cloud.schemas import (
     PeopleImportPublic,
     PersonKind,
     PersonPublic,
-    Problem,
 )
 
 router = APIRouter(tags=["people"])

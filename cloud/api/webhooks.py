@@ -4,65 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
 
 from cloud.api.params import RowId
+from cloud.api_types import Problem
 from cloud.deps import DbDep, EngineDep, SettingsDep
 from cloud.integrations import webhooks
-from cloud.integrations.events import EventKind
+from cloud.integrations.schemas import (
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryPublic,
+    WebhookPublic,
+)
 from cloud.problems import ProblemError
-from cloud.schemas import Problem
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such subscription"}}
-
-
-class WebhookCreate(BaseModel):
-    url: str = Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+([/?#]\S*)?$",
-                     description="http(s) endpoint receiving the POSTs")
-    secret: str | None = Field(default=None, min_length=16, max_length=256,
-                               description="HMAC key; omitted = generated and returned once")
-    kinds: list[EventKind] | None = Field(default=None,
-                                          description="event kinds wanted; omitted = all")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("an absolute http:// or https:// URL is required")
-        return value
-
-
-class WebhookPublic(BaseModel):
-    id: int
-    url: str
-    kinds: list[str]
-    active: bool
-    created_at: datetime
-
-
-class WebhookCreated(WebhookPublic):
-    secret: str | None = Field(description="the generated secret, shown only in this answer; "
-                                           "null when the request supplied one")
-
-
-class WebhookDeliveryPublic(BaseModel):
-    id: int = Field(description="delivery id, sent as X-Ruang-Delivery")
-    event_id: int
-    kind: str
-    attempts: int
-    last_status: int | None = Field(description="HTTP status of the last attempt")
-    last_error: str | None
-    next_attempt_at: datetime | None = Field(description="null once delivered or given up")
-    delivered_at: datetime | None
-    gave_up: bool
 
 
 @router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,

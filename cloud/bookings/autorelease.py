@@ -2,7 +2,8 @@
 
 `release_no_shows(engine, now)` does one pass (tests call it with their own
 `now`); `AutoReleaser` runs it every `autorelease_interval_s` in the app's
-lifespan. Released bookings stay in the table as history (status `no_show`).
+lifespan, through the app's booking store. Released bookings stay in the table as
+history (status `no_show`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.checkins import event_data
-from cloud.bookings.service import store_for
 from cloud.bookings.site_rules import DESK_SITE, rules_of
+from cloud.bookings.store import BookingStore
 from cloud.db.tables import BOOKINGS
 from cloud.integrations.events import record_event
 from ruang.tasks import cancel_and_wait
@@ -26,8 +27,13 @@ log = logging.getLogger(__name__)
 
 
 
-async def release_no_shows(engine: AsyncEngine, now: datetime | None = None) -> list[str]:
-    """Marks overdue `booked` bookings no_show; returns the desks that were freed."""
+async def release_no_shows(engine: AsyncEngine, now: datetime | None = None, *,
+                           store: BookingStore | None = None) -> list[str]:
+    """Marks overdue `booked` bookings no_show; returns the desks that were freed.
+
+    `store` is the app's booking store, so that on SQLite the pass queues with the
+    API's booking writes; without one (a single pass, as in tests) it gets its own.
+    """
     at = now or datetime.now(UTC)
 
     async def run(conn: AsyncConnection) -> list[str]:
@@ -52,15 +58,15 @@ async def release_no_shows(engine: AsyncEngine, now: datetime | None = None) -> 
         return desks
 
     # Through the booking store: on SQLite it queues with the API's booking writes.
-    return await store_for(engine).write(run)
+    return await (store or BookingStore(engine)).write(run)
 
 
 class AutoReleaser:
     """Runs `release_no_shows` periodically and tells the snapshot publisher what changed."""
 
-    def __init__(self, engine: AsyncEngine, interval_s: float,
+    def __init__(self, store: BookingStore, interval_s: float,
                  on_released: Callable[[list[str]], None]) -> None:
-        self._engine = engine
+        self._store = store
         self._interval = interval_s
         self._on_released = on_released
         self._task: asyncio.Task[None] | None = None
@@ -77,7 +83,7 @@ class AutoReleaser:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                desks = await release_no_shows(self._engine)
+                desks = await release_no_shows(self._store.engine, store=self._store)
             except Exception:
                 # A database hiccup: the next pass picks the same bookings up.
                 log.exception("auto-release pass failed")

@@ -35,16 +35,17 @@ from zoneinfo import ZoneInfo
 
 import segno
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings import checkins
-from cloud.bookings import service as bookings
+from cloud.bookings.schemas import BookingPublic
+from cloud.bookings.site_rules import check_walk_up, desk_context
+from cloud.bookings.store import BookingStore
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
 from cloud.errors import Conflict, Forbidden
 from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.live.hub import DeskChanges
-from cloud.schemas import BookingPublic
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.private_files import write_private
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 GREEN = (0, 200, 0)
 KEY_LENGTH = 16
 SECRET_FILE = "checkin-qr-secret"
-WALK_UP_MODES = ("drop_in", "reservable")
 
 
 class CheckinKeys:
@@ -105,19 +105,19 @@ async def desk_exists(conn: AsyncConnection, desk_id: str) -> bool:
     return await conn.scalar(select(DESKS.c.id).where(DESKS.c.id == desk_id)) is not None
 
 
-async def check_in_with_key(engine: AsyncEngine, keys: CheckinKeys, desk_id: str, key: str,
+async def check_in_with_key(store: BookingStore, keys: CheckinKeys, desk_id: str, key: str,
                             person_id: str) -> tuple[BookingPublic, str]:
     """`check_in` after checking the desk's QR key and that the caller is a person (403s)."""
     if not keys.valid(desk_id, key):
         # Same answer for an unknown desk: the key does not tell which desks exist.
         raise Forbidden("this check-in code is not valid for the desk; scan the code "
                            "on the desk again", title="Wrong check-in code")
-    async with engine.connect() as conn:
+    async with store.engine.connect() as conn:
         known = await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id))
     if known is None:
         raise Forbidden("your sign-in is not tied to a person in the roster, so "
                            "there is nobody to check in", title="Not a person")
-    return await check_in(engine, desk_id, person_id)
+    return await check_in(store, desk_id, person_id)
 
 
 async def after_checkin(desk_id: str, node: str, *, desk_changes: DeskChanges,
@@ -137,7 +137,7 @@ def _local(ts: datetime, timezone: str) -> str:
     return ts.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
 
 
-async def check_in(engine: AsyncEngine, desk_id: str, person_id: str,
+async def check_in(store: BookingStore, desk_id: str, person_id: str,
                    now: datetime | None = None) -> tuple[BookingPublic, str]:
     """Checks `person_id` in at `desk_id`; returns the booking and the desk's node.
 
@@ -146,8 +146,8 @@ async def check_in(engine: AsyncEngine, desk_id: str, person_id: str,
     or the desk takes no walk-ups.
     """
     at = now or datetime.now(UTC)
-    async with engine.connect() as conn:
-        ctx = await bookings.desk_context(conn, desk_id, person_id)
+    async with store.engine.connect() as conn:
+        ctx = await desk_context(conn, desk_id, person_id)
         node = await conn.scalar(select(DESKS.c.node_id).where(DESKS.c.id == desk_id))
     desk, person, rules = ctx.desk, ctx.person, ctx.rules
 
@@ -171,26 +171,12 @@ async def check_in(engine: AsyncEngine, desk_id: str, person_id: str,
             raise Conflict(f"desk {desk_id} is booked by someone else until "
                 f"{_local(other.ends_at, rules.timezone)}; pick another desk",
                 title="Desk booked by someone else")
-        _check_walk_up(desk, person)
+        check_walk_up(desk, person)
         created, _ = await checkins.walk_up(conn, desk_id, person_id, at, at, None)
         if created is None:
             raise Conflict(f"desk {desk_id} is booked by someone else from now on; "
                                "pick another desk", title="Desk booked by someone else")
         return created, "walk_up"
 
-    row, _ = await bookings.store_for(engine).write(run, desks=[desk_id], people=[person_id])
+    row, _ = await store.write(run, desks=[desk_id], people=[person_id])
     return BookingPublic.model_validate(row._mapping), str(node)
-
-
-def _check_walk_up(desk: Any, person: Any) -> None:
-    """Whether `person` may claim `desk` without a booking (the rules of booking it)."""
-    if desk.mode == "assigned":
-        if desk.assigned_person_id != person.id:
-            raise Forbidden(f"desk {desk.id} is assigned to someone else",
-                               title="Desk assigned to someone else")
-    elif desk.mode not in WALK_UP_MODES:
-        raise Conflict(f"desk {desk.id} is out of service", title="Desk unavailable")
-    agency = desk.reserved_for_agency
-    if agency is not None and person.agency != agency:
-        raise Forbidden(f"desk {desk.id} is in a zone reserved for {agency}",
-                           title="Zone reserved for another agency")

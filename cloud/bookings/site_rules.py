@@ -1,4 +1,13 @@
-"""The site rules that govern a desk at tap time: its time zone, check-in grace and away limit.
+"""The rules that govern a desk, in one place: the site's and the booking rules.
+
+* At tap time (check-in, away, auto-release): the site's time zone, check-in
+  grace and away limit (`SiteRules`).
+* When booking: the longest booking, how many days ahead bookings open, one
+  desk per person per slot (`Rules`); the desk's mode (reservable, drop-in,
+  assigned, unavailable), a zone reserved for an agency, and a guest's pass
+  window (`check_desk_and_person`, `check_times`).
+* When claiming a desk on the spot (QR check-in): which modes take walk-ups
+  (`check_walk_up`).
 
 Desks reach a site through floor -> building -> site; a desk ingestion created
 before any layout named it has no site and gets the defaults below.
@@ -11,10 +20,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.tables import BUILDINGS, DESKS, FLOORS, SITES
+from cloud.db.tables import BUILDINGS, DESKS, FLOORS, PEOPLE, SITES, ZONES
+from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from ruang.site_defaults import DEFAULT_TIMEZONE
 
 
@@ -57,3 +67,107 @@ def end_of_local_day(at: datetime, tz: ZoneInfo) -> datetime:
     local = at.astimezone(tz)
     midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tz)
     return midnight
+
+
+# --- booking rules (booking ahead, QR check-in) ---------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Desk modes a person may claim on the spot (QR check-in) without a booking.
+WALK_UP_MODES = ("drop_in", "reservable")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The booking limits in force for a desk (its site's, or the defaults)."""
+
+    timezone: str = DEFAULT_TIMEZONE
+    max_booking_hours: int = 10
+    max_days_ahead: int = 14
+    one_desk_per_person_per_slot: bool = True
+    checkin_grace_min: int = 15
+
+
+DESK_CONTEXT = (
+    select(
+        DESKS.c.id, DESKS.c.mode, DESKS.c.assigned_person_id,
+        ZONES.c.reserved_for_agency,
+        SITES.c.timezone, SITES.c.max_booking_hours, SITES.c.max_days_ahead,
+        SITES.c.one_desk_per_person_per_slot, SITES.c.checkin_grace_min,
+    )
+    .select_from(
+        DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id)
+        .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+        .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
+        .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id)
+    )
+)
+
+
+@dataclass(frozen=True)
+class DeskContext:
+    desk: Any  # Row of DESK_CONTEXT
+    person: Any  # Row of people
+    rules: Rules
+
+
+async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> DeskContext:
+    desk = (await conn.execute(DESK_CONTEXT.where(DESKS.c.id == desk_id))).first()
+    if desk is None:
+        raise NotFound(f"desk {desk_id!r} is unknown", title="Desk not found")
+    person = (await conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
+    if person is None:
+        raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
+    rules = Rules() if desk.timezone is None else Rules(
+        desk.timezone, desk.max_booking_hours, desk.max_days_ahead,
+        desk.one_desk_per_person_per_slot, desk.checkin_grace_min)
+    return DeskContext(desk, person, rules)
+
+
+def check_desk_and_person(ctx: DeskContext) -> None:
+    desk, person = ctx.desk, ctx.person
+    if desk.mode == "unavailable":
+        raise Conflict(f"desk {desk.id} is out of service", title="Desk unavailable")
+    if desk.mode == "drop_in":
+        raise Conflict(f"desk {desk.id} is first come, first served: check in at the "
+                           "desk instead of booking ahead", title="Drop-in desk")
+    _check_assigned_and_agency(desk, person)
+
+
+def check_walk_up(desk: Any, person: Any) -> None:
+    """Whether `person` may claim `desk` (a row of desk_context) without a booking."""
+    if desk.mode != "assigned" and desk.mode not in WALK_UP_MODES:
+        raise Conflict(f"desk {desk.id} is out of service", title="Desk unavailable")
+    _check_assigned_and_agency(desk, person)
+
+
+def _check_assigned_and_agency(desk: Any, person: Any) -> None:
+    # Shared by booking ahead and walking up: an assigned desk is its holder's
+    # alone, and a zone reserved for an agency takes only that agency's people.
+    if desk.mode == "assigned" and desk.assigned_person_id != person.id:
+        raise Forbidden(f"desk {desk.id} is assigned to someone else",
+                        title="Desk assigned to someone else")
+    agency = desk.reserved_for_agency
+    if agency is not None and person.agency != agency:
+        raise Forbidden(f"desk {desk.id} is in a zone reserved for {agency}",
+                        title="Zone reserved for another agency")
+
+
+def check_times(rules: Rules, starts_at: datetime, ends_at: datetime, now: datetime, *,
+                person: Row[Any] | None = None, check_start: bool = True) -> None:
+    if ends_at - starts_at > timedelta(hours=rules.max_booking_hours):
+        raise Invalid(f"a booking may last at most {rules.max_booking_hours} h",
+                           title="Booking too long")
+    if check_start and starts_at < now - timedelta(minutes=rules.checkin_grace_min):
+        raise Invalid("the booking starts in the past", title="Booking in the past")
+    if ends_at <= now:
+        raise Invalid("the booking ends in the past", title="Booking in the past")
+    tz = ZoneInfo(rules.timezone)
+    horizon = now.astimezone(tz).date() + timedelta(days=rules.max_days_ahead)
+    if starts_at.astimezone(tz).date() > horizon:
+        raise Invalid(f"bookings open {rules.max_days_ahead} days ahead "
+                           f"(until {horizon.isoformat()})", title="Too far ahead")
+    if person is not None and person.kind == "guest":
+        if (person.valid_from and starts_at < person.valid_from) or (
+                person.valid_until and ends_at > person.valid_until):
+            raise Forbidden("the guest pass does not cover that time",
+                               title="Guest pass not valid then")

@@ -40,13 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.checkins import EARLY_CHECKIN
 from cloud.bookings.site_rules import desk_rules, end_of_local_day
-from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, EVENTS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
-from cloud.db.tables import PRESENCE_CHANGES as PRESENCE
-from cloud.errors import NotFound
-from cloud.live.hub import LiveHub
-from cloud.people import access
-from cloud.people.auth import Principal
-from cloud.schemas import (
+from cloud.buildings.schemas import (
     BuildingNode,
     DeskTimeline,
     FloorMap,
@@ -65,6 +59,12 @@ from cloud.schemas import (
     TimelineEntry,
     ZoneNode,
 )
+from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, EVENTS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
+from cloud.db.tables import PRESENCE_CHANGES as PRESENCE
+from cloud.errors import NotFound
+from cloud.live.hub import LiveHub
+from cloud.people import access
+from cloud.people.auth import Principal
 
 STATES = ("free", "booked", "checked_in", "occupied", "away", "unavailable")
 # SSE: changes within this window go out as one event; a comment keeps proxies

@@ -1,7 +1,7 @@
 """Table handles of the SQL state, one per model: the one place modules get them from.
 
 SQLAlchemy Core statements (multi-row upserts, bulk updates) want `Table` objects;
-the ORM classes in models.py are the source of truth for their columns.
+the ORM classes in models.py and models_fleet.py are the source of truth for their columns.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models
+from cloud.db import models, models_fleet
 
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
@@ -18,15 +18,15 @@ BOOKING_SERIES = cast(Table, models.BookingSeries.__table__)
 BUILDINGS = cast(Table, models.Building.__table__)
 DEAD_LETTERS = cast(Table, models.DeadLetter.__table__)
 DESKS = cast(Table, models.Desk.__table__)
-DEVICE_STATUS = cast(Table, models.DeviceStatus.__table__)
-ENROLMENT_TOKENS = cast(Table, models.EnrolmentToken.__table__)
+DEVICE_STATUS = cast(Table, models_fleet.DeviceStatus.__table__)
+ENROLMENT_TOKENS = cast(Table, models_fleet.EnrolmentToken.__table__)
 EVENTS = cast(Table, models.Event.__table__)
 FLOORS = cast(Table, models.Floor.__table__)
 INTEGRATION_EVENTS = cast(Table, models.IntegrationEvent.__table__)
 NODES = cast(Table, models.Node.__table__)
-NODE_CONFIGS = cast(Table, models.NodeConfig.__table__)
-NODE_CREDENTIALS = cast(Table, models.NodeCredential.__table__)
-NODE_HEALTH_SAMPLES = cast(Table, models.NodeHealthSample.__table__)
+NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
+NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)
+NODE_HEALTH_SAMPLES = cast(Table, models_fleet.NodeHealthSample.__table__)
 PEOPLE = cast(Table, models.Person.__table__)
 PRESENCE_CHANGES = cast(Table, models.PresenceChange.__table__)
 ROOMS = cast(Table, models.Room.__table__)

@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import NodeCredential
+from cloud.db.models_fleet import NodeCredential
 from cloud.settings import CloudSettings
 from ruang.contract import TOPIC_ROOT
 

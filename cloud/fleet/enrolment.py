@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import EnrolmentToken, NodeCredential
+from cloud.db.models_fleet import EnrolmentToken, NodeCredential
 from cloud.errors import DomainError, Gone, Invalid, NotAuthenticated, NotFound
 from cloud.fleet.broker_credentials import hash_password
 from cloud.settings import CloudSettings

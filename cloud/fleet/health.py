@@ -21,7 +21,7 @@ from cloud.db.models import Building, Floor, Room, Zone
 from cloud.db.tables import DEAD_LETTERS, DESKS, DEVICE_STATUS, NODE_CONFIGS, NODES
 from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
 from cloud.db.timestamps import utc
-from cloud.schemas import (
+from cloud.fleet.schemas import (
     DeskUnitStatusPublic,
     DeviceStatusPublic,
     FleetCounts,

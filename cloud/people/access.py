@@ -28,21 +28,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.models import (
-    Badge,
-    Building,
-    Desk,
-    EnrolmentToken,
-    Floor,
-    Node,
-    NodeCredential,
-    Person,
-    Room,
-    Zone,
-)
+from cloud.db.models import Badge, Building, Desk, Floor, Node, Person, Room, Zone
+from cloud.db.models_fleet import EnrolmentToken, NodeCredential
 from cloud.errors import Forbidden, NotFound
 from cloud.people.auth import Principal
-from cloud.schemas import DeskPublic
 
 T = TypeVar("T")
 
@@ -226,21 +215,6 @@ async def only_people(conn: AsyncConnection, user: Principal, rows: list[T],
         return rows
     sites = await person_sites(conn, [person(r) for r in rows])
     return [r for r in rows if in_scope(scope, [sites.get(person(r))])]
-
-
-def without_badges(user: Principal, desks: list[DeskPublic],
-                   sites: dict[str, str]) -> list[DeskPublic]:
-    """Desk rows with the occupant's raw badge UID blanked unless the caller manages the
-    desk's site: technicians need a desk's state, not who sits there."""
-    return [d if manages(user, sites.get(d.id)) else d.model_copy(update={"occupant_badge": None})
-            for d in desks]
-
-
-async def desks_for(conn: AsyncConnection, user: Principal,
-                    desks: list[DeskPublic]) -> list[DeskPublic]:
-    """Desk rows the caller may see, badge UIDs only where they manage the site."""
-    visible = await only_desks(conn, user, desks, lambda d: d.id)
-    return without_badges(user, visible, await desk_sites(conn, [d.id for d in visible]))
 
 
 async def ensure_node_enrolable(conn: AsyncConnection, user: Principal,

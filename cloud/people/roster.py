@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.db.tables import BADGES, BOOKINGS, DESKS, PEOPLE
 from cloud.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
-from cloud.schemas import (
+from cloud.people.schemas import (
     AllowlistEntry,
     AllowlistPublic,
     BadgeBase,

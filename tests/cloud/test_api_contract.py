@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cloud.api_types import SQL_INT_MAX
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.problems import PROBLEM_JSON
-from cloud.schemas import SQL_INT_MAX
 
 from .conftest import RunningCloud
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.db.engine import make_engine, migrate
-from cloud.db.models import DeviceStatus
+from cloud.db.models_fleet import DeviceStatus
 from cloud.fleet import node_config
 from cloud.ingest.apply import (
     DESKS,

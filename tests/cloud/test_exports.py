@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cloud.integrations.ics import fold
+from cloud.bookings.ics import fold
 from cloud.settings import CloudSettings
 
 from .booking_helpers import booking, seed, slot

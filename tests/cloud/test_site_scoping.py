@@ -29,7 +29,8 @@ from sqlalchemy import update
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.buildings.layout import apply_layout, parse_layout
 from cloud.db.engine import make_engine
-from cloud.db.models import Desk, NodeCredential
+from cloud.db.models import Desk
+from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from tests.helpers import auth_headers

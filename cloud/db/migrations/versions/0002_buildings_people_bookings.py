@@ -25,7 +25,7 @@ _ID = sa.String(64)
 _BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _ACTIVE = "status IN ('booked', 'checked_in')"
 
-# The error texts double as the markers cloud.bookings.service looks for, so the
+# The error texts double as the markers cloud.bookings.store looks for, so the
 # SQLite trigger messages carry the PostgreSQL constraint names.
 DESK_OVERLAP = "ex_bookings_desk_overlap"
 PERSON_OVERLAP = "ex_bookings_person_overlap"

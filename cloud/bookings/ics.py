@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from cloud.schemas import BookingPublic
+from cloud.bookings.schemas import BookingPublic
 
 PRODID = "-//Ruang//Shared desks//ID"
 _STATUS = {"booked": "CONFIRMED", "checked_in": "CONFIRMED", "completed": "CONFIRMED"}

@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.buildings.layout import Layout, apply_layout, parse_layout
 from cloud.db.engine import make_engine, migrate
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import InfluxSink
 from launch import devservers

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the database, the ingestor, the live hub and QR keys of the running app."""
+"""FastAPI dependencies of the running app: database, ingestor, commands, live hub, QR keys."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.qrcheckin import CheckinKeys
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
+from cloud.mqtt.commands import CommandSender
 from cloud.settings import CloudSettings
 
 
@@ -36,6 +37,11 @@ def get_ingestor(request: Request) -> Ingestor:
     return ingestor
 
 
+def get_commands(request: Request) -> CommandSender:
+    commands: CommandSender = request.app.state.commands
+    return commands
+
+
 def get_desk_changes(request: Request) -> DeskChanges:
     changes: DeskChanges = request.app.state.desk_changes
     return changes
@@ -55,6 +61,7 @@ SettingsDep = Annotated[CloudSettings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 DbDep = Annotated[AsyncConnection, Depends(get_db)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+CommandsDep = Annotated[CommandSender, Depends(get_commands)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 DeskChangesDep = Annotated[DeskChanges, Depends(get_desk_changes)]
 CheckinKeysDep = Annotated[CheckinKeys, Depends(get_checkin_keys)]

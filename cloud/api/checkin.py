@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from cloud.api.scoping import scoped
 from cloud.bookings import qrcheckin
-from cloud.deps import CheckinKeysDep, DbDep, DeskChangesDep, EngineDep, IngestorDep
+from cloud.deps import CheckinKeysDep, CommandsDep, DbDep, DeskChangesDep, EngineDep
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from cloud.schemas import BookingPublic, Problem, QrCheckin
@@ -55,9 +55,9 @@ async def qr_checkin(
     user: CurrentUser,
     keys: CheckinKeysDep,
     desk_changes: DeskChangesDep,
-    ingestor: IngestorDep,
+    commands: CommandsDep,
 ) -> BookingPublic:
     booking, node = await qrcheckin.check_in_with_key(engine, keys, desk_id, body.key,
                                                       user.subject)
-    await qrcheckin.after_checkin(desk_id, node, desk_changes=desk_changes, ingestor=ingestor)
+    await qrcheckin.after_checkin(desk_id, node, desk_changes=desk_changes, commands=commands)
     return booking

@@ -14,9 +14,9 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from cloud.api.params import NodeIdPath
-from cloud.deps import DbDep, IngestorDep
+from cloud.deps import CommandsDep, DbDep
 from cloud.fleet import node_config
-from cloud.ingest.ingestor import NotConnected
+from cloud.mqtt.commands import NotConnected
 from cloud.problems import ProblemError
 from cloud.schemas import SQL_INT_MAX, Problem
 from ruang import contract
@@ -86,7 +86,7 @@ async def _view(conn: DbDep, node: str) -> NodeConfigView:
     },
 )
 async def put_config(
-    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, ingestor: IngestorDep
+    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, commands: CommandsDep
 ) -> NodeConfigView:
     node = _node_id(node_id)
     try:
@@ -99,7 +99,7 @@ async def put_config(
         raise ProblemError(422, str(exc)) from None
     try:
         # Retained: a node that is offline now gets it the moment it connects.
-        await ingestor.publish(node_config.push_for(want), retain=True)
+        await commands.publish(node_config.push_for(want), retain=True)
     except NotConnected as exc:
         # Not stored either, so desired never shows a version no node can receive.
         await conn.rollback()

@@ -161,7 +161,7 @@ async def _ingest_drain(
         def done() -> bool:
             stats = ingestor.stats
             handled = stats.applied + sum(stats.rejected.values())
-            return stats.connected and (until is None or handled >= until)
+            return ingestor.connected and (until is None or handled >= until)
 
         async with asyncio.timeout(TIMEOUT_S):
             while not done():  # noqa: ASYNC110 - plain counters, nothing to await on

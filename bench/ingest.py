@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.buildings.layout import Layout, apply_layout, parse_layout
 from cloud.db.engine import make_engine, migrate
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import InfluxSink
 from launch import devservers
@@ -161,7 +161,7 @@ async def _ingest_drain(
         def done() -> bool:
             stats = ingestor.stats
             handled = stats.applied + sum(stats.rejected.values())
-            return stats.connected and (until is None or handled >= until)
+            return ingestor.connected and (until is None or handled >= until)
 
         async with asyncio.timeout(TIMEOUT_S):
             while not done():  # noqa: ASYNC110 - plain counters, nothing to await on

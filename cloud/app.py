@@ -16,7 +16,7 @@ from cloud.buildings.layout import apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
 from cloud.fleet.broker_credentials import BrokerFiles
 from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.integrations.webhooks import WebhookDispatcher
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.openapi import install_openapi
@@ -58,7 +58,9 @@ def create_app(
         # all queue on it (on SQLite, one FIFO lock for the database).
         booking_store = BookingStore(engine)
         app.state.booking_store = booking_store
-        snapshots = SnapshotPublisher(settings, engine, ingestor,
+        # Commands to nodes go out on ingestion's broker session (cloud/mqtt/commands.py).
+        app.state.commands = ingestor.session
+        snapshots = SnapshotPublisher(settings, engine, ingestor.session,
                                       SnapshotSigner.from_path(settings.snapshot_key_path))
         app.state.snapshots = snapshots
         ingestor.on_bookings_changed = snapshots.nodes_changed

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the database, booking store, ingestor, live hub and QR keys of the app."""
+"""FastAPI dependencies of the running app: database, booking store, ingestor, commands, live hub,
+QR keys."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.store import BookingStore
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
+from cloud.mqtt.commands import CommandSender
 from cloud.settings import CloudSettings
 
 
@@ -42,6 +44,11 @@ def get_ingestor(request: Request) -> Ingestor:
     return ingestor
 
 
+def get_commands(request: Request) -> CommandSender:
+    commands: CommandSender = request.app.state.commands
+    return commands
+
+
 def get_desk_changes(request: Request) -> DeskChanges:
     changes: DeskChanges = request.app.state.desk_changes
     return changes
@@ -62,6 +69,7 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 DbDep = Annotated[AsyncConnection, Depends(get_db)]
 BookingStoreDep = Annotated[BookingStore, Depends(get_booking_store)]
 IngestorDep = Annotated[Ingestor, Depends(get_ingestor)]
+CommandsDep = Annotated[CommandSender, Depends(get_commands)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 DeskChangesDep = Annotated[DeskChanges, Depends(get_desk_changes)]
 CheckinKeysDep = Annotated[CheckinKeys, Depends(get_checkin_keys)]

@@ -5,18 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ruang.mqtt_url import BrokerAddress, parse_broker_url
 from ruang.private_files import private_dir
 
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
 
 
 class CloudSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RUANG_", extra="ignore")
+    # Inputs stay out of error messages: they include passwords and URLs with logins.
+    model_config = SettingsConfigDict(env_prefix="RUANG_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     database_url: str = "sqlite+aiosqlite:///./var/ruang.sqlite3"
+    # mqtt:// or mqtts:// (TLS, verified against mqtt_ca_file when set). The login is
+    # best left out: the cloud then logs in as cloud_mqtt_username/cloud_mqtt_password,
+    # the account it also writes to Mosquitto's password file (see mqtt_login).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     # A stable id is what makes the broker keep our persistent session (and queue
     # QoS 1 events) while the cloud is down; two cloud instances must not share it.
@@ -115,6 +121,40 @@ class CloudSettings(BaseSettings):
     @property
     def dev_login_enabled(self) -> bool:
         return self.dev_login and self.auth_jwks_url is None
+
+    @property
+    def mqtt_broker(self) -> BrokerAddress:
+        return parse_broker_url(self.mqtt_url)
+
+    @property
+    def mqtt_login(self) -> tuple[str | None, str | None]:
+        """(username, password) the cloud connects with: the URL's, else its own account.
+
+        Without cloud_mqtt_password and without a login in the URL: anonymous.
+        """
+        broker = self.mqtt_broker
+        if broker.username is not None:
+            return broker.username, broker.password
+        if self.cloud_mqtt_password is not None:
+            return self.cloud_mqtt_username, self.cloud_mqtt_password.get_secret_value()
+        return None, None
+
+    @model_validator(mode="after")
+    def _one_broker_credential(self) -> CloudSettings:
+        # One account, one place: a URL login that is not the account written to the
+        # password file would connect as someone the broker's ACL does not know.
+        broker = parse_broker_url(self.mqtt_url)  # also refuses a malformed URL here
+        if broker.username is None or self.cloud_mqtt_password is None:
+            return self
+        if (broker.username, broker.password) != (
+            self.cloud_mqtt_username, self.cloud_mqtt_password.get_secret_value()
+        ):
+            raise ValueError(
+                "RUANG_MQTT_URL carries a broker login that differs from "
+                "RUANG_CLOUD_MQTT_USERNAME/RUANG_CLOUD_MQTT_PASSWORD (the account written "
+                "to Mosquitto's password file); set it once: drop the login from the URL"
+            )
+        return self
 
     @field_validator("influx_url", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from cloud.api.scoping import scoped
 from cloud.api_types import Problem
 from cloud.bookings import qrcheckin
 from cloud.bookings.schemas import BookingPublic, QrCheckin
-from cloud.deps import BookingStoreDep, CheckinKeysDep, DbDep, DeskChangesDep, IngestorDep
+from cloud.deps import BookingStoreDep, CheckinKeysDep, CommandsDep, DbDep, DeskChangesDep
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 
@@ -56,9 +56,9 @@ async def qr_checkin(
     user: CurrentUser,
     keys: CheckinKeysDep,
     desk_changes: DeskChangesDep,
-    ingestor: IngestorDep,
+    commands: CommandsDep,
 ) -> BookingPublic:
     booking, node = await qrcheckin.check_in_with_key(store, keys, desk_id, body.key,
                                                       user.subject)
-    await qrcheckin.after_checkin(desk_id, node, desk_changes=desk_changes, ingestor=ingestor)
+    await qrcheckin.after_checkin(desk_id, node, desk_changes=desk_changes, commands=commands)
     return booking

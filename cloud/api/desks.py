@@ -9,8 +9,8 @@ from fastapi import APIRouter, status
 from cloud.api_types import Problem
 from cloud.buildings import queries
 from cloud.buildings.schemas import DeskPublic, LedCommandCreate, LedCommandPublic
-from cloud.deps import DbDep, IngestorDep
-from cloud.ingest.ingestor import NotConnected
+from cloud.deps import CommandsDep, DbDep
+from cloud.mqtt.commands import NotConnected
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from ruang import contract
@@ -45,12 +45,12 @@ async def get_desk(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskPublic:
     responses={**_NOT_FOUND, 503: {"model": Problem, "description": "MQTT broker unreachable"}},
 )
 async def set_led(
-    desk_id: str, body: LedCommandCreate, conn: DbDep, ingestor: IngestorDep
+    desk_id: str, body: LedCommandCreate, conn: DbDep, commands: CommandsDep
 ) -> LedCommandPublic:
     desk = await _desk_or_404(conn, desk_id)
     command = contract.LedCommand(node=desk.node, desk=desk.id, **body.model_dump())
     try:
-        topic = await ingestor.publish(command)
+        topic = await commands.publish(command)
     except NotConnected as exc:
         raise ProblemError(503, f"command not sent: {exc}") from exc
     # 202: the broker has it; whether the edge applies it is reported separately.

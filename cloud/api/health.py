@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from cloud.api_types import Health, Problem, Readiness
 from cloud.db.engine import ping
-from cloud.deps import EngineDep, IngestorDep
+from cloud.deps import CommandsDep, EngineDep
 from cloud.problems import problem_response
 
 router = APIRouter(tags=["health"])
@@ -23,8 +23,8 @@ async def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"model": Problem, "description": "database or MQTT unavailable"}},
 )
-async def readyz(engine: EngineDep, ingestor: IngestorDep) -> Readiness | JSONResponse:
-    database, mqtt = await ping(engine), ingestor.connected
+async def readyz(engine: EngineDep, commands: CommandsDep) -> Readiness | JSONResponse:
+    database, mqtt = await ping(engine), commands.connected
     if database and mqtt:
         return Readiness(status="ready", database=True, mqtt=True)
     missing = [name for name, ok in (("database", database), ("MQTT broker", mqtt)) if not ok]

@@ -6,17 +6,18 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from cloud.deps import IngestorDep
+from cloud.deps import CommandsDep, IngestorDep
 from cloud.ingest.schemas import IngestStatsPublic
 
 router = APIRouter(tags=["ingest"])
 
 
 @router.get("/ingest/stats", response_model=IngestStatsPublic)
-async def ingest_stats(ingestor: IngestorDep) -> IngestStatsPublic:
+async def ingest_stats(ingestor: IngestorDep, commands: CommandsDep) -> IngestStatsPublic:
     s, sink = ingestor.stats, ingestor.sink
     return IngestStatsPublic(
-        connected=s.connected, connects=s.connects, received=s.received, applied=s.applied,
+        connected=commands.connected, connects=commands.connects,
+        received=s.received, applied=s.applied,
         duplicates=s.duplicates, stale_deaths=s.stale_deaths, rejected=dict(s.rejected),
         write_errors=s.write_errors, dead_lettered=s.dead_lettered,
         telemetry_dropped=s.telemetry_dropped,

@@ -11,10 +11,10 @@ from fastapi import APIRouter, status
 
 from cloud.api.params import NodeIdPath
 from cloud.api_types import Problem
-from cloud.deps import DbDep, IngestorDep
+from cloud.deps import CommandsDep, DbDep
 from cloud.fleet import node_config
 from cloud.fleet.schemas import DesiredConfig, NodeConfigPut, NodeConfigView, ReportedConfig
-from cloud.ingest.ingestor import NotConnected
+from cloud.mqtt.commands import NotConnected
 from cloud.problems import ProblemError
 from ruang import contract
 
@@ -53,7 +53,7 @@ async def _view(conn: DbDep, node: str) -> NodeConfigView:
     },
 )
 async def put_config(
-    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, ingestor: IngestorDep
+    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, commands: CommandsDep
 ) -> NodeConfigView:
     node = _node_id(node_id)
     try:
@@ -66,7 +66,7 @@ async def put_config(
         raise ProblemError(422, str(exc)) from None
     try:
         # Retained: a node that is offline now gets it the moment it connects.
-        await ingestor.publish(node_config.push_for(want), retain=True)
+        await commands.publish(node_config.push_for(want), retain=True)
     except NotConnected as exc:
         # Not stored either, so desired never shows a version no node can receive.
         await conn.rollback()

@@ -44,8 +44,8 @@ from cloud.bookings.store import BookingStore
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
 from cloud.errors import Conflict, Forbidden
-from cloud.ingest.ingestor import Ingestor, NotConnected
 from cloud.live.hub import DeskChanges
+from cloud.mqtt.commands import CommandSender, NotConnected
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.private_files import write_private
@@ -121,12 +121,12 @@ async def check_in_with_key(store: BookingStore, keys: CheckinKeys, desk_id: str
 
 
 async def after_checkin(desk_id: str, node: str, *, desk_changes: DeskChanges,
-                        ingestor: Ingestor) -> None:
+                        commands: CommandSender) -> None:
     """After the commit: the node's snapshot, live maps, and the desk's LED turned green."""
     desk_changes([desk_id])
     try:
         r, g, b = GREEN
-        await ingestor.publish(contract.LedCommand(node=node, desk=desk_id, r=r, g=g, b=b,
+        await commands.publish(contract.LedCommand(node=node, desk=desk_id, r=r, g=g, b=b,
                                                    pattern="solid", duration_s=0))
     except NotConnected:
         # The check-in stands; the next snapshot gives the node the same picture.

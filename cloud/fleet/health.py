@@ -2,8 +2,8 @@
 
 Ingestion (cloud/ingest/apply.py) keeps the latest NodeHealth on the `nodes` row, the
 latest DeviceHealth per device in `device_status`, and a thinned history in
-`node_health_samples`; this module reads them back for the API and turns them
-into one state per node ("ok" < "warning" < "alarm" < "offline") with the
+`node_health_samples` (pruned by cloud/ingest/sweep.py); this module reads them back for
+the API and turns them into one state per node ("ok" < "warning" < "alarm" < "offline") with the
 reasons behind it. The thresholds are documented in docs/fleet.md.
 """
 
@@ -14,13 +14,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, case, delete, func, select, union
+from sqlalchemy import RowMapping, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import Building, Floor, Room, Zone
 from cloud.db.tables import DEAD_LETTERS, DESKS, DEVICE_STATUS, NODE_CONFIGS, NODES
 from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
-from cloud.db.timestamps import utc
 from cloud.fleet.schemas import (
     DeskUnitStatusPublic,
     DeviceStatusPublic,
@@ -116,7 +115,7 @@ def assess(
         reasons.append(FleetReason(code="offline", level="offline", detail="node offline"))
     reasons += [FleetReason(code="alarm", level="alarm", detail=a) for a in alarms]
     if clock_skew:
-        # Its messages are refused (cloud/ingest/ingestor.py): nothing it says is applied.
+        # Its messages are refused (cloud/ingest/pipeline.py): nothing it says is applied.
         reasons.append(FleetReason(
             code="clock_skew", level="alarm",
             detail="edge clock outside the accepted window: its messages are refused"))
@@ -260,9 +259,3 @@ async def health_history(
         .order_by(HEALTH_SAMPLES.c.ts)
     )
     return [HealthSamplePublic.model_validate(r) for r in rows.mappings()]
-
-
-async def prune_health_samples(conn: AsyncConnection, cutoff: float) -> int:
-    """Deletes health samples received before `cutoff` (Unix s); returns how many."""
-    result = await conn.execute(delete(HEALTH_SAMPLES).where(HEALTH_SAMPLES.c.ts < utc(cutoff)))
-    return int(result.rowcount or 0)

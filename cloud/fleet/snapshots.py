@@ -34,7 +34,7 @@ from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, ru
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS
 from cloud.errors import DomainError, NotFound
-from cloud.ingest.ingestor import Ingestor, NotConnected
+from cloud.mqtt.commands import CommandSender, NotConnected
 from cloud.people.auth import load_or_create_dev_key
 from cloud.people.roster import allowlist
 from cloud.settings import CloudSettings
@@ -157,12 +157,12 @@ def _badges(entries: Iterable[object]) -> Iterable[contract.SnapshotBadge]:
 class SnapshotPublisher:
     """Keeps every desk node's retained snapshot current (see the module docstring)."""
 
-    def __init__(self, settings: CloudSettings, engine: AsyncEngine, ingestor: Ingestor,
+    def __init__(self, settings: CloudSettings, engine: AsyncEngine, commands: CommandSender,
                  signer: SnapshotSigner, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.signer = signer
         self._engine = engine
-        self._ingestor = ingestor
+        self._commands = commands
         self._clock = clock
         self._versions: dict[str, int] = {}
         self._dirty_nodes: set[str] = set()
@@ -217,7 +217,7 @@ class SnapshotPublisher:
             for node in targets:
                 try:
                     snapshot = await self.snapshot_for(conn, node)
-                    await self._ingestor.publish(snapshot, retain=True)
+                    await self._commands.publish(snapshot, retain=True)
                 except NotConnected:
                     failed.add(node)
                     continue
@@ -247,14 +247,14 @@ class SnapshotPublisher:
     async def _loop(self) -> None:
         refresh = self.settings.snapshot_refresh_s
         next_refresh = time.monotonic() + refresh
-        connects = self._ingestor.stats.connects
+        connects = self._commands.connects
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
                     await self._wake.wait()
-            if self._ingestor.stats.connects != connects:
+            if self._commands.connects != connects:
                 # A new broker connection: a restarted broker may have lost retained messages.
-                connects = self._ingestor.stats.connects
+                connects = self._commands.connects
                 self._all_dirty = True
             if time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + refresh
@@ -262,7 +262,7 @@ class SnapshotPublisher:
             if not (self._all_dirty or self._dirty_nodes or self._dirty_desks):
                 self._wake.clear()
                 continue
-            if not self._ingestor.connected:
+            if not self._commands.connected:
                 self._wake.clear()
                 continue  # marks stay; the reconnect above republishes everything
             self._wake.clear()

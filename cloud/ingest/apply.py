@@ -10,14 +10,14 @@ Desks and rooms are only ever updated here, never created: they come from the la
 A refused event is recorded once in `events` as kind `refused` (no desk, no badge,
 the payload says what and why), so it is acknowledged to the node like any committed
 event and a resend is a duplicate; it changes nothing else. Refused telemetry is
-dropped and counted.
+dropped and counted. Node and device health go through cloud/ingest/apply_fleet.py;
+the data types are in cloud/ingest/items.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, false, func, or_, select, true, update
@@ -25,70 +25,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings import checkins
-from cloud.db.tables import DESKS, DEVICE_STATUS, EVENTS, NODES, PRESENCE_CHANGES, ROOMS
-from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
+from cloud.db.tables import DESKS, EVENTS, NODES, PRESENCE_CHANGES, ROOMS
 from cloud.db.timestamps import utc
+from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
+from cloud.ingest.items import ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.telemetry import lineprotocol
 from ruang import contract
 
-
-@dataclass
-class TelemetryBatch:
-    """Telemetry received between two ordered messages, reduced to its latest values."""
-
-    count: int = 0
-    seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
-    # desk -> (node, present, edge ts)
-    presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)
-    # room -> (node, occupied, edge ts, sensor), from room sensors (room_presence)
-    rooms: dict[str, tuple[str, bool, float, str | None]] = field(default_factory=dict)
-    # node -> (latest NodeHealth, cloud receive time); (node, device) -> (DeviceHealth, same)
-    health: dict[str, tuple[contract.NodeHealth, float]] = field(default_factory=dict)
-    devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]] = field(
-        default_factory=dict
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """One event or state message, applied individually and in order."""
-
-    parsed: contract.ParsedTopic
-    message: contract.Message
-    received_at: float
-    # The message as it came off the wire, for the dead-letter table (a replay
-    # re-decodes it). References to bytes paho already holds: nothing is copied.
-    topic: str = ""
-    raw: bytes = b""
-
-
-Item = TelemetryBatch | Envelope
-
-
-@dataclass
-class ApplyResult:
-    applied: int = 0
-    duplicates: int = 0
-    stale_deaths: int = 0
-    lines: list[str] = field(default_factory=list)  # node_state series for the sink
-    # What this transaction wrote, remembered by Applier.committed() once it commits.
-    presence_written: dict[str, bool] = field(default_factory=dict)
-    rooms_written: dict[str, bool] = field(default_factory=dict)
-    # Rooms whose occupancy this transaction changed (for live maps).
-    rooms_changed: set[str] = field(default_factory=set)
-    # Messages (or coalesced samples) naming what their node may not speak for, by
-    # reason (bindings.UNKNOWN / NOT_BOUND); the last one, for the log.
-    refused: dict[str, int] = field(default_factory=dict)
-    last_refusal: str | None = None
-    seen_written: dict[str, float] = field(default_factory=dict)
-    sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
-    # Nodes whose bookings this transaction changed: their snapshots are out of date.
-    booking_nodes: set[str] = field(default_factory=set)
-
-    def refuse(self, node: str, kind: str, refusal: Refusal) -> None:
-        self.refused[refusal.category] = self.refused.get(refusal.category, 0) + 1
-        self.last_refusal = f"node {node} may not speak for {refusal.resource} ({kind})"
+__all__ = ["Applier", "ApplyResult", "Envelope", "Item", "TelemetryBatch"]
 
 
 class Applier:
@@ -110,13 +55,11 @@ class Applier:
         self._rooms: dict[str, bool] = {}
         self._seen: dict[str, float] = {}
         self._seen_resolution = last_seen_resolution_s
-        # Last health sample kept per node (cloud time): thins the history table.
-        self._sampled: dict[str, float] = {}
-        self._sample_interval = health_sample_interval_s
         insert: Callable[[Table], Any] = (
             postgresql.insert if dialect_name == "postgresql" else sqlite.insert
         )
         self._insert = insert
+        self._fleet = FleetWrites(insert, health_sample_interval_s)
 
         node_ins = insert(NODES)
         # Any message revives a node the sweeper timed out, but not one whose
@@ -153,28 +96,6 @@ class Applier:
             update(ROOMS)
             .where(ROOMS.c.id == bindparam("room"))
             .values(occupied=bindparam("occupied"), occupied_changed_at=bindparam("at"))
-        )
-        health_ins = insert(NODES)
-        self._node_health = health_ins.on_conflict_do_update(
-            index_elements=[NODES.c.id],
-            set_={
-                **{name: getattr(health_ins.excluded, name)
-                   for name in ("health", "alarms", "clock_offset_s", "last_health_at")},
-                # Optional in NodeHealth: absent means "could not read", not "zero".
-                "outbox_depth": func.coalesce(health_ins.excluded.outbox_depth,
-                                              NODES.c.outbox_depth),
-                "config_version": func.coalesce(health_ins.excluded.config_version,
-                                                NODES.c.config_version),
-            },
-        )
-        device_ins = insert(DEVICE_STATUS)
-        self._device_status = device_ins.on_conflict_do_update(
-            index_elements=[DEVICE_STATUS.c.node_id, DEVICE_STATUS.c.device],
-            set_={
-                name: getattr(device_ins.excluded, name)
-                for name in ("kind", "online", "rejected_frames", "last_reading_at",
-                             "battery_pct", "detail", "updated_at")
-            },
         )
         birth_ins = insert(NODES)
         self._node_birth = birth_ins.on_conflict_do_update(
@@ -262,88 +183,12 @@ class Applier:
         self._presence.update(result.presence_written)
         self._rooms.update(result.rooms_written)
         self._seen.update(result.seen_written)
-        self._sampled.update(result.sampled_written)
+        self._fleet.committed(result)
 
     def forget_nodes(self, nodes: Sequence[str]) -> None:
         """The database changed these nodes behind our back (e.g. timed out): write them again."""
         for node in nodes:
             self._seen.pop(node, None)
-
-    async def _fleet(
-        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult,
-        devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]],
-    ) -> None:
-        """Latest node and device health, and a thinned health history (the fleet view)."""
-        if batch.health:
-            rows = []
-            for node, (h, received) in batch.health.items():
-                rows.append({
-                    "id": node, "online": True, "last_seen": utc(received),
-                    # Edge clock minus cloud receive time: positive = edge ahead. It
-                    # includes the one-way transit time (ms on a LAN): an upper bound.
-                    "clock_offset_s": h.ts - received,
-                    "last_health_at": utc(received),
-                    "outbox_depth": h.outbox_depth,
-                    "config_version": h.config_version,
-                    "alarms": list(h.alarms),
-                    "health": {
-                        "cpu_pct": h.cpu_pct, "rss_bytes": h.rss_bytes,
-                        "mem_available_bytes": h.mem_available_bytes,
-                        "disk_free_bytes": h.disk_free_bytes, "temperature_c": h.temperature_c,
-                        "dropped_telemetry": h.dropped_telemetry,
-                        "rejected_frames": h.rejected_frames,
-                        "mqtt_reconnects": h.mqtt_reconnects, "units_online": h.units_online,
-                        "uptime_s": h.uptime_s,
-                    },
-                })
-            await conn.execute(self._node_health, rows)
-            await self._health_samples(conn, batch, result)
-        if devices:
-            await conn.execute(
-                self._device_status,
-                [
-                    {"node_id": node, "device": device, "kind": d.kind, "online": d.online,
-                     "rejected_frames": d.rejected_frames,
-                     "last_reading_at": (None if d.last_reading_ts is None
-                                         else utc(d.last_reading_ts)),
-                     "battery_pct": d.battery_pct, "detail": d.detail,
-                     "updated_at": utc(received)}
-                    for (node, device), (d, received) in devices.items()
-                ],
-            )
-
-    async def _health_samples(
-        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
-    ) -> None:
-        known = self._sampled
-        unknown = [node for node in batch.health if node not in known]
-        if unknown:
-            # First health since this process started: the newest stored sample
-            # decides, so a restart does not add an extra sample.
-            rows = await conn.execute(
-                select(HEALTH_SAMPLES.c.node_id, func.max(HEALTH_SAMPLES.c.ts))
-                .where(HEALTH_SAMPLES.c.node_id.in_(unknown))
-                .group_by(HEALTH_SAMPLES.c.node_id)
-            )
-            for node, ts in rows:
-                # SQLite's max() returns text, not a datetime; only the value matters.
-                if isinstance(ts, str):
-                    ts = datetime.fromisoformat(ts)
-                if ts is not None:
-                    known[node] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
-        samples = []
-        for node, (h, received) in batch.health.items():
-            if received - known.get(node, float("-inf")) < self._sample_interval:
-                continue
-            samples.append({
-                "node_id": node, "ts": utc(received), "cpu_pct": h.cpu_pct,
-                "rss_bytes": h.rss_bytes, "mem_available_bytes": h.mem_available_bytes,
-                "disk_free_bytes": h.disk_free_bytes, "temperature_c": h.temperature_c,
-                "outbox_depth": h.outbox_depth, "clock_offset_s": h.ts - received,
-            })
-            result.sampled_written[node] = received
-        if samples:
-            await conn.execute(self._insert(HEALTH_SAMPLES), samples)
 
     async def _telemetry(
         self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
@@ -396,7 +241,7 @@ class Applier:
         if rooms:
             await self._room_occupancy(conn, rooms, result)
         if batch.health or devices:
-            await self._fleet(conn, batch, result, devices)
+            await self._fleet.write(conn, batch, result, devices)
 
     async def _room_occupancy(
         self, conn: AsyncConnection, rooms: dict[str, tuple[bool, float]], result: ApplyResult
@@ -550,13 +395,3 @@ class Applier:
                 [{"id": msg.node, "online": False, "bdseq": msg.bdseq, "last_death_at": now}],
             )
         result.lines.append(lineprotocol.node_state(msg.node, msg.online, msg.ts, msg.bdseq))
-
-    async def mark_silent_nodes_offline(self, conn: AsyncConnection, cutoff: float) -> list[str]:
-        """Marks offline every online node not heard from since `cutoff`; returns their ids."""
-        rows = await conn.execute(
-            update(NODES)
-            .where(NODES.c.online.is_(True), NODES.c.last_seen < utc(cutoff))
-            .values(online=False)
-            .returning(NODES.c.id)
-        )
-        return [row[0] for row in rows]

@@ -1,6 +1,6 @@
 """Dead letters: messages that validated but could not be applied, parked for an admin.
 
-Ingestion (cloud/ingest/ingestor.py) parks a message here when it fails its SQL write on
+Ingestion (cloud/ingest/isolation.py) parks a message here when it fails its SQL write on
 its own while the rest of its batch commits (a "poison" message), or when its
 edge timestamp lies outside the ingestion window (a node with a wrong clock).
 Parking acknowledges it, so one bad message can no longer hold up everything

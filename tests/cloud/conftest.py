@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.settings import CloudSettings
 from launch import devservers
 from launch.webapp import create_app

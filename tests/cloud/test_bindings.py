@@ -187,7 +187,7 @@ async def test_devices_vehicles_and_zones_follow_the_node_config(engine: AsyncEn
         stored = set((await conn.execute(
             select(DeviceStatus.node_id, DeviceStatus.device))).all())
     assert stored == {("node-a", "radar-a"), ("node-b", "gps-9"), ("node-a", "ble-a")}
-    # Series-only kinds are checked by the same rules (on receipt, in cloud/ingest/ingestor.py).
+    # Series-only kinds are checked by the same rules (on receipt, in cloud/ingest/pipeline.py).
     b = applier.bindings
     assert b.check(contract.Position(node="node-a", vehicle="bus-a", lat=0, lon=0,
                                      speed_kmh=0, fix_quality=1)) is None

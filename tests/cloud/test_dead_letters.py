@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloud.db.engine import make_engine, migrate
 from cloud.ingest.apply import EVENTS
 from cloud.ingest.dead_letters import DEAD_LETTERS
-from cloud.ingest.ingestor import Ingestor
+from cloud.ingest.pipeline import Ingestor
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from launch import devservers

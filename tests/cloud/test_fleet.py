@@ -11,7 +11,8 @@ import aiomqtt
 from sqlalchemy import func, insert, select, update
 
 from cloud.db.models import Building, Floor, Site
-from cloud.ingest.apply import DESKS, HEALTH_SAMPLES
+from cloud.db.tables import DESKS
+from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
 from cloud.settings import CloudSettings
 from ruang import contract
 from tests.helpers import auth_headers

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from cloud.ingest.apply import EVENTS
 from cloud.ingest.dead_letters import DEAD_LETTERS
-from cloud.ingest.ingestor import IngestStats
+from cloud.ingest.stats import IngestStats
 from cloud.settings import CloudSettings
 from launch import devservers
 from ruang import contract

@@ -11,7 +11,7 @@ import aiomqtt
 from sqlalchemy import func, select
 
 from cloud.ingest.apply import EVENTS
-from cloud.ingest.ingestor import reject_category
+from cloud.ingest.decode import reject_category
 from cloud.settings import CloudSettings
 from launch import devservers
 from ruang import contract

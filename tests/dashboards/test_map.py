@@ -9,8 +9,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from bench.dashboards import DESKS, FLOOR, write_big_floor_layout
-from cloud.ingest.ingestor import parse_mqtt_url
 from ruang import contract
+from ruang.mqtt_url import parse_broker_url
 from tests.cloud.map_helpers import book_now
 from tests.dashboards.conftest import (
     BADGES,
@@ -92,7 +92,7 @@ async def test_a_room_sensor_reading_changes_the_room_on_an_open_map(
         room = page.locator('.floor-svg .room[data-id="A1-L1-R1"]')
         await expect(room).to_have_attribute("data-state", "unknown")
 
-        target = parse_mqtt_url(ruang.broker.url)
+        target = parse_broker_url(ruang.broker.url)
         async with aiomqtt.Client(target.host, target.port) as client:
             for present, state, said in ((True, "occupied", "Ruang terpakai"),
                                          (False, "free", "Ruang kosong")):

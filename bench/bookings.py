@@ -48,15 +48,34 @@ FLOORS, ZONES, DESKS_PER_ZONE = 20, 10, 25
 
 def _layout() -> Layout:
     floors = [
-        FloorSpec(id=f"F{f:02d}", level=f, name=f"Lantai {f}", node=f"bench-node-{f:02d}",
-                  zones=[ZoneSpec(id=f"F{f:02d}-Z{z}", name=f"Zona {z}", desks=[
-                      DeskSpec(id=f"F{f:02d}-Z{z}-D{d:02d}", x=float(d), y=float(z),
-                               features=(["monitor"] if d % 2 else ["standing"]))
-                      for d in range(DESKS_PER_ZONE)]) for z in range(ZONES)])
+        FloorSpec(
+            id=f"F{f:02d}",
+            level=f,
+            name=f"Lantai {f}",
+            node=f"bench-node-{f:02d}",
+            zones=[
+                ZoneSpec(
+                    id=f"F{f:02d}-Z{z}",
+                    name=f"Zona {z}",
+                    desks=[
+                        DeskSpec(
+                            id=f"F{f:02d}-Z{z}-D{d:02d}",
+                            x=float(d),
+                            y=float(z),
+                            features=(["monitor"] if d % 2 else ["standing"]),
+                        )
+                        for d in range(DESKS_PER_ZONE)
+                    ],
+                )
+                for z in range(ZONES)
+            ],
+        )
         for f in range(FLOORS)
     ]
-    return Layout(site=SiteSpec(id="bench", name="Bench site", max_days_ahead=30),
-                  buildings=[BuildingSpec(id="B", name="Bench building", floors=floors)])
+    return Layout(
+        site=SiteSpec(id="bench", name="Bench site", max_days_ahead=30),
+        buildings=[BuildingSpec(id="B", name="Bench building", floors=floors)],
+    )
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -66,10 +85,13 @@ def _pct(samples: list[float], q: float) -> float:
 
 @contextlib.asynccontextmanager
 async def _server(database_url: str, mqtt_url: str, tmp: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = CloudSettings(database_url=database_url, mqtt_url=mqtt_url,
-                             mqtt_client_id=f"bench-bookings-{tmp.name}",
-                             http_port=devservers.free_port(),
-                             telemetry_sqlite_path=tmp / "telemetry.sqlite3")
+    settings = CloudSettings(
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        mqtt_client_id=f"bench-bookings-{tmp.name}",
+        http_port=devservers.free_port(),
+        telemetry_sqlite_path=tmp / "telemetry.sqlite3",
+    )
     ready = asyncio.Event()
     task = asyncio.create_task(serve(settings, ready=ready))
     try:
@@ -77,9 +99,12 @@ async def _server(database_url: str, mqtt_url: str, tmp: Path) -> AsyncIterator[
             await ready.wait()
         limits = httpx.Limits(max_connections=CLIENTS * 2, max_keepalive_connections=CLIENTS * 2)
         token = mint_dev_token(settings, "bench-admin", ["admin"])
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
-                                     limits=limits, timeout=60,
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.http_port}",
+            limits=limits,
+            timeout=60,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
             yield client
     finally:
         task.cancel()
@@ -95,15 +120,20 @@ async def _seed(client: httpx.AsyncClient, database_url: str) -> list[str]:
         await engine.dispose()
     people = [f"bench-{i:03d}" for i in range(CLIENTS + 1)]
     roster = "id,kind,name,role\n" + "".join(f"{p},asn,{p},asn\n" for p in people)
-    r = await client.post("/api/v1/people/import", content=roster,
-                          headers={"content-type": "text/csv"})
+    r = await client.post(
+        "/api/v1/people/import", content=roster, headers={"content-type": "text/csv"}
+    )
     r.raise_for_status()
     return people
 
 
 async def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict[str, float]:
-    desks = [f"F{f:02d}-Z{z}-D{d:02d}" for f in range(FLOORS) for z in range(ZONES)
-             for d in range(DESKS_PER_ZONE)]
+    desks = [
+        f"F{f:02d}-Z{z}-D{d:02d}"
+        for f in range(FLOORS)
+        for z in range(ZONES)
+        for d in range(DESKS_PER_ZONE)
+    ]
     base = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     async with _server(database_url, mqtt_url, tmp) as client:
         people = await _seed(client, database_url)
@@ -115,9 +145,12 @@ async def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict
             for k in range(PER_CLIENT):
                 # Own desk per request, own hour per request of a client: no conflicts.
                 start = base + timedelta(hours=k)
-                body = {"desk_id": desks[c * PER_CLIENT + k], "person_id": people[c],
-                        "starts_at": start.isoformat(),
-                        "ends_at": (start + timedelta(hours=1)).isoformat()}
+                body = {
+                    "desk_id": desks[c * PER_CLIENT + k],
+                    "person_id": people[c],
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(hours=1)).isoformat(),
+                }
                 t0 = time.perf_counter()
                 r = await client.post("/api/v1/bookings", json=body)
                 latencies.append(time.perf_counter() - t0)
@@ -130,19 +163,26 @@ async def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict
         # Seed more active bookings (one per desk, 1-minute windows after the
         # burst's hours, so no person rule trips) for NOT EXISTS to work through.
         slot = base + timedelta(hours=PER_CLIENT + 1)
-        seeds = list(enumerate(desks[CLIENTS * PER_CLIENT:CLIENTS * PER_CLIENT + 1200]))
+        seeds = list(enumerate(desks[CLIENTS * PER_CLIENT : CLIENTS * PER_CLIENT + 1200]))
 
         async def seeder(part: list[tuple[int, str]]) -> None:
             for i, desk in part:
                 start = slot + timedelta(minutes=i)
-                await client.post("/api/v1/bookings", json={
-                    "desk_id": desk, "person_id": people[i % CLIENTS],
-                    "starts_at": start.isoformat(),
-                    "ends_at": (start + timedelta(minutes=1)).isoformat()})
+                await client.post(
+                    "/api/v1/bookings",
+                    json={
+                        "desk_id": desk,
+                        "person_id": people[i % CLIENTS],
+                        "starts_at": start.isoformat(),
+                        "ends_at": (start + timedelta(minutes=1)).isoformat(),
+                    },
+                )
 
         await asyncio.gather(*(seeder(seeds[i::8]) for i in range(8)))
-        window: dict[str, Any] = {"start": (slot - timedelta(hours=1)).isoformat(),
-                                  "end": (slot + timedelta(hours=21)).isoformat()}
+        window: dict[str, Any] = {
+            "start": (slot - timedelta(hours=1)).isoformat(),
+            "end": (slot + timedelta(hours=21)).isoformat(),
+        }
         search: dict[str, list[float]] = {"floor": [], "building": []}
         for i in range(SEARCHES):
             for name, extra in (("floor", {"floor": f"F{i % FLOORS:02d}"}), ("building", {})):
@@ -166,8 +206,11 @@ async def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict
 
 async def _main() -> dict[str, float]:
     results: dict[str, float] = {}
-    with devservers.mosquitto() as broker, devservers.postgres() as pg, \
-            tempfile.TemporaryDirectory(prefix="ruang-bench-bookings-") as tmp:
+    with (
+        devservers.mosquitto() as broker,
+        devservers.postgres() as pg,
+        tempfile.TemporaryDirectory(prefix="ruang-bench-bookings-") as tmp,
+    ):
         pg_url = pg.create_database("bench_bookings")
         (Path(tmp) / "pg").mkdir()
         results |= await _one_db(pg_url, broker.url, Path(tmp) / "pg", "postgresql")

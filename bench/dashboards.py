@@ -49,20 +49,47 @@ def write_big_floor_layout(path: Path, desks: int = DESKS, *, site: str = "ikn-k
         zones.append(zone)
     for i in range(desks):
         row, col = divmod(i, COLUMNS)
-        zones[i // per_zone]["desks"].append({
-            "id": f"BIG-D{i + 1:03d}", "mode": "drop_in" if i % 7 == 0 else "reservable",
-            "x": 1.0 + col * 2.0, "y": 1.0 + row * 1.4,
-        })
-    zones[0]["rooms"] = [{"id": f"{FLOOR}-R1", "name": "Ruang Rapat Besar", "capacity": 20,
-                          "x": 1.0, "y": height - 3.5, "w": 8.0, "h": 2.5}]
+        zones[i // per_zone]["desks"].append(
+            {
+                "id": f"BIG-D{i + 1:03d}",
+                "mode": "drop_in" if i % 7 == 0 else "reservable",
+                "x": 1.0 + col * 2.0,
+                "y": 1.0 + row * 1.4,
+            }
+        )
+    zones[0]["rooms"] = [
+        {
+            "id": f"{FLOOR}-R1",
+            "name": "Ruang Rapat Besar",
+            "capacity": 20,
+            "x": 1.0,
+            "y": height - 3.5,
+            "w": 8.0,
+            "h": 2.5,
+        }
+    ]
     layout = {
         "site": {"id": site, "name": "Gedung uji 500 meja", "timezone": "Asia/Makassar"},
-        "buildings": [{"id": "BIG", "name": "Gedung Besar", "floors": [{
-            "id": FLOOR, "level": 1, "name": "Lantai Besar", "node": "big-node",
-            "geometry": {"width_m": width, "height_m": height,
-                         "outline": [[0, 0], [width, 0], [width, height], [0, height]]},
-            "zones": zones,
-        }]}],
+        "buildings": [
+            {
+                "id": "BIG",
+                "name": "Gedung Besar",
+                "floors": [
+                    {
+                        "id": FLOOR,
+                        "level": 1,
+                        "name": "Lantai Besar",
+                        "node": "big-node",
+                        "geometry": {
+                            "width_m": width,
+                            "height_m": height,
+                            "outline": [[0, 0], [width, 0], [width, height], [0, height]],
+                        },
+                        "zones": zones,
+                    }
+                ],
+            }
+        ],
     }
     path.write_text(yaml.safe_dump(layout, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -87,8 +114,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def _load(page: Any, url: str) -> dict[str, float]:
     await page.goto(url)
-    await page.wait_for_function(
-        "performance.getEntriesByName('ruang-map-rendered').length > 0")
+    await page.wait_for_function("performance.getEntriesByName('ruang-map-rendered').length > 0")
     marks: dict[str, float] = await page.evaluate(_MARKS_JS)
     cells = await page.locator(".floor-svg .desk").count()
     assert cells == DESKS, cells
@@ -102,8 +128,10 @@ def _figures(prefix: str, loads: list[dict[str, float]]) -> dict[str, Any]:
         f"{prefix}_render_ms_p95": _percentile(rendered, 95),
         f"{prefix}_render_ms_max": max(rendered),
         # Where the time goes (p50, ms since navigation start).
-        **{f"{prefix}_step_{name}_ms_p50": statistics.median(m[name] for m in loads)
-           for name in STEPS},
+        **{
+            f"{prefix}_step_{name}_ms_p50": statistics.median(m[name] for m in loads)
+            for name in STEPS
+        },
         # The part map.js itself controls: JSON in hand to SVG in the document.
         f"{prefix}_build_ms_p50": statistics.median(m["built"] - m["data"] for m in loads),
     }
@@ -126,8 +154,9 @@ async def _measure(loads: int) -> dict[str, Any]:
         tmp_path = Path(tmp)
         layout = write_big_floor_layout(tmp_path / "big.yaml")
         async with running_ruang(tmp_path, layout=layout) as ruang, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=executable, headless=True,
-                                               args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
             try:
                 # Cold: a fresh profile per load (no HTTP cache, a new renderer process),
                 # like the first visit of the day. The very first load warms the server.
@@ -165,13 +194,16 @@ async def _live_latency(taps: int) -> dict[str, Any]:
     if executable is None:
         return {"skipped": "chromium is not installed (apt-get install chromium)"}
     desk, badge = "L1-D01", BADGES["p-ayu"]
-    shown = (f"(s) => document.querySelector('.floor-svg .desk[data-id=\"{desk}\"]')"
-             "?.dataset.state === s")
+    shown = (
+        f"(s) => document.querySelector('.floor-svg .desk[data-id=\"{desk}\"]')"
+        "?.dataset.state === s"
+    )
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         async with running_ruang(Path(tmp), desks=2) as ruang, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=executable, headless=True,
-                                               args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(
+                executable_path=executable, headless=True, args=CHROMIUM_ARGS
+            )
             try:
                 page = await ruang.page(browser, "p-siti", "facility_manager")
                 await page.goto("/map?building=A1&floor=A1-L1")

@@ -53,8 +53,13 @@ def build_messages(
     for i in range(count):
         n, d = (i // desks_per_node) % nodes, i % desks_per_node
         node, desk = f"node-{n:03d}", f"desk-{n:03d}-{d}"
-        body: dict[str, object] = {"v": 1, "id": f"bench{i:012d}", "node": node,
-                                   "ts": start + i * 1e-4, "desk": desk}
+        body: dict[str, object] = {
+            "v": 1,
+            "id": f"bench{i:012d}",
+            "node": node,
+            "ts": start + i * 1e-4,
+            "desk": desk,
+        }
         if (i // (nodes * desks_per_node)) % 2 == 0:
             body["present"] = (i // 7) % 2 == 0
             kind = "presence"
@@ -71,12 +76,28 @@ def build_messages(
 def bench_layout(nodes: int = 200, desks_per_node: int = 5) -> Layout:
     """The layout binding every desk `build_messages` names to its node (one floor each):
     the cloud refuses presence for desks it does not know (cloud/ingest/bindings.py)."""
-    floors = [{"id": f"floor-{n:03d}", "level": n, "name": f"L{n}", "node": f"node-{n:03d}",
-               "zones": [{"id": f"zone-{n:03d}", "name": f"Z{n}",
-                          "desks": [{"id": f"desk-{n:03d}-{d}"} for d in range(desks_per_node)]}]}
-              for n in range(nodes)]
-    return parse_layout({"site": {"id": "bench", "name": "Bench"},
-                         "buildings": [{"id": "bench-b", "name": "B", "floors": floors}]})
+    floors = [
+        {
+            "id": f"floor-{n:03d}",
+            "level": n,
+            "name": f"L{n}",
+            "node": f"node-{n:03d}",
+            "zones": [
+                {
+                    "id": f"zone-{n:03d}",
+                    "name": f"Z{n}",
+                    "desks": [{"id": f"desk-{n:03d}-{d}"} for d in range(desks_per_node)],
+                }
+            ],
+        }
+        for n in range(nodes)
+    ]
+    return parse_layout(
+        {
+            "site": {"id": "bench", "name": "Bench"},
+            "buildings": [{"id": "bench-b", "name": "B", "floors": floors}],
+        }
+    )
 
 
 def _publish_backlog(port: int, messages: list[tuple[str, bytes]]) -> None:
@@ -140,8 +161,10 @@ def _bare_paho_drain(port: int, messages: list[tuple[str, bytes]]) -> float:
 
 
 async def _ingest_drain(
-    broker: devservers.Mosquitto, vm: devservers.VictoriaMetrics,
-    messages: list[tuple[str, bytes]], workdir: Path,
+    broker: devservers.Mosquitto,
+    vm: devservers.VictoriaMetrics,
+    messages: list[tuple[str, bytes]],
+    workdir: Path,
 ) -> tuple[float, dict[str, object]]:
     settings = CloudSettings(
         database_url=f"sqlite+aiosqlite:///{workdir}/bench.sqlite3",
@@ -158,6 +181,7 @@ async def _ingest_drain(
         ingestor = Ingestor(settings, engine, sink)
         started = time.perf_counter()
         ingestor.start()
+
         def done() -> bool:
             stats = ingestor.stats
             handled = stats.applied + sum(stats.rejected.values())
@@ -181,7 +205,8 @@ async def _ingest_drain(
         await engine.dispose()
     s = ingestor.stats
     details: dict[str, object] = {
-        "applied": s.applied, "rejected": sum(s.rejected.values()),
+        "applied": s.applied,
+        "rejected": sum(s.rejected.values()),
         "telemetry_lines_written": ingestor.sink.stats.written,
         "telemetry_lines_failed": ingestor.sink.stats.failed,
     }

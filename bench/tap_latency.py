@@ -53,8 +53,9 @@ async def _measure(taps: int) -> dict[str, Any]:
         from cloud.people.auth import mint_dev_token
         from cloud.settings import CloudSettings
 
-        token = mint_dev_token(CloudSettings(auth_dev_key_path=Path(tmp) / "dev-key.pem"),
-                               "bench", ["admin"])
+        token = mint_dev_token(
+            CloudSettings(auth_dev_key_path=Path(tmp) / "dev-key.pem"), "bench", ["admin"]
+        )
         env.pop("RUANG_INFLUX_URL", None)
         procs: list[asyncio.subprocess.Process] = []
         async with SimulatedFloor(count=DESKS, heartbeat_s=3600) as floor:

@@ -43,15 +43,20 @@ def _body(floor: str, now: float) -> contract.SnapshotBody:
         for slot in range(BOOKINGS_PER_DESK):
             start = now - 3600 + slot * 7200
             person = d if slot == 0 else (d + slot * DESKS) % BADGES
-            bookings.append(contract.SnapshotBooking(
-                id=f"{d}-{slot}", desk=desk, person=f"p{person}", start=start,
-                end=start + 7200))
+            bookings.append(
+                contract.SnapshotBooking(
+                    id=f"{d}-{slot}", desk=desk, person=f"p{person}", start=start, end=start + 7200
+                )
+            )
     return contract.SnapshotBody(
-        version=1, issued_at=now, valid_until=now + 86_400,
+        version=1,
+        issued_at=now,
+        valid_until=now + 86_400,
         desks=tuple(contract.SnapshotDesk(desk=d) for d in desks),
         bookings=tuple(bookings),
-        badges=tuple(contract.SnapshotBadge(badge=_badge(i), person=f"p{i}")
-                     for i in range(BADGES)),
+        badges=tuple(
+            contract.SnapshotBadge(badge=_badge(i), person=f"p{i}") for i in range(BADGES)
+        ),
     )
 
 
@@ -72,14 +77,16 @@ async def _measure(taps: int) -> dict[str, float]:
         snapshot = signer.sign("bench-offline", _body("L1", time.time()))
         (state / "snapshot.json").write_bytes(contract.encode(snapshot))
         async with SimulatedFloor(count=SIMULATED, heartbeat_s=3600) as floor:
-            agent = EdgeAgent(EdgeSettings(
-                node_id="bench-offline",
-                # Nothing listens there: the uplink stays down for the whole run.
-                mqtt_url=f"mqtt://127.0.0.1:{devservers.free_port()}",
-                state_dir=state,
-                desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
-                snapshot_public_key=key,
-            ))
+            agent = EdgeAgent(
+                EdgeSettings(
+                    node_id="bench-offline",
+                    # Nothing listens there: the uplink stays down for the whole run.
+                    mqtt_url=f"mqtt://127.0.0.1:{devservers.free_port()}",
+                    state_dir=state,
+                    desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
+                    snapshot_public_key=key,
+                )
+            )
             assert agent.book.snapshot is not None, agent.snapshots.last_error
             task = asyncio.create_task(agent.run())
             try:
@@ -95,8 +102,9 @@ async def _measure(taps: int) -> dict[str, float]:
                     before = len(sim.led_history)
                     t0 = time.perf_counter()
                     await sim.tap(_badge(holder))
-                    await sim.wait_led(lambda _s, s=sim, n=before: len(s.led_history) > n,
-                                       timeout=10)
+                    await sim.wait_led(
+                        lambda _s, s=sim, n=before: len(s.led_history) > n, timeout=10
+                    )
                     led_ms.append((time.perf_counter() - t0) * 1000)
                     await sim.wait_settled(timeout=10)
             finally:

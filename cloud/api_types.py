@@ -26,9 +26,7 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 # A date-time from a query string or body: RFC 3339 text with an offset, nothing else.
 AwareDateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 

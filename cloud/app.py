@@ -60,8 +60,9 @@ def create_app(
         app.state.booking_store = booking_store
         # Commands to nodes go out on ingestion's broker session (cloud/mqtt/commands.py).
         app.state.commands = ingestor.session
-        snapshots = SnapshotPublisher(settings, engine, ingestor.session,
-                                      SnapshotSigner.from_path(settings.snapshot_key_path))
+        snapshots = SnapshotPublisher(
+            settings, engine, ingestor.session, SnapshotSigner.from_path(settings.snapshot_key_path)
+        )
         app.state.snapshots = snapshots
         ingestor.on_bookings_changed = snapshots.nodes_changed
         # Live floor maps hear about every committed desk change (cloud/live/hub.py).

@@ -15,8 +15,9 @@ class DomainError(Exception):
 
     default_title = "Refused"
 
-    def __init__(self, detail: str | None = None, *, title: str | None = None,
-                 **extensions: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, title: str | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail or title or self.default_title)
         self.detail = detail
         self.title = title or self.default_title

@@ -28,8 +28,9 @@ _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 class ProblemError(Exception):
     """Raise from a route to answer with a problem+json body."""
 
-    def __init__(self, status: int, detail: str | None = None, *, title: str | None = None,
-                 **extensions: Any) -> None:
+    def __init__(
+        self, status: int, detail: str | None = None, *, title: str | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail or title or str(status))
         self.status = status
         self.title = title or HTTPStatus(status).phrase
@@ -57,8 +58,14 @@ def status_of(exc: errors.DomainError) -> int:
     return 400
 
 
-def problem_response(status: int, detail: str | None = None, *, title: str | None = None,
-                     instance: str | None = None, **extensions: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    instance: str | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -80,22 +87,26 @@ def allowed_methods(request: Request) -> str:
     """
     routes = request.app.router.routes
     return ", ".join(
-        method for method in _METHODS
-        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
-               for route in routes)
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
     )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
-        return problem_response(exc.status, exc.detail, title=exc.title,
-                                instance=request.url.path, **exc.extensions)
+        return problem_response(
+            exc.status, exc.detail, title=exc.title, instance=request.url.path, **exc.extensions
+        )
 
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.DomainError)
-        return problem_response(status_of(exc), exc.detail, title=exc.title,
-                                instance=request.url.path, **exc.extensions)
+        return problem_response(
+            status_of(exc), exc.detail, title=exc.title, instance=request.url.path, **exc.extensions
+        )
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -114,8 +125,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return problem_response(422, "the request does not match the schema",
-                                instance=request.url.path, errors=errors)
+        return problem_response(
+            422, "the request does not match the schema", instance=request.url.path, errors=errors
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)

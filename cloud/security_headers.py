@@ -15,29 +15,33 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = "; ".join((
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",  # the QR code preview is a data: URL
-    "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-))
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",  # the QR code preview is a data: URL
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 _DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_CSP = "; ".join((
-    "default-src 'self'",
-    f"script-src 'self' 'unsafe-inline' {_DOCS_CDN}",
-    f"style-src 'self' {_DOCS_CDN}",
-    "img-src 'self' data: https://fastapi.tiangolo.com",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-))
+DOCS_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        f"script-src 'self' 'unsafe-inline' {_DOCS_CDN}",
+        f"style-src 'self' {_DOCS_CDN}",
+        "img-src 'self' data: https://fastapi.tiangolo.com",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+)
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 COMMON = (
     ("X-Frame-Options", "DENY"),  # frame-ancestors for browsers without CSP 2

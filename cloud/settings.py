@@ -16,8 +16,9 @@ _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
 
 class CloudSettings(BaseSettings):
     # Inputs stay out of error messages: they include passwords and URLs with logins.
-    model_config = SettingsConfigDict(env_prefix="RUANG_", extra="ignore",
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RUANG_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite+aiosqlite:///./var/ruang.sqlite3"
     # mqtt:// or mqtts:// (TLS, verified against mqtt_ca_file when set). The login is
@@ -147,7 +148,8 @@ class CloudSettings(BaseSettings):
         if broker.username is None or self.cloud_mqtt_password is None:
             return self
         if (broker.username, broker.password) != (
-            self.cloud_mqtt_username, self.cloud_mqtt_password.get_secret_value()
+            self.cloud_mqtt_username,
+            self.cloud_mqtt_password.get_secret_value(),
         ):
             raise ValueError(
                 "RUANG_MQTT_URL carries a broker login that differs from "

@@ -52,25 +52,45 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def set_session(response: Response, settings: CloudSettings, token: str,
-                user: Principal | None = None) -> None:
+def set_session(
+    response: Response, settings: CloudSettings, token: str, user: Principal | None = None
+) -> None:
     max_age = settings.session_ttl_s
     exp = user.claims.get("exp") if user is not None else None
     if isinstance(exp, int | float):
         # A provider's token may die before our TTL: the cookie should not outlive it.
         max_age = max(1, min(max_age, int(exp - time.time())))
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, httponly=True,
-        samesite="lax", secure=settings.session_cookie_secure, path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+        path="/",
     )
 
 
-def login_error(request: Request, settings: CloudSettings, error: str, *, status_code: int,
-                next_path: str | None = None) -> Response:
+def login_error(
+    request: Request,
+    settings: CloudSettings,
+    error: str,
+    *,
+    status_code: int,
+    next_path: str | None = None,
+) -> Response:
     """The login page again, with `error` (a message key) and the ways to sign in."""
-    return render(request, "login.html", user=None, status_code=status_code, people=[],
-                  dev_login=settings.dev_login_enabled, oidc=client_for(request) is not None,
-                  next=next_path or "", error=error)
+    return render(
+        request,
+        "login.html",
+        user=None,
+        status_code=status_code,
+        people=[],
+        dev_login=settings.dev_login_enabled,
+        oidc=client_for(request) is not None,
+        next=next_path or "",
+        error=error,
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -80,12 +100,19 @@ async def login_page(request: Request, settings: SettingsDep, engine: EngineDep)
         async with engine.connect() as conn:
             rows = await conn.execute(
                 select(Person.id, Person.name, Person.role, Person.agency)
-                .order_by(Person.role, Person.name).limit(200))
+                .order_by(Person.role, Person.name)
+                .limit(200)
+            )
             people = [dict(r._mapping) for r in rows]
-    return render(request, "login.html", user=await session_user(request),
-                  people=people, dev_login=settings.dev_login_enabled,
-                  oidc=client_for(request) is not None,
-                  next=safe_next(request.query_params.get("next")) or "")
+    return render(
+        request,
+        "login.html",
+        user=await session_user(request),
+        people=people,
+        dev_login=settings.dev_login_enabled,
+        oidc=client_for(request) is not None,
+        next=safe_next(request.query_params.get("next")) or "",
+    )
 
 
 @router.post("/login/dev")
@@ -97,18 +124,24 @@ async def dev_login(request: Request, settings: SettingsDep, engine: EngineDep) 
     target = safe_next((form.get("next") or [""])[0])
     async with engine.connect() as conn:
         sites = [s for (s,) in await conn.execute(select(Site.id))]
-        person = (await conn.execute(
-            select(Person.id, Person.name, Person.role).where(Person.id == who))).first()
+        person = (
+            await conn.execute(select(Person.id, Person.name, Person.role).where(Person.id == who))
+        ).first()
     if who == DEV_ADMIN:
         subject, name, roles = DEV_ADMIN, "Admin (dev)", ["admin"]
     elif person is not None and person.role in ROLES:
         subject, name, roles = person.id, person.name, [person.role]
     else:
-        return login_error(request, settings, "login.unknown", status_code=400,
-                           next_path=target)
-    token = mint_dev_token(settings, subject, roles, name=name, ttl_s=settings.session_ttl_s,
-                           # A dev facility manager or technician looks after every site.
-                           sites=sites if roles[0] in ("facility_manager", "technician") else None)
+        return login_error(request, settings, "login.unknown", status_code=400, next_path=target)
+    token = mint_dev_token(
+        settings,
+        subject,
+        roles,
+        name=name,
+        ttl_s=settings.session_ttl_s,
+        # A dev facility manager or technician looks after every site.
+        sites=sites if roles[0] in ("facility_manager", "technician") else None,
+    )
     user = await verifier_for(request).verify(token)
     response = RedirectResponse(target or home_for(user), status_code=303)
     set_session(response, settings, token)
@@ -121,20 +154,26 @@ async def oidc_login(request: Request, settings: SettingsDep) -> Response:
     client = client_for(request)
     target = safe_next(request.query_params.get("next"))
     if client is None:
-        return login_error(request, settings, "login.oidc_off", status_code=404,
-                           next_path=target)
+        return login_error(request, settings, "login.oidc_off", status_code=404, next_path=target)
     try:
         url, flow_cookie = await client.start(request, target)
     except OidcError as exc:
         log.warning("OIDC sign-in cannot start: %s", exc.detail)
-        return login_error(request, settings, exc.key, status_code=exc.status_code,
-                           next_path=target)
+        return login_error(
+            request, settings, exc.key, status_code=exc.status_code, next_path=target
+        )
     response = RedirectResponse(url, status_code=303)
     # Lax is what lets the cookie come back on the provider's top-level redirect to
     # /login/callback; the path keeps it off every other request.
-    response.set_cookie(FLOW_COOKIE, flow_cookie, max_age=FLOW_TTL_S, httponly=True,
-                        samesite="lax", secure=settings.session_cookie_secure,
-                        path=FLOW_COOKIE_PATH)
+    response.set_cookie(
+        FLOW_COOKIE,
+        flow_cookie,
+        max_age=FLOW_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+        path=FLOW_COOKIE_PATH,
+    )
     return response
 
 
@@ -152,8 +191,11 @@ async def oidc_callback(request: Request, settings: SettingsDep) -> Response:
         next_path = safe_next(flow.next)
         if params.get("error"):
             # access_denied (the user said no, or is not allowed this app) and the like.
-            raise OidcError("login.oidc_denied", f"provider said {params.get('error')}: "
-                            f"{params.get('error_description', '')}", 403)
+            raise OidcError(
+                "login.oidc_denied",
+                f"provider said {params.get('error')}: {params.get('error_description', '')}",
+                403,
+            )
         code = params.get("code")
         if not code:
             raise OidcError("login.oidc_state", "the provider sent no code")
@@ -164,8 +206,9 @@ async def oidc_callback(request: Request, settings: SettingsDep) -> Response:
             raise OidcError("login.oidc_invalid", str(exc.detail), 401) from None
     except OidcError as exc:
         log.warning("OIDC sign-in refused: %s", exc.detail)
-        response = login_error(request, settings, exc.key, status_code=exc.status_code,
-                               next_path=next_path)
+        response = login_error(
+            request, settings, exc.key, status_code=exc.status_code, next_path=next_path
+        )
     else:
         response = RedirectResponse(next_path or home_for(user), status_code=303)
         set_session(response, settings, token, user)
@@ -179,4 +222,3 @@ async def logout() -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-

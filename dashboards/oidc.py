@@ -100,8 +100,11 @@ class OidcClient:
         self._settings = settings
         self.issuer = str(settings.oidc_issuer_url).rstrip("/")
         self.client_id = str(settings.oidc_client_id)
-        self._secret = (settings.oidc_client_secret.get_secret_value()
-                        if settings.oidc_client_secret is not None else None)
+        self._secret = (
+            settings.oidc_client_secret.get_secret_value()
+            if settings.oidc_client_secret is not None
+            else None
+        )
         # The flow cookie's signing key. With a client secret it is derived from it,
         # so every replica of the cloud accepts every other's cookies; a public
         # client gets a per-process key (a sign-in must then end where it began).
@@ -121,17 +124,23 @@ class OidcClient:
                 r.raise_for_status()
                 doc = r.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise OidcError("login.oidc_unavailable",
-                            f"cannot read {url}: {exc}", status_code=502) from None
+            raise OidcError(
+                "login.oidc_unavailable", f"cannot read {url}: {exc}", status_code=502
+            ) from None
         if not isinstance(doc, dict) or not all(
-                isinstance(doc.get(k), str) for k in ("authorization_endpoint", "token_endpoint")):
-            raise OidcError("login.oidc_unavailable",
-                            f"{url} lacks authorization_endpoint/token_endpoint", 502)
+            isinstance(doc.get(k), str) for k in ("authorization_endpoint", "token_endpoint")
+        ):
+            raise OidcError(
+                "login.oidc_unavailable", f"{url} lacks authorization_endpoint/token_endpoint", 502
+            )
         # OpenID Connect Discovery 4.3: the document must name the issuer it was asked for,
         # or a misconfigured proxy could send users to someone else's provider.
         if str(doc.get("issuer", "")).rstrip("/") != self.issuer:
-            raise OidcError("login.oidc_unavailable",
-                            f"{url} names issuer {doc.get('issuer')!r}, not {self.issuer!r}", 502)
+            raise OidcError(
+                "login.oidc_unavailable",
+                f"{url} names issuer {doc.get('issuer')!r}, not {self.issuer!r}",
+                502,
+            )
         methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         self._metadata = ProviderMetadata(
             issuer=self.issuer,
@@ -153,17 +162,24 @@ class OidcClient:
         """(authorization URL, flow cookie value) for a new sign-in."""
         meta = await self.metadata()
         verifier, challenge = pkce_pair()
-        flow = Flow(state=secrets.token_urlsafe(24), verifier=verifier, next=next_path,
-                    redirect_uri=self.redirect_uri(request), expires=time.time() + FLOW_TTL_S)
-        query = urlencode({
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": flow.redirect_uri,
-            "scope": self._settings.oidc_scopes,
-            "state": flow.state,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        })
+        flow = Flow(
+            state=secrets.token_urlsafe(24),
+            verifier=verifier,
+            next=next_path,
+            redirect_uri=self.redirect_uri(request),
+            expires=time.time() + FLOW_TTL_S,
+        )
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": flow.redirect_uri,
+                "scope": self._settings.oidc_scopes,
+                "state": flow.state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
         separator = "&" if "?" in meta.authorization_endpoint else "?"
         return f"{meta.authorization_endpoint}{separator}{query}", self.seal(flow)
 
@@ -179,7 +195,8 @@ class OidcClient:
             raise OidcError("login.oidc_state", "no sign-in was started from this browser")
         body, _, mac = value.partition(".")
         expected = base64.urlsafe_b64encode(
-            hmac.new(self._cookie_key, body.encode(), hashlib.sha256).digest()).rstrip(b"=")
+            hmac.new(self._cookie_key, body.encode(), hashlib.sha256).digest()
+        ).rstrip(b"=")
         if not hmac.compare_digest(expected, mac.encode()):
             raise OidcError("login.oidc_state", "the sign-in cookie was not made by this server")
         try:
@@ -194,26 +211,35 @@ class OidcClient:
 
     def check_state(self, flow: Flow, state: str | None) -> None:
         if not state or not hmac.compare_digest(flow.state.encode(), state.encode()):
-            raise OidcError("login.oidc_state",
-                            "the state returned by the provider is not the one this browser sent")
+            raise OidcError(
+                "login.oidc_state",
+                "the state returned by the provider is not the one this browser sent",
+            )
 
     async def exchange(self, flow: Flow, code: str) -> str:
         """The access token for `code`, redeemed with the PKCE verifier."""
         meta = await self.metadata()
-        form = {"grant_type": "authorization_code", "code": code,
-                "redirect_uri": flow.redirect_uri, "code_verifier": flow.verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": flow.redirect_uri,
+            "code_verifier": flow.verifier,
+        }
         auth: httpx.BasicAuth | None = None
         if self._secret is None:
             form["client_id"] = self.client_id  # public client: PKCE is its proof
-        elif ("client_secret_basic" not in meta.token_auth_methods
-              and "client_secret_post" in meta.token_auth_methods):
+        elif (
+            "client_secret_basic" not in meta.token_auth_methods
+            and "client_secret_post" in meta.token_auth_methods
+        ):
             form |= {"client_id": self.client_id, "client_secret": self._secret}
         else:
             auth = httpx.BasicAuth(self.client_id, self._secret)
         try:
             async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, auth=auth) as client:
-                r = await client.post(meta.token_endpoint, data=form,
-                                      headers={"Accept": "application/json"})
+                r = await client.post(
+                    meta.token_endpoint, data=form, headers={"Accept": "application/json"}
+                )
         except httpx.HTTPError as exc:
             raise OidcError("login.oidc_token", f"token endpoint unreachable: {exc}", 502) from None
         body: Any
@@ -223,8 +249,9 @@ class OidcClient:
             body = None
         if r.status_code != 200 or not isinstance(body, dict):
             reason = body.get("error") if isinstance(body, dict) else r.text[:200]
-            raise OidcError("login.oidc_token",
-                            f"token endpoint answered {r.status_code}: {reason}", 502)
+            raise OidcError(
+                "login.oidc_token", f"token endpoint answered {r.status_code}: {reason}", 502
+            )
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise OidcError("login.oidc_token", "the token response has no access_token", 502)

@@ -54,29 +54,44 @@ async def fleet(request: Request) -> Response:
 @router.get("/fleet/{node_id}", response_class=HTMLResponse)
 async def fleet_node(node_id: str, request: Request) -> Response:
     user = await page_user(request, FLEET)
-    return render(request, "node.html", user=user, node_id=node_id,
-                  page_data={"view": "node", "node": node_id})
+    return render(
+        request,
+        "node.html",
+        user=user,
+        node_id=node_id,
+        page_data={"view": "node", "node": node_id},
+    )
 
 
 @router.get("/me", response_class=HTMLResponse)
 async def self_service(request: Request) -> Response:
     user = await page_user(request, SELF_SERVICE)
     # The desk features people can filter by: the same list the availability API accepts.
-    return render(request, "me.html", user=user,
-                  page_data={"view": "me", "features": list(FEATURES)})
+    return render(
+        request, "me.html", user=user, page_data={"view": "me", "features": list(FEATURES)}
+    )
 
 
 @router.get("/checkin/{desk_id}", response_class=HTMLResponse)
 async def qr_checkin(desk_id: str, request: Request) -> Response:
     # Anyone signed in may try; the API decides whether this person may sit here.
     user = await page_user(request, ROLES)
-    return render(request, "checkin.html", user=user, desk_id=desk_id,
-                  page_data={"view": "checkin", "desk": desk_id,
-                             "key": request.query_params.get("k", "")})
+    return render(
+        request,
+        "checkin.html",
+        user=user,
+        desk_id=desk_id,
+        page_data={"view": "checkin", "desk": desk_id, "key": request.query_params.get("k", "")},
+    )
 
 
 @router.get("/kiosk", response_class=HTMLResponse)
 async def kiosk(request: Request) -> Response:
     # The lobby screen has no login and shows no personal data (the API it calls is public).
-    return render(request, "kiosk.html", user=None, kiosk=True,
-                  page_data={"view": "kiosk", "site": request.query_params.get("site")})
+    return render(
+        request,
+        "kiosk.html",
+        user=None,
+        kiosk=True,
+        page_data={"view": "kiosk", "site": request.query_params.get("site")},
+    )

@@ -88,11 +88,9 @@ def render(
     lang = pick_language(request)
     t = Translator(lang)
     nav = [
-        item for item in NAV
-        if item.roles is None or (user is not None and user.has(*item.roles))
+        item for item in NAV if item.roles is None or (user is not None and user.has(*item.roles))
     ]
-    data = {"lang": lang, "csrfHeader": CSRF_HEADER, "user": _user_json(user),
-            **(page_data or {})}
+    data = {"lang": lang, "csrfHeader": CSRF_HEADER, "user": _user_json(user), **(page_data or {})}
     response = templates.TemplateResponse(
         request,
         template,
@@ -126,8 +124,12 @@ def script_json(value: Any) -> str:
 def _user_json(user: Principal | None) -> dict[str, Any] | None:
     if user is None:
         return None
-    return {"id": user.subject, "name": user.name, "roles": sorted(user.roles),
-            "sites": sorted(user.sites)}
+    return {
+        "id": user.subject,
+        "name": user.name,
+        "roles": sorted(user.roles),
+        "sites": sorted(user.sites),
+    }
 
 
 def install_page_errors(app: FastAPI) -> None:
@@ -137,8 +139,14 @@ def install_page_errors(app: FastAPI) -> None:
 
     async def forbidden(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageForbidden)
-        return render(request, "forbidden.html", user=exc.user, status_code=403,
-                      needed=exc.roles, home=home_for(exc.user))
+        return render(
+            request,
+            "forbidden.html",
+            user=exc.user,
+            status_code=403,
+            needed=exc.roles,
+            home=home_for(exc.user),
+        )
 
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageForbidden, forbidden)

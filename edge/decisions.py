@@ -90,8 +90,11 @@ class DeskBook:
     def steady_led(self, desk: str, now: float | None = None) -> LedSet:
         if desk in self._occupied:
             return LED_CHECKED_IN
-        booking = (self.snapshot.booking_at(desk, now)
-                   if now is not None and self.snapshot is not None else None)
+        booking = (
+            self.snapshot.booking_at(desk, now)
+            if now is not None and self.snapshot is not None
+            else None
+        )
         if booking is not None:
             # Checked in elsewhere than at this node (QR code on a phone, front desk):
             # the person is at the desk, so it shows green like a local check-in.

@@ -74,8 +74,13 @@ def check_config(path: Path | None) -> tuple[Check, EdgeSettings | None]:
     try:
         settings = load_edge_settings(path)
     except ConfigError as exc:
-        return Check("config", "FAIL", str(exc), "fix the file (or RUANG_* variable) named "
-                     "above; `ruang edge run` refuses to start until it is valid"), None
+        return Check(
+            "config",
+            "FAIL",
+            str(exc),
+            "fix the file (or RUANG_* variable) named "
+            "above; `ruang edge run` refuses to start until it is valid",
+        ), None
     where = str(path) if path else "(environment only)"
     return Check("config", "PASS", f"{where} is valid (node {settings.node_id})"), settings
 
@@ -86,23 +91,38 @@ def check_config(path: Path | None) -> tuple[Check, EdgeSettings | None]:
 async def check_port(label: str, port: str, expected: DeviceKind) -> Check:
     name = f"{label} on {port}"
     if not port.startswith("socket://") and not Path(port).exists():
-        return Check(name, "FAIL", "port does not exist",
-                     "check the cable and the USB hub; `ruang edge devices` lists what is "
-                     "attached; stable names come from the udev rules (docs/devices/udev.md)")
+        return Check(
+            name,
+            "FAIL",
+            "port does not exist",
+            "check the cable and the USB hub; `ruang edge devices` lists what is "
+            "attached; stable names come from the udev rules (docs/devices/udev.md)",
+        )
     result = await probe(port, PROBE_TIMEOUT_S)
     if result.kind == expected:
         return Check(name, "PASS", result.detail)
     if result.kind is None:
         if result.detail.startswith("cannot open"):
-            return Check(name, "FAIL", result.detail,
-                         "is another program using it (stop the agent first)? does the "
-                         "`ruang` user belong to the dialout group?")
-        return Check(name, "FAIL", f"opened, but no {_KIND_NAMES[expected]} answered",
-                     "check the device's power and wiring (TX/RX), then that it is the "
-                     "device this port is configured for")
-    return Check(name, "FAIL",
-                 f"a {_KIND_NAMES[result.kind]} answers here, not a {_KIND_NAMES[expected]}",
-                 "cables are probably swapped: fix the port in the config or re-plug")
+            return Check(
+                name,
+                "FAIL",
+                result.detail,
+                "is another program using it (stop the agent first)? does the "
+                "`ruang` user belong to the dialout group?",
+            )
+        return Check(
+            name,
+            "FAIL",
+            f"opened, but no {_KIND_NAMES[expected]} answered",
+            "check the device's power and wiring (TX/RX), then that it is the "
+            "device this port is configured for",
+        )
+    return Check(
+        name,
+        "FAIL",
+        f"a {_KIND_NAMES[result.kind]} answers here, not a {_KIND_NAMES[expected]}",
+        "cables are probably swapped: fix the port in the config or re-plug",
+    )
 
 
 async def check_devices(settings: EdgeSettings) -> list[Check]:
@@ -111,8 +131,14 @@ async def check_devices(settings: EdgeSettings) -> list[Check]:
     jobs += [(f"radar {r.device}", r.port, "ld2410") for r in settings.radars]
     jobs += [(f"gps {g.device}", g.port, "gps") for g in settings.gps]
     if not jobs:
-        return [Check("serial devices", "WARN", "none configured",
-                      "add desk_units/radars/gps to the config, or push them from the cloud")]
+        return [
+            Check(
+                "serial devices",
+                "WARN",
+                "none configured",
+                "add desk_units/radars/gps to the config, or push them from the cloud",
+            )
+        ]
     # One by one: the output follows the config, and ports on one hub are not raced.
     return [await check_port(label, port, kind) for label, port, kind in jobs]
 
@@ -143,9 +169,13 @@ async def check_bluetooth(settings: EdgeSettings, factory: ScannerFactory | None
         except BleakError as exc:
             problems.append(f"{adapter}: {exc}")
     if problems:
-        return Check("bluetooth", "FAIL", "; ".join(problems),
-                     "check `systemctl status bluetooth` and `bluetoothctl list`; on a Pi, "
-                     "`rfkill unblock bluetooth`; or set ble.enabled: false")
+        return Check(
+            "bluetooth",
+            "FAIL",
+            "; ".join(problems),
+            "check `systemctl status bluetooth` and `bluetoothctl list`; on a Pi, "
+            "`rfkill unblock bluetooth`; or set ble.enabled: false",
+        )
     return Check("bluetooth", "PASS", f"scan started and stopped on {', '.join(adapters)}")
 
 
@@ -157,20 +187,28 @@ def classify_broker_error(exc: BaseException) -> tuple[str, str]:
     text = str(exc)
     lowered = text.lower()
     if isinstance(exc, aiomqtt.MqttCodeError) and exc.rc in (4, 5, 134, 135):
-        return (f"not authorised: broker refused the credentials ({text})",
-                "check mqtt_username/mqtt_password (RUANG_MQTT_PASSWORD in /etc/ruang/edge.env);"
-                " if the node was revoked, enrol it again (`ruang edge enroll`)")
+        return (
+            f"not authorised: broker refused the credentials ({text})",
+            "check mqtt_username/mqtt_password (RUANG_MQTT_PASSWORD in /etc/ruang/edge.env);"
+            " if the node was revoked, enrol it again (`ruang edge enroll`)",
+        )
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
-        return (f"TLS verification failed ({text})",
-                "mqtt_ca_file must be the CA that signed the broker's certificate and the URL "
-                "host must match the certificate's name; check the clock too")
+        return (
+            f"TLS verification failed ({text})",
+            "mqtt_ca_file must be the CA that signed the broker's certificate and the URL "
+            "host must match the certificate's name; check the clock too",
+        )
     if "refused" in lowered:
-        return (f"connection refused ({text})",
-                "the broker is not listening on that host/port: check mqtt_url and that the "
-                "broker runs (`systemctl status mosquitto` on the broker)")
+        return (
+            f"connection refused ({text})",
+            "the broker is not listening on that host/port: check mqtt_url and that the "
+            "broker runs (`systemctl status mosquitto` on the broker)",
+        )
     if "timed out" in lowered or isinstance(exc, TimeoutError):
-        return (f"no answer within {BROKER_TIMEOUT_S:g} s ({text or 'timeout'})",
-                "a firewall may drop the traffic, or the host is wrong/unreachable")
+        return (
+            f"no answer within {BROKER_TIMEOUT_S:g} s ({text or 'timeout'})",
+            "a firewall may drop the traffic, or the host is wrong/unreachable",
+        )
     if "name or service" in lowered or "resolution" in lowered or "nodename" in lowered:
         return (f"host name does not resolve ({text})", "check mqtt_url and DNS")
     return (f"cannot connect ({type(exc).__name__}: {text})", "check mqtt_url and the network")
@@ -224,8 +262,12 @@ async def check_clock(cloud_url: str | None, fetch_date: HttpDate = _http_date) 
         header = await fetch_date(cloud_url)
         local = (before + time.time()) / 2
     except Exception as exc:
-        return Check("clock", "WARN", f"cloud not reachable ({type(exc).__name__}: {exc})",
-                     "check the --cloud URL and the network")
+        return Check(
+            "clock",
+            "WARN",
+            f"cloud not reachable ({type(exc).__name__}: {exc})",
+            "check the --cloud URL and the network",
+        )
     if not header:
         return Check("clock", "WARN", "the cloud sent no Date header", "")
     try:
@@ -269,8 +311,12 @@ def check_outbox(settings: EdgeSettings) -> Check:
     try:
         outbox = Outbox.in_dir(settings.state_dir, max_mb=settings.outbox_max_mb)
     except Exception as exc:
-        return Check("outbox", "FAIL", f"cannot open: {exc}",
-                     "check permissions of state_dir; see docs/edge-outbox.md")
+        return Check(
+            "outbox",
+            "FAIL",
+            f"cannot open: {exc}",
+            "check permissions of state_dir; see docs/edge-outbox.md",
+        )
     try:
         health = outbox.health()
         integrity = outbox.integrity()
@@ -285,11 +331,19 @@ def check_outbox(settings: EdgeSettings) -> Check:
     if health.get("outbox_lost"):
         detail += f"; recovered from damage, lost up to {health['outbox_lost']}"
     if integrity is not None:
-        return Check("outbox", "FAIL", f"{detail}; damaged: {integrity}",
-                     "stop the agent; it salvages the file on its next start")
+        return Check(
+            "outbox",
+            "FAIL",
+            f"{detail}; damaged: {integrity}",
+            "stop the agent; it salvages the file on its next start",
+        )
     if full or health.get("outbox_alarm"):
-        return Check("outbox", "FAIL", f"{detail}; full: only events left, telemetry shed",
-                     "the uplink has been down a long time: fix the broker check above")
+        return Check(
+            "outbox",
+            "FAIL",
+            f"{detail}; full: only events left, telemetry shed",
+            "the uplink has been down a long time: fix the broker check above",
+        )
     if depth > OUTBOX_WARN_DEPTH:
         return Check("outbox", "WARN", detail, "the node is (or was) offline: check the broker")
     return Check("outbox", "PASS", detail)
@@ -309,12 +363,20 @@ def check_watchdog(settings: EdgeSettings) -> Check:
     if bad:
         names = ", ".join(f"{w.get('subsystem')} ({w.get('detail') or w.get('state')})"
                           for w in bad)  # fmt: skip
-        return Check("watchdog", "FAIL", f"{detail}; stalled: {names}",
-                     "see `ruang edge status` and the journal for that subsystem")
+        return Check(
+            "watchdog",
+            "FAIL",
+            f"{detail}; stalled: {names}",
+            "see `ruang edge status` and the journal for that subsystem",
+        )
     if restarted:
         names = ", ".join(f"{w.get('subsystem')} x{w.get('restarts')}" for w in restarted)
-        return Check("watchdog", "WARN", f"{detail}; restarted by the watchdog: {names}",
-                     "a device or the uplink stalled; check its cable, power or the broker")
+        return Check(
+            "watchdog",
+            "WARN",
+            f"{detail}; restarted by the watchdog: {names}",
+            "a device or the uplink stalled; check its cable, power or the broker",
+        )
     return Check("watchdog", "PASS", detail)
 
 
@@ -325,20 +387,32 @@ def check_snapshot(settings: EdgeSettings, now: float) -> Check:
     try:
         key = load_public_key(key_path.read_bytes()) if key_path else None
     except (OSError, ValueError) as exc:
-        return Check("snapshot", "FAIL", f"cannot read snapshot_public_key {key_path}: {exc}",
-                     "enrol the node again (`ruang edge enroll --force`) to get the key")
+        return Check(
+            "snapshot",
+            "FAIL",
+            f"cannot read snapshot_public_key {key_path}: {exc}",
+            "enrol the node again (`ruang edge enroll --force`) to get the key",
+        )
     store = SnapshotStore(settings.state_dir / "snapshot.json", key)
     store.load()
     view = store.current
     if view is None:
         detail = store.last_error or "none stored yet"
-        return Check("snapshot", "WARN", detail,
-                     "until the cloud pushes one (on connect) taps are decided in open mode")
+        return Check(
+            "snapshot",
+            "WARN",
+            detail,
+            "until the cloud pushes one (on connect) taps are decided in open mode",
+        )
     age = now - view.body.issued_at
     detail = f"version {view.version}, issued {age / 60:.0f} min ago"
     if now > view.body.valid_until:
-        return Check("snapshot", "WARN", detail + ", expired",
-                     "the node has not heard from the cloud: check the broker")
+        return Check(
+            "snapshot",
+            "WARN",
+            detail + ", expired",
+            "the node has not heard from the cloud: check the broker",
+        )
     return Check("snapshot", "PASS", detail)
 
 
@@ -348,17 +422,24 @@ def check_remote_config(settings: EdgeSettings) -> Check:
         return Check("remote config", "WARN", store.load_error, "push the config again")
     detail = f"version {store.version}" if store.version else "none (file config only)"
     if store.refused is not None:
-        return Check("remote config", "WARN",
-                     f"{detail}; v{store.refused[0]} refused: {store.refused[1]}",
-                     "fix the config in the cloud and push a newer version")
+        return Check(
+            "remote config",
+            "WARN",
+            f"{detail}; v{store.refused[0]} refused: {store.refused[1]}",
+            "fix the config in the cloud and push a newer version",
+        )
     return Check("remote config", "PASS", detail)
 
 
 # --- the whole run --------------------------------------------------------------------------
 
 
-async def diagnose(config_path: Path | None, *, cloud_url: str | None = None,
-                   ble_scanner_factory: ScannerFactory | None = None) -> list[Check]:
+async def diagnose(
+    config_path: Path | None,
+    *,
+    cloud_url: str | None = None,
+    ble_scanner_factory: ScannerFactory | None = None,
+) -> list[Check]:
     """Every check, in the order a technician fixes things."""
     config, settings = check_config(config_path)
     checks = [config]

@@ -77,8 +77,11 @@ def _env_text(env_path: Path, password: str) -> str:
     # Keep whatever else the technician put in the env file; replace only our line.
     kept: list[str] = []
     with contextlib.suppress(FileNotFoundError):
-        kept = [line for line in env_path.read_text().splitlines()
-                if not line.startswith(f"{PASSWORD_VAR}=")]
+        kept = [
+            line
+            for line in env_path.read_text().splitlines()
+            if not line.startswith(f"{PASSWORD_VAR}=")
+        ]
     return "\n".join([*kept, f"{PASSWORD_VAR}={password}"]) + "\n"
 
 
@@ -90,8 +93,10 @@ def _refusal(response: httpx.Response) -> EnrolError:
         title, detail = None, None
     reason = ": ".join(str(x) for x in (title, detail) if x) or response.reason_phrase
     if response.status_code in (401, 410):
-        return EnrolError(f"the cloud refused the token ({reason}); "
-                          "ask an administrator for a new enrolment token")
+        return EnrolError(
+            f"the cloud refused the token ({reason}); "
+            "ask an administrator for a new enrolment token"
+        )
     return EnrolError(f"enrolment failed with HTTP {response.status_code}: {reason}")
 
 
@@ -117,8 +122,10 @@ async def enroll(
 ) -> EnrolResult:
     """Enrols this node with the cloud at `cloud_url` and writes its config; see the module doc."""
     if config_path.exists() and not force:
-        raise EnrolError(f"{config_path} already exists; this node looks enrolled "
-                         "(use --force to replace its config)")
+        raise EnrolError(
+            f"{config_path} already exists; this node looks enrolled "
+            "(use --force to replace its config)"
+        )
     ca_path = state_dir / "ca.pem"
     _check_writable([config_path, env_path, ca_path])
 
@@ -142,23 +149,35 @@ async def enroll(
     ca_pem = answer.get("ca_cert_pem")
     # The cloud's edge settings first, then what enrolment decides, which must win.
     config: dict[str, Any] = dict(answer.get("config") or {})
-    config.update(node_id=node_id, mqtt_url=mqtt_url,
-                  mqtt_username=answer.get("mqtt_username") or node_id,
-                  state_dir=str(state_dir))
+    config.update(
+        node_id=node_id,
+        mqtt_url=mqtt_url,
+        mqtt_username=answer.get("mqtt_username") or node_id,
+        state_dir=str(state_dir),
+    )
     if ca_pem:
         config["mqtt_ca_file"] = str(ca_path)
     try:
         EdgeSettings(**config)
     except ValidationError as exc:
         # The token is spent by now; say so, since the technician needs a new one.
-        raise EnrolError(format_validation_error(
-            "the cloud's edge config is invalid (the token is used up; fix the config "
-            "and issue a new token)", exc)) from None
+        raise EnrolError(
+            format_validation_error(
+                "the cloud's edge config is invalid (the token is used up; fix the config "
+                "and issue a new token)",
+                exc,
+            )
+        ) from None
 
     if ca_pem:
         _write_private(ca_path, ca_pem, 0o644)
     _write_private(env_path, _env_text(env_path, password), 0o600)
     # Last: an existing config is what marks the node as enrolled.
     _write_private(config_path, yaml.safe_dump(config, sort_keys=False), 0o644)
-    return EnrolResult(node_id=node_id, mqtt_url=mqtt_url, config_path=config_path,
-                       env_path=env_path, ca_path=ca_path if ca_pem else None)
+    return EnrolResult(
+        node_id=node_id,
+        mqtt_url=mqtt_url,
+        config_path=config_path,
+        env_path=env_path,
+        ca_path=ca_path if ca_pem else None,
+    )

@@ -70,6 +70,7 @@ _PAGE = 512
 
 ALARM_FULL = "full"
 
+
 class OutboxError(RuntimeError):
     """The outbox cannot be opened at all (for example the directory is not writable)."""
 
@@ -239,7 +240,9 @@ class Outbox:
             pending_deleted, awaiting_deleted, freed = self._delete(acks)
             p2, a2, f2 = self._delete_ids(cloud_acks)
             pending_deleted, awaiting_deleted, freed = (
-                pending_deleted + p2, awaiting_deleted + a2, freed + f2
+                pending_deleted + p2,
+                awaiting_deleted + a2,
+                freed + f2,
             )
             shed: set[int] = set()
             if self._bytes - freed > self.max_bytes:

@@ -167,9 +167,7 @@ class RemoteConfigStore:
             self.rollback(error)
             return self.effective(file_settings)
 
-    def decide(
-        self, push_version: int, config: dict[str, Any], running: EdgeSettings
-    ) -> Decision:
+    def decide(self, push_version: int, config: dict[str, Any], running: EdgeSettings) -> Decision:
         """Validates a push against the running settings; does not change anything."""
         active = self.version or 0
         if push_version <= active or (self.refused and push_version == self.refused[0]):

@@ -86,9 +86,7 @@ def _cmd_edge_run(args: argparse.Namespace) -> int:
 def _cmd_edge_doctor(args: argparse.Namespace) -> int:
     from edge.doctor import run_doctor
 
-    return asyncio.run(
-        run_doctor(Path(args.config) if args.config else None, cloud_url=args.cloud)
-    )
+    return asyncio.run(run_doctor(Path(args.config) if args.config else None, cloud_url=args.cloud))
 
 
 def _cmd_edge_status(args: argparse.Namespace) -> int:

@@ -109,19 +109,28 @@ async def set_up_building(http: httpx.AsyncClient, desks: set[str]) -> dict[str,
     """Imports the roster and books today's desks; returns {person id: badge UID}."""
     now = datetime.now(UTC)
     roster, badges = roster_for_today(roster_path().read_text(encoding="utf-8"), now)
-    r = await http.post("/api/v1/people/import", content=roster.encode(),
-                        headers={"content-type": "text/csv"})
+    r = await http.post(
+        "/api/v1/people/import", content=roster.encode(), headers={"content-type": "text/csv"}
+    )
     r.raise_for_status()
     for planned in PLAN:
         if planned.desk not in desks:
             continue  # a smaller demo floor: that desk is not simulated
-        start = {"no_show": now - timedelta(minutes=14, seconds=50),
-                 "later": now + timedelta(hours=3)}.get(planned.plan, now - timedelta(minutes=1))
-        r = await http.post("/api/v1/bookings", json={
-            "desk_id": planned.desk, "person_id": planned.person,
-            "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(hours=3 if planned.plan == "later" else 8)).isoformat(),
-        })
+        start = {
+            "no_show": now - timedelta(minutes=14, seconds=50),
+            "later": now + timedelta(hours=3),
+        }.get(planned.plan, now - timedelta(minutes=1))
+        r = await http.post(
+            "/api/v1/bookings",
+            json={
+                "desk_id": planned.desk,
+                "person_id": planned.person,
+                "starts_at": start.isoformat(),
+                "ends_at": (
+                    start + timedelta(hours=3 if planned.plan == "later" else 8)
+                ).isoformat(),
+            },
+        )
         if r.status_code != 201:
             # A demo with one booking fewer is still a demo; say why and go on.
             log.warning("demo booking %s for %s refused: %s", planned.desk, planned.person, r.text)
@@ -138,29 +147,43 @@ def first_day(desks: list[str], badges: dict[str, str]) -> Scenario:
         if planned.desk not in desks or planned.person not in badges:
             continue
         badge, sit = badges[planned.person], 300.0 + 240 * i
-        steps += [Step(at=sit, desk=planned.desk, presence=True),
-                  Step(at=sit + 8, desk=planned.desk, tap=badge)]
+        steps += [
+            Step(at=sit, desk=planned.desk, presence=True),
+            Step(at=sit + 8, desk=planned.desk, tap=badge),
+        ]
         if planned.plan == "away":
             # Out to a meeting for an hour and a half: the map shows the desk `away`.
-            steps += [Step(at=2 * 3600, desk=planned.desk, presence=False),
-                      Step(at=3.5 * 3600, desk=planned.desk, presence=True)]
-        steps += [Step(at=DAY_S - 900, desk=planned.desk, tap=badge),
-                  Step(at=DAY_S - 890, desk=planned.desk, presence=False)]
+            steps += [
+                Step(at=2 * 3600, desk=planned.desk, presence=False),
+                Step(at=3.5 * 3600, desk=planned.desk, presence=True),
+            ]
+        steps += [
+            Step(at=DAY_S - 900, desk=planned.desk, tap=badge),
+            Step(at=DAY_S - 890, desk=planned.desk, presence=False),
+        ]
     if SITTER_DESK in desks:
-        steps += [Step(at=3600, desk=SITTER_DESK, presence=True),
-                  Step(at=6 * 3600, desk=SITTER_DESK, presence=False)]
+        steps += [
+            Step(at=3600, desk=SITTER_DESK, presence=True),
+            Step(at=6 * 3600, desk=SITTER_DESK, presence=False),
+        ]
     walk_up_desks = [d for d in desks if d not in booked_desks and d != SITTER_DESK]
     planned_people = {p.person for p in PLAN}
     walk_up_badges = [uid for person, uid in badges.items() if person not in planned_people]
     if walk_up_desks:
-        crowd = office_day(walk_up_desks, people=max(1, len(walk_up_desks) * 4 // 5), seed=0,
-                           day_s=DAY_S, badges=walk_up_badges)
+        crowd = office_day(
+            walk_up_desks,
+            people=max(1, len(walk_up_desks) * 4 // 5),
+            seed=0,
+            day_s=DAY_S,
+            badges=walk_up_badges,
+        )
         steps += crowd.steps
     return Scenario(steps=tuple(sorted(steps, key=lambda step: step.at)))
 
 
-async def play_days(floor: SimulatedFloor, desks: list[str], badges: dict[str, str],
-                    speed: float) -> None:
+async def play_days(
+    floor: SimulatedFloor, desks: list[str], badges: dict[str, str], speed: float
+) -> None:
     """The first (scripted) day, then generated office days with the roster's badges."""
     from simulators.scenario import office_day
 
@@ -170,7 +193,8 @@ async def play_days(floor: SimulatedFloor, desks: list[str], badges: dict[str, s
         crowd = max(1, len(desks) * 4 // 5)
         await floor.run_scenario(
             office_day(desks, people=crowd, seed=day, day_s=DAY_S, badges=list(badges.values())),
-            speed=speed)
+            speed=speed,
+        )
         day += 1
 
 
@@ -189,8 +213,9 @@ async def play_rooms(radars: dict[str, LD2410Simulator], speed: float) -> None:
         for radar in radars.values():
             if rng.random() < 0.6:
                 # A few people sitting at the table, 1.5 m from the sensor.
-                radar.set_target(TargetState.BOTH, moving_cm=150, moving_energy=60,
-                                 still_cm=150, still_energy=55)
+                radar.set_target(
+                    TargetState.BOTH, moving_cm=150, moving_energy=60, still_cm=150, still_energy=55
+                )
             else:
                 radar.set_target(TargetState.NONE)
         await asyncio.sleep(max(2.0, 30 * 60 / speed))
@@ -220,8 +245,9 @@ async def run_demo(
     for old in data_dir.glob("*.sqlite3*"):
         old.unlink()
     port = http_port or free_port()
-    unavailable = {desk.id for _, _, desk in load_layout(SAMPLE_LAYOUT).desks()
-                   if desk.mode == "unavailable"}
+    unavailable = {
+        desk.id for _, _, desk in load_layout(SAMPLE_LAYOUT).desks() if desk.mode == "unavailable"
+    }
 
     async with contextlib.AsyncExitStack() as stack:
         mqtt_url = os.environ.get("RUANG_MQTT_URL")
@@ -232,8 +258,10 @@ async def run_demo(
             print(f"MQTT broker: embedded amqtt on {mqtt_url}", flush=True)
 
         floor = await stack.enter_async_context(SimulatedFloor(count=desks))
-        radars = {room: await stack.enter_async_context(LD2410Simulator(report_hz=2))
-                  for room in DEMO_ROOMS}
+        radars = {
+            room: await stack.enter_async_context(LD2410Simulator(report_hz=2))
+            for room in DEMO_ROOMS
+        }
         cloud_settings = CloudSettings(
             database_url=f"sqlite+aiosqlite:///{data_dir.resolve()}/cloud.sqlite3",
             mqtt_url=mqtt_url,
@@ -250,10 +278,12 @@ async def run_demo(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(serve(cloud_settings, ready=ready), name="cloud")
             await ready.wait()
-            admin = mint_dev_token(cloud_settings, "ruang-demo", ["admin"], name="Ruang demo",
-                                   ttl_s=600)
-            async with httpx.AsyncClient(base_url=url, timeout=30,
-                                         headers={"Authorization": f"Bearer {admin}"}) as http:
+            admin = mint_dev_token(
+                cloud_settings, "ruang-demo", ["admin"], name="Ruang demo", ttl_s=600
+            )
+            async with httpx.AsyncClient(
+                base_url=url, timeout=30, headers={"Authorization": f"Bearer {admin}"}
+            ) as http:
                 badges = await set_up_building(http, set(floor.sims))
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
@@ -263,20 +293,31 @@ async def run_demo(
                 state_dir=data_dir / "edge",
                 health_interval_s=10,
                 desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
-                radars=[RadarConfig(device=f"{room}-occupancy", room=room, port=radar.path)
-                        for room, radar in radars.items()],
+                radars=[
+                    RadarConfig(device=f"{room}-occupancy", room=room, port=radar.path)
+                    for room, radar in radars.items()
+                ],
                 snapshot_public_key=public_key,
             )
             agent = EdgeAgent(edge_settings)
             tg.create_task(agent.run(), name="edge")
-            print(f"Ruang demo: {desks} simulated desks on node {DEMO_NODE}, "
-                  f"{len(badges)} people with badges from {roster_path().name}", flush=True)
+            print(
+                f"Ruang demo: {desks} simulated desks on node {DEMO_NODE}, "
+                f"{len(badges)} people with badges from {roster_path().name}",
+                flush=True,
+            )
             print(f"  dashboard  {url}/", flush=True)
-            print(f"  sign in    dev login: pick a person at {url}/login "
-                  "(Siti Rahmawati, facility manager, sees the floor map with names)", flush=True)
+            print(
+                f"  sign in    dev login: pick a person at {url}/login "
+                "(Siti Rahmawati, facility manager, sees the floor map with names)",
+                flush=True,
+            )
             print(f"  kiosk      {url}/kiosk   (lobby screen, no sign-in)", flush=True)
-            print(f"  API        {url}/docs   (scripts: `ruang token admin --role admin` "
-                  "mints a bearer token)", flush=True)
+            print(
+                f"  API        {url}/docs   (scripts: `ruang token admin --role admin` "
+                "mints a bearer token)",
+                flush=True,
+            )
             print("Press Ctrl-C to stop.", flush=True)
             await agent.uplink.connected.wait()
             await _signed_snapshot(agent)

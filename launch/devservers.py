@@ -143,8 +143,13 @@ def mosquitto(
     config_extra: str = "", *, allow_anonymous: bool = True, persistence: bool = False
 ) -> Iterator[Mosquitto]:
     with tempfile.TemporaryDirectory(prefix="ruang-mosquitto-") as tmp:
-        broker = Mosquitto(port=free_port(), workdir=Path(tmp), config_extra=config_extra,
-                           allow_anonymous=allow_anonymous, persistence=persistence)
+        broker = Mosquitto(
+            port=free_port(),
+            workdir=Path(tmp),
+            config_extra=config_extra,
+            allow_anonymous=allow_anonymous,
+            persistence=persistence,
+        )
         broker.start()
         try:
             yield broker

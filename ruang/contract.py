@@ -118,8 +118,9 @@ class _Payload(BaseModel):
     v: Literal[1] = 1  # == SCHEMA_VERSION
     id: MessageId = Field(default_factory=new_message_id)
     node: NodeId
-    ts: float = Field(default_factory=now, ge=0, le=MAX_TIMESTAMP,
-                      description="Unix time (s) at the edge")
+    ts: float = Field(
+        default_factory=now, ge=0, le=MAX_TIMESTAMP, description="Unix time (s) at the edge"
+    )
 
 
 # --- node state (birth / last-will) ---------------------------------------------------------
@@ -283,8 +284,9 @@ class NodeHealth(_Payload):
     rejected_frames: Count
     mqtt_reconnects: Count
     units_online: Count
-    cpu_pct: float | None = Field(default=None, ge=0, le=100_000,
-                                  description="agent CPU, % of one core")
+    cpu_pct: float | None = Field(
+        default=None, ge=0, le=100_000, description="agent CPU, % of one core"
+    )
     mem_available_bytes: Count | None = None
     disk_free_bytes: Count | None = None
     temperature_c: float | None = Field(default=None, ge=-60, le=150)
@@ -327,6 +329,8 @@ TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "position": Position,
     "device_health": DeviceHealth,
 }
+
+
 class SnapshotDesk(BaseModel):
     model_config = _MODEL_CONFIG
 
@@ -364,8 +368,9 @@ class SnapshotBody(BaseModel):
     issued_at: Timestamp
     valid_until: Timestamp = Field(description="after this the node treats the snapshot as stale")
     grace_s: Int32 = Field(default=900, description="no check-in within this -> released")
-    away_s: int = Field(default=1800, ge=1, le=INT32_MAX,
-                        description="vacant this long -> released")
+    away_s: int = Field(
+        default=1800, ge=1, le=INT32_MAX, description="vacant this long -> released"
+    )
     away_warning_s: Int32 = Field(default=300, description="warning LED before release")
     desks: tuple[SnapshotDesk, ...] = Field(default=(), max_length=MAX_DESKS_PER_NODE)
     bookings: tuple[SnapshotBooking, ...] = Field(default=(), max_length=50_000)

@@ -14,8 +14,9 @@ import logging
 log = logging.getLogger(__name__)
 
 
-async def cancel_and_wait(task: asyncio.Task[object] | asyncio.Task[None],
-                          *, retry_s: float = 1.0) -> None:
+async def cancel_and_wait(
+    task: asyncio.Task[object] | asyncio.Task[None], *, retry_s: float = 1.0
+) -> None:
     """Cancels `task` until it is done (re-cancelling every `retry_s`), then returns.
 
     Its exception, if it failed rather than being cancelled, is logged, not raised:

@@ -83,8 +83,9 @@ class SimulatedFloor:
         """Play a scenario on this floor's desks; returns the number of steps played."""
         return await run_scenario(scenario, self.sims, speed=speed)
 
-    async def run_office_days(self, *, speed: float = 60.0, people: int | None = None,
-                              badges: Sequence[str] | None = None) -> None:
+    async def run_office_days(
+        self, *, speed: float = 60.0, people: int | None = None, badges: Sequence[str] | None = None
+    ) -> None:
         """Plays generated office days one after another (a new seed each day) until cancelled.
 
         `badges`: UIDs the crowd taps (see `office_day`); random UIDs without them.
@@ -93,8 +94,9 @@ class SimulatedFloor:
         crowd = people if people is not None else max(1, len(desks) * 4 // 5)
         day = 0
         while True:
-            await self.run_scenario(office_day(desks, people=crowd, seed=day, badges=badges),
-                                    speed=speed)
+            await self.run_scenario(
+                office_day(desks, people=crowd, seed=day, badges=badges), speed=speed
+            )
             day += 1
 
 

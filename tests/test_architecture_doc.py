@@ -8,8 +8,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "architecture.md"
 # A path of the repository as the page writes it: `cloud/ingest/apply.py`, `edge/devices/`.
-PATH = re.compile(r"`((?:firmware_bridge|edge|cloud|dashboards|simulators|ruang|launch|tests|docs)"
-                  r"/[\w./-]*)`")
+PATH = re.compile(
+    r"`((?:firmware_bridge|edge|cloud|dashboards|simulators|ruang|launch|tests|docs)"
+    r"/[\w./-]*)`"
+)
 
 
 def test_every_file_the_architecture_page_names_exists() -> None:
@@ -21,7 +23,7 @@ def test_every_file_the_architecture_page_names_exists() -> None:
 
 def test_the_badge_tap_walk_goes_from_serial_bytes_to_the_floor_map() -> None:
     text = DOC.read_text(encoding="utf-8")
-    walk = text[text.index("## One badge tap"):]
+    walk = text[text.index("## One badge tap") :]
     walk = walk[: walk.index("\n## ", 1)]
     steps = PATH.findall(walk)
     assert steps[0].startswith("firmware_bridge/")

@@ -20,14 +20,17 @@ class UtilisationRow(BaseModel):
     bucket_end: datetime
     desks: int = Field(description="desks of the entity")
     occupied_hours: float = Field(description="checked-in desk-hours in the bucket")
-    utilisation_pct: float = Field(description="occupied desk-time / (desks × bucket length), "
-                                               "capped at 100")
+    utilisation_pct: float = Field(
+        description="occupied desk-time / (desks × bucket length), capped at 100"
+    )
     peak_occupancy: int = Field(description="most desks checked in at the same time")
     avg_occupancy_when_occupied: float | None = Field(
         description="time-weighted mean of checked-in desks while at least one was; "
-                    "null when none was")
-    bookings: int = Field(description="bookings starting in the bucket (not cancelled, "
-                                      "not walk-up)")
+        "null when none was"
+    )
+    bookings: int = Field(
+        description="bookings starting in the bucket (not cancelled, not walk-up)"
+    )
     no_shows: int
     no_show_rate: float | None = Field(description="no_shows / bookings; null without bookings")
 
@@ -69,7 +72,8 @@ class ReleaseRow(BaseModel):
     away: int = Field(description="released after the person stayed away too long")
     released_at_desk: int = Field(description="released by the person at the desk unit")
     displaced_by_offline_checkin: int = Field(
-        description="released because an offline check-in at the desk won")
+        description="released because an offline check-in at the desk won"
+    )
     other: int = Field(description="any other or missing reason")
 
 

@@ -50,8 +50,7 @@ Interval = tuple[datetime, datetime]
 # Statuses of bookings that held a desk; a cancelled booking never did.
 COUNTED_STATUSES = ("booked", "checked_in", "completed", "released", "no_show")
 # Bounds keep one request from building millions of buckets.
-MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=366),
-             "range": timedelta(days=366)}
+MAX_RANGE = {"hour": timedelta(days=31), "day": timedelta(days=366), "range": timedelta(days=366)}
 # Release reasons written by the cloud (autorelease, checkins); anything else is "other".
 RELEASE_REASONS = ("no_show", "away", "released_at_desk", "displaced_by_offline_checkin")
 RELEASED_STATUSES = ("released", "no_show")
@@ -59,6 +58,7 @@ DEFAULT_TZ = "UTC"
 
 
 # --- history -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DeskInfo:
@@ -69,8 +69,9 @@ class DeskInfo:
     tz: str
 
     def entity(self, level: Level) -> str | None:
-        return {"desk": self.id, "zone": self.zone, "floor": self.floor,
-                "building": self.building}[level]
+        return {"desk": self.id, "zone": self.zone, "floor": self.floor, "building": self.building}[
+            level
+        ]
 
 
 @dataclass
@@ -94,14 +95,18 @@ class History:
     bookings: list[BookingSpan] = field(default_factory=list)
 
 
-async def _desks(conn: AsyncConnection, building: str | None,
-                 sites: frozenset[str] | None = None) -> list[DeskInfo]:
+async def _desks(
+    conn: AsyncConnection, building: str | None, sites: frozenset[str] | None = None
+) -> list[DeskInfo]:
     stmt = (
-        select(DESKS.c.id, DESKS.c.zone_id, DESKS.c.floor_id, FLOORS.c.building_id,
-               SITES.c.timezone)
-        .select_from(DESKS.outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
-                     .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
-                     .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id))
+        select(
+            DESKS.c.id, DESKS.c.zone_id, DESKS.c.floor_id, FLOORS.c.building_id, SITES.c.timezone
+        )
+        .select_from(
+            DESKS.outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+            .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
+            .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id)
+        )
         # An out-of-service desk cannot be used: counting it would dilute utilisation.
         .where(DESKS.c.mode != "unavailable")
         .order_by(DESKS.c.id)
@@ -110,28 +115,39 @@ async def _desks(conn: AsyncConnection, building: str | None,
         stmt = stmt.where(FLOORS.c.building_id == building)
     if sites is not None:  # a site-scoped caller: desks of their sites only
         stmt = stmt.where(BUILDINGS.c.site_id.in_(sorted(sites)))
-    return [DeskInfo(r.id, r.zone_id, r.floor_id, r.building_id, r.timezone or DEFAULT_TZ)
-            for r in await conn.execute(stmt)]
+    return [
+        DeskInfo(r.id, r.zone_id, r.floor_id, r.building_id, r.timezone or DEFAULT_TZ)
+        for r in await conn.execute(stmt)
+    ]
 
 
-async def _toggles(conn: AsyncConnection, desk_ids: Sequence[str], start: datetime,
-                   end: datetime, *, table: Table, desk_col: str, opened: Any,
-                   where: Sequence[Any]) -> dict[str, list[tuple[datetime, bool]]]:
+async def _toggles(
+    conn: AsyncConnection,
+    desk_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    table: Table,
+    desk_col: str,
+    opened: Any,
+    where: Sequence[Any],
+) -> dict[str, list[tuple[datetime, bool]]]:
     """Open/close marks per desk: the last one before `start` (the state the range
     begins in) and every one inside [start, end), in time order."""
     desk, ts = table.c[desk_col], table.c.ts
     scope = and_(desk.in_(desk_ids), *where)
     last_before = (
         select(desk.label("desk"), func.max(ts).label("ts"))
-        .where(scope, ts < start).group_by(desk).subquery()
+        .where(scope, ts < start)
+        .group_by(desk)
+        .subquery()
     )
     before = (
         select(desk, ts, opened.label("open"), table.c.id)
         .join(last_before, and_(last_before.c.desk == desk, last_before.c.ts == ts))
         .where(scope)
     )
-    inside = select(desk, ts, opened.label("open"), table.c.id).where(
-        scope, ts >= start, ts < end)
+    inside = select(desk, ts, opened.label("open"), table.c.id).where(scope, ts >= start, ts < end)
     marks: dict[str, list[tuple[datetime, int, bool]]] = defaultdict(list)
     for stmt in (before, inside):
         for row in await conn.execute(stmt):
@@ -140,8 +156,9 @@ async def _toggles(conn: AsyncConnection, desk_ids: Sequence[str], start: dateti
     return {d: [(t, o) for t, _, o in sorted(m)] for d, m in marks.items()}
 
 
-def intervals_from_marks(marks: Iterable[tuple[datetime, bool]], start: datetime,
-                         end: datetime) -> list[Interval]:
+def intervals_from_marks(
+    marks: Iterable[tuple[datetime, bool]], start: datetime, end: datetime
+) -> list[Interval]:
     """Pairs opens with closes, clipped to [start, end); an open end runs to `end`.
 
     A second open while open (a repeated check-in, a duplicate sample) keeps the
@@ -161,9 +178,15 @@ def intervals_from_marks(marks: Iterable[tuple[datetime, bool]], start: datetime
     return [(a, b) for a, b in clipped if b > a]
 
 
-async def load_history(conn: AsyncConnection, start: datetime, end: datetime, now: datetime,
-                       *, building: str | None = None,
-                       sites: frozenset[str] | None = None) -> History:
+async def load_history(
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    building: str | None = None,
+    sites: frozenset[str] | None = None,
+) -> History:
     """Reads desks and their intervals for [start, end); open intervals stop at `now`."""
     desks = await _desks(conn, building, sites)
     ids = [d.id for d in desks]
@@ -173,26 +196,51 @@ async def load_history(conn: AsyncConnection, start: datetime, end: datetime, no
     if not ids:
         return history
     checkins = await _toggles(
-        conn, ids, start, stop, table=EVENTS, desk_col="desk",
-        opened=EVENTS.c.kind == "checkin", where=[EVENTS.c.kind.in_(("checkin", "checkout"))])
+        conn,
+        ids,
+        start,
+        stop,
+        table=EVENTS,
+        desk_col="desk",
+        opened=EVENTS.c.kind == "checkin",
+        where=[EVENTS.c.kind.in_(("checkin", "checkout"))],
+    )
     presence = await _toggles(
-        conn, ids, start, stop, table=PRESENCE, desk_col="desk_id",
-        opened=PRESENCE.c.present, where=[])
+        conn,
+        ids,
+        start,
+        stop,
+        table=PRESENCE,
+        desk_col="desk_id",
+        opened=PRESENCE.c.present,
+        where=[],
+    )
     history.occupied = {d: intervals_from_marks(m, start, stop) for d, m in checkins.items()}
     history.sensed = {d: intervals_from_marks(m, start, stop) for d, m in presence.items()}
     rows = await conn.execute(
-        select(BOOKINGS.c.desk_id, BOOKINGS.c.starts_at, BOOKINGS.c.ends_at,
-               BOOKINGS.c.status, BOOKINGS.c.walk_up)
-        .where(BOOKINGS.c.desk_id.in_(ids), BOOKINGS.c.status.in_(COUNTED_STATUSES),
-               BOOKINGS.c.starts_at < end, BOOKINGS.c.ends_at > start)
+        select(
+            BOOKINGS.c.desk_id,
+            BOOKINGS.c.starts_at,
+            BOOKINGS.c.ends_at,
+            BOOKINGS.c.status,
+            BOOKINGS.c.walk_up,
+        )
+        .where(
+            BOOKINGS.c.desk_id.in_(ids),
+            BOOKINGS.c.status.in_(COUNTED_STATUSES),
+            BOOKINGS.c.starts_at < end,
+            BOOKINGS.c.ends_at > start,
+        )
         .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.id)
     )
-    history.bookings = [BookingSpan(r.desk_id, r.starts_at, r.ends_at, r.status,
-                                    bool(r.walk_up)) for r in rows]
+    history.bookings = [
+        BookingSpan(r.desk_id, r.starts_at, r.ends_at, r.status, bool(r.walk_up)) for r in rows
+    ]
     return history
 
 
 # --- buckets and interval arithmetic ----------------------------------------------------
+
 
 def buckets(start: datetime, end: datetime, tz_name: str, unit: BucketUnit) -> list[Interval]:
     """Wall-clock hours or days of `tz_name` covering [start, end), clipped to it."""
@@ -226,8 +274,10 @@ def overlap(a: Interval, b: Interval) -> float:
     return max(0.0, (min(a[1], b[1]) - max(a[0], b[0])).total_seconds())
 
 
-def _split(intervals: Iterable[Interval], bounds: Sequence[Interval],
-           ) -> dict[int, list[Interval]]:
+def _split(
+    intervals: Iterable[Interval],
+    bounds: Sequence[Interval],
+) -> dict[int, list[Interval]]:
     """Each interval cut at bucket edges, by bucket index."""
     starts = [b[0] for b in bounds]
     out: dict[int, list[Interval]] = defaultdict(list)
@@ -244,8 +294,9 @@ def _split(intervals: Iterable[Interval], bounds: Sequence[Interval],
 def concurrency(intervals: Sequence[Interval]) -> tuple[int, float, float]:
     """(peak count, count-weighted seconds, seconds with count ≥ 1) of overlapping intervals."""
     # Ends sort before starts at the same instant: [a, b) and [b, c) never overlap.
-    points = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
-                    key=lambda p: (p[0], p[1]))
+    points = sorted(
+        [(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals], key=lambda p: (p[0], p[1])
+    )
     peak = count = 0
     weighted = busy = 0.0
     previous: datetime | None = None
@@ -276,6 +327,7 @@ def _pct(part: float, whole: float) -> float:
 
 # --- reports ------------------------------------------------------------------------------
 
+
 def utilisation(history: History, level: Level, unit: BucketUnit) -> list[UtilisationRow]:
     rows: list[UtilisationRow] = []
     for entity, desks in _groups(history, level).items():
@@ -295,24 +347,25 @@ def utilisation(history: History, level: Level, unit: BucketUnit) -> list[Utilis
             occupied = sum((b - a).total_seconds() for a, b in spans)
             bks = booked.get(i, [])
             no_shows = sum(1 for bk in bks if bk.status == "no_show")
-            rows.append(UtilisationRow(
-                entity=entity,
-                bucket_start=lo.astimezone(ZoneInfo(tz)),
-                bucket_end=hi.astimezone(ZoneInfo(tz)),
-                desks=len(desks),
-                occupied_hours=round(occupied / 3600, 4),
-                utilisation_pct=_pct(occupied, len(desks) * (hi - lo).total_seconds()),
-                peak_occupancy=peak,
-                avg_occupancy_when_occupied=round(weighted / busy, 4) if busy > 0 else None,
-                bookings=len(bks),
-                no_shows=no_shows,
-                no_show_rate=round(no_shows / len(bks), 4) if bks else None,
-            ))
+            rows.append(
+                UtilisationRow(
+                    entity=entity,
+                    bucket_start=lo.astimezone(ZoneInfo(tz)),
+                    bucket_end=hi.astimezone(ZoneInfo(tz)),
+                    desks=len(desks),
+                    occupied_hours=round(occupied / 3600, 4),
+                    utilisation_pct=_pct(occupied, len(desks) * (hi - lo).total_seconds()),
+                    peak_occupancy=peak,
+                    avg_occupancy_when_occupied=round(weighted / busy, 4) if busy > 0 else None,
+                    bookings=len(bks),
+                    no_shows=no_shows,
+                    no_show_rate=round(no_shows / len(bks), 4) if bks else None,
+                )
+            )
     return rows
 
 
-def order_rows(rows: list[UtilisationRow], order: Order,
-               limit: int | None) -> list[UtilisationRow]:
+def order_rows(rows: list[UtilisationRow], order: Order, limit: int | None) -> list[UtilisationRow]:
     """`utilisation`: least used first (ties by entity, then time), so the top of the
     list is what a manager could give up; `entity`: the report's own order."""
     if order == "utilisation":
@@ -327,9 +380,14 @@ class Release:
     reason: str | None
 
 
-async def load_releases(conn: AsyncConnection, start: datetime, end: datetime, *,
-                        building: str | None = None, sites: frozenset[str] | None = None,
-                        ) -> tuple[list[DeskInfo], list[Release]]:
+async def load_releases(
+    conn: AsyncConnection,
+    start: datetime,
+    end: datetime,
+    *,
+    building: str | None = None,
+    sites: frozenset[str] | None = None,
+) -> tuple[list[DeskInfo], list[Release]]:
     """Desks (as for the other reports) and their bookings released in [start, end)."""
     desks = await _desks(conn, building, sites)
     ids = [d.id for d in desks]
@@ -337,15 +395,25 @@ async def load_releases(conn: AsyncConnection, start: datetime, end: datetime, *
         return desks, []
     rows = await conn.execute(
         select(BOOKINGS.c.desk_id, BOOKINGS.c.released_at, BOOKINGS.c.release_reason)
-        .where(BOOKINGS.c.desk_id.in_(ids), BOOKINGS.c.status.in_(RELEASED_STATUSES),
-               BOOKINGS.c.released_at >= start, BOOKINGS.c.released_at < end)
+        .where(
+            BOOKINGS.c.desk_id.in_(ids),
+            BOOKINGS.c.status.in_(RELEASED_STATUSES),
+            BOOKINGS.c.released_at >= start,
+            BOOKINGS.c.released_at < end,
+        )
         .order_by(BOOKINGS.c.released_at, BOOKINGS.c.id)
     )
     return desks, [Release(r.desk_id, r.released_at, r.release_reason) for r in rows]
 
 
-def releases(desks: Sequence[DeskInfo], released: Sequence[Release], start: datetime,
-             end: datetime, level: Level, unit: BucketUnit) -> list[ReleaseRow]:
+def releases(
+    desks: Sequence[DeskInfo],
+    released: Sequence[Release],
+    start: datetime,
+    end: datetime,
+    level: Level,
+    unit: BucketUnit,
+) -> list[ReleaseRow]:
     """Released bookings per entity and bucket of their release time, by reason.
 
     Every bucket gets a row, zeros included, so a series over days has no gaps.
@@ -366,12 +434,19 @@ def releases(desks: Sequence[DeskInfo], released: Sequence[Release], start: date
                 reason = r.reason if r.reason in RELEASE_REASONS else "other"
                 counts[i][reason or "other"] += 1
         for (lo, hi), c in zip(bounds, counts, strict=True):
-            rows.append(ReleaseRow(
-                entity=entity, bucket_start=lo.astimezone(ZoneInfo(tz)),
-                bucket_end=hi.astimezone(ZoneInfo(tz)), released=sum(c.values()),
-                no_show=c["no_show"], away=c["away"], released_at_desk=c["released_at_desk"],
-                displaced_by_offline_checkin=c["displaced_by_offline_checkin"],
-                other=c["other"]))
+            rows.append(
+                ReleaseRow(
+                    entity=entity,
+                    bucket_start=lo.astimezone(ZoneInfo(tz)),
+                    bucket_end=hi.astimezone(ZoneInfo(tz)),
+                    released=sum(c.values()),
+                    no_show=c["no_show"],
+                    away=c["away"],
+                    released_at_desk=c["released_at_desk"],
+                    displaced_by_offline_checkin=c["displaced_by_offline_checkin"],
+                    other=c["other"],
+                )
+            )
     return rows
 
 
@@ -388,8 +463,12 @@ def booking_sensor_matrix(history: History, level: Level) -> list[MatrixRow]:
             by_desk[bk.desk].append((bk.start, bk.end))
     rows: list[MatrixRow] = []
     for entity, desks in _groups(history, level).items():
-        counts = {"used_as_booked": 0, "used_without_booking": 0, "booked_but_not_used": 0,
-                  "unused": 0}
+        counts = {
+            "used_as_booked": 0,
+            "used_without_booking": 0,
+            "booked_but_not_used": 0,
+            "unused": 0,
+        }
         cells = 0
         for desk in desks:
             used = _used(history, desk.id)
@@ -422,10 +501,15 @@ def heatmap(history: History) -> tuple[int, list[HeatmapCell]]:
             wd, hour = local.weekday(), local.hour
             capacity[wd][hour] += (hi - lo).total_seconds()
             occupied[wd][hour] += sum((b - a).total_seconds() for a, b in per_bucket.get(i, ()))
-    cells = [HeatmapCell(weekday=wd, hour=h,
-                         utilisation_pct=_pct(occupied[wd][h], capacity[wd][h])
-                         if capacity[wd][h] > 0 else None)
-             for wd in range(7) for h in range(24)]
+    cells = [
+        HeatmapCell(
+            weekday=wd,
+            hour=h,
+            utilisation_pct=_pct(occupied[wd][h], capacity[wd][h]) if capacity[wd][h] > 0 else None,
+        )
+        for wd in range(7)
+        for h in range(24)
+    ]
     return len(history.desks), cells
 
 

@@ -71,13 +71,15 @@ async def availability(
     floor: Annotated[str | None, Query(description="floor id")] = None,
     zone: Annotated[str | None, Query(description="zone id")] = None,
     features: Feature = None,
-    capacity: Annotated[int | None, Query(ge=1, le=SQL_INT_MAX,
-                                               description="rooms: minimum seats")] = None,
+    capacity: Annotated[
+        int | None, Query(ge=1, le=SQL_INT_MAX, description="rooms: minimum seats")
+    ] = None,
 ) -> AvailabilityPublic:
     # Half-open [start, end): start == end is an empty range, which nothing overlaps.
     if start.tzinfo is None or end.tzinfo is None or end < start:
         raise ProblemError(
-            422, "start and end need an offset and end must not be before start",
+            422,
+            "start and end need an offset and end must not be before start",
             title="Bad time range",
         )
     return await reads.availability(
@@ -98,7 +100,10 @@ async def availability(
     responses=_WRITE_ERRORS,
 )
 async def create_booking(
-    body: BookingCreate, store: BookingStoreDep, user: CurrentUser, desk_changes: DeskChangesDep,
+    body: BookingCreate,
+    store: BookingStoreDep,
+    user: CurrentUser,
+    desk_changes: DeskChangesDep,
 ) -> BookingPublic:
     async with store.engine.connect() as conn:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
@@ -114,7 +119,9 @@ async def create_booking(
     responses=_WRITE_ERRORS,
 )
 async def create_recurring(
-    body: RecurringBookingCreate, store: BookingStoreDep, user: CurrentUser,
+    body: RecurringBookingCreate,
+    store: BookingStoreDep,
+    user: CurrentUser,
     desk_changes: DeskChangesDep,
 ) -> RecurringBookingPublic:
     async with store.engine.connect() as conn:
@@ -199,7 +206,10 @@ async def export_ics(conn: DbDep, user: CurrentUser, f: Filter) -> Response:
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingPublic, responses=_WRITE_ERRORS)
 async def cancel_booking(
-    booking_id: RowId, store: BookingStoreDep, user: CurrentUser, desk_changes: DeskChangesDep,
+    booking_id: RowId,
+    store: BookingStoreDep,
+    user: CurrentUser,
+    desk_changes: DeskChangesDep,
 ) -> BookingPublic:
     await _ensure_owner(store, user, booking_id)
     cancelled = await writes.cancel_booking(store, booking_id)

@@ -23,7 +23,8 @@ router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 
 LetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "no such dead letter"}}
+    404: {"model": Problem, "description": "no such dead letter"}
+}
 
 
 def _missing(letter_id: int) -> ProblemError:
@@ -57,8 +58,9 @@ async def replay_dead_letter(ingestor: IngestorDep, letter_id: LetterId) -> Repl
     outcome = await ingestor.replay_dead_letter(letter_id)
     if outcome is None:
         raise _missing(letter_id)
-    return ReplayResult(replayed=outcome.replayed, duplicate=outcome.duplicate,
-                        reason=outcome.reason)
+    return ReplayResult(
+        replayed=outcome.replayed, duplicate=outcome.duplicate, reason=outcome.reason
+    )
 
 
 @router.delete("/{letter_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)

@@ -54,5 +54,6 @@ async def set_led(
     except NotConnected as exc:
         raise ProblemError(503, f"command not sent: {exc}") from exc
     # 202: the broker has it; whether the edge applies it is reported separately.
-    return LedCommandPublic(id=command.id, desk=desk.id, node=desk.node, topic=topic,
-                            **body.model_dump())
+    return LedCommandPublic(
+        id=command.id, desk=desk.id, node=desk.node, topic=topic, **body.model_dump()
+    )

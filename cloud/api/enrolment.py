@@ -38,53 +38,72 @@ admin_router = APIRouter(tags=["enrolment"])
 node_router = APIRouter(tags=["enrolment"])
 
 
-@admin_router.post("/enrolment-tokens", response_model=TokenIssued,
-                   status_code=status.HTTP_201_CREATED,
-                   responses={422: {"model": Problem}})
-async def create_enrolment_token(body: TokenCreate, conn: DbDep, user: CurrentUser,
-                                 settings: SettingsDep) -> TokenIssued:
+@admin_router.post(
+    "/enrolment-tokens",
+    response_model=TokenIssued,
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"model": Problem}},
+)
+async def create_enrolment_token(
+    body: TokenCreate, conn: DbDep, user: CurrentUser, settings: SettingsDep
+) -> TokenIssued:
     await access.ensure_node_enrolable(conn, user, body.node_id)
     await conn.rollback()  # the check's read transaction; the issue needs its own
     async with conn.begin():
-        issued = await enrolment.create_token(conn, settings, node_id=body.node_id,
-                                              ttl_s=body.ttl_s, config=body.config)
-    return TokenIssued(token=issued.token, node_id=issued.node_id,
-                       expires_at=issued.expires_at)
+        issued = await enrolment.create_token(
+            conn, settings, node_id=body.node_id, ttl_s=body.ttl_s, config=body.config
+        )
+    return TokenIssued(token=issued.token, node_id=issued.node_id, expires_at=issued.expires_at)
 
 
-@node_router.post("/enroll", response_model=EnrolResponse,
-                  responses={401: {"model": Problem, "description": "unknown token"},
-                             410: {"model": Problem, "description": "token used or expired"},
-                             503: {"model": Problem, "description": "broker files not written"}})
-async def enroll(body: EnrolRequest, conn: DbDep, settings: SettingsDep,
-                 files: BrokerFilesDep) -> EnrolResponse:
+@node_router.post(
+    "/enroll",
+    response_model=EnrolResponse,
+    responses={
+        401: {"model": Problem, "description": "unknown token"},
+        410: {"model": Problem, "description": "token used or expired"},
+        503: {"model": Problem, "description": "broker files not written"},
+    },
+)
+async def enroll(
+    body: EnrolRequest, conn: DbDep, settings: SettingsDep, files: BrokerFilesDep
+) -> EnrolResponse:
     async with files.lock:
         try:
             async with conn.begin():
-                issued = await enrolment.enrol(conn, settings, token=body.token,
-                                               hardware_id=body.hardware_id)
+                issued = await enrolment.enrol(
+                    conn, settings, token=body.token, hardware_id=body.hardware_id
+                )
                 # Inside the transaction: if the broker cannot be told, nothing
                 # is committed and the token can be used again.
                 await files.write(conn)
         except OSError as exc:
-            raise ProblemError(503, f"could not write the broker's auth files: {exc}",
-                               title="Broker credentials not written") from exc
+            raise ProblemError(
+                503,
+                f"could not write the broker's auth files: {exc}",
+                title="Broker credentials not written",
+            ) from exc
         files.reload()
     return EnrolResponse(**issued.__dict__)
 
 
-@admin_router.delete("/nodes/{node_id}/credentials", status_code=status.HTTP_204_NO_CONTENT,
-                     responses={404: {"model": Problem}})
-async def revoke_node_credentials(node_id: str, conn: DbDep,
-                                  files: BrokerFilesDep) -> Response:
+@admin_router.delete(
+    "/nodes/{node_id}/credentials",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": Problem}},
+)
+async def revoke_node_credentials(node_id: str, conn: DbDep, files: BrokerFilesDep) -> Response:
     async with files.lock:
         try:
             async with conn.begin():
                 await enrolment.revoke(conn, node_id)
                 await files.write(conn)
         except OSError as exc:
-            raise ProblemError(503, f"could not write the broker's auth files: {exc}",
-                               title="Broker credentials not written") from exc
+            raise ProblemError(
+                503,
+                f"could not write the broker's auth files: {exc}",
+                title="Broker credentials not written",
+            ) from exc
         # From the reload on, the revoked password no longer logs in.
         files.reload()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -34,8 +34,7 @@ async def list_fleet_nodes(
     user: CurrentUser,
     site: Annotated[str | None, Query(description="only nodes serving this site")] = None,
 ) -> list[FleetNodePublic]:
-    return await access.only_nodes(conn, user, await fleet.list_nodes(conn, site),
-                                   lambda n: n.id)
+    return await access.only_nodes(conn, user, await fleet.list_nodes(conn, site), lambda n: n.id)
 
 
 @router.get("/fleet/nodes/{node_id}", response_model=FleetNodeDetailPublic, responses=_NOT_FOUND)
@@ -46,8 +45,9 @@ async def get_fleet_node(conn: DbDep, node_id: str) -> FleetNodeDetailPublic:
     return node
 
 
-@router.get("/fleet/nodes/{node_id}/health", response_model=HealthHistoryPublic,
-            responses=_NOT_FOUND)
+@router.get(
+    "/fleet/nodes/{node_id}/health", response_model=HealthHistoryPublic, responses=_NOT_FOUND
+)
 async def get_fleet_node_health(
     conn: DbDep,
     node_id: str,

@@ -22,8 +22,9 @@ router = APIRouter(tags=["floor map"])
 # Technicians see the map too (which desks are out of service), without names.
 # Scoped to the token's sites (cloud/people/access.py): another site's floor or desk is a 404.
 VIEWERS = [scoped("technician", "facility_manager")]
-_FLOOR_404: dict[int | str, dict[str, Any]] = {404: {"model": Problem,
-                                                     "description": "no such floor"}}
+_FLOOR_404: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such floor"}
+}
 
 
 @router.get("/sites/tree", response_model=SiteTree)
@@ -31,15 +32,15 @@ async def sites_tree(conn: DbDep, user: CurrentUser) -> SiteTree:
     return await floormap.site_tree(conn)
 
 
-@router.get("/floors/{floor_id}/map", response_model=FloorMap, dependencies=VIEWERS,
-            responses=_FLOOR_404)
+@router.get(
+    "/floors/{floor_id}/map", response_model=FloorMap, dependencies=VIEWERS, responses=_FLOOR_404
+)
 async def floor_map(
     floor_id: str,
     conn: DbDep,
     user: CurrentUser,
     zone: Annotated[str | None, Query(description="only this zone id")] = None,
-    agency: Annotated[str | None, Query(description="only zones reserved for this agency")]
-    = None,
+    agency: Annotated[str | None, Query(description="only zones reserved for this agency")] = None,
 ) -> FloorMap:
     return await floormap.floor_map(conn, floor_id, viewer=user, zone=zone, agency=agency)
 
@@ -65,13 +66,21 @@ async def floor_stream(
     # No DbDep: a dependency's connection would stay checked out for the stream's life.
     async with engine.connect() as conn:
         floor = await floormap.floor_info(conn, floor_id)
-    events = floormap.floor_stream(engine, live, floor_id,
-                                   names=floormap.may_see_names(user, floor.site_id))
-    return StreamingResponse(events, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    events = floormap.floor_stream(
+        engine, live, floor_id, names=floormap.may_see_names(user, floor.site_id)
+    )
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-@router.get("/desks/{desk_id}/timeline", response_model=DeskTimeline, dependencies=VIEWERS,
-            responses={404: {"model": Problem, "description": "no such desk"}})
+@router.get(
+    "/desks/{desk_id}/timeline",
+    response_model=DeskTimeline,
+    dependencies=VIEWERS,
+    responses={404: {"model": Problem, "description": "no such desk"}},
+)
 async def desk_timeline(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskTimeline:
     return await floormap.desk_timeline(conn, desk_id, viewer=user)

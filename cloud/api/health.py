@@ -28,5 +28,11 @@ async def readyz(engine: EngineDep, commands: CommandsDep) -> Readiness | JSONRe
     if database and mqtt:
         return Readiness(status="ready", database=True, mqtt=True)
     missing = [name for name, ok in (("database", database), ("MQTT broker", mqtt)) if not ok]
-    return problem_response(503, f"not reachable: {', '.join(missing)}", title="Not ready",
-                            instance="/readyz", database=database, mqtt=mqtt)
+    return problem_response(
+        503,
+        f"not reachable: {', '.join(missing)}",
+        title="Not ready",
+        instance="/readyz",
+        database=database,
+        mqtt=mqtt,
+    )

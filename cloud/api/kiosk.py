@@ -17,8 +17,11 @@ from cloud.deps import DbDep
 router = APIRouter(tags=["kiosk"])
 
 
-@router.get("/public/availability", response_model=KioskAvailability,
-            responses={404: {"model": Problem, "description": "no such site"}})
+@router.get(
+    "/public/availability",
+    response_model=KioskAvailability,
+    responses={404: {"model": Problem, "description": "no such site"}},
+)
 async def public_availability(
     conn: DbDep,
     site: Annotated[str | None, Query(description="site id; all sites when omitted")] = None,

@@ -13,14 +13,20 @@ from cloud.people.schemas import PersonPrivate
 router = APIRouter(tags=["people"])
 
 
-@router.get("/me", response_model=PersonPrivate,
-            responses={404: {"model": Problem, "description": "no person with the token's id"}})
+@router.get(
+    "/me",
+    response_model=PersonPrivate,
+    responses={404: {"model": Problem, "description": "no person with the token's id"}},
+)
 async def me(conn: DbDep, user: CurrentUser) -> PersonPrivate:
     return await people.private_person(conn, user.subject)
 
 
-@router.get("/people/{person_id}/private", response_model=PersonPrivate,
-            dependencies=[require_roles("admin")],
-            responses={404: {"model": Problem, "description": "no such person"}})
+@router.get(
+    "/people/{person_id}/private",
+    response_model=PersonPrivate,
+    dependencies=[require_roles("admin")],
+    responses={404: {"model": Problem, "description": "no such person"}},
+)
 async def private(person_id: str, conn: DbDep) -> PersonPrivate:
     return await people.private_person(conn, person_id)

@@ -30,7 +30,8 @@ router = APIRouter(tags=["people"])
 _CSV_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "UTF-8 CSV with a header row. Columns: " + ", ".join(people.CSV_COLUMNS)
+        "description": "UTF-8 CSV with a header row. Columns: "
+        + ", ".join(people.CSV_COLUMNS)
         + " (the first four required). All rows are applied, or none.",
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
@@ -47,15 +48,19 @@ _BADGE_ERRORS: dict[int | str, dict[str, Any]] = {
     openapi_extra=_CSV_BODY,
     responses={
         413: {"model": Problem, "description": "file too large"},
-        422: {"model": Problem,
-              "description": "refused; `errors` lists {line, reason} for every bad row"},
+        422: {
+            "model": Problem,
+            "description": "refused; `errors` lists {line, reason} for every bad row",
+        },
     },
 )
-async def import_people(request: Request, engine: EngineDep, user: CurrentUser,
-                        snapshots: PublisherDep) -> PeopleImportPublic:
+async def import_people(
+    request: Request, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep
+) -> PeopleImportPublic:
     # Read as raw text/csv: the roster is one document, not form fields.
-    imported = await people.import_people(engine, await request.body(),
-                                          sites=access.site_scope(user, access.MANAGER_ROLES))
+    imported = await people.import_people(
+        engine, await request.body(), sites=access.site_scope(user, access.MANAGER_ROLES)
+    )
     snapshots.mark_dirty()  # guest passes and drop-in holders may have changed
     return imported
 
@@ -67,26 +72,33 @@ async def list_people(
     agency: Annotated[str | None, Query(description="instansi")] = None,
     kind: Annotated[PersonKind | None, Query()] = None,
 ) -> list[PersonPublic]:
-    return await access.only_people(conn, user, await people.list_people(
-        conn, agency=agency, kind=kind), lambda p: p.id)
+    return await access.only_people(
+        conn, user, await people.list_people(conn, agency=agency, kind=kind), lambda p: p.id
+    )
 
 
 @router.get("/badges", response_model=list[BadgePublic])
 async def list_badges(
-    conn: DbDep, user: CurrentUser,
+    conn: DbDep,
+    user: CurrentUser,
     person: Annotated[str | None, Query(description="person id")] = None,
 ) -> list[BadgePublic]:
-    return await access.only_people(conn, user, await people.list_badges(conn, person),
-                                    lambda b: b.person_id)
+    return await access.only_people(
+        conn, user, await people.list_badges(conn, person), lambda b: b.person_id
+    )
 
 
-@router.post("/badges", response_model=BadgePublic, status_code=status.HTTP_201_CREATED,
-             responses=_BADGE_ERRORS)
-async def issue_badge(body: BadgeCreate, engine: EngineDep, user: CurrentUser,
-                      snapshots: PublisherDep) -> BadgePublic:
+@router.post(
+    "/badges",
+    response_model=BadgePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=_BADGE_ERRORS,
+)
+async def issue_badge(
+    body: BadgeCreate, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep
+) -> BadgePublic:
     async with engine.connect() as conn:
-        await access.ensure_in_scope(conn, user, access.MANAGER_ROLES, "person_id",
-                                     body.person_id)
+        await access.ensure_in_scope(conn, user, access.MANAGER_ROLES, "person_id", body.person_id)
     issued = await people.issue_badge(engine, body)
     # Any node's allow-list may carry this person's badges.
     snapshots.mark_dirty()
@@ -94,32 +106,38 @@ async def issue_badge(body: BadgeCreate, engine: EngineDep, user: CurrentUser,
 
 
 @router.post("/badges/{badge_id}/revoke", response_model=BadgePublic, responses=_BADGE_ERRORS)
-async def revoke_badge(badge_id: RowId, engine: EngineDep,
-                       snapshots: PublisherDep) -> BadgePublic:
+async def revoke_badge(badge_id: RowId, engine: EngineDep, snapshots: PublisherDep) -> BadgePublic:
     revoked = await people.end_badge(engine, badge_id, "revoked")
     snapshots.mark_dirty()
     return revoked
 
 
 @router.post("/badges/{badge_id}/lost", response_model=BadgePublic, responses=_BADGE_ERRORS)
-async def report_lost(badge_id: RowId, engine: EngineDep,
-                      snapshots: PublisherDep) -> BadgePublic:
+async def report_lost(badge_id: RowId, engine: EngineDep, snapshots: PublisherDep) -> BadgePublic:
     lost = await people.end_badge(engine, badge_id, "lost")
     snapshots.mark_dirty()
     return lost
 
 
-@router.post("/badges/{badge_id}/replace", response_model=BadgeReplacementPublic,
-             status_code=status.HTTP_201_CREATED, responses=_BADGE_ERRORS)
-async def replace_badge(badge_id: RowId, body: BadgeReplace, engine: EngineDep,
-                        snapshots: PublisherDep) -> BadgeReplacementPublic:
+@router.post(
+    "/badges/{badge_id}/replace",
+    response_model=BadgeReplacementPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=_BADGE_ERRORS,
+)
+async def replace_badge(
+    badge_id: RowId, body: BadgeReplace, engine: EngineDep, snapshots: PublisherDep
+) -> BadgeReplacementPublic:
     replaced = await people.replace_badge(engine, badge_id, body)
     snapshots.mark_dirty()
     return replaced
 
 
-@router.get("/badges/allowlist", response_model=AllowlistPublic,
-            responses={404: {"model": Problem, "description": "node serves no desks"}})
+@router.get(
+    "/badges/allowlist",
+    response_model=AllowlistPublic,
+    responses={404: {"model": Problem, "description": "node serves no desks"}},
+)
 async def badge_allowlist(
     conn: DbDep, node: Annotated[str, Query(description="edge node id")]
 ) -> AllowlistPublic:

@@ -24,9 +24,10 @@ def scoped(*roles: str) -> Any:
 
     async def check(request: Request, user: CurrentUser, engine: EngineDep) -> Principal:
         if not user.has(*roles, "admin"):
-            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
-                                detail=f"This needs one of the roles: {', '.join(roles)}, "
-                                "admin.")
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"This needs one of the roles: {', '.join(roles)}, admin.",
+            )
         named = [(k, v) for k, v in request.path_params.items() if k in access.NAMED_PARAMS]
         named += [(k, v) for k, v in request.query_params.items() if k in access.NAMED_PARAMS]
         if named and not user.is_admin:

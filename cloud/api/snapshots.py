@@ -20,10 +20,19 @@ def get_publisher(request: Request) -> SnapshotPublisher:
 PublisherDep = Annotated[SnapshotPublisher, Depends(get_publisher)]
 
 
-@router.get("/snapshot-key", response_class=Response,
-            responses={200: {"content": {"application/x-pem-file": {}},
-                             "description": "EC P-256 public key (PEM), the edge's "
-                                            "`snapshot_public_key`"}})
+@router.get(
+    "/snapshot-key",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/x-pem-file": {}},
+            "description": "EC P-256 public key (PEM), the edge's `snapshot_public_key`",
+        }
+    },
+)
 async def snapshot_key(publisher: PublisherDep) -> Response:
-    return Response(publisher.signer.public_pem, media_type="application/x-pem-file",
-                    headers={"X-Key-Id": publisher.signer.key_id})
+    return Response(
+        publisher.signer.public_pem,
+        media_type="application/x-pem-file",
+        headers={"X-Key-Id": publisher.signer.key_id},
+    )

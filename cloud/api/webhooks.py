@@ -23,35 +23,60 @@ from cloud.problems import ProblemError
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "no such subscription"}}
+    404: {"model": Problem, "description": "no such subscription"}
+}
 
 
-@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,
-             responses={422: {"model": Problem, "description": "bad URL, secret or kind; or the "
-                              "URL's host is not a public address (and not allow-listed)"}})
-async def subscribe(body: WebhookCreate, engine: EngineDep,
-                    settings: SettingsDep) -> WebhookCreated:
+@router.post(
+    "",
+    response_model=WebhookCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        422: {
+            "model": Problem,
+            "description": "bad URL, secret or kind; or the "
+            "URL's host is not a public address (and not allow-listed)",
+        }
+    },
+)
+async def subscribe(
+    body: WebhookCreate, engine: EngineDep, settings: SettingsDep
+) -> WebhookCreated:
     """Subscribes an endpoint to integration events from now on."""
     await webhooks.ensure_target_allowed(settings, body.url)
     secret = body.secret or webhooks.new_secret()
     async with engine.begin() as conn:
         row = await webhooks.create_subscription(
-            conn, url=body.url, secret=secret, kinds=webhooks.valid_kinds(body.kinds),
-            now=datetime.now(UTC))
-    return WebhookCreated(id=row.id, url=row.url, kinds=row.kinds, active=row.active,
-                          created_at=row.created_at,
-                          secret=secret if body.secret is None else None)
+            conn,
+            url=body.url,
+            secret=secret,
+            kinds=webhooks.valid_kinds(body.kinds),
+            now=datetime.now(UTC),
+        )
+    return WebhookCreated(
+        id=row.id,
+        url=row.url,
+        kinds=row.kinds,
+        active=row.active,
+        created_at=row.created_at,
+        secret=secret if body.secret is None else None,
+    )
 
 
 @router.get("", response_model=list[WebhookPublic])
 async def list_webhooks(conn: DbDep) -> list[WebhookPublic]:
     """Every subscription, active or not; secrets are never shown."""
-    return [WebhookPublic.model_validate(r._mapping)
-            for r in await webhooks.list_subscriptions(conn)]
+    return [
+        WebhookPublic.model_validate(r._mapping) for r in await webhooks.list_subscriptions(conn)
+    ]
 
 
-@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT,
-               response_class=Response, responses=_NOT_FOUND)
+@router.delete(
+    "/{webhook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_NOT_FOUND,
+)
 async def unsubscribe(webhook_id: RowId, engine: EngineDep) -> Response:
     """Deactivates a subscription; its delivery log is kept."""
     async with engine.begin() as conn:
@@ -60,13 +85,18 @@ async def unsubscribe(webhook_id: RowId, engine: EngineDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=list[WebhookDeliveryPublic],
-            responses=_NOT_FOUND)
-async def delivery_log(webhook_id: RowId, conn: DbDep,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                       ) -> list[WebhookDeliveryPublic]:
+@router.get(
+    "/{webhook_id}/deliveries", response_model=list[WebhookDeliveryPublic], responses=_NOT_FOUND
+)
+async def delivery_log(
+    webhook_id: RowId,
+    conn: DbDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[WebhookDeliveryPublic]:
     """The delivery log, newest first: one row per event, updated on every attempt."""
     if not await webhooks.subscription_exists(conn, webhook_id):
         raise ProblemError(404, f"webhook {webhook_id} is unknown", title="Webhook not found")
-    return [WebhookDeliveryPublic.model_validate(r._mapping)
-            for r in await webhooks.deliveries(conn, webhook_id, limit)]
+    return [
+        WebhookDeliveryPublic.model_validate(r._mapping)
+        for r in await webhooks.deliveries(conn, webhook_id, limit)
+    ]

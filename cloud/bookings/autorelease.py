@@ -26,9 +26,9 @@ from ruang.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 
-
-async def release_no_shows(engine: AsyncEngine, now: datetime | None = None, *,
-                           store: BookingStore | None = None) -> list[str]:
+async def release_no_shows(
+    engine: AsyncEngine, now: datetime | None = None, *, store: BookingStore | None = None
+) -> list[str]:
     """Marks overdue `booked` bookings no_show; returns the desks that were freed.
 
     `store` is the app's booking store, so that on SQLite the pass queues with the
@@ -39,19 +39,30 @@ async def release_no_shows(engine: AsyncEngine, now: datetime | None = None, *,
     async def run(conn: AsyncConnection) -> list[str]:
         site = DESK_SITE.subquery()
         candidates = await conn.execute(
-            select(BOOKINGS.c.id, BOOKINGS.c.desk_id, BOOKINGS.c.starts_at, site.c.timezone,
-                   site.c.checkin_grace_min, site.c.away_release_min)
+            select(
+                BOOKINGS.c.id,
+                BOOKINGS.c.desk_id,
+                BOOKINGS.c.starts_at,
+                site.c.timezone,
+                site.c.checkin_grace_min,
+                site.c.away_release_min,
+            )
             .select_from(BOOKINGS.outerjoin(site, site.c.id == BOOKINGS.c.desk_id))
-            .where(BOOKINGS.c.status == "booked", BOOKINGS.c.starts_at < at))
+            .where(BOOKINGS.c.status == "booked", BOOKINGS.c.starts_at < at)
+        )
         desks: list[str] = []
         for row in candidates.all():
             grace = timedelta(minutes=rules_of(row).checkin_grace_min)
             if row.starts_at + grace >= at:
                 continue
-            released = (await conn.execute(
-                update(BOOKINGS).where(BOOKINGS.c.id == row.id, BOOKINGS.c.status == "booked")
-                .values(status="no_show", released_at=at, release_reason="no_show")
-                .returning(BOOKINGS))).first()
+            released = (
+                await conn.execute(
+                    update(BOOKINGS)
+                    .where(BOOKINGS.c.id == row.id, BOOKINGS.c.status == "booked")
+                    .values(status="no_show", released_at=at, release_reason="no_show")
+                    .returning(BOOKINGS)
+                )
+            ).first()
             if released is not None:
                 await record_event(conn, "booking.released", event_data(released))
                 desks.append(released.desk_id)
@@ -64,8 +75,9 @@ async def release_no_shows(engine: AsyncEngine, now: datetime | None = None, *,
 class AutoReleaser:
     """Runs `release_no_shows` periodically and tells the snapshot publisher what changed."""
 
-    def __init__(self, store: BookingStore, interval_s: float,
-                 on_released: Callable[[list[str]], None]) -> None:
+    def __init__(
+        self, store: BookingStore, interval_s: float, on_released: Callable[[list[str]], None]
+    ) -> None:
         self._store = store
         self._interval = interval_s
         self._on_released = on_released

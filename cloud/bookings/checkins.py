@@ -48,11 +48,18 @@ def event_data(row: Any, node: str | None = None) -> dict[str, Any]:
         return value.astimezone(UTC).isoformat() if value is not None else None
 
     return {
-        "booking_id": row.id, "desk_id": row.desk_id, "person_id": row.person_id,
-        "starts_at": iso(row.starts_at), "ends_at": iso(row.ends_at), "status": row.status,
-        "walk_up": bool(row.walk_up), "checked_in_at": iso(row.checked_in_at),
-        "checked_out_at": iso(row.checked_out_at), "released_at": iso(row.released_at),
-        "release_reason": row.release_reason, "node": node,
+        "booking_id": row.id,
+        "desk_id": row.desk_id,
+        "person_id": row.person_id,
+        "starts_at": iso(row.starts_at),
+        "ends_at": iso(row.ends_at),
+        "status": row.status,
+        "walk_up": bool(row.walk_up),
+        "checked_in_at": iso(row.checked_in_at),
+        "checked_out_at": iso(row.checked_out_at),
+        "released_at": iso(row.released_at),
+        "release_reason": row.release_reason,
+        "node": node,
     }
 
 
@@ -62,20 +69,26 @@ async def _person_for(conn: AsyncConnection, msg: contract.CheckIn) -> str | Non
         if known is not None:
             return str(known)
     person = await conn.scalar(
-        select(BADGES.c.person_id).where(BADGES.c.uid == msg.badge, BADGES.c.status == "active"))
+        select(BADGES.c.person_id).where(BADGES.c.uid == msg.badge, BADGES.c.status == "active")
+    )
     return None if person is None else str(person)
 
 
-async def check_in_booking(conn: AsyncConnection, booking_id: int, ts: datetime,
-                           node: str | None) -> Any | None:
+async def check_in_booking(
+    conn: AsyncConnection, booking_id: int, ts: datetime, node: str | None
+) -> Any | None:
     """Marks a `booked` booking checked in at `ts`; the updated row, or None if it was not booked.
 
     Shared by the edge's taps and the cloud's QR check-in (cloud/bookings/qrcheckin.py).
     """
-    row = (await conn.execute(
-        update(BOOKINGS).where(BOOKINGS.c.id == booking_id, BOOKINGS.c.status == "booked")
-        .values(status="checked_in", checked_in_at=ts).returning(BOOKINGS)
-    )).first()
+    row = (
+        await conn.execute(
+            update(BOOKINGS)
+            .where(BOOKINGS.c.id == booking_id, BOOKINGS.c.status == "booked")
+            .values(status="checked_in", checked_in_at=ts)
+            .returning(BOOKINGS)
+        )
+    ).first()
     if row is None:
         return None
     await record_event(conn, "booking.checked_in", event_data(row, node))
@@ -91,8 +104,13 @@ async def apply_checkin(conn: AsyncConnection, msg: contract.CheckIn, now: datet
     ts = _utc(msg.ts)
     person = await _person_for(conn, msg)
     if msg.booking is not None and msg.booking.isdigit():
-        row = (await conn.execute(select(BOOKINGS).where(
-            BOOKINGS.c.id == int(msg.booking), BOOKINGS.c.desk_id == msg.desk))).first()
+        row = (
+            await conn.execute(
+                select(BOOKINGS).where(
+                    BOOKINGS.c.id == int(msg.booking), BOOKINGS.c.desk_id == msg.desk
+                )
+            )
+        ).first()
         if row is not None:
             if row.status == "booked":
                 return await _check_in(conn, row.id, ts, msg.node)
@@ -106,19 +124,26 @@ async def apply_checkin(conn: AsyncConnection, msg: contract.CheckIn, now: datet
         return False
     # The cloud may know a booking the node's snapshot did not have yet.
     own = await conn.scalar(
-        select(BOOKINGS.c.id).where(
-            BOOKINGS.c.desk_id == msg.desk, BOOKINGS.c.person_id == person,
+        select(BOOKINGS.c.id)
+        .where(
+            BOOKINGS.c.desk_id == msg.desk,
+            BOOKINGS.c.person_id == person,
             BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
-            BOOKINGS.c.starts_at <= ts + EARLY_CHECKIN, BOOKINGS.c.ends_at > ts,
-        ).order_by(BOOKINGS.c.starts_at).limit(1))
+            BOOKINGS.c.starts_at <= ts + EARLY_CHECKIN,
+            BOOKINGS.c.ends_at > ts,
+        )
+        .order_by(BOOKINGS.c.starts_at)
+        .limit(1)
+    )
     if own is not None:
         return await _check_in(conn, own, ts, msg.node)
     _, changed = await walk_up(conn, msg.desk, person, ts, now, msg.node)
     return changed
 
 
-async def walk_up(conn: AsyncConnection, desk: str, person: str, ts: datetime, now: datetime,
-                  node: str | None) -> tuple[Any | None, bool]:
+async def walk_up(
+    conn: AsyncConnection, desk: str, person: str, ts: datetime, now: datetime, node: str | None
+) -> tuple[Any | None, bool]:
     """Records `person` sitting at a free `desk` from `ts`: a `checked_in`, `walk_up` booking.
 
     It lasts until the desk's next booking or the end of the local day. Returns
@@ -130,15 +155,24 @@ async def walk_up(conn: AsyncConnection, desk: str, person: str, ts: datetime, n
     ends_at = end_of_local_day(ts, rules.tz)
     next_start = await conn.scalar(
         select(func.min(BOOKINGS.c.starts_at)).where(
-            BOOKINGS.c.desk_id == desk, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
-            BOOKINGS.c.starts_at > ts))
+            BOOKINGS.c.desk_id == desk,
+            BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+            BOOKINGS.c.starts_at > ts,
+        )
+    )
     if next_start is not None:
         ends_at = min(ends_at, next_start.replace(tzinfo=next_start.tzinfo or UTC))
     if ends_at <= ts:
         return None, False
     row = {
-        "desk_id": desk, "person_id": person, "starts_at": ts, "ends_at": ends_at,
-        "status": "checked_in", "created_at": now, "checked_in_at": ts, "walk_up": True,
+        "desk_id": desk,
+        "person_id": person,
+        "starts_at": ts,
+        "ends_at": ends_at,
+        "status": "checked_in",
+        "created_at": now,
+        "checked_in_at": ts,
+        "walk_up": True,
         # A walk-up records where someone physically sits; it must not be refused
         # because the same person also holds a booking elsewhere.
         "exclusive_person": False,
@@ -151,13 +185,19 @@ async def walk_up(conn: AsyncConnection, desk: str, person: str, ts: datetime, n
     except IntegrityError as exc:
         if DESK_OVERLAP not in str(exc.orig):
             raise
-        displaced = (await conn.execute(
-            update(BOOKINGS).where(
-                BOOKINGS.c.desk_id == desk, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
-                BOOKINGS.c.starts_at < ends_at, BOOKINGS.c.ends_at > ts)
-            .values(status="released", released_at=now, release_reason=DISPLACED)
-            .returning(BOOKINGS)
-        )).all()
+        displaced = (
+            await conn.execute(
+                update(BOOKINGS)
+                .where(
+                    BOOKINGS.c.desk_id == desk,
+                    BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+                    BOOKINGS.c.starts_at < ends_at,
+                    BOOKINGS.c.ends_at > ts,
+                )
+                .values(status="released", released_at=now, release_reason=DISPLACED)
+                .returning(BOOKINGS)
+            )
+        ).all()
         for gone in displaced:
             log.info("booking %s on %s displaced by an offline check-in", gone.id, desk)
             await record_event(conn, "booking.released", event_data(gone, node))
@@ -175,12 +215,18 @@ async def walk_up(conn: AsyncConnection, desk: str, person: str, ts: datetime, n
 async def apply_checkout(conn: AsyncConnection, msg: contract.CheckOut, now: datetime) -> bool:
     """Completes (tap) or releases (away) the desk's checked-in booking; True when changed."""
     ts = _utc(msg.ts)
-    row = (await conn.execute(
-        select(BOOKINGS).where(
-            BOOKINGS.c.desk_id == msg.desk, BOOKINGS.c.status == "checked_in",
-            BOOKINGS.c.checked_in_at <= ts)
-        .order_by(BOOKINGS.c.checked_in_at.desc()).limit(1)
-    )).first()
+    row = (
+        await conn.execute(
+            select(BOOKINGS)
+            .where(
+                BOOKINGS.c.desk_id == msg.desk,
+                BOOKINGS.c.status == "checked_in",
+                BOOKINGS.c.checked_in_at <= ts,
+            )
+            .order_by(BOOKINGS.c.checked_in_at.desc())
+            .limit(1)
+        )
+    ).first()
     if row is None:
         return False
     values: dict[str, Any] = {"checked_out_at": ts}
@@ -188,16 +234,23 @@ async def apply_checkout(conn: AsyncConnection, msg: contract.CheckOut, now: dat
         # The rest of the slot was not used: history shows the real stay.
         values["ends_at"] = ts
     if msg.reason in ("left", "released"):
-        values |= {"status": "released", "released_at": ts,
-                   "release_reason": "away" if msg.reason == "left" else "released_at_desk"}
+        values |= {
+            "status": "released",
+            "released_at": ts,
+            "release_reason": "away" if msg.reason == "left" else "released_at_desk",
+        }
         kind = "booking.released"
     else:
         values["status"] = "completed"
         kind = "booking.checked_out"
-    updated = (await conn.execute(
-        update(BOOKINGS).where(BOOKINGS.c.id == row.id, BOOKINGS.c.status == "checked_in")
-        .values(**values).returning(BOOKINGS)
-    )).first()
+    updated = (
+        await conn.execute(
+            update(BOOKINGS)
+            .where(BOOKINGS.c.id == row.id, BOOKINGS.c.status == "checked_in")
+            .values(**values)
+            .returning(BOOKINGS)
+        )
+    ).first()
     if updated is None:
         return False
     await record_event(conn, kind, event_data(updated, msg.node))  # type: ignore[arg-type]

@@ -15,13 +15,29 @@ from cloud.bookings.schemas import BookingPublic
 
 PRODID = "-//Ruang//Shared desks//ID"
 _STATUS = {"booked": "CONFIRMED", "checked_in": "CONFIRMED", "completed": "CONFIRMED"}
-CSV_FIELDS = ("id", "desk_id", "person_id", "starts_at", "ends_at", "status", "created_at",
-              "cancelled_at", "released_at", "release_reason", "series_id")
+CSV_FIELDS = (
+    "id",
+    "desk_id",
+    "person_id",
+    "starts_at",
+    "ends_at",
+    "status",
+    "created_at",
+    "cancelled_at",
+    "released_at",
+    "release_reason",
+    "series_id",
+)
 
 
 def escape_text(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
+    return (
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+    )
 
 
 def fold(line: str) -> str:
@@ -44,10 +60,16 @@ def _utc(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def bookings_ics(bookings: Iterable[BookingPublic], places: Mapping[str, str],
-                 now: datetime, host: str = "ruang") -> str:
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", f"PRODID:{PRODID}", "CALSCALE:GREGORIAN",
-             "METHOD:PUBLISH"]
+def bookings_ics(
+    bookings: Iterable[BookingPublic], places: Mapping[str, str], now: datetime, host: str = "ruang"
+) -> str:
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{PRODID}",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+    ]
     for b in bookings:
         lines += [
             "BEGIN:VEVENT",

@@ -89,8 +89,15 @@ class CheckinKeys:
         """A printable QR code of the desk's URL (medium error correction survives wear)."""
         code = segno.make(self.url(desk_id), error="m", micro=False)
         out = io.BytesIO()
-        code.save(out, kind="svg", scale=8, border=4, title=f"Check in at {desk_id}",
-                  xmldecl=True, unit="px")
+        code.save(
+            out,
+            kind="svg",
+            scale=8,
+            border=4,
+            title=f"Check in at {desk_id}",
+            xmldecl=True,
+            unit="px",
+        )
         return out.getvalue()
 
 
@@ -105,29 +112,38 @@ async def desk_exists(conn: AsyncConnection, desk_id: str) -> bool:
     return await conn.scalar(select(DESKS.c.id).where(DESKS.c.id == desk_id)) is not None
 
 
-async def check_in_with_key(store: BookingStore, keys: CheckinKeys, desk_id: str, key: str,
-                            person_id: str) -> tuple[BookingPublic, str]:
+async def check_in_with_key(
+    store: BookingStore, keys: CheckinKeys, desk_id: str, key: str, person_id: str
+) -> tuple[BookingPublic, str]:
     """`check_in` after checking the desk's QR key and that the caller is a person (403s)."""
     if not keys.valid(desk_id, key):
         # Same answer for an unknown desk: the key does not tell which desks exist.
-        raise Forbidden("this check-in code is not valid for the desk; scan the code "
-                           "on the desk again", title="Wrong check-in code")
+        raise Forbidden(
+            "this check-in code is not valid for the desk; scan the code on the desk again",
+            title="Wrong check-in code",
+        )
     async with store.engine.connect() as conn:
         known = await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id))
     if known is None:
-        raise Forbidden("your sign-in is not tied to a person in the roster, so "
-                           "there is nobody to check in", title="Not a person")
+        raise Forbidden(
+            "your sign-in is not tied to a person in the roster, so there is nobody to check in",
+            title="Not a person",
+        )
     return await check_in(store, desk_id, person_id)
 
 
-async def after_checkin(desk_id: str, node: str, *, desk_changes: DeskChanges,
-                        commands: CommandSender) -> None:
+async def after_checkin(
+    desk_id: str, node: str, *, desk_changes: DeskChanges, commands: CommandSender
+) -> None:
     """After the commit: the node's snapshot, live maps, and the desk's LED turned green."""
     desk_changes([desk_id])
     try:
         r, g, b = GREEN
-        await commands.publish(contract.LedCommand(node=node, desk=desk_id, r=r, g=g, b=b,
-                                                   pattern="solid", duration_s=0))
+        await commands.publish(
+            contract.LedCommand(
+                node=node, desk=desk_id, r=r, g=g, b=b, pattern="solid", duration_s=0
+            )
+        )
     except NotConnected:
         # The check-in stands; the next snapshot gives the node the same picture.
         log.info("LED of %s not set: broker not connected", desk_id)
@@ -137,8 +153,9 @@ def _local(ts: datetime, timezone: str) -> str:
     return ts.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
 
 
-async def check_in(store: BookingStore, desk_id: str, person_id: str,
-                   now: datetime | None = None) -> tuple[BookingPublic, str]:
+async def check_in(
+    store: BookingStore, desk_id: str, person_id: str, now: datetime | None = None
+) -> tuple[BookingPublic, str]:
     """Checks `person_id` in at `desk_id`; returns the booking and the desk's node.
 
     404 for an unknown desk or person, 403 for a desk reserved for another
@@ -152,11 +169,20 @@ async def check_in(store: BookingStore, desk_id: str, person_id: str,
     desk, person, rules = ctx.desk, ctx.person, ctx.rules
 
     async def run(conn: AsyncConnection) -> tuple[Any, str]:
-        own = (await conn.execute(select(BOOKINGS).where(
-            BOOKINGS.c.desk_id == desk_id, BOOKINGS.c.person_id == person_id,
-            BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
-            BOOKINGS.c.starts_at <= at + checkins.EARLY_CHECKIN, BOOKINGS.c.ends_at > at,
-        ).order_by(BOOKINGS.c.starts_at).limit(1))).first()
+        own = (
+            await conn.execute(
+                select(BOOKINGS)
+                .where(
+                    BOOKINGS.c.desk_id == desk_id,
+                    BOOKINGS.c.person_id == person_id,
+                    BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+                    BOOKINGS.c.starts_at <= at + checkins.EARLY_CHECKIN,
+                    BOOKINGS.c.ends_at > at,
+                )
+                .order_by(BOOKINGS.c.starts_at)
+                .limit(1)
+            )
+        ).first()
         if own is not None:
             if own.status == "checked_in":
                 return own, "already"  # scanning twice is harmless
@@ -164,18 +190,31 @@ async def check_in(store: BookingStore, desk_id: str, person_id: str,
             if row is None:  # the edge checked it in meanwhile: same outcome
                 row = (await conn.execute(select(BOOKINGS).where(BOOKINGS.c.id == own.id))).one()
             return row, "checked_in"
-        other = (await conn.execute(select(BOOKINGS.c.ends_at).where(
-            BOOKINGS.c.desk_id == desk_id, BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
-            BOOKINGS.c.starts_at <= at, BOOKINGS.c.ends_at > at).limit(1))).first()
+        other = (
+            await conn.execute(
+                select(BOOKINGS.c.ends_at)
+                .where(
+                    BOOKINGS.c.desk_id == desk_id,
+                    BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+                    BOOKINGS.c.starts_at <= at,
+                    BOOKINGS.c.ends_at > at,
+                )
+                .limit(1)
+            )
+        ).first()
         if other is not None:
-            raise Conflict(f"desk {desk_id} is booked by someone else until "
+            raise Conflict(
+                f"desk {desk_id} is booked by someone else until "
                 f"{_local(other.ends_at, rules.timezone)}; pick another desk",
-                title="Desk booked by someone else")
+                title="Desk booked by someone else",
+            )
         check_walk_up(desk, person)
         created, _ = await checkins.walk_up(conn, desk_id, person_id, at, at, None)
         if created is None:
-            raise Conflict(f"desk {desk_id} is booked by someone else from now on; "
-                               "pick another desk", title="Desk booked by someone else")
+            raise Conflict(
+                f"desk {desk_id} is booked by someone else from now on; pick another desk",
+                title="Desk booked by someone else",
+            )
         return created, "walk_up"
 
     row, _ = await store.write(run, desks=[desk_id], people=[person_id])

@@ -25,8 +25,9 @@ async def get_booking(conn: AsyncConnection, booking_id: int) -> Row[Any]:
     return row
 
 
-def booking_filter(person: str | None, desk: str | None, start: datetime | None,
-                   end: datetime | None) -> list[Any]:
+def booking_filter(
+    person: str | None, desk: str | None, start: datetime | None, end: datetime | None
+) -> list[Any]:
     where: list[Any] = []
     if person is not None:
         where.append(BOOKINGS.c.person_id == person)
@@ -39,16 +40,31 @@ def booking_filter(person: str | None, desk: str | None, start: datetime | None,
     return where
 
 
-async def list_bookings(conn: AsyncConnection, *, person: str | None = None,
-                        desk: str | None = None, start: datetime | None = None,
-                        end: datetime | None = None, limit: int = 1000) -> list[BookingPublic]:
-    stmt = (select(BOOKINGS, DESKS.c.label.label("desk_label"),
-                   FLOORS.c.name.label("floor_name"), ZONES.c.name.label("zone_name"))
-            .select_from(BOOKINGS.outerjoin(DESKS, DESKS.c.id == BOOKINGS.c.desk_id)
-                         .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
-                         .outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id))
-            .where(*booking_filter(person, desk, start, end))
-            .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.id).limit(limit))
+async def list_bookings(
+    conn: AsyncConnection,
+    *,
+    person: str | None = None,
+    desk: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 1000,
+) -> list[BookingPublic]:
+    stmt = (
+        select(
+            BOOKINGS,
+            DESKS.c.label.label("desk_label"),
+            FLOORS.c.name.label("floor_name"),
+            ZONES.c.name.label("zone_name"),
+        )
+        .select_from(
+            BOOKINGS.outerjoin(DESKS, DESKS.c.id == BOOKINGS.c.desk_id)
+            .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+            .outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id)
+        )
+        .where(*booking_filter(person, desk, start, end))
+        .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.id)
+        .limit(limit)
+    )
     return [BookingPublic.model_validate(r._mapping) for r in await conn.execute(stmt)]
 
 
@@ -60,17 +76,24 @@ def _features_clause(conn: AsyncConnection, column: Any, features: Sequence[str]
     # SQLite: one json_each probe per requested feature (there are at most four).
     return [
         exists(
-            select(text("1")).select_from(func.json_each(column).table_valued("value"))
+            select(text("1"))
+            .select_from(func.json_each(column).table_valued("value"))
             .where(text(f"value = :feature_{i}").bindparams(bindparam(f"feature_{i}", f)))
         )
         for i, f in enumerate(features)
     ]
 
 
-async def availability(conn: AsyncConnection, *, start: datetime, end: datetime,
-                       floor: str | None = None, zone: str | None = None,
-                       features: Sequence[str] = (), capacity: int | None = None,
-                       ) -> AvailabilityPublic:
+async def availability(
+    conn: AsyncConnection,
+    *,
+    start: datetime,
+    end: datetime,
+    floor: str | None = None,
+    zone: str | None = None,
+    features: Sequence[str] = (),
+    capacity: int | None = None,
+) -> AvailabilityPublic:
     """Desks with no active booking overlapping [start, end): one query, index-backed."""
     taken = exists().where(
         BOOKINGS.c.desk_id == DESKS.c.id,
@@ -88,22 +111,41 @@ async def availability(conn: AsyncConnection, *, start: datetime, end: datetime,
         room_where.append(ROOMS.c.zone_id == zone)
     where += _features_clause(conn, DESKS.c.features, features)
     desk_rows = await conn.execute(
-        select(DESKS.c.id, DESKS.c.label, DESKS.c.mode, DESKS.c.features, DESKS.c.floor_id,
-               DESKS.c.zone_id, ZONES.c.reserved_for_agency, DESKS.c.x, DESKS.c.y, DESKS.c.w,
-               DESKS.c.h)
+        select(
+            DESKS.c.id,
+            DESKS.c.label,
+            DESKS.c.mode,
+            DESKS.c.features,
+            DESKS.c.floor_id,
+            DESKS.c.zone_id,
+            ZONES.c.reserved_for_agency,
+            DESKS.c.x,
+            DESKS.c.y,
+            DESKS.c.w,
+            DESKS.c.h,
+        )
         .select_from(DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id))
-        .where(and_(*where)).order_by(DESKS.c.id)
+        .where(and_(*where))
+        .order_by(DESKS.c.id)
     )
     if capacity is not None:
         room_where.append(ROOMS.c.capacity >= capacity)
     room_rows = await conn.execute(
-        select(ROOMS.c.id, ROOMS.c.name, ROOMS.c.capacity, ROOMS.c.features,
-               ZONES.c.floor_id, ROOMS.c.zone_id)
+        select(
+            ROOMS.c.id,
+            ROOMS.c.name,
+            ROOMS.c.capacity,
+            ROOMS.c.features,
+            ZONES.c.floor_id,
+            ROOMS.c.zone_id,
+        )
         .select_from(ROOMS.join(ZONES, ZONES.c.id == ROOMS.c.zone_id))
-        .where(*room_where).order_by(ROOMS.c.id)
+        .where(*room_where)
+        .order_by(ROOMS.c.id)
     )
     return AvailabilityPublic(
-        start=start, end=end,
+        start=start,
+        end=end,
         desks=[AvailableDesk.model_validate(r._mapping) for r in desk_rows],
         rooms=[AvailableRoom.model_validate(r._mapping) for r in room_rows],
     )
@@ -114,12 +156,17 @@ async def desk_places(conn: AsyncConnection, desk_ids: Sequence[str]) -> dict[st
     if not desk_ids:
         return {}
     rows = await conn.execute(
-        select(DESKS.c.id, BUILDINGS.c.name.label("building"), FLOORS.c.name.label("floor"),
-               ZONES.c.name.label("zone"))
-        .select_from(DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id)
-                     .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
-                     .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
+        select(
+            DESKS.c.id,
+            BUILDINGS.c.name.label("building"),
+            FLOORS.c.name.label("floor"),
+            ZONES.c.name.label("zone"),
+        )
+        .select_from(
+            DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id)
+            .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+            .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
+        )
         .where(DESKS.c.id.in_(list(set(desk_ids))))
     )
-    return {r.id: ", ".join(p for p in (r.building, r.floor, r.zone) if p) or r.id
-            for r in rows}
+    return {r.id: ", ".join(p for p in (r.building, r.floor, r.zone) if p) or r.id for r in rows}

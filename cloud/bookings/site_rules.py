@@ -39,14 +39,16 @@ class SiteRules:
         return ZoneInfo(self.timezone)
 
 
-DESK_SITE = (
-    select(DESKS.c.id, DESKS.c.node_id, SITES.c.timezone, SITES.c.checkin_grace_min,
-           SITES.c.away_release_min)
-    .select_from(
-        DESKS.outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
-        .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
-        .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id)
-    )
+DESK_SITE = select(
+    DESKS.c.id,
+    DESKS.c.node_id,
+    SITES.c.timezone,
+    SITES.c.checkin_grace_min,
+    SITES.c.away_release_min,
+).select_from(
+    DESKS.outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+    .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
+    .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id)
 )
 
 
@@ -87,19 +89,21 @@ class Rules:
     checkin_grace_min: int = 15
 
 
-DESK_CONTEXT = (
-    select(
-        DESKS.c.id, DESKS.c.mode, DESKS.c.assigned_person_id,
-        ZONES.c.reserved_for_agency,
-        SITES.c.timezone, SITES.c.max_booking_hours, SITES.c.max_days_ahead,
-        SITES.c.one_desk_per_person_per_slot, SITES.c.checkin_grace_min,
-    )
-    .select_from(
-        DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id)
-        .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
-        .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
-        .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id)
-    )
+DESK_CONTEXT = select(
+    DESKS.c.id,
+    DESKS.c.mode,
+    DESKS.c.assigned_person_id,
+    ZONES.c.reserved_for_agency,
+    SITES.c.timezone,
+    SITES.c.max_booking_hours,
+    SITES.c.max_days_ahead,
+    SITES.c.one_desk_per_person_per_slot,
+    SITES.c.checkin_grace_min,
+).select_from(
+    DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id)
+    .outerjoin(FLOORS, FLOORS.c.id == DESKS.c.floor_id)
+    .outerjoin(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id)
+    .outerjoin(SITES, SITES.c.id == BUILDINGS.c.site_id)
 )
 
 
@@ -117,9 +121,17 @@ async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> D
     person = (await conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
     if person is None:
         raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
-    rules = Rules() if desk.timezone is None else Rules(
-        desk.timezone, desk.max_booking_hours, desk.max_days_ahead,
-        desk.one_desk_per_person_per_slot, desk.checkin_grace_min)
+    rules = (
+        Rules()
+        if desk.timezone is None
+        else Rules(
+            desk.timezone,
+            desk.max_booking_hours,
+            desk.max_days_ahead,
+            desk.one_desk_per_person_per_slot,
+            desk.checkin_grace_min,
+        )
+    )
     return DeskContext(desk, person, rules)
 
 
@@ -128,8 +140,11 @@ def check_desk_and_person(ctx: DeskContext) -> None:
     if desk.mode == "unavailable":
         raise Conflict(f"desk {desk.id} is out of service", title="Desk unavailable")
     if desk.mode == "drop_in":
-        raise Conflict(f"desk {desk.id} is first come, first served: check in at the "
-                           "desk instead of booking ahead", title="Drop-in desk")
+        raise Conflict(
+            f"desk {desk.id} is first come, first served: check in at the "
+            "desk instead of booking ahead",
+            title="Drop-in desk",
+        )
     _check_assigned_and_agency(desk, person)
 
 
@@ -144,19 +159,30 @@ def _check_assigned_and_agency(desk: Any, person: Any) -> None:
     # Shared by booking ahead and walking up: an assigned desk is its holder's
     # alone, and a zone reserved for an agency takes only that agency's people.
     if desk.mode == "assigned" and desk.assigned_person_id != person.id:
-        raise Forbidden(f"desk {desk.id} is assigned to someone else",
-                        title="Desk assigned to someone else")
+        raise Forbidden(
+            f"desk {desk.id} is assigned to someone else", title="Desk assigned to someone else"
+        )
     agency = desk.reserved_for_agency
     if agency is not None and person.agency != agency:
-        raise Forbidden(f"desk {desk.id} is in a zone reserved for {agency}",
-                        title="Zone reserved for another agency")
+        raise Forbidden(
+            f"desk {desk.id} is in a zone reserved for {agency}",
+            title="Zone reserved for another agency",
+        )
 
 
-def check_times(rules: Rules, starts_at: datetime, ends_at: datetime, now: datetime, *,
-                person: Row[Any] | None = None, check_start: bool = True) -> None:
+def check_times(
+    rules: Rules,
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+    *,
+    person: Row[Any] | None = None,
+    check_start: bool = True,
+) -> None:
     if ends_at - starts_at > timedelta(hours=rules.max_booking_hours):
-        raise Invalid(f"a booking may last at most {rules.max_booking_hours} h",
-                           title="Booking too long")
+        raise Invalid(
+            f"a booking may last at most {rules.max_booking_hours} h", title="Booking too long"
+        )
     if check_start and starts_at < now - timedelta(minutes=rules.checkin_grace_min):
         raise Invalid("the booking starts in the past", title="Booking in the past")
     if ends_at <= now:
@@ -164,10 +190,14 @@ def check_times(rules: Rules, starts_at: datetime, ends_at: datetime, now: datet
     tz = ZoneInfo(rules.timezone)
     horizon = now.astimezone(tz).date() + timedelta(days=rules.max_days_ahead)
     if starts_at.astimezone(tz).date() > horizon:
-        raise Invalid(f"bookings open {rules.max_days_ahead} days ahead "
-                           f"(until {horizon.isoformat()})", title="Too far ahead")
+        raise Invalid(
+            f"bookings open {rules.max_days_ahead} days ahead (until {horizon.isoformat()})",
+            title="Too far ahead",
+        )
     if person is not None and person.kind == "guest":
         if (person.valid_from and starts_at < person.valid_from) or (
-                person.valid_until and ends_at > person.valid_until):
-            raise Forbidden("the guest pass does not cover that time",
-                               title="Guest pass not valid then")
+            person.valid_until and ends_at > person.valid_until
+        ):
+            raise Forbidden(
+                "the guest pass does not cover that time", title="Guest pass not valid then"
+            )

@@ -54,11 +54,14 @@ def conflict_problem(exc: IntegrityError) -> DomainError | None:
     """The 409 for an overlap refused by the database, or None for another integrity error."""
     message = str(exc.orig)
     if "ex_bookings_desk_overlap" in message:
-        return Conflict("another active booking holds this desk in that time range",
-                            title=DESK_TAKEN)
+        return Conflict(
+            "another active booking holds this desk in that time range", title=DESK_TAKEN
+        )
     if "ex_bookings_person_overlap" in message:
-        return Conflict("you hold another desk in that time range; one desk per "
-                            "person per slot", title=PERSON_TAKEN)
+        return Conflict(
+            "you hold another desk in that time range; one desk per person per slot",
+            title=PERSON_TAKEN,
+        )
     return None
 
 
@@ -82,21 +85,29 @@ class BookingStore:
             async with asyncio.timeout(SQLITE_WRITE_WAIT_S):
                 await self._lock.acquire()
         except TimeoutError:
-            raise Unavailable(f"the booking store is busy (waited {SQLITE_WRITE_WAIT_S:g} "
-                               "s); retry shortly", title="Booking store busy") from None
+            raise Unavailable(
+                f"the booking store is busy (waited {SQLITE_WRITE_WAIT_S:g} s); retry shortly",
+                title="Booking store busy",
+            ) from None
         try:
             yield
         finally:
             self._lock.release()
 
-    async def write(self, fn: Callable[[AsyncConnection], Awaitable[T]], *,
-                    desks: Sequence[str] = (), people: Sequence[str] = ()) -> T:
+    async def write(
+        self,
+        fn: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        desks: Sequence[str] = (),
+        people: Sequence[str] = (),
+    ) -> T:
         """Runs `fn` in one write transaction; overlaps become Conflict errors."""
         if self.sqlite:
             async with self._sqlite_turn():
                 return await self._attempt(fn, ())
-        keys = sorted({_lock_key("desk", d) for d in desks} | {_lock_key("person", p)
-                                                               for p in people})
+        keys = sorted(
+            {_lock_key("desk", d) for d in desks} | {_lock_key("person", p) for p in people}
+        )
         for attempt in range(PG_RETRIES + 1):
             try:
                 return await self._attempt(fn, keys)
@@ -104,13 +115,15 @@ class BookingStore:
                 if isinstance(exc, IntegrityError) or _sqlstate(exc) not in _RETRYABLE:
                     raise
                 if attempt == PG_RETRIES:
-                    raise Conflict("the desk was contended too long; try again",
-                                       title=DESK_TAKEN) from exc
+                    raise Conflict(
+                        "the desk was contended too long; try again", title=DESK_TAKEN
+                    ) from exc
                 await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _attempt(self, fn: Callable[[AsyncConnection], Awaitable[T]],
-                       keys: Sequence[int]) -> T:
+    async def _attempt(
+        self, fn: Callable[[AsyncConnection], Awaitable[T]], keys: Sequence[int]
+    ) -> T:
         try:
             async with self.engine.begin() as conn:
                 for key in keys:

@@ -73,8 +73,14 @@ COALESCE_S = 0.2
 KEEPALIVE_S = 15.0
 
 
-def desk_state(*, mode: str, unit_online: bool | None, present: bool | None,
-               edge_checked_in: bool, booking_status: str | None) -> str:
+def desk_state(
+    *,
+    mode: str,
+    unit_online: bool | None,
+    present: bool | None,
+    edge_checked_in: bool,
+    booking_status: str | None,
+) -> str:
     """The map state from a desk's facts; the precedence is the module docstring's."""
     if mode == "unavailable" or unit_online is False:
         return "unavailable"
@@ -105,9 +111,11 @@ def _geometry(raw: Any) -> tuple[float | None, float | None, list[list[float]] |
     width = raw.get("width_m", raw.get("width"))
     height = raw.get("height_m", raw.get("height"))
     outline = raw.get("outline")
-    return (float(width) if isinstance(width, int | float) else None,
-            float(height) if isinstance(height, int | float) else None,
-            outline if isinstance(outline, list) else None)
+    return (
+        float(width) if isinstance(width, int | float) else None,
+        float(height) if isinstance(height, int | float) else None,
+        outline if isinstance(outline, list) else None,
+    )
 
 
 # --- site tree ----------------------------------------------------------------------
@@ -115,27 +123,44 @@ def _geometry(raw: Any) -> tuple[float | None, float | None, list[list[float]] |
 
 async def site_tree(conn: AsyncConnection) -> SiteTree:
     """Sites -> buildings -> floors -> zones, for the dashboards' filters (four queries)."""
-    sites = (await conn.execute(select(SITES.c.id, SITES.c.name, SITES.c.timezone)
-                                .order_by(SITES.c.id))).all()
+    sites = (
+        await conn.execute(select(SITES.c.id, SITES.c.name, SITES.c.timezone).order_by(SITES.c.id))
+    ).all()
     buildings = (await conn.execute(select(BUILDINGS).order_by(BUILDINGS.c.id))).all()
     floors = (await conn.execute(select(FLOORS).order_by(FLOORS.c.level, FLOORS.c.id))).all()
     zones = (await conn.execute(select(ZONES).order_by(ZONES.c.id))).all()
     zones_of: dict[str, list[ZoneNode]] = {}
     for z in zones:
         zones_of.setdefault(z.floor_id, []).append(
-            ZoneNode(id=z.id, name=z.name, reserved_for_agency=z.reserved_for_agency))
+            ZoneNode(id=z.id, name=z.name, reserved_for_agency=z.reserved_for_agency)
+        )
     floors_of: dict[str, list[FloorNode]] = {}
     for f in floors:
         width, height, outline = _geometry(f.geometry)
-        floors_of.setdefault(f.building_id, []).append(FloorNode(
-            id=f.id, name=f.name, level=f.level, width=width, height=height, outline=outline,
-            zones=zones_of.get(f.id, [])))
+        floors_of.setdefault(f.building_id, []).append(
+            FloorNode(
+                id=f.id,
+                name=f.name,
+                level=f.level,
+                width=width,
+                height=height,
+                outline=outline,
+                zones=zones_of.get(f.id, []),
+            )
+        )
     buildings_of: dict[str, list[BuildingNode]] = {}
     for b in buildings:
         buildings_of.setdefault(b.site_id, []).append(
-            BuildingNode(id=b.id, name=b.name, floors=floors_of.get(b.id, [])))
-    return SiteTree(sites=[SiteNode(id=s.id, name=s.name, timezone=s.timezone,
-                                    buildings=buildings_of.get(s.id, [])) for s in sites])
+            BuildingNode(id=b.id, name=b.name, floors=floors_of.get(b.id, []))
+        )
+    return SiteTree(
+        sites=[
+            SiteNode(
+                id=s.id, name=s.name, timezone=s.timezone, buildings=buildings_of.get(s.id, [])
+            )
+            for s in sites
+        ]
+    )
 
 
 # --- desk states --------------------------------------------------------------------
@@ -143,48 +168,79 @@ async def site_tree(conn: AsyncConnection) -> SiteTree:
 
 async def floor_info(conn: AsyncConnection, floor_id: str) -> MapFloor:
     """The floor with its building, site and drawing; 404 problem when unknown."""
-    row = (await conn.execute(
-        select(FLOORS, BUILDINGS.c.site_id)
-        .select_from(FLOORS.join(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
-        .where(FLOORS.c.id == floor_id))).first()
+    row = (
+        await conn.execute(
+            select(FLOORS, BUILDINGS.c.site_id)
+            .select_from(FLOORS.join(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
+            .where(FLOORS.c.id == floor_id)
+        )
+    ).first()
     if row is None:
         raise NotFound(f"floor {floor_id!r} is unknown", title="Floor not found")
     width, height, outline = _geometry(row.geometry)
-    return MapFloor(id=row.id, name=row.name, level=row.level, building_id=row.building_id,
-                    site_id=row.site_id, width=width, height=height, outline=outline)
+    return MapFloor(
+        id=row.id,
+        name=row.name,
+        level=row.level,
+        building_id=row.building_id,
+        site_id=row.site_id,
+        width=width,
+        height=height,
+        outline=outline,
+    )
 
 
 def _holding_now(now: datetime) -> Any:
     """Active bookings that hold their desk at `now` (see the module docstring)."""
     return or_(
-        and_(BOOKINGS.c.status == "checked_in", BOOKINGS.c.ends_at > now,
-             BOOKINGS.c.starts_at <= now + EARLY_CHECKIN),
-        and_(BOOKINGS.c.status == "booked", BOOKINGS.c.starts_at <= now,
-             BOOKINGS.c.ends_at > now),
+        and_(
+            BOOKINGS.c.status == "checked_in",
+            BOOKINGS.c.ends_at > now,
+            BOOKINGS.c.starts_at <= now + EARLY_CHECKIN,
+        ),
+        and_(BOOKINGS.c.status == "booked", BOOKINGS.c.starts_at <= now, BOOKINGS.c.ends_at > now),
     )
 
 
-async def map_desks(conn: AsyncConnection, where: Sequence[Any], now: datetime, *,
-                    names: bool) -> list[MapDesk]:
+async def map_desks(
+    conn: AsyncConnection, where: Sequence[Any], now: datetime, *, names: bool
+) -> list[MapDesk]:
     """Every desk matching `where` (clauses on desks/zones) with its map state: two queries."""
-    desk_rows = (await conn.execute(
-        select(DESKS.c.id, DESKS.c.label, DESKS.c.x, DESKS.c.y, DESKS.c.w, DESKS.c.h,
-               DESKS.c.zone_id, DESKS.c.mode, DESKS.c.features, DESKS.c.state,
-               DESKS.c.present, DESKS.c.unit_online)
-        .select_from(DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id))
-        .where(*where).order_by(DESKS.c.id))).all()
+    desk_rows = (
+        await conn.execute(
+            select(
+                DESKS.c.id,
+                DESKS.c.label,
+                DESKS.c.x,
+                DESKS.c.y,
+                DESKS.c.w,
+                DESKS.c.h,
+                DESKS.c.zone_id,
+                DESKS.c.mode,
+                DESKS.c.features,
+                DESKS.c.state,
+                DESKS.c.present,
+                DESKS.c.unit_online,
+            )
+            .select_from(DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id))
+            .where(*where)
+            .order_by(DESKS.c.id)
+        )
+    ).all()
     if not desk_rows:
         return []
     columns: list[Any] = [BOOKINGS.c.desk_id, BOOKINGS.c.status]
     source: Any = BOOKINGS.join(DESKS, DESKS.c.id == BOOKINGS.c.desk_id).outerjoin(
-        ZONES, ZONES.c.id == DESKS.c.zone_id)
+        ZONES, ZONES.c.id == DESKS.c.zone_id
+    )
     if names:
         # Joined only for those allowed to see names: nobody else's query touches people.
         columns.append(PEOPLE.c.name)
         source = source.join(PEOPLE, PEOPLE.c.id == BOOKINGS.c.person_id)
     holding: dict[str, tuple[str, str | None]] = {}
-    for row in await conn.execute(select(*columns).select_from(source)
-                                  .where(*where, _holding_now(now))):
+    for row in await conn.execute(
+        select(*columns).select_from(source).where(*where, _holding_now(now))
+    ):
         # Early check-in can leave a checked-in booking next to a still-running
         # booked one; the check-in is what the desk shows.
         if row.desk_id not in holding or row.status == "checked_in":
@@ -192,13 +248,29 @@ async def map_desks(conn: AsyncConnection, where: Sequence[Any], now: datetime, 
     out: list[MapDesk] = []
     for d in desk_rows:
         status, person = holding.get(d.id, (None, None))
-        state = desk_state(mode=d.mode, unit_online=d.unit_online, present=d.present,
-                           edge_checked_in=d.state == "occupied", booking_status=status)
+        state = desk_state(
+            mode=d.mode,
+            unit_online=d.unit_online,
+            present=d.present,
+            edge_checked_in=d.state == "occupied",
+            booking_status=status,
+        )
         features = json.loads(d.features) if isinstance(d.features, str) else d.features
-        out.append(MapDesk(
-            id=d.id, label=d.label, x=d.x, y=d.y, w=d.w, h=d.h, zone=d.zone_id, mode=d.mode,
-            features=list(features or []), state=state,  # type: ignore[arg-type]
-            occupant=person if state in ("booked", "checked_in", "away") else None))
+        out.append(
+            MapDesk(
+                id=d.id,
+                label=d.label,
+                x=d.x,
+                y=d.y,
+                w=d.w,
+                h=d.h,
+                zone=d.zone_id,
+                mode=d.mode,
+                features=list(features or []),
+                state=state,  # type: ignore[arg-type]
+                occupant=person if state in ("booked", "checked_in", "away") else None,
+            )
+        )
     return out
 
 
@@ -209,13 +281,20 @@ def count(desks: Iterable[MapDesk]) -> MapCounts:
         floor[desk.state] += 1
         if desk.zone is not None:
             zones.setdefault(desk.zone, dict.fromkeys(STATES, 0))[desk.state] += 1
-    return MapCounts(floor=StateCounts(**floor),
-                     zones={z: StateCounts(**c) for z, c in sorted(zones.items())})
+    return MapCounts(
+        floor=StateCounts(**floor), zones={z: StateCounts(**c) for z, c in sorted(zones.items())}
+    )
 
 
-async def floor_map(conn: AsyncConnection, floor_id: str, *, viewer: Principal,
-                    zone: str | None = None, agency: str | None = None,
-                    now: datetime | None = None) -> FloorMap:
+async def floor_map(
+    conn: AsyncConnection,
+    floor_id: str,
+    *,
+    viewer: Principal,
+    zone: str | None = None,
+    agency: str | None = None,
+    now: datetime | None = None,
+) -> FloorMap:
     """The whole floor, optionally only one zone or the zones reserved for one agency.
 
     Names are shown when `viewer` manages the floor's site (see `may_see_names`).
@@ -232,14 +311,16 @@ async def floor_map(conn: AsyncConnection, floor_id: str, *, viewer: Principal,
         where.append(ZONES.c.reserved_for_agency == agency)
         zone_where.append(ZONES.c.reserved_for_agency == agency)
     desks = await map_desks(conn, where, at, names=names)
-    zone_rows = (await conn.execute(select(ZONES).where(*zone_where)
-                                    .order_by(ZONES.c.id))).all()
-    rooms = await map_rooms(conn, [ROOMS.c.zone_id.in_([z.id for z in zone_rows])]) \
-        if zone_rows else []
+    zone_rows = (await conn.execute(select(ZONES).where(*zone_where).order_by(ZONES.c.id))).all()
+    rooms = (
+        await map_rooms(conn, [ROOMS.c.zone_id.in_([z.id for z in zone_rows])]) if zone_rows else []
+    )
     return FloorMap(
         floor=floor,
-        zones=[ZoneNode(id=z.id, name=z.name, reserved_for_agency=z.reserved_for_agency)
-               for z in zone_rows],
+        zones=[
+            ZoneNode(id=z.id, name=z.name, reserved_for_agency=z.reserved_for_agency)
+            for z in zone_rows
+        ],
         desks=desks,
         rooms=rooms,
         counts=count(desks),
@@ -249,12 +330,28 @@ async def floor_map(conn: AsyncConnection, floor_id: str, *, viewer: Principal,
 
 async def map_rooms(conn: AsyncConnection, where: Sequence[Any]) -> list[MapRoom]:
     """Rooms matching `where` (clauses on rooms/zones) with their sensor state: one query."""
-    rows = (await conn.execute(
-        select(ROOMS).select_from(ROOMS.join(ZONES, ZONES.c.id == ROOMS.c.zone_id))
-        .where(*where).order_by(ROOMS.c.id))).all()
-    return [MapRoom(id=r.id, name=r.name, capacity=r.capacity, zone=r.zone_id,
-                    state=None if r.occupied is None else ("occupied" if r.occupied else "free"),
-                    x=r.x, y=r.y, w=r.w, h=r.h) for r in rows]
+    rows = (
+        await conn.execute(
+            select(ROOMS)
+            .select_from(ROOMS.join(ZONES, ZONES.c.id == ROOMS.c.zone_id))
+            .where(*where)
+            .order_by(ROOMS.c.id)
+        )
+    ).all()
+    return [
+        MapRoom(
+            id=r.id,
+            name=r.name,
+            capacity=r.capacity,
+            zone=r.zone_id,
+            state=None if r.occupied is None else ("occupied" if r.occupied else "free"),
+            x=r.x,
+            y=r.y,
+            w=r.w,
+            h=r.h,
+        )
+        for r in rows
+    ]
 
 
 # --- live stream --------------------------------------------------------------------
@@ -264,9 +361,15 @@ def _sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-async def floor_stream(engine: AsyncEngine, hub: LiveHub, floor_id: str, *, names: bool,
-                       coalesce_s: float = COALESCE_S,
-                       keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[str]:
+async def floor_stream(
+    engine: AsyncEngine,
+    hub: LiveHub,
+    floor_id: str,
+    *,
+    names: bool,
+    coalesce_s: float = COALESCE_S,
+    keepalive_s: float = KEEPALIVE_S,
+) -> AsyncIterator[str]:
     """SSE text for one floor: `desks` events with changed desks and rooms, until the hub closes.
 
     Each event is re-read from the database (a connection per event, none held
@@ -276,9 +379,13 @@ async def floor_stream(engine: AsyncEngine, hub: LiveHub, floor_id: str, *, name
     """
     async with engine.connect() as conn:
         desk_ids = set(await conn.scalars(select(DESKS.c.id).where(DESKS.c.floor_id == floor_id)))
-        room_ids = set(await conn.scalars(
-            select(ROOMS.c.id).join(ZONES, ZONES.c.id == ROOMS.c.zone_id)
-            .where(ZONES.c.floor_id == floor_id)))
+        room_ids = set(
+            await conn.scalars(
+                select(ROOMS.c.id)
+                .join(ZONES, ZONES.c.id == ROOMS.c.zone_id)
+                .where(ZONES.c.floor_id == floor_id)
+            )
+        )
     with hub.subscribe(desk_ids, room_ids) as subscription:
         # A comment: invisible to EventSource, but tells a client the
         # subscription is in place before it acts.
@@ -294,10 +401,8 @@ async def floor_stream(engine: AsyncEngine, hub: LiveHub, floor_id: str, *, name
                 yield _sse("resync", "{}")
                 continue
             async with engine.connect() as conn:
-                desks = await map_desks(conn, [DESKS.c.floor_id == floor_id], _now(),
-                                        names=names)
-                rooms = await map_rooms(conn, [ROOMS.c.id.in_(batch.rooms)]) \
-                    if batch.rooms else []
+                desks = await map_desks(conn, [DESKS.c.floor_id == floor_id], _now(), names=names)
+                rooms = await map_rooms(conn, [ROOMS.c.id.in_(batch.rooms)]) if batch.rooms else []
             changed = [d for d in desks if d.id in batch.desks]
             if changed or rooms:
                 update = MapUpdate(desks=changed, rooms=rooms, counts=count(desks))
@@ -306,13 +411,27 @@ async def floor_stream(engine: AsyncEngine, hub: LiveHub, floor_id: str, *, name
 
 # --- desk timeline ------------------------------------------------------------------
 
-_KIND_ORDER = {k: i for i, k in enumerate(
-    ("unit_offline", "unit_online", "booked", "present", "checked_in", "absent",
-     "checked_out", "released", "cancelled"))}
+_KIND_ORDER = {
+    k: i
+    for i, k in enumerate(
+        (
+            "unit_offline",
+            "unit_online",
+            "booked",
+            "present",
+            "checked_in",
+            "absent",
+            "checked_out",
+            "released",
+            "cancelled",
+        )
+    )
+}
 
 
-async def desk_timeline(conn: AsyncConnection, desk_id: str, *, viewer: Principal,
-                        now: datetime | None = None) -> DeskTimeline:
+async def desk_timeline(
+    conn: AsyncConnection, desk_id: str, *, viewer: Principal, now: datetime | None = None
+) -> DeskTimeline:
     """Today's (site time zone) bookings, check-ins/outs, releases, presence and unit changes."""
     at = now or _now()
     if await conn.scalar(select(DESKS.c.id).where(DESKS.c.id == desk_id)) is None:
@@ -331,42 +450,59 @@ async def desk_timeline(conn: AsyncConnection, desk_id: str, *, viewer: Principa
         columns.append(PEOPLE.c.name.label("person_name"))
         source = BOOKINGS.join(PEOPLE, PEOPLE.c.id == BOOKINGS.c.person_id)
     entries: list[TimelineEntry] = []
-    for b in await conn.execute(select(*columns).select_from(source).where(
-            BOOKINGS.c.desk_id == desk_id, BOOKINGS.c.starts_at < day_end,
-            BOOKINGS.c.ends_at > day_start)):
+    for b in await conn.execute(
+        select(*columns)
+        .select_from(source)
+        .where(
+            BOOKINGS.c.desk_id == desk_id,
+            BOOKINGS.c.starts_at < day_end,
+            BOOKINGS.c.ends_at > day_start,
+        )
+    ):
         person = b.person_name if names else None
         common: dict[str, Any] = {"booking_id": b.id, "person": person}
-        entries.append(TimelineEntry(at=b.starts_at, kind="booked", until=b.ends_at,
-                                     status=b.status, **common))
+        entries.append(
+            TimelineEntry(at=b.starts_at, kind="booked", until=b.ends_at, status=b.status, **common)
+        )
         if today(b.checked_in_at):
             entries.append(TimelineEntry(at=b.checked_in_at, kind="checked_in", **common))
         if today(b.checked_out_at) and b.status == "completed":
             entries.append(TimelineEntry(at=b.checked_out_at, kind="checked_out", **common))
         if today(b.released_at):
-            entries.append(TimelineEntry(at=b.released_at, kind="released",
-                                         reason=b.release_reason, **common))
+            entries.append(
+                TimelineEntry(at=b.released_at, kind="released", reason=b.release_reason, **common)
+            )
         if today(b.cancelled_at):
             entries.append(TimelineEntry(at=b.cancelled_at, kind="cancelled", **common))
-    for p in await conn.execute(select(PRESENCE.c.ts, PRESENCE.c.present).where(
-            PRESENCE.c.desk_id == desk_id, PRESENCE.c.ts >= day_start,
-            PRESENCE.c.ts < day_end)):
+    for p in await conn.execute(
+        select(PRESENCE.c.ts, PRESENCE.c.present).where(
+            PRESENCE.c.desk_id == desk_id, PRESENCE.c.ts >= day_start, PRESENCE.c.ts < day_end
+        )
+    ):
         entries.append(TimelineEntry(at=p.ts, kind="present" if p.present else "absent"))
-    for e in await conn.execute(select(EVENTS.c.ts, EVENTS.c.payload).where(
-            EVENTS.c.desk == desk_id, EVENTS.c.kind == "unit_status",
-            EVENTS.c.ts >= day_start, EVENTS.c.ts < day_end)):
+    for e in await conn.execute(
+        select(EVENTS.c.ts, EVENTS.c.payload).where(
+            EVENTS.c.desk == desk_id,
+            EVENTS.c.kind == "unit_status",
+            EVENTS.c.ts >= day_start,
+            EVENTS.c.ts < day_end,
+        )
+    ):
         payload = json.loads(e.payload) if isinstance(e.payload, str) else e.payload
         online = bool(payload.get("online")) if isinstance(payload, dict) else False
         entries.append(TimelineEntry(at=e.ts, kind="unit_online" if online else "unit_offline"))
     entries.sort(key=lambda x: (x.at, _KIND_ORDER[x.kind]))
-    return DeskTimeline(desk_id=desk_id, day=day_start.date(), timezone=rules.timezone,
-                        entries=entries)
+    return DeskTimeline(
+        desk_id=desk_id, day=day_start.date(), timezone=rules.timezone, entries=entries
+    )
 
 
 # --- kiosk --------------------------------------------------------------------------
 
 
-async def kiosk_availability(conn: AsyncConnection, site: str | None,
-                             now: datetime | None = None) -> KioskAvailability:
+async def kiosk_availability(
+    conn: AsyncConnection, site: str | None, now: datetime | None = None
+) -> KioskAvailability:
     """Per floor desk counts for the lobby screen: no names, no people at all."""
     at = now or _now()
     building_where: list[Any] = []
@@ -374,18 +510,37 @@ async def kiosk_availability(conn: AsyncConnection, site: str | None,
         if await conn.scalar(select(SITES.c.id).where(SITES.c.id == site)) is None:
             raise NotFound(f"site {site!r} is unknown", title="Site not found")
         building_where.append(BUILDINGS.c.site_id == site)
-    floors = (await conn.execute(
-        select(FLOORS.c.id, FLOORS.c.name, FLOORS.c.level, BUILDINGS.c.id.label("building_id"),
-               BUILDINGS.c.name.label("building_name"))
-        .select_from(FLOORS.join(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
-        .where(*building_where).order_by(BUILDINGS.c.id, FLOORS.c.level, FLOORS.c.id))).all()
+    floors = (
+        await conn.execute(
+            select(
+                FLOORS.c.id,
+                FLOORS.c.name,
+                FLOORS.c.level,
+                BUILDINGS.c.id.label("building_id"),
+                BUILDINGS.c.name.label("building_name"),
+            )
+            .select_from(FLOORS.join(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
+            .where(*building_where)
+            .order_by(BUILDINGS.c.id, FLOORS.c.level, FLOORS.c.id)
+        )
+    ).all()
     floor_ids = [f.id for f in floors]
     # names=False: the people table is not even joined.
-    desks = await map_desks(conn, [DESKS.c.floor_id.in_(floor_ids)], at, names=False) \
-        if floor_ids else []
-    floor_of: dict[str, str] = {r.id: r.floor_id for r in await conn.execute(
-        select(DESKS.c.id, DESKS.c.floor_id).where(DESKS.c.floor_id.in_(floor_ids)))} \
-        if floor_ids else {}
+    desks = (
+        await map_desks(conn, [DESKS.c.floor_id.in_(floor_ids)], at, names=False)
+        if floor_ids
+        else []
+    )
+    floor_of: dict[str, str] = (
+        {
+            r.id: r.floor_id
+            for r in await conn.execute(
+                select(DESKS.c.id, DESKS.c.floor_id).where(DESKS.c.floor_id.in_(floor_ids))
+            )
+        }
+        if floor_ids
+        else {}
+    )
     per_floor: dict[str, dict[str, int]] = {f: dict.fromkeys(STATES, 0) for f in floor_ids}
     for desk in desks:
         per_floor[floor_of[desk.id]][desk.state] += 1
@@ -393,13 +548,28 @@ async def kiosk_availability(conn: AsyncConnection, site: str | None,
     for f in floors:
         c = per_floor[f.id]
         building = buildings.setdefault(
-            f.building_id, KioskBuilding(id=f.building_id, name=f.building_name, floors=[]))
-        building.floors.append(KioskFloor(
-            id=f.id, name=f.name, level=f.level, total=sum(c.values()), free=c["free"],
-            booked=c["booked"], checked_in=c["checked_in"] + c["away"], occupied=c["occupied"],
-            unavailable=c["unavailable"]))
+            f.building_id, KioskBuilding(id=f.building_id, name=f.building_name, floors=[])
+        )
+        building.floors.append(
+            KioskFloor(
+                id=f.id,
+                name=f.name,
+                level=f.level,
+                total=sum(c.values()),
+                free=c["free"],
+                booked=c["booked"],
+                checked_in=c["checked_in"] + c["away"],
+                occupied=c["occupied"],
+                unavailable=c["unavailable"],
+            )
+        )
     # The lobby clock shows the building's time whatever zone the screen is set to.
     zone_of = select(SITES.c.timezone).order_by(SITES.c.id).limit(1)
     timezone = await conn.scalar(zone_of.where(SITES.c.id == site) if site else zone_of)
-    return KioskAvailability(generated_at=at, site=site, timezone=timezone,
-                             buildings=list(buildings.values()), shuttles=[])
+    return KioskAvailability(
+        generated_at=at,
+        site=site,
+        timezone=timezone,
+        buildings=list(buildings.values()),
+        shuttles=[],
+    )

@@ -205,8 +205,13 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
-async def _upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]],
-                  keep: Sequence[str] = (), coalesce: Sequence[str] = ()) -> None:
+async def _upsert(
+    conn: AsyncConnection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    keep: Sequence[str] = (),
+    coalesce: Sequence[str] = (),
+) -> None:
     """INSERT ... ON CONFLICT (id) DO UPDATE of every given column except `keep`."""
     if not rows:
         return
@@ -220,7 +225,8 @@ async def _upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
             index_elements=[table.c.id],
             set_={
                 # A value the file leaves unset does not erase one already known.
-                c: func.coalesce(stmt.excluded[c], table.c[c]) if c in coalesce
+                c: func.coalesce(stmt.excluded[c], table.c[c])
+                if c in coalesce
                 else stmt.excluded[c]
                 for c in columns
             },
@@ -233,14 +239,20 @@ async def _upsert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
 async def _reference_problems(conn: AsyncConnection, layout: Layout) -> list[str]:
     """References to rows the layout does not create itself (people), checked before any SQL
     write, so a typo is reported with its place in the file rather than as a driver error."""
-    wanted = [(path, desk.assigned_person) for path, desk in layout.desk_paths()
-              if desk.assigned_person is not None]
+    wanted = [
+        (path, desk.assigned_person)
+        for path, desk in layout.desk_paths()
+        if desk.assigned_person is not None
+    ]
     if not wanted:
         return []
     ids = sorted({person for _, person in wanted})
     known = set((await conn.execute(select(Person.id).where(Person.id.in_(ids)))).scalars())
-    return [f"{path}.assigned_person: no person {person!r} (import the roster first)"
-            for path, person in wanted if person not in known]
+    return [
+        f"{path}.assigned_person: no person {person!r} (import the roster first)"
+        for path, person in wanted
+        if person not in known
+    ]
 
 
 async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
@@ -256,38 +268,92 @@ async def apply_layout(engine: AsyncEngine, layout: Layout) -> None:
         node = desk.node or floor.node
         assert node is not None  # parse_layout refused desks without a node
         nodes[node] = None
-        desks.append({
-            "id": desk.id, "node_id": node, "state": "free", "unit": desk.unit,
-            "floor_id": floor.id, "zone_id": zone.id, "label": desk.label or desk.id,
-            "mode": desk.mode, "features": list(desk.features), "x": desk.x, "y": desk.y,
-            "w": desk.w, "h": desk.h, "assigned_person_id": desk.assigned_person,
-        })
+        desks.append(
+            {
+                "id": desk.id,
+                "node_id": node,
+                "state": "free",
+                "unit": desk.unit,
+                "floor_id": floor.id,
+                "zone_id": zone.id,
+                "label": desk.label or desk.id,
+                "mode": desk.mode,
+                "features": list(desk.features),
+                "x": desk.x,
+                "y": desk.y,
+                "w": desk.w,
+                "h": desk.h,
+                "assigned_person_id": desk.assigned_person,
+            }
+        )
     async with engine.begin() as conn:
         problems = await _reference_problems(conn, layout)
         if problems:
             raise LayoutError(layout._source, problems)
         await _upsert(conn, _table(Site), [site.model_dump()])
-        await _upsert(conn, _table(Building), [
-            {"id": b.id, "site_id": site.id, "name": b.name} for b in layout.buildings])
+        await _upsert(
+            conn,
+            _table(Building),
+            [{"id": b.id, "site_id": site.id, "name": b.name} for b in layout.buildings],
+        )
         floors = [f for b in layout.buildings for f in b.floors]
-        await _upsert(conn, _table(Floor), [
-            {"id": f.id, "building_id": b.id, "level": f.level, "name": f.name,
-             "geometry": f.geometry}
-            for b in layout.buildings for f in b.floors])
-        await _upsert(conn, _table(Zone), [
-            {"id": z.id, "floor_id": f.id, "name": z.name,
-             "reserved_for_agency": z.reserved_for_agency}
-            for f in floors for z in f.zones])
+        await _upsert(
+            conn,
+            _table(Floor),
+            [
+                {
+                    "id": f.id,
+                    "building_id": b.id,
+                    "level": f.level,
+                    "name": f.name,
+                    "geometry": f.geometry,
+                }
+                for b in layout.buildings
+                for f in b.floors
+            ],
+        )
+        await _upsert(
+            conn,
+            _table(Zone),
+            [
+                {
+                    "id": z.id,
+                    "floor_id": f.id,
+                    "name": z.name,
+                    "reserved_for_agency": z.reserved_for_agency,
+                }
+                for f in floors
+                for z in f.zones
+            ],
+        )
         # A room's sensor node defaults to its floor's, like a desk's.
-        await _upsert(conn, _table(Room), [
-            {"id": r.id, "zone_id": z.id, "name": r.name, "capacity": r.capacity,
-             "features": r.features, "node_id": r.node or f.node, "sensor_id": r.sensor,
-             "x": r.x, "y": r.y, "w": r.w, "h": r.h}
-            for f in floors for z in f.zones for r in z.rooms])
+        await _upsert(
+            conn,
+            _table(Room),
+            [
+                {
+                    "id": r.id,
+                    "zone_id": z.id,
+                    "name": r.name,
+                    "capacity": r.capacity,
+                    "features": r.features,
+                    "node_id": r.node or f.node,
+                    "sensor_id": r.sensor,
+                    "x": r.x,
+                    "y": r.y,
+                    "w": r.w,
+                    "h": r.h,
+                }
+                for f in floors
+                for z in f.zones
+                for r in z.rooms
+            ],
+        )
         # Nodes a layout names may not have connected yet; they stay offline
         # until their birth, and an existing node's live state is untouched.
-        await _upsert(conn, _table(Node), [{"id": n, "online": False} for n in nodes],
-                      keep=("online",))
+        await _upsert(
+            conn, _table(Node), [{"id": n, "online": False} for n in nodes], keep=("online",)
+        )
         # Ingestion owns the live columns: a re-applied layout must not free an
         # occupied desk, and an edge-reported unit serial wins over an unset one.
         await _upsert(conn, _table(Desk), desks, keep=("state",), coalesce=("unit",))

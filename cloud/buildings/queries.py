@@ -16,9 +16,17 @@ from cloud.people import access
 from cloud.people.auth import Principal
 
 _DESK_COLUMNS = (
-    DESKS.c.id, DESKS.c.node_id.label("node"), DESKS.c.state, DESKS.c.occupant_badge,
-    DESKS.c.checked_in_at, DESKS.c.present, DESKS.c.presence_changed_at, DESKS.c.last_change_at,
-    DESKS.c.unit, DESKS.c.unit_online, DESKS.c.unit_firmware,
+    DESKS.c.id,
+    DESKS.c.node_id.label("node"),
+    DESKS.c.state,
+    DESKS.c.occupant_badge,
+    DESKS.c.checked_in_at,
+    DESKS.c.present,
+    DESKS.c.presence_changed_at,
+    DESKS.c.last_change_at,
+    DESKS.c.unit,
+    DESKS.c.unit_online,
+    DESKS.c.unit_firmware,
 )
 
 
@@ -44,16 +52,22 @@ async def list_nodes(conn: AsyncConnection) -> list[NodePublic]:
     return [NodePublic.model_validate(row._mapping) for row in await conn.execute(stmt)]
 
 
-def without_badges(user: Principal, desks: list[DeskPublic],
-                   sites: dict[str, str]) -> list[DeskPublic]:
+def without_badges(
+    user: Principal, desks: list[DeskPublic], sites: dict[str, str]
+) -> list[DeskPublic]:
     """Desk rows with the occupant's raw badge UID blanked unless the caller manages the
     desk's site: technicians need a desk's state, not who sits there."""
-    return [d if access.manages(user, sites.get(d.id))
-            else d.model_copy(update={"occupant_badge": None}) for d in desks]
+    return [
+        d
+        if access.manages(user, sites.get(d.id))
+        else d.model_copy(update={"occupant_badge": None})
+        for d in desks
+    ]
 
 
-async def desks_for(conn: AsyncConnection, user: Principal,
-                    desks: list[DeskPublic]) -> list[DeskPublic]:
+async def desks_for(
+    conn: AsyncConnection, user: Principal, desks: list[DeskPublic]
+) -> list[DeskPublic]:
     """Desk rows the caller may see, badge UIDs only where they manage the site."""
     visible = await access.only_desks(conn, user, desks, lambda d: d.id)
     return without_badges(user, visible, await access.desk_sites(conn, [d.id for d in visible]))

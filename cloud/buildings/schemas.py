@@ -161,8 +161,15 @@ class MapUpdate(BaseModel):
 
 
 TimelineKind = Literal[
-    "booked", "checked_in", "checked_out", "released", "cancelled", "present", "absent",
-    "unit_online", "unit_offline",
+    "booked",
+    "checked_in",
+    "checked_out",
+    "released",
+    "cancelled",
+    "present",
+    "absent",
+    "unit_online",
+    "unit_offline",
 ]
 
 
@@ -206,5 +213,6 @@ class KioskAvailability(BaseModel):
     site: str | None
     timezone: str | None = Field(default=None, description="IANA zone of the site, for the clock")
     buildings: list[KioskBuilding]
-    shuttles: list[dict[str, str]] = Field(default_factory=list,
-                                           description="placeholder, always empty for now")
+    shuttles: list[dict[str, str]] = Field(
+        default_factory=list, description="placeholder, always empty for now"
+    )

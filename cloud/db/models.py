@@ -118,8 +118,7 @@ class Desk(Base):
     floor_id: Mapped[str | None] = mapped_column(ForeignKey("floors.id"), index=True)
     zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"), index=True)
     label: Mapped[str | None] = mapped_column(String(128))
-    mode: Mapped[str] = mapped_column(String(16), default="reservable",
-                                      server_default="reservable")
+    mode: Mapped[str] = mapped_column(String(16), default="reservable", server_default="reservable")
     features: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     x: Mapped[float | None] = mapped_column(Float)
     y: Mapped[float | None] = mapped_column(Float)
@@ -244,8 +243,13 @@ class Badge(Base):
         CheckConstraint(f"kind IN {BADGE_KINDS!r}", name="ck_badges_kind"),
         CheckConstraint(f"status IN {BADGE_STATUSES!r}", name="ck_badges_status"),
         # A uid identifies one person at a time; old badges keep their uid as history.
-        Index("uq_badges_active_uid", "uid", unique=True,
-              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
+        Index(
+            "uq_badges_active_uid",
+            "uid",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(

@@ -47,8 +47,13 @@ class NodeCredential(Base):
 
     __tablename__ = "node_credentials"
     __table_args__ = (
-        Index("uq_node_credentials_active", "node_id", unique=True,
-              postgresql_where=text("NOT revoked"), sqlite_where=text("NOT revoked")),
+        Index(
+            "uq_node_credentials_active",
+            "node_id",
+            unique=True,
+            postgresql_where=text("NOT revoked"),
+            sqlite_where=text("NOT revoked"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(

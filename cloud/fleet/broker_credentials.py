@@ -48,13 +48,13 @@ NODE_WRITE = ("state", "events/#", "telemetry/#", "backlog/#")
 NODE_READ = ("commands/#",)
 
 
-def hash_password(password: str, *, salt: bytes | None = None,
-                  iterations: int = PBKDF2_ITERATIONS) -> str:
+def hash_password(
+    password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS
+) -> str:
     """The `$7$` hash Mosquitto 2 checks a password against (as `mosquitto_passwd` writes it)."""
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, _SHA512_BYTES)
-    return (f"$7${iterations}${base64.b64encode(salt).decode()}"
-            f"${base64.b64encode(digest).decode()}")
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_password(password: str, hashed: str) -> bool:
@@ -159,8 +159,7 @@ class BrokerFiles:
             entries.insert(0, (settings.cloud_mqtt_username, cloud_hash))
         write_atomic(settings.mosquitto_password_file, render_password_file(entries))
         if settings.mosquitto_acl_file is not None:
-            write_atomic(settings.mosquitto_acl_file,
-                         render_acl_file(settings.cloud_mqtt_username))
+            write_atomic(settings.mosquitto_acl_file, render_acl_file(settings.cloud_mqtt_username))
 
     def reload(self) -> bool:
         if not self.enabled:

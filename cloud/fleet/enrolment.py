@@ -88,32 +88,41 @@ async def create_token(
         raise Invalid(f"{node_id!r} is not a valid node id", title="Invalid node id")
     if node_id == settings.cloud_mqtt_username:
         # The node would log in as the cloud and inherit its access to every topic.
-        raise Invalid(f"{node_id!r} is the cloud's own broker account",
-                           title="Invalid node id")
+        raise Invalid(f"{node_id!r} is the cloud's own broker account", title="Invalid node id")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + timedelta(seconds=ttl_s)
-    await conn.execute(insert(EnrolmentToken).values(
-        token_hash=token_hash(token), node_id=node_id, config=config,
-        created_at=now, expires_at=expires_at,
-    ))
+    await conn.execute(
+        insert(EnrolmentToken).values(
+            token_hash=token_hash(token),
+            node_id=node_id,
+            config=config,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
     return IssuedToken(token=token, node_id=node_id, expires_at=expires_at)
 
 
 async def _refusal(conn: AsyncConnection, hashed: str, now: datetime) -> DomainError:
     """Why a token could not be consumed: unknown (401), used or expired (410)."""
-    row = (await conn.execute(
-        select(EnrolmentToken.used_at, EnrolmentToken.expires_at)
-        .where(EnrolmentToken.token_hash == hashed)
-    )).one_or_none()
+    row = (
+        await conn.execute(
+            select(EnrolmentToken.used_at, EnrolmentToken.expires_at).where(
+                EnrolmentToken.token_hash == hashed
+            )
+        )
+    ).one_or_none()
     if row is None:
-        return NotAuthenticated("no enrolment token matches; ask for a new one",
-                            title="Unknown enrolment token")
+        return NotAuthenticated(
+            "no enrolment token matches; ask for a new one", title="Unknown enrolment token"
+        )
     used_at, expires_at = row
     if used_at is not None:
-        return Gone(f"this token was already used at {used_at.isoformat()}; "
-                            "a token enrols one node once", title="Enrolment token already used")
-    return Gone(f"this token expired at {expires_at.isoformat()}",
-                        title="Enrolment token expired")
+        return Gone(
+            f"this token was already used at {used_at.isoformat()}; a token enrols one node once",
+            title="Enrolment token already used",
+        )
+    return Gone(f"this token expired at {expires_at.isoformat()}", title="Enrolment token expired")
 
 
 async def enrol(
@@ -131,28 +140,43 @@ async def enrol(
     # enrolments with the same token, exactly one sees a changed row.
     consumed = await conn.execute(
         update(EnrolmentToken)
-        .where(EnrolmentToken.token_hash == hashed, EnrolmentToken.used_at.is_(None),
-               EnrolmentToken.expires_at > now)
+        .where(
+            EnrolmentToken.token_hash == hashed,
+            EnrolmentToken.used_at.is_(None),
+            EnrolmentToken.expires_at > now,
+        )
         .values(used_at=now, used_by_hardware_id=hardware_id)
     )
     if consumed.rowcount != 1:
         raise await _refusal(conn, hashed, now)
-    node_id, config = (await conn.execute(
-        select(EnrolmentToken.node_id, EnrolmentToken.config)
-        .where(EnrolmentToken.token_hash == hashed)
-    )).one()
+    node_id, config = (
+        await conn.execute(
+            select(EnrolmentToken.node_id, EnrolmentToken.config).where(
+                EnrolmentToken.token_hash == hashed
+            )
+        )
+    ).one()
     # Re-enrolling a node (a reinstalled Pi) replaces its password: the old one
     # may sit on a discarded SD card.
     await _revoke(conn, node_id, now)
     password = secrets.token_urlsafe(PASSWORD_BYTES)
-    await conn.execute(insert(NodeCredential).values(
-        node_id=node_id, password_hash=hash_password(password), hardware_id=hardware_id,
-        created_at=now, revoked=False,
-    ))
+    await conn.execute(
+        insert(NodeCredential).values(
+            node_id=node_id,
+            password_hash=hash_password(password),
+            hardware_id=hardware_id,
+            created_at=now,
+            revoked=False,
+        )
+    )
     ca_pem = settings.mqtt_ca_file.read_text() if settings.mqtt_ca_file else None
     return Enrolment(
-        node_id=node_id, mqtt_url=public_mqtt_url(settings), mqtt_username=node_id,
-        mqtt_password=password, ca_cert_pem=ca_pem, config=dict(config or {}),
+        node_id=node_id,
+        mqtt_url=public_mqtt_url(settings),
+        mqtt_username=node_id,
+        mqtt_password=password,
+        ca_cert_pem=ca_pem,
+        config=dict(config or {}),
     )
 
 
@@ -168,5 +192,6 @@ async def _revoke(conn: AsyncConnection, node_id: str, now: datetime) -> int:
 async def revoke(conn: AsyncConnection, node_id: str, now: datetime | None = None) -> None:
     """Revokes the node's live credential; 404 when it has none."""
     if not await _revoke(conn, node_id, now or datetime.now(UTC)):
-        raise NotFound(f"node {node_id!r} has no active broker credential",
-                           title="No active credential")
+        raise NotFound(
+            f"node {node_id!r} has no active broker credential", title="No active credential"
+        )

@@ -116,35 +116,71 @@ def assess(
     reasons += [FleetReason(code="alarm", level="alarm", detail=a) for a in alarms]
     if clock_skew:
         # Its messages are refused (cloud/ingest/pipeline.py): nothing it says is applied.
-        reasons.append(FleetReason(
-            code="clock_skew", level="alarm",
-            detail="edge clock outside the accepted window: its messages are refused"))
+        reasons.append(
+            FleetReason(
+                code="clock_skew",
+                level="alarm",
+                detail="edge clock outside the accepted window: its messages are refused",
+            )
+        )
     if dead_letters:
-        reasons.append(FleetReason(
-            code="dead_letters", level="alarm",
-            detail=f"{dead_letters} message(s) could not be applied (dead letters)"))
+        reasons.append(
+            FleetReason(
+                code="dead_letters",
+                level="alarm",
+                detail=f"{dead_letters} message(s) could not be applied (dead letters)",
+            )
+        )
     if clock_offset_s is not None and abs(clock_offset_s) > CLOCK_OFFSET_WARN_S:
         side = "ahead of" if clock_offset_s > 0 else "behind"
-        reasons.append(FleetReason(
-            code="clock_offset", level="warning",
-            detail=f"edge clock {abs(clock_offset_s):.1f} s {side} the cloud"))
+        reasons.append(
+            FleetReason(
+                code="clock_offset",
+                level="warning",
+                detail=f"edge clock {abs(clock_offset_s):.1f} s {side} the cloud",
+            )
+        )
     if outbox_depth is not None and outbox_depth > OUTBOX_DEPTH_WARN:
-        reasons.append(FleetReason(code="outbox_depth", level="warning",
-                                   detail=f"{outbox_depth} messages waiting to upload"))
+        reasons.append(
+            FleetReason(
+                code="outbox_depth",
+                level="warning",
+                detail=f"{outbox_depth} messages waiting to upload",
+            )
+        )
     if devices_offline:
-        reasons.append(FleetReason(code="devices_offline", level="warning",
-                                   detail=f"{devices_offline} device(s) offline"))
+        reasons.append(
+            FleetReason(
+                code="devices_offline",
+                level="warning",
+                detail=f"{devices_offline} device(s) offline",
+            )
+        )
     if desk_units_offline:
-        reasons.append(FleetReason(code="desk_units_offline", level="warning",
-                                   detail=f"{desk_units_offline} desk unit(s) offline"))
+        reasons.append(
+            FleetReason(
+                code="desk_units_offline",
+                level="warning",
+                detail=f"{desk_units_offline} desk unit(s) offline",
+            )
+        )
     if disk_free_bytes is not None and disk_free_bytes < DISK_FREE_WARN_BYTES:
-        reasons.append(FleetReason(code="disk_free", level="warning",
-                                   detail=f"{disk_free_bytes / 1e6:.0f} MB disk free"))
+        reasons.append(
+            FleetReason(
+                code="disk_free",
+                level="warning",
+                detail=f"{disk_free_bytes / 1e6:.0f} MB disk free",
+            )
+        )
     if desired_config_version is not None and config_version != desired_config_version:
         runs = "file config only" if config_version is None else f"config {config_version}"
-        reasons.append(FleetReason(
-            code="config_pending", level="warning",
-            detail=f"runs {runs}, desired {desired_config_version}"))
+        reasons.append(
+            FleetReason(
+                code="config_pending",
+                level="warning",
+                detail=f"runs {runs}, desired {desired_config_version}",
+            )
+        )
     state: FleetState = "ok"
     for reason in reasons:
         if _SEVERITY[reason.level] > _SEVERITY[state]:
@@ -180,28 +216,40 @@ def _node(row: RowMapping, placement: tuple[set[str], set[str]] | None) -> dict[
     dev_total, dev_online = int(row["dev_total"]), int(row["dev_online"])
     unit_offline = int(row["unit_offline"])
     state, reasons = assess(
-        online=bool(row["online"]), alarms=alarms, clock_offset_s=row["clock_offset_s"],
-        outbox_depth=row["outbox_depth"], disk_free_bytes=health.get("disk_free_bytes"),
-        devices_offline=dev_total - dev_online, desk_units_offline=unit_offline,
+        online=bool(row["online"]),
+        alarms=alarms,
+        clock_offset_s=row["clock_offset_s"],
+        outbox_depth=row["outbox_depth"],
+        disk_free_bytes=health.get("disk_free_bytes"),
+        devices_offline=dev_total - dev_online,
+        desk_units_offline=unit_offline,
         config_version=row["config_version"],
         desired_config_version=row["desired_config_version"],
         dead_letters=int(row["dead_letters"]),
         clock_skew=_clock_skewed(row),
     )
     return {
-        "id": row["id"], "online": bool(row["online"]), "last_seen": row["last_seen"],
-        "sw_version": row["sw_version"], "config_version": row["config_version"],
+        "id": row["id"],
+        "online": bool(row["online"]),
+        "last_seen": row["last_seen"],
+        "sw_version": row["sw_version"],
+        "config_version": row["config_version"],
         "desired_config_version": row["desired_config_version"],
-        "outbox_depth": row["outbox_depth"], "clock_offset_s": row["clock_offset_s"],
-        "last_health_at": row["last_health_at"], "alarms": alarms,
-        "device_counts": FleetCounts(total=dev_total, online=dev_online,
-                                     offline=dev_total - dev_online),
-        "desk_unit_counts": FleetCounts(total=int(row["unit_total"]),
-                                        online=int(row["unit_online"]), offline=unit_offline),
+        "outbox_depth": row["outbox_depth"],
+        "clock_offset_s": row["clock_offset_s"],
+        "last_health_at": row["last_health_at"],
+        "alarms": alarms,
+        "device_counts": FleetCounts(
+            total=dev_total, online=dev_online, offline=dev_total - dev_online
+        ),
+        "desk_unit_counts": FleetCounts(
+            total=int(row["unit_total"]), online=int(row["unit_online"]), offline=unit_offline
+        ),
         # A node normally serves one site; if its desks span several, the first by id.
         "site": min(sites) if sites else None,
         "floors": sorted(floors),
-        "state": state, "reasons": reasons,
+        "state": state,
+        "reasons": reasons,
     }
 
 
@@ -223,13 +271,20 @@ async def get_node(conn: AsyncConnection, node_id: str) -> FleetNodeDetailPublic
         return None
     placement = (await _placements(conn, [node_id])).get(node_id)
     devices = await conn.execute(
-        select(DEVICE_STATUS).where(DEVICE_STATUS.c.node_id == node_id)
+        select(DEVICE_STATUS)
+        .where(DEVICE_STATUS.c.node_id == node_id)
         .order_by(DEVICE_STATUS.c.device)
     )
     units = await conn.execute(
-        select(DESKS.c.id.label("desk"), DESKS.c.unit, DESKS.c.unit_online.label("online"),
-               DESKS.c.unit_firmware.label("firmware"), DESKS.c.last_change_at)
-        .where(DESKS.c.node_id == node_id).order_by(DESKS.c.id)
+        select(
+            DESKS.c.id.label("desk"),
+            DESKS.c.unit,
+            DESKS.c.unit_online.label("online"),
+            DESKS.c.unit_firmware.label("firmware"),
+            DESKS.c.last_change_at,
+        )
+        .where(DESKS.c.node_id == node_id)
+        .order_by(DESKS.c.id)
     )
     health = None
     if row["health"] is not None and row["last_health_at"] is not None:

@@ -29,8 +29,10 @@ FleetState = Literal["ok", "warning", "alarm", "offline"]
 
 
 class FleetReason(BaseModel):
-    code: str = Field(description="offline, alarm, clock_offset, outbox_depth, devices_offline, "
-                                  "desk_units_offline, disk_free, config_pending")
+    code: str = Field(
+        description="offline, alarm, clock_offset, outbox_depth, devices_offline, "
+        "desk_units_offline, disk_free, config_pending"
+    )
     level: Literal["warning", "alarm", "offline"]
     detail: str
 
@@ -136,13 +138,15 @@ class HealthHistoryPublic(BaseModel):
 
 # --- Remote node config (cloud/api/node_config.py) ---
 
+
 class NodeConfigPut(BaseModel):
     config: dict[str, Any] = Field(
         description="edge settings to push: desk_units, radars, gps, ble, doors, "
         "health_interval_s, away_s, away_warning_s, building_tz"
     )
-    version: int | None = Field(default=None, ge=1, le=SQL_INT_MAX,
-                                 description="default: stored version + 1")
+    version: int | None = Field(
+        default=None, ge=1, le=SQL_INT_MAX, description="default: stored version + 1"
+    )
 
 
 class DesiredConfig(BaseModel):
@@ -172,8 +176,9 @@ DEFAULT_TOKEN_TTL_S = 24 * 3600
 
 
 class TokenCreate(BaseModel):
-    node_id: str | None = Field(default=None, pattern=ID_PATTERN,
-                                description="generated when omitted")
+    node_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="generated when omitted"
+    )
     ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0, le=30 * 24 * 3600)
     config: dict[str, Any] = Field(
         default_factory=dict, description="edge settings handed to the node (desk_units...)"
@@ -188,8 +193,9 @@ class TokenIssued(BaseModel):
 
 class EnrolRequest(BaseModel):
     token: str = Field(min_length=1, max_length=200)
-    hardware_id: str | None = Field(default=None, max_length=128,
-                                    description="e.g. the Raspberry Pi serial number")
+    hardware_id: str | None = Field(
+        default=None, max_length=128, description="e.g. the Raspberry Pi serial number"
+    )
 
 
 class EnrolResponse(BaseModel):

@@ -65,9 +65,11 @@ class SnapshotSigner:
         self._key = key
         public = key.public_key()
         self.public_pem = public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         der = public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         self.key_id = hashlib.sha256(der).hexdigest()[:16]
 
     @classmethod
@@ -78,7 +80,9 @@ class SnapshotSigner:
     def sign(self, node: str, body: contract.SnapshotBody) -> contract.Snapshot:
         signature = self._key.sign(contract.canonical_json(body), ec.ECDSA(hashes.SHA256()))
         return contract.Snapshot(
-            node=node, key_id=self.key_id, body=body,
+            node=node,
+            key_id=self.key_id,
+            body=body,
             signature=base64.urlsafe_b64encode(signature).decode().rstrip("="),
         )
 
@@ -96,12 +100,17 @@ async def nodes_with_desks(conn: AsyncConnection) -> list[str]:
     return [n for n in rows if n is not None]
 
 
-async def build_body(conn: AsyncConnection, node: str, now: datetime,
-                     version: int) -> contract.SnapshotBody:
+async def build_body(
+    conn: AsyncConnection, node: str, now: datetime, version: int
+) -> contract.SnapshotBody:
     """The snapshot body of `node` at `now`; NotFound if it serves no desks."""
-    desk_rows = (await conn.execute(
-        DESK_SITE.add_columns(DESKS.c.mode, DESKS.c.assigned_person_id)
-        .where(DESKS.c.node_id == node).order_by(DESKS.c.id))).all()
+    desk_rows = (
+        await conn.execute(
+            DESK_SITE.add_columns(DESKS.c.mode, DESKS.c.assigned_person_id)
+            .where(DESKS.c.node_id == node)
+            .order_by(DESKS.c.id)
+        )
+    ).all()
     if not desk_rows:
         raise NotFound(f"node {node!r} serves no desks", title="Node not found")
     # A node serves one floor, hence one site: the first desk with a site decides.
@@ -109,13 +118,22 @@ async def build_body(conn: AsyncConnection, node: str, now: datetime,
     day_end = end_of_local_day(now, rules.tz)
     desk_ids = [r.id for r in desk_rows]
     booking_rows = await conn.execute(
-        select(BOOKINGS.c.id, BOOKINGS.c.desk_id, BOOKINGS.c.person_id, BOOKINGS.c.starts_at,
-               BOOKINGS.c.ends_at, BOOKINGS.c.status)
-        .where(BOOKINGS.c.desk_id.in_(desk_ids),
-               BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
-               BOOKINGS.c.ends_at > now - LOOKBACK,
-               BOOKINGS.c.starts_at < day_end + LOOKAHEAD)
-        .order_by(BOOKINGS.c.desk_id, BOOKINGS.c.starts_at))
+        select(
+            BOOKINGS.c.id,
+            BOOKINGS.c.desk_id,
+            BOOKINGS.c.person_id,
+            BOOKINGS.c.starts_at,
+            BOOKINGS.c.ends_at,
+            BOOKINGS.c.status,
+        )
+        .where(
+            BOOKINGS.c.desk_id.in_(desk_ids),
+            BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
+            BOOKINGS.c.ends_at > now - LOOKBACK,
+            BOOKINGS.c.starts_at < day_end + LOOKAHEAD,
+        )
+        .order_by(BOOKINGS.c.desk_id, BOOKINGS.c.starts_at)
+    )
     allowed = await allowlist(conn, node, now)
     away_s = max(MIN_AWAY_S, rules.away_release_min * 60)
     return contract.SnapshotBody(
@@ -131,9 +149,14 @@ async def build_body(conn: AsyncConnection, node: str, now: datetime,
             for r in desk_rows
         ),
         bookings=tuple(
-            contract.SnapshotBooking(id=str(b.id), desk=b.desk_id, person=b.person_id,
-                                     start=b.starts_at.timestamp(), end=b.ends_at.timestamp(),
-                                     status=b.status)
+            contract.SnapshotBooking(
+                id=str(b.id),
+                desk=b.desk_id,
+                person=b.person_id,
+                start=b.starts_at.timestamp(),
+                end=b.ends_at.timestamp(),
+                status=b.status,
+            )
             for b in booking_rows
         ),
         badges=tuple(_badges(allowed.badges)),
@@ -157,8 +180,15 @@ def _badges(entries: Iterable[object]) -> Iterable[contract.SnapshotBadge]:
 class SnapshotPublisher:
     """Keeps every desk node's retained snapshot current (see the module docstring)."""
 
-    def __init__(self, settings: CloudSettings, engine: AsyncEngine, commands: CommandSender,
-                 signer: SnapshotSigner, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        engine: AsyncEngine,
+        commands: CommandSender,
+        signer: SnapshotSigner,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.signer = signer
         self._engine = engine
@@ -240,7 +270,8 @@ class SnapshotPublisher:
         if desks:
             async with self._engine.connect() as conn:
                 rows = await conn.scalars(
-                    select(DESKS.c.node_id).where(DESKS.c.id.in_(desks)).distinct())
+                    select(DESKS.c.node_id).where(DESKS.c.id.in_(desks)).distinct()
+                )
                 nodes |= {n for n in rows if n is not None}
         return nodes
 

@@ -63,8 +63,11 @@ class Acks:
             if isinstance(item, Envelope) and isinstance(item.message, contract.AccessDecision):
                 seqs.setdefault(item.message.node, []).append(item.message.audit_seq)
         for node, node_seqs in seqs.items():
-            self._spawn(self._send_quietly(
-                contract.AuditAck(node=node, seqs=tuple(node_seqs[:AUDIT_ACK_MAX_SEQS]))))
+            self._spawn(
+                self._send_quietly(
+                    contract.AuditAck(node=node, seqs=tuple(node_seqs[:AUDIT_ACK_MAX_SEQS]))
+                )
+            )
 
     def events(self, messages: Iterable[contract.Message]) -> None:
         """Queues an event_ack for every event among `messages`, per node.

@@ -102,8 +102,14 @@ class Applier:
             index_elements=[NODES.c.id],
             set_={
                 name: getattr(birth_ins.excluded, name)
-                for name in ("online", "bdseq", "sw_version", "last_seen", "last_birth_at",
-                             "devices_declared")
+                for name in (
+                    "online",
+                    "bdseq",
+                    "sw_version",
+                    "last_seen",
+                    "last_birth_at",
+                    "devices_declared",
+                )
             }
             | {
                 # Only older edges leave these out of the birth: keep what health said.
@@ -114,8 +120,11 @@ class Applier:
         death_ins = insert(NODES)
         self._node_death = death_ins.on_conflict_do_update(
             index_elements=[NODES.c.id],
-            set_={"online": false(), "bdseq": death_ins.excluded.bdseq,
-                  "last_death_at": death_ins.excluded.last_death_at},
+            set_={
+                "online": false(),
+                "bdseq": death_ins.excluded.bdseq,
+                "last_death_at": death_ins.excluded.last_death_at,
+            },
         )
         # A birth reports the unit serial of the node's own desks (checked before).
         self._desk_birth = (
@@ -142,8 +151,11 @@ class Applier:
 
     async def _bound_telemetry(
         self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
-    ) -> tuple[dict[str, tuple[str, bool, float]], dict[str, tuple[bool, float]],
-               dict[tuple[str, str], tuple[contract.DeviceHealth, float]]]:
+    ) -> tuple[
+        dict[str, tuple[str, bool, float]],
+        dict[str, tuple[bool, float]],
+        dict[tuple[str, str], tuple[contract.DeviceHealth, float]],
+    ]:
         """The batch's presence, room and device samples its nodes may speak for.
 
         The batch itself is left as it is: after a failed write it is applied again.
@@ -196,7 +208,8 @@ class Applier:
         presence, rooms, devices = await self._bound_telemetry(conn, batch, result)
         known_seen, resolution = self._seen, self._seen_resolution
         fresh = {
-            node: t for node, t in batch.seen.items()
+            node: t
+            for node, t in batch.seen.items()
             if t - known_seen.get(node, float("-inf")) >= resolution
         }
         if fresh:
@@ -207,7 +220,8 @@ class Applier:
             result.seen_written.update(fresh)
         known_presence = self._presence
         changed = {
-            desk: sample for desk, sample in presence.items()
+            desk: sample
+            for desk, sample in presence.items()
             if known_presence.get(desk) is not sample[1]
         }
         if changed:
@@ -248,14 +262,19 @@ class Applier:
     ) -> None:
         """Latest room sensor readings -> rooms.occupied, one UPDATE for all changed rooms."""
         known = self._rooms
-        candidates = [room for room, (occupied, _) in rooms.items()
-                      if known.get(room) is not occupied]
+        candidates = [
+            room for room, (occupied, _) in rooms.items() if known.get(room) is not occupied
+        ]
         if not candidates:
             return
         # The stored value decides what changed, so occupied_changed_at moves only on a
         # real change (also after a restart).
-        stored = {row.id: row.occupied for row in await conn.execute(
-            select(ROOMS.c.id, ROOMS.c.occupied).where(ROOMS.c.id.in_(candidates)))}
+        stored = {
+            row.id: row.occupied
+            for row in await conn.execute(
+                select(ROOMS.c.id, ROOMS.c.occupied).where(ROOMS.c.id.in_(candidates))
+            )
+        }
         rows = []
         for room in candidates:
             occupied, ts = rooms[room]
@@ -314,8 +333,9 @@ class Applier:
             await conn.execute(
                 update(DESKS)
                 .where(DESKS.c.id == desk, not_older)
-                .values(state="occupied", occupant_badge=msg.badge, checked_in_at=ts,
-                        last_change_at=ts)
+                .values(
+                    state="occupied", occupant_badge=msg.badge, checked_in_at=ts, last_change_at=ts
+                )
             )
             if await checkins.apply_checkin(conn, msg, now):
                 result.booking_nodes.add(msg.node)
@@ -335,8 +355,9 @@ class Applier:
                 values["unit"] = msg.unit
             await conn.execute(update(DESKS).where(DESKS.c.id == desk).values(**values))
 
-    async def _refused(self, conn: AsyncConnection, env: Envelope, kind: str, refusal: Refusal,
-                       result: ApplyResult) -> None:
+    async def _refused(
+        self, conn: AsyncConnection, env: Envelope, kind: str, refusal: Refusal, result: ApplyResult
+    ) -> None:
         """Records a refused event once (so its resend is a duplicate) and changes nothing else.
 
         Only what an audit needs is kept: no desk column (per-desk history must not
@@ -345,10 +366,16 @@ class Applier:
         msg = env.message
         inserted = await conn.scalar(
             self._insert(EVENTS)
-            .values(message_id=msg.id, node=msg.node, desk=None, kind="refused", ts=utc(msg.ts),
-                    received_at=utc(env.received_at), badge=None,
-                    payload={"kind": kind, "reason": refusal.category,
-                             "resource": refusal.resource})
+            .values(
+                message_id=msg.id,
+                node=msg.node,
+                desk=None,
+                kind="refused",
+                ts=utc(msg.ts),
+                received_at=utc(env.received_at),
+                badge=None,
+                payload={"kind": kind, "reason": refusal.category, "resource": refusal.resource},
+            )
             .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
             .returning(EVENTS.c.id)
         )
@@ -374,16 +401,27 @@ class Applier:
                     result.refuse(msg.node, "state", refusal)
             await conn.execute(
                 self._node_birth,
-                [{"id": msg.node, "online": True, "bdseq": msg.bdseq, "sw_version": msg.sw_version,
-                  "last_seen": now, "last_birth_at": now, "config_version": msg.config_version,
-                  "outbox_depth": msg.outbox_depth,
-                  # The birth names desk units only; other devices appear via device_health.
-                  "devices_declared": [{"kind": "deskunit", "device": d.desk, "unit": d.unit}
-                                       for d in desks]}],
+                [
+                    {
+                        "id": msg.node,
+                        "online": True,
+                        "bdseq": msg.bdseq,
+                        "sw_version": msg.sw_version,
+                        "last_seen": now,
+                        "last_birth_at": now,
+                        "config_version": msg.config_version,
+                        "outbox_depth": msg.outbox_depth,
+                        # The birth names desk units only; other devices appear via device_health.
+                        "devices_declared": [
+                            {"kind": "deskunit", "device": d.desk, "unit": d.unit} for d in desks
+                        ],
+                    }
+                ],
             )
             if desks:
                 await conn.execute(
-                    self._desk_birth, [{"desk": d.desk, "unit": d.unit} for d in desks])
+                    self._desk_birth, [{"desk": d.desk, "unit": d.unit} for d in desks]
+                )
         else:
             current = await conn.scalar(select(NODES.c.bdseq).where(NODES.c.id == msg.node))
             if current is not None and msg.bdseq < current:

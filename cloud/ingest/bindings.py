@@ -102,7 +102,8 @@ def config_bindings(config: dict[str, Any]) -> dict[str, frozenset[str]]:
         device_id = ble.get("device_id", "ble")
         out["zones"] = frozenset(_ids(scanners, "zone"))
         out["device:ble_scanner"] = frozenset(
-            _ids(scanners, "id") | ({device_id} if isinstance(device_id, str) else set()))
+            _ids(scanners, "id") | ({device_id} if isinstance(device_id, str) else set())
+        )
         out["device:ble_badge"] = frozenset(_ids(_items(ble, "badges"), "id"))
     return out
 
@@ -110,8 +111,13 @@ def config_bindings(config: dict[str, Any]) -> dict[str, frozenset[str]]:
 class Bindings:
     """An in-memory copy of which node each resource is bound to, and the checks on it."""
 
-    def __init__(self, *, max_age_s: float = 10.0, recheck_interval_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_age_s: float = 10.0,
+        recheck_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._max_age = max_age_s
         self._recheck_interval = recheck_interval_s
         self._clock = clock
@@ -141,18 +147,20 @@ class Bindings:
         # Messages are checked (check_cached) while the queries run: the new copy
         # replaces the old one, and is marked current, only once it is complete.
         generation, loaded_at = _generation, self._clock()
-        desks = {row.id: row.node_id for row in
-                 await conn.execute(select(DESKS.c.id, DESKS.c.node_id))}
-        rooms = {row.id: (row.node_id, row.sensor_id) for row in
-                 await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))}
+        desks = {
+            row.id: row.node_id for row in await conn.execute(select(DESKS.c.id, DESKS.c.node_id))
+        }
+        rooms = {
+            row.id: (row.node_id, row.sensor_id)
+            for row in await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))
+        }
         await self._load_configs(conn)
         self.desks, self.rooms = desks, rooms
         self._generation, self._loaded_at = generation, loaded_at
 
     async def ensure_fresh(self, conn: AsyncConnection) -> None:
         """Reads the bindings again if they are too old or known to have changed."""
-        if (self._generation != _generation
-                or self._clock() - self._loaded_at >= self._max_age):
+        if self._generation != _generation or self._clock() - self._loaded_at >= self._max_age:
             await self.load(conn)
 
     async def recheck(self, conn: AsyncConnection, refusals: Sequence[Refusal]) -> bool:
@@ -169,8 +177,12 @@ class Bindings:
         configs = any(r.source == "config" for r in refusals)
         read = False
         if desks:
-            found = {row.id: row.node_id for row in await conn.execute(
-                select(DESKS.c.id, DESKS.c.node_id).where(DESKS.c.id.in_(desks)))}
+            found = {
+                row.id: row.node_id
+                for row in await conn.execute(
+                    select(DESKS.c.id, DESKS.c.node_id).where(DESKS.c.id.in_(desks))
+                )
+            }
             for desk in desks:
                 if desk in found:
                     self.desks[desk] = found[desk]
@@ -178,9 +190,14 @@ class Bindings:
                     self.desks.pop(desk, None)
             read = True
         if rooms:
-            found_rooms = {row.id: (row.node_id, row.sensor_id) for row in await conn.execute(
-                select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id)
-                .where(ROOMS.c.id.in_(rooms)))}
+            found_rooms = {
+                row.id: (row.node_id, row.sensor_id)
+                for row in await conn.execute(
+                    select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id).where(
+                        ROOMS.c.id.in_(rooms)
+                    )
+                )
+            }
             for room in rooms:
                 if room in found_rooms:
                     self.rooms[room] = found_rooms[room]
@@ -231,9 +248,18 @@ class Bindings:
     def check(self, msg: contract.Message) -> Refusal | None:
         """Why `msg` names something its node may not speak for; None if it may."""
         node = msg.node
-        if isinstance(msg, (contract.CheckIn, contract.CheckOut, contract.TapRefused,
-                            contract.ButtonPressed, contract.UnitStatus, contract.Presence,
-                            contract.Heartbeat)):
+        if isinstance(
+            msg,
+            (
+                contract.CheckIn,
+                contract.CheckOut,
+                contract.TapRefused,
+                contract.ButtonPressed,
+                contract.UnitStatus,
+                contract.Presence,
+                contract.Heartbeat,
+            ),
+        ):
             return self.desk(node, msg.desk)
         if isinstance(msg, contract.RoomPresence):
             return self.room(node, msg.room, msg.sensor)

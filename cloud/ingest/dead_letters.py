@@ -54,13 +54,21 @@ async def park(conn: AsyncConnection, letters: Sequence[Parked]) -> None:
         at = utc(letter.received_at)
         reason = letter.reason[:REASON_MAX]
         stmt = insert(DEAD_LETTERS).values(
-            message_id=letter.message_id, node=letter.node, topic=letter.topic[:TOPIC_MAX],
-            payload=bytes(letter.payload), reason=reason, attempts=1, first_seen=at, last_seen=at,
+            message_id=letter.message_id,
+            node=letter.node,
+            topic=letter.topic[:TOPIC_MAX],
+            payload=bytes(letter.payload),
+            reason=reason,
+            attempts=1,
+            first_seen=at,
+            last_seen=at,
         )
-        await conn.execute(stmt.on_conflict_do_update(
-            index_elements=[DEAD_LETTERS.c.message_id],
-            set_={"attempts": DEAD_LETTERS.c.attempts + 1, "last_seen": at, "reason": reason},
-        ))
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[DEAD_LETTERS.c.message_id],
+                set_={"attempts": DEAD_LETTERS.c.attempts + 1, "last_seen": at, "reason": reason},
+            )
+        )
 
 
 async def mark_clock_skew(
@@ -89,11 +97,19 @@ async def mark_clock_skew(
             "online": case((died_last, NODES.c.online), else_=true()),
         },
     )
-    await conn.execute(stmt, [
-        {"id": node, "online": True, "last_seen": utc(received), "clock_skew_at": utc(received),
-         "clock_offset_s": offset}
-        for node, (offset, received) in skews.items()
-    ])
+    await conn.execute(
+        stmt,
+        [
+            {
+                "id": node,
+                "online": True,
+                "last_seen": utc(received),
+                "clock_skew_at": utc(received),
+                "clock_offset_s": offset,
+            }
+            for node, (offset, received) in skews.items()
+        ],
+    )
 
 
 async def write_probe(conn: AsyncConnection) -> None:
@@ -102,15 +118,21 @@ async def write_probe(conn: AsyncConnection) -> None:
     A read would succeed while another writer holds SQLite's lock, and every
     message would then look like poison; an UPDATE needs the write lock.
     """
-    await conn.execute(
-        update(DEAD_LETTERS).where(false()).values(attempts=DEAD_LETTERS.c.attempts))
+    await conn.execute(update(DEAD_LETTERS).where(false()).values(attempts=DEAD_LETTERS.c.attempts))
 
 
 # --- admin -------------------------------------------------------------------------------------
 
-_SUMMARY = (DEAD_LETTERS.c.id, DEAD_LETTERS.c.message_id, DEAD_LETTERS.c.node,
-            DEAD_LETTERS.c.topic, DEAD_LETTERS.c.reason, DEAD_LETTERS.c.attempts,
-            DEAD_LETTERS.c.first_seen, DEAD_LETTERS.c.last_seen)
+_SUMMARY = (
+    DEAD_LETTERS.c.id,
+    DEAD_LETTERS.c.message_id,
+    DEAD_LETTERS.c.node,
+    DEAD_LETTERS.c.topic,
+    DEAD_LETTERS.c.reason,
+    DEAD_LETTERS.c.attempts,
+    DEAD_LETTERS.c.first_seen,
+    DEAD_LETTERS.c.last_seen,
+)
 
 
 async def list_letters(
@@ -120,16 +142,21 @@ async def list_letters(
     where = [] if node is None else [DEAD_LETTERS.c.node == node]
     total = await conn.scalar(select(func.count()).select_from(DEAD_LETTERS).where(*where))
     rows = await conn.execute(
-        select(*_SUMMARY).where(*where)
+        select(*_SUMMARY)
+        .where(*where)
         .order_by(DEAD_LETTERS.c.last_seen.desc(), DEAD_LETTERS.c.id.desc())
-        .limit(min(limit, PAGE_MAX)).offset(offset)
+        .limit(min(limit, PAGE_MAX))
+        .offset(offset)
     )
     return int(total or 0), [dict(r) for r in rows.mappings()]
 
 
 async def get_letter(conn: AsyncConnection, letter_id: int) -> dict[str, Any] | None:
-    row = (await conn.execute(
-        select(DEAD_LETTERS).where(DEAD_LETTERS.c.id == letter_id))).mappings().first()
+    row = (
+        (await conn.execute(select(DEAD_LETTERS).where(DEAD_LETTERS.c.id == letter_id)))
+        .mappings()
+        .first()
+    )
     return None if row is None else dict(row)
 
 
@@ -138,19 +165,22 @@ async def delete_letter(conn: AsyncConnection, letter_id: int) -> bool:
     return bool(result.rowcount)
 
 
-async def replay_failed(
-    conn: AsyncConnection, letter_id: int, reason: str, now: datetime
-) -> None:
+async def replay_failed(conn: AsyncConnection, letter_id: int, reason: str, now: datetime) -> None:
     await conn.execute(
-        update(DEAD_LETTERS).where(DEAD_LETTERS.c.id == letter_id)
-        .values(attempts=DEAD_LETTERS.c.attempts + 1, reason=reason[:REASON_MAX], last_seen=now))
+        update(DEAD_LETTERS)
+        .where(DEAD_LETTERS.c.id == letter_id)
+        .values(attempts=DEAD_LETTERS.c.attempts + 1, reason=reason[:REASON_MAX], last_seen=now)
+    )
 
 
 async def counts_by_node(
     conn: AsyncConnection, nodes: Iterable[str] | None = None
 ) -> dict[str, int]:
-    stmt = (select(DEAD_LETTERS.c.node, func.count())
-            .where(DEAD_LETTERS.c.node.is_not(None)).group_by(DEAD_LETTERS.c.node))
+    stmt = (
+        select(DEAD_LETTERS.c.node, func.count())
+        .where(DEAD_LETTERS.c.node.is_not(None))
+        .group_by(DEAD_LETTERS.c.node)
+    )
     if nodes is not None:
         stmt = stmt.where(DEAD_LETTERS.c.node.in_(list(nodes)))
     return {node: int(n) for node, n in await conn.execute(stmt)}

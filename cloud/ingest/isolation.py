@@ -85,8 +85,12 @@ class Isolation:
                 return items, exc
             # The database takes writes but not this batch: something in it is poison.
             self._stats.isolations += 1
-            log.warning("a batch of %d item(s) failed while the database takes writes; "
-                        "isolating the failing message(s): %s", len(items), short_error(exc))
+            log.warning(
+                "a batch of %d item(s) failed while the database takes writes; "
+                "isolating the failing message(s): %s",
+                len(items),
+                short_error(exc),
+            )
             return await self._bisect(items, exc)
         self._committed(items, result)
         return [], None
@@ -126,19 +130,31 @@ class Isolation:
         if isinstance(item, TelemetryBatch):
             # QoS 0 samples, already superseded by newer ones: dropped, counted.
             self._stats.telemetry_dropped += item.count
-            self._stats.reject(f"{item.count} telemetry sample(s) could not be written: {reason}",
-                               category="unappliable")
+            self._stats.reject(
+                f"{item.count} telemetry sample(s) could not be written: {reason}",
+                category="unappliable",
+            )
             return [], None
         message = item.message
         letter = dead_letters.Parked(
-            message.id, message.node, item.topic or contract.topic_for(message),
-            item.raw or contract.encode(message), reason, item.received_at)
+            message.id,
+            message.node,
+            item.topic or contract.topic_for(message),
+            item.raw or contract.encode(message),
+            reason,
+            item.received_at,
+        )
         try:
             await self.park([(letter, message)], {})
         except Exception as park_exc:
             return [item], park_exc
-        log.error("message %s from %s (%s) fails on its own; parked as a dead letter: %s",
-                  message.id, message.node, letter.topic, reason)
+        log.error(
+            "message %s from %s (%s) fails on its own; parked as a dead letter: %s",
+            message.id,
+            message.node,
+            letter.topic,
+            reason,
+        )
         return [], None
 
     async def database_writable(self) -> bool:
@@ -195,7 +211,8 @@ class Isolation:
             now - self._max_age <= message.ts <= now + self._max_ahead
         ):
             raise contract.ContractError(
-                f"clock_skew: ts {message.ts:.0f} still outside the ingestion window")
+                f"clock_skew: ts {message.ts:.0f} still outside the ingestion window"
+            )
         return Envelope(parsed, message, now, topic, payload)
 
     async def _replay_failed(self, letter_id: int, reason: str, now: float) -> ReplayOutcome:

@@ -90,14 +90,22 @@ class Ingestor:
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).
-        self.session = MqttSession(settings, self._on_message, contract.CLOUD_SUBSCRIPTIONS,
-                                   on_error=self.stats.error)
+        self.session = MqttSession(
+            settings, self._on_message, contract.CLOUD_SUBSCRIPTIONS, on_error=self.stats.error
+        )
         self._acks = Acks(self.session)
         self._max_age = settings.ingest_max_age_s
         self._max_ahead = settings.ingest_max_ahead_s
-        self._isolation = Isolation(engine, self._applier, self.stats, self._acks,
-                                    self._committed, clock=clock, max_age_s=self._max_age,
-                                    max_ahead_s=self._max_ahead)
+        self._isolation = Isolation(
+            engine,
+            self._applier,
+            self.stats,
+            self._acks,
+            self._committed,
+            clock=clock,
+            max_age_s=self._max_age,
+            max_ahead_s=self._max_ahead,
+        )
         self._sweep = Sweep(settings, engine, self._applier, self.stats, sink, clock)
         self._decoder = Decoder()
         self._pending: list[Item] = []
@@ -186,8 +194,10 @@ class Ingestor:
             # series, but must not overwrite the desks' current state.
             refusal = self._applier.bindings.check_cached(message)
             if refusal is not None:
-                self.stats.reject(f"node {message.node} may not speak for {refusal.resource}",
-                                  category=refusal.category)
+                self.stats.reject(
+                    f"node {message.node} may not speak for {refusal.resource}",
+                    category=refusal.category,
+                )
                 return
             line = lineprotocol.for_telemetry(message)
             if line is not None:
@@ -201,19 +211,31 @@ class Ingestor:
             self._wake.set()
 
     def _clock_skewed(
-        self, parsed: contract.ParsedTopic, message: contract.Message, topic: str,
-        payload: bytes, received: float,
+        self,
+        parsed: contract.ParsedTopic,
+        message: contract.Message,
+        topic: str,
+        payload: bytes,
+        received: float,
     ) -> None:
         """Refuses a message whose ts is outside the window; an event is parked, not lost."""
         offset = message.ts - received
         side = "ahead of" if offset > 0 else "behind"
-        reason = (f"clock_skew: ts {message.ts:.0f} is {abs(offset):.0f} s {side} the cloud "
-                  f"(accepted: {self._max_age:.0f} s behind to {self._max_ahead:.0f} s ahead)")
+        reason = (
+            f"clock_skew: ts {message.ts:.0f} is {abs(offset):.0f} s {side} the cloud "
+            f"(accepted: {self._max_age:.0f} s behind to {self._max_ahead:.0f} s ahead)"
+        )
         self.stats.reject(reason, category="clock_skew")
         self._skews[message.node] = (offset, received)
         if parsed.kind in contract.EVENT_KINDS:
-            self._parked.append((dead_letters.Parked(
-                message.id, message.node, topic, bytes(payload), reason, received), message))
+            self._parked.append(
+                (
+                    dead_letters.Parked(
+                        message.id, message.node, topic, bytes(payload), reason, received
+                    ),
+                    message,
+                )
+            )
         self._wake.set()
 
     def _take_telemetry(self, message: contract.Message, received: float) -> None:
@@ -221,8 +243,10 @@ class Ingestor:
         # here; for the rest the Applier decides and counts, this only keeps the line out.
         refusal = self._applier.bindings.check_cached(message)
         if refusal is not None and type(message) in _SERIES_ONLY:
-            self.stats.reject(f"node {message.node} may not speak for {refusal.resource}",
-                              category=refusal.category)
+            self.stats.reject(
+                f"node {message.node} may not speak for {refusal.resource}",
+                category=refusal.category,
+            )
             return
         batch = self._open
         if batch is None:
@@ -274,8 +298,9 @@ class Ingestor:
             self._wake.clear()
             ok = await self.flush()
             if not ok:
-                await asyncio.sleep(Backoff(base=interval, cap=5.0,
-                                            attempt=self._write_failures).next_delay())
+                await asyncio.sleep(
+                    Backoff(base=interval, cap=5.0, attempt=self._write_failures).next_delay()
+                )
             now = time.monotonic()
             if now - self._last_sweep >= sweep_every:
                 self._last_sweep = now
@@ -339,8 +364,9 @@ class Ingestor:
         self.stats.write_errors += 1
         self.stats.error(f"database: {type(exc).__name__}: {exc}")
         if self._write_failures == 1 or self._write_failures % 20 == 0:
-            log.error("database write failed (%d in a row), will retry: %s",
-                      self._write_failures, exc)
+            log.error(
+                "database write failed (%d in a row), will retry: %s", self._write_failures, exc
+            )
         if self._write_failures >= TELEMETRY_RETRY_LIMIT:
             dropped = sum(i.count for i in items if isinstance(i, TelemetryBatch))
             self.stats.telemetry_dropped += dropped
@@ -352,4 +378,3 @@ class Ingestor:
     async def replay_dead_letter(self, letter_id: int) -> ReplayOutcome | None:
         """Replays a parked message (cloud/ingest/isolation.py); None if there is none."""
         return await self._isolation.replay(letter_id, self._flush_lock)
-

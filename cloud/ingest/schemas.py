@@ -17,7 +17,8 @@ class IngestStatsPublic(BaseModel):
     rejected: dict[str, int] = Field(description="dropped messages by reason category")
     write_errors: int
     dead_lettered: int = Field(
-        description="messages parked in the dead-letter table (poison or clock skew)")
+        description="messages parked in the dead-letter table (poison or clock skew)"
+    )
     telemetry_dropped: int
     nodes_timed_out: int
     last_error: str | None

@@ -49,8 +49,9 @@ class IngestStats:
         now = time.monotonic()
         last, folded = self._reject_logged.get(category, (float("-inf"), 0))
         if now - last >= REJECT_LOG_INTERVAL_S:
-            log.warning("dropped message (%s, %d similar since last report): %s",
-                        category, folded, reason)
+            log.warning(
+                "dropped message (%s, %d similar since last report): %s", category, folded, reason
+            )
             self._reject_logged[category] = (now, 0)
         else:
             self._reject_logged[category] = (last, folded + 1)

@@ -41,14 +41,20 @@ async def mark_silent_nodes_offline(conn: AsyncConnection, cutoff: float) -> lis
 async def prune_health_samples(conn: AsyncConnection, cutoff: float) -> int:
     """Deletes health samples received before `cutoff` (Unix s); returns how many."""
     result = await conn.execute(
-        delete(NODE_HEALTH_SAMPLES).where(NODE_HEALTH_SAMPLES.c.ts < utc(cutoff)))
+        delete(NODE_HEALTH_SAMPLES).where(NODE_HEALTH_SAMPLES.c.ts < utc(cutoff))
+    )
     return int(result.rowcount or 0)
 
 
 class Sweep:
     def __init__(
-        self, settings: CloudSettings, engine: AsyncEngine, applier: Applier,
-        stats: IngestStats, sink: TelemetrySink, clock: Callable[[], float],
+        self,
+        settings: CloudSettings,
+        engine: AsyncEngine,
+        applier: Applier,
+        stats: IngestStats,
+        sink: TelemetrySink,
+        clock: Callable[[], float],
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -74,5 +80,8 @@ class Sweep:
             self._stats.nodes_timed_out += len(silent)
             now = self._clock()
             self._sink.write([lineprotocol.node_state(node, False, now) for node in silent])
-            log.info("no message for %.0f s: %s marked offline",
-                     settings.node_offline_after_s, ", ".join(silent[:10]))
+            log.info(
+                "no message for %.0f s: %s marked offline",
+                settings.node_offline_after_s,
+                ", ".join(silent[:10]),
+            )

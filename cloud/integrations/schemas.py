@@ -11,12 +11,20 @@ from cloud.integrations.events import EventKind
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+([/?#]\S*)?$",
-                     description="http(s) endpoint receiving the POSTs")
-    secret: str | None = Field(default=None, min_length=16, max_length=256,
-                               description="HMAC key; omitted = generated and returned once")
-    kinds: list[EventKind] | None = Field(default=None,
-                                          description="event kinds wanted; omitted = all")
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+([/?#]\S*)?$",
+        description="http(s) endpoint receiving the POSTs",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=256,
+        description="HMAC key; omitted = generated and returned once",
+    )
+    kinds: list[EventKind] | None = Field(
+        default=None, description="event kinds wanted; omitted = all"
+    )
 
     @field_validator("url")
     @classmethod
@@ -36,8 +44,10 @@ class WebhookPublic(BaseModel):
 
 
 class WebhookCreated(WebhookPublic):
-    secret: str | None = Field(description="the generated secret, shown only in this answer; "
-                                           "null when the request supplied one")
+    secret: str | None = Field(
+        description="the generated secret, shown only in this answer; "
+        "null when the request supplied one"
+    )
 
 
 class WebhookDeliveryPublic(BaseModel):

@@ -68,7 +68,8 @@ class TargetPolicy:
             pass
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)
+                host, port, type=socket.SOCK_STREAM
+            )
         except (OSError, UnicodeError) as exc:
             raise TargetRefused(f"cannot resolve {host!r}: {exc}") from None
         # Scope ids (fe80::1%eth0) are dropped: only the address decides.
@@ -96,7 +97,8 @@ class TargetPolicy:
                 raise TargetRefused(
                     f"{host!r} resolves to {refused[0]}, which is not a public address "
                     "(loopback, private, link-local or reserved); an administrator can "
-                    "allow it with RUANG_WEBHOOK_ALLOWED_HOSTS")
+                    "allow it with RUANG_WEBHOOK_ALLOWED_HOSTS"
+                )
         address = addresses[0]
         literal = f"[{address}]" if address.version == 6 else str(address)
         netloc = f"{literal}:{port}"

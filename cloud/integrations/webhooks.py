@@ -82,21 +82,33 @@ def backoff_s(attempts: int, base: float, rand: Callable[[], float] = random.ran
 
 def payload(event_id: int, kind: str, created_at: datetime, data: Any) -> bytes:
     """The POST body; the signature covers exactly these bytes."""
-    body = {"id": event_id, "kind": kind, "created_at": created_at.astimezone(UTC).isoformat(),
-            "data": data}
+    body = {
+        "id": event_id,
+        "kind": kind,
+        "created_at": created_at.astimezone(UTC).isoformat(),
+        "data": data,
+    }
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
 # --- subscriptions -----------------------------------------------------------------------
 
-async def create_subscription(conn: AsyncConnection, *, url: str, secret: str,
-                              kinds: Sequence[str], now: datetime) -> Row[Any]:
+
+async def create_subscription(
+    conn: AsyncConnection, *, url: str, secret: str, kinds: Sequence[str], now: datetime
+) -> Row[Any]:
     # A new subscription hears about events from now on, not the whole history.
     latest = await conn.scalar(select(func.max(EVENTS.c.id)))
     result = await conn.execute(
         SUBSCRIPTIONS.insert()
-        .values(url=url, secret=secret, kinds=list(kinds), active=True, cursor=latest or 0,
-                created_at=now)
+        .values(
+            url=url,
+            secret=secret,
+            kinds=list(kinds),
+            active=True,
+            cursor=latest or 0,
+            created_at=now,
+        )
         .returning(SUBSCRIPTIONS)
     )
     row: Row[Any] = result.one()
@@ -115,29 +127,38 @@ async def deactivate(conn: AsyncConnection, subscription_id: int) -> bool:
 
 
 async def subscription_exists(conn: AsyncConnection, subscription_id: int) -> bool:
-    return await conn.scalar(
-        select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.id == subscription_id)) is not None
+    return (
+        await conn.scalar(select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.id == subscription_id))
+        is not None
+    )
 
 
-async def deliveries(conn: AsyncConnection, subscription_id: int,
-                     limit: int) -> list[Row[Any]]:
-    return list(await conn.execute(
-        select(DELIVERIES, EVENTS.c.kind)
-        .join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
-        .where(DELIVERIES.c.subscription_id == subscription_id)
-        .order_by(DELIVERIES.c.id.desc())
-        .limit(limit)
-    ))
+async def deliveries(conn: AsyncConnection, subscription_id: int, limit: int) -> list[Row[Any]]:
+    return list(
+        await conn.execute(
+            select(DELIVERIES, EVENTS.c.kind)
+            .join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
+            .where(DELIVERIES.c.subscription_id == subscription_id)
+            .order_by(DELIVERIES.c.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 # --- dispatcher --------------------------------------------------------------------------
 
+
 class WebhookDispatcher:
     """Background task: outbox → delivery rows → signed POSTs with retries."""
 
-    def __init__(self, settings: CloudSettings, engine: AsyncEngine, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self._engine = engine
         self._base = settings.webhook_backoff_base_s
         self._max_attempts = settings.webhook_max_attempts
@@ -149,7 +170,8 @@ class WebhookDispatcher:
         self._targets = TargetPolicy(settings.webhook_allowed_hosts)
         insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._add_delivery = insert(DELIVERIES).on_conflict_do_nothing(
-            index_elements=[DELIVERIES.c.subscription_id, DELIVERIES.c.event_id])
+            index_elements=[DELIVERIES.c.subscription_id, DELIVERIES.c.event_id]
+        )
 
     def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, follow_redirects=False)
@@ -190,17 +212,31 @@ class WebhookDispatcher:
         added = 0
         now = self._clock()
         async with self._engine.begin() as conn:
-            subs = list(await conn.execute(
-                select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.active.is_(True))))
+            subs = list(
+                await conn.execute(select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.active.is_(True)))
+            )
             for sub in subs:
-                events = list(await conn.execute(
-                    select(EVENTS.c.id, EVENTS.c.kind, EVENTS.c.created_at)
-                    .where(EVENTS.c.id > sub.cursor).order_by(EVENTS.c.id).limit(BATCH)))
+                events = list(
+                    await conn.execute(
+                        select(EVENTS.c.id, EVENTS.c.kind, EVENTS.c.created_at)
+                        .where(EVENTS.c.id > sub.cursor)
+                        .order_by(EVENTS.c.id)
+                        .limit(BATCH)
+                    )
+                )
                 if not events:
                     continue
-                wanted = [{"subscription_id": sub.id, "event_id": e.id, "attempts": 0,
-                           "next_attempt_at": now, "gave_up": False}
-                          for e in events if e.kind in sub.kinds]
+                wanted = [
+                    {
+                        "subscription_id": sub.id,
+                        "event_id": e.id,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "gave_up": False,
+                    }
+                    for e in events
+                    if e.kind in sub.kinds
+                ]
                 if wanted:
                     result = await conn.execute(self._add_delivery, wanted)
                     added += max(0, result.rowcount or 0)
@@ -212,36 +248,57 @@ class WebhookDispatcher:
                         break
                     cursor = e.id
                 if cursor != sub.cursor:
-                    await conn.execute(update(SUBSCRIPTIONS)
-                                       .where(SUBSCRIPTIONS.c.id == sub.id)
-                                       .values(cursor=cursor))
+                    await conn.execute(
+                        update(SUBSCRIPTIONS)
+                        .where(SUBSCRIPTIONS.c.id == sub.id)
+                        .values(cursor=cursor)
+                    )
         return added
 
     async def deliver_due(self) -> datetime | None:
         """Attempts every due delivery once; returns when the next one falls due."""
         now = self._clock()
-        pending = (DELIVERIES.c.delivered_at.is_(None), DELIVERIES.c.gave_up.is_(False),
-                   SUBSCRIPTIONS.c.active.is_(True))
+        pending = (
+            DELIVERIES.c.delivered_at.is_(None),
+            DELIVERIES.c.gave_up.is_(False),
+            SUBSCRIPTIONS.c.active.is_(True),
+        )
         async with self._engine.connect() as conn:
-            due = list(await conn.execute(
-                select(DELIVERIES.c.id, DELIVERIES.c.attempts, SUBSCRIPTIONS.c.url,
-                       SUBSCRIPTIONS.c.secret, EVENTS.c.id.label("event_id"), EVENTS.c.kind,
-                       EVENTS.c.created_at, EVENTS.c.data)
-                .select_from(DELIVERIES
-                             .join(SUBSCRIPTIONS,
-                                   SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id)
-                             .join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id))
-                .where(*pending, DELIVERIES.c.next_attempt_at <= now)
-                .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id).limit(BATCH)))
+            due = list(
+                await conn.execute(
+                    select(
+                        DELIVERIES.c.id,
+                        DELIVERIES.c.attempts,
+                        SUBSCRIPTIONS.c.url,
+                        SUBSCRIPTIONS.c.secret,
+                        EVENTS.c.id.label("event_id"),
+                        EVENTS.c.kind,
+                        EVENTS.c.created_at,
+                        EVENTS.c.data,
+                    )
+                    .select_from(
+                        DELIVERIES.join(
+                            SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id
+                        ).join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
+                    )
+                    .where(*pending, DELIVERIES.c.next_attempt_at <= now)
+                    .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
+                    .limit(BATCH)
+                )
+            )
         if due:
             # Receivers are independent: one slow endpoint must not hold up the rest.
             await asyncio.gather(*(self._attempt(row) for row in due))
         async with self._engine.connect() as conn:
             nxt: datetime | None = await conn.scalar(
                 select(func.min(DELIVERIES.c.next_attempt_at))
-                .select_from(DELIVERIES.join(
-                    SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id))
-                .where(*pending))
+                .select_from(
+                    DELIVERIES.join(
+                        SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id
+                    )
+                )
+                .where(*pending)
+            )
         if nxt is not None and nxt.tzinfo is None:
             nxt = nxt.replace(tzinfo=UTC)
         return nxt
@@ -249,8 +306,12 @@ class WebhookDispatcher:
     async def _attempt(self, row: Any) -> None:
         assert self._client is not None
         body = payload(row.event_id, row.kind, row.created_at, row.data)
-        headers = {"Content-Type": "application/json", "X-Ruang-Event": row.kind,
-                   "X-Ruang-Delivery": str(row.id), SIGNATURE_HEADER: sign(row.secret, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Ruang-Event": row.kind,
+            "X-Ruang-Delivery": str(row.id),
+            SIGNATURE_HEADER: sign(row.secret, body),
+        }
         status: int | None = None
         error: str | None = None
         try:
@@ -258,8 +319,11 @@ class WebhookDispatcher:
             # connection goes to the checked address so it cannot change once more.
             target = await self._targets.check(row.url)
             response = await self._client.post(
-                target.url, content=body, headers={**headers, "Host": target.host_header},
-                extensions={"sni_hostname": target.host})
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions={"sni_hostname": target.host},
+            )
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
@@ -269,20 +333,20 @@ class WebhookDispatcher:
             error = f"{type(exc).__name__}: {exc}"[:500]
         attempts = row.attempts + 1
         now = self._clock()
-        values: dict[str, Any] = {"attempts": attempts, "last_status": status,
-                                  "last_error": error}
+        values: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error}
         if error is None:
             values.update(delivered_at=now, next_attempt_at=None)
         elif attempts >= self._max_attempts:
             values.update(gave_up=True, next_attempt_at=None)
-            log.warning("webhook delivery %s gave up after %d attempts: %s",
-                        row.id, attempts, error)
+            log.warning(
+                "webhook delivery %s gave up after %d attempts: %s", row.id, attempts, error
+            )
         else:
             values["next_attempt_at"] = now + timedelta(
-                seconds=backoff_s(attempts, self._base, self._rand))
+                seconds=backoff_s(attempts, self._base, self._rand)
+            )
         async with self._engine.begin() as conn:
-            await conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == row.id)
-                               .values(**values))
+            await conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == row.id).values(**values))
 
 
 def valid_kinds(kinds: Sequence[str] | None) -> list[str]:

@@ -48,8 +48,9 @@ _NOTHING: _Change = (frozenset(), frozenset())
 class Subscription:
     """One listener's queue of changed desk and room ids (see the module docstring)."""
 
-    def __init__(self, desks: Collection[str] | None, queue_size: int,
-                 rooms: Collection[str] | None = None) -> None:
+    def __init__(
+        self, desks: Collection[str] | None, queue_size: int, rooms: Collection[str] | None = None
+    ) -> None:
         self.desks = frozenset(desks) if desks is not None else None
         # None: every room, like desks; a desk-only listener passes an empty set.
         self.rooms = frozenset(rooms) if rooms is not None else None
@@ -143,8 +144,9 @@ class LiveHub:
         self.announce((), rooms)
 
     @contextlib.contextmanager
-    def subscribe(self, desks: Collection[str] | None = None,
-                  rooms: Collection[str] | None = None) -> Iterator[Subscription]:
+    def subscribe(
+        self, desks: Collection[str] | None = None, rooms: Collection[str] | None = None
+    ) -> Iterator[Subscription]:
         """A subscription to `desks` and `rooms` (None: all), removed when the block ends."""
         subscription = Subscription(desks, self._queue_size, rooms)
         if self.closed:
@@ -174,4 +176,3 @@ class DeskChanges:
         changed = list(desks)
         for listener in self._listeners:
             listener(changed)
-

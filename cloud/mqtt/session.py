@@ -134,8 +134,12 @@ class MqttSession:
                 await self._session(backoff)
             except Exception as exc:  # MqttError mostly; any failure means reconnect
                 if self._connected or backoff.attempt == 0:
-                    log.warning("MQTT connection to %s:%d lost or refused: %s",
-                                self._broker.host, self._broker.port, exc)
+                    log.warning(
+                        "MQTT connection to %s:%d lost or refused: %s",
+                        self._broker.host,
+                        self._broker.port,
+                        exc,
+                    )
                 if self._on_error is not None:
                     self._on_error(f"mqtt: {exc}")
             finally:
@@ -181,8 +185,12 @@ class MqttSession:
             # With a persistent session the broker delivers the queued backlog right
             # after CONNACK, and the SUBACK only after it: allow for a long drain.
             await client.subscribe(self._subscriptions, timeout=SUBSCRIBE_TIMEOUT_S)
-            log.info("ingesting from MQTT %s:%d%s", self._broker.host, self._broker.port,
-                     " (TLS)" if self._broker.tls else "")
+            log.info(
+                "ingesting from MQTT %s:%d%s",
+                self._broker.host,
+                self._broker.port,
+                " (TLS)" if self._broker.tls else "",
+            )
             # Messages never reach this iterator (see _dispatch_queue); it raises
             # MqttError when the connection drops.
             async for _ in client.messages:
@@ -198,8 +206,13 @@ class MqttSession:
             raise NotConnected("not connected to the MQTT broker")
         topic = contract.topic_for(message)
         try:
-            await client.publish(topic, contract.encode(message), qos=contract.qos_for(message),
-                                 retain=retain, timeout=5)
+            await client.publish(
+                topic,
+                contract.encode(message),
+                qos=contract.qos_for(message),
+                retain=retain,
+                timeout=5,
+            )
         except aiomqtt.MqttError as exc:
             raise NotConnected(str(exc)) from exc
         return topic

@@ -49,9 +49,11 @@ _DESK_SITE = (
 )
 _NODE_SITE = union(
     select(Desk.node_id.label("node"), Building.site_id.label("site"))
-    .join(Floor, Floor.id == Desk.floor_id).join(Building, Building.id == Floor.building_id),
+    .join(Floor, Floor.id == Desk.floor_id)
+    .join(Building, Building.id == Floor.building_id),
     select(Room.node_id.label("node"), Building.site_id.label("site"))
-    .join(Zone, Zone.id == Room.zone_id).join(Floor, Floor.id == Zone.floor_id)
+    .join(Zone, Zone.id == Room.zone_id)
+    .join(Floor, Floor.id == Zone.floor_id)
     .join(Building, Building.id == Floor.building_id)
     .where(Room.node_id.is_not(None)),
 ).subquery()
@@ -102,8 +104,9 @@ async def node_sites(conn: AsyncConnection, node_ids: Iterable[str]) -> dict[str
     ids = sorted(set(node_ids))
     if not ids:
         return {}
-    return await _pairs(conn, select(_NODE_SITE.c.node, _NODE_SITE.c.site)
-                        .where(_NODE_SITE.c.node.in_(ids)))
+    return await _pairs(
+        conn, select(_NODE_SITE.c.node, _NODE_SITE.c.site).where(_NODE_SITE.c.node.in_(ids))
+    )
 
 
 async def person_sites(conn: AsyncConnection, person_ids: Iterable[str]) -> dict[str, str]:
@@ -116,8 +119,11 @@ async def person_sites(conn: AsyncConnection, person_ids: Iterable[str]) -> dict
 
 
 async def _floor_sites(conn: AsyncConnection, floor_id: str) -> set[str]:
-    site = await conn.scalar(select(Building.site_id).join(Floor, Floor.building_id == Building.id)
-                             .where(Floor.id == floor_id))
+    site = await conn.scalar(
+        select(Building.site_id)
+        .join(Floor, Floor.building_id == Building.id)
+        .where(Floor.id == floor_id)
+    )
     return {site} if site else set()
 
 
@@ -129,8 +135,11 @@ async def _building_sites(conn: AsyncConnection, building_id: str) -> set[str]:
 async def _badge_sites(conn: AsyncConnection, badge_id: str) -> set[str]:
     if not badge_id.isdigit():
         return set()  # not an id at all: the route's own validation answers
-    site = await conn.scalar(select(Person.site_id).join(Badge, Badge.person_id == Person.id)
-                             .where(Badge.id == int(badge_id)))
+    site = await conn.scalar(
+        select(Person.site_id)
+        .join(Badge, Badge.person_id == Person.id)
+        .where(Badge.id == int(badge_id))
+    )
     return {site} if site else set()
 
 
@@ -172,8 +181,9 @@ def not_found(param: str, value: str) -> NotFound:
     return NotFound(f"{what} {value!r} is unknown", title=title)
 
 
-async def ensure_in_scope(conn: AsyncConnection, user: Principal, roles: Sequence[str],
-                          param: str, value: str) -> None:
+async def ensure_in_scope(
+    conn: AsyncConnection, user: Principal, roles: Sequence[str], param: str, value: str
+) -> None:
     """404 unless the resource `param`=`value` lies in a site `user` reaches via `roles`."""
     scope = site_scope(user, roles)
     if scope is None:
@@ -186,8 +196,13 @@ async def ensure_in_scope(conn: AsyncConnection, user: Principal, roles: Sequenc
 # --- filtering listings ---------------------------------------------------------------------
 
 
-async def only_desks(conn: AsyncConnection, user: Principal, rows: list[T],
-                     desk: Callable[[T], str], roles: Sequence[str] = OPERATOR_ROLES) -> list[T]:
+async def only_desks(
+    conn: AsyncConnection,
+    user: Principal,
+    rows: list[T],
+    desk: Callable[[T], str],
+    roles: Sequence[str] = OPERATOR_ROLES,
+) -> list[T]:
     """The rows whose desk lies in the caller's sites."""
     scope = site_scope(user, roles)
     if scope is None:
@@ -196,8 +211,13 @@ async def only_desks(conn: AsyncConnection, user: Principal, rows: list[T],
     return [r for r in rows if in_scope(scope, [sites.get(desk(r))])]
 
 
-async def only_nodes(conn: AsyncConnection, user: Principal, rows: list[T],
-                     node: Callable[[T], str], roles: Sequence[str] = OPERATOR_ROLES) -> list[T]:
+async def only_nodes(
+    conn: AsyncConnection,
+    user: Principal,
+    rows: list[T],
+    node: Callable[[T], str],
+    roles: Sequence[str] = OPERATOR_ROLES,
+) -> list[T]:
     """The rows whose node serves one of the caller's sites."""
     scope = site_scope(user, roles)
     if scope is None:
@@ -206,9 +226,13 @@ async def only_nodes(conn: AsyncConnection, user: Principal, rows: list[T],
     return [r for r in rows if in_scope(scope, sites.get(node(r), ()))]
 
 
-async def only_people(conn: AsyncConnection, user: Principal, rows: list[T],
-                      person: Callable[[T], str],
-                      roles: Sequence[str] = MANAGER_ROLES) -> list[T]:
+async def only_people(
+    conn: AsyncConnection,
+    user: Principal,
+    rows: list[T],
+    person: Callable[[T], str],
+    roles: Sequence[str] = MANAGER_ROLES,
+) -> list[T]:
     """The rows about people whose home site the caller manages."""
     scope = site_scope(user, roles)
     if scope is None:
@@ -217,8 +241,9 @@ async def only_people(conn: AsyncConnection, user: Principal, rows: list[T],
     return [r for r in rows if in_scope(scope, [sites.get(person(r))])]
 
 
-async def ensure_node_enrolable(conn: AsyncConnection, user: Principal,
-                                node_id: str | None) -> None:
+async def ensure_node_enrolable(
+    conn: AsyncConnection, user: Principal, node_id: str | None
+) -> None:
     """A technician may enrol a new node id, or re-enrol a node of their sites; enrolling
     revokes the node's credentials, so a node known elsewhere reads as unknown (404)."""
     scope = site_scope(user, TECHNICIAN_ROLES)
@@ -226,11 +251,13 @@ async def ensure_node_enrolable(conn: AsyncConnection, user: Principal,
         return
     if in_scope(scope, await _node_sites_of(conn, node_id)):
         return
-    known: Any = union(select(Node.id).where(Node.id == node_id),
-                  select(NodeCredential.node_id).where(NodeCredential.node_id == node_id),
-                  select(EnrolmentToken.node_id).where(EnrolmentToken.node_id == node_id),
-                  select(Desk.node_id).where(Desk.node_id == node_id),
-                  select(Room.node_id).where(Room.node_id == node_id))
+    known: Any = union(
+        select(Node.id).where(Node.id == node_id),
+        select(NodeCredential.node_id).where(NodeCredential.node_id == node_id),
+        select(EnrolmentToken.node_id).where(EnrolmentToken.node_id == node_id),
+        select(Desk.node_id).where(Desk.node_id == node_id),
+        select(Room.node_id).where(Room.node_id == node_id),
+    )
     if (await conn.execute(known)).first() is not None:
         raise not_found("node", node_id)
 
@@ -247,7 +274,8 @@ async def ensure_may_act_for(
     site = (await desk_sites(conn, [desk_id])).get(desk_id)
     if manages(user, site):
         return
-    raise Forbidden("You can only book and change your own bookings; facility managers can act for "
+    raise Forbidden(
+        "You can only book and change your own bookings; facility managers can act for "
         "people in the sites they manage.",
         title="Not your booking",
     )

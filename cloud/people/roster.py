@@ -38,16 +38,29 @@ from cloud.people.schemas import (
 )
 
 CSV_REQUIRED = ("id", "kind", "name", "role")
-CSV_COLUMNS = (*CSV_REQUIRED, "agency", "nip", "email", "host_person_id", "valid_from",
-               "valid_until", "pass_number", "site_id", "badge_uid", "badge_kind")
+CSV_COLUMNS = (
+    *CSV_REQUIRED,
+    "agency",
+    "nip",
+    "email",
+    "host_person_id",
+    "valid_from",
+    "valid_until",
+    "pass_number",
+    "site_id",
+    "badge_uid",
+    "badge_kind",
+)
 MAX_IMPORT_BYTES = 5_000_000
 ALLOWLIST_HORIZON = timedelta(hours=24)
 
 
 def _import_error(errors: list[RowError]) -> DomainError:
-    return Invalid(f"{len(errors)} problem(s); nothing was imported",
-                        title="People import refused",
-                        errors=[e.model_dump() for e in errors])
+    return Invalid(
+        f"{len(errors)} problem(s); nothing was imported",
+        title="People import refused",
+        errors=[e.model_dump() for e in errors],
+    )
 
 
 def parse_people_csv(data: bytes, known_ids: set[str]) -> list[PersonCreate]:
@@ -72,7 +85,8 @@ def parse_roster_csv(
     unknown = [c for c in header if c not in CSV_COLUMNS]
     if missing or unknown:
         reasons = ([f"missing column(s): {', '.join(missing)}"] if missing else []) + (
-            [f"unknown column(s): {', '.join(unknown)}"] if unknown else [])
+            [f"unknown column(s): {', '.join(unknown)}"] if unknown else []
+        )
         raise _import_error([RowError(line=1, reason="; ".join(reasons))])
     people: list[PersonCreate] = []
     badges: list[RosterBadge] = []
@@ -97,13 +111,13 @@ def parse_roster_csv(
         try:
             person = PersonCreate.model_validate(values)
         except ValidationError as exc:
-            reasons = [f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}"
-                       for e in exc.errors()]
+            reasons = [f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors()]
             errors.append(RowError(line=line, reason="; ".join(reasons)))
             continue
         if person.id in first_line:
-            errors.append(RowError(line=line, reason=f"id {person.id!r} repeats line "
-                                   f"{first_line[person.id]}"))
+            errors.append(
+                RowError(line=line, reason=f"id {person.id!r} repeats line {first_line[person.id]}")
+            )
             continue
         first_line[person.id] = line
         people.append(person)
@@ -112,8 +126,12 @@ def parse_roster_csv(
     for person in people:
         host = person.host_person_id
         if host is not None and host not in first_line and host not in known_ids:
-            errors.append(RowError(line=first_line[person.id],
-                                   reason=f"host_person_id {host!r} is not a known person"))
+            errors.append(
+                RowError(
+                    line=first_line[person.id],
+                    reason=f"host_person_id {host!r} is not a known person",
+                )
+            )
     if not people and not errors:
         errors.append(RowError(line=line, reason="no rows after the header"))
     if errors:
@@ -121,16 +139,16 @@ def parse_roster_csv(
     return people, badges
 
 
-async def import_people(engine: AsyncEngine, data: bytes, *,
-                        sites: frozenset[str] | None = None) -> PeopleImportPublic:
+async def import_people(
+    engine: AsyncEngine, data: bytes, *, sites: frozenset[str] | None = None
+) -> PeopleImportPublic:
     """Upserts the roster; with `sites` (a facility manager's), every row, and every
     person it would overwrite, must have its home site among them."""
     if len(data) > MAX_IMPORT_BYTES:
         raise TooLarge(f"at most {MAX_IMPORT_BYTES} bytes per import")
     async with engine.begin() as conn:
         # Hosts are checked against the whole roster; a tiny table next to desks.
-        home = {r.id: r.site_id for r in await conn.execute(select(PEOPLE.c.id,
-                                                                   PEOPLE.c.site_id))}
+        home = {r.id: r.site_id for r in await conn.execute(select(PEOPLE.c.id, PEOPLE.c.site_id))}
         known = set(home)
         people, badges = parse_roster_csv(data, known)
         if sites is not None:
@@ -149,18 +167,26 @@ async def import_people(engine: AsyncEngine, data: bytes, *,
         )
         issued = await _roster_badges(conn, badges)
     updated = sum(1 for p in people if p.id in known)
-    return PeopleImportPublic(created=len(people) - updated, updated=updated,
-                              badges_issued=issued)
+    return PeopleImportPublic(created=len(people) - updated, updated=updated, badges_issued=issued)
 
 
-def _check_sites(people: list[PersonCreate], home: dict[str, str | None],
-                 sites: frozenset[str]) -> None:
+def _check_sites(
+    people: list[PersonCreate], home: dict[str, str | None], sites: frozenset[str]
+) -> None:
     # Someone else's person reads as a new id taken: overwriting would move them here.
-    errors = [RowError(line=i + 2, reason=f"site_id must be one of your sites "
-                       f"({', '.join(sorted(sites)) or 'none'})")
-              for i, p in enumerate(people) if p.site_id not in sites]
-    errors += [RowError(line=i + 2, reason=f"id {p.id!r} is taken by someone you do not manage")
-               for i, p in enumerate(people) if p.id in home and home[p.id] not in sites]
+    errors = [
+        RowError(
+            line=i + 2,
+            reason=f"site_id must be one of your sites ({', '.join(sorted(sites)) or 'none'})",
+        )
+        for i, p in enumerate(people)
+        if p.site_id not in sites
+    ]
+    errors += [
+        RowError(line=i + 2, reason=f"id {p.id!r} is taken by someone you do not manage")
+        for i, p in enumerate(people)
+        if p.id in home and home[p.id] not in sites
+    ]
     if errors:
         raise _import_error(sorted(errors, key=lambda e: e.line))
 
@@ -171,13 +197,17 @@ async def _roster_badges(conn: AsyncConnection, badges: list[RosterBadge]) -> in
     now, issued, errors = datetime.now(UTC), 0, []
     for line, person_id, badge in badges:
         holder = await conn.scalar(
-            select(BADGES.c.person_id).where(BADGES.c.uid == badge.uid,
-                                             BADGES.c.status == "active"))
+            select(BADGES.c.person_id).where(BADGES.c.uid == badge.uid, BADGES.c.status == "active")
+        )
         if holder == person_id:
             continue
         if holder is not None:
-            errors.append(RowError(line=line, reason=f"badge {badge.uid} is active for someone "
-                                   "else; revoke it first"))
+            errors.append(
+                RowError(
+                    line=line,
+                    reason=f"badge {badge.uid} is active for someone else; revoke it first",
+                )
+            )
             continue
         await _insert_badge(conn, badge, person_id, now)
         issued += 1
@@ -186,8 +216,9 @@ async def _roster_badges(conn: AsyncConnection, badges: list[RosterBadge]) -> in
     return issued
 
 
-async def list_people(conn: AsyncConnection, *, agency: str | None = None,
-                      kind: str | None = None) -> list[PersonPublic]:
+async def list_people(
+    conn: AsyncConnection, *, agency: str | None = None, kind: str | None = None
+) -> list[PersonPublic]:
     # PersonPublic has no `nip` field, so the NIP is neither selected nor returned.
     columns = [c for c in PEOPLE.c if c.name != "nip"]
     stmt = select(*columns).order_by(PEOPLE.c.id)
@@ -208,20 +239,29 @@ async def private_person(conn: AsyncConnection, person_id: str) -> PersonPrivate
 
 # --- badges ------------------------------------------------------------------------
 
+
 def _uid_taken(uid: str) -> DomainError:
-    return Conflict(f"badge uid {uid} is already active for someone; revoke that badge "
-                        "first", title="Badge already active")
+    return Conflict(
+        f"badge uid {uid} is already active for someone; revoke that badge first",
+        title="Badge already active",
+    )
 
 
-async def _insert_badge(conn: AsyncConnection, badge: BadgeBase, person_id: str,
-                        now: datetime) -> BadgePublic:
+async def _insert_badge(
+    conn: AsyncConnection, badge: BadgeBase, person_id: str, now: datetime
+) -> BadgePublic:
     person = await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id))
     if person is None:
         raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
-    row = (await conn.execute(
-        BADGES.insert().values(kind=badge.kind, uid=badge.uid, person_id=person_id,
-                               status="active", issued_at=now).returning(BADGES)
-    )).one()
+    row = (
+        await conn.execute(
+            BADGES.insert()
+            .values(
+                kind=badge.kind, uid=badge.uid, person_id=person_id, status="active", issued_at=now
+            )
+            .returning(BADGES)
+        )
+    ).one()
     return BadgePublic.model_validate(row._mapping)
 
 
@@ -245,18 +285,22 @@ async def issue_badge(engine: AsyncEngine, body: BadgeCreate) -> BadgePublic:
     return result
 
 
-async def _end_badge(conn: AsyncConnection, badge_id: int, status: str,
-                     now: datetime) -> BadgePublic:
-    row = (await conn.execute(
-        update(BADGES).where(BADGES.c.id == badge_id, BADGES.c.status == "active")
-        .values(status=status, revoked_at=now).returning(BADGES)
-    )).first()
+async def _end_badge(
+    conn: AsyncConnection, badge_id: int, status: str, now: datetime
+) -> BadgePublic:
+    row = (
+        await conn.execute(
+            update(BADGES)
+            .where(BADGES.c.id == badge_id, BADGES.c.status == "active")
+            .values(status=status, revoked_at=now)
+            .returning(BADGES)
+        )
+    ).first()
     if row is None:
         current = await conn.scalar(select(BADGES.c.status).where(BADGES.c.id == badge_id))
         if current is None:
             raise NotFound(f"badge {badge_id} is unknown", title="Badge not found")
-        raise Conflict(f"badge {badge_id} is already {current}",
-                           title="Badge not active")
+        raise Conflict(f"badge {badge_id} is already {current}", title="Badge not active")
     return BadgePublic.model_validate(row._mapping)
 
 
@@ -266,9 +310,11 @@ async def end_badge(engine: AsyncEngine, badge_id: int, status: str) -> BadgePub
         return await _end_badge(conn, badge_id, status, datetime.now(UTC))
 
 
-async def replace_badge(engine: AsyncEngine, badge_id: int,
-                        new: BadgeBase) -> BadgeReplacementPublic:
+async def replace_badge(
+    engine: AsyncEngine, badge_id: int, new: BadgeBase
+) -> BadgeReplacementPublic:
     """Marks the old badge `replaced` and issues `new` to the same person, atomically."""
+
     async def run(conn: AsyncConnection) -> BadgeReplacementPublic:
         now = datetime.now(UTC)
         old = await _end_badge(conn, badge_id, "replaced", now)
@@ -298,24 +344,38 @@ async def allowlist(conn: AsyncConnection, node: str, now: datetime) -> Allowlis
     if await conn.scalar(select(DESKS.c.id).where(DESKS.c.node_id == node).limit(1)) is None:
         raise NotFound(f"node {node!r} serves no desks", title="Node not found")
     assigned = select(DESKS.c.assigned_person_id).where(
-        DESKS.c.node_id == node, DESKS.c.assigned_person_id.is_not(None))
+        DESKS.c.node_id == node, DESKS.c.assigned_person_id.is_not(None)
+    )
     booked = select(BOOKINGS.c.person_id).where(
         BOOKINGS.c.desk_id.in_(node_desks),
         BOOKINGS.c.status.in_(("booked", "checked_in")),
-        BOOKINGS.c.ends_at > now, BOOKINGS.c.starts_at < now + ALLOWLIST_HORIZON)
+        BOOKINGS.c.ends_at > now,
+        BOOKINGS.c.starts_at < now + ALLOWLIST_HORIZON,
+    )
     holders: list[Any] = [BADGES.c.person_id.in_(assigned), BADGES.c.person_id.in_(booked)]
     has_drop_in = await conn.scalar(
-        select(DESKS.c.id).where(DESKS.c.node_id == node, DESKS.c.mode == "drop_in").limit(1))
+        select(DESKS.c.id).where(DESKS.c.node_id == node, DESKS.c.mode == "drop_in").limit(1)
+    )
     if has_drop_in is not None:
-        holders.append(BADGES.c.person_id.in_(
-            select(PEOPLE.c.id).where(or_(
-                PEOPLE.c.kind == "asn",
-                (PEOPLE.c.kind == "guest")
-                & or_(PEOPLE.c.valid_from.is_(None), PEOPLE.c.valid_from <= now)
-                & or_(PEOPLE.c.valid_until.is_(None), PEOPLE.c.valid_until > now),
-            ))))
+        holders.append(
+            BADGES.c.person_id.in_(
+                select(PEOPLE.c.id).where(
+                    or_(
+                        PEOPLE.c.kind == "asn",
+                        (PEOPLE.c.kind == "guest")
+                        & or_(PEOPLE.c.valid_from.is_(None), PEOPLE.c.valid_from <= now)
+                        & or_(PEOPLE.c.valid_until.is_(None), PEOPLE.c.valid_until > now),
+                    )
+                )
+            )
+        )
     rows = await conn.execute(
         select(BADGES.c.uid, BADGES.c.kind, BADGES.c.person_id)
-        .where(BADGES.c.status == "active", or_(*holders)).order_by(BADGES.c.uid))
-    return AllowlistPublic(node=node, generated_at=now,
-                           badges=[AllowlistEntry.model_validate(r._mapping) for r in rows])
+        .where(BADGES.c.status == "active", or_(*holders))
+        .order_by(BADGES.c.uid)
+    )
+    return AllowlistPublic(
+        node=node,
+        generated_at=now,
+        badges=[AllowlistEntry.model_validate(r._mapping) for r in rows],
+    )

@@ -26,15 +26,19 @@ class PersonBase(BaseModel):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     pass_number: str | None = Field(default=None, max_length=64)
-    site_id: str | None = Field(default=None, max_length=64,
-                                description="home site: its facility managers manage this "
-                                "person and their badges; none = admins only")
+    site_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="home site: its facility managers manage this "
+        "person and their badges; none = admins only",
+    )
 
 
 class PersonCreate(PersonBase):
     id: str = Field(min_length=1, max_length=64)
-    nip: str | None = Field(default=None, pattern=r"^\d{18}$",
-                            description="NIP, 18 digits; personal data")
+    nip: str | None = Field(
+        default=None, pattern=r"^\d{18}$", description="NIP, 18 digits; personal data"
+    )
 
     @model_validator(mode="after")
     def _guest_rules(self) -> PersonCreate:
@@ -73,11 +77,19 @@ class PeopleImportPublic(BaseModel):
 class BadgeBase(BaseModel):
     # The uid's form depends on the kind: say so in the schema too, so that a client
     # (or a fuzzer) can tell a valid badge from an invalid one without asking.
-    model_config = ConfigDict(json_schema_extra={"anyOf": [
-        {"properties": {"kind": {"const": "nfc"},
-                        "uid": {"pattern": r"^[ \t]*[0-9A-Fa-f]{8,20}[ \t]*$"}}},
-        {"properties": {"kind": {"const": "ble"}, "uid": {"pattern": _BLE_UID.pattern}}},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "kind": {"const": "nfc"},
+                        "uid": {"pattern": r"^[ \t]*[0-9A-Fa-f]{8,20}[ \t]*$"},
+                    }
+                },
+                {"properties": {"kind": {"const": "ble"}, "uid": {"pattern": _BLE_UID.pattern}}},
+            ]
+        }
+    )
 
     kind: BadgeKind
     uid: str = Field(description="NFC: hex, stored upper-case; BLE: `ble:<id>`")

@@ -96,8 +96,7 @@ def badge_presence(message: contract.BadgePresence) -> str:
     # The badge is a field, not a tag: one series per badge would explode cardinality.
     badge = message.badge.replace("\\", "\\\\").replace('"', '\\"')
     fields = (
-        f'badge="{badge}",present={1 if message.present else 0}i,'
-        f"confidence={message.confidence!r}"
+        f'badge="{badge}",present={1 if message.present else 0}i,confidence={message.confidence!r}'
     )
     return f"{tags} {fields} {ts_ns(message.ts)}"
 

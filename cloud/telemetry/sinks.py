@@ -76,8 +76,9 @@ class _ErrorLog:
         if now - self._last < ERROR_LOG_INTERVAL_S:
             self._suppressed += 1
             return
-        log.warning("%s write failed (%d more since last report): %s",
-                    self._what, self._suppressed, error)
+        log.warning(
+            "%s write failed (%d more since last report): %s", self._what, self._suppressed, error
+        )
         self._last, self._suppressed = now, 0
 
 

@@ -368,4 +368,3 @@ class BleScannerDriver:
             last_reading_ts=s.last_advert_ts,
             detail=detail[:128],
         )
-

@@ -19,14 +19,16 @@ ROSTER = (
 )
 
 
-async def seed(cloud: RunningCloud | httpx.AsyncClient, settings: CloudSettings,
-               engine: object | None = None) -> None:
+async def seed(
+    cloud: RunningCloud | httpx.AsyncClient, settings: CloudSettings, engine: object | None = None
+) -> None:
     """The sample layout and the roster, through the public paths."""
     app_engine = engine if engine is not None else cloud.app.state.engine  # type: ignore[union-attr]
     await apply_layout(app_engine, load_layout(SAMPLE_LAYOUT))  # type: ignore[arg-type]
     http = cloud.http if isinstance(cloud, RunningCloud) else cloud
-    r = await http.post("/api/v1/people/import", content=ROSTER,
-                        headers={"content-type": "text/csv"})
+    r = await http.post(
+        "/api/v1/people/import", content=ROSTER, headers={"content-type": "text/csv"}
+    )
     assert r.status_code == 200, r.text
 
 

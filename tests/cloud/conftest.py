@@ -71,8 +71,9 @@ async def start_cloud(settings: CloudSettings) -> AsyncIterator[RunningCloud]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cloud",
-                                     headers=auth_headers(settings)) as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://cloud", headers=auth_headers(settings)
+        ) as http:
             cloud = RunningCloud(app, http)
 
             async def connected() -> bool:
@@ -90,15 +91,19 @@ async def cloud(settings: CloudSettings) -> AsyncIterator[RunningCloud]:
 
 @pytest.fixture
 async def publisher(mosquitto_server: devservers.Mosquitto) -> AsyncIterator[aiomqtt.Client]:
-    async with aiomqtt.Client("127.0.0.1", mosquitto_server.port,
-                              identifier=unique("test-publisher")) as client:
+    async with aiomqtt.Client(
+        "127.0.0.1", mosquitto_server.port, identifier=unique("test-publisher")
+    ) as client:
         yield client
 
 
 async def publish(client: aiomqtt.Client, message: contract.Message) -> None:
-    await client.publish(contract.topic_for(message), contract.encode(message),
-                         qos=contract.qos_for(message),
-                         retain=isinstance(message, contract.NodeState))
+    await client.publish(
+        contract.topic_for(message),
+        contract.encode(message),
+        qos=contract.qos_for(message),
+        retain=isinstance(message, contract.NodeState),
+    )
 
 
 @asynccontextmanager
@@ -121,4 +126,3 @@ async def serving(settings: CloudSettings) -> AsyncIterator[tuple[str, asyncio.T
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-

@@ -25,8 +25,10 @@ def now_slot(hours: float = 2) -> tuple[str, str]:
 
 async def book_now(http: httpx.AsyncClient, desk: str, person: str) -> dict[str, Any]:
     start, end = now_slot()
-    r = await http.post("/api/v1/bookings", json={"desk_id": desk, "person_id": person,
-                                                  "starts_at": start, "ends_at": end})
+    r = await http.post(
+        "/api/v1/bookings",
+        json={"desk_id": desk, "person_id": person, "starts_at": start, "ends_at": end},
+    )
     assert r.status_code == 201, r.text
     return cast(dict[str, Any], r.json())
 
@@ -39,8 +41,11 @@ async def set_desk(engine: AsyncEngine, desk: str, **values: Any) -> None:
 
 async def mark_checked_in(engine: AsyncEngine, booking_id: int) -> None:
     async with engine.begin() as conn:
-        await conn.execute(update(BOOKINGS).where(BOOKINGS.c.id == booking_id)
-                           .values(status="checked_in", checked_in_at=datetime.now(UTC)))
+        await conn.execute(
+            update(BOOKINGS)
+            .where(BOOKINGS.c.id == booking_id)
+            .values(status="checked_in", checked_in_at=datetime.now(UTC))
+        )
 
 
 async def seed_states(http: httpx.AsyncClient, engine: AsyncEngine) -> None:
@@ -61,6 +66,7 @@ async def seed_states(http: httpx.AsyncClient, engine: AsyncEngine) -> None:
     await set_desk(engine, "L1-D06", unit_online=False)
 
 
-def as_role(settings: CloudSettings, role: str, subject: str = "someone",
-            sites: tuple[str, ...] = ()) -> dict[str, str]:
+def as_role(
+    settings: CloudSettings, role: str, subject: str = "someone", sites: tuple[str, ...] = ()
+) -> dict[str, str]:
     return auth_headers(settings, subject=subject, roles=(role,), sites=sites)

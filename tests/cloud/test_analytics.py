@@ -53,68 +53,124 @@ def at(hour: float, day: int = 0) -> datetime:
 
 
 def event(desk: str, kind: str, ts: datetime) -> dict[str, Any]:
-    return {"message_id": f"m-{next(_ids)}", "node": "N", "desk": desk, "kind": kind, "ts": ts,
-            "received_at": ts, "badge": "b-1", "payload": {}}
+    return {
+        "message_id": f"m-{next(_ids)}",
+        "node": "N",
+        "desk": desk,
+        "kind": kind,
+        "ts": ts,
+        "received_at": ts,
+        "badge": "b-1",
+        "payload": {},
+    }
 
 
-def booking(desk: str, start: float, end: float, status: str,
-            walk_up: bool = False) -> dict[str, Any]:
-    return {"desk_id": desk, "person_id": "p-1", "starts_at": at(start), "ends_at": at(end),
-            "status": status, "exclusive_person": False, "created_at": at(-24),
-            "walk_up": walk_up}
+def booking(
+    desk: str, start: float, end: float, status: str, walk_up: bool = False
+) -> dict[str, Any]:
+    return {
+        "desk_id": desk,
+        "person_id": "p-1",
+        "starts_at": at(start),
+        "ends_at": at(end),
+        "status": status,
+        "exclusive_person": False,
+        "created_at": at(-24),
+        "walk_up": walk_up,
+    }
 
 
 async def build_history(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(insert(Node), [{"id": "N", "online": True}])
-        await conn.execute(insert(Site), [{"id": "S", "name": "Site", "timezone":
-                                           "Asia/Makassar", "max_booking_hours": 10,
-                                           "max_days_ahead": 14,
-                                           "one_desk_per_person_per_slot": False,
-                                           "checkin_grace_min": 15, "away_release_min": 30}])
+        await conn.execute(
+            insert(Site),
+            [
+                {
+                    "id": "S",
+                    "name": "Site",
+                    "timezone": "Asia/Makassar",
+                    "max_booking_hours": 10,
+                    "max_days_ahead": 14,
+                    "one_desk_per_person_per_slot": False,
+                    "checkin_grace_min": 15,
+                    "away_release_min": 30,
+                }
+            ],
+        )
         await conn.execute(insert(Building), [{"id": "B", "site_id": "S", "name": "B"}])
-        await conn.execute(insert(Floor), [{"id": "F", "building_id": "B", "level": 1,
-                                            "name": "F"}])
-        await conn.execute(insert(Zone), [{"id": "Z1", "floor_id": "F", "name": "Z1"},
-                                          {"id": "Z2", "floor_id": "F", "name": "Z2"}])
-        await conn.execute(insert(Desk), [
-            {"id": d, "node_id": "N", "state": "free", "floor_id": "F", "zone_id": z,
-             "mode": "reservable", "features": []}
-            for d, z in (("D1", "Z1"), ("D2", "Z1"), ("D3", "Z2"), ("D4", "Z2"))])
-        await conn.execute(insert(Person), [{"id": "p-1", "kind": "asn", "name": "P",
-                                             "role": "asn"}])
-        await conn.execute(insert(Event), [
-            event("D1", "checkin", at(9)), event("D1", "checkout", at(12)),
-            event("D2", "checkin", at(10)), event("D2", "checkout", at(11)),
-            event("D2", "checkin", at(16)),
-            event("D3", "checkin", at(22, day=-1)), event("D3", "checkout", at(1)),
-            # Not check-in history: must be ignored.
-            event("D4", "unit_status", at(9)),
-        ])
-        await conn.execute(insert(PresenceChange), [
-            {"desk_id": "D1", "present": True, "ts": at(9 + 5 / 60)},
-            {"desk_id": "D1", "present": False, "ts": at(11 + 50 / 60)},
-            {"desk_id": "D3", "present": True, "ts": at(20)},
-            {"desk_id": "D3", "present": False, "ts": at(21)},
-        ])
-        await conn.execute(insert(Booking), [
-            booking("D1", 9, 13, "completed"),
-            booking("D3", 13, 15, "no_show"),
-            booking("D2", 14, 15, "cancelled"),
-            booking("D2", 16, 23, "checked_in", walk_up=True),
-        ])
+        await conn.execute(
+            insert(Floor), [{"id": "F", "building_id": "B", "level": 1, "name": "F"}]
+        )
+        await conn.execute(
+            insert(Zone),
+            [
+                {"id": "Z1", "floor_id": "F", "name": "Z1"},
+                {"id": "Z2", "floor_id": "F", "name": "Z2"},
+            ],
+        )
+        await conn.execute(
+            insert(Desk),
+            [
+                {
+                    "id": d,
+                    "node_id": "N",
+                    "state": "free",
+                    "floor_id": "F",
+                    "zone_id": z,
+                    "mode": "reservable",
+                    "features": [],
+                }
+                for d, z in (("D1", "Z1"), ("D2", "Z1"), ("D3", "Z2"), ("D4", "Z2"))
+            ],
+        )
+        await conn.execute(
+            insert(Person), [{"id": "p-1", "kind": "asn", "name": "P", "role": "asn"}]
+        )
+        await conn.execute(
+            insert(Event),
+            [
+                event("D1", "checkin", at(9)),
+                event("D1", "checkout", at(12)),
+                event("D2", "checkin", at(10)),
+                event("D2", "checkout", at(11)),
+                event("D2", "checkin", at(16)),
+                event("D3", "checkin", at(22, day=-1)),
+                event("D3", "checkout", at(1)),
+                # Not check-in history: must be ignored.
+                event("D4", "unit_status", at(9)),
+            ],
+        )
+        await conn.execute(
+            insert(PresenceChange),
+            [
+                {"desk_id": "D1", "present": True, "ts": at(9 + 5 / 60)},
+                {"desk_id": "D1", "present": False, "ts": at(11 + 50 / 60)},
+                {"desk_id": "D3", "present": True, "ts": at(20)},
+                {"desk_id": "D3", "present": False, "ts": at(21)},
+            ],
+        )
+        await conn.execute(
+            insert(Booking),
+            [
+                booking("D1", 9, 13, "completed"),
+                booking("D3", 13, 15, "no_show"),
+                booking("D2", 14, 15, "cancelled"),
+                booking("D2", 16, 23, "checked_in", walk_up=True),
+            ],
+        )
 
 
 async def get(cloud: RunningCloud, path: str, **params: str) -> Any:
-    r = await cloud.http.get(f"/api/v1/analytics/{path}",
-                             params={"from": FROM, "to": TO, **params})
+    r = await cloud.http.get(f"/api/v1/analytics/{path}", params={"from": FROM, "to": TO, **params})
     assert r.status_code == 200, r.text
     return r.json()
 
 
 async def get_csv(cloud: RunningCloud, path: str, **params: str) -> list[dict[str, str]]:
-    r = await cloud.http.get(f"/api/v1/analytics/{path}",
-                             params={"from": FROM, "to": TO, "format": "csv", **params})
+    r = await cloud.http.get(
+        f"/api/v1/analytics/{path}", params={"from": FROM, "to": TO, "format": "csv", **params}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/csv")
     return list(csv.DictReader(io.StringIO(r.text)))
@@ -149,8 +205,10 @@ async def test_utilisation_by_day(cloud: RunningCloud) -> None:
     assert (row["bookings"], row["no_shows"], row["no_show_rate"]) == (2, 1, 0.5)
     same(body["rows"], await get_csv(cloud, "utilisation", level="building", bucket="day"))
 
-    zones = {r["entity"]: r for r in
-             (await get(cloud, "utilisation", level="zone", bucket="day"))["rows"]}
+    zones = {
+        r["entity"]: r
+        for r in (await get(cloud, "utilisation", level="zone", bucket="day"))["rows"]
+    }
     assert zones["Z1"]["utilisation_pct"] == 25.0  # 12 of 48 desk-hours
     assert zones["Z1"]["avg_occupancy_when_occupied"] == round(12 / 11, 4)
     assert zones["Z1"]["no_show_rate"] == 0.0
@@ -158,8 +216,10 @@ async def test_utilisation_by_day(cloud: RunningCloud) -> None:
     assert (zones["Z2"]["peak_occupancy"], zones["Z2"]["avg_occupancy_when_occupied"]) == (1, 1.0)
     assert zones["Z2"]["no_show_rate"] == 1.0
 
-    desks = {r["entity"]: r for r in
-             (await get(cloud, "utilisation", level="desk", bucket="day"))["rows"]}
+    desks = {
+        r["entity"]: r
+        for r in (await get(cloud, "utilisation", level="desk", bucket="day"))["rows"]
+    }
     assert desks["D2"]["occupied_hours"] == 9.0  # the open check-in runs until `to`
     assert desks["D4"]["utilisation_pct"] == 0.0
     assert desks["D4"]["avg_occupancy_when_occupied"] is None
@@ -172,11 +232,17 @@ async def test_utilisation_by_hour_json_and_csv_agree(cloud: RunningCloud) -> No
     rows = body["rows"]
     assert len(rows) == 24
     assert rows[10]["bucket_start"] == at(10).isoformat()
-    assert (rows[10]["utilisation_pct"], rows[10]["peak_occupancy"],
-            rows[10]["avg_occupancy_when_occupied"]) == (50.0, 2, 2.0)
-    assert (rows[3]["utilisation_pct"], rows[3]["peak_occupancy"],
-            rows[3]["avg_occupancy_when_occupied"], rows[3]["no_show_rate"]) == (0.0, 0, None,
-                                                                                None)
+    assert (
+        rows[10]["utilisation_pct"],
+        rows[10]["peak_occupancy"],
+        rows[10]["avg_occupancy_when_occupied"],
+    ) == (50.0, 2, 2.0)
+    assert (
+        rows[3]["utilisation_pct"],
+        rows[3]["peak_occupancy"],
+        rows[3]["avg_occupancy_when_occupied"],
+        rows[3]["no_show_rate"],
+    ) == (0.0, 0, None, None)
     assert (rows[13]["bookings"], rows[13]["no_show_rate"]) == (1, 1.0)
     assert (rows[9]["bookings"], rows[9]["no_show_rate"]) == (1, 0.0)
     same(rows, await get_csv(cloud, "utilisation", level="building", bucket="hour"))
@@ -197,8 +263,16 @@ async def test_booking_sensor_matrix(cloud: RunningCloud) -> None:
     assert which("D3") == "booked_but_not_used"  # used, but not during the booking
     assert which("D4") == "unused"
     building = (await get(cloud, "booking-sensor-matrix", level="building"))["rows"]
-    assert building == [{"entity": "B", "desk_days": 4, "used_as_booked": 1,
-                         "used_without_booking": 1, "booked_but_not_used": 1, "unused": 1}]
+    assert building == [
+        {
+            "entity": "B",
+            "desk_days": 4,
+            "used_as_booked": 1,
+            "used_without_booking": 1,
+            "booked_but_not_used": 1,
+            "unused": 1,
+        }
+    ]
     same(body["rows"], await get_csv(cloud, "booking-sensor-matrix", level="desk"))
 
 
@@ -226,13 +300,13 @@ async def test_open_checkin_stops_at_now(cloud: RunningCloud) -> None:
 
 
 async def test_bad_range_is_a_problem(cloud: RunningCloud) -> None:
-    r = await cloud.http.get("/api/v1/analytics/utilisation",
-                             params={"from": TO, "to": FROM})
+    r = await cloud.http.get("/api/v1/analytics/utilisation", params={"from": TO, "to": FROM})
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
-    r = await cloud.http.get("/api/v1/analytics/utilisation",
-                             params={"from": FROM, "to": at(24 * 40).isoformat(),
-                                     "bucket": "hour"})
+    r = await cloud.http.get(
+        "/api/v1/analytics/utilisation",
+        params={"from": FROM, "to": at(24 * 40).isoformat(), "bucket": "hour"},
+    )
     assert r.status_code == 422
 
 
@@ -257,18 +331,27 @@ async def test_presence_changes_are_recorded_once(cloud: RunningCloud) -> None:
     # A fresh applier (a restart) must not record the unchanged value again.
     restarted = Applier(engine.dialect.name)
     async with engine.begin() as conn:
-        await restarted.apply(conn, [TelemetryBatch(count=1,
-                                                    presence={"PX": ("N2", True, base + 9)})])
+        await restarted.apply(
+            conn, [TelemetryBatch(count=1, presence={"PX": ("N2", True, base + 9)})]
+        )
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(PresenceChange.present, PresenceChange.ts)
-                                   .where(PresenceChange.desk_id == "PX")
-                                   .order_by(PresenceChange.id))).all()
+        rows = (
+            await conn.execute(
+                select(PresenceChange.present, PresenceChange.ts)
+                .where(PresenceChange.desk_id == "PX")
+                .order_by(PresenceChange.id)
+            )
+        ).all()
     assert [(p, ts.timestamp()) for p, ts in rows] == [
-        (True, base), (False, base + 2), (True, base + 4)]
+        (True, base),
+        (False, base + 2),
+        (True, base + 4),
+    ]
 
 
-def released(desk: str, start: float, status: str, reason: str | None,
-             at_hour: float, day: int = 0) -> dict[str, Any]:
+def released(
+    desk: str, start: float, status: str, reason: str | None, at_hour: float, day: int = 0
+) -> dict[str, Any]:
     row = booking(desk, start + 24 * day, start + 24 * day + 1, status)
     return row | {"released_at": at(at_hour, day=day), "release_reason": reason}
 
@@ -277,48 +360,75 @@ async def test_released_bookings_per_day_by_reason(cloud: RunningCloud) -> None:
     engine: AsyncEngine = cloud.app.state.engine
     await build_history(engine)
     async with engine.begin() as conn:
-        await conn.execute(insert(Booking), [
-            released("D4", 9, "no_show", "no_show", 9.25),
-            released("D4", 11, "released", "away", 11.5),
-            released("D1", 14, "released", "released_at_desk", 14.5),
-            released("D2", 8, "released", "displaced_by_offline_checkin", 8.1, day=1),
-            released("D3", 8, "released", None, 8.2, day=1),
-            # Released before the range: not counted.
-            released("D4", 7, "no_show", "no_show", 7.25, day=-1),
-            # A cancelled booking was never released.
-            released("D4", 17, "cancelled", "away", 17.5),
-        ])
+        await conn.execute(
+            insert(Booking),
+            [
+                released("D4", 9, "no_show", "no_show", 9.25),
+                released("D4", 11, "released", "away", 11.5),
+                released("D1", 14, "released", "released_at_desk", 14.5),
+                released("D2", 8, "released", "displaced_by_offline_checkin", 8.1, day=1),
+                released("D3", 8, "released", None, 8.2, day=1),
+                # Released before the range: not counted.
+                released("D4", 7, "no_show", "no_show", 7.25, day=-1),
+                # A cancelled booking was never released.
+                released("D4", 17, "cancelled", "away", 17.5),
+            ],
+        )
     two_days = {"to": (DAY + timedelta(days=2)).isoformat()}
     body = await get(cloud, "releases", level="building", bucket="day", **two_days)
     assert body["bucket"] == "day" and body["level"] == "building"
     day1, day2 = body["rows"]
     assert (day1["bucket_start"], day2["bucket_start"]) == (FROM, TO)
-    assert {k: day1[k] for k in ("released", "no_show", "away", "released_at_desk",
-                                 "displaced_by_offline_checkin", "other")} == {
-        "released": 3, "no_show": 1, "away": 1, "released_at_desk": 1,
-        "displaced_by_offline_checkin": 0, "other": 0}
+    assert {
+        k: day1[k]
+        for k in (
+            "released",
+            "no_show",
+            "away",
+            "released_at_desk",
+            "displaced_by_offline_checkin",
+            "other",
+        )
+    } == {
+        "released": 3,
+        "no_show": 1,
+        "away": 1,
+        "released_at_desk": 1,
+        "displaced_by_offline_checkin": 0,
+        "other": 0,
+    }
     assert (day2["released"], day2["displaced_by_offline_checkin"], day2["other"]) == (2, 1, 1)
-    same(body["rows"], await get_csv(cloud, "releases", level="building", bucket="day",
-                                     **two_days))
+    same(body["rows"], await get_csv(cloud, "releases", level="building", bucket="day", **two_days))
     # A day without releases still has its row (zeros), so a chart has no gaps.
-    z2 = [r for r in (await get(cloud, "releases", level="zone", **two_days))["rows"]
-          if r["entity"] == "Z2"]
+    z2 = [
+        r
+        for r in (await get(cloud, "releases", level="zone", **two_days))["rows"]
+        if r["entity"] == "Z2"
+    ]
     assert [r["released"] for r in z2] == [2, 1]
 
 
 async def test_range_bucket_and_least_used_order(cloud: RunningCloud) -> None:
     await build_history(cloud.app.state.engine)
     two_days = {"to": (DAY + timedelta(days=2)).isoformat()}
-    [whole] = (await get(cloud, "utilisation", level="building", bucket="range",
-                         **two_days))["rows"]
+    [whole] = (await get(cloud, "utilisation", level="building", bucket="range", **two_days))[
+        "rows"
+    ]
     assert (whole["bucket_start"], whole["bucket_end"]) == (FROM, two_days["to"])
     # D2's open check-in runs on through the second day: 13 + 24 of 4 × 48 desk-hours.
     assert whole["occupied_hours"] == 37.0
     assert whole["utilisation_pct"] == round(100 * 37 / 192, 2)
     assert (whole["bookings"], whole["no_shows"]) == (2, 1)
-    rows = (await get(cloud, "utilisation", level="desk", bucket="range",
-                      order="utilisation", limit="3"))["rows"]
+    rows = (
+        await get(
+            cloud, "utilisation", level="desk", bucket="range", order="utilisation", limit="3"
+        )
+    )["rows"]
     assert [r["entity"] for r in rows] == ["D4", "D3", "D1"]  # 0 %, 1 h, 3 h
     assert [r["utilisation_pct"] for r in rows] == sorted(r["utilisation_pct"] for r in rows)
-    same(rows, await get_csv(cloud, "utilisation", level="desk", bucket="range",
-                             order="utilisation", limit="3"))
+    same(
+        rows,
+        await get_csv(
+            cloud, "utilisation", level="desk", bucket="range", order="utilisation", limit="3"
+        ),
+    )

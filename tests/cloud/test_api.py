@@ -47,6 +47,7 @@ async def test_readyz_is_503_while_the_broker_is_down(
     async with start_cloud(settings) as cloud:
         mosquitto_server.stop()
         try:
+
             async def not_ready() -> bool:
                 return (await cloud.http.get("/readyz")).status_code == 503
 
@@ -68,8 +69,10 @@ async def test_led_command_is_published_to_the_node_serving_the_desk(
 ) -> None:
     node, desk = unique("node"), unique("desk")
     await bind(cloud.app.state.engine, node, [desk])
-    await publish(publisher, contract.NodeState(
-        node=node, online=True, bdseq=1, desks=(contract.DeskInfo(desk=desk),)))
+    await publish(
+        publisher,
+        contract.NodeState(node=node, online=True, bdseq=1, desks=(contract.DeskInfo(desk=desk),)),
+    )
 
     async def desk_known() -> bool:
         return (await cloud.http.get(f"/api/v1/desks/{desk}")).status_code == 200
@@ -77,8 +80,9 @@ async def test_led_command_is_published_to_the_node_serving_the_desk(
     await eventually(desk_known)
     async with aiomqtt.Client("127.0.0.1", mosquitto_server.port) as edge:
         await edge.subscribe(contract.node_command_subscription(node), qos=1)
-        r = await cloud.http.post(f"/api/v1/desks/{desk}/led",
-                                  json={"r": 0, "g": 255, "b": 0, "pattern": "blink"})
+        r = await cloud.http.post(
+            f"/api/v1/desks/{desk}/led", json={"r": 0, "g": 255, "b": 0, "pattern": "blink"}
+        )
         assert r.status_code == 202
         accepted = r.json()
         assert accepted["node"] == node and accepted["topic"] == contract.command_topic(node, "led")
@@ -96,7 +100,14 @@ async def test_led_for_unknown_desk_is_404(cloud: RunningCloud) -> None:
 
 async def test_openapi_documents_every_endpoint(cloud: RunningCloud) -> None:
     paths = (await cloud.http.get("/openapi.json")).json()["paths"]
-    for path in ("/api/v1/desks", "/api/v1/desks/{desk_id}", "/api/v1/desks/{desk_id}/led",
-                 "/api/v1/nodes", "/api/v1/ingest/stats", "/healthz", "/readyz"):
+    for path in (
+        "/api/v1/desks",
+        "/api/v1/desks/{desk_id}",
+        "/api/v1/desks/{desk_id}/led",
+        "/api/v1/nodes",
+        "/api/v1/ingest/stats",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in paths, path
     assert "404" in paths["/api/v1/desks/{desk_id}"]["get"]["responses"]

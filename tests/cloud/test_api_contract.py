@@ -17,11 +17,14 @@ def test_checkin_key_with_non_ascii_text_is_just_wrong() -> None:
     assert keys.valid("L1-D01", keys.key("L1-D01"))
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/bookings/{id}/cancel",
-    "/api/v1/badges/{id}/lost",
-    "/api/v1/badges/{id}/revoke",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/bookings/{id}/cancel",
+        "/api/v1/badges/{id}/lost",
+        "/api/v1/badges/{id}/revoke",
+    ],
+)
 async def test_an_id_beyond_64_bits_is_refused_by_validation(
     cloud: RunningCloud, path: str
 ) -> None:
@@ -39,9 +42,7 @@ async def test_webhook_ids_beyond_64_bits_are_refused(cloud: RunningCloud) -> No
 
 
 @pytest.mark.parametrize("value", ["57", "2025-01-31T09:00:00", "2025-01-31"])
-async def test_query_times_must_be_rfc3339_with_an_offset(
-    cloud: RunningCloud, value: str
-) -> None:
+async def test_query_times_must_be_rfc3339_with_an_offset(cloud: RunningCloud, value: str) -> None:
     r = await cloud.http.get("/api/v1/bookings", params={"from": value})
     assert r.status_code == 422, r.text
     r = await cloud.http.get("/api/v1/bookings", params={"from": "2025-01-31T09:00:00+08:00"})
@@ -56,8 +57,9 @@ async def test_an_empty_range_is_a_valid_query_and_a_reversed_one_is_not(
     assert r.status_code == 200, r.text
     r = await cloud.http.get("/api/v1/analytics/heatmap", params={"from": at, "to": at})
     assert r.status_code == 200, r.text
-    r = await cloud.http.get("/api/v1/availability",
-                             params={"start": at, "end": "2025-01-31T08:00:00Z"})
+    r = await cloud.http.get(
+        "/api/v1/availability", params={"start": at, "end": "2025-01-31T08:00:00Z"}
+    )
     assert r.status_code == 422, r.text
 
 

@@ -53,29 +53,53 @@ CROSS_FIELD_RULES = (
     r"^/api/v1/nodes/\{node_id\}/config$",
     r"^/api/v1/webhooks$",
 )
-CONFIG = schemathesis.Config.from_dict({
-    "operations": [
-        {"include-path-regex": rule, "include-method": method,
-         "checks": {"positive_data_acceptance": {
-             "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]}}}
-        for rule in CROSS_FIELD_RULES for method in ("GET", "POST", "PUT")
-    ],
-})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "operations": [
+            {
+                "include-path-regex": rule,
+                "include-method": method,
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": [
+                            "2xx",
+                            "3xx",
+                            "401",
+                            "403",
+                            "404",
+                            "409",
+                            "422",
+                            "429",
+                        ]
+                    }
+                },
+            }
+            for rule in CROSS_FIELD_RULES
+            for method in ("GET", "POST", "PUT")
+        ],
+    }
+)
 # Loaded at import so that each operation is a test item of its own. Streams never
 # end by themselves (SSE); they are tested in tests/cloud/test_live.py.
-as_admin = schemathesis.openapi.from_dict(_openapi(), config=CONFIG).exclude(
-    path_regex=r"/stream$")
+as_admin = schemathesis.openapi.from_dict(_openapi(), config=CONFIG).exclude(path_regex=r"/stream$")
 anonymous = schemathesis.openapi.from_dict(_openapi(), config=CONFIG).exclude(
-    path_regex=r"/stream$")
+    path_regex=r"/stream$"
+)
 # Schemathesis builds some cases while collecting, so the admin's token exists
 # before the server: its signing key is made here and handed to the server's settings.
 _DEV_KEY = ec.generate_private_key(ec.SECP256R1())
 _ADMIN_TOKEN = jwt.encode(
-    {"iss": CloudSettings.model_fields["auth_issuer"].default,
-     "aud": CloudSettings.model_fields["auth_audience"].default,
-     "sub": "fuzz-admin", "roles": ["admin"], "iat": int(time.time()),
-     "exp": int(time.time()) + 3600},
-    _DEV_KEY, algorithm=DEV_ALGORITHM)
+    {
+        "iss": CloudSettings.model_fields["auth_issuer"].default,
+        "aud": CloudSettings.model_fields["auth_audience"].default,
+        "sub": "fuzz-admin",
+        "roles": ["admin"],
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 3600,
+    },
+    _DEV_KEY,
+    algorithm=DEV_ALGORITHM,
+)
 
 
 @as_admin.auth()
@@ -141,9 +165,13 @@ def running_cloud(
     mosquitto_server: devservers.Mosquitto, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[_CloudThread]:
     var: Path = tmp_path_factory.mktemp("fuzz")
-    (var / "dev-signing-key.pem").write_bytes(_DEV_KEY.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (var / "dev-signing-key.pem").write_bytes(
+        _DEV_KEY.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     cloud_settings = CloudSettings(
         database_url=f"sqlite+aiosqlite:///{var}/ruang.sqlite3",
         mqtt_url=mosquitto_server.url,
@@ -179,8 +207,13 @@ def test_the_fuzzed_document_is_the_one_served(running_cloud: _CloudThread) -> N
 
 
 # Hypothesis' settings for both runs: a fixed number of examples and a fixed seed.
-FUZZ = settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @as_admin.parametrize()

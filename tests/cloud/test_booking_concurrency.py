@@ -26,8 +26,9 @@ RACERS = 200
 async def http_server(settings: CloudSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(settings) as (base, _):
         limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60,
-                                     headers=auth_headers(settings)) as client:
+        async with httpx.AsyncClient(
+            base_url=base, limits=limits, timeout=60, headers=auth_headers(settings)
+        ) as client:
             yield client
 
 
@@ -47,8 +48,11 @@ async def _race(client: httpx.AsyncClient, bodies: list[dict[str, str]]) -> list
 async def _seed_people(client: httpx.AsyncClient, count: int) -> list[str]:
     ids = [f"racer-{i:03d}" for i in range(count)]
     rows = "".join(f"{p},asn,Peserta {p},Otorita IKN,asn\n" for p in ids)
-    r = await client.post("/api/v1/people/import", content="id,kind,name,agency,role\n" + rows,
-                          headers={"content-type": "text/csv"})
+    r = await client.post(
+        "/api/v1/people/import",
+        content="id,kind,name,agency,role\n" + rows,
+        headers={"content-type": "text/csv"},
+    )
     assert r.status_code == 200, r.text
     return ids
 
@@ -81,4 +85,5 @@ async def test_200_racing_bookings_of_one_desk_make_exactly_one(settings: CloudS
         statuses = Counter(r.status_code for r in responses)
         assert statuses == {201: 1, 409: len(desks) - 1}, statuses
         assert {r.json()["title"] for r in responses if r.status_code == 409} == {
-            "You already have a desk for that time"}
+            "You already have a desk for that time"
+        }

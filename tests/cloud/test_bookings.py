@@ -22,7 +22,10 @@ async def test_book_list_cancel_and_history(cloud: RunningCloud, settings: Cloud
     # Listings name the desk and where it is, so "my bookings" reads like the building.
     listed = r.json()[0]
     assert (listed["desk_label"], listed["floor_name"], listed["zone_name"]) == (
-        "Meja dekat jendela L1-D01", "Lantai 1", "Area Kolaborasi Terbuka")
+        "Meja dekat jendela L1-D01",
+        "Lantai 1",
+        "Area Kolaborasi Terbuka",
+    )
 
     r = await cloud.http.post(f"/api/v1/bookings/{created['id']}/cancel")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
@@ -36,12 +39,14 @@ async def test_book_list_cancel_and_history(cloud: RunningCloud, settings: Cloud
     assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
 
 
-async def test_double_booking_and_person_rule_are_409(cloud: RunningCloud,
-                                                      settings: CloudSettings) -> None:
+async def test_double_booking_and_person_rule_are_409(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     when = slot(hour=8)
-    assert (await cloud.http.post("/api/v1/bookings",
-                                  json=booking("L1-D02", "p-ayu", when))).status_code == 201
+    assert (
+        await cloud.http.post("/api/v1/bookings", json=booking("L1-D02", "p-ayu", when))
+    ).status_code == 201
     # Same desk, overlapping slot, someone else.
     later = slot(hour=10)
     r = await cloud.http.post("/api/v1/bookings", json=booking("L1-D02", "p-budi", later))
@@ -57,8 +62,9 @@ async def test_double_booking_and_person_rule_are_409(cloud: RunningCloud,
     assert r.status_code == 201, r.text
 
 
-async def test_rules_of_the_site_and_desk_modes(cloud: RunningCloud,
-                                                settings: CloudSettings) -> None:
+async def test_rules_of_the_site_and_desk_modes(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     cases = [
         (booking("L1-D01", "p-ayu", slot(hours=11)), 422, "Booking too long"),
@@ -77,36 +83,52 @@ async def test_rules_of_the_site_and_desk_modes(cloud: RunningCloud,
         assert r.headers["content-type"] == PROBLEM
     r = await cloud.http.post("/api/v1/bookings", json=booking("L1-D07", "p-budi", slot()))
     assert r.status_code == 201
-    r = await cloud.http.post("/api/v1/bookings", json={
-        "desk_id": "L1-D01", "person_id": "p-ayu", "starts_at": "2030-01-01T09:00:00",
-        "ends_at": "2030-01-01T10:00:00"})
+    r = await cloud.http.post(
+        "/api/v1/bookings",
+        json={
+            "desk_id": "L1-D01",
+            "person_id": "p-ayu",
+            "starts_at": "2030-01-01T09:00:00",
+            "ends_at": "2030-01-01T10:00:00",
+        },
+    )
     assert r.status_code == 422  # no offset: ambiguous
 
 
 async def test_extend_into_a_conflict_is_409(cloud: RunningCloud, settings: CloudSettings) -> None:
     await seed(cloud, settings)
-    first = (await cloud.http.post("/api/v1/bookings",
-                                   json=booking("L1-D04", "p-ayu", slot(hour=8, hours=2)))).json()
-    await cloud.http.post("/api/v1/bookings", json=booking("L1-D04", "p-budi",
-                                                           slot(hour=12, hours=2)))
-    r = await cloud.http.post(f"/api/v1/bookings/{first['id']}/extend",
-                              json={"ends_at": slot(hour=11)[0]})
+    first = (
+        await cloud.http.post(
+            "/api/v1/bookings", json=booking("L1-D04", "p-ayu", slot(hour=8, hours=2))
+        )
+    ).json()
+    await cloud.http.post(
+        "/api/v1/bookings", json=booking("L1-D04", "p-budi", slot(hour=12, hours=2))
+    )
+    r = await cloud.http.post(
+        f"/api/v1/bookings/{first['id']}/extend", json={"ends_at": slot(hour=11)[0]}
+    )
     assert r.status_code == 200 and r.json()["ends_at"] != first["ends_at"]
-    r = await cloud.http.post(f"/api/v1/bookings/{first['id']}/extend",
-                              json={"ends_at": slot(hour=13)[0]})
+    r = await cloud.http.post(
+        f"/api/v1/bookings/{first['id']}/extend", json={"ends_at": slot(hour=13)[0]}
+    )
     assert r.status_code == 409 and r.json()["title"] == "Desk already booked for that time"
-    r = await cloud.http.post(f"/api/v1/bookings/{first['id']}/extend",
-                              json={"ends_at": slot(hour=9)[0]})
+    r = await cloud.http.post(
+        f"/api/v1/bookings/{first['id']}/extend", json={"ends_at": slot(hour=9)[0]}
+    )
     assert r.status_code == 422
 
 
-async def test_availability_excludes_booked_and_filters(cloud: RunningCloud,
-                                                        settings: CloudSettings) -> None:
+async def test_availability_excludes_booked_and_filters(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     start, end = slot()
     params = {"start": start, "end": end, "floor": "A1-L1"}
-    free = {d["id"] for d in (await cloud.http.get("/api/v1/availability",
-                                                   params=params)).json()["desks"]}
+    free = {
+        d["id"]
+        for d in (await cloud.http.get("/api/v1/availability", params=params)).json()["desks"]
+    }
     assert "L1-D01" in free and "L1-D24" not in free  # D24 is unavailable
     await cloud.http.post("/api/v1/bookings", json=booking("L1-D01", "p-ayu", (start, end)))
     body = (await cloud.http.get("/api/v1/availability", params=params)).json()
@@ -114,28 +136,41 @@ async def test_availability_excludes_booked_and_filters(cloud: RunningCloud,
     assert len(body["rooms"]) == 2
     # A slot after the booking sees the desk free again.
     later = slot(hour=14)
-    body = (await cloud.http.get("/api/v1/availability",
-                                 params={**params, "start": later[0], "end": later[1]})).json()
+    body = (
+        await cloud.http.get(
+            "/api/v1/availability", params={**params, "start": later[0], "end": later[1]}
+        )
+    ).json()
     assert "L1-D01" in {d["id"] for d in body["desks"]}
 
-    body = (await cloud.http.get("/api/v1/availability", params={
-        **params, "start": later[0], "end": later[1], "features": "monitor,standing",
-        "zone": "A1-L1-Z1"})).json()
+    body = (
+        await cloud.http.get(
+            "/api/v1/availability",
+            params={
+                **params,
+                "start": later[0],
+                "end": later[1],
+                "features": "monitor,standing",
+                "zone": "A1-L1-Z1",
+            },
+        )
+    ).json()
     # In zone 1 only L1-D01 has both; L1-D09 has them too but sits in zone 2.
     assert [d["id"] for d in body["desks"]] == ["L1-D01"]
     # "monitor" must not match "dual_monitor".
-    body = (await cloud.http.get("/api/v1/availability",
-                                 params={**params, "features": "monitor"})).json()
+    body = (
+        await cloud.http.get("/api/v1/availability", params={**params, "features": "monitor"})
+    ).json()
     assert all("monitor" in d["features"] for d in body["desks"])
-    body = (await cloud.http.get("/api/v1/availability",
-                                 params={**params, "capacity": 10})).json()
+    body = (await cloud.http.get("/api/v1/availability", params={**params, "capacity": 10})).json()
     assert [r["capacity"] for r in body["rooms"]] == [12]
     r = await cloud.http.get("/api/v1/availability", params={**params, "features": "sofa"})
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
 
 
-async def test_recurring_lists_conflicts_without_failing(cloud: RunningCloud,
-                                                         settings: CloudSettings) -> None:
+async def test_recurring_lists_conflicts_without_failing(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     from datetime import date, timedelta
 
@@ -143,11 +178,18 @@ async def test_recurring_lists_conflicts_without_failing(cloud: RunningCloud,
     last = first + timedelta(days=20)  # beyond the 14-day horizon on purpose
     taken = slot(days=2, hour=10, hours=1)
     await cloud.http.post("/api/v1/bookings", json=booking("L1-D05", "p-budi", taken))
-    r = await cloud.http.post("/api/v1/bookings/recurring", json={
-        "desk_id": "L1-D05", "person_id": "p-ayu",
-        "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-        "first_day": first.isoformat(), "last_day": last.isoformat(),
-        "start_time": "08:00", "end_time": "16:00"})
+    r = await cloud.http.post(
+        "/api/v1/bookings/recurring",
+        json={
+            "desk_id": "L1-D05",
+            "person_id": "p-ayu",
+            "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "first_day": first.isoformat(),
+            "last_day": last.isoformat(),
+            "start_time": "08:00",
+            "end_time": "16:00",
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     titles = {c["day"]: c["title"] for c in body["conflicts"]}

@@ -40,17 +40,26 @@ async def install_poison_trigger(engine: AsyncEngine) -> None:
     """Events for desks named poison-* now fail in SQL (as a real constraint would)."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(
-                "CREATE OR REPLACE FUNCTION poison_guard() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.desk LIKE 'poison-%' THEN "
-                f"RAISE EXCEPTION '{_REFUSED}'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"))
-            await conn.execute(text(
-                "CREATE TRIGGER poison_guard BEFORE INSERT ON events "
-                "FOR EACH ROW EXECUTE FUNCTION poison_guard()"))
+            await conn.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION poison_guard() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.desk LIKE 'poison-%' THEN "
+                    f"RAISE EXCEPTION '{_REFUSED}'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER poison_guard BEFORE INSERT ON events "
+                    "FOR EACH ROW EXECUTE FUNCTION poison_guard()"
+                )
+            )
         else:
-            await conn.execute(text(
-                "CREATE TRIGGER poison_guard BEFORE INSERT ON events "
-                f"WHEN NEW.desk LIKE 'poison-%' BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END"))
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER poison_guard BEFORE INSERT ON events "
+                    f"WHEN NEW.desk LIKE 'poison-%' BEGIN SELECT RAISE(ABORT, '{_REFUSED}'); END"
+                )
+            )
 
 
 async def drop_poison_trigger(engine: AsyncEngine) -> None:
@@ -63,8 +72,9 @@ async def drop_poison_trigger(engine: AsyncEngine) -> None:
 
 def wire(message: contract.Message, qos: int = 0) -> aiomqtt.Message:
     """The message as paho hands it to the ingestor (QoS 0: no broker ack involved)."""
-    return aiomqtt.Message(contract.topic_for(message), contract.encode(message), qos, False, 0,
-                           None)
+    return aiomqtt.Message(
+        contract.topic_for(message), contract.encode(message), qos, False, 0, None
+    )
 
 
 async def stored_ids(engine: AsyncEngine, ids: list[str]) -> dict[str, int]:
@@ -73,7 +83,8 @@ async def stored_ids(engine: AsyncEngine, ids: list[str]) -> dict[str, int]:
         rows = await conn.execute(
             select(EVENTS.c.message_id, func.count())
             .where(EVENTS.c.message_id.in_(ids), EVENTS.c.kind != "refused")
-            .group_by(EVENTS.c.message_id))
+            .group_by(EVENTS.c.message_id)
+        )
         return {mid: int(n) for mid, n in rows}
 
 
@@ -93,8 +104,9 @@ async def test_a_message_failing_in_sql_alone_is_bisected_out_and_its_batch_mate
     ingestor = Ingestor(settings, engine, sink)  # not started: this test drives flush()
     node = unique("node")
     now = time.time()
-    good = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE, ts=now - i)
-            for i in range(7)]
+    good = [
+        contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE, ts=now - i) for i in range(7)
+    ]
     poison = contract.CheckIn(node=node, desk=unique("poison"), badge=BADGE, ts=now)
     batch = [*good[:3], poison, *good[3:]]
     await bind(engine, node, [m.desk for m in batch])
@@ -135,9 +147,12 @@ async def test_database_down_is_retried_not_dead_lettered(
 
     db = tmp_path / "down.sqlite3"
     settings = CloudSettings(
-        database_url=f"sqlite+aiosqlite:///{db}", mqtt_url=mosquitto_server.url,
+        database_url=f"sqlite+aiosqlite:///{db}",
+        mqtt_url=mosquitto_server.url,
         mqtt_client_id=unique("ruang-cloud-down"),
-        telemetry_sqlite_path=tmp_path / "telemetry.sqlite3", flush_interval_s=0.05)
+        telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
+        flush_interval_s=0.05,
+    )
     await migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     sink = make_sink(settings)
@@ -196,8 +211,7 @@ async def test_poison_over_mqtt_is_parked_acked_and_replayed_by_an_admin(
                 acked |= set(json.loads(bytes(msg.payload))["ids"])  # type: ignore[arg-type]
                 if {before.id, poison.id, after.id} <= acked:
                     break
-    assert await stored_ids(engine, [before.id, poison.id, after.id]) == {
-        before.id: 1, after.id: 1}
+    assert await stored_ids(engine, [before.id, poison.id, after.id]) == {before.id: 1, after.id: 1}
 
     page = await _letters(cloud, node=node)
     assert page["total"] == 1
@@ -231,8 +245,11 @@ async def test_poison_over_mqtt_is_parked_acked_and_replayed_by_an_admin(
     # Cause fixed: the replay applies it through the same pipeline and removes the letter.
     await drop_poison_trigger(engine)
     r = await cloud.http.post(f"/api/v1/dead-letters/{letter_id}/replay")
-    assert r.status_code == 200 and r.json() == {"replayed": True, "duplicate": False,
-                                                 "reason": None}
+    assert r.status_code == 200 and r.json() == {
+        "replayed": True,
+        "duplicate": False,
+        "reason": None,
+    }
     assert await stored_ids(engine, [poison.id]) == {poison.id: 1}
     desk = (await cloud.http.get(f"/api/v1/desks/{poison.desk}")).json()
     assert desk["state"] == "occupied"
@@ -247,23 +264,29 @@ async def test_event_outside_the_clock_window_is_parked_and_the_node_flagged(
 ) -> None:
     node = unique("node")
     now = time.time()
-    too_old = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE,
-                               ts=now - settings.ingest_max_age_s - 3600)
-    ahead = contract.Presence(node=node, desk=unique("desk"), present=True,
-                              ts=now + settings.ingest_max_ahead_s + 3600)
-    old_backlog = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE,
-                                   ts=now - 20 * 86400)  # inside the 30-day window
+    too_old = contract.CheckIn(
+        node=node, desk=unique("desk"), badge=BADGE, ts=now - settings.ingest_max_age_s - 3600
+    )
+    ahead = contract.Presence(
+        node=node, desk=unique("desk"), present=True, ts=now + settings.ingest_max_ahead_s + 3600
+    )
+    old_backlog = contract.CheckIn(
+        node=node, desk=unique("desk"), badge=BADGE, ts=now - 20 * 86400
+    )  # inside the 30-day window
     engine: AsyncEngine = cloud.app.state.engine
     # Bound, so the clock alone decides: too_old is parked, old_backlog applied.
     await bind(engine, node, [too_old.desk, ahead.desk, old_backlog.desk])
     await publish(publisher, too_old)
     await publish(publisher, ahead)
-    await publisher.publish(contract.backlog_topic(node, "checkin"), contract.encode(old_backlog),
-                            qos=1)
+    await publisher.publish(
+        contract.backlog_topic(node, "checkin"), contract.encode(old_backlog), qos=1
+    )
 
     async def handled() -> bool:
-        return (cloud.ingestor.stats.rejected.get("clock_skew", 0) >= 2
-                and await stored_ids(cloud.app.state.engine, [old_backlog.id]) != {})
+        return (
+            cloud.ingestor.stats.rejected.get("clock_skew", 0) >= 2
+            and await stored_ids(cloud.app.state.engine, [old_backlog.id]) != {}
+        )
 
     await eventually(handled)
     assert await stored_ids(engine, [too_old.id]) == {}
@@ -275,9 +298,12 @@ async def test_event_outside_the_clock_window_is_parked_and_the_node_flagged(
     assert "clock_skew" in codes and "dead_letters" in codes
     assert fleet["online"] is True  # a wrong clock is an alarm, not an outage
     # A health report with a good clock clears the clock alarm.
-    await publish(publisher, contract.NodeHealth(
-        node=node, uptime_s=1, rss_bytes=1, rejected_frames=0, mqtt_reconnects=0,
-        units_online=0))
+    await publish(
+        publisher,
+        contract.NodeHealth(
+            node=node, uptime_s=1, rss_bytes=1, rejected_frames=0, mqtt_reconnects=0, units_online=0
+        ),
+    )
 
     async def clock_alarm_cleared() -> bool:
         n = (await cloud.http.get(f"/api/v1/fleet/nodes/{node}")).json()

@@ -17,8 +17,9 @@ CA_PEM = "-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n"
 
 
 @pytest.fixture
-def settings(database_url: str, mosquitto_server: devservers.Mosquitto,
-             tmp_path: Path) -> CloudSettings:
+def settings(
+    database_url: str, mosquitto_server: devservers.Mosquitto, tmp_path: Path
+) -> CloudSettings:
     (tmp_path / "ca.pem").write_text(CA_PEM)
     return CloudSettings(
         database_url=database_url,
@@ -53,8 +54,9 @@ async def test_enrolment_returns_credentials_and_writes_password_and_acl_files(
 ) -> None:
     config = {"desk_units": [{"desk": "d-1", "port": "/dev/ttyUSB0"}]}
     token = await new_token(cloud, node_id="node-7", config=config)
-    response = await cloud.http.post("/api/v1/enroll",
-                                     json={"token": token["token"], "hardware_id": "pi-123"})
+    response = await cloud.http.post(
+        "/api/v1/enroll", json={"token": token["token"], "hardware_id": "pi-123"}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["node_id"] == body["mqtt_username"] == "node-7"
@@ -84,8 +86,14 @@ async def test_token_is_single_use(cloud: RunningCloud) -> None:
 async def test_expired_token_is_refused(cloud: RunningCloud, settings: CloudSettings) -> None:
     engine = cloud.app.state.engine
     async with engine.begin() as conn:
-        issued = await create_token(conn, settings, node_id="node-late", ttl_s=60, config={},
-                                    now=datetime.now(UTC) - timedelta(hours=1))
+        issued = await create_token(
+            conn,
+            settings,
+            node_id="node-late",
+            ttl_s=60,
+            config={},
+            now=datetime.now(UTC) - timedelta(hours=1),
+        )
     response = await cloud.http.post("/api/v1/enroll", json={"token": issued.token})
     assert response.status_code == 410
     assert response.json()["title"] == "Enrolment token expired"

@@ -38,10 +38,10 @@ def _unfold(body: bytes) -> list[str]:
 async def test_ics_export_is_well_formed(cloud: RunningCloud, settings: CloudSettings) -> None:
     await seed(cloud, settings)
     when = slot()
-    made = (await cloud.http.post("/api/v1/bookings",
-                                  json=booking("L1-D03", "p-ayu", when))).json()
-    other = (await cloud.http.post("/api/v1/bookings",
-                                   json=booking("L1-D04", "p-budi", slot(days=2)))).json()
+    made = (await cloud.http.post("/api/v1/bookings", json=booking("L1-D03", "p-ayu", when))).json()
+    other = (
+        await cloud.http.post("/api/v1/bookings", json=booking("L1-D04", "p-budi", slot(days=2)))
+    ).json()
     await cloud.http.post(f"/api/v1/bookings/{other['id']}/cancel")
 
     r = await cloud.http.get("/api/v1/bookings/export.ics")
@@ -79,10 +79,12 @@ def test_fold_counts_octets_and_keeps_characters_whole() -> None:
 @sqlite_only
 async def test_csv_export(cloud: RunningCloud, settings: CloudSettings) -> None:
     await seed(cloud, settings)
-    made = (await cloud.http.post("/api/v1/bookings",
-                                  json=booking("L1-D03", "p-ayu", slot()))).json()
+    made = (
+        await cloud.http.post("/api/v1/bookings", json=booking("L1-D03", "p-ayu", slot()))
+    ).json()
     r = await cloud.http.get("/api/v1/bookings/export.csv", params={"desk": "L1-D03"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [(row["id"], row["desk_id"], row["status"]) for row in rows] == [
-        (str(made["id"]), "L1-D03", "booked")]
+        (str(made["id"]), "L1-D03", "booked")
+    ]

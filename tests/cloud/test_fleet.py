@@ -23,17 +23,27 @@ from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 def birth(node: str, desks: list[str], **extra: Any) -> contract.NodeState:
     return contract.NodeState(
-        node=node, online=True, bdseq=1, sw_version="2.0.0",
-        desks=tuple(contract.DeskInfo(desk=d, unit=f"unit-{d}") for d in desks), **extra,
+        node=node,
+        online=True,
+        bdseq=1,
+        sw_version="2.0.0",
+        desks=tuple(contract.DeskInfo(desk=d, unit=f"unit-{d}") for d in desks),
+        **extra,
     )
 
 
 def health(node: str, **extra: Any) -> contract.NodeHealth:
     fields: dict[str, Any] = {
-        "uptime_s": 3600.5, "rss_bytes": 40_000_000, "rejected_frames": 2,
-        "mqtt_reconnects": 1, "units_online": 1, "cpu_pct": 3.5,
-        "mem_available_bytes": 900_000_000, "disk_free_bytes": 8_000_000_000,
-        "temperature_c": 51.5, "dropped_telemetry": 0,
+        "uptime_s": 3600.5,
+        "rss_bytes": 40_000_000,
+        "rejected_frames": 2,
+        "mqtt_reconnects": 1,
+        "units_online": 1,
+        "cpu_pct": 3.5,
+        "mem_available_bytes": 900_000_000,
+        "disk_free_bytes": 8_000_000_000,
+        "temperature_c": 51.5,
+        "dropped_telemetry": 0,
     }
     fields.update(extra)
     return contract.NodeHealth(node=node, **fields)
@@ -69,17 +79,28 @@ async def test_birth_health_and_devices_show_up_in_the_fleet_view(
     node, desk = unique("node"), unique("desk")
     await bind(cloud.app.state.engine, node, [desk])
     await publish(publisher, birth(node, [desk], config_version=3, outbox_depth=7))
-    await publish(publisher, contract.DeviceHealth(
-        node=node, device="radar-1", kind="radar", online=True, rejected_frames=4,
-        last_reading_ts=1_795_000_000.0))
-    await publish(publisher, contract.DeviceHealth(
-        node=node, device="gps-1", kind="gps", online=False, detail="no fix"))
+    await publish(
+        publisher,
+        contract.DeviceHealth(
+            node=node,
+            device="radar-1",
+            kind="radar",
+            online=True,
+            rejected_frames=4,
+            last_reading_ts=1_795_000_000.0,
+        ),
+    )
+    await publish(
+        publisher,
+        contract.DeviceHealth(node=node, device="gps-1", kind="gps", online=False, detail="no fix"),
+    )
     h = health(node, outbox_depth=12, config_version=3)
     await publish(publisher, h)
 
     async def devices_in() -> bool:
         n = await fleet_node(cloud, node)
         return n is not None and n["device_counts"]["total"] == 2
+
     await eventually(devices_in)
     n = await wait_for_health(cloud, node, h.ts)
 
@@ -113,6 +134,7 @@ async def test_birth_health_and_devices_show_up_in_the_fleet_view(
     async def rebirth() -> bool:
         m = await fleet_node(cloud, node)
         return m is not None and m["config_version"] == 4
+
     await eventually(rebirth)
     m = await fleet_node(cloud, node)
     assert m is not None and m["outbox_depth"] == 12
@@ -151,8 +173,9 @@ async def test_alarm_and_thresholds_decide_the_state(
     a = await wait_for_health(cloud, alarmed, h_alarm.ts)
     assert a["state"] == "alarm"
     assert a["alarms"] == ["outbox full: dropping telemetry"]
-    assert a["reasons"] == [{"code": "alarm", "level": "alarm",
-                             "detail": "outbox full: dropping telemetry"}]
+    assert a["reasons"] == [
+        {"code": "alarm", "level": "alarm", "detail": "outbox full: dropping telemetry"}
+    ]
     b = await wait_for_health(cloud, busy, h_busy.ts)
     assert b["state"] == "warning"
     assert {r["code"] for r in b["reasons"]} == {"outbox_depth", "disk_free"}
@@ -160,6 +183,7 @@ async def test_alarm_and_thresholds_decide_the_state(
     async def is_offline() -> bool:
         n = await fleet_node(cloud, offline)
         return n is not None and n["state"] == "offline"
+
     await eventually(is_offline)
 
 
@@ -241,23 +265,32 @@ async def test_old_health_samples_are_pruned_by_the_sweep(
     settings: CloudSettings, publisher: aiomqtt.Client
 ) -> None:
     # A short offline timeout makes the sweep run every half second.
-    settings = settings.model_copy(update={"fleet_history_hours": 1.0,
-                                           "node_offline_after_s": 2.0})
+    settings = settings.model_copy(update={"fleet_history_hours": 1.0, "node_offline_after_s": 2.0})
     node = unique("node")
     async with start_cloud(settings) as cloud:
         now = datetime.now(UTC)
         async with cloud.app.state.engine.begin() as conn:
-            await conn.execute(insert(HEALTH_SAMPLES), [
-                {"node_id": node, "ts": now - timedelta(hours=2), "cpu_pct": 1.0},
-                {"node_id": node, "ts": now - timedelta(minutes=30), "cpu_pct": 2.0},
-            ])
+            await conn.execute(
+                insert(HEALTH_SAMPLES),
+                [
+                    {"node_id": node, "ts": now - timedelta(hours=2), "cpu_pct": 1.0},
+                    {"node_id": node, "ts": now - timedelta(minutes=30), "cpu_pct": 2.0},
+                ],
+            )
 
         async def pruned() -> bool:
             async with cloud.app.state.engine.connect() as conn:
-                left = (await conn.execute(
-                    select(HEALTH_SAMPLES.c.cpu_pct).where(HEALTH_SAMPLES.c.node_id == node)
-                )).scalars().all()
+                left = (
+                    (
+                        await conn.execute(
+                            select(HEALTH_SAMPLES.c.cpu_pct).where(HEALTH_SAMPLES.c.node_id == node)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
             return list(left) == [2.0]
+
         await eventually(pruned)
 
 
@@ -275,14 +308,15 @@ async def test_site_filter_follows_the_desks_layout(
     async def desk_known() -> bool:
         async with cloud.app.state.engine.connect() as conn:
             count = await conn.scalar(
-                select(func.count()).select_from(DESKS).where(DESKS.c.id == desk))
+                select(func.count()).select_from(DESKS).where(DESKS.c.id == desk)
+            )
         return bool(count == 1)
+
     await eventually(desk_known)
     async with cloud.app.state.engine.begin() as conn:
         await conn.execute(insert(Site).values(id=site, name="IKN"))
         await conn.execute(insert(Building).values(id=building, site_id=site, name="A1"))
-        await conn.execute(insert(Floor).values(id=floor, building_id=building, level=1,
-                                                name="L1"))
+        await conn.execute(insert(Floor).values(id=floor, building_id=building, level=1, name="L1"))
         await conn.execute(update(DESKS).where(DESKS.c.id == desk).values(floor_id=floor))
 
     rows = (await cloud.http.get("/api/v1/fleet/nodes", params={"site": site})).json()

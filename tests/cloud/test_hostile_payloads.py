@@ -37,12 +37,30 @@ from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 BADGE = "04A1B2C3D4E5F6"
 # Raw JSON tokens: NaN and Infinity are not JSON, but some encoders emit them.
 HOSTILE_TOKENS: tuple[str, ...] = (
-    "1e12", "1e300", "-1e300", "-1", "0", "1.5", str(2**31), str(2**63), str(2**64),
+    "1e12",
+    "1e300",
+    "-1e300",
+    "-1",
+    "0",
+    "1.5",
+    str(2**31),
+    str(2**63),
+    str(2**64),
     str(-(2**63) - 1),
-    "NaN", "Infinity", "-Infinity", "1e400", "null", "true", '""', json.dumps("x" * 20_000),
-    json.dumps("ąę中文😀 " * 40, ensure_ascii=False), json.dumps("a\u0000b"),
-    json.dumps(["alarm"] * 5_000), json.dumps([{"desk": f"d{i}"} for i in range(3_000)]),
-    "{}", json.dumps({"k": "v" * 1000}),
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "null",
+    "true",
+    '""',
+    json.dumps("x" * 20_000),
+    json.dumps("ąę中文😀 " * 40, ensure_ascii=False),
+    json.dumps("a\u0000b"),
+    json.dumps(["alarm"] * 5_000),
+    json.dumps([{"desk": f"d{i}"} for i in range(3_000)]),
+    "{}",
+    json.dumps({"k": "v" * 1000}),
 )
 
 
@@ -62,36 +80,90 @@ def samples(node: str, now: float) -> dict[str, contract.Message]:
         "checkout": contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=now),
         "tap_refused": contract.TapRefused(node=node, desk=desk, badge=BADGE, reason="no", ts=now),
         "button": contract.ButtonPressed(node=node, desk=desk, button=1, ts=now),
-        "unit_status": contract.UnitStatus(node=node, desk=desk, online=True, unit="u1",
-                                           firmware="fw1", ts=now),
-        "access": contract.AccessDecision(node=node, door="door-1", badge=BADGE, granted=True,
-                                          reason="ok", audit_seq=1, audit_hash="0" * 64, ts=now),
-        "door_status": contract.DoorStatus(node=node, door="door-1", condition="online",
-                                           detail="ok", ts=now),
-        "config_status": contract.ConfigStatus(node=node, version=1, applied=False, error="e",
-                                               active_version=1, ts=now),
+        "unit_status": contract.UnitStatus(
+            node=node, desk=desk, online=True, unit="u1", firmware="fw1", ts=now
+        ),
+        "access": contract.AccessDecision(
+            node=node,
+            door="door-1",
+            badge=BADGE,
+            granted=True,
+            reason="ok",
+            audit_seq=1,
+            audit_hash="0" * 64,
+            ts=now,
+        ),
+        "door_status": contract.DoorStatus(
+            node=node, door="door-1", condition="online", detail="ok", ts=now
+        ),
+        "config_status": contract.ConfigStatus(
+            node=node, version=1, applied=False, error="e", active_version=1, ts=now
+        ),
         "presence": contract.Presence(node=node, desk=desk, present=True, ts=now),
-        "room_presence": contract.RoomPresence(node=node, room=ROOM, present=True,
-                                               sensor=SENSOR, ts=now),
+        "room_presence": contract.RoomPresence(
+            node=node, room=ROOM, present=True, sensor=SENSOR, ts=now
+        ),
         "heartbeat": contract.Heartbeat(node=node, desk=desk, uptime_s=5, ts=now),
         "health": contract.NodeHealth(
-            node=node, uptime_s=5, rss_bytes=1, rejected_frames=0, mqtt_reconnects=0,
-            units_online=1, cpu_pct=1.0, mem_available_bytes=1, disk_free_bytes=10**9,
-            temperature_c=40, outbox_depth=0, dropped_telemetry=0, alarms=("a",),
-            config_version=1, ts=now),
-        "badge_presence": contract.BadgePresence(node=node, badge=BADGE, zone="zone-1",
-                                                 desk=desk, present=True, confidence=0.5,
-                                                 rssi=-60, ts=now),
-        "position": contract.Position(node=node, vehicle="car-1", lat=1, lon=1, speed_kmh=1,
-                                      heading_deg=1, fix_quality=1, satellites=5, hdop=1,
-                                      ts=now),
-        "device_health": contract.DeviceHealth(node=node, device=SENSOR, kind="radar",
-                                               online=True, rejected_frames=0,
-                                               last_reading_ts=now, battery_pct=50, detail="d",
-                                               ts=now),
-        "state": contract.NodeState(node=node, online=True, bdseq=1, sw_version="1",
-                                    desks=(contract.DeskInfo(desk=desk, unit="u1"),),
-                                    outbox_depth=0, config_version=1, ts=now),
+            node=node,
+            uptime_s=5,
+            rss_bytes=1,
+            rejected_frames=0,
+            mqtt_reconnects=0,
+            units_online=1,
+            cpu_pct=1.0,
+            mem_available_bytes=1,
+            disk_free_bytes=10**9,
+            temperature_c=40,
+            outbox_depth=0,
+            dropped_telemetry=0,
+            alarms=("a",),
+            config_version=1,
+            ts=now,
+        ),
+        "badge_presence": contract.BadgePresence(
+            node=node,
+            badge=BADGE,
+            zone="zone-1",
+            desk=desk,
+            present=True,
+            confidence=0.5,
+            rssi=-60,
+            ts=now,
+        ),
+        "position": contract.Position(
+            node=node,
+            vehicle="car-1",
+            lat=1,
+            lon=1,
+            speed_kmh=1,
+            heading_deg=1,
+            fix_quality=1,
+            satellites=5,
+            hdop=1,
+            ts=now,
+        ),
+        "device_health": contract.DeviceHealth(
+            node=node,
+            device=SENSOR,
+            kind="radar",
+            online=True,
+            rejected_frames=0,
+            last_reading_ts=now,
+            battery_pct=50,
+            detail="d",
+            ts=now,
+        ),
+        "state": contract.NodeState(
+            node=node,
+            online=True,
+            bdseq=1,
+            sw_version="1",
+            desks=(contract.DeskInfo(desk=desk, unit="u1"),),
+            outbox_depth=0,
+            config_version=1,
+            ts=now,
+        ),
     }
     # A kind added to the contract must get a sample (and so its hostile variants).
     assert set(out) == {*contract.EVENT_KINDS, *contract.TELEMETRY_KINDS, "state"}
@@ -173,8 +245,7 @@ def expect(items: list[Hostile], settings: CloudSettings, now: float, node: str)
 
 def refused(stats: IngestStats) -> int:
     """Refused at decode (the contract or the clock window)."""
-    return sum(n for category, n in stats.rejected.items()
-               if category not in BINDING_CATEGORIES)
+    return sum(n for category, n in stats.rejected.items() if category not in BINDING_CATEGORIES)
 
 
 def refused_by_bindings(stats: IngestStats) -> int:
@@ -193,9 +264,13 @@ async def _counts(cloud: RunningCloud, ids: set[str]) -> Outcome:
         rows = await conn.execute(
             select(EVENTS.c.message_id, EVENTS.c.kind, func.count())
             .where(EVENTS.c.message_id.in_(list(ids)))
-            .group_by(EVENTS.c.message_id, EVENTS.c.kind))
-        parked = set(await conn.scalars(
-            select(DEAD_LETTERS.c.message_id).where(DEAD_LETTERS.c.message_id.in_(list(ids)))))
+            .group_by(EVENTS.c.message_id, EVENTS.c.kind)
+        )
+        parked = set(
+            await conn.scalars(
+                select(DEAD_LETTERS.c.message_id).where(DEAD_LETTERS.c.message_id.in_(list(ids)))
+            )
+        )
     out = Outcome({}, {}, parked)
     for mid, kind, n in rows:
         into = out.refused if kind == "refused" else out.applied
@@ -214,8 +289,13 @@ async def _round(
     assert want.unbound_events is not None
     # Every valid check-in names a desk of its own, bound to the node like the samples'.
     desks = [unique("desk") for _ in range(len(hostile) // 10 + 2)]
-    await bind(cloud.app.state.engine, node, [sample_desk(node), *desks],
-               rooms=[ROOM], sensors={ROOM: SENSOR})
+    await bind(
+        cloud.app.state.engine,
+        node,
+        [sample_desk(node), *desks],
+        rooms=[ROOM],
+        sensors={ROOM: SENSOR},
+    )
     valid_desks = iter(desks)
     valid: list[contract.CheckIn] = []
     stats = cloud.ingestor.stats
@@ -258,10 +338,15 @@ async def _round(
     assert sql_poison <= want.stored
     assert all(stored.get(mid) == 1 for mid in want.stored - sql_poison)
     assert not (stored.keys() & parked)
-    return {"hostile": len(hostile), "refused_at_decode": want.refused,
-            "refused_by_bindings": want.unbound,
-            "dead_lettered": len(parked), "dead_lettered_sql": len(sql_poison),
-            "hostile_valid_stored": len(want.stored - sql_poison), "valid_stored": len(valid)}
+    return {
+        "hostile": len(hostile),
+        "refused_at_decode": want.refused,
+        "refused_by_bindings": want.unbound,
+        "dead_lettered": len(parked),
+        "dead_lettered_sql": len(sql_poison),
+        "hostile_valid_stored": len(want.stored - sql_poison),
+        "valid_stored": len(valid),
+    }
 
 
 async def test_hostile_payloads_are_refused_or_parked_and_valid_events_stored_once(
@@ -271,14 +356,17 @@ async def test_hostile_payloads_are_refused_or_parked_and_valid_events_stored_on
     # A broker of its own: the counts must not include other tests' retained messages.
     with devservers.mosquitto() as broker:
         settings = settings.model_copy(update={"mqtt_url": broker.url})
-        async with aiomqtt.Client("127.0.0.1", broker.port,
-                                  identifier=unique("hostile-publisher")) as publisher:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, identifier=unique("hostile-publisher")
+        ) as publisher:
             async with start_cloud(settings) as cloud:
                 first = await _round(cloud, publisher, settings, node)
             # A restart: the cloud must not be stuck on anything it saw before.
             async with start_cloud(settings) as cloud:
                 second = await _round(cloud, publisher, settings, node)
                 assert cloud.ingestor.stats.write_errors == 0
-    print(f"\nhostile payload rounds ({settings.database_url.split(':')[0]}): "
-          f"{first} / after restart {second}")
+    print(
+        f"\nhostile payload rounds ({settings.database_url.split(':')[0]}): "
+        f"{first} / after restart {second}"
+    )
     assert first["hostile"] > 1000 and first["refused_at_decode"] > 0

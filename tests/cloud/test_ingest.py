@@ -33,7 +33,10 @@ def iso(ts: float) -> str:
 
 def birth(node: str, desks: list[str], bdseq: int = 1) -> contract.NodeState:
     return contract.NodeState(
-        node=node, online=True, bdseq=bdseq, sw_version="1.2.3",
+        node=node,
+        online=True,
+        bdseq=bdseq,
+        sw_version="1.2.3",
         desks=tuple(contract.DeskInfo(desk=d, unit=f"unit-{d}") for d in desks),
     )
 
@@ -84,8 +87,9 @@ async def test_checkout_frees_the_desk_and_unit_status_is_recorded(
     await publish(publisher, contract.CheckOut(node=node, desk=desk, badge=BADGE, ts=recent(20)))
     # Arrives late (e.g. queued): older than the checkout, so it must not re-occupy the desk.
     await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE, ts=recent(15)))
-    await publish(publisher,
-                  contract.UnitStatus(node=node, desk=desk, online=True, firmware="fw-7"))
+    await publish(
+        publisher, contract.UnitStatus(node=node, desk=desk, online=True, firmware="fw-7")
+    )
 
     async def unit_reported() -> bool:
         d = await desk_json(cloud, desk)
@@ -168,13 +172,17 @@ async def test_malformed_messages_are_counted_by_reason_and_the_next_good_one_ap
     await bind(cloud.app.state.engine, node, [desk])
     good = contract.Presence(node=node, desk=desk, present=True)
     await publisher.publish(contract.telemetry_topic(node, "presence"), b"{not json", qos=1)
-    await publisher.publish(contract.telemetry_topic(node, "presence"),
-                            contract.encode(contract.Presence(node=other, desk=desk, present=True)),
-                            qos=1)
+    await publisher.publish(
+        contract.telemetry_topic(node, "presence"),
+        contract.encode(contract.Presence(node=other, desk=desk, present=True)),
+        qos=1,
+    )
     await publisher.publish(contract.telemetry_topic(node, "smell"), contract.encode(good), qos=1)
-    await publisher.publish(contract.event_topic(node, "checkin"),
-                            b'{"v":1,"id":"abcdefgh1","node":"%s","desk":"d1","badge":"xyz"}'
-                            % node.encode(), qos=1)
+    await publisher.publish(
+        contract.event_topic(node, "checkin"),
+        b'{"v":1,"id":"abcdefgh1","node":"%s","desk":"d1","badge":"xyz"}' % node.encode(),
+        qos=1,
+    )
     # Inside the cloud's subscription, outside the contract (bad node id).
     await publisher.publish("ruang/v1/nodes/bad node!/state", b"{}", qos=1)
     await publish(publisher, good)
@@ -248,8 +256,11 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     async def presence_is(value: bool, after_received: int) -> None:
         async def applied() -> bool:
             d = await desk_json(cloud, desk)
-            return (cloud.ingestor.stats.applied >= after_received and d is not None
-                    and d["present"] is value)
+            return (
+                cloud.ingestor.stats.applied >= after_received
+                and d is not None
+                and d["present"] is value
+            )
 
         await eventually(applied)
 
@@ -259,8 +270,9 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     baseline = cloud.ingestor.stats.applied
     await publish(publisher, contract.Presence(node=node, desk=desk, present=True, ts=recent(200)))
     # A marker on another desk: once it is applied, so is the repeat before it.
-    await publish(publisher,
-                  contract.Presence(node=node, desk=marker, present=False, ts=recent(200)))
+    await publish(
+        publisher, contract.Presence(node=node, desk=marker, present=False, ts=recent(200))
+    )
 
     async def marker_applied() -> bool:
         d = await desk_json(cloud, marker)
@@ -345,16 +357,20 @@ async def test_clean_stop_acknowledges_what_it_stored_before_disconnecting(
         lock.close()
         await cloud.ingestor.stop()
         async with cloud.app.state.engine.connect() as conn:
-            stored = await conn.scalar(select(func.count()).select_from(EVENTS).where(
-                EVENTS.c.message_id.in_([e.id for e in events])))
+            stored = await conn.scalar(
+                select(func.count())
+                .select_from(EVENTS)
+                .where(EVENTS.c.message_id.in_([e.id for e in events]))
+            )
         assert stored == len(events)
 
     # Reconnect with the cloud's session: the broker must have nothing of those to
     # redeliver. A marker published now arrives after any redelivery.
     marker = contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE)
     redelivered: list[str] = []
-    async with aiomqtt.Client("127.0.0.1", mosquitto_server.port,
-                              identifier=settings.mqtt_client_id, clean_session=False) as client:
+    async with aiomqtt.Client(
+        "127.0.0.1", mosquitto_server.port, identifier=settings.mqtt_client_id, clean_session=False
+    ) as client:
         await publish(publisher, marker)
         async for msg in client.messages:
             mid = contract.decode(msg.topic.value, msg.payload)[1].id  # type: ignore[arg-type]

@@ -48,8 +48,9 @@ def test_duplicate_desk_id_names_its_path() -> None:
     desks[3]["id"] = desks[0]["id"]
     with pytest.raises(LayoutError) as caught:
         parse_layout(data)
-    assert (f"buildings[0].floors[1].zones[0].desks[3].id: duplicate desk id "
-            f"'{desks[0]['id']}'") in str(caught.value)
+    assert (
+        f"buildings[0].floors[1].zones[0].desks[3].id: duplicate desk id '{desks[0]['id']}'"
+    ) in str(caught.value)
 
 
 def test_schema_errors_are_all_listed_with_paths() -> None:
@@ -88,14 +89,20 @@ async def test_apply_is_idempotent_and_keeps_live_state(database_url: str) -> No
         await apply_layout(engine, layout)
         async with engine.begin() as conn:
             # As if the edge had reported a check-in and a unit serial meanwhile.
-            await conn.execute(text("UPDATE desks SET state = 'occupied', unit = 'SN-1' "
-                                    "WHERE id = 'L1-D01'"))
+            await conn.execute(
+                text("UPDATE desks SET state = 'occupied', unit = 'SN-1' WHERE id = 'L1-D01'")
+            )
         await apply_layout(engine, layout)
         async with engine.connect() as conn:
             assert await conn.scalar(select(func.count()).select_from(Desk)) == 72
             assert await conn.scalar(select(func.count()).select_from(Room)) == 6
-            row = (await conn.execute(select(Desk.state, Desk.unit, Desk.node_id, Desk.features)
-                                      .where(Desk.id == "L1-D01"))).one()
+            row = (
+                await conn.execute(
+                    select(Desk.state, Desk.unit, Desk.node_id, Desk.features).where(
+                        Desk.id == "L1-D01"
+                    )
+                )
+            ).one()
         assert tuple(row) == ("occupied", "SN-1", "ikn-demo-l1", ["monitor", "standing"])
     finally:
         await engine.dispose()
@@ -116,8 +123,9 @@ async def test_unknown_assigned_person_names_file_and_desk_and_writes_nothing(
             await apply_layout(engine, load_layout(plan))
         message = str(caught.value)
         assert message.startswith(f"{plan}: invalid layout")
-        assert ("buildings[0].floors[0].zones[0].desks[1].assigned_person: no person "
-                "'nobody-123'") in message
+        assert (
+            "buildings[0].floors[0].zones[0].desks[1].assigned_person: no person 'nobody-123'"
+        ) in message
         # The reason, not a driver error with every parameter set.
         assert "INSERT" not in message and len(message.splitlines()) == 2
         async with engine.connect() as conn:

@@ -55,17 +55,16 @@ async def test_a_slow_subscriber_overflows_into_resync() -> None:
 
 
 async def test_ingestion_announces_committed_desk_changes(
-        cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client) -> None:
+    cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client
+) -> None:
     await seed(cloud, settings)
     hub: LiveHub = cloud.app.state.live
     with hub.subscribe({"L1-D09"}) as sub:
-        await publish(publisher, contract.Presence(node="ikn-demo-l1", desk="L1-D09",
-                                                   present=True))
+        await publish(publisher, contract.Presence(node="ikn-demo-l1", desk="L1-D09", present=True))
         batch = await sub.next(coalesce_s=0.01, idle_s=15)
         assert batch is not None and batch.desks == {"L1-D09"}
     # Announced after the commit: the map already shows it.
-    desks = {d["id"]: d for d in (await cloud.http.get("/api/v1/floors/A1-L1/map")
-                                  ).json()["desks"]}
+    desks = {d["id"]: d for d in (await cloud.http.get("/api/v1/floors/A1-L1/map")).json()["desks"]}
     assert desks["L1-D09"]["state"] == "occupied"
 
 
@@ -76,22 +75,25 @@ async def _event(lines: AsyncIterator[str]) -> tuple[str, str]:
         if line.startswith(":"):
             continue
         if line.startswith("event: "):
-            name = line[len("event: "):]
+            name = line[len("event: ") :]
         elif line.startswith("data: "):
-            data = line[len("data: "):]
+            data = line[len("data: ") :]
         elif line == "" and data:
             return name, data
     raise AssertionError("stream ended")
 
 
 async def test_stream_sends_booking_changes_and_ends_with_the_server(
-        settings: CloudSettings) -> None:
+    settings: CloudSettings,
+) -> None:
     async with serving(settings) as (base, task):
         engine = make_engine(settings.database_url)
-        manager = auth_headers(settings, subject="p-citra", roles=("facility_manager",),
-                               sites=("ikn-kipp",))
-        async with httpx.AsyncClient(base_url=base, timeout=30,
-                                     headers=auth_headers(settings)) as admin:
+        manager = auth_headers(
+            settings, subject="p-citra", roles=("facility_manager",), sites=("ikn-kipp",)
+        )
+        async with httpx.AsyncClient(
+            base_url=base, timeout=30, headers=auth_headers(settings)
+        ) as admin:
             try:
                 await seed(admin, settings, engine)
             finally:
@@ -104,9 +106,15 @@ async def test_stream_sends_booking_changes_and_ends_with_the_server(
                     lines = stream.aiter_lines()
                     assert await anext(lines) == ": subscribed"
                     start, end = now_slot()
-                    r = await admin.post("/api/v1/bookings", json={
-                        "desk_id": "L1-D03", "person_id": "p-ayu", "starts_at": start,
-                        "ends_at": end})
+                    r = await admin.post(
+                        "/api/v1/bookings",
+                        json={
+                            "desk_id": "L1-D03",
+                            "person_id": "p-ayu",
+                            "starts_at": start,
+                            "ends_at": end,
+                        },
+                    )
                     assert r.status_code == 201, r.text
                     async with asyncio.timeout(10):
                         name, data = await _event(lines)

@@ -15,10 +15,12 @@ async def _schema(database_url: str) -> tuple[set[str], str, set[str]]:
     engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
+
             def describe(sync_conn):  # type: ignore[no-untyped-def]
                 insp = inspect(sync_conn)
                 uniques = {u["name"] for u in insp.get_unique_constraints("events")}
                 return set(insp.get_table_names()), uniques
+
             tables, uniques = await conn.run_sync(describe)
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     finally:

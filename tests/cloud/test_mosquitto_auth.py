@@ -63,17 +63,45 @@ def make_test_pki(directory: Path) -> Pki:
     ca, ca_key = directory / "ca.pem", directory / "ca.key"
     csr, cert, key = directory / "server.csr", directory / "server.pem", directory / "server.key"
     ext = directory / "server.ext"
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                   "basicConstraints=critical,CA:FALSE\n"
-                   "keyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=serverAuth\n")
+    ext.write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     for args in (
-        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
-         "-subj", "/CN=Ruang test CA"],
+        [
+            "req",
+            "-x509",
+            *ec,
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Ruang test CA",
+        ],
         ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-         "-out", cert, "-days", "2", "-extfile", ext],
+        [
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ],
     ):
         subprocess.run([openssl, *map(str, args)], check=True, capture_output=True)
     return Pki(ca=ca, cert=cert, key=key)
@@ -95,15 +123,20 @@ class AuthBroker:
 
 
 @contextlib.contextmanager
-def auth_broker(password_file: Path, acl_file: Path, pki: Pki | None = None
-                ) -> Iterator[AuthBroker]:
+def auth_broker(
+    password_file: Path, acl_file: Path, pki: Pki | None = None
+) -> Iterator[AuthBroker]:
     """Mosquitto refusing anonymous clients, checking the cloud-written files."""
     extra = [f"password_file {password_file}", f"acl_file {acl_file}"]
     tls_port = None
     if pki is not None:
         tls_port = devservers.free_port()
-        extra += [f"listener {tls_port} {devservers.LOOPBACK}", f"cafile {pki.ca}",
-                  f"certfile {pki.cert}", f"keyfile {pki.key}"]
+        extra += [
+            f"listener {tls_port} {devservers.LOOPBACK}",
+            f"cafile {pki.ca}",
+            f"certfile {pki.cert}",
+            f"keyfile {pki.key}",
+        ]
     try:
         context = devservers.mosquitto("\n".join(extra), allow_anonymous=False)
         server = context.__enter__()
@@ -129,9 +162,15 @@ async def write_broker_files(settings: CloudSettings) -> None:
 
 
 def client(port: int, username: str, password: str, **kwargs: object) -> aiomqtt.Client:
-    return aiomqtt.Client("127.0.0.1", port, username=username, password=password,
-                          identifier=f"test-{username}-{uuid.uuid4().hex[:8]}", timeout=10,
-                          **kwargs)  # type: ignore[arg-type]
+    return aiomqtt.Client(
+        "127.0.0.1",
+        port,
+        username=username,
+        password=password,
+        identifier=f"test-{username}-{uuid.uuid4().hex[:8]}",
+        timeout=10,
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 async def next_message(messages: AsyncIterator[aiomqtt.Message]) -> aiomqtt.Message:
@@ -238,11 +277,17 @@ async def test_node_publishes_on_its_own_topics_but_not_as_another_node(
     deployment: Deployment,
 ) -> None:
     port, pw = deployment.broker.port, deployment.passwords
-    async with client(port, CLOUD_USER, CLOUD_PASSWORD) as cloud, \
-            client(port, "node-a", pw["node-a"]) as node_a:
+    async with (
+        client(port, CLOUD_USER, CLOUD_PASSWORD) as cloud,
+        client(port, "node-a", pw["node-a"]) as node_a,
+    ):
         await cloud.subscribe("ruang/v1/#", qos=1)
-        allowed = [f"{ROOT}/node-a/state", f"{ROOT}/node-a/events/check_in",
-                   f"{ROOT}/node-a/telemetry/presence", f"{ROOT}/node-a/backlog/presence"]
+        allowed = [
+            f"{ROOT}/node-a/state",
+            f"{ROOT}/node-a/events/check_in",
+            f"{ROOT}/node-a/telemetry/presence",
+            f"{ROOT}/node-a/backlog/presence",
+        ]
         for topic in allowed:
             await node_a.publish(topic, b"mine", qos=1)
         messages = aiter(cloud.messages)
@@ -253,19 +298,26 @@ async def test_node_publishes_on_its_own_topics_but_not_as_another_node(
         # the publisher's connection over it, so the marker that proves nothing got
         # through goes on the same connection when it survives (per-connection
         # order), else on a new one (the broker has then handled the forbidden one).
-        forbidden = [f"{ROOT}/node-b/state", f"{ROOT}/node-b/events/check_in",
-                     f"{ROOT}/node-a/commands/led", f"{ROOT}/node-b/commands/led",
-                     "ruang/v1/other"]
+        forbidden = [
+            f"{ROOT}/node-b/state",
+            f"{ROOT}/node-b/events/check_in",
+            f"{ROOT}/node-a/commands/led",
+            f"{ROOT}/node-b/commands/led",
+            "ruang/v1/other",
+        ]
         for n, topic in enumerate(forbidden):
             marker = f"marker {n}".encode()
             await publish_forbidden_then_marker(port, pw["node-a"], topic, marker)
             first = await next_message(messages)
-            assert (str(first.topic), first.payload) == (f"{ROOT}/node-a/telemetry/marker",
-                                                         marker), topic
+            assert (str(first.topic), first.payload) == (
+                f"{ROOT}/node-a/telemetry/marker",
+                marker,
+            ), topic
 
 
-async def publish_forbidden_then_marker(port: int, password: str, topic: str,
-                                        marker: bytes) -> None:
+async def publish_forbidden_then_marker(
+    port: int, password: str, topic: str, marker: bytes
+) -> None:
     marker_topic = f"{ROOT}/node-a/telemetry/marker"
     try:
         async with client(port, "node-a", password) as node_a:
@@ -280,8 +332,10 @@ async def publish_forbidden_then_marker(port: int, password: str, topic: str,
 
 async def test_node_cannot_read_another_nodes_commands(deployment: Deployment) -> None:
     port, pw = deployment.broker.port, deployment.passwords
-    async with client(port, CLOUD_USER, CLOUD_PASSWORD) as cloud, \
-            client(port, "node-a", pw["node-a"]) as node_a:
+    async with (
+        client(port, CLOUD_USER, CLOUD_PASSWORD) as cloud,
+        client(port, "node-a", pw["node-a"]) as node_a,
+    ):
         # Whether the broker refuses the subscription or filters delivery, nothing of B's comes.
         with contextlib.suppress(aiomqtt.MqttError):
             await node_a.subscribe(f"{ROOT}/node-b/commands/#", qos=1)
@@ -289,8 +343,7 @@ async def test_node_cannot_read_another_nodes_commands(deployment: Deployment) -
         await cloud.publish(f"{ROOT}/node-b/commands/led", b"for b", qos=1)
         await cloud.publish(f"{ROOT}/node-a/commands/led", b"marker for a", qos=1)
         first = await next_message(aiter(node_a.messages))
-        assert (str(first.topic), first.payload) == (f"{ROOT}/node-a/commands/led",
-                                                     b"marker for a")
+        assert (str(first.topic), first.payload) == (f"{ROOT}/node-a/commands/led", b"marker for a")
 
 
 async def test_revoked_node_cannot_connect_once_the_broker_reloaded(
@@ -327,8 +380,14 @@ async def test_tls_client_trusting_the_deployment_ca_connects(deployment: Deploy
     assert tls_port is not None
     pki_ca = deployment.pki.ca
     for host in ("localhost", "127.0.0.1"):
-        async with aiomqtt.Client(host, tls_port, username=CLOUD_USER, password=CLOUD_PASSWORD,
-                                  tls_context=client_tls_context(pki_ca), timeout=10) as c:
+        async with aiomqtt.Client(
+            host,
+            tls_port,
+            username=CLOUD_USER,
+            password=CLOUD_PASSWORD,
+            tls_context=client_tls_context(pki_ca),
+            timeout=10,
+        ) as c:
             await c.publish(f"{ROOT}/node-a/commands/led", b"over tls", qos=1)
 
 
@@ -338,9 +397,14 @@ async def test_tls_client_without_the_deployment_ca_fails_verification(
     tls_port = deployment.broker.tls_port
     assert tls_port is not None
     with pytest.raises(aiomqtt.MqttError, match="CERTIFICATE_VERIFY_FAILED"):
-        async with aiomqtt.Client("localhost", tls_port, username=CLOUD_USER,
-                                  password=CLOUD_PASSWORD,
-                                  tls_context=client_tls_context(None), timeout=10):
+        async with aiomqtt.Client(
+            "localhost",
+            tls_port,
+            username=CLOUD_USER,
+            password=CLOUD_PASSWORD,
+            tls_context=client_tls_context(None),
+            timeout=10,
+        ):
             pass
 
 

@@ -43,8 +43,7 @@ async def tls_broker(tmp_path: Path) -> AsyncIterator[tuple[CloudSettings, AuthB
     await write_broker_files(settings)
     pki = make_test_pki(tmp_path / "pki")
     assert settings.mosquitto_password_file and settings.mosquitto_acl_file
-    with auth_broker(settings.mosquitto_password_file, settings.mosquitto_acl_file,
-                     pki) as broker:
+    with auth_broker(settings.mosquitto_password_file, settings.mosquitto_acl_file, pki) as broker:
         yield settings, broker, pki
 
 
@@ -52,21 +51,28 @@ async def test_the_session_connects_over_mqtts_with_the_cloud_account_and_receiv
     tls_broker: tuple[CloudSettings, AuthBroker, Pki],
 ) -> None:
     base, broker, pki = tls_broker
-    settings = base.model_copy(update={"mqtt_url": f"mqtts://localhost:{broker.tls_port}",
-                                       "mqtt_ca_file": pki.ca})
+    settings = base.model_copy(
+        update={"mqtt_url": f"mqtts://localhost:{broker.tls_port}", "mqtt_ca_file": pki.ca}
+    )
     received: list[aiomqtt.Message] = []
     session = MqttSession(settings, received.append, contract.CLOUD_SUBSCRIPTIONS)
     session.start()
     try:
+
         async def subscribed() -> bool:
             return session.connected
 
         await eventually(subscribed, what="TLS connection with the cloud account")
         assert session.connects == 1
         heartbeat = contract.Heartbeat(node="node-x", desk="d-1", uptime_s=1)
-        async with aiomqtt.Client("localhost", broker.tls_port or 0, username="ruang-cloud",
-                                  password=CLOUD_PASSWORD, identifier="peer",
-                                  tls_context=client_tls_context(pki.ca)) as peer:
+        async with aiomqtt.Client(
+            "localhost",
+            broker.tls_port or 0,
+            username="ruang-cloud",
+            password=CLOUD_PASSWORD,
+            identifier="peer",
+            tls_context=client_tls_context(pki.ca),
+        ) as peer:
             await peer.subscribe(contract.node_command_subscription("node-x"))
 
             async def delivered() -> bool:
@@ -85,17 +91,21 @@ async def test_the_session_connects_over_mqtts_with_the_cloud_account_and_receiv
 
 
 async def test_the_session_refuses_a_broker_certificate_not_from_the_configured_ca(
-    tls_broker: tuple[CloudSettings, AuthBroker, Pki], tmp_path: Path,
+    tls_broker: tuple[CloudSettings, AuthBroker, Pki],
+    tmp_path: Path,
 ) -> None:
     base, broker, _ = tls_broker
     stranger = make_test_pki(tmp_path / "other-pki")
-    settings = base.model_copy(update={"mqtt_url": f"mqtts://localhost:{broker.tls_port}",
-                                       "mqtt_ca_file": stranger.ca})
+    settings = base.model_copy(
+        update={"mqtt_url": f"mqtts://localhost:{broker.tls_port}", "mqtt_ca_file": stranger.ca}
+    )
     errors: list[str] = []
-    session = MqttSession(settings, lambda _: None, contract.CLOUD_SUBSCRIPTIONS,
-                          on_error=errors.append)
+    session = MqttSession(
+        settings, lambda _: None, contract.CLOUD_SUBSCRIPTIONS, on_error=errors.append
+    )
     session.start()
     try:
+
         async def refused() -> bool:
             return bool(errors)
 

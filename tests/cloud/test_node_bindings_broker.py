@@ -63,23 +63,33 @@ async def two_nodes(tmp_path: Path) -> AsyncIterator[TwoNodes]:
         for node in ("node-a", "node-b"):
             async with engine.begin() as conn:
                 issued = await create_token(conn, settings, node_id=node, ttl_s=60, config={})
-                passwords[node] = (await enrol(conn, settings, token=issued.token,
-                                               hardware_id=None)).mqtt_password
+                passwords[node] = (
+                    await enrol(conn, settings, token=issued.token, hardware_id=None)
+                ).mqtt_password
                 await BrokerFiles(settings).write(conn)
         await bind(engine, "node-a", ["A1"], rooms=["RA"])
         await bind(engine, "node-b", ["B1"], rooms=["RB"])
         async with engine.begin() as conn:
             await conn.execute(insert(Person).values(id="p-b", kind="asn", name="B", role="asn"))
-            booking = await conn.scalar(insert(Booking).values(
-                desk_id="B1", person_id="p-b", starts_at=now - timedelta(minutes=5),
-                ends_at=now + timedelta(hours=2), status="booked", created_at=now,
-            ).returning(Booking.id))
+            booking = await conn.scalar(
+                insert(Booking)
+                .values(
+                    desk_id="B1",
+                    person_id="p-b",
+                    starts_at=now - timedelta(minutes=5),
+                    ends_at=now + timedelta(hours=2),
+                    status="booked",
+                    created_at=now,
+                )
+                .returning(Booking.id)
+            )
     finally:
         await engine.dispose()
     assert settings.mosquitto_password_file and settings.mosquitto_acl_file
     with auth_broker(settings.mosquitto_password_file, settings.mosquitto_acl_file) as broker:
-        settings = settings.model_copy(update={
-            "mqtt_url": f"mqtt://{CLOUD_USER}:{CLOUD_PASSWORD}@127.0.0.1:{broker.port}"})
+        settings = settings.model_copy(
+            update={"mqtt_url": f"mqtt://{CLOUD_USER}:{CLOUD_PASSWORD}@127.0.0.1:{broker.port}"}
+        )
         async with start_cloud(settings) as cloud:
             yield TwoNodes(cloud, broker.port, passwords, int(booking))
 
@@ -95,8 +105,9 @@ async def desk_row(cloud: RunningCloud, desk: str) -> object:
 
 
 async def send(node: aiomqtt.Client, message: contract.Message) -> None:
-    await node.publish(contract.topic_for(message), contract.encode(message),
-                       qos=contract.qos_for(message))
+    await node.publish(
+        contract.topic_for(message), contract.encode(message), qos=contract.qos_for(message)
+    )
 
 
 async def test_node_cannot_check_in_or_report_presence_for_another_nodes_desk_or_room(
@@ -104,8 +115,10 @@ async def test_node_cannot_check_in_or_report_presence_for_another_nodes_desk_or
 ) -> None:
     cloud, stats = two_nodes.cloud, two_nodes.cloud.ingestor.stats
     pw = two_nodes.passwords
-    async with client(two_nodes.port, "node-a", pw["node-a"]) as node_a, \
-            client(two_nodes.port, "node-b", pw["node-b"]) as node_b:
+    async with (
+        client(two_nodes.port, "node-a", pw["node-a"]) as node_a,
+        client(two_nodes.port, "node-b", pw["node-b"]) as node_b,
+    ):
         await node_a.subscribe(contract.node_command_subscription("node-a"), qos=1)
         acks: set[str] = set()
 
@@ -115,8 +128,9 @@ async def test_node_cannot_check_in_or_report_presence_for_another_nodes_desk_or
                     acks.update(contract.decode(str(m.topic), m.payload)[1].ids)  # type: ignore[arg-type,attr-defined]
 
         collector = asyncio.create_task(collect())
-        forged = contract.CheckIn(node="node-a", desk="B1", badge=BADGE,
-                                  booking=str(two_nodes.booking))
+        forged = contract.CheckIn(
+            node="node-a", desk="B1", badge=BADGE, booking=str(two_nodes.booking)
+        )
         ghost = contract.CheckIn(node="node-a", desk="GHOST-1", badge=BADGE)
         await send(node_a, forged)
         await send(node_a, ghost)
@@ -140,13 +154,21 @@ async def test_node_cannot_check_in_or_report_presence_for_another_nodes_desk_or
         assert b1.state == "free" and b1.present is None  # type: ignore[attr-defined]
         assert await booking_status(cloud, two_nodes.booking) == "booked"
         async with cloud.app.state.engine.connect() as conn:
-            assert await conn.scalar(select(func.count()).select_from(DESKS).where(
-                DESKS.c.id.in_(["GHOST-1", "GHOST-2"]))) == 0
+            assert (
+                await conn.scalar(
+                    select(func.count())
+                    .select_from(DESKS)
+                    .where(DESKS.c.id.in_(["GHOST-1", "GHOST-2"]))
+                )
+                == 0
+            )
             assert await conn.scalar(select(ROOMS.c.occupied).where(ROOMS.c.id == "RB")) is None
 
         # node-b's own messages about the same desk and room still apply.
-        await send(node_b, contract.CheckIn(node="node-b", desk="B1", badge=BADGE,
-                                            booking=str(two_nodes.booking)))
+        await send(
+            node_b,
+            contract.CheckIn(node="node-b", desk="B1", badge=BADGE, booking=str(two_nodes.booking)),
+        )
         await send(node_b, contract.Presence(node="node-b", desk="B1", present=True))
         await send(node_b, contract.RoomPresence(node="node-b", room="RB", present=True))
 
@@ -154,8 +176,11 @@ async def test_node_cannot_check_in_or_report_presence_for_another_nodes_desk_or
             row = await desk_row(cloud, "B1")
             async with cloud.app.state.engine.connect() as conn:
                 room = await conn.scalar(select(ROOMS.c.occupied).where(ROOMS.c.id == "RB"))
-            return (row.state == "occupied" and row.present is True  # type: ignore[attr-defined]
-                    and room is True)
+            return (
+                row.state == "occupied"
+                and row.present is True  # type: ignore[attr-defined]
+                and room is True
+            )
 
         await eventually(applied)
         assert await booking_status(cloud, two_nodes.booking) == "checked_in"

@@ -33,19 +33,23 @@ async def test_put_publishes_retained_and_get_shows_desired_vs_reported(
             assert push.version == 1 and push.config == config
             break
 
-    await publish(publisher, contract.ConfigStatus(node=node, version=1, applied=True,
-                                                   active_version=1))
+    await publish(
+        publisher, contract.ConfigStatus(node=node, version=1, applied=True, active_version=1)
+    )
 
     async def reported() -> bool:
         got = (await cloud.http.get(f"/api/v1/nodes/{node}/config")).json()
         return bool(got["in_sync"])
 
     await eventually(reported)
-    second = await cloud.http.put(f"/api/v1/nodes/{node}/config",
-                                  json={"config": {"away_s": 0}})
+    second = await cloud.http.put(f"/api/v1/nodes/{node}/config", json={"config": {"away_s": 0}})
     assert second.json()["desired"]["version"] == 2 and not second.json()["in_sync"]
-    await publish(publisher, contract.ConfigStatus(node=node, version=2, applied=False,
-                                                   error="away_s too small", active_version=1))
+    await publish(
+        publisher,
+        contract.ConfigStatus(
+            node=node, version=2, applied=False, error="away_s too small", active_version=1
+        ),
+    )
 
     async def refused() -> bool:
         got = (await cloud.http.get(f"/api/v1/nodes/{node}/config")).json()
@@ -56,14 +60,17 @@ async def test_put_publishes_retained_and_get_shows_desired_vs_reported(
 
 async def test_put_refuses_identity_keys_and_old_versions(cloud: RunningCloud) -> None:
     node = unique("node-cfg")
-    bad = await cloud.http.put(f"/api/v1/nodes/{node}/config",
-                               json={"config": {"node_id": "other", "mqtt_password": "x"}})
+    bad = await cloud.http.put(
+        f"/api/v1/nodes/{node}/config", json={"config": {"node_id": "other", "mqtt_password": "x"}}
+    )
     assert bad.status_code == 422 and "not settable remotely" in bad.json()["detail"]
-    ok = await cloud.http.put(f"/api/v1/nodes/{node}/config",
-                              json={"config": {"away_s": 600}, "version": 5})
+    ok = await cloud.http.put(
+        f"/api/v1/nodes/{node}/config", json={"config": {"away_s": 600}, "version": 5}
+    )
     assert ok.status_code == 202
-    old = await cloud.http.put(f"/api/v1/nodes/{node}/config",
-                               json={"config": {"away_s": 700}, "version": 5})
+    old = await cloud.http.put(
+        f"/api/v1/nodes/{node}/config", json={"config": {"away_s": 700}, "version": 5}
+    )
     assert old.status_code == 409
     got = (await cloud.http.get(f"/api/v1/nodes/{node}/config")).json()
     assert got["desired"]["version"] == 5 and got["desired"]["config"] == {"away_s": 600}

@@ -27,8 +27,9 @@ async def _desk(cloud: RunningCloud, desk: str) -> dict[str, object]:
     return next(d for d in r.json()["desks"] if d["id"] == desk)
 
 
-async def test_qr_svg_encodes_the_signed_checkin_url(cloud: RunningCloud,
-                                                     settings: CloudSettings) -> None:
+async def test_qr_svg_encodes_the_signed_checkin_url(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     keys = _keys(cloud)
     url = keys.url("L1-D22")
@@ -48,36 +49,46 @@ async def test_qr_svg_encodes_the_signed_checkin_url(cloud: RunningCloud,
 
     assert (await cloud.http.get("/api/v1/desks/nope/qr.svg")).status_code == 404
     for role in ("asn", "technician"):
-        denied = await cloud.http.get("/api/v1/desks/L1-D22/qr.svg",
-                                      headers=as_role(settings, role, subject="p-ayu"))
+        denied = await cloud.http.get(
+            "/api/v1/desks/L1-D22/qr.svg", headers=as_role(settings, role, subject="p-ayu")
+        )
         assert denied.status_code == 403
 
 
 async def test_walk_up_by_qr_then_map_shows_checked_in_and_led_goes_green(
-        cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client) -> None:
+    cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client
+) -> None:
     await seed(cloud, settings)
-    led_topic = contract.topic_for(contract.LedCommand(node="ikn-demo-l1", desk="L1-D22",
-                                                       r=0, g=0, b=0))
+    led_topic = contract.topic_for(
+        contract.LedCommand(node="ikn-demo-l1", desk="L1-D22", r=0, g=0, b=0)
+    )
     await publisher.subscribe(led_topic, qos=1)
     # The desk unit being offline does not matter to a QR check-in.
     await set_desk(cloud.app.state.engine, "L1-D22", unit_online=False)
     ayu = as_role(settings, "asn", subject="p-ayu")
 
-    wrong = await cloud.http.post("/api/v1/desks/L1-D22/checkin", json={"key": "x" * 16},
-                                  headers=ayu)
+    wrong = await cloud.http.post(
+        "/api/v1/desks/L1-D22/checkin", json={"key": "x" * 16}, headers=ayu
+    )
     assert wrong.status_code == 403
     assert wrong.headers["content-type"].startswith("application/problem+json")
     assert wrong.json()["title"] == "Wrong check-in code"
-    other_desk_key = await cloud.http.post("/api/v1/desks/L1-D22/checkin",
-                                           json={"key": _keys(cloud).key("L1-D21")}, headers=ayu)
+    other_desk_key = await cloud.http.post(
+        "/api/v1/desks/L1-D22/checkin", json={"key": _keys(cloud).key("L1-D21")}, headers=ayu
+    )
     assert other_desk_key.status_code == 403
 
-    r = await cloud.http.post("/api/v1/desks/L1-D22/checkin",
-                              json={"key": _keys(cloud).key("L1-D22")}, headers=ayu)
+    r = await cloud.http.post(
+        "/api/v1/desks/L1-D22/checkin", json={"key": _keys(cloud).key("L1-D22")}, headers=ayu
+    )
     assert r.status_code == 200, r.text
     booking = r.json()
     assert (booking["desk_id"], booking["person_id"], booking["status"], booking["walk_up"]) == (
-        "L1-D22", "p-ayu", "checked_in", True)
+        "L1-D22",
+        "p-ayu",
+        "checked_in",
+        True,
+    )
     await set_desk(cloud.app.state.engine, "L1-D22", unit_online=True)
     desk = await _desk(cloud, "L1-D22")
     assert (desk["state"], desk["occupant"]) == ("checked_in", "Ayu Lestari")
@@ -89,41 +100,55 @@ async def test_walk_up_by_qr_then_map_shows_checked_in_and_led_goes_green(
             assert (led.desk, led.r, led.g, led.b, led.pattern) == ("L1-D22", 0, 200, 0, "solid")
             break
 
-    again = await cloud.http.post("/api/v1/desks/L1-D22/checkin",
-                                  json={"key": _keys(cloud).key("L1-D22")}, headers=ayu)
+    again = await cloud.http.post(
+        "/api/v1/desks/L1-D22/checkin", json={"key": _keys(cloud).key("L1-D22")}, headers=ayu
+    )
     assert again.status_code == 200 and again.json()["id"] == booking["id"]
 
 
 async def test_own_booking_is_checked_in_someone_elses_is_refused(
-        cloud: RunningCloud, settings: CloudSettings) -> None:
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     held = await book_now(cloud.http, "L1-D01", "p-citra")
     key = _keys(cloud).key("L1-D01")
 
-    taken = await cloud.http.post("/api/v1/desks/L1-D01/checkin", json={"key": key},
-                                  headers=as_role(settings, "asn", subject="p-ayu"))
+    taken = await cloud.http.post(
+        "/api/v1/desks/L1-D01/checkin",
+        json={"key": key},
+        headers=as_role(settings, "asn", subject="p-ayu"),
+    )
     assert taken.status_code == 409
     assert taken.json()["title"] == "Desk booked by someone else"
     assert "booked by someone else until" in taken.json()["detail"]
     assert "Citra" not in taken.text
 
-    mine = await cloud.http.post("/api/v1/desks/L1-D01/checkin", json={"key": key},
-                                 headers=as_role(settings, "facility_manager",
-                                                 subject="p-citra", sites=("ikn-kipp",)))
+    mine = await cloud.http.post(
+        "/api/v1/desks/L1-D01/checkin",
+        json={"key": key},
+        headers=as_role(settings, "facility_manager", subject="p-citra", sites=("ikn-kipp",)),
+    )
     assert mine.status_code == 200, mine.text
     assert (mine.json()["id"], mine.json()["status"], mine.json()["walk_up"]) == (
-        held["id"], "checked_in", False)
+        held["id"],
+        "checked_in",
+        False,
+    )
     assert (await _desk(cloud, "L1-D01"))["state"] == "checked_in"
 
 
 async def test_walk_up_rules_and_callers_without_a_person(
-        cloud: RunningCloud, settings: CloudSettings) -> None:
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
     await seed(cloud, settings)
     keys = _keys(cloud)
 
     async def scan(desk: str, subject: str) -> int:
-        r = await cloud.http.post(f"/api/v1/desks/{desk}/checkin", json={"key": keys.key(desk)},
-                                  headers=as_role(settings, "asn", subject=subject))
+        r = await cloud.http.post(
+            f"/api/v1/desks/{desk}/checkin",
+            json={"key": keys.key(desk)},
+            headers=as_role(settings, "asn", subject=subject),
+        )
         return r.status_code
 
     assert await scan("L1-D24", "p-ayu") == 409  # out of service

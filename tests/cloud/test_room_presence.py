@@ -31,8 +31,10 @@ async def _room(cloud: RunningCloud) -> dict[str, Any]:
 
 async def _changed_at(cloud: RunningCloud) -> datetime | None:
     async with cloud.app.state.engine.connect() as conn:
-        return cast(datetime | None, await conn.scalar(
-            select(ROOMS.c.occupied_changed_at).where(ROOMS.c.id == ROOM)))
+        return cast(
+            datetime | None,
+            await conn.scalar(select(ROOMS.c.occupied_changed_at).where(ROOMS.c.id == ROOM)),
+        )
 
 
 def _reading(present: bool, room: str = ROOM) -> contract.RoomPresence:
@@ -40,7 +42,8 @@ def _reading(present: bool, room: str = ROOM) -> contract.RoomPresence:
 
 
 async def test_room_presence_turns_the_room_occupied_on_the_map_and_back_to_free(
-        cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client) -> None:
+    cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client
+) -> None:
     await seed(cloud, settings)
     assert (await _room(cloud))["state"] is None
     hub: LiveHub = cloud.app.state.live
@@ -74,7 +77,8 @@ async def test_room_presence_turns_the_room_occupied_on_the_map_and_back_to_free
 
 
 async def test_unknown_room_is_counted_as_rejected_and_not_created(
-        cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client) -> None:
+    cloud: RunningCloud, settings: CloudSettings, publisher: aiomqtt.Client
+) -> None:
     await seed(cloud, settings)
     async with cloud.app.state.engine.connect() as conn:
         rooms_before = await conn.scalar(select(func.count()).select_from(ROOMS))
@@ -93,4 +97,5 @@ def test_room_presence_has_its_own_line_protocol_series() -> None:
     msg = contract.RoomPresence(node=NODE, room=ROOM, present=True, sensor=SENSOR, ts=1.5)
     assert lineprotocol.for_telemetry(msg) == (
         "room_presence,node=ikn-demo-l1,room=A1-L1-R1,sensor=A1-L1-R1-occupancy "
-        "present=1i 1500000000")
+        "present=1i 1500000000"
+    )

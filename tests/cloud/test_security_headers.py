@@ -12,10 +12,18 @@ from dashboards import TEMPLATES_DIR
 from .conftest import RunningCloud
 
 
-@pytest.mark.parametrize("path", [
-    "/login", "/kiosk", "/api/v1/desks", "/api/v1/public/availability", "/static/js/common.js",
-    "/openapi.json", "/api/v1/nope",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login",
+        "/kiosk",
+        "/api/v1/desks",
+        "/api/v1/public/availability",
+        "/static/js/common.js",
+        "/openapi.json",
+        "/api/v1/nope",
+    ],
+)
 async def test_pages_api_and_assets_carry_the_security_headers(
     cloud: RunningCloud, path: str
 ) -> None:

@@ -13,8 +13,9 @@ def settings(**values: object) -> CloudSettings:
 
 
 def test_without_a_login_in_the_url_the_cloud_logs_in_with_its_own_account() -> None:
-    s = settings(mqtt_url="mqtt://127.0.0.1:1883", cloud_mqtt_username="cloud-a",
-                 cloud_mqtt_password="pw-a")
+    s = settings(
+        mqtt_url="mqtt://127.0.0.1:1883", cloud_mqtt_username="cloud-a", cloud_mqtt_password="pw-a"
+    )
     assert s.mqtt_login == ("cloud-a", "pw-a")
 
 
@@ -32,10 +33,13 @@ def test_a_url_login_equal_to_the_account_is_accepted() -> None:
     assert s.mqtt_login == ("ruang-cloud", "p@ss")
 
 
-@pytest.mark.parametrize("url", [
-    "mqtt://ruang-cloud:other-password@127.0.0.1:1883",  # same user, another password
-    "mqtt://someone-else:the-password@127.0.0.1:1883",  # another user
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mqtt://ruang-cloud:other-password@127.0.0.1:1883",  # same user, another password
+        "mqtt://someone-else:the-password@127.0.0.1:1883",  # another user
+    ],
+)
 def test_a_url_login_differing_from_the_account_refuses_to_load(url: str) -> None:
     with pytest.raises(ValidationError) as caught:
         settings(mqtt_url=url, cloud_mqtt_password="the-password")

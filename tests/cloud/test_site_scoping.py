@@ -139,11 +139,29 @@ def database_url(tmp_path: Path) -> str:
 def _layout(tag: str, slugs: list[str]) -> dict[str, Any]:
     return {
         "site": {"id": f"{tag}-site", "name": f"Site {tag}"},
-        "buildings": [{"id": f"{tag}-bld", "name": "Gedung", "floors": [{
-            "id": f"{tag}-floor", "level": 1, "name": "Lantai 1",
-            "zones": [{"id": f"{tag}-zone", "name": "Zona", "desks": [
-                {"id": f"{tag}-desk-{s}", "node": f"{tag}-node-{s}"} for s in slugs]}],
-        }]}],
+        "buildings": [
+            {
+                "id": f"{tag}-bld",
+                "name": "Gedung",
+                "floors": [
+                    {
+                        "id": f"{tag}-floor",
+                        "level": 1,
+                        "name": "Lantai 1",
+                        "zones": [
+                            {
+                                "id": f"{tag}-zone",
+                                "name": "Zona",
+                                "desks": [
+                                    {"id": f"{tag}-desk-{s}", "node": f"{tag}-node-{s}"}
+                                    for s in slugs
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -159,11 +177,16 @@ class World:
     keys: CheckinKeys
 
     def path_params(self, role: str) -> dict[str, str]:
-        return {"desk_id": f"xa-desk-{role}", "node_id": f"xa-node-{role}",
-                "floor_id": "xa-floor", "person_id": f"xa-p-{role}",
-                "badge_id": str(self.badges[role]), "booking_id": str(self.bookings[role]),
-                "webhook_id": str(self.webhooks[role]),
-                "letter_id": str(self.letters[role])}
+        return {
+            "desk_id": f"xa-desk-{role}",
+            "node_id": f"xa-node-{role}",
+            "floor_id": "xa-floor",
+            "person_id": f"xa-p-{role}",
+            "badge_id": str(self.badges[role]),
+            "booking_id": str(self.bookings[role]),
+            "webhook_id": str(self.webhooks[role]),
+            "letter_id": str(self.letters[role]),
+        }
 
 
 def _day(days: int, hour: int) -> datetime:
@@ -190,38 +213,71 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
     try:
         await apply_layout(engine, parse_layout(_layout("xa", list(ROLES))))
         await apply_layout(engine, parse_layout(_layout("xb", ["one"])))
-        r = await http.post("/api/v1/people/import", content=_roster(),
-                            headers={"content-type": "text/csv"})
+        r = await http.post(
+            "/api/v1/people/import", content=_roster(), headers={"content-type": "text/csv"}
+        )
         assert r.status_code == 200, r.text
-        badges = {b["person_id"][len("xa-p-"):]: b["id"]
-                  for b in (await http.get("/api/v1/badges")).json()}
+        badges = {
+            b["person_id"][len("xa-p-") :]: b["id"]
+            for b in (await http.get("/api/v1/badges")).json()
+        }
         start, end = _day(1, 9), _day(1, 12)
         bookings, webhooks = {}, {}
         for i, role in enumerate(ROLES):
-            r = await http.post("/api/v1/bookings", json={
-                "desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}",
-                "starts_at": start.isoformat(), "ends_at": end.isoformat()})
+            r = await http.post(
+                "/api/v1/bookings",
+                json={
+                    "desk_id": f"xa-desk-{role}",
+                    "person_id": f"xa-p-{role}",
+                    "starts_at": start.isoformat(),
+                    "ends_at": end.isoformat(),
+                },
+            )
             assert r.status_code == 201, r.text
             bookings[role] = r.json()["id"]
             r = await http.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{role}"})
             webhooks[role] = r.json()["id"]
             async with engine.begin() as conn:
                 # Someone sits at each desk now: live occupancy carries their badge UID.
-                await conn.execute(update(Desk).where(Desk.id == f"xa-desk-{role}").values(
-                    state="occupied", occupant_badge=f"{BADGE_UID_A}{i:02X}",
-                    checked_in_at=datetime.now(UTC)))
-                await conn.execute(NodeCredential.__table__.insert().values(
-                    node_id=f"xa-node-{role}", password_hash="x", created_at=datetime.now(UTC)))
+                await conn.execute(
+                    update(Desk)
+                    .where(Desk.id == f"xa-desk-{role}")
+                    .values(
+                        state="occupied",
+                        occupant_badge=f"{BADGE_UID_A}{i:02X}",
+                        checked_in_at=datetime.now(UTC),
+                    )
+                )
+                await conn.execute(
+                    NodeCredential.__table__.insert().values(
+                        node_id=f"xa-node-{role}", password_hash="x", created_at=datetime.now(UTC)
+                    )
+                )
                 # A dead letter from each role's node (admins only: raw payloads).
-                await dead_letters.park(conn, [dead_letters.Parked(
-                    f"xa-{kind}-{role}", f"xa-node-{role}", f"ruang/v1/nodes/xa-node-{role}/"
-                    "events/checkin", b"{}", "test", time.time()) for kind in ("letter", "replay")])
+                await dead_letters.park(
+                    conn,
+                    [
+                        dead_letters.Parked(
+                            f"xa-{kind}-{role}",
+                            f"xa-node-{role}",
+                            f"ruang/v1/nodes/xa-node-{role}/events/checkin",
+                            b"{}",
+                            "test",
+                            time.time(),
+                        )
+                        for kind in ("letter", "replay")
+                    ],
+                )
         async with engine.connect() as conn:
             parked = (await dead_letters.list_letters(conn, node=None, limit=100, offset=0))[1]
             letters, replay_letters = (
-                {row["message_id"].split("-", 2)[2]: row["id"] for row in parked
-                 if row["message_id"].startswith(f"xa-{kind}-")}
-                for kind in ("letter", "replay"))
+                {
+                    row["message_id"].split("-", 2)[2]: row["id"]
+                    for row in parked
+                    if row["message_id"].startswith(f"xa-{kind}-")
+                }
+                for kind in ("letter", "replay")
+            )
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
@@ -254,22 +310,31 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "PUT /api/v1/nodes/{node_id}/config": {"config": {"health_interval_s": 30}},
         "POST /api/v1/enrolment-tokens": {"node_id": f"xa-node-{role}"},
         "POST /api/v1/enroll": {"token": "not-a-token"},
-        "POST /api/v1/badges": {"kind": "nfc", "uid": f"04AB000000{n:02X}",
-                                "person_id": f"xa-p-{role}"},
+        "POST /api/v1/badges": {
+            "kind": "nfc",
+            "uid": f"04AB000000{n:02X}",
+            "person_id": f"xa-p-{role}",
+        },
         "POST /api/v1/badges/{badge_id}/replace": {"kind": "nfc", "uid": f"04AC000000{n:02X}"},
-        "POST /api/v1/bookings": {**booking, "starts_at": start.isoformat(),
-                                  "ends_at": end.isoformat()},
-        "POST /api/v1/bookings/recurring": {**booking,
-                                            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-                                            "first_day": week[0], "last_day": week[1],
-                                            "start_time": "13:00", "end_time": "15:00"},
+        "POST /api/v1/bookings": {
+            **booking,
+            "starts_at": start.isoformat(),
+            "ends_at": end.isoformat(),
+        },
+        "POST /api/v1/bookings/recurring": {
+            **booking,
+            "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+            "first_day": week[0],
+            "last_day": week[1],
+            "start_time": "13:00",
+            "end_time": "15:00",
+        },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/people/import":
-        request["content"] = (f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,"
-                              "xa-site\n")
+        request["content"] = f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,xa-site\n"
         request["headers"] = {"content-type": "text/csv"}
     elif body is not None:
         request["json"] = body
@@ -293,8 +358,9 @@ def _judge(expected: str, status: int, body: str, role: str) -> str | None:
     return None if str(status) == expected else f"got {status}"
 
 
-async def _call(http: httpx.AsyncClient, request: dict[str, Any],
-                streams: list[httpx.Response]) -> tuple[int, str]:
+async def _call(
+    http: httpx.AsyncClient, request: dict[str, Any], streams: list[httpx.Response]
+) -> tuple[int, str]:
     response = await http.send(http.build_request(**request), stream=True)
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         # An open stream: its status is the answer. Kept open until the server stops,
@@ -318,9 +384,10 @@ async def test_every_operation_has_a_scope_decision_for_every_role(
     streams: list[httpx.Response] = []
     # The webhooks the matrix subscribes point at a closed loopback port.
     settings = settings.model_copy(update={"webhook_allowed_hosts": ["127.0.0.1"]})
-    async with serving(settings) as (base_url, task), httpx.AsyncClient(
-        base_url=base_url, timeout=30
-    ) as http:
+    async with (
+        serving(settings) as (base_url, task),
+        httpx.AsyncClient(base_url=base_url, timeout=30) as http,
+    ):
         spec = (await http.get("/openapi.json")).json()
         operations = _operations(spec)
         undecided = sorted(set(operations) - set(EXPECTED))
@@ -338,8 +405,9 @@ async def test_every_operation_has_a_scope_decision_for_every_role(
                 status, body = await _call(http, request, streams)
                 why = _judge(EXPECTED[op][role], status, body, role)
                 if why:
-                    failures.append(f"{op} as {role}: expected {EXPECTED[op][role]}, {why}"
-                                    f" {body[:160]!r}")
+                    failures.append(
+                        f"{op} as {role}: expected {EXPECTED[op][role]}, {why} {body[:160]!r}"
+                    )
         task.cancel()  # with the streams still open: stopping the server ends them
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -43,26 +43,39 @@ def test_versions_only_grow() -> None:
 
 async def test_body_holds_desks_bookings_badges_and_site_rules(cloud: RunningCloud) -> None:
     engine = cloud.app.state.engine
-    layout = {**LAYOUT, "site": {**LAYOUT["site"], "checkin_grace_min": 10,
-                                 "away_release_min": 20}}
+    layout = {**LAYOUT, "site": {**LAYOUT["site"], "checkin_grace_min": 10, "away_release_min": 20}}
     await apply_layout(engine, parse_layout(layout))
-    r = await cloud.http.post("/api/v1/people/import", content=ROSTER,
-                              headers={"content-type": "text/csv"})
+    r = await cloud.http.post(
+        "/api/v1/people/import", content=ROSTER, headers={"content-type": "text/csv"}
+    )
     assert r.status_code == 200
     for uid, person in (("04a1b2c3d4e5f6", "p-ayu"), ("ble:badge-7", "p-budi")):
         kind = "ble" if uid.startswith("ble:") else "nfc"
-        r = await cloud.http.post("/api/v1/badges",
-                                  json={"kind": kind, "uid": uid, "person_id": person})
+        r = await cloud.http.post(
+            "/api/v1/badges", json={"kind": kind, "uid": uid, "person_id": person}
+        )
         assert r.status_code == 201, r.text
     start = datetime.now(UTC) - timedelta(minutes=1)
-    r = await cloud.http.post("/api/v1/bookings", json={
-        "desk_id": DESK_A, "person_id": "p-ayu", "starts_at": start.isoformat(),
-        "ends_at": (start + timedelta(hours=1)).isoformat()})
+    r = await cloud.http.post(
+        "/api/v1/bookings",
+        json={
+            "desk_id": DESK_A,
+            "person_id": "p-ayu",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
     booking_id = r.json()["id"]
-    cancelled = await cloud.http.post("/api/v1/bookings", json={
-        "desk_id": DESK_B, "person_id": "p-budi", "starts_at": start.isoformat(),
-        "ends_at": (start + timedelta(hours=1)).isoformat()})
+    cancelled = await cloud.http.post(
+        "/api/v1/bookings",
+        json={
+            "desk_id": DESK_B,
+            "person_id": "p-budi",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat(),
+        },
+    )
     await cloud.http.post(f"/api/v1/bookings/{cancelled.json()['id']}/cancel")
 
     now = datetime.now(UTC)
@@ -71,11 +84,17 @@ async def test_body_holds_desks_bookings_badges_and_site_rules(cloud: RunningClo
     assert body.version == 7
     assert (body.grace_s, body.away_s, body.away_warning_s) == (600, 1200, 300)
     assert [(d.desk, d.mode) for d in body.desks] == [
-        (DESK_A, "reservable"), (DESK_B, "reservable"), (DROP_IN, "drop_in")]
+        (DESK_A, "reservable"),
+        (DESK_B, "reservable"),
+        (DROP_IN, "drop_in"),
+    ]
     assert [(b.id, b.desk, b.person, b.status) for b in body.bookings] == [
-        (str(booking_id), DESK_A, "p-ayu", "booked")]  # the cancelled one is left out
+        (str(booking_id), DESK_A, "p-ayu", "booked")
+    ]  # the cancelled one is left out
     assert {(b.badge, b.person) for b in body.badges} == {
-        ("04A1B2C3D4E5F6", "p-ayu"), ("ble:badge-7", "p-budi")}
+        ("04A1B2C3D4E5F6", "p-ayu"),
+        ("ble:badge-7", "p-budi"),
+    }
     assert body.valid_until > now.timestamp() + 6 * 3600
     view = SnapshotView.of(body)
     assert view.booking_at(DESK_A, now.timestamp()) is not None

@@ -8,12 +8,25 @@ from cloud.integrations.webhook_targets import TargetPolicy, TargetRefused
 from cloud.settings import CloudSettings
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/x", "http://127.8.9.10:8080/x", "http://localhost/x", "http://[::1]/x",
-    "http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://10.1.2.3/x",
-    "http://172.16.0.1/x", "http://192.168.1.1/x", "http://100.64.0.1/x", "http://0.0.0.0/x",
-    "http://[::ffff:10.0.0.1]/x", "http://224.0.0.1/x", "http://[fd00::1]/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://127.8.9.10:8080/x",
+        "http://localhost/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]/x",
+        "http://10.1.2.3/x",
+        "http://172.16.0.1/x",
+        "http://192.168.1.1/x",
+        "http://100.64.0.1/x",
+        "http://0.0.0.0/x",
+        "http://[::ffff:10.0.0.1]/x",
+        "http://224.0.0.1/x",
+        "http://[fd00::1]/x",
+    ],
+)
 async def test_non_public_addresses_are_refused(url: str) -> None:
     with pytest.raises(TargetRefused, match="not a public address"):
         await TargetPolicy().check(url)

@@ -49,14 +49,18 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 fail = len(state.requests) < state.fail_first
                 answer = 500 if fail else 200
-                state.requests.append({
-                    "body": json.loads(body), "answered": answer,
-                    "signature_ok": hmac.compare_digest(
-                        expected, self.headers["X-Ruang-Signature"]),
-                    "event": self.headers["X-Ruang-Event"],
-                    "delivery": self.headers["X-Ruang-Delivery"],
-                    "content_type": self.headers["Content-Type"],
-                })
+                state.requests.append(
+                    {
+                        "body": json.loads(body),
+                        "answered": answer,
+                        "signature_ok": hmac.compare_digest(
+                            expected, self.headers["X-Ruang-Signature"]
+                        ),
+                        "event": self.headers["X-Ruang-Event"],
+                        "delivery": self.headers["X-Ruang-Delivery"],
+                        "content_type": self.headers["Content-Type"],
+                    }
+                )
             self.send_response(answer)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -77,8 +81,9 @@ def receiver() -> Iterator[Receiver]:
 
 def fast(settings: CloudSettings, **changes: Any) -> CloudSettings:
     # The receiver is on loopback, which webhooks may reach only when allow-listed.
-    return settings.model_copy(update={"webhook_backoff_base_s": 0.05,
-                                       "webhook_allowed_hosts": ["127.0.0.1"], **changes})
+    return settings.model_copy(
+        update={"webhook_backoff_base_s": 0.05, "webhook_allowed_hosts": ["127.0.0.1"], **changes}
+    )
 
 
 async def subscribe(cloud: RunningCloud, url: str, **extra: Any) -> dict[str, Any]:
@@ -102,8 +107,9 @@ async def log_of(cloud: RunningCloud, webhook_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-async def test_booking_created_is_delivered_signed(settings: CloudSettings,
-                                                   receiver: Receiver) -> None:
+async def test_booking_created_is_delivered_signed(
+    settings: CloudSettings, receiver: Receiver
+) -> None:
     async with start_cloud(fast(settings)) as cloud:
         await seed(cloud, settings)
         hook = await subscribe(cloud, receiver.url)
@@ -130,8 +136,9 @@ async def test_booking_created_is_delivered_signed(settings: CloudSettings,
         assert (row["attempts"], row["last_status"], row["gave_up"]) == (1, 200, False)
 
 
-async def test_retried_until_the_receiver_accepts(settings: CloudSettings,
-                                                  receiver: Receiver) -> None:
+async def test_retried_until_the_receiver_accepts(
+    settings: CloudSettings, receiver: Receiver
+) -> None:
     receiver.fail_first = 2
     async with start_cloud(fast(settings)) as cloud:
         await seed(cloud, settings)
@@ -151,8 +158,7 @@ async def test_retried_until_the_receiver_accepts(settings: CloudSettings,
         assert all(r["signature_ok"] for r in receiver.requests)
 
 
-async def test_gives_up_after_max_attempts(settings: CloudSettings,
-                                           receiver: Receiver) -> None:
+async def test_gives_up_after_max_attempts(settings: CloudSettings, receiver: Receiver) -> None:
     receiver.fail_first = 1_000
     async with start_cloud(fast(settings, webhook_max_attempts=3)) as cloud:
         await seed(cloud, settings)
@@ -170,8 +176,9 @@ async def test_gives_up_after_max_attempts(settings: CloudSettings,
         assert len(receiver.requests) == 3
 
 
-async def test_only_subscribed_kinds_are_delivered(settings: CloudSettings,
-                                                   receiver: Receiver) -> None:
+async def test_only_subscribed_kinds_are_delivered(
+    settings: CloudSettings, receiver: Receiver
+) -> None:
     async with start_cloud(fast(settings)) as cloud:
         await seed(cloud, settings)
         hook = await subscribe(cloud, receiver.url, kinds=["booking.cancelled"])
@@ -193,14 +200,16 @@ async def test_subscription_api(settings: CloudSettings) -> None:
 
 
 async def _subscription_api(cloud: RunningCloud) -> None:
-    r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
-                                                        "secret": "short"})
+    r = await cloud.http.post(
+        "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "secret": "short"}
+    )
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     r = await cloud.http.post("/api/v1/webhooks", json={"url": "ftp://example.org/x"})
     assert r.status_code == 422
-    r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x",
-                                                        "kinds": ["booking.nope"]})
+    r = await cloud.http.post(
+        "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "kinds": ["booking.nope"]}
+    )
     assert r.status_code == 422
 
     r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
@@ -220,9 +229,15 @@ async def _subscription_api(cloud: RunningCloud) -> None:
 
 async def test_private_targets_are_refused_unless_allow_listed(settings: CloudSettings) -> None:
     async with start_cloud(settings) as cloud:
-        for url in ("http://127.0.0.1:9/x", "http://localhost:9/x", "http://[::1]:9/x",
-                    "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/x",
-                    "http://[::ffff:127.0.0.1]:9/x", "http://0.0.0.0:9/x"):
+        for url in (
+            "http://127.0.0.1:9/x",
+            "http://localhost:9/x",
+            "http://[::1]:9/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://10.0.0.5/x",
+            "http://[::ffff:127.0.0.1]:9/x",
+            "http://0.0.0.0:9/x",
+        ):
             r = await cloud.http.post("/api/v1/webhooks", json={"url": url})
             assert r.status_code == 422, (url, r.text)
             assert r.headers["content-type"] == "application/problem+json"
@@ -249,8 +264,12 @@ async def test_delivery_rechecks_the_target_and_sends_nothing_to_a_private_one(
         # Stored as if it had passed the check when subscribing.
         async with cloud.app.state.engine.begin() as conn:
             row = await webhooks.create_subscription(
-                conn, url=receiver.url, secret=SECRET, kinds=webhooks.valid_kinds(None),
-                now=datetime.now(UTC))
+                conn,
+                url=receiver.url,
+                secret=SECRET,
+                kinds=webhooks.valid_kinds(None),
+                now=datetime.now(UTC),
+            )
         await book(cloud)
 
         async def attempted() -> list[dict[str, Any]]:

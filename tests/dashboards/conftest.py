@@ -35,9 +35,16 @@ from tests.cloud.conftest import serving
 from tests.helpers import auth_headers, eventually, missing
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-default-apps", "--disable-sync",
-    "--metrics-recording-only", "--disable-domain-reliability",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--metrics-recording-only",
+    "--disable-domain-reliability",
 ]
 SCREENSHOT_DIR = Path(os.environ.get("RUANG_SCREENSHOT_DIR", "artifacts/screenshots"))
 SITE = "ikn-kipp"
@@ -69,24 +76,40 @@ class Ruang:
 
     def token(self, person: str, role: str) -> str:
         sites = [SITE] if role in ("facility_manager", "technician") else None
-        return mint_dev_token(self.settings, person, [role], sites=sites,
-                              name=person.removeprefix("p-").title())
+        return mint_dev_token(
+            self.settings, person, [role], sites=sites, name=person.removeprefix("p-").title()
+        )
 
-    async def context(self, browser: Browser, person: str | None = None,
-                      role: str = "asn", **options: Any) -> BrowserContext:
+    async def context(
+        self, browser: Browser, person: str | None = None, role: str = "asn", **options: Any
+    ) -> BrowserContext:
         """A fresh browser profile, signed in as `person` with `role` when given."""
         context = await browser.new_context(base_url=self.base_url, **options)
-        context.on("console", lambda message: self.csp_violations.append(message.text)
-                   if "Content Security Policy" in message.text else None)
+        context.on(
+            "console",
+            lambda message: (
+                self.csp_violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
         if person is not None:
-            await context.add_cookies([{
-                "name": SESSION_COOKIE, "value": self.token(person, role),
-                "url": self.base_url, "httpOnly": True, "sameSite": "Lax",
-            }])
+            await context.add_cookies(
+                [
+                    {
+                        "name": SESSION_COOKIE,
+                        "value": self.token(person, role),
+                        "url": self.base_url,
+                        "httpOnly": True,
+                        "sameSite": "Lax",
+                    }
+                ]
+            )
         return context
 
-    async def page(self, browser: Browser, person: str | None = None, role: str = "asn",
-                   **options: Any) -> Page:
+    async def page(
+        self, browser: Browser, person: str | None = None, role: str = "asn", **options: Any
+    ) -> Page:
         context = await self.context(browser, person, role, **options)
         page = await context.new_page()
         page.set_default_timeout(15_000)
@@ -100,8 +123,9 @@ async def browser() -> AsyncIterator[Browser]:
         missing("chromium (apt-get install chromium)")
         raise AssertionError("unreachable")
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, headless=True,
-                                                    args=CHROMIUM_ARGS)
+        launched = await playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             yield launched
         finally:
@@ -109,10 +133,16 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @contextlib.asynccontextmanager
-async def running_ruang(tmp_path: Path, database_url: str | None = None, *,
-                        layout: Path = SAMPLE_LAYOUT, desks: int = 0, roster: bool = True,
-                        edge_extra: dict[str, Any] | None = None,
-                        **cloud_extra: Any) -> AsyncIterator[Ruang]:
+async def running_ruang(
+    tmp_path: Path,
+    database_url: str | None = None,
+    *,
+    layout: Path = SAMPLE_LAYOUT,
+    desks: int = 0,
+    roster: bool = True,
+    edge_extra: dict[str, Any] | None = None,
+    **cloud_extra: Any,
+) -> AsyncIterator[Ruang]:
     """Broker + cloud (+ an edge with `desks` simulated desk units on the demo node).
 
     `edge_extra` goes into the edge's EdgeSettings (e.g. a short `health_interval_s`
@@ -123,36 +153,53 @@ async def running_ruang(tmp_path: Path, database_url: str | None = None, *,
     broker.start()
     settings = CloudSettings(
         database_url=database_url or f"sqlite+aiosqlite:///{tmp_path}/cloud.sqlite3",
-        mqtt_url=broker.url, mqtt_client_id=f"ruang-cloud-{tmp_path.name}",
-        http_host="127.0.0.1", http_port=devservers.free_port(),
+        mqtt_url=broker.url,
+        mqtt_client_id=f"ruang-cloud-{tmp_path.name}",
+        http_host="127.0.0.1",
+        http_port=devservers.free_port(),
         telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
         auth_dev_key_path=tmp_path / "dev-key.pem",
         snapshot_key_path=tmp_path / "snapshot-key.pem",
-        layout_file=layout, flush_interval_s=0.05, snapshot_debounce_s=0.05,
+        layout_file=layout,
+        flush_interval_s=0.05,
+        snapshot_debounce_s=0.05,
         **cloud_extra,
     )
     edge_task: asyncio.Task[None] | None = None
     try:
-        async with serving(settings) as (base_url, _), \
-                httpx.AsyncClient(base_url=base_url, headers=auth_headers(settings)) as admin, \
-                contextlib.AsyncExitStack() as stack:
-            r = await admin.post("/api/v1/people/import", content=ROSTER,
-                                 headers={"content-type": "text/csv"}) if roster else None
+        async with (
+            serving(settings) as (base_url, _),
+            httpx.AsyncClient(base_url=base_url, headers=auth_headers(settings)) as admin,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            r = (
+                await admin.post(
+                    "/api/v1/people/import", content=ROSTER, headers={"content-type": "text/csv"}
+                )
+                if roster
+                else None
+            )
             assert r is None or r.status_code == 200, r.text
             for person, uid in BADGES.items() if roster else ():
-                r = await admin.post("/api/v1/badges",
-                                     json={"kind": "nfc", "uid": uid, "person_id": person})
+                r = await admin.post(
+                    "/api/v1/badges", json={"kind": "nfc", "uid": uid, "person_id": person}
+                )
                 assert r.status_code == 201, r.text
             ruang = Ruang(base_url, settings, admin, broker)
             if desks:
                 floor = await stack.enter_async_context(SimulatedFloor(count=desks, floor="L1"))
                 key = tmp_path / "snapshot.pub"
                 key.write_bytes((await admin.get("/api/v1/snapshot-key")).content)
-                agent = EdgeAgent(EdgeSettings(
-                    node_id=DEMO_NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
-                    desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
-                    snapshot_public_key=key, **(edge_extra or {}),
-                ))
+                agent = EdgeAgent(
+                    EdgeSettings(
+                        node_id=DEMO_NODE,
+                        mqtt_url=broker.url,
+                        state_dir=tmp_path / "edge",
+                        desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
+                        snapshot_public_key=key,
+                        **(edge_extra or {}),
+                    )
+                )
                 edge_task = asyncio.create_task(agent.run())
                 ruang.sims, ruang.agent = floor.sims, agent
 

@@ -42,45 +42,80 @@ def at(day: int, hour: float) -> datetime:
 
 def checkin(desk: str, day: int, start: float, end: float) -> list[dict[str, Any]]:
     def event(kind: str, ts: datetime) -> dict[str, Any]:
-        return {"message_id": f"seed-{next(_ids)}", "node": "ikn-demo-l1", "desk": desk,
-                "kind": kind, "ts": ts, "received_at": ts, "badge": "04A1B2C3D4E5F6",
-                "payload": {}}
+        return {
+            "message_id": f"seed-{next(_ids)}",
+            "node": "ikn-demo-l1",
+            "desk": desk,
+            "kind": kind,
+            "ts": ts,
+            "received_at": ts,
+            "badge": "04A1B2C3D4E5F6",
+            "payload": {},
+        }
+
     return [event("checkin", at(day, start)), event("checkout", at(day, end))]
 
 
-def booking(desk: str, day: int, start: float, end: float, status: str,
-            reason: str | None = None, released: float | None = None) -> dict[str, Any]:
-    return {"desk_id": desk, "person_id": "p-ayu", "starts_at": at(day, start),
-            "ends_at": at(day, end), "status": status, "exclusive_person": False,
-            "created_at": at(day - 1, 12), "walk_up": False, "release_reason": reason,
-            "released_at": at(day, released) if released is not None else None}
+def booking(
+    desk: str,
+    day: int,
+    start: float,
+    end: float,
+    status: str,
+    reason: str | None = None,
+    released: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "desk_id": desk,
+        "person_id": "p-ayu",
+        "starts_at": at(day, start),
+        "ends_at": at(day, end),
+        "status": status,
+        "exclusive_person": False,
+        "created_at": at(day - 1, 12),
+        "walk_up": False,
+        "release_reason": reason,
+        "released_at": at(day, released) if released is not None else None,
+    }
 
 
 async def seed(ruang: Ruang) -> None:
     engine = create_async_engine(ruang.settings.database_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(Event), [
-                *checkin("L1-D01", 0, 9, 12), *checkin("L1-D02", 0, 10, 11.5),
-                *checkin("L1-D04", 1, 8, 17), *checkin("L2-D01", 2, 13, 16.25),
-                *checkin("L1-D01", 7, 13, 15), *checkin("L1-D02", 7, 13.5, 14),
-                *checkin("L3-D01", 9, 9, 10),
-            ])
-            await conn.execute(insert(PresenceChange), [
-                {"desk_id": "L1-D01", "present": True, "ts": at(0, 9.1)},
-                {"desk_id": "L1-D01", "present": False, "ts": at(0, 11.9)},
-                {"desk_id": "L2-D03", "present": True, "ts": at(8, 10)},
-                {"desk_id": "L2-D03", "present": False, "ts": at(8, 11)},
-            ])
-            await conn.execute(insert(Booking), [
-                booking("L1-D01", 0, 9, 13, "completed"),
-                booking("L1-D03", 0, 13, 15, "no_show", "no_show", 13.25),
-                booking("L1-D05", 1, 9, 10, "released", "away", 9.75),
-                booking("L2-D02", 7, 9, 12, "no_show", "no_show", 9.25),
-                booking("L1-D01", 7, 13, 16, "completed"),
-                booking("L3-D02", 9, 8, 12, "released", "released_at_desk", 10.5),
-                booking("L3-D03", 9, 13, 14, "released", "displaced_by_offline_checkin", 13.1),
-            ])
+            await conn.execute(
+                insert(Event),
+                [
+                    *checkin("L1-D01", 0, 9, 12),
+                    *checkin("L1-D02", 0, 10, 11.5),
+                    *checkin("L1-D04", 1, 8, 17),
+                    *checkin("L2-D01", 2, 13, 16.25),
+                    *checkin("L1-D01", 7, 13, 15),
+                    *checkin("L1-D02", 7, 13.5, 14),
+                    *checkin("L3-D01", 9, 9, 10),
+                ],
+            )
+            await conn.execute(
+                insert(PresenceChange),
+                [
+                    {"desk_id": "L1-D01", "present": True, "ts": at(0, 9.1)},
+                    {"desk_id": "L1-D01", "present": False, "ts": at(0, 11.9)},
+                    {"desk_id": "L2-D03", "present": True, "ts": at(8, 10)},
+                    {"desk_id": "L2-D03", "present": False, "ts": at(8, 11)},
+                ],
+            )
+            await conn.execute(
+                insert(Booking),
+                [
+                    booking("L1-D01", 0, 9, 13, "completed"),
+                    booking("L1-D03", 0, 13, 15, "no_show", "no_show", 13.25),
+                    booking("L1-D05", 1, 9, 10, "released", "away", 9.75),
+                    booking("L2-D02", 7, 9, 12, "no_show", "no_show", 9.25),
+                    booking("L1-D01", 7, 13, 16, "completed"),
+                    booking("L3-D02", 9, 8, 12, "released", "released_at_desk", 10.5),
+                    booking("L3-D03", 9, 13, 14, "released", "displaced_by_offline_checkin", 13.1),
+                ],
+            )
     finally:
         await engine.dispose()
 
@@ -97,8 +132,10 @@ REPORTS = {
     "daily": ("utilisation", {"level": "building", "bucket": "day"}),
     "releases": ("releases", {"level": "building", "bucket": "day"}),
     "matrix": ("booking-sensor-matrix", {"level": "zone"}),
-    "underused": ("utilisation", {"level": "zone", "bucket": "range", "order": "utilisation",
-                                  "limit": "5"}),
+    "underused": (
+        "utilisation",
+        {"level": "zone", "bucket": "range", "order": "utilisation", "limit": "5"},
+    ),
     "heatmap": ("heatmap", {}),
 }
 
@@ -106,8 +143,7 @@ REPORTS = {
 async def api_json(ruang: Ruang, days: tuple[str, str]) -> dict[str, Any]:
     out = {}
     for card, (path, params) in REPORTS.items():
-        r = await ruang.admin.get(f"/api/v1/analytics/{path}",
-                                  params={**api_range(days), **params})
+        r = await ruang.admin.get(f"/api/v1/analytics/{path}", params={**api_range(days), **params})
         assert r.status_code == 200, r.text
         out[card] = r.json()
     return out
@@ -123,7 +159,8 @@ def same(dom: str, api: Any) -> bool:
 async def data(page: Page, selector: str) -> list[dict[str, str]]:
     """The dataset of every element matching `selector`, in document order."""
     return await page.locator(selector).evaluate_all(
-        "nodes => nodes.map(n => Object.assign({}, n.dataset))")
+        "nodes => nodes.map(n => Object.assign({}, n.dataset))"
+    )
 
 
 async def wait_ready(page: Page) -> None:
@@ -142,9 +179,15 @@ async def assert_page_matches_api(page: Page, api: dict[str, Any]) -> None:
 
     [total] = api["kpis"]["rows"]
     kpis = await data(page, "#a-kpis dd")
-    assert {d["field"] for d in kpis} == {"utilisation_pct", "peak_occupancy",
-                                          "avg_occupancy_when_occupied", "bookings",
-                                          "no_shows", "no_show_rate", "desks"}
+    assert {d["field"] for d in kpis} == {
+        "utilisation_pct",
+        "peak_occupancy",
+        "avg_occupancy_when_occupied",
+        "bookings",
+        "no_shows",
+        "no_show_rate",
+        "desks",
+    }
     for d in kpis:
         assert same(d["value"], total[d["field"]]), d
 
@@ -174,15 +217,18 @@ async def assert_page_matches_api(page: Page, api: dict[str, Any]) -> None:
         rows_api = api[card]["rows"]
         dom_rows = page.locator(f"#a-{card} tbody tr")
         # The same entities in the API's order (least used first for under-used zones).
-        assert [await dom_rows.nth(i).get_attribute("data-entity")
-                for i in range(await dom_rows.count())] == [r["entity"] for r in rows_api]
+        assert [
+            await dom_rows.nth(i).get_attribute("data-entity")
+            for i in range(await dom_rows.count())
+        ] == [r["entity"] for r in rows_api]
         for i, row in enumerate(rows_api):
             cells_ = await data(page, f"#a-{card} tbody tr:nth-child({i + 1}) td[data-field]")
             assert cells_ and all(same(d["value"], row[d["field"]]) for d in cells_), (row, cells_)
 
 
-async def open_analytics(ruang: Ruang, browser: Browser, days: tuple[str, str],
-                         **options: Any) -> Page:
+async def open_analytics(
+    ruang: Ruang, browser: Browser, days: tuple[str, str], **options: Any
+) -> Page:
     page = await ruang.page(browser, "p-siti", "facility_manager", **options)
     await page.goto(f"/analytics?from={days[0]}&to={days[1]}&building={BUILDING}")
     await wait_ready(page)
@@ -209,7 +255,8 @@ async def test_every_number_on_the_page_is_the_apis_and_the_range_lives_in_the_u
         await page.fill("#a-to", WEEK_2[1])
         await page.get_by_role("button", name="Tampilkan", exact=True).click()
         await expect(page).to_have_url(
-            f"{ruang.base_url}/analytics?from={WEEK_2[0]}&to={WEEK_2[1]}&building={BUILDING}")
+            f"{ruang.base_url}/analytics?from={WEEK_2[0]}&to={WEEK_2[1]}&building={BUILDING}"
+        )
         await wait_ready(page)
         second = await api_json(ruang, WEEK_2)
         assert second["kpis"]["rows"][0] != first["kpis"]["rows"][0]
@@ -227,7 +274,8 @@ async def test_every_number_on_the_page_is_the_apis_and_the_range_lives_in_the_u
         await page.fill("#a-to", "2025-03-01")
         await page.get_by_role("button", name="Tampilkan", exact=True).click()
         await expect(page.get_by_role("alert")).to_have_text(
-            "Tanggal akhir tidak boleh sebelum tanggal awal.")
+            "Tanggal akhir tidak boleh sebelum tanggal awal."
+        )
         assert page.url == url
         # So is a range longer than the API allows.
         await page.fill("#a-from", "2024-01-01")
@@ -246,7 +294,8 @@ async def test_english_labels_use_point_decimals_and_default_range_is_four_weeks
         await wait_ready(page)
         value = (await api_json(ruang, WEEKS_2))["kpis"]["rows"][0]["utilisation_pct"]
         await expect(page.locator('#a-kpis dd[data-field="utilisation_pct"]')).to_have_text(
-            f"{value:.2f} %")
+            f"{value:.2f} %"
+        )
         # Without a range in the URL: the last 28 days, both ends included.
         await page.goto("/analytics")
         await wait_ready(page)
@@ -266,8 +315,10 @@ async def test_csv_exports_are_the_apis_csv_and_png_exports_are_images(
                 await page.get_by_test_id(f"csv-{card}").click()
             download = await info.value
             got = Path(await download.path()).read_text(encoding="utf-8")
-            r = await ruang.admin.get(f"/api/v1/analytics/{path}",
-                                      params={**api_range(WEEKS_2), **params, "format": "csv"})
+            r = await ruang.admin.get(
+                f"/api/v1/analytics/{path}",
+                params={**api_range(WEEKS_2), **params, "format": "csv"},
+            )
             assert r.status_code == 200
             assert got == r.text, card
             assert list(csv.reader(io.StringIO(got)))[1:], card  # rows, not just a header
@@ -291,8 +342,7 @@ async def test_csv_exports_are_the_apis_csv_and_png_exports_are_images(
 async def test_phone_layout_and_keyboard_use(tmp_path: Path, browser: Browser) -> None:
     async with running_ruang(tmp_path) as ruang:
         await seed(ruang)
-        page = await open_analytics(ruang, browser, WEEKS_2,
-                                    viewport={"width": 390, "height": 844})
+        page = await open_analytics(ruang, browser, WEEKS_2, viewport={"width": 390, "height": 844})
         # Nothing but the charts' own scroll boxes is wider than the phone.
         overflow = await page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= 390
@@ -302,19 +352,25 @@ async def test_phone_layout_and_keyboard_use(tmp_path: Path, browser: Browser) -
         await toggle.focus()
         await page.keyboard.press("Enter")
         await expect(page.get_by_role("button", name="Sembunyikan tabel")).to_have_attribute(
-            "aria-expanded", "true")
+            "aria-expanded", "true"
+        )
         await expect(page.locator("#a-heatmap-table")).to_be_visible()
 
 
-async def test_a_technician_is_refused_the_new_analytics_endpoints(tmp_path: Path,
-                                                                   browser: Browser) -> None:
+async def test_a_technician_is_refused_the_new_analytics_endpoints(
+    tmp_path: Path, browser: Browser
+) -> None:
     async with running_ruang(tmp_path) as ruang:
         page = await ruang.page(browser, "p-joko", "technician")
         response = await page.goto("/analytics")
         assert response is not None and response.status == 403
         query = "&".join(f"{k}={v}" for k, v in api_range(WEEKS_2).items()).replace("+", "%2B")
-        for path in ("releases?", "releases?format=csv&", "heatmap?format=csv&",
-                     "utilisation?bucket=range&order=utilisation&limit=5&"):
+        for path in (
+            "releases?",
+            "releases?format=csv&",
+            "heatmap?format=csv&",
+            "utilisation?bucket=range&order=utilisation&limit=5&",
+        ):
             r = await page.request.get(f"/api/v1/analytics/{path}{query}")
             assert r.status == 403, path
         manager = await ruang.page(browser, "p-siti", "facility_manager")

@@ -26,15 +26,19 @@ BADGE_DEVICE = "badge-0042"
 
 @contextlib.asynccontextmanager
 async def mqtt(ruang: Ruang) -> AsyncIterator[aiomqtt.Client]:
-    async with aiomqtt.Client("127.0.0.1", ruang.broker.port,
-                              identifier=f"fleet-test-{time.monotonic_ns()}") as client:
+    async with aiomqtt.Client(
+        "127.0.0.1", ruang.broker.port, identifier=f"fleet-test-{time.monotonic_ns()}"
+    ) as client:
         yield client
 
 
 async def publish(client: aiomqtt.Client, message: contract.Message) -> None:
-    await client.publish(contract.topic_for(message), contract.encode(message),
-                         qos=contract.qos_for(message),
-                         retain=isinstance(message, contract.NodeState))
+    await client.publish(
+        contract.topic_for(message),
+        contract.encode(message),
+        qos=contract.qos_for(message),
+        retain=isinstance(message, contract.NodeState),
+    )
 
 
 async def fleet_node(ruang: Ruang, node: str) -> dict[str, Any] | None:
@@ -48,15 +52,28 @@ async def test_a_technician_sees_the_running_node_its_devices_and_health_graph(
     async with running_ruang(tmp_path, desks=3, edge_extra=FAST_HEALTH) as ruang:
         async with mqtt(ruang) as client:
             # A BLE badge with a low battery: the edge agent itself runs no BLE here.
-            await publish(client, contract.DeviceHealth(
-                node=DEMO_NODE, device=BADGE_DEVICE, kind="ble_badge", online=True,
-                battery_pct=12, last_reading_ts=time.time(), detail="rssi -71 dBm"))
+            await publish(
+                client,
+                contract.DeviceHealth(
+                    node=DEMO_NODE,
+                    device=BADGE_DEVICE,
+                    kind="ble_badge",
+                    online=True,
+                    battery_pct=12,
+                    last_reading_ts=time.time(),
+                    detail="rssi -71 dBm",
+                ),
+            )
 
         async def settled() -> dict[str, Any] | None:
             node = await fleet_node(ruang, DEMO_NODE)
-            ok = (node is not None and node["online"] and node["health"] is not None
-                  and node["desk_unit_counts"]["online"] == 3
-                  and node["device_counts"]["total"] == 1)
+            ok = (
+                node is not None
+                and node["online"]
+                and node["health"] is not None
+                and node["desk_unit_counts"]["online"] == 3
+                and node["device_counts"]["total"] == 1
+            )
             return node if ok else None
 
         node = await eventually(settled, timeout=30, what="demo node with health and devices")
@@ -67,8 +84,9 @@ async def test_a_technician_sees_the_running_node_its_devices_and_health_graph(
 
         await eventually(sampled, timeout=30, what="a health sample")
 
-        page = await ruang.page(browser, "p-joko", "technician",
-                                viewport={"width": 1440, "height": 900})
+        page = await ruang.page(
+            browser, "p-joko", "technician", viewport={"width": 1440, "height": 900}
+        )
         await page.goto("/fleet")
         row = page.locator(f'[data-testid="fleet-row"][data-node="{DEMO_NODE}"]')
         await expect(row).to_be_visible()
@@ -77,7 +95,8 @@ async def test_a_technician_sees_the_running_node_its_devices_and_health_graph(
         units, others = node["desk_unit_counts"], node["device_counts"]
         assert units["online"] + others["online"] == 4
         await expect(row.get_by_test_id("devices")).to_contain_text(
-            f"4/{units['total'] + others['total']}")
+            f"4/{units['total'] + others['total']}"
+        )
         label = {"ok": "Baik", "warning": "Peringatan", "alarm": "Alarm"}[node["state"]]
         await expect(row.get_by_test_id("state")).to_contain_text(label)
         await expect(row.locator('[data-col="last_seen"] time')).to_be_visible()
@@ -94,18 +113,21 @@ async def test_a_technician_sees_the_running_node_its_devices_and_health_graph(
         await expect(page.get_by_test_id("health")).to_contain_text("Antrean outbox")
         # The graph has at least one sample, in the chart and in its table alternative.
         await expect(page.get_by_test_id("chart-outbox_depth")).to_have_attribute(
-            "data-samples", re.compile(r"^[1-9]\d*$"))
+            "data-samples", re.compile(r"^[1-9]\d*$")
+        )
         await expect(page.get_by_test_id("health-table").locator("tbody tr").first).to_be_attached()
         await page.get_by_role("button", name="24 jam").click()
         await expect(page.get_by_role("button", name="24 jam")).to_have_attribute(
-            "aria-pressed", "true")
+            "aria-pressed", "true"
+        )
         await screenshot(page, "fleet-node")
 
         await page.goto("/fleet/no-such-node")
         await expect(page.get_by_test_id("not-found")).to_contain_text("no-such-node")
 
-        phone = await ruang.page(browser, "p-joko", "technician",
-                                 viewport={"width": 390, "height": 844})
+        phone = await ruang.page(
+            browser, "p-joko", "technician", viewport={"width": 390, "height": 844}
+        )
         await phone.goto("/fleet")
         await expect(phone.locator(f'[data-node="{DEMO_NODE}"]')).to_be_visible()
         await screenshot(phone, "fleet-phone")
@@ -118,19 +140,34 @@ async def test_an_alarm_and_a_last_will_show_up_as_alarm_and_offline(
     alarm_text = "outbox full: telemetry shed"
     async with running_ruang(tmp_path) as ruang:
         async with mqtt(ruang) as client:
-            await publish(client, contract.NodeState(node=alarming, online=True, bdseq=1,
-                                                     sw_version="1.4.0"))
-            await publish(client, contract.NodeHealth(
-                node=alarming, uptime_s=60, rss_bytes=40_000_000, rejected_frames=0,
-                mqtt_reconnects=0, units_online=0, outbox_depth=12, alarms=(alarm_text,)))
+            await publish(
+                client, contract.NodeState(node=alarming, online=True, bdseq=1, sw_version="1.4.0")
+            )
+            await publish(
+                client,
+                contract.NodeHealth(
+                    node=alarming,
+                    uptime_s=60,
+                    rss_bytes=40_000_000,
+                    rejected_frames=0,
+                    mqtt_reconnects=0,
+                    units_online=0,
+                    outbox_depth=12,
+                    alarms=(alarm_text,),
+                ),
+            )
             await publish(client, contract.NodeState(node=gone, online=True, bdseq=1))
             # The broker's last-will for that connection: same bdseq, online false.
             await publish(client, contract.NodeState(node=gone, online=False, bdseq=1))
 
         async def states() -> bool:
             a, g = await fleet_node(ruang, alarming), await fleet_node(ruang, gone)
-            return (a is not None and a["state"] == "alarm"
-                    and g is not None and g["state"] == "offline")
+            return (
+                a is not None
+                and a["state"] == "alarm"
+                and g is not None
+                and g["state"] == "offline"
+            )
 
         await eventually(states, what="alarm and offline states")
 
@@ -158,7 +195,8 @@ async def test_an_alarm_and_a_last_will_show_up_as_alarm_and_offline(
 
         await page.goto(f"/fleet/{alarming}")
         await expect(page.get_by_test_id("node-summary").get_by_test_id("state")).to_contain_text(
-            "Alarm")
+            "Alarm"
+        )
         await expect(page.get_by_test_id("reasons")).to_contain_text(alarm_text)
         await expect(page.get_by_test_id("alarms")).to_contain_text(alarm_text)
 

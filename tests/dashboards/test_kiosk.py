@@ -39,7 +39,8 @@ async def floor_counts(page: Page, availability: dict[str, Any]) -> None:
     for building in availability["buildings"]:
         for floor in building["floors"]:
             await expect(page.get_by_test_id(f"kiosk-free-{floor['id']}")).to_have_text(
-                str(floor["free"]))
+                str(floor["free"])
+            )
 
 
 async def test_the_kiosk_needs_no_login_and_shows_counts_but_no_person(
@@ -49,9 +50,15 @@ async def test_the_kiosk_needs_no_login_and_shows_counts_but_no_person(
         assert ruang.agent is not None
         # Someone checks in on a booked desk, so there is a person behind a count.
         now = datetime.now(UTC)
-        r = await ruang.admin.post("/api/v1/bookings", json={
-            "desk_id": "L1-D01", "person_id": "p-ayu", "starts_at": now.isoformat(),
-            "ends_at": (now + timedelta(hours=2)).isoformat()})
+        r = await ruang.admin.post(
+            "/api/v1/bookings",
+            json={
+                "desk_id": "L1-D01",
+                "person_id": "p-ayu",
+                "starts_at": now.isoformat(),
+                "ends_at": (now + timedelta(hours=2)).isoformat(),
+            },
+        )
         assert r.status_code == 201, r.text
         agent = ruang.agent
 
@@ -63,8 +70,9 @@ async def test_the_kiosk_needs_no_login_and_shows_counts_but_no_person(
         await ruang.sims["L1-D01"].tap(BADGES["p-ayu"])
 
         async def checked_in() -> dict[str, Any] | None:
-            body = (await ruang.admin.get("/api/v1/public/availability",
-                                          params={"site": SITE})).json()
+            body = (
+                await ruang.admin.get("/api/v1/public/availability", params={"site": SITE})
+            ).json()
             busy = sum(f["checked_in"] for b in body["buildings"] for f in b["floors"])
             return body if busy >= 1 else None
 
@@ -115,8 +123,11 @@ async def test_the_kiosk_keeps_the_last_data_with_a_stale_notice_when_the_api_fa
         await expect(stale).to_be_hidden()
 
         async def fail(route: Route) -> None:
-            await route.fulfill(status=500, content_type="application/problem+json",
-                                body=json.dumps({"title": "Internal error", "status": 500}))
+            await route.fulfill(
+                status=500,
+                content_type="application/problem+json",
+                body=json.dumps({"title": "Internal error", "status": 500}),
+            )
 
         await page.route(AVAILABILITY, fail)
         await expect(stale).to_be_visible()
@@ -126,12 +137,17 @@ async def test_the_kiosk_keeps_the_last_data_with_a_stale_notice_when_the_api_fa
         # Back again, now with a shuttle departure: the panel shows it and the notice goes.
         await page.unroute(AVAILABILITY, fail)
         departure = datetime(2030, 1, 7, 1, 30, tzinfo=UTC).isoformat()
-        with_shuttle = {**public, "shuttles": [
-            {"route": "Rute KIPP 1", "stop": "Halte Lobi Utara", "departs_at": departure}]}
+        with_shuttle = {
+            **public,
+            "shuttles": [
+                {"route": "Rute KIPP 1", "stop": "Halte Lobi Utara", "departs_at": departure}
+            ],
+        }
 
         async def shuttles(route: Route) -> None:
-            await route.fulfill(status=200, content_type="application/json",
-                                body=json.dumps(with_shuttle))
+            await route.fulfill(
+                status=200, content_type="application/json", body=json.dumps(with_shuttle)
+            )
 
         await page.route(AVAILABILITY, shuttles)
         await expect(stale).to_be_hidden()

@@ -31,8 +31,14 @@ def desk(page: Page, desk_id: str):  # type: ignore[no-untyped-def]
     return page.locator(f'.floor-svg .desk[data-id="{desk_id}"]')
 
 
-async def open_map(ruang: Ruang, browser: Browser, person: str, role: str,
-                   query: str = "floor=A1-L1", **options: object) -> Page:
+async def open_map(
+    ruang: Ruang,
+    browser: Browser,
+    person: str,
+    role: str,
+    query: str = "floor=A1-L1",
+    **options: object,
+) -> Page:
     """The map signed in as `person`, drawn and subscribed to the floor's stream."""
     page = await ruang.page(browser, person, role, **options)
     await page.goto(f"/map?{query}")
@@ -55,8 +61,9 @@ async def test_a_badge_tap_turns_the_desk_checked_in_without_a_reload(
 
         await expect(cell).to_have_attribute("data-state", "checked_in", timeout=LIVE_TIMEOUT)
         assert await page.evaluate("window.__ruangMarker") == "still-here"
-        await expect(cell).to_have_attribute("aria-label", "Meja L1-D01, Hadir (check-in), "
-                                             "Ayu Lestari")
+        await expect(cell).to_have_attribute(
+            "aria-label", "Meja L1-D01, Hadir (check-in), Ayu Lestari"
+        )
         await expect(cell.locator(".letter")).to_have_text("H")
         legend = page.get_by_test_id("map-legend")
         await expect(legend.locator('[data-state="checked_in"] .count')).to_have_text("1")
@@ -78,8 +85,9 @@ async def test_a_booking_made_through_the_api_shows_on_an_open_map(
 
         await expect(cell).to_have_attribute("data-state", "booked", timeout=LIVE_TIMEOUT)
         await expect(cell).to_have_attribute("aria-label", "Meja L1-D03, Dipesan, Budi Santoso")
-        await expect(page.get_by_test_id("map-legend").locator(
-            '[data-state="booked"] .count')).to_have_text("1")
+        await expect(
+            page.get_by_test_id("map-legend").locator('[data-state="booked"] .count')
+        ).to_have_text("1")
         assert await page.evaluate("window.__ruangMarker") == "still-here"
 
 
@@ -94,14 +102,18 @@ async def test_a_room_sensor_reading_changes_the_room_on_an_open_map(
 
         target = parse_broker_url(ruang.broker.url)
         async with aiomqtt.Client(target.host, target.port) as client:
-            for present, state, said in ((True, "occupied", "Ruang terpakai"),
-                                         (False, "free", "Ruang kosong")):
-                msg = contract.RoomPresence(node=DEMO_NODE, room="A1-L1-R1", present=present,
-                                            sensor="A1-L1-R1-occupancy")
+            for present, state, said in (
+                (True, "occupied", "Ruang terpakai"),
+                (False, "free", "Ruang kosong"),
+            ):
+                msg = contract.RoomPresence(
+                    node=DEMO_NODE, room="A1-L1-R1", present=present, sensor="A1-L1-R1-occupancy"
+                )
                 await client.publish(contract.topic_for(msg), contract.encode(msg))
                 await expect(room).to_have_attribute("data-state", state, timeout=LIVE_TIMEOUT)
-                await expect(room).to_have_attribute("aria-label", f"Ruang Rapat 1.1: {said}, "
-                                                     "kapasitas 8")
+                await expect(room).to_have_attribute(
+                    "aria-label", f"Ruang Rapat 1.1: {said}, kapasitas 8"
+                )
         assert await page.evaluate("window.__ruangMarker") == "still-here"
 
 
@@ -133,9 +145,7 @@ async def test_technicians_see_no_names_and_facility_managers_do(
         assert not any(nip in html for nip in NIPS)
 
 
-async def test_tab_to_a_desk_and_enter_opens_its_timeline(
-    tmp_path: Path, browser: Browser
-) -> None:
+async def test_tab_to_a_desk_and_enter_opens_its_timeline(tmp_path: Path, browser: Browser) -> None:
     async with running_ruang(tmp_path) as ruang:
         await book_now(ruang.admin, "L1-D01", "p-ayu")
         page = await open_map(ruang, browser, "p-siti", "facility_manager")
@@ -177,8 +187,9 @@ async def test_a_zone_filter_reduces_the_desks_and_stays_in_the_url(
 
         await expect(page.locator(".floor-svg .desk")).to_have_count(6)
         await expect(desk(page, "L1-D07")).to_be_visible()
-        await expect(page).to_have_url(f"{ruang.base_url}/map?building=A1&floor=A1-L1"
-                                       "&zone=A1-L1-Z2")
+        await expect(page).to_have_url(
+            f"{ruang.base_url}/map?building=A1&floor=A1-L1&zone=A1-L1-Z2"
+        )
         assert await page.evaluate("window.__ruangMarker") == "still-here"
 
         # The link is shareable: a fresh visit shows the same selection.
@@ -192,8 +203,9 @@ async def test_a_zone_filter_reduces_the_desks_and_stays_in_the_url(
         await other.select_option("#f-agency", "Otorita IKN")
         await expect(other.locator(".floor-svg .desk")).to_have_count(6)
         await expect(desk(other, "L1-D13")).to_be_visible()
-        await expect(other).to_have_url(f"{ruang.base_url}/map?building=A1&floor=A1-L1"
-                                        "&agency=Otorita+IKN")
+        await expect(other).to_have_url(
+            f"{ruang.base_url}/map?building=A1&floor=A1-L1&agency=Otorita+IKN"
+        )
 
         # Another floor through the floor select, and back through history.
         await other.select_option("#f-floor", "A1-L2")
@@ -201,8 +213,9 @@ async def test_a_zone_filter_reduces_the_desks_and_stays_in_the_url(
         await other.go_back()
         await expect(desk(other, "L1-D13")).to_be_visible()
 
-        phone = await open_map(ruang, browser, "p-siti", "facility_manager",
-                               viewport={"width": 390, "height": 844})
+        phone = await open_map(
+            ruang, browser, "p-siti", "facility_manager", viewport={"width": 390, "height": 844}
+        )
         await desk(phone, "L1-D05").click()
         await expect(phone.get_by_test_id("map-panel")).to_be_visible()
         # The plan fits the phone's width and the panel stacks below it.
@@ -219,7 +232,9 @@ async def test_a_500_desk_floor_renders_every_desk(tmp_path: Path, browser: Brow
         page = await ruang.page(browser, "p-siti", "facility_manager")
         await page.goto(f"/map?floor={FLOOR}")
         await page.wait_for_function(
-            "performance.getEntriesByName('ruang-map-rendered').length > 0")
+            "performance.getEntriesByName('ruang-map-rendered').length > 0"
+        )
         await expect(page.locator(".floor-svg .desk")).to_have_count(DESKS)
-        await expect(page.get_by_test_id("map-legend").locator(
-            '[data-state="free"] .count')).to_have_text(str(DESKS))
+        await expect(
+            page.get_by_test_id("map-legend").locator('[data-state="free"] .count')
+        ).to_have_text(str(DESKS))

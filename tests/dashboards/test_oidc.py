@@ -51,10 +51,16 @@ class Provider:
 
     url: str = ""
     key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
-    user: dict[str, Any] = field(default_factory=lambda: {
-        "sub": "p-siti", "name": "Siti Rahmawati", "roles": ["facility_manager"],
-        "sites": [SITE]})
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
+    user: dict[str, Any] = field(
+        default_factory=lambda: {
+            "sub": "p-siti",
+            "name": "Siti Rahmawati",
+            "roles": ["facility_manager"],
+            "sites": [SITE],
+        }
+    )
     deny: bool = False
     audience: str = API_AUDIENCE
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -66,12 +72,18 @@ class Provider:
 
         @app.get("/.well-known/openid-configuration")
         async def discovery() -> dict[str, Any]:
-            return {"issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
-                    "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
-                    "response_types_supported": ["code"],
-                    "code_challenge_methods_supported": ["S256"],
-                    "token_endpoint_auth_methods_supported": ["client_secret_basic",
-                                                              "client_secret_post"]}
+            return {
+                "issuer": self.url,
+                "authorization_endpoint": f"{self.url}/authorize",
+                "token_endpoint": f"{self.url}/token",
+                "jwks_uri": f"{self.url}/jwks",
+                "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+            }
 
         @app.get("/jwks")
         async def jwks() -> dict[str, Any]:
@@ -101,25 +113,33 @@ class Provider:
             grant_type, code = form.get("grant_type"), form.get("code", "")
             redirect_uri, code_verifier = form.get("redirect_uri"), form.get("code_verifier", "")
             basic = request.headers.get("authorization", "")
-            creds = (base64.b64decode(basic.removeprefix("Basic ")).decode().split(":", 1)
-                     if basic.startswith("Basic ") else
-                     [form.get("client_id", ""), form.get("client_secret", "")])
+            creds = (
+                base64.b64decode(basic.removeprefix("Basic ")).decode().split(":", 1)
+                if basic.startswith("Basic ")
+                else [form.get("client_id", ""), form.get("client_secret", "")]
+            )
             if creds != [CLIENT_ID, CLIENT_SECRET]:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             asked = self.codes.pop(code, None)
-            if grant_type != "authorization_code" or asked is None \
-                    or asked["redirect_uri"] != redirect_uri:
+            if (
+                grant_type != "authorization_code"
+                or asked is None
+                or asked["redirect_uri"] != redirect_uri
+            ):
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
             digest = hashlib.sha256(code_verifier.encode()).digest()
             if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != asked["code_challenge"]:
-                return JSONResponse({"error": "invalid_grant",
-                                     "error_description": "PKCE verifier mismatch"}, 400)
+                return JSONResponse(
+                    {"error": "invalid_grant", "error_description": "PKCE verifier mismatch"}, 400
+                )
             now = int(time.time())
-            access = jwt.encode({"iss": self.url, "aud": self.audience, "iat": now,
-                                 "exp": now + 900, **self.user},
-                                self.key, algorithm="ES256", headers={"kid": "idp-1"})
-            return JSONResponse({"access_token": access, "token_type": "Bearer",
-                                 "expires_in": 900})
+            access = jwt.encode(
+                {"iss": self.url, "aud": self.audience, "iat": now, "exp": now + 900, **self.user},
+                self.key,
+                algorithm="ES256",
+                headers={"kid": "idp-1"},
+            )
+            return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 900})
 
         return app
 
@@ -129,8 +149,11 @@ async def provider_running() -> AsyncIterator[Provider]:
     provider = Provider()
     port = free_port()
     provider.url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(provider.app(), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            provider.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):
@@ -145,12 +168,19 @@ async def provider_running() -> AsyncIterator[Provider]:
 @contextlib.asynccontextmanager
 async def ruang_with_sso(tmp_path: Path) -> AsyncIterator[tuple[Ruang, Provider]]:
     """Ruang configured like production: tokens from the provider only, OIDC sign-in on."""
-    async with provider_running() as provider, running_ruang(
-        tmp_path, roster=False, auth_jwks_url=f"{provider.url}/jwks",
-        auth_issuer=provider.url, auth_audience=API_AUDIENCE,
-        oidc_issuer_url=provider.url, oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-    ) as ruang:
+    async with (
+        provider_running() as provider,
+        running_ruang(
+            tmp_path,
+            roster=False,
+            auth_jwks_url=f"{provider.url}/jwks",
+            auth_issuer=provider.url,
+            auth_audience=API_AUDIENCE,
+            oidc_issuer_url=provider.url,
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret=CLIENT_SECRET,
+        ) as ruang,
+    ):
         yield ruang, provider
 
 
@@ -178,13 +208,16 @@ async def test_the_agency_account_button_signs_a_facility_manager_in_to_the_map(
 async def test_the_pkce_verifier_sent_to_the_token_endpoint_matches_the_challenge(
     tmp_path: Path,
 ) -> None:
-    async with ruang_with_sso(tmp_path) as (ruang, provider), \
-            httpx.AsyncClient(base_url=ruang.base_url) as http:
+    async with (
+        ruang_with_sso(tmp_path) as (ruang, provider),
+        httpx.AsyncClient(base_url=ruang.base_url) as http,
+    ):
         r = await http.get("/login/oidc", params={"next": "/fleet"})
         assert r.status_code == 303
         location = urlsplit(r.headers["location"])
-        assert f"{location.scheme}://{location.netloc}{location.path}" == \
-            f"{provider.url}/authorize"
+        assert (
+            f"{location.scheme}://{location.netloc}{location.path}" == f"{provider.url}/authorize"
+        )
         query = {k: v[0] for k, v in parse_qs(location.query).items()}
         assert query["code_challenge_method"] == "S256"
         assert query["scope"] == "openid profile" and query["client_id"] == CLIENT_ID
@@ -205,15 +238,18 @@ async def test_the_pkce_verifier_sent_to_the_token_endpoint_matches_the_challeng
         # The session works on the API: the provider's token is the cloud's bearer.
         mine = await http.get("/api/v1/bookings")
         assert mine.status_code == 200, mine.text
-        assert (await httpx.AsyncClient(base_url=ruang.base_url).get(
-            "/api/v1/bookings")).status_code == 401
+        assert (
+            await httpx.AsyncClient(base_url=ruang.base_url).get("/api/v1/bookings")
+        ).status_code == 401
 
 
 async def test_a_callback_with_a_wrong_state_is_refused_and_the_code_is_not_redeemed(
     tmp_path: Path,
 ) -> None:
-    async with ruang_with_sso(tmp_path) as (ruang, provider), \
-            httpx.AsyncClient(base_url=ruang.base_url) as http:
+    async with (
+        ruang_with_sso(tmp_path) as (ruang, provider),
+        httpx.AsyncClient(base_url=ruang.base_url) as http,
+    ):
         r = await http.get("/login/oidc")
         back = await http.get(r.headers["location"])
         code = parse_qs(urlsplit(back.headers["location"]).query)["code"][0]
@@ -223,8 +259,9 @@ async def test_a_callback_with_a_wrong_state_is_refused_and_the_code_is_not_rede
         assert SESSION_COOKIE not in refused.cookies and SESSION_COOKIE not in http.cookies
         # A callback from a browser that never started a sign-in (login CSRF) is refused too.
         async with httpx.AsyncClient(base_url=ruang.base_url) as stranger:
-            other = await stranger.get("/login/callback",
-                                       params={"code": code, "state": "x", "lang": "en"})
+            other = await stranger.get(
+                "/login/callback", params={"code": code, "state": "x", "lang": "en"}
+            )
             assert other.status_code == 400 and "could not be verified" in other.text
         assert provider.token_requests == []
 
@@ -232,8 +269,10 @@ async def test_a_callback_with_a_wrong_state_is_refused_and_the_code_is_not_rede
 async def test_a_denied_sign_in_and_a_token_for_another_audience_show_clear_messages(
     tmp_path: Path,
 ) -> None:
-    async with ruang_with_sso(tmp_path) as (ruang, provider), \
-            httpx.AsyncClient(base_url=ruang.base_url, follow_redirects=True) as http:
+    async with (
+        ruang_with_sso(tmp_path) as (ruang, provider),
+        httpx.AsyncClient(base_url=ruang.base_url, follow_redirects=True) as http,
+    ):
         provider.deny = True
         denied = await http.get("/login/oidc")
         assert denied.status_code == 403 and denied.url.path == "/login/callback"

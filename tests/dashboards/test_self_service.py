@@ -129,8 +129,9 @@ async def test_qr_check_in_on_a_phone_after_signing_in_turns_the_desk_green(
         # A phone that is not signed in goes through the sign-in and comes back.
         page = await ruang.page(browser, **PHONE)
         await page.goto(path)
-        await expect(page).to_have_url(f"{ruang.base_url}/login?next=%2Fcheckin%2FL1-D05%3Fk%3D"
-                                       f"{keys.key('L1-D05')}")
+        await expect(page).to_have_url(
+            f"{ruang.base_url}/login?next=%2Fcheckin%2FL1-D05%3Fk%3D{keys.key('L1-D05')}"
+        )
         await page.select_option("#person", "p-budi")
         await page.get_by_role("button", name="Masuk").click()
         await expect(page).to_have_url(f"{ruang.base_url}{path}")
@@ -189,11 +190,15 @@ async def test_a_desk_booked_by_someone_else_shows_the_conflict_without_their_na
 ) -> None:
     async with running_ruang(tmp_path) as ruang:
         now = datetime.now(UTC)
-        r = await ruang.admin.post("/api/v1/bookings", json={
-            "desk_id": "L1-D03", "person_id": "p-ayu",
-            "starts_at": (now - timedelta(minutes=1)).isoformat(),
-            "ends_at": (now + timedelta(hours=2)).isoformat(),
-        })
+        r = await ruang.admin.post(
+            "/api/v1/bookings",
+            json={
+                "desk_id": "L1-D03",
+                "person_id": "p-ayu",
+                "starts_at": (now - timedelta(minutes=1)).isoformat(),
+                "ends_at": (now + timedelta(hours=2)).isoformat(),
+            },
+        )
         assert r.status_code == 201, r.text
 
         page = await ruang.page(browser, "p-budi", "asn", **PHONE)

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.servers
 def test_every_string_exists_in_both_languages_and_no_key_is_defined_twice() -> None:
     tables = {lang: table(lang) for lang in LANGUAGES}
     assert set(tables["id"]) == set(tables["en"])
-    files = {lang: sorted(p.name for p in (LOCALES_DIR / lang).glob("*.json"))
-             for lang in LANGUAGES}
+    files = {
+        lang: sorted(p.name for p in (LOCALES_DIR / lang).glob("*.json")) for lang in LANGUAGES
+    }
     assert files["id"] == files["en"]
     for lang in LANGUAGES:
         for path in (LOCALES_DIR / lang).glob("*.json"):
@@ -84,8 +85,12 @@ async def test_cookie_session_writes_need_the_csrf_header(tmp_path: Path) -> Non
         cookies = {SESSION_COOKIE: ruang.token("p-ayu", "asn")}
         async with httpx.AsyncClient(base_url=ruang.base_url, cookies=cookies) as client:
             assert (await client.get("/api/v1/me")).status_code == 200
-            body = {"desk_id": "L1-D03", "person_id": "p-ayu",
-                    "starts_at": "2030-01-07T01:00:00Z", "ends_at": "2030-01-07T03:00:00Z"}
+            body = {
+                "desk_id": "L1-D03",
+                "person_id": "p-ayu",
+                "starts_at": "2030-01-07T01:00:00Z",
+                "ends_at": "2030-01-07T03:00:00Z",
+            }
             forged = await client.post("/api/v1/bookings", json=body)
             assert forged.status_code == 403
             assert CSRF_HEADER in forged.json()["detail"]
@@ -101,6 +106,9 @@ async def test_dev_login_is_refused_when_an_identity_provider_is_configured(
         async with httpx.AsyncClient(base_url=ruang.base_url) as client:
             page = await client.get("/login")
             assert page.status_code == 200 and 'action="/login/dev"' not in page.text
-            r = await client.post("/login/dev", content="person=dev-admin",
-                                  headers={"content-type": "application/x-www-form-urlencoded"})
+            r = await client.post(
+                "/login/dev",
+                content="person=dev-admin",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            )
             assert r.status_code == 403 and SESSION_COOKIE not in r.cookies

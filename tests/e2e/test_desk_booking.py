@@ -41,22 +41,41 @@ NODE = "e2e-desks"
 FLOOR = "L9"
 DESK_A, DESK_B, DROP_IN = f"{FLOOR}-D01", f"{FLOOR}-D02", f"{FLOOR}-D03"
 AYU, BUDI = "04A1B2C3D4E5F6", "04B0B1B2B3B4B5"
-ROSTER = (
-    "id,kind,name,role\n"
-    "p-ayu,asn,Ayu Lestari,asn\n"
-    "p-budi,asn,Budi Santoso,asn\n"
-)
+ROSTER = "id,kind,name,role\np-ayu,asn,Ayu Lestari,asn\np-budi,asn,Budi Santoso,asn\n"
 LAYOUT: dict[str, Any] = {
-    "site": {"id": "s-e2e", "name": "E2E", "timezone": "Asia/Makassar",
-             "checkin_grace_min": 15, "away_release_min": 30},
-    "buildings": [{"id": "b-e2e", "name": "B", "floors": [{
-        "id": "f-e2e", "level": 9, "name": "L9", "node": NODE,
-        "zones": [{"id": "z-e2e", "name": "Z", "desks": [
-            {"id": DESK_A}, {"id": DESK_B},
-            # A drop-in desk puts every ASN's badge on the node's allow-list.
-            {"id": DROP_IN, "mode": "drop_in"},
-        ]}],
-    }]}],
+    "site": {
+        "id": "s-e2e",
+        "name": "E2E",
+        "timezone": "Asia/Makassar",
+        "checkin_grace_min": 15,
+        "away_release_min": 30,
+    },
+    "buildings": [
+        {
+            "id": "b-e2e",
+            "name": "B",
+            "floors": [
+                {
+                    "id": "f-e2e",
+                    "level": 9,
+                    "name": "L9",
+                    "node": NODE,
+                    "zones": [
+                        {
+                            "id": "z-e2e",
+                            "name": "Z",
+                            "desks": [
+                                {"id": DESK_A},
+                                {"id": DESK_B},
+                                # A drop-in desk puts every ASN's badge on the node's allow-list.
+                                {"id": DROP_IN, "mode": "drop_in"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
 }
 
 
@@ -77,9 +96,15 @@ class Office:
 
     async def book(self, desk: str, person: str, *, hours: float = 2) -> dict[str, Any]:
         start = datetime.now(UTC) - timedelta(minutes=1)
-        r = await self.http.post("/api/v1/bookings", json={
-            "desk_id": desk, "person_id": person, "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(hours=hours)).isoformat()})
+        r = await self.http.post(
+            "/api/v1/bookings",
+            json={
+                "desk_id": desk,
+                "person_id": person,
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=hours)).isoformat(),
+            },
+        )
         assert r.status_code == 201, r.text
         body: dict[str, Any] = r.json()
         return body
@@ -103,36 +128,49 @@ class Office:
 
 @contextlib.asynccontextmanager
 async def office(tmp_path: Path, database_url: str) -> AsyncIterator[Office]:
-    broker = devservers.Mosquitto(port=devservers.free_port(), workdir=tmp_path / "broker",
-                                  persistence=True)
+    broker = devservers.Mosquitto(
+        port=devservers.free_port(), workdir=tmp_path / "broker", persistence=True
+    )
     broker.workdir.mkdir()
     broker.start()
-    settings = cloud_settings(tmp_path, database_url, broker.url,
-                              snapshot_key_path=tmp_path / "snapshot-key.pem",
-                              flush_interval_s=0.05, snapshot_debounce_s=0.05)
+    settings = cloud_settings(
+        tmp_path,
+        database_url,
+        broker.url,
+        snapshot_key_path=tmp_path / "snapshot-key.pem",
+        flush_interval_s=0.05,
+        snapshot_debounce_s=0.05,
+    )
     edge_task: asyncio.Task[None] | None = None
     try:
-        async with SimulatedFloor(count=2, floor=FLOOR) as floor, \
-                running_cloud(settings) as http:
+        async with SimulatedFloor(count=2, floor=FLOOR) as floor, running_cloud(settings) as http:
             engine = make_engine(database_url)
             try:
                 await apply_layout(engine, parse_layout(LAYOUT))
             finally:
                 await engine.dispose()
-            r = await http.post("/api/v1/people/import", content=ROSTER,
-                                headers={"content-type": "text/csv"})
+            r = await http.post(
+                "/api/v1/people/import", content=ROSTER, headers={"content-type": "text/csv"}
+            )
             assert r.status_code == 200, r.text
             for uid, person in ((AYU, "p-ayu"), (BUDI, "p-budi")):
-                r = await http.post("/api/v1/badges",
-                                    json={"kind": "nfc", "uid": uid, "person_id": person})
+                r = await http.post(
+                    "/api/v1/badges", json={"kind": "nfc", "uid": uid, "person_id": person}
+                )
                 assert r.status_code == 201, r.text
             key = tmp_path / "snapshot.pub"
             key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
-            agent = EdgeAgent(EdgeSettings(
-                node_id=NODE, mqtt_url=broker.url, state_dir=tmp_path / "edge",
-                desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
-                snapshot_public_key=key, away_s=2, away_warning_s=1,
-            ))
+            agent = EdgeAgent(
+                EdgeSettings(
+                    node_id=NODE,
+                    mqtt_url=broker.url,
+                    state_dir=tmp_path / "edge",
+                    desk_units=[DeskUnitConfig(desk=d, port=p) for d, p in floor.paths.items()],
+                    snapshot_public_key=key,
+                    away_s=2,
+                    away_warning_s=1,
+                )
+            )
             edge_task = asyncio.create_task(agent.run())
 
             async def has_snapshot() -> bool:
@@ -208,18 +246,29 @@ async def test_offline_walk_up_wins_over_an_online_booking_made_meanwhile(
 async def test_no_show_is_released_after_the_grace(
     tmp_path: Path, database_url: str, mosquitto_server: devservers.Mosquitto
 ) -> None:
-    settings = cloud_settings(tmp_path, database_url, mosquitto_server.url,
-                              snapshot_key_path=tmp_path / "snapshot-key.pem")
+    settings = cloud_settings(
+        tmp_path,
+        database_url,
+        mosquitto_server.url,
+        snapshot_key_path=tmp_path / "snapshot-key.pem",
+    )
     async with start_cloud(settings) as cloud:
         engine = cloud.app.state.engine
         await apply_layout(engine, parse_layout(LAYOUT))
-        r = await cloud.http.post("/api/v1/people/import", content=ROSTER,
-                                  headers={"content-type": "text/csv"})
+        r = await cloud.http.post(
+            "/api/v1/people/import", content=ROSTER, headers={"content-type": "text/csv"}
+        )
         assert r.status_code == 200, r.text
         start = datetime.now(UTC) - timedelta(minutes=1)
-        r = await cloud.http.post("/api/v1/bookings", json={
-            "desk_id": DESK_A, "person_id": "p-ayu", "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(hours=2)).isoformat()})
+        r = await cloud.http.post(
+            "/api/v1/bookings",
+            json={
+                "desk_id": DESK_A,
+                "person_id": "p-ayu",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=2)).isoformat(),
+            },
+        )
         assert r.status_code == 201, r.text
         booking = r.json()
 
@@ -230,7 +279,8 @@ async def test_no_show_is_released_after_the_grace(
 
         rows = (await cloud.http.get("/api/v1/bookings", params={"desk": DESK_A})).json()
         assert [(b["id"], b["status"], b["release_reason"]) for b in rows] == [
-            (booking["id"], "no_show", "no_show")]
+            (booking["id"], "no_show", "no_show")
+        ]
         async with engine.connect() as conn:
             kinds = (await conn.scalars(select(IntegrationEvent.kind))).all()
         assert "booking.released" in kinds

@@ -44,12 +44,24 @@ def test_a_booking_checked_in_elsewhere_shows_green_and_a_plain_booking_shows_bo
 
     now = 1_795_000_000.0
     book = DeskBook()
-    book.snapshot = SnapshotView.of(body(now=now, bookings=[
-        contract.SnapshotBooking(id="b1", desk="D1", person="p-ayu", start=now - 60,
-                                 end=now + 3600, status="checked_in"),
-        contract.SnapshotBooking(id="b2", desk="D2", person="p-budi", start=now - 60,
-                                 end=now + 3600),
-    ]))
+    book.snapshot = SnapshotView.of(
+        body(
+            now=now,
+            bookings=[
+                contract.SnapshotBooking(
+                    id="b1",
+                    desk="D1",
+                    person="p-ayu",
+                    start=now - 60,
+                    end=now + 3600,
+                    status="checked_in",
+                ),
+                contract.SnapshotBooking(
+                    id="b2", desk="D2", person="p-budi", start=now - 60, end=now + 3600
+                ),
+            ],
+        )
+    )
     # D1 was checked in by QR code on a phone: the person is there, so green.
     assert book.steady_led("D1", now) == LED_CHECKED_IN
     assert book.steady_led("D2", now) == LED_BOOKED

@@ -36,6 +36,7 @@ async def test_probe_identifies_an_ld2410_and_leaves_it_out_of_configuration_mod
         result = await probe(radar.path, TIMEOUT)
         assert (result.kind, result.baudrate) == ("ld2410", 256000)
         assert "V2.04.23022511" in result.detail
+
         # The probe writes EndConfiguration and returns without waiting for the
         # simulator to read it, so the radar leaves configuration mode shortly after.
         async def left_config_mode() -> bool:

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.servers
 
 
 def write_config(path: Path, **values: Any) -> Path:
-    path.write_text(json.dumps({"node_id": "edge-doc", "state_dir": str(path.parent / "state"),
-                                **values}))
+    path.write_text(
+        json.dumps({"node_id": "edge-doc", "state_dir": str(path.parent / "state"), **values})
+    )
     return path
 
 
@@ -37,8 +38,9 @@ async def test_healthy_node_passes_and_missing_port_fails_with_advice(
 ) -> None:
     async with SimulatedFloor(count=2) as floor:
         units = [{"desk": d, "port": p} for d, p in floor.paths.items()]
-        config = write_config(tmp_path / "edge.json", mqtt_url=mosquitto_server.url,
-                              desk_units=units)
+        config = write_config(
+            tmp_path / "edge.json", mqtt_url=mosquitto_server.url, desk_units=units
+        )
         checks = await diagnose(config)
         assert not [c for c in checks if c.level == "FAIL"], [c.line() for c in checks]
         for desk in floor.paths:
@@ -48,8 +50,9 @@ async def test_healthy_node_passes_and_missing_port_fails_with_advice(
         assert by_name(checks, "disk").level in {"PASS", "WARN"}
 
         units.append({"desk": "L1-D99", "port": str(tmp_path / "ttyUSB-gone")})
-        config = write_config(tmp_path / "edge.json", mqtt_url=mosquitto_server.url,
-                              desk_units=units)
+        config = write_config(
+            tmp_path / "edge.json", mqtt_url=mosquitto_server.url, desk_units=units
+        )
         missing = by_name(await diagnose(config), "desk unit L1-D99")
         assert missing.level == "FAIL" and "does not exist" in missing.detail
         assert "ruang edge devices" in missing.advice
@@ -63,8 +66,9 @@ async def test_invalid_config_fails_with_the_error(tmp_path: Path) -> None:
 
 
 async def test_wrong_broker_port_is_refused(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "edge.json",
-                          mqtt_url=f"mqtt://127.0.0.1:{devservers.free_port()}")
+    config = write_config(
+        tmp_path / "edge.json", mqtt_url=f"mqtt://127.0.0.1:{devservers.free_port()}"
+    )
     broker = by_name(await diagnose(config), "broker")
     assert broker.level == "FAIL" and "refused" in broker.detail
 
@@ -79,11 +83,19 @@ async def test_bad_credentials_are_not_authorised(tmp_path: Path) -> None:
     except devservers.ServerUnavailable as exc:
         missing(str(exc))
     try:
-        ok = write_config(tmp_path / "ok.json", mqtt_url=server.url,
-                          mqtt_username="edge-doc", mqtt_password="right")
+        ok = write_config(
+            tmp_path / "ok.json",
+            mqtt_url=server.url,
+            mqtt_username="edge-doc",
+            mqtt_password="right",
+        )
         assert by_name(await diagnose(ok), "broker").level == "PASS"
-        bad = write_config(tmp_path / "bad.json", mqtt_url=server.url,
-                           mqtt_username="edge-doc", mqtt_password="wrong")
+        bad = write_config(
+            tmp_path / "bad.json",
+            mqtt_url=server.url,
+            mqtt_username="edge-doc",
+            mqtt_password="wrong",
+        )
         broker = by_name(await diagnose(bad), "broker")
         assert broker.level == "FAIL" and "not authorised" in broker.detail
         assert "mqtt_password" in broker.advice
@@ -106,10 +118,17 @@ async def test_clock_compares_with_the_cloud_date_header() -> None:
 
 def test_status_table_and_stale_file(tmp_path: Path) -> None:
     now = 1_800_000_000.0
-    status = {"node": "edge-doc", "written_at": now - 5, "health_interval_s": 30.0,
-              "uptime_s": 120, "uplink_connected": True, "outbox_depth": 3,
-              "config_version": 4, "snapshot_version": 9,
-              "devices": [{"device": "L1-D01", "kind": "deskunit", "online": True}]}
+    status = {
+        "node": "edge-doc",
+        "written_at": now - 5,
+        "health_interval_s": 30.0,
+        "uptime_s": 120,
+        "uplink_connected": True,
+        "outbox_depth": 3,
+        "config_version": 4,
+        "snapshot_version": 9,
+        "devices": [{"device": "L1-D01", "kind": "deskunit", "online": True}],
+    }
     text, alive = format_status(status, tmp_path, now)
     assert alive and "config version" in text and "L1-D01" in text and "1 of 1 online" in text
     text, alive = format_status(status, tmp_path, now + 200)

@@ -63,21 +63,24 @@ async def test_enroll_writes_a_config_that_loads_and_connects_over_tls(tmp_path:
     )
     await write_broker_files(settings)  # the broker needs its files before it starts
     assert settings.mosquitto_password_file and settings.mosquitto_acl_file
-    with auth_broker(settings.mosquitto_password_file, settings.mosquitto_acl_file,
-                     pki) as broker:
+    with auth_broker(settings.mosquitto_password_file, settings.mosquitto_acl_file, pki) as broker:
         assert settings.mosquitto_pid_file is not None
         broker.write_pid(settings.mosquitto_pid_file)
-        settings = settings.model_copy(update={
-            "mqtt_url": f"mqtt://ruang-cloud:{CLOUD_PASSWORD}@127.0.0.1:{broker.port}",
-            "public_mqtt_url": f"mqtts://localhost:{broker.tls_port}",
-        })
+        settings = settings.model_copy(
+            update={
+                "mqtt_url": f"mqtt://ruang-cloud:{CLOUD_PASSWORD}@127.0.0.1:{broker.port}",
+                "public_mqtt_url": f"mqtts://localhost:{broker.tls_port}",
+            }
+        )
         async with running_cloud(settings) as cloud_url:
             async with httpx.AsyncClient(
                 base_url=cloud_url, headers=auth_headers(settings, roles=("technician",))
             ) as http:
                 desk_units = [{"desk": "d-101", "port": "/dev/serial/by-id/unit-101"}]
-                response = await http.post("/api/v1/enrolment-tokens", json={
-                    "node_id": "ikn-node-e2e", "config": {"desk_units": desk_units}})
+                response = await http.post(
+                    "/api/v1/enrolment-tokens",
+                    json={"node_id": "ikn-node-e2e", "config": {"desk_units": desk_units}},
+                )
                 token = response.json()["token"]
 
             config_path, env_path = tmp_path / "etc" / "edge.yaml", tmp_path / "etc" / "edge.env"
@@ -98,12 +101,17 @@ async def test_enroll_writes_a_config_that_loads_and_connects_over_tls(tmp_path:
             async def node_connects() -> bool:
                 try:
                     async with aiomqtt.Client(
-                        address.host, address.port, username=edge.mqtt_username,
-                        password=password, tls_context=client_tls_context(edge.mqtt_ca_file),
-                        identifier=f"ruang-edge-{edge.node_id}", timeout=10,
+                        address.host,
+                        address.port,
+                        username=edge.mqtt_username,
+                        password=password,
+                        tls_context=client_tls_context(edge.mqtt_ca_file),
+                        identifier=f"ruang-edge-{edge.node_id}",
+                        timeout=10,
                     ) as node:
-                        await node.publish(f"ruang/v1/nodes/{edge.node_id}/telemetry/t", b"1",
-                                           qos=1)
+                        await node.publish(
+                            f"ruang/v1/nodes/{edge.node_id}/telemetry/t", b"1", qos=1
+                        )
                 except aiomqtt.MqttError:
                     return False  # the broker may not have reloaded yet
                 return True
@@ -119,14 +127,16 @@ async def test_enroll_refuses_to_overwrite_an_existing_config(tmp_path: Path) ->
     config_path = tmp_path / "edge.yaml"
     config_path.write_text("node_id: old\n")
     with pytest.raises(EnrolError, match="--force"):
-        await enroll("http://127.0.0.1:9", "t", config_path, tmp_path / "edge.env",
-                     tmp_path / "state", False)
+        await enroll(
+            "http://127.0.0.1:9", "t", config_path, tmp_path / "edge.env", tmp_path / "state", False
+        )
     assert config_path.read_text() == "node_id: old\n"
 
 
 async def test_enroll_reports_an_unreachable_cloud(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{devservers.free_port()}"
     with pytest.raises(EnrolError, match="cannot reach the cloud"):
-        await enroll(url, "t", tmp_path / "edge.yaml", tmp_path / "edge.env",
-                     tmp_path / "state", False)
+        await enroll(
+            url, "t", tmp_path / "edge.yaml", tmp_path / "edge.env", tmp_path / "state", False
+        )
     assert not (tmp_path / "edge.yaml").exists()

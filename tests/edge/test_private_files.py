@@ -27,6 +27,7 @@ async def test_outbox_and_audit_log_files_are_0600_in_a_0700_state_dir(tmp_path:
     files = sorted(p.name for p in state.iterdir())
     assert {FILE_NAME, "door_audit.sqlite3"} <= set(files)
     assert {name: oct(_mode(state / name)) for name in files} == {
-        name: oct(0o600) for name in files}
+        name: oct(0o600) for name in files
+    }
     for directory in (state, state.parent, state.parent.parent):
         assert _mode(directory) == 0o700, directory

@@ -31,8 +31,9 @@ async def push(
 ) -> None:
     message = contract.ConfigPush(node=node, version=version, config=config)
     async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-        await client.publish(contract.topic_for(message), contract.encode(message), qos=1,
-                             retain=True)
+        await client.publish(
+            contract.topic_for(message), contract.encode(message), qos=1, retain=True
+        )
 
 
 def statuses(seen: list[contract.Message]) -> list[contract.ConfigStatus]:
@@ -55,15 +56,20 @@ async def test_invalid_refused_valid_applied_old_ignored_and_persisted_over_rest
                 await asyncio.wait_for(agent.uplink.connected.wait(), 10)
 
                 # Invalid: refused with the reason, the node keeps serving its desk.
-                await push(mosquitto_server, node, 2, {"desk_units": [
-                    {"desk": d1, "port": floor.paths[d1], "baudrate": -5}]})
+                await push(
+                    mosquitto_server,
+                    node,
+                    2,
+                    {"desk_units": [{"desk": d1, "port": floor.paths[d1], "baudrate": -5}]},
+                )
                 await push(mosquitto_server, node, 3, {"node_id": "hijacked"})
 
                 async def refusals() -> list[contract.ConfigStatus]:
                     return [s for s in statuses(seen) if not s.applied]
 
-                first, second = await eventually(lambda: _at_least(refusals, 2),
-                                                 what="two refusals")
+                first, second = await eventually(
+                    lambda: _at_least(refusals, 2), what="two refusals"
+                )
                 assert first.version == 2 and "baudrate" in (first.error or "")
                 assert first.active_version is None
                 assert second.version == 3 and "node_id" in (second.error or "")
@@ -71,8 +77,9 @@ async def test_invalid_refused_valid_applied_old_ignored_and_persisted_over_rest
                 await sim1.wait_led(lambda led: led.g > 0, timeout=5)
 
                 # Valid: the second desk unit is opened and its taps work.
-                await push(mosquitto_server, node, 4, {"desk_units": units,
-                                                       "health_interval_s": 0.4})
+                await push(
+                    mosquitto_server, node, 4, {"desk_units": units, "health_interval_s": 0.4}
+                )
 
                 async def applied() -> list[contract.ConfigStatus]:
                     return [s for s in statuses(seen) if s.applied and s.version == 4]

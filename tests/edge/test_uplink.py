@@ -192,8 +192,9 @@ async def test_live_messages_overtake_a_throttled_backlog_and_the_rate_command_s
         assert backlog == [m.id for m in old]  # same priority: seq order
         # The subscriber can see the last message before the uplink has its PUBACK.
         await eventually(
-            lambda: _true(uplink.stats.published_backlog >= 300
-                          and uplink.stats.published_live >= 20),
+            lambda: _true(
+                uplink.stats.published_backlog >= 300 and uplink.stats.published_live >= 20
+            ),
             what="publishes counted",
         )
         await asyncio.wait_for(uplink.backlog_drained.wait(), 10)

@@ -205,8 +205,9 @@ async def test_a_locked_outbox_file_fails_the_probe_and_raises_an_alarm(tmp_path
 
                 async def alarmed() -> bool:
                     alarms = dog.alarms()
-                    return any("outbox: probe failed: database is locked" in a for a in alarms) \
-                        and any(a.startswith("watchdog: outbox stalled") for a in alarms)
+                    return any(
+                        "outbox: probe failed: database is locked" in a for a in alarms
+                    ) and any(a.startswith("watchdog: outbox stalled") for a in alarms)
 
                 await eventually(alarmed, timeout=10, what="the locked-outbox alarm")
             finally:

@@ -36,10 +36,14 @@ def event(node: str, prefix: str, i: int) -> contract.Message:
     return contract.CheckIn(id=ident, node=node, desk=desk, badge="04A1B2C3")
 
 
-async def main(state_dir: str, url: str, node: str, prefix: str, count: str,
-               pause: str = "0.002") -> None:
+async def main(
+    state_dir: str, url: str, node: str, prefix: str, count: str, pause: str = "0.002"
+) -> None:
     settings = EdgeSettings(
-        node_id=node, mqtt_url=url, state_dir=Path(state_dir), backlog_default_rate=50_000,
+        node_id=node,
+        mqtt_url=url,
+        state_dir=Path(state_dir),
+        backlog_default_rate=50_000,
         event_ack_timeout_s=float(os.environ.get("EDGE_CHILD_ACK_TIMEOUT_S", EVENT_ACK_TIMEOUT_S)),
     )
 

@@ -52,8 +52,9 @@ class Cloud:
 
 
 @contextlib.asynccontextmanager
-async def running_cloud(tmp_path: Path, mqtt_url: str,
-                        edge_nodes: Sequence[str] = ()) -> AsyncIterator[Cloud]:
+async def running_cloud(
+    tmp_path: Path, mqtt_url: str, edge_nodes: Sequence[str] = ()
+) -> AsyncIterator[Cloud]:
     """The real cloud (uvicorn + ingestion, persistent MQTT session) on a SQLite file.
 
     `edge_nodes` get the desks edge_child.py names (D00..D49) in a layout: the
@@ -127,12 +128,18 @@ class EdgeChild:
         elif line.endswith(b"\n"):  # a line cut by a kill was never a promise
             self.durable.extend(words)
 
-    async def read_until(self, *, durable: int | None = None, drained: bool = False,
-                         timeout: float = 60) -> None:  # noqa: ASYNC109 - bounded wait
+    async def read_until(
+        self,
+        *,
+        durable: int | None = None,
+        drained: bool = False,
+        timeout: float = 60,  # noqa: ASYNC109 - bounded wait
+    ) -> None:
         assert self.proc.stdout is not None
         async with asyncio.timeout(timeout):
-            while not ((durable is not None and len(self.durable) >= durable)
-                       or (drained and self.drained)):
+            while not (
+                (durable is not None and len(self.durable) >= durable) or (drained and self.drained)
+            ):
                 line = await self.proc.stdout.readline()
                 assert line, f"edge child exited early ({await self.proc.wait()})"
                 self._take(line)

@@ -84,8 +84,12 @@ async def _ignore(_: contract.Message) -> None:
 def day_uplink(tmp_path: Path, mqtt_url: str) -> Uplink:
     """The floor node's uplink, draining its backlog as fast as the test can take it."""
     return Uplink(
-        EdgeSettings(node_id=NODE, mqtt_url=mqtt_url, state_dir=tmp_path / "edge",
-                     backlog_default_rate=50_000),
+        EdgeSettings(
+            node_id=NODE,
+            mqtt_url=mqtt_url,
+            state_dir=tmp_path / "edge",
+            backlog_default_rate=50_000,
+        ),
         birth=lambda b: contract.NodeState(node=NODE, online=True, bdseq=b),
         on_command=_ignore,
         backoff=Backoff(base=0.1, cap=1.0),

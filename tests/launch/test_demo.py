@@ -83,16 +83,19 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
                 assert seen <= roster, seen - roster
                 states = {d["state"] for d in desks}
                 # Checked in (by a badge of the roster), still booked, nobody-tapped, out of order.
-                return seen if {"checked_in", "booked", "occupied", "unavailable"} <= states \
-                    else set()
+                return (
+                    seen if {"checked_in", "booked", "occupied", "unavailable"} <= states else set()
+                )
 
             await eventually(names_on_the_map, timeout=60, what="names and states on the map")
 
             async def rooms_sensed() -> bool:
                 # The meeting rooms' radar simulators report through the edge's radar driver.
                 rooms = (await client.get("/api/v1/floors/A1-L1/map")).json()["rooms"]
-                return {r["id"]: r["state"] for r in rooms}.keys() >= {"A1-L1-R1", "A1-L1-R2"} \
-                    and all(r["state"] in ("occupied", "free") for r in rooms)
+                return {r["id"]: r["state"] for r in rooms}.keys() >= {
+                    "A1-L1-R1",
+                    "A1-L1-R2",
+                } and all(r["state"] in ("occupied", "free") for r in rooms)
 
             await eventually(rooms_sensed, timeout=60, what="meeting rooms sensed by radar")
             await _facility_manager_sees_the_map(url)
@@ -119,8 +122,15 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
 
 _ROSTER_NAMES = [
     line.split(",")[2]
-    for line in (Path(__file__).resolve().parents[2] / "cloud" / "buildings" / "sample_layout"
-                 / "ikn-people.csv").read_text(encoding="utf-8").splitlines()[1:]
+    for line in (
+        Path(__file__).resolve().parents[2]
+        / "cloud"
+        / "buildings"
+        / "sample_layout"
+        / "ikn-people.csv"
+    )
+    .read_text(encoding="utf-8")
+    .splitlines()[1:]
 ]
 
 
@@ -131,8 +141,9 @@ async def _facility_manager_sees_the_map(url: str) -> None:
         missing("chromium (apt-get install chromium)")
         return
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, headless=True,
-                                           args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
         try:
             page = await browser.new_page(base_url=url, viewport={"width": 1280, "height": 900})
             await page.goto("/")
@@ -140,8 +151,9 @@ async def _facility_manager_sees_the_map(url: str) -> None:
             await page.get_by_role("button", name="Masuk").click()
             await page.wait_for_url("**/map**")
             await expect(page.locator(".floor-svg .desk")).to_have_count(24)
-            await expect(page.locator(".floor-svg .desk[data-state=checked_in]").first
-                         ).to_be_visible()
+            await expect(
+                page.locator(".floor-svg .desk[data-state=checked_in]").first
+            ).to_be_visible()
             await screenshot(page, "demo-map")
         finally:
             await browser.close()

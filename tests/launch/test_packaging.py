@@ -21,22 +21,42 @@ def test_edge_extra_installs_no_cloud_dependencies_and_the_edge_cli_runs(tmp_pat
     # A copy of the sources, so the build leaves nothing behind in the checkout.
     src = tmp_path / "src"
     subprocess.run(["git", "-C", str(REPO), "worktree", "list"], check=False, capture_output=True)
-    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "tests", "bench", "*.egg-info", "__pycache__", ".*_cache", "build"))
+    shutil.copytree(
+        REPO,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "tests", "bench", "*.egg-info", "__pycache__", ".*_cache", "build"
+        ),
+    )
     subprocess.run([*pip, "install", f"{src}[edge]"], check=True, timeout=540)
-    listed = subprocess.run([*pip[:-1], "list", "--format=freeze"], check=True,
-                            capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        [*pip[:-1], "list", "--format=freeze"], check=True, capture_output=True, text=True
+    ).stdout
     installed = {line.split("==")[0].lower().replace("_", "-") for line in listed.splitlines()}
     assert not installed & CLOUD_ONLY, f"edge install pulled in {sorted(installed & CLOUD_ONLY)}"
     assert {"paho-mqtt", "pyserial", "bleak"} <= installed
-    help_text = subprocess.run([str(venv / "bin" / "ruang"), "edge", "--help"], check=True,
-                               capture_output=True, text=True).stdout
+    help_text = subprocess.run(
+        [str(venv / "bin" / "ruang"), "edge", "--help"], check=True, capture_output=True, text=True
+    ).stdout
     assert "edge" in help_text
     # The edge agent's modules import without the cloud's dependencies.
-    subprocess.run([str(venv / "bin" / "python"), "-c",
-                    "import edge.agent, edge.doctor, firmware_bridge.deskunit"], check=True)
+    subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import edge.agent, edge.doctor, firmware_bridge.deskunit",
+        ],
+        check=True,
+    )
     # Every installed package says it is typed.
-    site = subprocess.run([str(venv / "bin" / "python"), "-c",
-                           "import edge, pathlib; print(pathlib.Path(edge.__file__).parent)"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import edge, pathlib; print(pathlib.Path(edge.__file__).parent)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert (Path(site) / "py.typed").exists()

@@ -95,8 +95,14 @@ def test_unknown_extra_fields_are_ignored_for_forward_compatibility() -> None:
 def _checkin_json(**fields: object) -> bytes:
     import json
 
-    base = {"v": 1, "id": "0123456789abcdef", "node": "n1", "ts": 1_795_000_000.0,
-            "desk": "D1", "badge": "04A1B2C3"}
+    base = {
+        "v": 1,
+        "id": "0123456789abcdef",
+        "node": "n1",
+        "ts": 1_795_000_000.0,
+        "desk": "D1",
+        "badge": "04A1B2C3",
+    }
     return json.dumps(base | fields).encode()
 
 
@@ -113,18 +119,28 @@ def test_timestamps_beyond_what_sql_and_datetime_hold_are_refused() -> None:
 
 
 def test_integers_strings_and_lists_are_bounded_to_what_the_columns_hold() -> None:
-    health = contract.NodeHealth(node="n1", uptime_s=1, rss_bytes=1, rejected_frames=0,
-                                 mqtt_reconnects=0, units_online=0)
-    for field, value in (("rss_bytes", 2**63), ("outbox_depth", 2**31),
-                         ("config_version", 2**31), ("alarms", ["a"] * 33),
-                         ("alarms", ["x" * 129]), ("cpu_pct", float("inf"))):
+    health = contract.NodeHealth(
+        node="n1", uptime_s=1, rss_bytes=1, rejected_frames=0, mqtt_reconnects=0, units_online=0
+    )
+    for field, value in (
+        ("rss_bytes", 2**63),
+        ("outbox_depth", 2**31),
+        ("config_version", 2**31),
+        ("alarms", ["a"] * 33),
+        ("alarms", ["x" * 129]),
+        ("cpu_pct", float("inf")),
+    ):
         with pytest.raises(ValidationError):
             contract.NodeHealth.model_validate(health.model_dump() | {field: value})
     with pytest.raises(ValidationError):
         contract.NodeState(node="n1", online=True, bdseq=2**63)
     with pytest.raises(ValidationError):
-        contract.NodeState(node="n1", online=True, bdseq=1,
-                           desks=tuple(contract.DeskInfo(desk=f"d{i}") for i in range(1025)))
+        contract.NodeState(
+            node="n1",
+            online=True,
+            bdseq=1,
+            desks=tuple(contract.DeskInfo(desk=f"d{i}") for i in range(1025)),
+        )
     with pytest.raises(ValidationError):
         contract.UnitStatus(node="n1", desk="D1", online=True, firmware="fw\x00")
     with pytest.raises(ValidationError):

@@ -136,23 +136,29 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        "uq_badges_active_uid", "badges", ["uid"], unique=True,
-        postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"),
+        "uq_badges_active_uid",
+        "badges",
+        ["uid"],
+        unique=True,
+        postgresql_where=sa.text("status = 'active'"),
+        sqlite_where=sa.text("status = 'active'"),
     )
     with op.batch_alter_table("desks") as batch:
         batch.add_column(sa.Column("floor_id", _ID, nullable=True))
         batch.add_column(sa.Column("zone_id", _ID, nullable=True))
         batch.add_column(sa.Column("label", sa.String(128), nullable=True))
-        batch.add_column(sa.Column("mode", sa.String(16), nullable=False,
-                                   server_default="reservable"))
+        batch.add_column(
+            sa.Column("mode", sa.String(16), nullable=False, server_default="reservable")
+        )
         batch.add_column(sa.Column("features", sa.JSON(), nullable=False, server_default="[]"))
         for coord in ("x", "y", "w", "h"):
             batch.add_column(sa.Column(coord, sa.Float(), nullable=True))
         batch.add_column(sa.Column("assigned_person_id", _ID, nullable=True))
         batch.create_foreign_key("fk_desks_floor_id", "floors", ["floor_id"], ["id"])
         batch.create_foreign_key("fk_desks_zone_id", "zones", ["zone_id"], ["id"])
-        batch.create_foreign_key("fk_desks_assigned_person_id", "people",
-                                 ["assigned_person_id"], ["id"])
+        batch.create_foreign_key(
+            "fk_desks_assigned_person_id", "people", ["assigned_person_id"], ["id"]
+        )
         batch.create_check_constraint(
             "ck_desks_mode", "mode IN ('reservable', 'drop_in', 'assigned', 'unavailable')"
         )
@@ -220,8 +226,18 @@ def downgrade() -> None:
         batch.drop_constraint("fk_desks_assigned_person_id", type_="foreignkey")
         batch.drop_constraint("fk_desks_zone_id", type_="foreignkey")
         batch.drop_constraint("fk_desks_floor_id", type_="foreignkey")
-        for column in ("assigned_person_id", "h", "w", "y", "x", "features", "mode", "label",
-                       "zone_id", "floor_id"):
+        for column in (
+            "assigned_person_id",
+            "h",
+            "w",
+            "y",
+            "x",
+            "features",
+            "mode",
+            "label",
+            "zone_id",
+            "floor_id",
+        ):
             batch.drop_column(column)
     op.drop_table("badges")
     op.drop_table("people")

@@ -48,8 +48,12 @@ def upgrade() -> None:
     # One live credential per node, enforced by the database so two racing
     # enrolments of the same node cannot both leave a usable password behind.
     op.create_index(
-        "uq_node_credentials_active", "node_credentials", ["node_id"], unique=True,
-        postgresql_where=sa.text("NOT revoked"), sqlite_where=sa.text("NOT revoked"),
+        "uq_node_credentials_active",
+        "node_credentials",
+        ["node_id"],
+        unique=True,
+        postgresql_where=sa.text("NOT revoked"),
+        sqlite_where=sa.text("NOT revoked"),
     )
 
 

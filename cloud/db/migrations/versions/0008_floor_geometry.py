@@ -27,8 +27,9 @@ def upgrade() -> None:
         for name in _COLUMNS:
             batch.add_column(sa.Column(name, sa.Float(), nullable=True))
         batch.add_column(sa.Column("occupied", sa.Boolean(), nullable=True))
-        batch.add_column(sa.Column("occupied_changed_at", sa.DateTime(timezone=True),
-                                   nullable=True))
+        batch.add_column(
+            sa.Column("occupied_changed_at", sa.DateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:

@@ -80,7 +80,7 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 # Loaded at import so that each operation is a test item of its own. Streams never
-# end by themselves (SSE); they are tested in tests/cloud/test_live.py.
+# end by themselves (SSE); they are tested in tests/cloud/live/test_live.py.
 as_admin = schemathesis.openapi.from_dict(_openapi(), config=CONFIG).exclude(path_regex=r"/stream$")
 anonymous = schemathesis.openapi.from_dict(_openapi(), config=CONFIG).exclude(
     path_regex=r"/stream$"

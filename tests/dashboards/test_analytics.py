@@ -1,6 +1,6 @@
 """The facility manager's analytics view against the real analytics API.
 
-History is written straight into the cloud's database (as tests/cloud/test_analytics.py
+History is written straight into the cloud's database (as tests/cloud/analytics/test_analytics.py
 does) for two past weeks of the sample building, so "now" never matters. Every
 number the page renders carries the API's raw value in `data-value`; the tests
 compare those with the API's own JSON for the same range, exactly.

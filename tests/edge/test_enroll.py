@@ -25,7 +25,7 @@ from launch import devservers
 from launch.webapp import serve
 from ruang.mqtt_url import parse_broker_url
 from ruang.tls import client_tls_context
-from tests.cloud.test_mosquitto_auth import auth_broker, make_test_pki, write_broker_files
+from tests.cloud.fleet.test_broker_credentials import auth_broker, make_test_pki, write_broker_files
 from tests.helpers import auth_headers, eventually
 
 pytestmark = pytest.mark.servers

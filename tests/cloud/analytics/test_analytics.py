@@ -39,8 +39,7 @@ from cloud.db.models import (
     Zone,
 )
 from cloud.ingest.apply import Applier, TelemetryBatch
-
-from .conftest import RunningCloud
+from tests.cloud.conftest import RunningCloud
 
 TZ = ZoneInfo("Asia/Makassar")
 DAY = datetime(2024, 1, 8, tzinfo=TZ)

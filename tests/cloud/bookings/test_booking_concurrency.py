@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator
 import httpx
 
 from cloud.settings import CloudSettings
+from tests.cloud.booking_helpers import booking, seed, slot
+from tests.cloud.conftest import serving
 from tests.helpers import auth_headers
-
-from .booking_helpers import booking, seed, slot
-from .conftest import serving
 
 RACERS = 200
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from cloud.settings import CloudSettings
-
-from .booking_helpers import booking, seed, slot
-from .conftest import RunningCloud
+from tests.cloud.booking_helpers import booking, seed, slot
+from tests.cloud.conftest import RunningCloud
 
 PROBLEM = "application/problem+json"
 

@@ -10,10 +10,9 @@ import segno
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.settings import CloudSettings
 from ruang import contract
-
-from .booking_helpers import seed
-from .conftest import RunningCloud
-from .map_helpers import as_role, book_now, set_desk
+from tests.cloud.booking_helpers import seed
+from tests.cloud.conftest import RunningCloud
+from tests.cloud.map_helpers import as_role, book_now, set_desk
 
 
 def _keys(cloud: RunningCloud) -> CheckinKeys:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 
 from cloud.settings import CloudSettings
-
-from .booking_helpers import seed
-from .conftest import RunningCloud
-from .map_helpers import seed_states
+from tests.cloud.booking_helpers import seed
+from tests.cloud.conftest import RunningCloud
+from tests.cloud.map_helpers import seed_states
 
 ROSTER_SECRETS = (
     "p-ayu",

@@ -15,10 +15,9 @@ from cloud.db.tables import DESKS
 from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
 from cloud.settings import CloudSettings
 from ruang import contract
+from tests.cloud.binding_helpers import bind
+from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 from tests.helpers import auth_headers
-
-from .binding_helpers import bind
-from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 
 def birth(node: str, desks: list[str], **extra: Any) -> contract.NodeState:

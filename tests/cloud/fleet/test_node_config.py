@@ -7,8 +7,7 @@ import pytest
 
 from launch import devservers
 from ruang import contract
-
-from .conftest import RunningCloud, eventually, publish, unique
+from tests.cloud.conftest import RunningCloud, eventually, publish, unique
 
 pytestmark = pytest.mark.servers
 

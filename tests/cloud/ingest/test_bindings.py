@@ -28,8 +28,7 @@ from cloud.ingest.apply import (
 )
 from cloud.ingest.bindings import NOT_BOUND, UNKNOWN, Bindings, config_bindings
 from ruang import contract
-
-from .binding_helpers import bind
+from tests.cloud.binding_helpers import bind
 
 BADGE = "04A1B2C3D4E5F6"
 TS = 1_750_000_000.0

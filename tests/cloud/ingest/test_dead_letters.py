@@ -27,10 +27,9 @@ from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from launch import devservers
 from ruang import contract
+from tests.cloud.binding_helpers import bind
+from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 from tests.helpers import auth_headers
-
-from .binding_helpers import bind
-from .conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
 _REFUSED = "poison desk refused by the test trigger"

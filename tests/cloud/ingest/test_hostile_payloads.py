@@ -30,9 +30,8 @@ from cloud.ingest.stats import IngestStats
 from cloud.settings import CloudSettings
 from launch import devservers
 from ruang import contract
-
-from .binding_helpers import bind
-from .conftest import RunningCloud, eventually, publish, start_cloud, unique
+from tests.cloud.binding_helpers import bind
+from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
 # Raw JSON tokens: NaN and Infinity are not JSON, but some encoders emit them.

@@ -15,9 +15,8 @@ from cloud.ingest.decode import reject_category
 from cloud.settings import CloudSettings
 from launch import devservers
 from ruang import contract
-
-from .binding_helpers import bind
-from .conftest import RunningCloud, eventually, publish, start_cloud, unique
+from tests.cloud.binding_helpers import bind
+from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 
 BADGE = "04A1B2C3D4E5F6"
 

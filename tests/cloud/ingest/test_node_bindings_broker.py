@@ -24,10 +24,14 @@ from cloud.fleet.enrolment import create_token, enrol
 from cloud.ingest.apply import DESKS, ROOMS
 from cloud.settings import CloudSettings
 from ruang import contract
-
-from .binding_helpers import bind
-from .conftest import RunningCloud, eventually, start_cloud, unique
-from .test_mosquitto_auth import CLOUD_PASSWORD, CLOUD_USER, auth_broker, client
+from tests.cloud.binding_helpers import bind
+from tests.cloud.conftest import RunningCloud, eventually, start_cloud, unique
+from tests.cloud.fleet.test_broker_credentials import (
+    CLOUD_PASSWORD,
+    CLOUD_USER,
+    auth_broker,
+    client,
+)
 
 pytestmark = pytest.mark.servers
 

@@ -13,9 +13,8 @@ from cloud.live.hub import LiveHub
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from ruang import contract
-
-from .booking_helpers import seed
-from .conftest import RunningCloud, eventually, publish
+from tests.cloud.booking_helpers import seed
+from tests.cloud.conftest import RunningCloud, eventually, publish
 
 ROOMS = cast(Table, Room.__table__)
 NODE = "ikn-demo-l1"

@@ -10,9 +10,8 @@ import pytest
 
 from cloud.bookings.ics import fold
 from cloud.settings import CloudSettings
-
-from .booking_helpers import booking, seed, slot
-from .conftest import RunningCloud
+from tests.cloud.booking_helpers import booking, seed, slot
+from tests.cloud.conftest import RunningCloud
 
 # Exports read what the booking tests already cover on both databases.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

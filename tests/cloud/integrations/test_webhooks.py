@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from cloud.settings import CloudSettings
+from tests.cloud.booking_helpers import booking, seed, slot
+from tests.cloud.conftest import RunningCloud, eventually, start_cloud
 from tests.helpers import eventually as eventually_value
-
-from .booking_helpers import booking, seed, slot
-from .conftest import RunningCloud, eventually, start_cloud
 
 SECRET = "s3cret-for-tests-0123456789"
 

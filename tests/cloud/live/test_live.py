@@ -18,11 +18,10 @@ from cloud.db.engine import make_engine
 from cloud.live.hub import LiveHub
 from cloud.settings import CloudSettings
 from ruang import contract
+from tests.cloud.booking_helpers import seed
+from tests.cloud.conftest import RunningCloud, publish, serving
+from tests.cloud.map_helpers import now_slot
 from tests.helpers import auth_headers
-
-from .booking_helpers import seed
-from .conftest import RunningCloud, publish, serving
-from .map_helpers import now_slot
 
 
 async def test_hub_coalesces_filters_and_closes() -> None:

@@ -18,7 +18,7 @@ from cloud.mqtt.session import MqttSession
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.tls import client_tls_context
-from tests.cloud.test_mosquitto_auth import (
+from tests.cloud.fleet.test_broker_credentials import (
     CLOUD_PASSWORD,
     AuthBroker,
     Pki,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 
 from cloud.settings import CloudSettings
+from tests.cloud.booking_helpers import booking, seed, slot
+from tests.cloud.conftest import RunningCloud
 from tests.helpers import auth_headers
-
-from .booking_helpers import booking, seed, slot
-from .conftest import RunningCloud
 
 
 def as_(

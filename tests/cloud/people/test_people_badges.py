@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from cloud.settings import CloudSettings
-
-from .booking_helpers import ROSTER, seed
-from .conftest import RunningCloud
+from tests.cloud.booking_helpers import ROSTER, seed
+from tests.cloud.conftest import RunningCloud
 
 CSV = {"content-type": "text/csv"}
 

@@ -14,9 +14,8 @@ from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import InfluxSink, LocalSqliteSink, make_sink
 from launch import devservers
 from ruang import contract
-
-from .binding_helpers import bind
-from .conftest import eventually, publish, start_cloud, unique
+from tests.cloud.binding_helpers import bind
+from tests.cloud.conftest import eventually, publish, start_cloud, unique
 
 
 async def exported(victoria: devservers.VictoriaMetrics, node: str) -> list[dict[str, Any]]:

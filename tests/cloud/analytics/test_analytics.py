@@ -40,7 +40,7 @@ from cloud.db.models import (
 )
 from cloud.ingest.apply import Applier, TelemetryBatch
 
-from .conftest import RunningCloud
+from ..conftest import RunningCloud
 
 TZ = ZoneInfo("Asia/Makassar")
 DAY = datetime(2024, 1, 8, tzinfo=TZ)

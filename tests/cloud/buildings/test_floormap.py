@@ -13,9 +13,9 @@ from cloud.db.models import PresenceChange
 from cloud.people.auth import Principal
 from cloud.settings import CloudSettings
 
-from .booking_helpers import seed
-from .conftest import RunningCloud
-from .map_helpers import as_role, book_now, seed_states, set_desk
+from ..booking_helpers import seed
+from ..conftest import RunningCloud
+from ..map_helpers import as_role, book_now, seed_states, set_desk
 
 PRESENCE = cast(Table, PresenceChange.__table__)
 

@@ -6,9 +6,9 @@ import httpx
 
 from cloud.settings import CloudSettings
 
-from .booking_helpers import seed
-from .conftest import RunningCloud
-from .map_helpers import seed_states
+from ..booking_helpers import seed
+from ..conftest import RunningCloud
+from ..map_helpers import seed_states
 
 ROSTER_SECRETS = (
     "p-ayu",

@@ -38,3 +38,18 @@ def test_the_layering_contracts_the_page_describes_are_configured() -> None:
         assert kind in config
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     assert "lint-imports" in makefile
+
+
+# "Small modules": past this a module holds more than one job and should be split.
+MAX_MODULE_LINES = 500
+
+
+def test_no_cloud_or_edge_module_is_over_500_lines() -> None:
+    sizes = {
+        path.relative_to(REPO).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for top in ("cloud", "edge")
+        for path in sorted((REPO / top).rglob("*.py"))
+    }
+    assert len(sizes) > 20  # the walk found the packages, not an empty folder
+    over = {p: n for p, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines, split them: {over}"

@@ -54,5 +54,5 @@ router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS
 router.include_router(snapshots.router, prefix="/api/v1")
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
-# No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/floormap.py).
+# No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")

@@ -1,8 +1,9 @@
 """Analytics routes: utilisation, released bookings, the booking × sensor matrix and the
 weekday × hour heatmap.
 
-Every report is computed from recorded history (cloud.analytics.utilisation); `format=csv`
-returns the same rows as the JSON `rows` (the heatmap: its `cells`), with a header line.
+Every report is computed (cloud.analytics.utilisation) from recorded history
+(cloud.analytics.history); `format=csv` returns the same rows as the JSON `rows`
+(the heatmap: its `cells`), with a header line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from cloud.analytics import utilisation as analytics
+from cloud.analytics.history import load_history, load_releases
 from cloud.analytics.schemas import (
     BucketUnit,
     Heatmap,
@@ -109,7 +111,7 @@ async def utilisation(
 ) -> UtilisationReport | Response:
     """Per entity and bucket: utilisation %, peak and mean occupancy, no-show rate."""
     _check_range(start, to, bucket)
-    history = await analytics.load_history(
+    history = await load_history(
         conn, start, to, datetime.now(UTC), building=building, sites=_sites(user)
     )
     rows = analytics.order_rows(analytics.utilisation(history, level, bucket), order, limit)
@@ -138,9 +140,7 @@ async def releases(
 ) -> ReleaseReport | Response:
     """Released bookings per entity and bucket of the release time, counted by reason."""
     _check_range(start, to, bucket)
-    desks, released = await analytics.load_releases(
-        conn, start, to, building=building, sites=_sites(user)
-    )
+    desks, released = await load_releases(conn, start, to, building=building, sites=_sites(user))
     rows = analytics.releases(desks, released, start, to, level, bucket)
     if format == "csv":
         return _csv(analytics.to_csv(rows, ReleaseRow), "releases")
@@ -166,7 +166,7 @@ async def booking_sensor_matrix(
 ) -> MatrixReport | Response:
     """Desk-day cells per entity: used as booked, used unbooked, booked but unused, unused."""
     _check_range(start, to, "day")
-    history = await analytics.load_history(
+    history = await load_history(
         conn, start, to, datetime.now(UTC), building=building, sites=_sites(user)
     )
     rows = analytics.booking_sensor_matrix(history, level)
@@ -191,7 +191,7 @@ async def heatmap(
 ) -> Heatmap | Response:
     """Utilisation % by weekday × hour of the site's time zone, over the range."""
     _check_range(start, to, "day")
-    history = await analytics.load_history(
+    history = await load_history(
         conn, start, to, datetime.now(UTC), building=building, sites=_sites(user)
     )
     desks, cells = analytics.heatmap(history)

@@ -1,7 +1,7 @@
 """Floor map routes: the site tree, a floor's live map and its SSE stream, a desk's day.
 
-The logic (states, privacy, queries) is in cloud/buildings/floormap.py; the JSON is
-described in docs/dashboards-api.md.
+The logic (states, privacy, queries) is in cloud/buildings/floormap.py, floorstream.py and
+timeline.py; the JSON is described in docs/dashboards-api.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from cloud.api.scoping import scoped
 from cloud.api_types import Problem
-from cloud.buildings import floormap
+from cloud.buildings import floormap, floorstream, timeline
 from cloud.buildings.schemas import DeskTimeline, FloorMap, MapUpdate, SiteTree
 from cloud.deps import DbDep, EngineDep, LiveDep
 from cloud.people.auth import CurrentUser
@@ -66,7 +66,7 @@ async def floor_stream(
     # No DbDep: a dependency's connection would stay checked out for the stream's life.
     async with engine.connect() as conn:
         floor = await floormap.floor_info(conn, floor_id)
-    events = floormap.floor_stream(
+    events = floorstream.floor_stream(
         engine, live, floor_id, names=floormap.may_see_names(user, floor.site_id)
     )
     return StreamingResponse(
@@ -83,4 +83,4 @@ async def floor_stream(
     responses={404: {"model": Problem, "description": "no such desk"}},
 )
 async def desk_timeline(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskTimeline:
-    return await floormap.desk_timeline(conn, desk_id, viewer=user)
+    return await timeline.desk_timeline(conn, desk_id, viewer=user)

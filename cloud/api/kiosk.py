@@ -1,6 +1,6 @@
 """Public routes for the lobby kiosk: desk availability per floor, without signing in.
 
-Nothing here may identify a person: counts only (see cloud/buildings/floormap.py).
+Nothing here may identify a person: counts only (see cloud/buildings/kiosk.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from cloud.api_types import Problem
-from cloud.buildings import floormap
+from cloud.buildings import kiosk
 from cloud.buildings.schemas import KioskAvailability
 from cloud.deps import DbDep
 
@@ -26,4 +26,4 @@ async def public_availability(
     conn: DbDep,
     site: Annotated[str | None, Query(description="site id; all sites when omitted")] = None,
 ) -> KioskAvailability:
-    return await floormap.kiosk_availability(conn, site)
+    return await kiosk.kiosk_availability(conn, site)

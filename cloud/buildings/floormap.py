@@ -1,4 +1,4 @@
-"""The live floor map, desk timelines, the site tree and the lobby kiosk's counts.
+"""The live floor map: desk and room states of a floor, and the site tree behind its filters.
 
 Map state of a desk, decided in this order (the first rule that holds wins):
 
@@ -17,8 +17,8 @@ before its start, like the edge's early check-in) until it ends; a `booked`
 one from its start until its end (no-shows are released by cloud/bookings/autorelease.py).
 
 Privacy: the occupant's name is filled only for admins and facility managers of
-the desk's site; technicians and the public kiosk get no names, and nothing
-here ever returns a NIP, a badge UID or a person id.
+the desk's site (`may_see_names`); technicians and the public kiosk get no
+names, and nothing here ever returns a NIP, a badge UID or a person id.
 
 A room's state is its sensor's latest reading (`rooms.occupied`, written by
 ingestion from `room_presence` telemetry): `occupied`, `free`, or null before
@@ -26,51 +26,41 @@ any sensor reported.
 
 Cost: a floor (500 desks or more) is read with four queries — the floor, its
 desks, the bookings holding them now, its rooms — never one per desk.
+
+The same states feed the SSE stream (cloud/buildings/floorstream.py), the desk
+timeline (cloud/buildings/timeline.py) and the lobby kiosk (cloud/buildings/kiosk.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings.checkins import EARLY_CHECKIN
-from cloud.bookings.site_rules import desk_rules, end_of_local_day
 from cloud.buildings.schemas import (
     BuildingNode,
-    DeskTimeline,
     FloorMap,
     FloorNode,
-    KioskAvailability,
-    KioskBuilding,
-    KioskFloor,
     MapCounts,
     MapDesk,
     MapFloor,
     MapRoom,
-    MapUpdate,
     SiteNode,
     SiteTree,
     StateCounts,
-    TimelineEntry,
     ZoneNode,
 )
-from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, EVENTS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
-from cloud.db.tables import PRESENCE_CHANGES as PRESENCE
+from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, PEOPLE, ROOMS, SITES, ZONES
 from cloud.errors import NotFound
-from cloud.live.hub import LiveHub
 from cloud.people import access
 from cloud.people.auth import Principal
 
 STATES = ("free", "booked", "checked_in", "occupied", "away", "unavailable")
-# SSE: changes within this window go out as one event; a comment keeps proxies
-# and the browser's EventSource from timing the idle connection out.
-COALESCE_S = 0.2
-KEEPALIVE_S = 15.0
 
 
 def desk_state(
@@ -98,11 +88,12 @@ def may_see_names(viewer: Principal, site: str | None) -> bool:
     return access.manages(viewer, site)
 
 
-def _now() -> datetime:
+def current_time() -> datetime:
+    """The current instant, the default `now` of the map, timeline and kiosk."""
     return datetime.now(UTC)
 
 
-def _geometry(raw: Any) -> tuple[float | None, float | None, list[list[float]] | None]:
+def floor_geometry(raw: Any) -> tuple[float | None, float | None, list[list[float]] | None]:
     """Width, height and outline from a floor's free-form `geometry` JSON."""
     if isinstance(raw, str):  # a JSON column read back as text by some drivers
         raw = json.loads(raw)
@@ -136,7 +127,7 @@ async def site_tree(conn: AsyncConnection) -> SiteTree:
         )
     floors_of: dict[str, list[FloorNode]] = {}
     for f in floors:
-        width, height, outline = _geometry(f.geometry)
+        width, height, outline = floor_geometry(f.geometry)
         floors_of.setdefault(f.building_id, []).append(
             FloorNode(
                 id=f.id,
@@ -177,7 +168,7 @@ async def floor_info(conn: AsyncConnection, floor_id: str) -> MapFloor:
     ).first()
     if row is None:
         raise NotFound(f"floor {floor_id!r} is unknown", title="Floor not found")
-    width, height, outline = _geometry(row.geometry)
+    width, height, outline = floor_geometry(row.geometry)
     return MapFloor(
         id=row.id,
         name=row.name,
@@ -299,7 +290,7 @@ async def floor_map(
 
     Names are shown when `viewer` manages the floor's site (see `may_see_names`).
     """
-    at = now or _now()
+    at = now or current_time()
     floor = await floor_info(conn, floor_id)
     names = may_see_names(viewer, floor.site_id)
     where: list[Any] = [DESKS.c.floor_id == floor_id]
@@ -352,224 +343,3 @@ async def map_rooms(conn: AsyncConnection, where: Sequence[Any]) -> list[MapRoom
         )
         for r in rows
     ]
-
-
-# --- live stream --------------------------------------------------------------------
-
-
-def _sse(event: str, data: str) -> str:
-    return f"event: {event}\ndata: {data}\n\n"
-
-
-async def floor_stream(
-    engine: AsyncEngine,
-    hub: LiveHub,
-    floor_id: str,
-    *,
-    names: bool,
-    coalesce_s: float = COALESCE_S,
-    keepalive_s: float = KEEPALIVE_S,
-) -> AsyncIterator[str]:
-    """SSE text for one floor: `desks` events with changed desks and rooms, until the hub closes.
-
-    Each event is re-read from the database (a connection per event, none held
-    while idle) and carries the changed desks and rooms of this floor plus the
-    counts of the whole floor. Desks and rooms added to the floor after the stream started are not
-    followed; a client reconnecting (EventSource does) picks them up.
-    """
-    async with engine.connect() as conn:
-        desk_ids = set(await conn.scalars(select(DESKS.c.id).where(DESKS.c.floor_id == floor_id)))
-        room_ids = set(
-            await conn.scalars(
-                select(ROOMS.c.id)
-                .join(ZONES, ZONES.c.id == ROOMS.c.zone_id)
-                .where(ZONES.c.floor_id == floor_id)
-            )
-        )
-    with hub.subscribe(desk_ids, room_ids) as subscription:
-        # A comment: invisible to EventSource, but tells a client the
-        # subscription is in place before it acts.
-        yield ": subscribed\n\n"
-        while True:
-            batch = await subscription.next(coalesce_s=coalesce_s, idle_s=keepalive_s)
-            if batch is None:
-                return
-            if batch.idle:
-                yield ": keep-alive\n\n"
-                continue
-            if batch.resync:
-                yield _sse("resync", "{}")
-                continue
-            async with engine.connect() as conn:
-                desks = await map_desks(conn, [DESKS.c.floor_id == floor_id], _now(), names=names)
-                rooms = await map_rooms(conn, [ROOMS.c.id.in_(batch.rooms)]) if batch.rooms else []
-            changed = [d for d in desks if d.id in batch.desks]
-            if changed or rooms:
-                update = MapUpdate(desks=changed, rooms=rooms, counts=count(desks))
-                yield _sse("desks", update.model_dump_json())
-
-
-# --- desk timeline ------------------------------------------------------------------
-
-_KIND_ORDER = {
-    k: i
-    for i, k in enumerate(
-        (
-            "unit_offline",
-            "unit_online",
-            "booked",
-            "present",
-            "checked_in",
-            "absent",
-            "checked_out",
-            "released",
-            "cancelled",
-        )
-    )
-}
-
-
-async def desk_timeline(
-    conn: AsyncConnection, desk_id: str, *, viewer: Principal, now: datetime | None = None
-) -> DeskTimeline:
-    """Today's (site time zone) bookings, check-ins/outs, releases, presence and unit changes."""
-    at = now or _now()
-    if await conn.scalar(select(DESKS.c.id).where(DESKS.c.id == desk_id)) is None:
-        raise NotFound(f"desk {desk_id!r} is unknown", title="Desk not found")
-    names = may_see_names(viewer, (await access.desk_sites(conn, [desk_id])).get(desk_id))
-    rules = await desk_rules(conn, desk_id)
-    day_end = end_of_local_day(at, rules.tz)
-    day_start = datetime.combine(at.astimezone(rules.tz).date(), datetime.min.time(), rules.tz)
-
-    def today(ts: datetime | None) -> bool:
-        return ts is not None and day_start <= ts < day_end
-
-    columns: list[Any] = [BOOKINGS]
-    source: Any = BOOKINGS
-    if names:
-        columns.append(PEOPLE.c.name.label("person_name"))
-        source = BOOKINGS.join(PEOPLE, PEOPLE.c.id == BOOKINGS.c.person_id)
-    entries: list[TimelineEntry] = []
-    for b in await conn.execute(
-        select(*columns)
-        .select_from(source)
-        .where(
-            BOOKINGS.c.desk_id == desk_id,
-            BOOKINGS.c.starts_at < day_end,
-            BOOKINGS.c.ends_at > day_start,
-        )
-    ):
-        person = b.person_name if names else None
-        common: dict[str, Any] = {"booking_id": b.id, "person": person}
-        entries.append(
-            TimelineEntry(at=b.starts_at, kind="booked", until=b.ends_at, status=b.status, **common)
-        )
-        if today(b.checked_in_at):
-            entries.append(TimelineEntry(at=b.checked_in_at, kind="checked_in", **common))
-        if today(b.checked_out_at) and b.status == "completed":
-            entries.append(TimelineEntry(at=b.checked_out_at, kind="checked_out", **common))
-        if today(b.released_at):
-            entries.append(
-                TimelineEntry(at=b.released_at, kind="released", reason=b.release_reason, **common)
-            )
-        if today(b.cancelled_at):
-            entries.append(TimelineEntry(at=b.cancelled_at, kind="cancelled", **common))
-    for p in await conn.execute(
-        select(PRESENCE.c.ts, PRESENCE.c.present).where(
-            PRESENCE.c.desk_id == desk_id, PRESENCE.c.ts >= day_start, PRESENCE.c.ts < day_end
-        )
-    ):
-        entries.append(TimelineEntry(at=p.ts, kind="present" if p.present else "absent"))
-    for e in await conn.execute(
-        select(EVENTS.c.ts, EVENTS.c.payload).where(
-            EVENTS.c.desk == desk_id,
-            EVENTS.c.kind == "unit_status",
-            EVENTS.c.ts >= day_start,
-            EVENTS.c.ts < day_end,
-        )
-    ):
-        payload = json.loads(e.payload) if isinstance(e.payload, str) else e.payload
-        online = bool(payload.get("online")) if isinstance(payload, dict) else False
-        entries.append(TimelineEntry(at=e.ts, kind="unit_online" if online else "unit_offline"))
-    entries.sort(key=lambda x: (x.at, _KIND_ORDER[x.kind]))
-    return DeskTimeline(
-        desk_id=desk_id, day=day_start.date(), timezone=rules.timezone, entries=entries
-    )
-
-
-# --- kiosk --------------------------------------------------------------------------
-
-
-async def kiosk_availability(
-    conn: AsyncConnection, site: str | None, now: datetime | None = None
-) -> KioskAvailability:
-    """Per floor desk counts for the lobby screen: no names, no people at all."""
-    at = now or _now()
-    building_where: list[Any] = []
-    if site is not None:
-        if await conn.scalar(select(SITES.c.id).where(SITES.c.id == site)) is None:
-            raise NotFound(f"site {site!r} is unknown", title="Site not found")
-        building_where.append(BUILDINGS.c.site_id == site)
-    floors = (
-        await conn.execute(
-            select(
-                FLOORS.c.id,
-                FLOORS.c.name,
-                FLOORS.c.level,
-                BUILDINGS.c.id.label("building_id"),
-                BUILDINGS.c.name.label("building_name"),
-            )
-            .select_from(FLOORS.join(BUILDINGS, BUILDINGS.c.id == FLOORS.c.building_id))
-            .where(*building_where)
-            .order_by(BUILDINGS.c.id, FLOORS.c.level, FLOORS.c.id)
-        )
-    ).all()
-    floor_ids = [f.id for f in floors]
-    # names=False: the people table is not even joined.
-    desks = (
-        await map_desks(conn, [DESKS.c.floor_id.in_(floor_ids)], at, names=False)
-        if floor_ids
-        else []
-    )
-    floor_of: dict[str, str] = (
-        {
-            r.id: r.floor_id
-            for r in await conn.execute(
-                select(DESKS.c.id, DESKS.c.floor_id).where(DESKS.c.floor_id.in_(floor_ids))
-            )
-        }
-        if floor_ids
-        else {}
-    )
-    per_floor: dict[str, dict[str, int]] = {f: dict.fromkeys(STATES, 0) for f in floor_ids}
-    for desk in desks:
-        per_floor[floor_of[desk.id]][desk.state] += 1
-    buildings: dict[str, KioskBuilding] = {}
-    for f in floors:
-        c = per_floor[f.id]
-        building = buildings.setdefault(
-            f.building_id, KioskBuilding(id=f.building_id, name=f.building_name, floors=[])
-        )
-        building.floors.append(
-            KioskFloor(
-                id=f.id,
-                name=f.name,
-                level=f.level,
-                total=sum(c.values()),
-                free=c["free"],
-                booked=c["booked"],
-                checked_in=c["checked_in"] + c["away"],
-                occupied=c["occupied"],
-                unavailable=c["unavailable"],
-            )
-        )
-    # The lobby clock shows the building's time whatever zone the screen is set to.
-    zone_of = select(SITES.c.timezone).order_by(SITES.c.id).limit(1)
-    timezone = await conn.scalar(zone_of.where(SITES.c.id == site) if site else zone_of)
-    return KioskAvailability(
-        generated_at=at,
-        site=site,
-        timezone=timezone,
-        buildings=list(buildings.values()),
-        shuttles=[],
-    )

@@ -4,7 +4,7 @@ Whoever changes a desk's state (or a room sensor's reading) announces the desk
 (or room) ids *after* its transaction
 committed (ingestion batches, booking routes, auto-release, QR check-in), so a
 listener that re-reads the database always sees the change. Listeners are the
-SSE floor streams (`cloud.buildings.floormap.floor_stream`). Everything runs on the event
+SSE floor streams (`cloud.buildings.floorstream.floor_stream`). Everything runs on the event
 loop: `announce` is a plain non-blocking call, no threads, no locks.
 
 Each subscriber has a bounded queue. A subscriber that does not keep up (a slow

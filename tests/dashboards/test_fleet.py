@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -213,3 +215,23 @@ async def test_an_asn_user_gets_403_on_the_fleet_page_and_api(
         for path in ("/api/v1/fleet/nodes", f"/api/v1/fleet/nodes/{DEMO_NODE}/health"):
             api = await page.request.get(path)
             assert api.status == 403, path
+
+
+def test_every_fleet_reason_the_cloud_can_give_has_a_label_in_both_languages() -> None:
+    """A reason code without a string would show the raw key to a technician."""
+    repo = Path(__file__).resolve().parents[2]
+    source = (repo / "cloud" / "fleet" / "health.py").read_text(encoding="utf-8")
+    codes = {
+        kw.value.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "FleetReason"
+        for kw in node.keywords
+        if kw.arg == "code" and isinstance(kw.value, ast.Constant)
+    }
+    assert {"dead_letters", "clock_skew", "offline"} <= codes
+    for lang in ("id", "en"):
+        strings = json.loads(
+            (repo / "dashboards" / "locales" / lang / "fleet.json").read_text(encoding="utf-8")
+        )
+        missing = sorted(c for c in codes if f"fleet.reason.{c}" not in strings)
+        assert not missing, f"{lang}: no label for fleet reasons {missing}"

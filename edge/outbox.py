@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -101,6 +102,11 @@ class Outbox:
         self._published: list[int] = []
         self._cloud_acks: list[str] = []
         self._probe_db: sqlite3.Connection | None = None
+        # The probe runs on a worker thread that cancelling its task does not stop;
+        # close() takes this lock so it never closes the connection under a running
+        # probe (sqlite3 would crash the process).
+        self._probe_lock = threading.Lock()
+        self._probe_closed = False
         self._waiters: list[asyncio.Future[None]] = []
         self._handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._listeners: list[Callable[[list[Row]], None]] = []
@@ -403,25 +409,28 @@ class Outbox:
         For the watchdog, which runs it on a worker thread: a locked file, a failing
         or read-only disk shows here even while no message is being written.
         """
-        db = self._probe_db
-        if db is None:
-            db = sqlite3.connect(
-                self.path, isolation_level=None, timeout=timeout_s, check_same_thread=False
-            )
-            # NORMAL: the probe checks that the file takes writes, not the fsync path.
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._probe_db = db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute("SELECT count(*) FROM meta").fetchone()
-            db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (time.time(),)
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
+        with self._probe_lock:
+            if self._probe_closed:
+                raise sqlite3.ProgrammingError("the outbox is closed")
+            db = self._probe_db
+            if db is None:
+                db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=timeout_s, check_same_thread=False
+                )
+                # NORMAL: the probe checks that the file takes writes, not the fsync path.
+                db.execute("PRAGMA synchronous=NORMAL")
+                self._probe_db = db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("SELECT count(*) FROM meta").fetchone()
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)", (time.time(),)
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
 
     @property
     def size_bytes(self) -> int:
@@ -465,10 +474,13 @@ class Outbox:
 
     def close(self) -> None:
         self.flush_now()
-        if self._probe_db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._probe_db.close()
-            self._probe_db = None
+        # Waits for a probe still running on its thread (at most its busy timeout).
+        with self._probe_lock:
+            self._probe_closed = True
+            if self._probe_db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._probe_db.close()
+                self._probe_db = None
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()

@@ -7,8 +7,11 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import sys
 from pathlib import Path
+
+import pytest
 
 from edge.outbox import ALARM_FULL, FILE_NAME, Outbox
 from edge.outbox_store import PRIORITY_BY_KIND, ROW_OVERHEAD
@@ -360,3 +363,19 @@ def test_a_version_1_file_is_migrated_in_place_and_keeps_every_row(tmp_path: Pat
     assert box.all_rows() == [] and box.awaiting_ack == 0
     assert box.put(checkin(9)) == 4  # seqs go on where the old file left off
     box.close()
+
+
+async def test_close_waits_for_a_probe_still_running_on_its_thread(tmp_path: Path) -> None:
+    """The watchdog's probe runs on a worker thread that cancelling does not stop;
+    closing the outbox under it used to crash the process inside sqlite3."""
+    box = Outbox(tmp_path / FILE_NAME)
+    holder = sqlite3.connect(tmp_path / FILE_NAME, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the probe now waits for the write lock
+    probing = asyncio.get_running_loop().run_in_executor(None, box.probe, 1.0)
+    await asyncio.sleep(0.2)  # let the probe reach its busy wait
+    holder.execute("ROLLBACK")
+    holder.close()
+    box.close()  # must wait for the probe, not close its connection under it
+    await probing  # the probe finished on an open connection
+    with pytest.raises(sqlite3.ProgrammingError):
+        box.probe()

@@ -42,6 +42,7 @@ def main() -> int:
         dashboards,
         devices_codec,
         edge_load,
+        events,
         faults,
         ingest,
         osdp,
@@ -57,6 +58,7 @@ def main() -> int:
         "tap_latency": tap_latency.run,
         "tap_offline": tap_offline.run,
         "ingest": ingest.run,
+        "events": events.run,
         "outbox": outbox.run,
         "bookings": bookings.run,
         "osdp": osdp.run,
@@ -67,17 +69,24 @@ def main() -> int:
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")
     results: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
     for name in chosen:
         started = time.monotonic()
         print(f"\n== {name}", flush=True)
         figures = suites[name]()
         results[name] = figures
+        # A suite with a target says whether it met it; a FAIL fails the run.
+        if figures.get("verdict") == "FAIL":
+            failed.append(name)
         for key, value in figures.items():
             shown = f"{value:,.3f}" if isinstance(value, float) else f"{value}"
             print(f"  {key:<40} {shown}")
         print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
     if args.json:
         print(json.dumps(results))
+    if failed:
+        print(f"\nFAIL: {', '.join(failed)} below target", file=sys.stderr)
+        return 1
     return 0
 
 

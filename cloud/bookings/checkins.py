@@ -14,6 +14,7 @@ released with reason `displaced_by_offline_checkin` (see docs/desk-booking.md).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,10 +100,58 @@ async def _check_in(conn: AsyncConnection, booking_id: int, ts: datetime, node: 
     return await check_in_booking(conn, booking_id, ts, node) is not None
 
 
-async def apply_checkin(conn: AsyncConnection, msg: contract.CheckIn, now: datetime) -> bool:
-    """Marks the booking checked in, or records a walk-up; True when bookings changed."""
+async def people_for(
+    conn: AsyncConnection, msgs: Sequence[contract.CheckIn]
+) -> dict[str, str | None]:
+    """The person each check-in names (by message id), as `apply_checkin` would find them.
+
+    Two queries for a whole flush instead of one or two per event: people and
+    badges are not changed by events, so reading them up front sees the same.
+    """
+    named = {m.person for m in msgs if m.person is not None}
+    known: set[str] = set()
+    if named:
+        known = {
+            str(p) for p in await conn.scalars(select(PEOPLE.c.id).where(PEOPLE.c.id.in_(named)))
+        }
+    badges = {m.badge for m in msgs}
+    holders: dict[str, str] = {}
+    if badges:
+        rows = await conn.execute(
+            select(BADGES.c.uid, BADGES.c.person_id).where(
+                BADGES.c.uid.in_(badges), BADGES.c.status == "active"
+            )
+        )
+        holders = {row.uid: str(row.person_id) for row in rows if row.person_id is not None}
+    return {m.id: m.person if m.person in known else holders.get(m.badge) for m in msgs}
+
+
+async def desks_checked_in(conn: AsyncConnection, desks: Sequence[str]) -> set[str]:
+    """Those of `desks` with a checked-in booking: a check-out elsewhere changes no booking."""
+    if not desks:
+        return set()
+    rows = await conn.scalars(
+        select(BOOKINGS.c.desk_id)
+        .where(BOOKINGS.c.desk_id.in_(set(desks)), BOOKINGS.c.status == "checked_in")
+        .distinct()
+    )
+    return {str(d) for d in rows}
+
+
+_LOOK_UP = object()
+
+
+async def apply_checkin(
+    conn: AsyncConnection, msg: contract.CheckIn, now: datetime, person: object = _LOOK_UP
+) -> bool:
+    """Marks the booking checked in, or records a walk-up; True when bookings changed.
+
+    `person`: who the check-in names when already known (see `people_for`).
+    """
     ts = _utc(msg.ts)
-    person = await _person_for(conn, msg)
+    if person is _LOOK_UP:
+        person = await _person_for(conn, msg)
+    assert person is None or isinstance(person, str)
     if msg.booking is not None and msg.booking.isdigit():
         row = (
             await conn.execute(

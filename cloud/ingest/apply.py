@@ -2,8 +2,9 @@
 
 Telemetry arrives as `TelemetryBatch`es already coalesced in memory (latest
 presence per desk and per room, last arrival per node) and is written with one
-multi-row upsert (or UPDATE) per table; events and state messages are applied one by one after an
-INSERT into `events` whose UNIQUE message id turns a replay into a no-op.
+multi-row upsert (or UPDATE) per table; runs of consecutive events and state messages go
+through cloud/ingest/apply_events.py: one multi-row INSERT into `events`, whose UNIQUE
+message id turns a replay into a no-op, then the new ones' effects in arrival order.
 
 Every message is first checked against what its node is bound to (cloud/ingest/bindings.py).
 Desks and rooms are only ever updated here, never created: they come from the layout.
@@ -24,9 +25,9 @@ from sqlalchemy import Table, and_, bindparam, case, false, func, or_, select, t
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.bookings import checkins
-from cloud.db.tables import DESKS, EVENTS, NODES, PRESENCE_CHANGES, ROOMS
+from cloud.db.tables import DESKS, NODES, PRESENCE_CHANGES, ROOMS
 from cloud.db.timestamps import utc
+from cloud.ingest.apply_events import EventWrites
 from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
 from cloud.ingest.items import ApplyResult, Envelope, Item, TelemetryBatch
@@ -126,6 +127,7 @@ class Applier:
                 "last_death_at": death_ins.excluded.last_death_at,
             },
         )
+        self._events = EventWrites(insert, self._node_seen, self._refusal, self._state)
         # A birth reports the unit serial of the node's own desks (checked before).
         self._desk_birth = (
             update(DESKS)
@@ -136,11 +138,17 @@ class Applier:
     async def apply(self, conn: AsyncConnection, items: Sequence[Item]) -> ApplyResult:
         result = ApplyResult()
         await self.bindings.ensure_fresh(conn)
+        run: list[Envelope] = []  # consecutive events and state messages, applied together
         for item in items:
             if isinstance(item, TelemetryBatch):
+                if run:
+                    await self._events.apply(conn, run, result)
+                    run = []
                 await self._telemetry(conn, item, result)
             else:
-                await self._ordered(conn, item, result)
+                run.append(item)
+        if run:
+            await self._events.apply(conn, run, result)
         return result
 
     async def _refusal(self, conn: AsyncConnection, msg: contract.Message) -> Refusal | None:
@@ -286,103 +294,6 @@ class Applier:
                 result.rooms_changed.add(room)
         if rows:
             await conn.execute(self._room_occupied, rows)
-
-    async def _ordered(self, conn: AsyncConnection, env: Envelope, result: ApplyResult) -> None:
-        msg = env.message
-        if isinstance(msg, contract.NodeState):
-            kind = "birth" if msg.online else "death"
-        else:
-            kind = env.parsed.kind
-        desk: str | None = getattr(msg, "desk", None)
-        refusal = None if isinstance(msg, contract.NodeState) else await self._refusal(conn, msg)
-        if refusal is not None:
-            await self._refused(conn, env, kind, refusal, result)
-            return
-        row = {
-            "message_id": msg.id,
-            "node": msg.node,
-            "desk": desk,
-            "kind": kind,
-            "ts": utc(msg.ts),
-            "received_at": utc(env.received_at),
-            "badge": getattr(msg, "badge", None),
-            "payload": msg.model_dump(mode="json"),
-        }
-        inserted = await conn.scalar(
-            self._insert(EVENTS)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
-            .returning(EVENTS.c.id)
-        )
-        if inserted is None:
-            result.duplicates += 1
-            return
-        result.applied += 1
-        now = utc(env.received_at)
-        if isinstance(msg, contract.NodeState):
-            await self._state(conn, msg, now, result)
-            return
-        await conn.execute(self._node_seen, [{"id": msg.node, "online": True, "last_seen": now}])
-        if desk is None:
-            return
-        ts = utc(msg.ts)
-        # Events can arrive late (queued while the cloud was away): never let an
-        # older check-in/out overwrite a newer one.
-        not_older = or_(DESKS.c.last_change_at.is_(None), DESKS.c.last_change_at <= ts)
-        if isinstance(msg, contract.CheckIn):
-            await conn.execute(
-                update(DESKS)
-                .where(DESKS.c.id == desk, not_older)
-                .values(
-                    state="occupied", occupant_badge=msg.badge, checked_in_at=ts, last_change_at=ts
-                )
-            )
-            if await checkins.apply_checkin(conn, msg, now):
-                result.booking_nodes.add(msg.node)
-        elif isinstance(msg, contract.CheckOut):
-            await conn.execute(
-                update(DESKS)
-                .where(DESKS.c.id == desk, not_older)
-                .values(state="free", occupant_badge=None, checked_in_at=None, last_change_at=ts)
-            )
-            if await checkins.apply_checkout(conn, msg, now):
-                result.booking_nodes.add(msg.node)
-        elif isinstance(msg, contract.UnitStatus):
-            values: dict[str, Any] = {"unit_online": msg.online}
-            if msg.firmware is not None:
-                values["unit_firmware"] = msg.firmware
-            if msg.unit is not None:
-                values["unit"] = msg.unit
-            await conn.execute(update(DESKS).where(DESKS.c.id == desk).values(**values))
-
-    async def _refused(
-        self, conn: AsyncConnection, env: Envelope, kind: str, refusal: Refusal, result: ApplyResult
-    ) -> None:
-        """Records a refused event once (so its resend is a duplicate) and changes nothing else.
-
-        Only what an audit needs is kept: no desk column (per-desk history must not
-        show it) and no badge (a forged tap's badge is nobody's business).
-        """
-        msg = env.message
-        inserted = await conn.scalar(
-            self._insert(EVENTS)
-            .values(
-                message_id=msg.id,
-                node=msg.node,
-                desk=None,
-                kind="refused",
-                ts=utc(msg.ts),
-                received_at=utc(env.received_at),
-                badge=None,
-                payload={"kind": kind, "reason": refusal.category, "resource": refusal.resource},
-            )
-            .on_conflict_do_nothing(index_elements=[EVENTS.c.message_id])
-            .returning(EVENTS.c.id)
-        )
-        if inserted is None:
-            result.duplicates += 1
-        else:
-            result.refuse(msg.node, kind, refusal)
 
     async def _state(
         self, conn: AsyncConnection, msg: contract.NodeState, now: datetime, result: ApplyResult

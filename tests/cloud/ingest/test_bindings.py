@@ -15,17 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.db.engine import make_engine, migrate
 from cloud.db.models_fleet import DeviceStatus
+from cloud.db.tables import DESKS, EVENTS, ROOMS
 from cloud.fleet import node_config
-from cloud.ingest.apply import (
-    DESKS,
-    EVENTS,
-    ROOMS,
-    Applier,
-    ApplyResult,
-    Envelope,
-    Item,
-    TelemetryBatch,
-)
+from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.ingest.bindings import NOT_BOUND, UNKNOWN, Bindings, config_bindings
 from ruang import contract
 from tests.cloud.binding_helpers import bind

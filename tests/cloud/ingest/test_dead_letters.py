@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.db.engine import make_engine, migrate
-from cloud.ingest.apply import EVENTS
+from cloud.db.tables import EVENTS
 from cloud.ingest.dead_letters import DEAD_LETTERS
 from cloud.ingest.pipeline import Ingestor
 from cloud.settings import CloudSettings

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import aiomqtt
 from sqlalchemy import func, select
 
-from cloud.ingest.apply import EVENTS
+from cloud.db.tables import EVENTS
 from cloud.ingest.dead_letters import DEAD_LETTERS
 from cloud.ingest.stats import IngestStats
 from cloud.settings import CloudSettings

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiomqtt
 from sqlalchemy import func, select
 
-from cloud.ingest.apply import EVENTS
+from cloud.db.tables import EVENTS
 from cloud.ingest.decode import reject_category
 from cloud.settings import CloudSettings
 from launch import devservers

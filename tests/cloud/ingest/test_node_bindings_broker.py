@@ -19,9 +19,9 @@ from sqlalchemy import func, insert, select
 
 from cloud.db.engine import make_engine, migrate
 from cloud.db.models import Booking, Person
+from cloud.db.tables import DESKS, ROOMS
 from cloud.fleet.broker_credentials import BrokerFiles
 from cloud.fleet.enrolment import create_token, enrol
-from cloud.ingest.apply import DESKS, ROOMS
 from cloud.settings import CloudSettings
 from ruang import contract
 from tests.cloud.binding_helpers import bind

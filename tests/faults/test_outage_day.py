@@ -145,7 +145,9 @@ async def test_a_day_offline_is_kept_whole_and_drains_by_priority_with_live_data
 
 def _seed_floor(db_path: Path) -> None:
     """The day's 50 desks in the cloud's database, so analytics has a floor to group by."""
-    engine = create_engine(f"sqlite:///{db_path}")
+    # The running cloud writes to the same file (its start-up, the write probe): wait
+    # for its lock as the cloud's own connections do, instead of sqlite's 5 s default.
+    engine = create_engine(f"sqlite:///{db_path}", connect_args={"timeout": 60})
     try:
         with engine.begin() as conn:
             conn.execute(insert(Node), [{"id": NODE, "online": False}])

@@ -22,7 +22,7 @@ Listings are filtered to the caller's sites instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, union
@@ -196,6 +196,31 @@ async def ensure_in_scope(
 # --- filtering listings ---------------------------------------------------------------------
 
 
+async def _only(
+    conn: AsyncConnection,
+    user: Principal,
+    rows: list[T],
+    key: Callable[[T], str],
+    sites_of: Callable[[AsyncConnection, list[str]], Awaitable[Mapping[str, Any]]],
+    roles: Sequence[str],
+) -> list[T]:
+    """The rows whose resource (named by `key`) lies in the caller's sites.
+
+    `sites_of` maps resource ids to one site id or a collection of them (a node serves
+    several sites); a resource with none is admins' only.
+    """
+    scope = site_scope(user, roles)
+    if scope is None:
+        return rows
+    found = await sites_of(conn, [key(r) for r in rows])
+
+    def sites(row: T) -> Iterable[str | None]:
+        value = found.get(key(row))
+        return [value] if value is None or isinstance(value, str) else value
+
+    return [r for r in rows if in_scope(scope, sites(r))]
+
+
 async def only_desks(
     conn: AsyncConnection,
     user: Principal,
@@ -204,11 +229,7 @@ async def only_desks(
     roles: Sequence[str] = OPERATOR_ROLES,
 ) -> list[T]:
     """The rows whose desk lies in the caller's sites."""
-    scope = site_scope(user, roles)
-    if scope is None:
-        return rows
-    sites = await desk_sites(conn, [desk(r) for r in rows])
-    return [r for r in rows if in_scope(scope, [sites.get(desk(r))])]
+    return await _only(conn, user, rows, desk, desk_sites, roles)
 
 
 async def only_nodes(
@@ -219,11 +240,7 @@ async def only_nodes(
     roles: Sequence[str] = OPERATOR_ROLES,
 ) -> list[T]:
     """The rows whose node serves one of the caller's sites."""
-    scope = site_scope(user, roles)
-    if scope is None:
-        return rows
-    sites = await node_sites(conn, [node(r) for r in rows])
-    return [r for r in rows if in_scope(scope, sites.get(node(r), ()))]
+    return await _only(conn, user, rows, node, node_sites, roles)
 
 
 async def only_people(
@@ -234,11 +251,7 @@ async def only_people(
     roles: Sequence[str] = MANAGER_ROLES,
 ) -> list[T]:
     """The rows about people whose home site the caller manages."""
-    scope = site_scope(user, roles)
-    if scope is None:
-        return rows
-    sites = await person_sites(conn, [person(r) for r in rows])
-    return [r for r in rows if in_scope(scope, [sites.get(person(r))])]
+    return await _only(conn, user, rows, person, person_sites, roles)
 
 
 async def ensure_node_enrolable(

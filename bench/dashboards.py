@@ -114,7 +114,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def _load(page: Any, url: str) -> dict[str, float]:
     await page.goto(url)
-    await page.wait_for_function("performance.getEntriesByName('ruang-map-rendered').length > 0")
+    from tests.dashboards.conftest import wait_in_page
+
+    await wait_in_page(page, "() => performance.getEntriesByName('ruang-map-rendered').length > 0")
     marks: dict[str, float] = await page.evaluate(_MARKS_JS)
     cells = await page.locator(".floor-svg .desk").count()
     assert cells == DESKS, cells
@@ -188,7 +190,7 @@ async def _live_latency(taps: int) -> dict[str, Any]:
 
     from playwright.async_api import async_playwright
 
-    from tests.dashboards.conftest import BADGES, CHROMIUM_ARGS, running_ruang
+    from tests.dashboards.conftest import BADGES, CHROMIUM_ARGS, running_ruang, wait_in_page
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
@@ -207,12 +209,12 @@ async def _live_latency(taps: int) -> dict[str, Any]:
             try:
                 page = await ruang.page(browser, "p-siti", "facility_manager")
                 await page.goto("/map?building=A1&floor=A1-L1")
-                await page.wait_for_function(shown, arg="free")
+                await wait_in_page(page, shown, "free")
                 for i in range(taps):
                     want = "checked_in" if i % 2 == 0 else "free"
                     start = time.perf_counter()
                     await ruang.sims[desk].tap(badge)
-                    await page.wait_for_function(shown, arg=want, polling="raf")
+                    await wait_in_page(page, shown, want)
                     latencies.append((time.perf_counter() - start) * 1000)
                     # Not faster than a person: the edge debounces repeated taps.
                     await asyncio.sleep(0.3)

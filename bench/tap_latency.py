@@ -70,6 +70,21 @@ async def _measure(taps: int) -> dict[str, Any]:
                     }
                 )
             )
+            # The cloud takes a node's word only for desks the layout binds to it.
+            layout = Path(tmp) / "layout.yaml"
+            layout.write_text(
+                yaml.safe_dump(
+                    {
+                        "site": {"id": "bench-site", "name": "Bench site"},
+                        "buildings": [{"id": "bench-b", "name": "Bench", "floors": [{
+                            "id": "bench-f", "level": 1, "name": "L1", "node": "bench-node",
+                            "zones": [{"id": "bench-z", "name": "Z",
+                                       "desks": [{"id": d} for d in floor.paths]}],
+                        }]}],
+                    }
+                )
+            )  # fmt: skip
+            env["RUANG_LAYOUT_FILE"] = str(layout)
             try:
                 for args in (["cloud", "serve"], ["edge", "run", "--config", str(config)]):
                     procs.append(

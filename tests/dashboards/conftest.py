@@ -221,6 +221,36 @@ async def running_ruang(
         broker.stop()
 
 
+async def wait_in_page(
+    page: Page,
+    predicate: str,
+    arg: Any = None,
+    *,
+    timeout_ms: float = 20_000,
+) -> None:
+    """Waits until the JS `predicate(arg)` holds in the page, checked every animation frame.
+
+    Playwright's `wait_for_function` builds its predicate with `new Function` inside
+    the page, which the dashboards' CSP (no 'unsafe-eval') rightly refuses; this sends
+    the whole function once through the devtools protocol instead, which CSP does not
+    govern. The timeout bounds a wait for the page to settle, not a performance figure.
+    """
+    await page.evaluate(
+        f"""(arg) => new Promise((resolve, reject) => {{
+            const predicate = {predicate};
+            const started = performance.now();
+            const tick = () => {{
+                if (predicate(arg)) resolve(true);
+                else if (performance.now() - started > {timeout_ms})
+                    reject(new Error("page condition not met in {timeout_ms} ms"));
+                else requestAnimationFrame(tick);
+            }};
+            tick();
+        }})""",
+        arg,
+    )
+
+
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     """Saves a screenshot of the view under artifacts/screenshots (docs/ keeps the best)."""
     if not re.fullmatch(r"[a-z0-9_-]+", name):

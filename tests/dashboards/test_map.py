@@ -19,6 +19,7 @@ from tests.dashboards.conftest import (
     Ruang,
     running_ruang,
     screenshot,
+    wait_in_page,
 )
 
 pytestmark = pytest.mark.servers
@@ -231,8 +232,8 @@ async def test_a_500_desk_floor_renders_every_desk(tmp_path: Path, browser: Brow
     async with running_ruang(tmp_path, layout=layout) as ruang:
         page = await ruang.page(browser, "p-siti", "facility_manager")
         await page.goto(f"/map?floor={FLOOR}")
-        await page.wait_for_function(
-            "performance.getEntriesByName('ruang-map-rendered').length > 0"
+        await wait_in_page(
+            page, "() => performance.getEntriesByName('ruang-map-rendered').length > 0"
         )
         await expect(page.locator(".floor-svg .desk")).to_have_count(DESKS)
         await expect(

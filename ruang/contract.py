@@ -190,6 +190,41 @@ class AccessDecision(_Payload):
     audit_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 chain hash, hex")
 
 
+class Boarding(_Payload):
+    """A badge tapped at a shuttle's door reader and what the vehicle's node decided, offline.
+
+    `trip`/`service_date` are the trip the node believed it was running (from its
+    snapshot and clock); `stop` is the stop inferred from the last GNSS fix, None
+    when the vehicle was not at a stop. Ridership counts allowed boardings only,
+    once per message id.
+    """
+
+    vehicle: DeviceId
+    reader: DeviceId
+    badge: BadgeRef
+    allowed: bool
+    reason: Literal["reserved", "walk_on", "full", "unknown_badge", "no_trip", "not_allowed"]
+    trip: Text64 | None = None
+    service_date: Text32 | None = Field(default=None, pattern=r"^\d{8}$", description="YYYYMMDD")
+    stop: Text64 | None = None
+    reservation: Text64 | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class PoolCarUse(_Payload):
+    """A badge tapped at a pool car's reader: pick-up, return, or a refusal, decided offline."""
+
+    vehicle: DeviceId
+    reader: DeviceId
+    badge: BadgeRef
+    action: Literal["pickup", "return", "refused"]
+    reason: Text128
+    booking: Text64 | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
 class ConfigStatus(_Payload):
     """The node's answer to a `config` push: applied or refused (with why), and what it runs."""
 
@@ -319,6 +354,8 @@ EVENT_KINDS: dict[str, type[_Payload]] = {
     "access": AccessDecision,
     "door_status": DoorStatus,
     "config_status": ConfigStatus,
+    "boarding": Boarding,
+    "poolcar": PoolCarUse,
 }
 TELEMETRY_KINDS: dict[str, type[_Payload]] = {
     "presence": Presence,
@@ -358,6 +395,52 @@ class SnapshotBadge(BaseModel):
     valid_until: Timestamp | None = None
 
 
+class SnapshotVehicle(BaseModel):
+    """The vehicle a node rides in (vehicle nodes only)."""
+
+    model_config = _MODEL_CONFIG
+
+    vehicle: DeviceId
+    kind: Literal["shuttle", "poolcar"]
+    capacity: int = Field(ge=0, le=1000, description="seated + standing riders (shuttle) or seats")
+
+
+class SnapshotTrip(BaseModel):
+    """One trip the vehicle is scheduled or assigned to run, with its seat count."""
+
+    model_config = _MODEL_CONFIG
+
+    trip: Text64
+    service_date: Text32 = Field(pattern=r"^\d{8}$", description="YYYYMMDD")
+    start: Timestamp = Field(description="first departure (scheduled)")
+    end: Timestamp = Field(description="last arrival (scheduled)")
+    capacity: int = Field(ge=0, le=1000)
+    reserved: int = Field(ge=0, le=1000, description="confirmed reservations at issue time")
+
+
+class SnapshotSeat(BaseModel):
+    """A confirmed seat reservation on one of the vehicle's trips."""
+
+    model_config = _MODEL_CONFIG
+
+    id: Text64
+    person: Text64
+    trip: Text64
+    service_date: Text32 = Field(pattern=r"^\d{8}$")
+    from_stop: Text64
+
+
+class SnapshotCarBooking(BaseModel):
+    """An approved pool-car booking of this vehicle: who may pick it up, and when."""
+
+    model_config = _MODEL_CONFIG
+
+    id: Text64
+    person: Text64
+    start: Timestamp
+    end: Timestamp
+
+
 class SnapshotBody(BaseModel):
     """What a node needs to decide taps alone: its desks, today's bookings, the badge allow-list."""
 
@@ -375,6 +458,11 @@ class SnapshotBody(BaseModel):
     desks: tuple[SnapshotDesk, ...] = Field(default=(), max_length=MAX_DESKS_PER_NODE)
     bookings: tuple[SnapshotBooking, ...] = Field(default=(), max_length=50_000)
     badges: tuple[SnapshotBadge, ...] = Field(default=(), max_length=200_000)
+    # Vehicle nodes only (docs/transport.md): the vehicle, its trips, seats and car bookings.
+    vehicle: SnapshotVehicle | None = None
+    trips: tuple[SnapshotTrip, ...] = Field(default=(), max_length=2_000)
+    seats: tuple[SnapshotSeat, ...] = Field(default=(), max_length=100_000)
+    car_bookings: tuple[SnapshotCarBooking, ...] = Field(default=(), max_length=2_000)
 
 
 class Snapshot(_Payload):

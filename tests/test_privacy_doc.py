@@ -14,6 +14,7 @@ import cloud.db.models
 
 # Imported for its side effect too: it registers the fleet tables on the shared metadata.
 import cloud.db.models_fleet
+import cloud.db.models_transport_seats  # noqa: F401  (registers its tables)
 from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_fleet
+from cloud.db import models, models_fleet, models_transport_seats
 
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
@@ -34,3 +34,9 @@ SITES = cast(Table, models.Site.__table__)
 WEBHOOK_DELIVERIES = cast(Table, models.WebhookDelivery.__table__)
 WEBHOOK_SUBSCRIPTIONS = cast(Table, models.WebhookSubscription.__table__)
 ZONES = cast(Table, models.Zone.__table__)
+
+# Seat reservations and pool cars (migration 0012).
+TRIP_SEATS = cast(Table, models_transport_seats.TripSeats.__table__)
+RESERVATIONS = cast(Table, models_transport_seats.SeatReservation.__table__)
+CAR_BOOKINGS = cast(Table, models_transport_seats.CarBooking.__table__)
+CAR_POSITIONS = cast(Table, models_transport_seats.CarPosition.__table__)

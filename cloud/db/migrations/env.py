@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from cloud.db import models_fleet  # noqa: F401  (its tables join Base.metadata)
+from cloud.db import models_transport_seats  # noqa: F401
 from cloud.db.models import Base
 
 target_metadata = Base.metadata

@@ -73,7 +73,9 @@ async def test_200_racing_reservations_for_the_last_10_seats_confirm_exactly_10(
                 else:
                     assert r.json()["status"] == "confirmed"
             seats = (
-                await client.get(f"/api/v1/transport/trips/{trip.trip_id}/{trip.service_date}/seats")
+                await client.get(
+                    f"/api/v1/transport/trips/{trip.trip_id}/{trip.service_date}/seats"
+                )
             ).json()
             assert (seats["capacity"], seats["confirmed"], seats["free"]) == (CAPACITY, CAPACITY, 0)
             async with engine.connect() as conn:

@@ -34,7 +34,6 @@ from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
-from cloud.transport.gtfs_import import import_gtfs
 from cloud.transport.poolcars import record_pickup, record_return
 from tests.cloud.transport.seat_helpers import TripRef, add_vehicle, future_trip, reservation
 from tests.helpers import auth_headers
@@ -131,6 +130,21 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/webhooks": ADMIN_ONLY,
     "DELETE /api/v1/webhooks/{webhook_id}": ADMIN_ONLY,
     "GET /api/v1/webhooks/{webhook_id}/deliveries": ADMIN_ONLY,
+    # The GTFS schedule is public timetable data for every signed-in user; replacing it is
+    # the operator's (admins). Vehicles belong to their home site's operators.
+    "POST /api/v1/transport/gtfs": ADMIN_ONLY,
+    "GET /api/v1/transport/gtfs": SIGNED_IN,
+    "GET /api/v1/transport/stops": SIGNED_IN,
+    "GET /api/v1/transport/routes": SIGNED_IN,
+    "GET /api/v1/transport/shapes": SIGNED_IN,
+    "GET /api/v1/transport/trips": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}": SIGNED_IN,
+    "GET /api/v1/transport/sites/{site}/stops": SIGNED_IN,
+    "PUT /api/v1/transport/sites/{site}/stops": MANAGER_ONE,
+    "GET /api/v1/transport/vehicles": OPERATOR_LIST,
+    "POST /api/v1/transport/vehicles": MANAGER_ONE,
+    "GET /api/v1/transport/vehicles/{vehicle_id}": OPERATOR_ONE,
+    "PATCH /api/v1/transport/vehicles/{vehicle_id}": MANAGER_ONE,
     # Seats and pool cars (cloud/transport/seat_access.py): people act for themselves,
     # a facility manager for the people and pool cars of their sites; seat counts
     # carry no names; only an approver of the booker's agency (or an admin) decides.
@@ -206,6 +220,9 @@ class World:
             "booking_id": str(self.bookings[role]),
             "webhook_id": str(self.webhooks[role]),
             "letter_id": str(self.letters[role]),
+            "vehicle_id": f"xa-car-{role}",
+            "site": "xa-site",
+            "trip_id": "K1-0-0600",
         }
 
 
@@ -241,6 +258,12 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
             b["person_id"][len("xa-p-") :]: b["id"]
             for b in (await http.get("/api/v1/badges")).json()
         }
+        r = await http.post(
+            "/api/v1/transport/gtfs",
+            content=sample_zip(),
+            headers={"content-type": "application/zip"},
+        )
+        assert r.status_code == 200, r.text
         start, end = _day(1, 9), _day(1, 12)
         bookings, webhooks = {}, {}
         for i, role in enumerate(ROLES):
@@ -257,6 +280,8 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
             bookings[role] = r.json()["id"]
             r = await http.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{role}"})
             webhooks[role] = r.json()["id"]
+            r = await http.post("/api/v1/transport/vehicles", json=_car(f"xa-car-{role}", n=i))
+            assert r.status_code == 201, r.text
             async with engine.begin() as conn:
                 # Someone sits at each desk now: live occupancy carries their badge UID.
                 await conn.execute(
@@ -306,14 +331,13 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
-    """The sample schedule, a pool car per role in site A, and per role a seat and a car
-    booking of site A's person; one returned car trip (so trip logs list site A)."""
+    """Per role a seat and a car booking of site A's person on site A's pool car; one
+    returned car trip (so trip logs list site A)."""
     engine = make_engine(settings.database_url)
     try:
-        await import_gtfs(engine, sample_zip())
+        # The schedule and the pool cars xa-car-{role} are _seed's; one more car for a trip log.
         trip = await future_trip(engine)
-        for role in (*ROLES, "trips"):
-            await add_vehicle(engine, f"xa-car-{role}", "poolcar", 5, site="xa-site")
+        await add_vehicle(engine, "xa-car-trips", "poolcar", 5, site="xa-site")
         out: dict[str, Any] = {}
         for role in ROLES:
             r = await http.post(
@@ -355,6 +379,25 @@ def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
     return body if person is None else {**body, "person_id": person}
 
 
+def _car(vehicle_id: str, n: int) -> dict[str, Any]:
+    return {
+        "id": vehicle_id,
+        "kind": "poolcar",
+        "label": "Mobil dinas",
+        "seats": 4,
+        "plate": f"KT {1000 + n} XA",
+        "site_id": "xa-site",
+    }
+
+
+def _weekday(days: int) -> str:
+    """A weekday `days` or more ahead (the sample schedule runs Monday to Friday)."""
+    day = _day(days, 12).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day.isoformat()
+
+
 def _request(op: str, role: str, world: World) -> dict[str, Any]:
     """method, url, params and body for `op` as `role`, aimed at site A's resources."""
     method, path = op.split(" ", 1)
@@ -373,6 +416,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/releases": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
+        "GET /api/v1/transport/trips/{trip_id}": {"date": _weekday(1)},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -402,13 +446,19 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+        "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
+        "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
+        "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
         "POST /api/v1/transport/reservations": {
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
-    if op == "POST /api/v1/people/import":
+    if op == "POST /api/v1/transport/gtfs":
+        request["content"] = sample_zip()
+        request["headers"] = {"content-type": "application/zip"}
+    elif op == "POST /api/v1/people/import":
         request["content"] = f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,xa-site\n"
         request["headers"] = {"content-type": "text/csv"}
     elif body is not None:

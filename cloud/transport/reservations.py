@@ -200,7 +200,10 @@ async def reserve(
         raise Conflict("the shuttle has already left that stop", title="Trip departed")
 
     async def run(conn: AsyncConnection) -> ReservationPublic:
-        await ensure_counter(conn, facts)
+        if not facts.counted:
+            await ensure_counter(conn, facts)
+        # From here to the commit this transaction holds the counter row's lock (PostgreSQL):
+        # two statements, so racing requests for one trip queue as briefly as possible.
         if await _take_seat(conn, body.trip_id, body.service_date):
             status = "confirmed"
         elif body.waitlist:

@@ -37,6 +37,8 @@ class TripFacts:
     departs_at: datetime
     arrives_at: datetime
     stops: tuple[tuple[str, datetime], ...]
+    # The counter row existed when these facts were read (rows are never deleted).
+    counted: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ async def trip_facts(
         departs_at=plan.stops[0][1],
         arrives_at=plan.arrives_at,
         stops=plan.stops,
+        counted=counter is not None,
     )
 
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from cloud.db.engine import make_engine
-from cloud.db.tables import CAR_BOOKINGS
+from cloud.db.tables import CAR_BOOKINGS, NODES, TRANSPORT_VEHICLES
 from cloud.settings import CloudSettings
 from cloud.transport import poolcars
 from cloud.transport.car_trips import haversine_m, record_car_position
@@ -191,8 +191,25 @@ async def test_overdue_and_unreturned_alarms(settings: CloudSettings) -> None:
             ("car-03", "unreturned"),
             ("car-02", "overdue"),
         ]
+        # The fleet view flags the node riding in each late car.
+        async with engine.begin() as conn:
+            for n, car in enumerate(("car-01", "car-02", "car-03")):
+                await conn.execute(insert(NODES).values(id=f"car-node-{n}", online=True))
+                await conn.execute(
+                    update(TRANSPORT_VEHICLES)
+                    .where(TRANSPORT_VEHICLES.c.id == car)
+                    .values(node_id=f"car-node-{n}")
+                )
+        fleet = {n["id"]: n for n in (await http.get("/api/v1/fleet/nodes")).json()}
+        assert fleet["car-node-0"]["state"] == "ok"
+        assert [r["code"] for r in fleet["car-node-1"]["reasons"]] == ["poolcar_overdue"]
+        assert fleet["car-node-1"]["state"] == "warning"
+        node = (await http.get("/api/v1/fleet/nodes/car-node-2")).json()
+        assert (node["state"], node["reasons"][0]["code"]) == ("alarm", "poolcar_unreturned")
         # Returned, the alarm is gone.
         async with engine.begin() as conn:
             assert await poolcars.record_return(conn, ids["car-03"], "car-03", now) == "returned"
         r = await http.get(BOOK, params={"alarm": "unreturned"})
         assert r.json() == []
+        node = (await http.get("/api/v1/fleet/nodes/car-node-2")).json()
+        assert node["state"] == "ok"

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cloud.buildings.layout import Layout, apply_layout, parse_layout
+from cloud.db.engine import make_engine, migrate
 from cloud.settings import CloudSettings
 from edge.outbox import Outbox
 from edge.settings import EdgeSettings
@@ -84,11 +86,32 @@ def _rows(db_path: Path, node: str) -> int:
     return int(count)
 
 
+def _e2e_layout(node: str) -> Layout:
+    """One floor whose 50 desks (D00..D49, what the edge process taps) belong to `node`:
+    the cloud stores the events as check-ins, not as refusals of an unbound node."""
+    desks = [{"id": f"D{i:02d}"} for i in range(50)]
+    zone = {"id": "bench-e2e-z", "name": "Z", "desks": desks}
+    floor = {"id": "bench-e2e-f", "level": 1, "name": "L1", "node": node, "zones": [zone]}
+    return parse_layout(
+        {
+            "site": {"id": "bench-e2e", "name": "Bench"},
+            "buildings": [{"id": "bench-e2e-b", "name": "B", "floors": [floor]}],
+        }
+    )
+
+
 async def _end_to_end(workdir: Path, url: str, count: int) -> float:
     node = "bench-e2e"
     db_path = workdir / "cloud.sqlite3"
+    database_url = f"sqlite+aiosqlite:///{db_path}"
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        await apply_layout(engine, _e2e_layout(node))
+    finally:
+        await engine.dispose()
     settings = CloudSettings(
-        database_url=f"sqlite+aiosqlite:///{db_path}",
+        database_url=database_url,
         mqtt_url=url,
         mqtt_client_id="ruang-cloud-bench-faults",
         http_port=devservers.free_port(),

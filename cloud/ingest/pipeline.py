@@ -35,7 +35,7 @@ from cloud.ingest.isolation import Isolation, ParkedEvent, ReplayOutcome, Skews
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.sweep import Sweep
 from cloud.mqtt.session import Held, MqttSession
-from cloud.mqtt.wire import Incoming
+from ruang.mqtt_wire import Incoming
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink

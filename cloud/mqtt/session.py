@@ -2,7 +2,7 @@
 
 A stable client id with clean_session=False makes the broker keep the session
 (and queue QoS 1 events) while the cloud is away. The wire protocol is the
-project's own (cloud/mqtt/wire.py: paho's read path was most of the ingestion's
+project's own (ruang/mqtt_wire.py: paho's read path was most of the ingestion's
 time); each message goes to the handler as it is framed, many per event-loop
 wake-up. A QoS 1 message is *held*:
 its PUBACK goes out only when the ingestion pipeline says it is committed
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cloud.mqtt.commands import NotConnected
-from cloud.mqtt.wire import Incoming, MqttError, MqttProtocol
+from ruang.mqtt_wire import Incoming, MqttError, MqttProtocol
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.backoff import Backoff

@@ -23,7 +23,7 @@ from cloud.db.engine import make_engine, migrate
 from cloud.db.tables import EVENTS
 from cloud.ingest.dead_letters import DEAD_LETTERS
 from cloud.ingest.pipeline import Ingestor
-from cloud.mqtt.wire import Incoming
+from ruang.mqtt_wire import Incoming
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from launch import devservers

@@ -15,7 +15,7 @@ import aiomqtt
 import pytest
 
 from cloud.mqtt.session import MqttSession
-from cloud.mqtt.wire import Incoming
+from ruang.mqtt_wire import Incoming
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.tls import client_tls_context

@@ -1,16 +1,19 @@
-"""MQTT 3.1.1 on an asyncio transport: the cloud session's read path, written for throughput.
+"""MQTT 3.1.1 on an asyncio transport: the hot paths of the cloud session and the edge uplink.
 
 Why not paho (through aiomqtt)? paho reads one packet per event-loop wake-up
 and makes several `recv` calls per packet (fixed header, then each byte of the
 remaining length, then the body); at a backlog drain that, not our own work,
-was most of the ingestion's time (docs/performance.md, "Ingestion"). Here
-`data_received` gets up to 256 kB per wake-up and every complete packet in it
-is parsed in one pass with slicing, so a message costs a few microseconds of
-framing before the handler sees it.
+was most of the ingestion's time. Publishing costs paho a lock, a condition
+variable and a `send` per message, and aiomqtt a future, a `wait_for` and a
+pending-call entry on top: that bounded the edge's event rate
+(docs/performance.md). Here `data_received` gets up to 256 kB per wake-up and
+every complete packet in it is parsed in one pass with slicing, and everything
+sent in one event-loop iteration goes out in one write.
 
-Scope is what the cloud's session needs: CONNECT with a login and a
-persistent session, SUBSCRIBE, PUBLISH both ways at QoS 0/1, PUBACKs the
-caller sends itself (persist, then acknowledge), and keepalive pings. The
+Scope is what the cloud's session and the edge's uplink need: CONNECT with a
+login, a will and a persistent or clean session, SUBSCRIBE, PUBLISH both ways
+at QoS 0/1, PUBACKs the receiver sends itself (persist, then acknowledge), and
+keepalive pings. The
 broker grants at most the QoS we subscribe with (1), so QoS 2 never arrives;
 a QoS 2 packet is delivered like QoS 1 and never acknowledged (the broker
 then resends it after a reconnect, which is safe: ingestion de-duplicates).
@@ -78,9 +81,17 @@ def puback(mid: int) -> bytes:
 class MqttProtocol(asyncio.Protocol):
     """One connection. `on_message` is called for each PUBLISH, inside `data_received`."""
 
-    def __init__(self, on_message: Callable[[Incoming], None]) -> None:
+    def __init__(
+        self,
+        on_message: Callable[[Incoming], None],
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self._on_message = on_message
+        self._on_lost = on_lost
         self._transport: asyncio.Transport | None = None
+        # Written at the end of this event-loop iteration, in one `write` (see _send).
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
         self._buffer = bytearray()
         self._connack: asyncio.Future[int] | None = None
         self._waiting: dict[int, asyncio.Future[bytes]] = {}  # packet id -> SUBACK/PUBACK
@@ -110,6 +121,9 @@ class MqttProtocol(asyncio.Protocol):
             self.closed.set_exception(error)
             # Nobody may be awaiting `closed` any more; no warning about an unretrieved error.
             self.closed.exception()
+        self._out.clear()
+        if self._on_lost is not None:
+            self._on_lost()
 
     def data_received(self, data: bytes) -> None:
         self._last_received = time.monotonic()
@@ -185,9 +199,19 @@ class MqttProtocol(asyncio.Protocol):
     # --- requests ----------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
+        # Corked: many publishes in one iteration cost one write (one syscall), not one each.
         if self._transport is None or self._transport.is_closing():
             raise MqttError("not connected")
-        self._transport.write(data)
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._write_out)
+
+    def _write_out(self) -> None:
+        self._flush_scheduled = False
+        out, self._out = self._out, []
+        if out and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(out))
 
     def _packet_id(self) -> int:
         for _ in range(65_535):
@@ -196,7 +220,11 @@ class MqttProtocol(asyncio.Protocol):
                 return self._next_id
         raise MqttError("no free packet id")
 
-    async def _await(self, future: asyncio.Future[bytes], within_s: float, what: str) -> bytes:
+    async def _await(
+        self, future: asyncio.Future[bytes], within_s: float | None, what: str
+    ) -> bytes:
+        if within_s is None:
+            return await future
         try:
             async with asyncio.timeout(within_s):
                 return await future
@@ -212,9 +240,15 @@ class MqttProtocol(asyncio.Protocol):
         username: str | None,
         password: str | None,
         within_s: float,
+        will: tuple[str, bytes, int, bool] | None = None,
     ) -> None:
+        """Sends CONNECT and waits for CONNACK; `will` is (topic, payload, qos, retain)."""
         flags = 0x02 if clean_session else 0
         payload = _utf8(client_id)
+        if will is not None:
+            topic, message, qos, retain = will
+            flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+            payload += _utf8(topic) + struct.pack("!H", len(message)) + message
         if username is not None:
             flags |= 0x80
             payload += _utf8(username)
@@ -246,22 +280,33 @@ class MqttProtocol(asyncio.Protocol):
         if refused:
             raise MqttError(f"subscription refused: {', '.join(refused)}")
 
-    async def publish(
-        self, topic: str, payload: bytes, *, qos: int, retain: bool, within_s: float
-    ) -> None:
+    def start_publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool = False
+    ) -> asyncio.Future[bytes] | None:
+        """Sends a PUBLISH now; at QoS 1 returns the future its PUBACK resolves, else None."""
         first = (PUBLISH << 4) | (qos << 1) | (1 if retain else 0)
+        encoded = topic.encode()
+        head = len(encoded).to_bytes(2, "big") + encoded
         if qos == 0:
-            self._send(_packet(first, _utf8(topic) + payload))
-            return
+            self._send(_packet(first, head + payload))
+            return None
         mid = self._packet_id()
         future = self._waiting[mid] = asyncio.get_running_loop().create_future()
-        self._send(_packet(first, _utf8(topic) + mid.to_bytes(2, "big") + payload))
-        await self._await(future, within_s, "PUBACK")
+        self._send(_packet(first, head + mid.to_bytes(2, "big") + payload))
+        return future
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int, retain: bool, within_s: float | None
+    ) -> None:
+        """Sends a PUBLISH; at QoS 1 returns at its PUBACK (`within_s` None: no limit)."""
+        acked = self.start_publish(topic, payload, qos=qos, retain=retain)
+        if acked is not None:
+            await self._await(acked, within_s, "PUBACK")
 
     def ack(self, mids: list[int]) -> None:
         """PUBACKs for QoS 1 messages received on this connection, in one write."""
         if mids and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(b"".join(puback(mid) for mid in mids))
+            self._send(b"".join(puback(mid) for mid in mids))
 
     async def _keepalive(self, keepalive: int) -> None:
         # Ping at half the keepalive; a broker silent for 1.5 keepalives is gone.
@@ -280,5 +325,6 @@ class MqttProtocol(asyncio.Protocol):
         if self._pinger is not None:
             self._pinger.cancel()
         if self._transport is not None and not self._transport.is_closing():
+            self._write_out()
             self._transport.write(bytes((DISCONNECT << 4, 0)))
             self._transport.close()

@@ -41,6 +41,14 @@ DESKS = 20
 LOAD_RATE = 5_000.0
 LOAD_NODES, LOAD_DESKS = 50, 10
 TARGET_P99_MS = 50.0
+CPU_WINDOW_S = 4.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -117,7 +125,8 @@ async def _measure(taps: int) -> dict[str, Any]:
                 ) as client:
                     await _wait_ready(client, set(floor.paths))
                     quiet = await _taps(client, floor, taps)
-                    loaded = await _under_load(client, floor, taps, broker.url)
+                    assert procs[0].pid is not None
+                    loaded = await _under_load(client, floor, taps, broker.url, procs[0].pid)
                     return {
                         **loaded,
                         "tap_to_api_p50_ms_no_load": quiet["tap_to_api_p50_ms"],
@@ -162,6 +171,9 @@ async def _under_load(client: httpx.AsyncClient, floor: Any, taps: int, url: str
         async with asyncio.timeout(30):
             await load.stdout.readline()  # "ready"
         await asyncio.sleep(2.0)  # let the ingestion reach its steady state
+        cpu0, t0 = _cpu_seconds(cloud_pid), time.perf_counter()
+        await asyncio.sleep(CPU_WINDOW_S)
+        cloud_cpu = 100.0 * (_cpu_seconds(cloud_pid) - cpu0) / (time.perf_counter() - t0)
         applied, started = await _applied(client), time.perf_counter()
         figures = await _taps(client, floor, taps)
         rate = (await _applied(client) - applied) / (time.perf_counter() - started)
@@ -173,6 +185,7 @@ async def _under_load(client: httpx.AsyncClient, floor: Any, taps: int, url: str
             load.kill()
             await load.wait()
     figures["background_msgs_per_s"] = round(rate, 1)
+    figures["cloud_cpu_pct_ingesting_background"] = round(cloud_cpu, 1)
     return figures
 
 

@@ -159,8 +159,15 @@ async def _applied(client: httpx.AsyncClient) -> int:
     return int((await client.get("/api/v1/ingest/stats")).json()["applied"])
 
 
-async def _under_load(client: httpx.AsyncClient, floor: Any, taps: int, url: str) -> dict[str, Any]:
-    """The taps again while bench/telemetry_load.py publishes LOAD_RATE msg/s."""
+async def _under_load(
+    client: httpx.AsyncClient, floor: Any, taps: int, url: str, cloud_pid: int
+) -> dict[str, Any]:
+    """The taps again while bench/telemetry_load.py publishes LOAD_RATE msg/s.
+
+    Before the taps, the cloud's CPU time over a few seconds of load alone says
+    what ingesting the background costs it (% of one core; process CPU time, so a
+    busy machine does not inflate it).
+    """
     load = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.telemetry_load", url, str(LOAD_RATE),
         str(LOAD_NODES), str(LOAD_DESKS),

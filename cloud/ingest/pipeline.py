@@ -35,12 +35,12 @@ from cloud.ingest.isolation import Isolation, ParkedEvent, ReplayOutcome, Skews
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.sweep import Sweep
 from cloud.mqtt.session import Held, MqttSession
-from ruang.mqtt_wire import Incoming
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
 from ruang import contract
 from ruang.backoff import Backoff
+from ruang.mqtt_wire import Incoming
 from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

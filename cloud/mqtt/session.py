@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from cloud.mqtt.commands import NotConnected
-from ruang.mqtt_wire import Incoming, MqttError, MqttProtocol
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.backoff import Backoff
+from ruang.mqtt_wire import Incoming, MqttError, MqttProtocol
 from ruang.tasks import cancel_and_wait
 from ruang.tls import client_tls_context
 

@@ -23,11 +23,11 @@ from cloud.db.engine import make_engine, migrate
 from cloud.db.tables import EVENTS
 from cloud.ingest.dead_letters import DEAD_LETTERS
 from cloud.ingest.pipeline import Ingestor
-from ruang.mqtt_wire import Incoming
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from launch import devservers
 from ruang import contract
+from ruang.mqtt_wire import Incoming
 from tests.cloud.binding_helpers import bind
 from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 from tests.helpers import auth_headers

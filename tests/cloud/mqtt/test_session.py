@@ -15,9 +15,9 @@ import aiomqtt
 import pytest
 
 from cloud.mqtt.session import MqttSession
-from ruang.mqtt_wire import Incoming
 from cloud.settings import CloudSettings
 from ruang import contract
+from ruang.mqtt_wire import Incoming
 from ruang.tls import client_tls_context
 from tests.cloud.fleet.test_broker_credentials import (
     CLOUD_PASSWORD,

@@ -9,7 +9,8 @@ so the uplink's reconnect loop has one exception to handle.
 
 Why not aiomqtt: with aiomqtt and paho an event cost the edge process about
 120 µs of CPU from put to PUBACK (futures, `wait_for`, locks, one `send` and one
-task each), 45 µs on this path; the edge's event rate was bound by that (docs/performance.md, "Events from the edge").
+task each), 45 µs on this path; the edge's event rate was bound by that
+(docs/performance.md, "Events from the edge").
 """
 
 from __future__ import annotations

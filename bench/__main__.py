@@ -84,7 +84,8 @@ def main() -> int:
             shown = f"{value:,.3f}" if isinstance(value, float) else f"{value}"
             target = figures.get(f"{key}_target")
             if target is not None:
-                shown = f"{shown:<14} target {target:<12} {figures[f'{key}_verdict']}"
+                verdict = figures.get(f"{key}_verdict", figures.get("verdict", ""))
+                shown = f"{shown:<14} target {target:<12} {verdict}"
             print(f"  {key:<40} {shown}")
         print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
     if args.json:

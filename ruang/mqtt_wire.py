@@ -13,10 +13,9 @@ sent in one event-loop iteration goes out in one write.
 Scope is what the cloud's session and the edge's uplink need: CONNECT with a
 login, a will and a persistent or clean session, SUBSCRIBE, PUBLISH both ways
 at QoS 0/1, PUBACKs the receiver sends itself (persist, then acknowledge), and
-keepalive pings. The
-broker grants at most the QoS we subscribe with (1), so QoS 2 never arrives;
-a QoS 2 packet is delivered like QoS 1 and never acknowledged (the broker
-then resends it after a reconnect, which is safe: ingestion de-duplicates).
+keepalive pings. QoS 2 is not implemented: the broker grants at most the QoS
+a subscription asks for, and every subscription here asks for 1 at most. A
+malformed packet from the broker closes the connection (the owner reconnects).
 """
 
 from __future__ import annotations
@@ -156,7 +155,13 @@ class MqttProtocol(asyncio.Protocol):
             kind = first >> 4
             if kind == PUBLISH:
                 qos = (first >> 1) & 3
+                if length < 2:
+                    self._fail("malformed PUBLISH")
+                    return
                 topic_end = index + 2 + ((buffer[index] << 8) | buffer[index + 1])
+                if topic_end + (2 if qos else 0) > end:
+                    self._fail("malformed PUBLISH")
+                    return
                 raw_topic = bytes(buffer[index + 2 : topic_end])
                 topic = topics.get(raw_topic)
                 if topic is None:

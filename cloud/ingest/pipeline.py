@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import aiomqtt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.ingest import dead_letters
@@ -41,6 +40,7 @@ from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
 from ruang import contract
 from ruang.backoff import Backoff
+from ruang.mqtt_wire import Incoming
 from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -160,11 +160,11 @@ class Ingestor:
 
     # --- the hot path: one call per MQTT message ----------------------------------------
 
-    def _on_message(self, mqtt_message: aiomqtt.Message) -> None:
+    def _on_message(self, mqtt_message: Incoming) -> None:
         self.stats.received += 1
         if mqtt_message.qos:  # held by the session until committed: write it soon
             self._wake.set()
-        topic, payload = mqtt_message.topic.value, mqtt_message.payload
+        topic, payload = mqtt_message.topic, mqtt_message.payload
         try:
             parsed, message = self._decoder.decode(topic, payload)
         except contract.ContractError as exc:

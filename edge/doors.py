@@ -19,9 +19,9 @@ from ruang import contract
 
 from .devices import Publish
 from .devices.access_policy import AccessPolicy, AllowList, BadgeEntry, load_allow_list
-from .devices.door_rights import DoorRights
 from .devices.audit_log import AuditLog
 from .devices.door import audit_message_id
+from .devices.door_rights import DoorRights
 from .settings import EdgeSettings
 from .snapshot import SnapshotStore
 

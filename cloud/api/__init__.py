@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.api import (
+    access_rights,
     analytics,
     bookings,
     checkin,
@@ -53,6 +54,8 @@ router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 # Dead letters hold raw payloads (badge ids among them): admins only.
 router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(snapshots.router, prefix="/api/v1")
+# Door rights and the access log (who opened which door): the security role of the site.
+router.include_router(access_rights.router, prefix="/api/v1", dependencies=[scoped("security")])
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).

@@ -19,7 +19,8 @@ def body(version: int = 1, *, anti_passback: bool = False) -> contract.SnapshotB
     return contract.SnapshotBody(
         version=version, issued_at=T0, valid_until=T0 + 86_400,
         doors=(
-            contract.SnapshotDoor(door="LOBBY", zone_from="out", zone_to="in", anti_passback=anti_passback),
+            contract.SnapshotDoor(door="LOBBY", zone_from="out", zone_to="in",
+                                  anti_passback=anti_passback),
             contract.SnapshotDoor(door="EXIT", zone_from="in", zone_to="out"),
             contract.SnapshotDoor(door="SERVER"),
         ),

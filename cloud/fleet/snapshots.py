@@ -4,9 +4,10 @@ For every node that serves desks or controls doors whose rights the cloud manage
 (docs/access-control.md) the cloud builds a `contract.SnapshotBody` from SQL (the
 node's desks, the active bookings around today, the badge allow-list, the site's
 grace and away rules, the node's doors and each badge's windows at them), signs it
-with its snapshot key (ECDSA P-256 / SHA-256 over `contract.canonical_json`) and publishes it retained on the node's
-`commands/snapshot` topic. The node verifies it with the public key installed at
-enrolment (`GET /api/v1/snapshot-key`) and keeps deciding from it while offline.
+with its snapshot key (ECDSA P-256 / SHA-256 over `contract.canonical_json`) and
+publishes it retained on the node's `commands/snapshot` topic. The node verifies
+it with the public key installed at enrolment (`GET /api/v1/snapshot-key`) and
+keeps deciding from it while offline.
 
 `SnapshotPublisher` re-publishes a node's snapshot when something it contains
 changed (bookings, badges, check-ins, auto-release), debounced so a burst of

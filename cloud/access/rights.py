@@ -230,8 +230,8 @@ async def node_door_rights(
         schedule = [ScheduleWindow.model_validate(w) for w in g.schedule]
         days_off = set() if g.open_on_holidays else holidays[site]
         windows = windows_of(schedule, ZoneInfo(tz), days_off, start, end)
-        if not windows:
-            continue
+        # A grant with no window in the period still ships (empty): the node then says
+        # "outside schedule" rather than "unknown badge".
         for person in members_of[g.group_id]:
             person_doors.setdefault(person, {}).setdefault(g.door_id, []).extend(windows)
     badges: dict[str, BadgeRights] = {}

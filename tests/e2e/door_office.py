@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,21 +72,27 @@ class DoorOffice:
     readers: dict[str, OsdpReaderSim]
     seen: int = 0
 
+    changed_at: float = 0.0
+
     async def put(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         r = await self.http.put(path, json=body)
         assert r.status_code == 200, r.text
+        self.changed()
         out: dict[str, Any] = r.json()
         return out
 
-    async def snapshot_version(self) -> int:
-        view = self.agent.snapshots.current
-        return 0 if view is None else view.version
+    def changed(self) -> None:
+        """A change has been committed: the next `synced` waits for a snapshot built after it."""
+        self.changed_at = time.time()
 
-    async def wait_new_snapshot(self, after: int) -> None:
-        async def newer() -> bool:
-            return await self.snapshot_version() > after
+    async def synced(self) -> None:
+        """Waits until the node runs a snapshot the cloud built after the last change."""
 
-        await eventually(newer, timeout=20, what="a newer snapshot at the node")
+        async def fresh() -> bool:
+            view = self.agent.snapshots.current
+            return view is not None and view.body.issued_at >= self.changed_at
+
+        await eventually(fresh, timeout=20, what="a snapshot built after the change at the node")
 
     async def tap(self, door: str, badge: str) -> dict[str, Any]:
         """Presents `badge` at `door`'s reader; the decision as the cloud's access log has it."""
@@ -187,7 +194,6 @@ async def door_office(tmp_path: Path, database_url: str) -> AsyncIterator[DoorOf
 
 async def set_up_rights(o: DoorOffice) -> None:
     """Doors in the cloud; Bappenas opens the lobby all day; Kemenkeu only the server room."""
-    before = await o.snapshot_version()
     await o.put(f"/api/v1/access/doors/{LOBBY}", {"site_id": SITE, "name": "Lobby"})
     await o.put(f"/api/v1/access/doors/{SERVER}", {"site_id": SITE, "name": "Server room"})
     await o.put(
@@ -203,7 +209,7 @@ async def set_up_rights(o: DoorOffice) -> None:
     )
     await o.put("/api/v1/access/grants",
                 {"group_id": "g-ops", "door_id": SERVER, "schedule": ALL_DAY})  # fmt: skip
-    await o.wait_new_snapshot(before)
+    await o.synced()
 
     async def rights_in() -> bool:
         view = o.agent.snapshots.current

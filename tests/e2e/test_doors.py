@@ -59,22 +59,21 @@ async def test_permitted_badge_opens_in_its_window_and_is_refused_outside_it_on_
         assert (other_group["granted"], other_group["reason"]) == (False, reasons.WRONG_DOOR)
         assert (await o.tap(LOBBY, BUDI))["reason"] == reasons.WRONG_DOOR
 
-        before = await o.snapshot_version()
         today = local_today().date().isoformat()
         await o.put("/api/v1/access/holidays", {"site_id": SITE, "day": today, "name": "Libur"})
-        await o.wait_new_snapshot(before)
+        await o.synced()
         holiday = await o.tap(LOBBY, AYU)
         assert (holiday["granted"], holiday["reason"]) == (False, reasons.OUTSIDE_SCHEDULE)
 
-        before = await o.snapshot_version()
         r = await o.http.delete(f"/api/v1/access/holidays/{SITE}/{today}")
         assert r.status_code == 200, r.text
+        o.changed()
         other_day = [{"days": [other_weekday()], "start": "00:00", "end": "24:00"}]
         await o.put(
             "/api/v1/access/grants",
             {"group_id": "g-bappenas", "door_id": LOBBY, "schedule": other_day},
         )
-        await o.wait_new_snapshot(before)
+        await o.synced()
         outside = await o.tap(LOBBY, AYU)
         assert (outside["granted"], outside["reason"]) == (False, reasons.OUTSIDE_SCHEDULE)
 
@@ -91,20 +90,19 @@ async def test_revoking_a_badge_reaches_the_node_and_it_refuses_the_badge(
     async with door_office(tmp_path, database_url) as o:
         await set_up_rights(o)
         assert (await o.tap(LOBBY, CITRA))["granted"]
-        badges = (await o.http.get("/api/v1/badges", params={"person_id": "p-citra"})).json()
-        before = await o.snapshot_version()
+        badges = (await o.http.get("/api/v1/badges", params={"person": "p-citra"})).json()
         r = await o.http.post(f"/api/v1/badges/{badges[0]['id']}/revoke")
         assert r.status_code == 200, r.text
-        await o.wait_new_snapshot(before)
+        o.changed()
+        await o.synced()
         refused = await o.tap(LOBBY, CITRA)
         assert (refused["granted"], refused["reason"]) == (False, reasons.UNKNOWN_BADGE)
         # Removing a person from a group is a revocation too.
-        before = await o.snapshot_version()
         await o.put(
             "/api/v1/access/groups/g-ops",
             {"site_id": SITE, "name": "Ops", "rule": "people", "members": []},
         )
-        await o.wait_new_snapshot(before)
+        await o.synced()
         assert (await o.tap(SERVER, BUDI))["reason"] == reasons.UNKNOWN_BADGE
 
 
@@ -113,7 +111,6 @@ async def test_anti_passback_refuses_a_second_entry_before_an_exit(
 ) -> None:
     async with door_office(tmp_path, database_url) as o:
         await set_up_rights(o)
-        before = await o.snapshot_version()
         await o.put(
             f"/api/v1/access/doors/{LOBBY}",
             {
@@ -133,7 +130,7 @@ async def test_anti_passback_refuses_a_second_entry_before_an_exit(
             "/api/v1/access/grants",
             {"group_id": "g-bappenas", "door_id": SERVER, "schedule": ALL_DAY},
         )
-        await o.wait_new_snapshot(before)  # fmt: skip
+        await o.synced()  # fmt: skip
         assert (await o.tap(LOBBY, AYU))["granted"]
         again = await o.tap(LOBBY, AYU)
         assert (again["granted"], again["reason"]) == (False, ANTI_PASSBACK)

@@ -163,6 +163,8 @@ async def access_log(
     user: CurrentUser,
     door: Annotated[str | None, Query(max_length=64)] = None,
     person: Annotated[str | None, Query(max_length=64)] = None,
+    # Not `node`: that name is scoped by the node's desks (door-only nodes have none).
+    edge_node: Annotated[str | None, Query(max_length=64)] = None,
     start: datetime | None = None,
     end: datetime | None = None,
     granted: bool | None = None,
@@ -171,7 +173,7 @@ async def access_log(
 ) -> AccessLogPage:
     """Door decisions, newest first; `next_before_id` pages on to older ones."""
     return await log.search(
-        conn, _scope(user), door=door, person=person, start=start, end=end,
+        conn, _scope(user), door=door, person=person, node=edge_node, start=start, end=end,
         granted=granted, before_id=before_id, limit=limit,
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from cloud.api import router
+from cloud.admin.audit import AuditRetention
 from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.store import BookingStore
@@ -91,6 +92,10 @@ def create_app(
         snapshots.start()
         releaser.start()
         seat_job.start()
+        audit_retention = AuditRetention(
+            engine, settings.audit_retention_days, settings.audit_purge_interval_s
+        )
+        audit_retention.start()
         try:
             yield
         finally:
@@ -100,6 +105,7 @@ def create_app(
             live.close()  # ends the open floor streams first
             await releaser.stop()
             await seat_job.stop()
+            await audit_retention.stop()
             await snapshots.stop()
             await webhooks.stop()
             await ingestor.stop()

@@ -127,6 +127,11 @@ class CloudSettings(BaseSettings):
     # (past its end at all: "overdue").
     poolcar_unreturned_after_h: float = Field(default=2.0, gt=0)
 
+    # Admin audit log (cloud.admin.audit): entries are kept this many days (the security
+    # policy sets it; docs/privacy.md), the purge runs this often.
+    audit_retention_days: int = Field(default=730, ge=1)
+    audit_purge_interval_s: float = Field(default=3600.0, gt=0)
+
     # Where people reach the web app, as printed in the desks' QR check-in codes
     # (`{public_base_url}/checkin/{desk}?k=...`); reprint the codes if it changes.
     public_base_url: str = "http://127.0.0.1:8000"

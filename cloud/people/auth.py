@@ -30,7 +30,7 @@ from ruang.private_files import write_private
 
 # `approver` decides the pool-car requests of their own agency (cloud/transport/poolcars.py);
 # it is a token role only: the roster's people.role keeps the five roles below it.
-ROLES = ("asn", "guest", "facility_manager", "technician", "admin", "approver")
+ROLES = ("asn", "guest", "facility_manager", "technician", "security", "admin", "approver")
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 

@@ -12,6 +12,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
+    models_access,
+    models_admin,
     models_fleet,
     models_transport,
     models_transport_seats,

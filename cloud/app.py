@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from cloud.api import router
 from cloud.admin.audit import AuditRetention
+from cloud.api import router
 from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.store import BookingStore

@@ -180,6 +180,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "DELETE /api/v1/access/holidays/{site_id}/{day}": ADMIN_ONLY,
     "GET /api/v1/access/changes": ADMIN_ONLY,
     "GET /api/v1/access-log": ADMIN_ONLY,
+    # The admin audit log: admins, and the security role of a site (tests/cloud/admin).
+    "GET /api/v1/audit": ADMIN_ONLY,
     "GET /api/v1/access-log/chains": ADMIN_ONLY,
     "POST /api/v1/access-log/chains/{chain_node}/clear": ADMIN_ONLY,
 }
@@ -230,9 +232,9 @@ class World:
     letters: dict[str, int]
     replay_letters: dict[str, int]  # apart from `letters`: a DELETE may run first
     keys: CheckinKeys
+    grant: int
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
-    grant: int
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -359,7 +361,7 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+    return World(badges, bookings, webhooks, letters, replay_letters, keys, grant, transport)
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
@@ -409,7 +411,6 @@ def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
         "ends_at": (start + timedelta(minutes=30)).isoformat(),
     }
     return body if person is None else {**body, "person_id": person}
-    return World(badges, bookings, webhooks, letters, replay_letters, keys, grant)
 
 
 async def _seed_access(http: httpx.AsyncClient, engine: AsyncEngine) -> int:
@@ -514,7 +515,6 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
-    }.get(op)
         "PUT /api/v1/access/doors/{door}": {"site_id": "xa-site", "name": "Pintu"},
         "PUT /api/v1/access/groups/{group}": {"site_id": "xa-site", "name": "G", "rule": "role",
                                               "value": "asn"},

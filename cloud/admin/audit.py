@@ -22,9 +22,10 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -201,3 +202,35 @@ class AuditRetention:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+Described = tuple[str, dict[str, Any], str | None]  # (target, detail, site)
+
+
+def hook(
+    actor: Principal,
+    action: str,
+    describe: Callable[[AsyncConnection, Any], Awaitable[Described]],
+) -> Callable[[AsyncConnection, Any], Awaitable[None]]:
+    """A write hook (cloud/people/roster.py `Hook`) recording `action` in the write's own
+    transaction; `describe` turns the write's result into target, detail and site."""
+
+    async def run(conn: AsyncConnection, result: Any) -> None:
+        target, detail, site = await describe(conn, result)
+        await record(conn, actor=actor, action=action, target=target, detail=detail, site=site)
+
+    return run
+
+
+def masked_uid(uid: str) -> str:
+    """A badge UID as the log keeps it: enough to tell two cards apart, not to clone one."""
+    return f"…{uid[-4:]}" if len(uid) > 4 else "…"
+
+
+def safe_url(url: str) -> str:
+    """A URL as the log keeps it: scheme, host, port and path; no user info, query or fragment
+    (where tokens hide)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -38,3 +38,34 @@ class ImportPreview(BaseModel):
     updated: int = 0
     badges_issued: int = 0
     errors: list[RowError] = Field(default_factory=list)
+
+
+class TokenPublic(BaseModel):
+    """An enrolment token as the console lists it: never the token, a hash prefix names it."""
+
+    ref: str = Field(description="the first hex digits of the token's SHA-256")
+    node_id: str
+    state: str = Field(description="open, used, expired or withdrawn")
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+    created_by: str | None
+
+
+class ConfigCheck(BaseModel):
+    """A node config as text (JSON or YAML), to be checked before it is pushed."""
+
+    text: str = Field(max_length=100_000)
+    format: str = Field(default="json", pattern="^(json|yaml)$")
+
+
+class ConfigProblem(BaseModel):
+    line: int | None = Field(description="1-based line of the text, when known")
+    message: str
+
+
+class ConfigChecked(BaseModel):
+    ok: bool
+    config: dict[str, Any] | None = Field(description="the parsed config when ok")
+    errors: list[ConfigProblem]

@@ -23,6 +23,8 @@ from cloud.access.schemas import (
     HolidayCreate,
     HolidayPublic,
 )
+from cloud.admin import audit
+from cloud.admin.targets import door_site, grant_site, group_site
 from cloud.api.snapshots import PublisherDep
 from cloud.api_types import Problem
 from cloud.deps import DbDep
@@ -62,6 +64,10 @@ async def put_door(
     door: AccessId, body: DoorCreate, conn: DbDep, user: CurrentUser, snapshots: PublisherDep
 ) -> dict[str, int]:
     version = await service.put_door(conn, _scope(user), user.subject, door, body, _now())
+    detail = {**body.model_dump(mode="json"), "version": version}
+    await audit.record(
+        conn, actor=user, action="door.put", target=f"door:{door}", detail=detail, site=body.site_id
+    )
     return await _changed(conn, snapshots, version)
 
 
@@ -69,7 +75,12 @@ async def put_door(
 async def delete_door(
     door: AccessId, conn: DbDep, user: CurrentUser, snapshots: PublisherDep
 ) -> dict[str, int]:
+    site = await door_site(conn, door)
     version = await service.delete_door(conn, _scope(user), user.subject, door, _now())
+    await audit.record(
+        conn, actor=user, action="door.delete", target=f"door:{door}",
+        detail={"version": version}, site=site,
+    )  # fmt: skip
     return await _changed(conn, snapshots, version)
 
 
@@ -83,6 +94,10 @@ async def put_group(
     group: AccessId, body: GroupCreate, conn: DbDep, user: CurrentUser, snapshots: PublisherDep
 ) -> dict[str, int]:
     version = await service.put_group(conn, _scope(user), user.subject, group, body, _now())
+    await audit.record(
+        conn, actor=user, action="access_group.put", target=f"access_group:{group}",
+        detail={**body.model_dump(mode="json"), "version": version}, site=body.site_id,
+    )  # fmt: skip
     return await _changed(conn, snapshots, version)
 
 
@@ -90,7 +105,12 @@ async def put_group(
 async def delete_group(
     group: AccessId, conn: DbDep, user: CurrentUser, snapshots: PublisherDep
 ) -> dict[str, int]:
+    site = await group_site(conn, group)
     version = await service.delete_group(conn, _scope(user), user.subject, group, _now())
+    await audit.record(
+        conn, actor=user, action="access_group.delete", target=f"access_group:{group}",
+        detail={"version": version}, site=site,
+    )  # fmt: skip
     return await _changed(conn, snapshots, version)
 
 
@@ -105,6 +125,11 @@ async def put_grant(
 ) -> dict[str, int]:
     """Grants a group a door with a weekly schedule (replacing the schedule if granted)."""
     grant, version = await service.put_grant(conn, _scope(user), user.subject, body, _now())
+    await audit.record(
+        conn, actor=user, action="access_grant.put", target=f"access_grant:{grant}",
+        detail={**body.model_dump(mode="json"), "version": version},
+        site=await door_site(conn, body.door_id),
+    )  # fmt: skip
     return await _changed(conn, snapshots, version) | {"id": grant}
 
 
@@ -115,7 +140,12 @@ async def delete_grant(
     user: CurrentUser,
     snapshots: PublisherDep,
 ) -> dict[str, int]:
+    site = await grant_site(conn, grant)
     version = await service.delete_grant(conn, _scope(user), user.subject, grant, _now())
+    await audit.record(
+        conn, actor=user, action="access_grant.delete", target=f"access_grant:{grant}",
+        detail={"version": version}, site=site,
+    )  # fmt: skip
     return await _changed(conn, snapshots, version)
 
 
@@ -131,6 +161,10 @@ async def put_holiday(
     body: HolidayCreate, conn: DbDep, user: CurrentUser, snapshots: PublisherDep
 ) -> dict[str, int]:
     version = await service.put_holiday(conn, _scope(user), user.subject, body, _now())
+    await audit.record(
+        conn, actor=user, action="holiday.put", target=f"holiday:{body.site_id}:{body.day}",
+        detail={**body.model_dump(mode="json"), "version": version}, site=body.site_id,
+    )  # fmt: skip
     return await _changed(conn, snapshots, version)
 
 
@@ -143,6 +177,10 @@ async def delete_holiday(
     snapshots: PublisherDep,
 ) -> dict[str, int]:
     version = await service.delete_holiday(conn, _scope(user), user.subject, site_id, day, _now())
+    await audit.record(
+        conn, actor=user, action="holiday.delete", target=f"holiday:{site_id}:{day}",
+        detail={"version": version}, site=site_id,
+    )  # fmt: skip
     return await _changed(conn, snapshots, version)
 
 
@@ -210,4 +248,9 @@ async def clear_chain(chain_node: AccessId, conn: DbDep, user: CurrentUser) -> N
             raise NotFound(f"node {node!r} is unknown", title="Node not found")
     if not await chain.clear(conn, node, _now()):
         raise NotFound(f"node {node!r} has no audit chain", title="Node not found")
+    sites = sorted((await _node_sites(conn, [node])).get(node, set()))
+    await audit.record(
+        conn, actor=user, action="access_chain.clear", target=f"node:{node}", detail={},
+        site=sites[0] if sites else None,
+    )  # fmt: skip
     await conn.commit()

@@ -1,4 +1,5 @@
-"""Admin audit log: who did what to which target, when (cloud/admin/audit.py).
+"""Admin audit log: who did what to which target, when (cloud/admin/audit.py); enrolment
+tokens get their creator and a withdrawal time (cloud/fleet/enrolment.py).
 
 Also joins the two heads of this branch (0012 transport seats, 0023 door access control);
 the merger relinks the chain.
@@ -40,7 +41,14 @@ def upgrade() -> None:
     op.create_index("ix_admin_audit_action_at", "admin_audit", ["action", "at"])
     op.create_index("ix_admin_audit_target", "admin_audit", ["target"])
     op.create_index("ix_admin_audit_site_id", "admin_audit", ["site_id"])
+    # Enrolment tokens listed and withdrawn from the admin console.
+    with op.batch_alter_table("enrolment_tokens") as batch:
+        batch.add_column(sa.Column("created_by", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("enrolment_tokens") as batch:
+        batch.drop_column("revoked_at")
+        batch.drop_column("created_by")
     op.drop_table("admin_audit")

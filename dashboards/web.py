@@ -27,6 +27,8 @@ MANAGERS = ("facility_manager", "admin")
 FLEET = ("technician", "facility_manager", "admin")
 MAP = ("facility_manager", "admin", "technician")
 SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
+# Any section of the admin console (dashboards/admin.py SECTIONS decides which).
+ADMIN_CONSOLE = ("facility_manager", "technician", "security", "admin")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ NAV = (
     NavItem("/analytics", "nav.analytics", MANAGERS),
     NavItem("/fleet", "nav.fleet", FLEET),
     NavItem("/me", "nav.me", SELF_SERVICE),
+    NavItem("/admin", "nav.admin", ADMIN_CONSOLE),
     NavItem("/kiosk", "nav.kiosk", None),
 )
 
@@ -51,6 +54,8 @@ def home_for(user: Principal) -> str:
         return "/map"
     if user.has("technician"):
         return "/fleet"
+    if user.has("security"):
+        return "/admin/access"
     return "/me"
 
 

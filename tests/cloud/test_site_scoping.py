@@ -104,10 +104,16 @@ EXPECTED: dict[str, dict[str, str]] = {
     "GET /api/v1/fleet/nodes/{node_id}/health": OPERATOR_ONE,
     "POST /api/v1/enrolment-tokens": TECHNICIAN_ONE,
     "DELETE /api/v1/nodes/{node_id}/credentials": TECHNICIAN_ONE,
+    # Tokens of the technician's sites' nodes (and the ones they created); never the token.
+    "GET /api/v1/enrolment-tokens": row(U, "403", "403", "-", "403", "A", "403", "A"),
+    "DELETE /api/v1/enrolment-tokens/{ref}": TECHNICIAN_ONE,
+    "POST /api/v1/nodes/{node_id}/config/check": OPERATOR_ONE,
     "GET /api/v1/ingest/stats": ADMIN_ONLY,
     "GET /api/v1/people/{person_id}/private": ADMIN_ONLY,
     # Site B's manager may not overwrite site A's people: the rows are refused.
     "POST /api/v1/people/import": row(U, "403", "403", "403", "422", "403", "ok", "ok"),
+    # The preview answers 200 with the rows' errors (fm_b: not their site).
+    "POST /api/v1/people/import/preview": row(U, "403", "403", "403", "ok", "403", "ok", "ok"),
     "GET /api/v1/people": MANAGER_LIST,
     "GET /api/v1/badges": MANAGER_LIST,
     "POST /api/v1/badges": MANAGER_ONE,
@@ -235,6 +241,8 @@ class World:
     grant: int
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Per role: the ref of an open enrolment token for the role's node.
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -256,6 +264,7 @@ class World:
             "site_id": "xa-site",
             "day": HOLIDAY,
             "chain_node": f"xa-node-{role}",
+            "ref": self.tokens.get(role, "0" * 16),
         }
 
 
@@ -361,7 +370,24 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys, grant, transport)
+    tokens = await _seed_tokens(http)
+    return World(
+        badges, bookings, webhooks, letters, replay_letters, keys, grant, transport, tokens
+    )
+
+
+async def _seed_tokens(http: httpx.AsyncClient) -> dict[str, str]:
+    """Per role an open enrolment token for the role's node (site A), by its ref."""
+    for role in ROLES:
+        r = await http.post("/api/v1/enrolment-tokens", json={"node_id": f"xa-node-{role}"})
+        assert r.status_code == 201, r.text
+    listed = (await http.get("/api/v1/enrolment-tokens")).json()
+    refs: dict[str, str] = {}
+    for token in listed:  # newest first: the ones just made win
+        role = token["node_id"].removeprefix("xa-node-")
+        if role in ROLES and token["state"] == "open":
+            refs.setdefault(role, token["ref"])
+    return refs
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
@@ -486,6 +512,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "POST /api/v1/desks/{desk_id}/checkin": {"key": world.keys.key(f"xa-desk-{role}")},
         "PUT /api/v1/nodes/{node_id}/config": {"config": {"health_interval_s": 30}},
         "POST /api/v1/enrolment-tokens": {"node_id": f"xa-node-{role}"},
+        "POST /api/v1/nodes/{node_id}/config/check": {"text": '{"away_s": 60}'},
         "POST /api/v1/enroll": {"token": "not-a-token"},
         "POST /api/v1/badges": {
             "kind": "nfc",
@@ -525,7 +552,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
     if op == "POST /api/v1/transport/gtfs":
         request["content"] = sample_zip()
         request["headers"] = {"content-type": "application/zip"}
-    elif op == "POST /api/v1/people/import":
+    elif op in ("POST /api/v1/people/import", "POST /api/v1/people/import/preview"):
         request["content"] = f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,xa-site\n"
         request["headers"] = {"content-type": "text/csv"}
     elif body is not None:

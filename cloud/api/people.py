@@ -86,14 +86,21 @@ def _one_site(user: Principal) -> str | None:
     "/people/import/preview",
     response_model=ImportPreview,
     openapi_extra=_CSV_BODY,
-    responses={413: {"model": Problem, "description": "file too large"}},
+    responses={
+        413: {"model": Problem, "description": "file too large"},
+        422: {"model": Problem, "description": "no CSV in the body"},
+    },
 )
 async def preview_import(request: Request, engine: EngineDep, user: CurrentUser) -> ImportPreview:
     """Runs the import and rolls it back: every bad row, or what the import would do."""
+    data = await request.body()
+    if not data.strip():
+        # No document at all is a bad request, not a roster with problems.
+        raise Invalid("send the CSV as the request body", title="Empty import")
     try:
         result = await people.import_people(
             engine,
-            await request.body(),
+            data,
             sites=access.site_scope(user, access.MANAGER_ROLES),
             dry_run=True,
         )

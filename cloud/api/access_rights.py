@@ -248,9 +248,9 @@ async def clear_chain(chain_node: AccessId, conn: DbDep, user: CurrentUser) -> N
             raise NotFound(f"node {node!r} is unknown", title="Node not found")
     if not await chain.clear(conn, node, _now()):
         raise NotFound(f"node {node!r} has no audit chain", title="Node not found")
-    sites = sorted((await _node_sites(conn, [node])).get(node, set()))
+    placed = sorted((await _node_sites(conn, [node])).get(node, set()))
     await audit.record(
         conn, actor=user, action="access_chain.clear", target=f"node:{node}", detail={},
-        site=sites[0] if sites else None,
+        site=placed[0] if placed else None,
     )  # fmt: skip
     await conn.commit()

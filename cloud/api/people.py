@@ -88,7 +88,7 @@ def _one_site(user: Principal) -> str | None:
     openapi_extra=_CSV_BODY,
     responses={
         413: {"model": Problem, "description": "file too large"},
-        422: {"model": Problem, "description": "no CSV in the body"},
+        422: {"model": Problem, "description": "no CSV roster in the body (encoding, header)"},
     },
 )
 async def preview_import(request: Request, engine: EngineDep, user: CurrentUser) -> ImportPreview:
@@ -106,6 +106,9 @@ async def preview_import(request: Request, engine: EngineDep, user: CurrentUser)
         )
     except Invalid as exc:
         errors = [RowError.model_validate(e) for e in exc.extensions.get("errors", [])]
+        if all(e.line == 1 for e in errors):
+            # Not a roster at all (not UTF-8, wrong header): refused like the import.
+            raise
         return ImportPreview(ok=False, errors=errors)
     return ImportPreview(ok=True, **result.model_dump())
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from cloud.admin import audit
 from cloud.admin.schemas import AuditPage
-from cloud.api_types import Problem
+from cloud.api_types import AwareDateTime, Problem
 from cloud.deps import DbDep
 from cloud.people import access
 from cloud.people.auth import CurrentUser
@@ -31,8 +30,12 @@ async def search_audit(
     ] = None,
     target: Annotated[str | None, Query(max_length=200, description="target prefix")] = None,
     site: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="from (inclusive)")] = None,
-    until: Annotated[datetime | None, Query(description="to (exclusive)")] = None,
+    since: Annotated[
+        AwareDateTime | None, Query(description="from (inclusive), RFC 3339 with offset")
+    ] = None,
+    until: Annotated[
+        AwareDateTime | None, Query(description="to (exclusive), RFC 3339 with offset")
+    ] = None,
     before: Annotated[
         int | None, Query(ge=1, description="the previous page's next_before")
     ] = None,

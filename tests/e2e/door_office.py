@@ -158,7 +158,7 @@ async def door_office(tmp_path: Path, database_url: str) -> AsyncIterator[DoorOf
                         scbk_sealed=seal_key(SCBK, kek),
                         schedule=WeeklySchedule.always(),
                         open_ms=500,
-                    )  # fmt: skip
+                    )
                 )
             # The cloud learns which doors the node controls from its desired config.
             r = await http.put(

@@ -109,7 +109,11 @@ async def test_search_filters_by_actor_action_target_and_time_and_pages(
     assert r.json()["items"] == []
     r = await get("/api/v1/audit", params={"since": past, "actor": "p-a"})
     assert len(r.json()["items"]) == 5
-    r = await get("/api/v1/audit", params={"since": "2026-01-02T00:00:00Z", "until": "2026-01-01"})
+    r = await get(
+        "/api/v1/audit", params={"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
+    )
+    assert r.status_code == 422 and r.json()["title"] == "Bad time range"
+    r = await get("/api/v1/audit", params={"since": "0.5"})  # a number is no time here
     assert r.status_code == 422
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.access.rights import NodeDoorRights, configured_doors, door_nodes, node_door_rights
@@ -108,9 +108,13 @@ async def nodes_with_desks(conn: AsyncConnection) -> list[str]:
 async def _node_doors(conn: AsyncConnection, node: str) -> set[str]:
     config = await conn.scalar(select(NODE_CONFIGS.c.config).where(NODE_CONFIGS.c.node_id == node))
     doors = configured_doors(config)
-    if not doors:
-        return set()
-    return set(await conn.scalars(select(ACCESS_DOORS.c.id).where(ACCESS_DOORS.c.id.in_(doors))))
+    return set(
+        await conn.scalars(
+            select(ACCESS_DOORS.c.id).where(
+                or_(ACCESS_DOORS.c.id.in_(doors), ACCESS_DOORS.c.node_id == node)
+            )
+        )
+    )
 
 
 async def build_body(

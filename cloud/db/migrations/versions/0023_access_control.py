@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("site_id", _ID, sa.ForeignKey("sites.id"), nullable=False, index=True),
         sa.Column("floor_id", _ID, sa.ForeignKey("floors.id"), nullable=True),
         sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("node_id", _ID, nullable=True, index=True),
         sa.Column("zone_from", _ID, nullable=True),
         sa.Column("zone_to", _ID, nullable=True),
         sa.Column("anti_passback", sa.Boolean(), nullable=False),

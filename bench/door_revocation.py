@@ -31,9 +31,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _until(check: Any, timeout: float, what: str) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
+async def _until(check: Any, within: float) -> None:
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110 - polling the node's decision: there is no event
             await asyncio.sleep(POLL_S)
 
 
@@ -50,11 +50,11 @@ async def _measure(rounds: int, tmp: Path) -> list[float]:
             )
             r.raise_for_status()
             badge_id = r.json()["id"]
-            await _until(lambda u=uid: o.decide(LOBBY, u)[0], 30, "badge granted")
+            await _until(lambda u=uid: o.decide(LOBBY, u)[0], 30)
             t0 = time.perf_counter()
             r = await o.http.post(f"/api/v1/badges/{badge_id}/revoke")
             r.raise_for_status()
-            await _until(lambda u=uid: not o.decide(LOBBY, u)[0], 30, "badge refused")
+            await _until(lambda u=uid: not o.decide(LOBBY, u)[0], 30)
             seconds.append(time.perf_counter() - t0)
             if i % 5 == 0:
                 entry = await o.tap(LOBBY, uid)

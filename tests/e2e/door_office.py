@@ -160,7 +160,7 @@ async def door_office(
                         scbk_sealed=seal_key(SCBK, kek),
                         schedule=WeeklySchedule.always(),
                         open_ms=500,
-                    )  # fmt: skip
+                    )
                 )
             # The cloud learns which doors the node controls from its desired config.
             r = await http.put(

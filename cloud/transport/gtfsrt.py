@@ -92,6 +92,8 @@ def _trip(desc: rt.TripDescriptor, plan: TripPlan, tz: str) -> None:
     desc.direction_id = plan.direction_id
     desc.start_date = plan.service_date
     desc.start_time = local_start_time(plan, tz)
+    # Said explicitly (best practice), though SCHEDULED is the default.
+    desc.schedule_relationship = rt.TripDescriptor.SCHEDULED
 
 
 def vehicle_positions(
@@ -150,6 +152,7 @@ def trip_updates(
             stu = tu.stop_time_update.add()
             stu.stop_sequence = e.stop_sequence
             stu.stop_id = e.stop_id
+            stu.schedule_relationship = rt.TripUpdate.StopTimeUpdate.SCHEDULED
             arr = max(floor, round(e.arrival))
             dep = max(arr, round(e.departure))
             stu.arrival.time = arr

@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -161,6 +161,7 @@ class VehicleTracker:
         self._recent: list[Fix] = []  # accepted fixes sorted by ts, bounded
         self._suspects: list[Fix] = []  # consecutive refused jumps, for re-anchoring
         self.completed: set[tuple[str, str]] = set()
+        self._done: deque[_TripState] = deque(maxlen=4)  # finished, still taking backlog
 
     # -- trip ---------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class VehicleTracker:
         # Fixes already seen around the trip's start count towards its first stops.
         for fix in self._recent:
             if fix.ts >= plan.start - self.config.match_window_s:
-                self._observe(fix, live=False)
+                self._observe(self._trip, fix, live=fix is self.last)
 
     # -- live view ----------------------------------------------------------------------
 
@@ -244,9 +245,11 @@ class VehicleTracker:
             self.last = fix
         events: list[StopEvent] = []
         completed: TripPlan | None = None
-        if self._trip is not None:
-            events = self._observe(fix, live=live)
-            completed = self._maybe_complete()
+        target = self._trip if live else self._late_target(fix.ts)
+        if target is not None:
+            events = self._observe(target, fix, live=live)
+            if target is self._trip:
+                completed = self._maybe_complete()
         elif live:
             self.cross_m = None
         return FeedResult(True, None, tuple(events), live, completed)
@@ -301,9 +304,18 @@ class VehicleTracker:
 
     # -- along the trip -----------------------------------------------------------------
 
-    def _observe(self, fix: Fix, *, live: bool) -> list[StopEvent]:
-        t = self._trip
-        assert t is not None and fix.lat is not None and fix.lon is not None
+    def _late_target(self, ts: float) -> _TripState | None:
+        """The trip a late (backlog) fix belongs to: the current one, or one finished
+        while the backlog was still on its way."""
+        w = self.config.match_window_s
+        for t in (self._trip, *reversed(self._done)):
+            if t is not None and t.plan.start - w <= ts <= t.plan.end + w:
+                if t is self._trip or not t.history or ts <= t.history[-1][0]:
+                    return t
+        return None
+
+    def _observe(self, t: _TripState, fix: Fix, *, live: bool) -> list[StopEvent]:
+        assert fix.lat is not None and fix.lon is not None
         c = self.config
         # Window the projection around where the neighbours in time were on the shape.
         i = bisect.bisect_left(t.history, (fix.ts, -math.inf))
@@ -390,6 +402,7 @@ class VehicleTracker:
         if not (o.first_slow <= o.last_slow or o.after is not None):
             return None
         self.completed.add((t.plan.trip_id, t.plan.service_date))
+        self._done.append(t)
         self._trip = None
         return t.plan
 

@@ -11,6 +11,7 @@ Pure and database-free; `cloud.transport.live` builds the views.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,7 @@ AGENCY_TZ = "Asia/Makassar"  # WITA, the GTFS agency_timezone of the IKN shuttle
 
 StopStatus = Literal["INCOMING_AT", "STOPPED_AT", "IN_TRANSIT_TO"]
 
+_SCHEDULED_STOP = rt.TripUpdate.StopTimeUpdate.SCHEDULED
 CAUSES = tuple(rt.Alert.Cause.keys())
 EFFECTS = tuple(rt.Alert.Effect.keys())
 
@@ -70,13 +72,17 @@ class AlertView:
     agency_id: str | None = None
 
 
+@functools.lru_cache(maxsize=64)
+def _service_day_base(service_date: str, tz: str) -> float:
+    """Noon minus 12 h of the service day in the agency's zone, the origin of GTFS times."""
+    day = dt.date(int(service_date[:4]), int(service_date[4:6]), int(service_date[6:]))
+    noon = dt.datetime.combine(day, dt.time(12), ZoneInfo(tz))
+    return (noon - dt.timedelta(hours=12)).timestamp()
+
+
 def local_start_time(plan: TripPlan, tz: str = AGENCY_TZ) -> str:
     """The trip's first departure as GTFS HH:MM:SS from noon minus 12 h of its service day."""
-    day = dt.datetime.strptime(plan.service_date, "%Y%m%d").date()
-    zone = ZoneInfo(tz)
-    noon = dt.datetime.combine(day, dt.time(12), zone)
-    base = noon - dt.timedelta(hours=12)
-    secs = round(plan.start - base.timestamp())
+    secs = round(plan.start - _service_day_base(plan.service_date, tz))
     return f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
 
 
@@ -86,14 +92,22 @@ def _header(msg: rt.FeedMessage, now: float) -> None:
     msg.header.timestamp = int(now)
 
 
-def _trip(desc: rt.TripDescriptor, plan: TripPlan, tz: str) -> None:
-    desc.trip_id = plan.trip_id
-    desc.route_id = plan.route_id
-    desc.direction_id = plan.direction_id
-    desc.start_date = plan.service_date
-    desc.start_time = local_start_time(plan, tz)
-    # Said explicitly (best practice), though SCHEDULED is the default.
-    desc.schedule_relationship = rt.TripDescriptor.SCHEDULED
+def _trip(plan: TripPlan, tz: str) -> rt.TripDescriptor:
+    return rt.TripDescriptor(
+        trip_id=plan.trip_id,
+        route_id=plan.route_id,
+        direction_id=plan.direction_id,
+        start_date=plan.service_date,
+        start_time=local_start_time(plan, tz),
+        # Said explicitly (best practice), though SCHEDULED is the default.
+        schedule_relationship=rt.TripDescriptor.SCHEDULED,
+    )
+
+
+_STATUS = {
+    name: rt.VehiclePosition.VehicleStopStatus.Value(name)
+    for name in ("INCOMING_AT", "STOPPED_AT", "IN_TRANSIT_TO")
+}
 
 
 def vehicle_positions(
@@ -101,29 +115,29 @@ def vehicle_positions(
 ) -> rt.FeedMessage:
     msg = rt.FeedMessage()
     newest = now
+    add = msg.entity.add
     for v in sorted(vehicles, key=lambda v: v.vehicle_id):
-        ent = msg.entity.add()
-        ent.id = f"vehicle:{v.vehicle_id}"
-        vp = ent.vehicle
-        vp.vehicle.id = v.vehicle_id
-        vp.vehicle.label = v.label
-        vp.position.latitude = v.lat
-        vp.position.longitude = v.lon
+        pos = rt.Position(latitude=v.lat, longitude=v.lon)
         if v.bearing_deg is not None:
-            vp.position.bearing = v.bearing_deg
+            pos.bearing = v.bearing_deg
         if v.speed_kmh is not None:
-            vp.position.speed = v.speed_kmh / 3.6
-        vp.timestamp = int(v.ts)
+            pos.speed = v.speed_kmh / 3.6
+        vp = rt.VehiclePosition(
+            vehicle=rt.VehicleDescriptor(id=v.vehicle_id, label=v.label),
+            position=pos,
+            timestamp=int(v.ts),
+        )
         newest = max(newest, v.ts)
         if v.trip is not None:
-            _trip(vp.trip, v.trip, tz)
+            vp.trip.CopyFrom(_trip(v.trip, tz))
             if v.stop_index is not None and 0 <= v.stop_index < len(v.trip.stops):
                 stop = v.trip.stops[v.stop_index]
                 vp.current_stop_sequence = stop.stop_sequence
                 vp.stop_id = stop.stop_id
-                vp.current_status = rt.VehiclePosition.VehicleStopStatus.Value(v.status)
+                vp.current_status = _STATUS[v.status]
         if v.occupancy_pct is not None:
             vp.occupancy_percentage = max(0, v.occupancy_pct)
+        add(id=f"vehicle:{v.vehicle_id}", vehicle=vp)
     _header(msg, newest)
     return msg
 
@@ -136,11 +150,11 @@ def trip_updates(
     for u in sorted(updates, key=lambda u: (u.plan.trip_id, u.plan.service_date)):
         if not u.canceled and not u.etas:
             continue  # a trip update must say something about a stop, or cancel the trip
-        ent = msg.entity.add()
-        ent.id = f"trip:{u.plan.trip_id}:{u.plan.service_date}"
+        ent = msg.entity.add(
+            id=f"trip:{u.plan.trip_id}:{u.plan.service_date}",
+            trip_update=rt.TripUpdate(trip=_trip(u.plan, tz), timestamp=int(u.ts)),
+        )
         tu = ent.trip_update
-        _trip(tu.trip, u.plan, tz)
-        tu.timestamp = int(u.ts)
         newest = max(newest, u.ts)
         if u.vehicle_id:
             tu.vehicle.id = u.vehicle_id
@@ -148,17 +162,19 @@ def trip_updates(
             tu.trip.schedule_relationship = rt.TripDescriptor.CANCELED
             continue
         floor = 0  # predicted times never go back along the trip
+        add = tu.stop_time_update.add
         for e in u.etas:
-            stu = tu.stop_time_update.add()
-            stu.stop_sequence = e.stop_sequence
-            stu.stop_id = e.stop_id
-            stu.schedule_relationship = rt.TripUpdate.StopTimeUpdate.SCHEDULED
             arr = max(floor, round(e.arrival))
             dep = max(arr, round(e.departure))
-            stu.arrival.time = arr
-            stu.arrival.delay = arr - round(e.scheduled_arrival)
-            stu.departure.time = dep
-            stu.departure.delay = dep - round(e.scheduled_departure)
+            stu = add(
+                stop_sequence=e.stop_sequence,
+                stop_id=e.stop_id,
+                schedule_relationship=_SCHEDULED_STOP,
+            )
+            ev = stu.arrival
+            ev.time, ev.delay = arr, arr - round(e.scheduled_arrival)
+            ev = stu.departure
+            ev.time, ev.delay = dep, dep - round(e.scheduled_departure)
             floor = dep
         tu.delay = tu.stop_time_update[0].arrival.delay
     _header(msg, newest)

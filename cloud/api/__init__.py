@@ -21,6 +21,7 @@ from cloud.api import (
     nodes,
     people,
     snapshots,
+    transport_live,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -56,3 +57,7 @@ router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
+# Live transport: the dispatcher's routes (roles in cloud/api/transport_live.py) and the
+# public departures boards and GTFS-Realtime feeds (no personal data, no sign-in).
+router.include_router(transport_live.router, prefix="/api/v1")
+router.include_router(transport_live.public, prefix="/api/v1")

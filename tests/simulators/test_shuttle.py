@@ -17,13 +17,13 @@ START = 1_724_032_800.0
 PLAN = sample_plan(START)
 
 
-async def read_items(path: str, count: int, timeout: float = 20.0) -> list[Item]:
+async def read_items(path: str, count: int, within_s: float = 20.0) -> list[Item]:
     """Read `count` decoded sentences from the pty through pyserial."""
     port = serial.Serial(path, baudrate=9600, timeout=0)
     decoder = LineDecoder()
     items: list[Item] = []
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     try:
         while len(items) < count:
             assert loop.time() < deadline, f"only {len(items)} sentences"

@@ -103,7 +103,13 @@ def write_gtfs_zip(plans: Sequence[TripPlan], path: Path) -> Path:
             ["WK", 1, 1, 1, 1, 1, 1, 1, dates[0], dates[-1]],
         ],
         "shapes.txt": [
-            ["shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence", "shape_dist_traveled"],
+            [
+                "shape_id",
+                "shape_pt_lat",
+                "shape_pt_lon",
+                "shape_pt_sequence",
+                "shape_dist_traveled",
+            ],
             *shape_rows,
         ],
     }

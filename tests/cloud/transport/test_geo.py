@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -23,7 +24,9 @@ def test_haversine_of_a_known_distance() -> None:
 
 
 @given(lat, lon, lat, lon, lat, lon)
-def test_haversine_is_a_metric(a1: float, o1: float, a2: float, o2: float, a3: float, o3: float) -> None:
+def test_haversine_is_a_metric(
+    a1: float, o1: float, a2: float, o2: float, a3: float, o3: float
+) -> None:
     d12 = haversine_m(a1, o1, a2, o2)
     assert d12 == pytest.approx(haversine_m(a2, o2, a1, o1), abs=1e-6)
     assert haversine_m(a1, o1, a1, o1) == 0
@@ -32,10 +35,8 @@ def test_haversine_is_a_metric(a1: float, o1: float, a2: float, o2: float, a3: f
 
 def test_shape_distances_accumulate() -> None:
     assert SHAPE[0].dist_m == 0
-    assert all(b.dist_m > a.dist_m for a, b in zip(SHAPE, SHAPE[1:], strict=False))
-    total = sum(
-        haversine_m(a.lat, a.lon, b.lat, b.lon) for a, b in zip(SHAPE, SHAPE[1:], strict=False)
-    )
+    assert all(b.dist_m > a.dist_m for a, b in itertools.pairwise(SHAPE))
+    total = sum(haversine_m(a.lat, a.lon, b.lat, b.lon) for a, b in itertools.pairwise(SHAPE))
     assert SHAPE[-1].dist_m == pytest.approx(total)
 
 

@@ -87,13 +87,15 @@ def test_trip_update_times_increase_and_delays_match_the_schedule() -> None:
 
 def test_json_rendering_is_the_same_feed() -> None:
     now = START + 600
-    vehicles, updates = live_views(now)
+    _, updates = live_views(now)
     tu = gtfsrt.trip_updates(updates, now)
     data = gtfsrt.to_json(tu)
     assert data["header"]["incrementality"] == "FULL_DATASET"
     assert [e["id"] for e in data["entity"]] == [e.id for e in tu.entity]
     first = data["entity"][0]["trip_update"]["stop_time_update"][0]
-    assert int(first["arrival"]["time"]) == tu.entity[0].trip_update.stop_time_update[0].arrival.time
+    assert (
+        int(first["arrival"]["time"]) == tu.entity[0].trip_update.stop_time_update[0].arrival.time
+    )
 
 
 def test_independent_validator_reports_no_errors(tmp_path: Path) -> None:

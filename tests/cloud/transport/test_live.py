@@ -106,7 +106,7 @@ async def test_unknown_vehicles_are_counted_and_node_binding_finds_the_vehicle(
 ) -> None:
     plan = await plan_of(sample, TRIP)
     run = ShuttleRun(plan)
-    live, clock = await service_at(sample, run.t0)
+    live, _ = await service_at(sample, run.t0)
     first = next(positions(run, "stranger-node", "NO-SUCH-BUS"))
     assert live.process(first, False) == (None, [])
     assert live.rejects["unknown_vehicle"] == 1

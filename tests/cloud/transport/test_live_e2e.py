@@ -19,6 +19,7 @@ async def test_shuttle_on_a_pty_shows_in_gtfs_rt_with_its_stops_detected(
         result = await drive_shuttle(base, settings, tmp_path)
     assert result.trip_seen_in_feed and result.trip_update_seen
     assert result.latencies_ms  # moving positions of the pty reached the public feed
+    assert result.stream_latencies_ms  # ... and the dispatcher map's SSE stream
     # The feed named stops along the way, in trip order.
     assert len(result.stops_seen) >= 2
     rows = result.stop_events

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -25,6 +26,7 @@ from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from cloud.transport.live import LiveService
+from cloud.transport.noshow import SeatJob
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +84,19 @@ def create_app(
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
         app.state.desk_changes = desk_changes
         releaser = AutoReleaser(booking_store, settings.autorelease_interval_s, desk_changes)
+        # Shuttle seats not boarded by departure go back to the trip and its waitlist.
+        seat_job = SeatJob(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_noshow_grace_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
         webhooks.start()
         snapshots.start()
         releaser.start()
+        seat_job.start()
         try:
             yield
         finally:
@@ -97,6 +106,7 @@ def create_app(
             live.close()  # ends the open floor streams first
             await transport_live.stop()
             await releaser.stop()
+            await seat_job.stop()
             await snapshots.stop()
             await webhooks.stop()
             await ingestor.stop()

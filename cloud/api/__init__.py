@@ -23,6 +23,7 @@ from cloud.api import (
     snapshots,
     transport,
     transport_live,
+    transport_seats,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -64,3 +65,6 @@ router.include_router(kiosk.router, prefix="/api/v1")
 # public departures boards and GTFS-Realtime feeds (no personal data, no sign-in).
 router.include_router(transport_live.router, prefix="/api/v1")
 router.include_router(transport_live.public, prefix="/api/v1")
+# Seats and pool cars: every signed-in person for themselves; who sees and decides what
+# else is cloud/transport/seat_access.py.
+router.include_router(transport_seats.router, prefix="/api/v1")

@@ -235,7 +235,7 @@ async def test_pool_car_fixes_reach_the_trip_log_and_full_trips_show_on_the_boar
                     lon=116.70,
                     speed_kmh=20.0,
                     fix_quality=1,
-                ),  # fmt: skip
+                ),
                 False,
             )
         async with asyncio.timeout(10):

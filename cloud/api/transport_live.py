@@ -55,7 +55,12 @@ def _now() -> dt.datetime:
 
 @router.get("/live", response_model=LiveVehicles, dependencies=DISPATCHERS)
 async def live_vehicles(live: TransportLiveDep) -> LiveVehicles:
-    return LiveVehicles(vehicles=live.live(time.time()), generated_at=_now())
+    return LiveVehicles(
+        vehicles=live.live(time.time()),
+        generated_at=_now(),
+        processed=live.processed,
+        rejected=dict(sorted(live.rejects.items())),
+    )
 
 
 async def _stream(live: LiveService) -> AsyncIterator[str]:

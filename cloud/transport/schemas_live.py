@@ -53,6 +53,11 @@ class LiveVehicle(BaseModel):
 class LiveVehicles(BaseModel):
     vehicles: list[LiveVehicle]
     generated_at: datetime
+    processed: int | None = Field(default=None, description="positions processed since start")
+    rejected: dict[str, int] | None = Field(
+        default=None,
+        description="positions not used, by reason (unknown_vehicle, fix_jump, fix_duplicate, ...)",
+    )
 
 
 DepartureStatus = Literal["scheduled", "on_time", "delayed", "cancelled"]

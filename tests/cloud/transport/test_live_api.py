@@ -110,6 +110,8 @@ async def test_unknown_vehicles_and_backlog_are_counted_by_the_service(
 
     await eventually(all_seen)
     assert live.rejects["unknown_vehicle"] == 1
+    body = (await cloud.http.get("/api/v1/transport/live")).json()
+    assert body["rejected"] == {"unknown_vehicle": 1} and body["processed"] == 3
     tracker = live.trackers[vehicle]
     assert tracker.accepted == 2
     assert tracker.last is not None and tracker.last.lat == -0.96  # not moved back

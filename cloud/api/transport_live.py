@@ -20,7 +20,7 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from cloud.api.scoping import scoped
 from cloud.api_types import Problem
-from cloud.deps import DbDep, EngineDep, TransportLiveDep
+from cloud.deps import DbDep, EngineDep, SettingsDep, TransportLiveDep
 from cloud.transport import departures, dispatch, gtfsrt
 from cloud.transport.live import LiveService
 from cloud.transport.schemas_live import (
@@ -36,6 +36,7 @@ from cloud.transport.schemas_live import (
     LiveVehicles,
     ServiceDate,
 )
+from cloud.transport.seat_facts import capacity_rule
 
 # Office transport is one service for every agency and site: dispatchers and facility
 # managers run it (admins too, through `scoped`).
@@ -126,10 +127,10 @@ async def list_assignments(
     responses=_404,
 )
 async def create_assignment(
-    body: AssignmentCreate, engine: EngineDep, live: TransportLiveDep
+    body: AssignmentCreate, engine: EngineDep, live: TransportLiveDep, settings: SettingsDep
 ) -> AssignmentPublic:
     async with engine.begin() as conn:
-        out = await dispatch.assign(conn, body)
+        out = await dispatch.assign(conn, body, capacity_rule(settings))
     await live.refresh()
     tracker = live.trackers.get(body.vehicle)
     if tracker is not None and tracker.trip is not None:
@@ -145,10 +146,14 @@ async def create_assignment(
     responses=_404,
 )
 async def delete_assignment(
-    trip_id: GtfsId, service_date: ServiceDate, engine: EngineDep, live: TransportLiveDep
+    trip_id: GtfsId,
+    service_date: ServiceDate,
+    engine: EngineDep,
+    live: TransportLiveDep,
+    settings: SettingsDep,
 ) -> Response:
     async with engine.begin() as conn:
-        await dispatch.unassign(conn, trip_id, service_date)
+        await dispatch.unassign(conn, trip_id, service_date, capacity_rule(settings))
     await live.refresh()
     return Response(status_code=204)
 

@@ -36,6 +36,8 @@ from cloud.transport.schemas_live import (
     CancellationCreate,
     CancellationPublic,
 )
+from cloud.transport.seat_facts import CapacityRule
+from cloud.transport.seat_vehicles import assign_vehicle, unassign_vehicle
 
 
 def _now() -> datetime:
@@ -48,8 +50,11 @@ async def _trip_exists(conn: AsyncConnection, trip_id: str) -> None:
         raise NotFound(f"no trip {trip_id!r} in the schedule")
 
 
-async def assign(conn: AsyncConnection, body: AssignmentCreate) -> AssignmentPublic:
-    """Put a vehicle on a trip of a day; a trip has one vehicle, re-assigning replaces it."""
+async def assign(
+    conn: AsyncConnection, body: AssignmentCreate, capacity: CapacityRule
+) -> AssignmentPublic:
+    """Put a vehicle on a trip of a day; a trip has one vehicle, re-assigning replaces it.
+    The trip's seat counter takes the vehicle's capacity (cloud/transport/seat_vehicles.py)."""
     vehicle = await conn.scalar(select(VEHICLES.c.id).where(VEHICLES.c.id == body.vehicle))
     if vehicle is None:
         raise NotFound(f"no vehicle {body.vehicle!r}")
@@ -64,10 +69,13 @@ async def assign(conn: AsyncConnection, body: AssignmentCreate) -> AssignmentPub
             **body.model_dump(exclude={"vehicle"}), vehicle_id=body.vehicle, assigned_at=at
         )
     )
+    await assign_vehicle(conn, body.trip_id, body.service_date, body.vehicle, capacity)
     return AssignmentPublic(**body.model_dump(), assigned_at=at)
 
 
-async def unassign(conn: AsyncConnection, trip_id: str, service_date: str) -> None:
+async def unassign(
+    conn: AsyncConnection, trip_id: str, service_date: str, capacity: CapacityRule
+) -> None:
     result = await conn.execute(
         delete(ASSIGNMENTS).where(
             ASSIGNMENTS.c.trip_id == trip_id, ASSIGNMENTS.c.service_date == service_date
@@ -75,6 +83,7 @@ async def unassign(conn: AsyncConnection, trip_id: str, service_date: str) -> No
     )
     if not result.rowcount:
         raise NotFound(f"trip {trip_id!r} on {service_date} has no assignment")
+    await unassign_vehicle(conn, trip_id, service_date, capacity)
 
 
 async def assignments(

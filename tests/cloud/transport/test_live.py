@@ -25,6 +25,7 @@ from cloud.transport.gtfs_export import export_gtfs, sample_zip
 from cloud.transport.gtfs_import import import_gtfs
 from cloud.transport.live import LiveService
 from cloud.transport.plan import TripPlan
+from cloud.transport.seat_facts import CapacityRule
 from cloud.transport.schemas_live import AssignmentCreate, CancellationCreate
 from ruang import contract
 from simulators.shuttle import ShuttleRun, seeded_traffic
@@ -134,7 +135,9 @@ async def test_gtfs_realtime_of_the_live_service_passes_the_validator(
     live, clock = await service_at(sample, run.t0)
     async with sample.begin() as conn:
         await dispatch.assign(
-            conn, AssignmentCreate(vehicle="BUS-01", trip_id=TRIP, service_date=DAY)
+            conn,
+            AssignmentCreate(vehicle="BUS-01", trip_id=TRIP, service_date=DAY),
+            CapacityRule(30, {}),
         )
         await dispatch.cancel(conn, CancellationCreate(trip_id="K1-0-0815", service_date=DAY))
     await live.refresh()

@@ -157,6 +157,9 @@ async def test_dispatcher_alerts_assignments_and_cancellations(cloud: RunningClo
     body = {"vehicle": "BUS-07", "trip_id": "K1-0-0600", "service_date": "20261207"}
     assert (await http.post("/api/v1/transport/assignments", json=body)).status_code == 201
     assert live.assignments[("K1-0-0600", "20261207")] == "BUS-07"
+    # The trip's seats are now the planned shuttle's (30, set by the seat service).
+    seats = (await http.get("/api/v1/transport/trips/K1-0-0600/20261207/seats")).json()
+    assert seats["capacity"] == 30
     listed = (await http.get("/api/v1/transport/assignments?service_date=20261207")).json()
     assert [a["trip_id"] for a in listed] == ["K1-0-0600"]
     unknown = {**body, "vehicle": "NO-SUCH"}

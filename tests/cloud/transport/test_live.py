@@ -25,8 +25,8 @@ from cloud.transport.gtfs_export import export_gtfs, sample_zip
 from cloud.transport.gtfs_import import import_gtfs
 from cloud.transport.live import LiveService
 from cloud.transport.plan import TripPlan
-from cloud.transport.seat_facts import CapacityRule
 from cloud.transport.schemas_live import AssignmentCreate, CancellationCreate
+from cloud.transport.seat_facts import CapacityRule
 from ruang import contract
 from simulators.shuttle import ShuttleRun, seeded_traffic
 from tests.cloud.transport.live_helpers import add_vehicle, positions

@@ -51,6 +51,7 @@ def main() -> int:
         tap_latency,
         tap_offline,
         targets,
+        transport,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -67,6 +68,7 @@ def main() -> int:
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,
+        "transport": transport.run,
         "seats": seats.run,
     }
     chosen = args.only or list(suites)

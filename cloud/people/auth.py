@@ -27,7 +27,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cloud.settings import CloudSettings
 from ruang.private_files import write_private
 
-ROLES = ("asn", "guest", "facility_manager", "technician", "admin")
+# "dispatcher" runs office transport (live map, trip assignment, service alerts); it
+# comes from the identity provider's token (docs/security.md "Who sees what").
+ROLES = ("asn", "guest", "facility_manager", "technician", "admin", "dispatcher")
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 

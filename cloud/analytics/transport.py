@@ -180,7 +180,9 @@ def routes(history: TransportHistory) -> tuple[list[RouteRow], RouteRow]:
     return rows, totals
 
 
-def working_windows(start: datetime, end: datetime, tz_name: str) -> list[tuple[datetime, datetime]]:
+def working_windows(
+    start: datetime, end: datetime, tz_name: str
+) -> list[tuple[datetime, datetime]]:
     """The working hours (Mon-Fri, WORK_START-WORK_END local) inside [start, end)."""
     zone = ZoneInfo(tz_name)
     day = start.astimezone(zone).date()
@@ -197,9 +199,7 @@ def working_windows(start: datetime, end: datetime, tz_name: str) -> list[tuple[
 
 
 def _overlap_s(a: tuple[datetime, datetime], windows: list[tuple[datetime, datetime]]) -> float:
-    return sum(
-        max(0.0, (min(a[1], w[1]) - max(a[0], w[0])).total_seconds()) for w in windows
-    )
+    return sum(max(0.0, (min(a[1], w[1]) - max(a[0], w[0])).total_seconds()) for w in windows)
 
 
 def pool_cars(history: TransportHistory, now: datetime) -> tuple[list[PoolCarRow], PoolCarRow]:

@@ -144,7 +144,7 @@ function renderLegend() {
       `${r.short_name || r.id}${r.long_name ? ` — ${r.long_name}` : ""}`)),
     item("stop", "dispatch.legend.stop"),
     item("shuttle", "dispatch.legend.shuttle"),
-    item("pool_car", "dispatch.legend.pool_car"),
+    item("poolcar", "dispatch.legend.pool_car"),
     item("stale", "dispatch.flag.stale"),
     item("off_route", "dispatch.flag.off_route"),
     item("offline", "dispatch.flag.offline"));

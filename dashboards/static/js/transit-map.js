@@ -118,7 +118,7 @@ export function placeVehicles(map, vehicles, { label, onSelect, selected } = {})
       g = svg("g", { class: "vehicle", tabindex: "0", role: "button", "data-vehicle": v.vehicle },
         svg("title", {}),
         svg("circle", { class: "halo", r: 16 }),
-        v.kind === "pool_car" ? svg("rect", { class: "body", x: -9, y: -9, width: 18, height: 18, rx: 3 })
+        v.kind === "poolcar" ? svg("rect", { class: "body", x: -9, y: -9, width: 18, height: 18, rx: 3 })
           : svg("circle", { class: "body", r: 10 }),
         svg("text", { class: "vehicle-label", x: 14, y: 5 }));
       if (onSelect) {

@@ -1,0 +1,80 @@
+"""Reading what the transport reports count, for one range, from the database.
+
+Each source is the record of what happened (docs/analytics.md, "Transport"):
+seat reservations decided at departure (seat service), pool-car trips from
+pick-up to return (car bookings), and the schedule's names. The computations
+are in cloud/analytics/transport.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cloud.analytics.transport import CarTrip, ReservationOutcome, TransportHistory
+from cloud.db.tables import CAR_BOOKINGS, RESERVATIONS
+from cloud.db.tables import TRANSPORT_ROUTES as ROUTES
+from cloud.db.tables import TRANSPORT_STOPS as STOPS
+from cloud.db.tables import TRANSPORT_TRIPS as TRIPS
+from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
+from cloud.transport.schedule import timezone
+
+# A reservation is decided at departure: the rider boarded, or it was released as a no-show.
+DECIDED = ("boarded", "no_show")
+
+
+async def load_transport_history(
+    conn: AsyncConnection, start: datetime, end: datetime
+) -> TransportHistory:
+    """Everything the transport reports need for [start, end)."""
+    history = TransportHistory(start=start, end=end, timezone=(await timezone(conn)).key)
+    history.route_names = {
+        r.route_id: r.short_name or r.route_id
+        for r in await conn.execute(select(ROUTES.c.route_id, ROUTES.c.short_name))
+    }
+    history.stop_names = {
+        s.stop_id: s.name for s in await conn.execute(select(STOPS.c.stop_id, STOPS.c.name))
+    }
+    history.reservations = [
+        ReservationOutcome(route=r.route_id, no_show=r.status == "no_show")
+        for r in await conn.execute(
+            select(RESERVATIONS.c.status, TRIPS.c.route_id)
+            .join(TRIPS, TRIPS.c.trip_id == RESERVATIONS.c.trip_id)
+            .where(
+                RESERVATIONS.c.status.in_(DECIDED),
+                RESERVATIONS.c.departs_at >= start,
+                RESERVATIONS.c.departs_at < end,
+            )
+        )
+    ]
+    history.cars = {
+        v.id: v.plate
+        for v in await conn.execute(
+            select(VEHICLES.c.id, VEHICLES.c.plate).where(VEHICLES.c.kind == "poolcar")
+        )
+    }
+    history.car_trips = [
+        CarTrip(
+            vehicle=b.vehicle_id,
+            start=b.picked_up_at,
+            end=b.returned_at,
+            distance_m=b.distance_m or 0.0,
+        )
+        for b in await conn.execute(
+            select(
+                CAR_BOOKINGS.c.vehicle_id,
+                CAR_BOOKINGS.c.picked_up_at,
+                CAR_BOOKINGS.c.returned_at,
+                CAR_BOOKINGS.c.distance_m,
+            )
+            .where(
+                CAR_BOOKINGS.c.picked_up_at.is_not(None),
+                CAR_BOOKINGS.c.picked_up_at < end,
+                or_(CAR_BOOKINGS.c.returned_at.is_(None), CAR_BOOKINGS.c.returned_at > start),
+            )
+            .order_by(CAR_BOOKINGS.c.picked_up_at)
+        )
+    ]
+    return history

@@ -22,7 +22,11 @@ from cloud.api import (
     nodes,
     people,
     snapshots,
+<<<<<<< HEAD
     transport_network,
+=======
+    transport_seats,
+>>>>>>> h-seats
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -65,3 +69,6 @@ router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
+# Seats and pool cars: every signed-in person for themselves; who sees and decides what
+# else is cloud/transport/seat_access.py.
+router.include_router(transport_seats.router, prefix="/api/v1")

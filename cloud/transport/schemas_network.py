@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -30,3 +32,22 @@ class Network(BaseModel):
     routes: list[NetworkRoute]
     stops: list[NetworkStop]
     shapes: list[NetworkShape]
+
+
+class FoundTrip(BaseModel):
+    """A trip the rider may take from their stop, with its seat counts (no names)."""
+
+    trip_id: str
+    service_date: str = Field(description="YYYYMMDD (WITA)")
+    route_id: str
+    headsign: str
+    from_stop: str
+    from_stop_name: str
+    departs_at: datetime = Field(description="scheduled departure from from_stop")
+    to_stop: str | None
+    to_stop_name: str | None
+    arrives_at: datetime | None = Field(description="scheduled arrival at to_stop")
+    capacity: int
+    free: int
+    waitlist: int
+    stops: list[str] = Field(description="the trip's stops in order")

@@ -88,7 +88,7 @@ async def play(
     pty, and `decided(n)` awaited until the node has decided n taps, so the next
     tap's clock never overtakes this one's decision.
     """
-    where: str | None | object = object()
+    where: str | object | None = object()
     for n, tap in enumerate(sorted(scenario, key=lambda t: t.at_s), start=1):
         if tap.stop != where:
             await place(tap.stop)

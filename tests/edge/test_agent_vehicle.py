@@ -168,10 +168,13 @@ async def test_pool_car_is_picked_up_and_returned_by_the_booked_badge(
                     )
 
                 await eventually(ready, what="snapshot and reader")
-                for badge in (BOB, ALICE, ALICE):
-                    before = vehicle.decided
+                for n, badge in enumerate((BOB, ALICE, ALICE), start=1):
                     await reader.tap(badge)
-                    await eventually(lambda: _true(vehicle.decided > before), what="decided")
+
+                    async def decided(n: int = n) -> bool:
+                        return vehicle.decided >= n
+
+                    await eventually(decided, what=f"tap {n} decided")
 
                 async def three() -> list[contract.Message]:
                     uses = of_type(seen, contract.PoolCarUse)

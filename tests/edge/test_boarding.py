@@ -48,7 +48,7 @@ def view(*, capacity: int = 3, reserved: int = 1, badges: tuple[str, ...] = ()) 
                     capacity=capacity,
                     reserved=0,
                 ),
-            ),  # fmt: skip
+            ),
             seats=(
                 contract.SnapshotSeat(
                     id="r-1",
@@ -57,7 +57,7 @@ def view(*, capacity: int = 3, reserved: int = 1, badges: tuple[str, ...] = ()) 
                     service_date="20261207",
                     from_stop="HOUSING-A",
                 ),
-            ),  # fmt: skip
+            ),
         )
     )
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import cloud.db.models
 
-# Imported for its side effect too: it registers the fleet tables on the shared metadata.
+# Imported for their side effect too: they register the fleet and transport tables on the
+# shared metadata.
 import cloud.db.models_fleet
+import cloud.db.models_transport
+import cloud.db.models_transport_seats
 from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Table handles of the SQL state, one per model: the one place modules get them from.
 
 SQLAlchemy Core statements (multi-row upserts, bulk updates) want `Table` objects;
-the ORM classes in models.py and models_fleet.py are the source of truth for their columns.
+the ORM classes in models*.py are the source of truth for their columns.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_fleet
+from cloud.db import models, models_fleet, models_transport, models_transport_seats
 
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
@@ -34,3 +34,19 @@ SITES = cast(Table, models.Site.__table__)
 WEBHOOK_DELIVERIES = cast(Table, models.WebhookDelivery.__table__)
 WEBHOOK_SUBSCRIPTIONS = cast(Table, models.WebhookSubscription.__table__)
 ZONES = cast(Table, models.Zone.__table__)
+TRANSPORT_AGENCIES = cast(Table, models_transport.Agency.__table__)
+TRANSPORT_CALENDAR = cast(Table, models_transport.Calendar.__table__)
+TRANSPORT_CALENDAR_DATES = cast(Table, models_transport.CalendarDate.__table__)
+TRANSPORT_ROUTES = cast(Table, models_transport.Route.__table__)
+TRANSPORT_SHAPES = cast(Table, models_transport.ShapeVertex.__table__)
+TRANSPORT_SITE_STOPS = cast(Table, models_transport.SiteStop.__table__)
+TRANSPORT_STOPS = cast(Table, models_transport.Stop.__table__)
+TRANSPORT_STOP_TIMES = cast(Table, models_transport.StopTime.__table__)
+TRANSPORT_TRIPS = cast(Table, models_transport.Trip.__table__)
+TRANSPORT_VEHICLES = cast(Table, models_transport.Vehicle.__table__)
+
+# Seat reservations and pool cars (migration 0012).
+TRIP_SEATS = cast(Table, models_transport_seats.TripSeats.__table__)
+RESERVATIONS = cast(Table, models_transport_seats.SeatReservation.__table__)
+CAR_BOOKINGS = cast(Table, models_transport_seats.CarBooking.__table__)
+CAR_POSITIONS = cast(Table, models_transport_seats.CarPosition.__table__)

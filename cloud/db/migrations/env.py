@@ -11,7 +11,11 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from cloud.db import models_fleet  # noqa: F401  (its tables join Base.metadata)
+from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
+    models_fleet,
+    models_transport,
+    models_transport_seats,
+)
 from cloud.db.models import Base
 
 target_metadata = Base.metadata

@@ -10,7 +10,13 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_fleet, models_transport, models_transport_seats
+from cloud.db import (
+    models,
+    models_fleet,
+    models_transport,
+    models_transport_rides,
+    models_transport_seats,
+)
 
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
@@ -50,3 +56,7 @@ TRIP_SEATS = cast(Table, models_transport_seats.TripSeats.__table__)
 RESERVATIONS = cast(Table, models_transport_seats.SeatReservation.__table__)
 CAR_BOOKINGS = cast(Table, models_transport_seats.CarBooking.__table__)
 CAR_POSITIONS = cast(Table, models_transport_seats.CarPosition.__table__)
+
+# What vehicles' nodes decided at their doors (migration 0014).
+TRANSPORT_BOARDINGS = cast(Table, models_transport_rides.TransportBoarding.__table__)
+TRANSPORT_CAR_USES = cast(Table, models_transport_rides.TransportCarUse.__table__)

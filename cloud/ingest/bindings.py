@@ -93,6 +93,12 @@ def config_bindings(config: dict[str, Any]) -> dict[str, frozenset[str]]:
         gps = _items(config, "gps")
         out["vehicles"] = frozenset(_ids(gps, "vehicle", "device"))
         out["device:gps"] = frozenset(_ids(gps, "device"))
+    vehicle = config.get("vehicle")
+    if isinstance(vehicle, dict) and isinstance(vehicle.get("vehicle"), str):
+        # A vehicle node's own vehicle, and its door readers' health (kind "door").
+        out["vehicles"] = out.get("vehicles", frozenset()) | {vehicle["vehicle"]}
+        readers = _ids(_items(vehicle, "readers"), "id")
+        out["device:door"] = out.get("device:door", frozenset()) | readers
     if "radars" in config:
         out["device:radar"] = frozenset(_ids(_items(config, "radars"), "device"))
     if "ble" in config:
@@ -265,7 +271,7 @@ class Bindings:
             return self.room(node, msg.room, msg.sensor)
         if isinstance(msg, (contract.AccessDecision, contract.DoorStatus)):
             return self.configured(node, "doors", msg.door)
-        if isinstance(msg, contract.Position):
+        if isinstance(msg, contract.Position | contract.Boarding | contract.PoolCarUse):
             return self.configured(node, "vehicles", msg.vehicle)
         if isinstance(msg, contract.DeviceHealth):
             if msg.kind == "deskunit":  # a desk unit is known by its desk

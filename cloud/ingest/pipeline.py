@@ -345,6 +345,8 @@ class Ingestor:
         self.stats.applied += result.applied
         self.stats.duplicates += result.duplicates
         self.stats.stale_deaths += result.stale_deaths
+        for key, count in result.transport.items():
+            self.stats.transport[key] = self.stats.transport.get(key, 0) + count
         for category, count in result.refused.items():  # see cloud/ingest/bindings.py
             for _ in range(count):
                 self.stats.reject(result.last_refusal or category, category=category)

@@ -1,8 +1,9 @@
 """Reading what the transport reports count, for one range, from the database.
 
 Each source is the record of what happened (docs/analytics.md, "Transport"):
-seat reservations decided at departure (seat service), pool-car trips from
-pick-up to return (car bookings), and the schedule's names. The computations
+the vehicles' `boarding` events (one row per event id), seat reservations
+decided at departure (seat service), pool-car trips from pick-up to return (car
+bookings), and the schedule's names. The computations
 are in cloud/analytics/transport.py.
 """
 
@@ -13,8 +14,15 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.analytics.transport import CarTrip, ReservationOutcome, TransportHistory
-from cloud.db.tables import CAR_BOOKINGS, RESERVATIONS
+from cloud.analytics.transport import (
+    Boarding,
+    CarTrip,
+    ReservationOutcome,
+    TransportHistory,
+    TripRun,
+)
+from cloud.db.tables import CAR_BOOKINGS, RESERVATIONS, TRIP_SEATS
+from cloud.db.tables import TRANSPORT_BOARDINGS as BOARDINGS
 from cloud.db.tables import TRANSPORT_ROUTES as ROUTES
 from cloud.db.tables import TRANSPORT_STOPS as STOPS
 from cloud.db.tables import TRANSPORT_TRIPS as TRIPS
@@ -37,6 +45,7 @@ async def load_transport_history(
     history.stop_names = {
         s.stop_id: s.name for s in await conn.execute(select(STOPS.c.stop_id, STOPS.c.name))
     }
+    await _load_rides(conn, history)
     history.reservations = [
         ReservationOutcome(route=r.route_id, no_show=r.status == "no_show")
         for r in await conn.execute(
@@ -78,3 +87,69 @@ async def load_transport_history(
         )
     ]
     return history
+
+
+async def _load_rides(conn: AsyncConnection, history: TransportHistory) -> None:
+    """Allowed boardings in the range, and the trip runs they prove (with their seats)."""
+    rows = (
+        await conn.execute(
+            select(
+                BOARDINGS.c.ts,
+                BOARDINGS.c.trip_id,
+                BOARDINGS.c.service_date,
+                BOARDINGS.c.stop_id,
+                BOARDINGS.c.vehicle_id,
+                TRIPS.c.route_id,
+            )
+            .join(TRIPS, TRIPS.c.trip_id == BOARDINGS.c.trip_id, isouter=True)
+            .where(
+                BOARDINGS.c.allowed.is_(True),
+                BOARDINGS.c.ts >= history.start,
+                BOARDINGS.c.ts < history.end,
+            )
+            .order_by(BOARDINGS.c.ts)
+        )
+    ).all()
+    history.boardings = [
+        Boarding(
+            ts=r.ts,
+            route=r.route_id or "",
+            trip=r.trip_id or "",
+            service_date=r.service_date or "",
+            stop=r.stop_id,
+        )
+        for r in rows
+    ]
+    # A trip ran when someone boarded it; its seats are the capacity the seat service
+    # held for it, else the capacity of the vehicle that carried the boardings.
+    vehicle_of: dict[tuple[str, str], tuple[str, str]] = {}
+    for r in rows:
+        if r.trip_id and r.service_date and r.route_id:
+            vehicle_of.setdefault((r.trip_id, r.service_date), (r.route_id, r.vehicle_id))
+    if not vehicle_of:
+        return
+    held = {
+        (s.trip_id, s.service_date): s.capacity
+        for s in await conn.execute(
+            select(TRIP_SEATS.c.trip_id, TRIP_SEATS.c.service_date, TRIP_SEATS.c.capacity).where(
+                TRIP_SEATS.c.trip_id.in_(sorted({k[0] for k in vehicle_of}))
+            )
+        )
+    }
+    vehicles = {
+        v.id: v.capacity
+        for v in await conn.execute(
+            select(VEHICLES.c.id, VEHICLES.c.capacity).where(
+                VEHICLES.c.id.in_(sorted({v for _, v in vehicle_of.values()}))
+            )
+        )
+    }
+    history.runs = [
+        TripRun(
+            route=route,
+            trip=trip,
+            service_date=day,
+            capacity=held.get((trip, day), vehicles.get(vehicle, 0)),
+        )
+        for (trip, day), (route, vehicle) in sorted(vehicle_of.items())
+    ]

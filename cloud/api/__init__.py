@@ -22,11 +22,8 @@ from cloud.api import (
     nodes,
     people,
     snapshots,
-<<<<<<< HEAD
     transport_network,
-=======
     transport_seats,
->>>>>>> h-seats
     webhooks,
 )
 from cloud.api.scoping import scoped

@@ -84,6 +84,38 @@ async def seed(ruang: Ruang) -> None:
         ],
     )
 
+    def boarding(
+        n: int, trip: str, day: int, hour: float, stop: str, allowed: bool = True
+    ) -> dict[str, Any]:
+        ts = at(day, hour)
+        return {
+            "message_id": f"seed-boarding-{n}",
+            "node": "shuttle-01",
+            "vehicle_id": "shuttle-01",
+            "reader": "door-1",
+            "ts": ts,
+            "hour": ts.hour,
+            "trip_id": trip,
+            "service_date": at(day, 0).strftime("%Y%m%d"),
+            "stop_id": stop,
+            "allowed": allowed,
+            "reason": "reserved" if allowed else "full",
+            "person_id": None,
+            "outcome": "reserved" if allowed else None,
+        }
+
+    await insert_rows(
+        ruang,
+        "transport_boardings",
+        [
+            *(boarding(i, "K1-0-0600", 0, 6.0, "HA-BLOK-A") for i in range(5)),
+            *(boarding(10 + i, "K1-0-0600", 0, 6.1, "HA-BLOK-D") for i in range(3)),
+            *(boarding(20 + i, "K1-0-0615", 1, 6.3, "HA-BLOK-A") for i in range(6)),
+            *(boarding(30 + i, "K2-0-0600", 2, 7.05, "HB-BARAT-1") for i in range(4)),
+            boarding(40, "K2-0-0600", 2, 7.1, "HB-BARAT-1", allowed=False),  # refused: full
+        ],
+    )
+
     def car(vehicle: str, day: int, start: float, end: float, km: float) -> dict[str, Any]:
         return {
             "vehicle_id": vehicle,
@@ -174,6 +206,13 @@ async def test_every_transport_figure_on_the_page_is_the_apis(
         # The seed shows up: 2 no-shows of 8 decided reservations; car-01 out 3.5 + 4 h
         # and car-02 2 h of working time, over 2 cars x 5 days x 10 h.
         assert api["routes"]["totals"]["no_show_rate"] == 0.25
+        # 18 allowed boardings (the refused one is not ridership) on 3 trips of 24 seats.
+        assert api["route"]["total"] == 18
+        assert api["routes"]["totals"]["load_factor"] == round(18 / 72, 4)
+        assert {r["key"]: r["boardings"] for r in api["hour"]["rows"] if r["boardings"]} == {
+            "06": 14,
+            "07": 4,
+        }
         assert api["cars"]["totals"]["hours_used"] == 9.5
         assert api["cars"]["totals"]["utilisation"] == 0.095
         page = await ruang.page(browser, "p-siti", "facility_manager")
@@ -186,8 +225,14 @@ async def test_every_transport_figure_on_the_page_is_the_apis(
         ).to_have_text("25,0 %")
         await screenshot(page, "transport-analytics")
 
+        # PNG export of a chart is an image.
+        async with page.expect_download() as info:
+            await page.get_by_test_id("png-ridership-hour").click()
+        png = Path(await (await info.value).path()).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
         # CSV buttons download the API's CSV byte for byte.
         for card, path, extra in (
+            ("ridership-stop", "ridership", {"by": "stop"}),
             ("routes", "routes", {}),
             ("cars", "pool-cars", {}),
         ):

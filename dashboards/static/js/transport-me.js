@@ -266,13 +266,9 @@ async function bookCar(event) {
 async function start() {
   ui.date.value = today();
   try {
-    const [net, cars] = await Promise.all([
-      api("/api/v1/transport/network"),
-      api("/api/v1/transport/vehicles", { query: { kind: "poolcar" } }),
-    ]);
+    const net = await api("/api/v1/transport/network");
     state.stops = new Map(net.stops.map((s) => [s.id, s]));
     state.routes = new Map(net.routes.map((r) => [r.id, r]));
-    state.cars = (Array.isArray(cars) ? cars : cars.vehicles || []).filter((v) => v.kind === "poolcar");
     const options = net.stops.slice().sort((a, b) => a.name.localeCompare(b.name))
       .map((s) => el("option", { value: s.id }, s.name));
     ui.stop.replaceChildren(...options.map((o) => o.cloneNode(true)));
@@ -283,6 +279,13 @@ async function start() {
   } catch (error) {
     showError(ui.results, error, start);
     return;
+  }
+  state.cars = [];
+  try {
+    const cars = await api("/api/v1/transport/vehicles", { query: { kind: "poolcar" } });
+    state.cars = (Array.isArray(cars) ? cars : cars.vehicles || cars.items || []).filter((v) => v.kind === "poolcar");
+  } catch (error) {
+    status(ui.carStatus, "error", t("common.error", { detail: error.message }));
   }
   ui.tripForm.addEventListener("submit", search);
   ui.carForm.addEventListener("submit", bookCar);

@@ -1,0 +1,100 @@
+"""My shuttle (/transport/me) on a 390 px phone: find a trip from my stop, reserve, join the
+waitlist of a full trip, cancel (the waitlist moves up), request a pool car."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.dashboards.conftest import Ruang, running_ruang, screenshot
+from tests.dashboards.transport_helpers import load_sample_transport
+
+pytestmark = pytest.mark.servers
+
+WITA = ZoneInfo("Asia/Makassar")
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+NO_SERVICE = {"20261225", "20270101", "20260817"}
+
+
+def next_weekday() -> str:
+    """A service day after today (WITA) with the sample's weekday timetable."""
+    day = datetime.now(WITA).date() + timedelta(days=1)
+    while day.weekday() >= 5 or day.strftime("%Y%m%d") in NO_SERVICE:
+        day += timedelta(days=1)
+    return day.isoformat()
+
+
+async def open_my_shuttle(ruang: Ruang, browser: Browser, person: str) -> Page:
+    page = await ruang.page(browser, person, "asn", **PHONE)
+    await page.goto("/transport/me")
+    await expect(page.locator("#t-stop option").first).to_be_attached()
+    return page
+
+
+async def search(page: Page, day: str) -> None:
+    await page.select_option("#t-stop", "HA-BLOK-A")
+    await page.select_option("#t-to", "KIPP-TERM")
+    await page.fill("#t-date", day)
+    await page.get_by_role("button", name="Cari", exact=True).click()
+    await expect(page.get_by_test_id("trip-results").locator("li").first).to_be_visible()
+
+
+def trip(page: Page, trip_id: str):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("trip-results").locator(f'li[data-trip="{trip_id}"]')
+
+
+def reservation(page: Page, trip_id: str):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("my-reservations").locator(f'li[data-trip="{trip_id}"]')
+
+
+async def test_reserve_waitlist_and_cancel_on_a_phone(tmp_path: Path, browser: Browser) -> None:
+    # One seat per trip, so the second rider meets a full trip.
+    async with running_ruang(tmp_path, shuttle_default_capacity=1) as ruang:
+        await load_sample_transport(ruang)
+        day = next_weekday()
+        ayu = await open_my_shuttle(ruang, browser, "p-ayu")
+        await expect(ayu.get_by_test_id("my-reservations")).to_contain_text(
+            "Belum ada reservasi kursi."
+        )
+        await search(ayu, day)
+        first = trip(ayu, "K1-0-0600")
+        await expect(first).to_contain_text("Berangkat 06.00 dari Hunian ASN Blok A")
+        await expect(first).to_contain_text("Terminal KIPP Plaza Seremoni")
+        await expect(first.get_by_test_id("trip-seats")).to_have_text("1 dari 1 kursi kosong")
+        await first.get_by_role("button", name="Pesan kursi").click()
+        mine = reservation(ayu, "K1-0-0600")
+        await expect(mine.get_by_test_id("reservation-state")).to_have_text("Kursi terkonfirmasi")
+        await expect(first.get_by_test_id("trip-seats")).to_have_text("Penuh")
+        # Nothing is wider than the phone.
+        assert await ayu.evaluate("document.documentElement.scrollWidth") <= 390
+        await screenshot(ayu, "my-shuttle-phone")
+
+        budi = await open_my_shuttle(ruang, browser, "p-budi")
+        await search(budi, day)
+        full = trip(budi, "K1-0-0600")
+        await expect(full.get_by_test_id("trip-seats")).to_have_text("Penuh")
+        await full.get_by_role("button", name="Masuk daftar tunggu").click()
+        waiting = reservation(budi, "K1-0-0600")
+        await expect(waiting.get_by_test_id("reservation-state")).to_have_text(
+            "Daftar tunggu nomor 1"
+        )
+
+        # Ayu cancels: her reservation goes, and Budi moves up into the seat.
+        await mine.get_by_role("button", name="Batalkan").click()
+        await expect(mine).to_have_count(0)
+        await expect(ayu.get_by_test_id("my-reservations")).to_contain_text(
+            "Belum ada reservasi kursi."
+        )
+        await budi.reload()
+        await expect(waiting.get_by_test_id("reservation-state")).to_have_text(
+            "Kursi terkonfirmasi"
+        )
+        # The API agrees with what the page shows.
+        listed = await budi.request.get("/api/v1/me/transport/reservations?active=true")
+        assert [(r["trip_id"], r["status"]) for r in await listed.json()] == [
+            ("K1-0-0600", "confirmed")
+        ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -24,6 +25,7 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.transport.noshow import SeatJob
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +78,19 @@ def create_app(
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
         app.state.desk_changes = desk_changes
         releaser = AutoReleaser(booking_store, settings.autorelease_interval_s, desk_changes)
+        # Shuttle seats not boarded by departure go back to the trip and its waitlist.
+        seat_job = SeatJob(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_noshow_grace_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
         webhooks.start()
         snapshots.start()
         releaser.start()
+        seat_job.start()
         try:
             yield
         finally:
@@ -90,6 +99,7 @@ def create_app(
             # the time series) and the database.
             live.close()  # ends the open floor streams first
             await releaser.stop()
+            await seat_job.stop()
             await snapshots.stop()
             await webhooks.stop()
             await ingestor.stop()

@@ -21,6 +21,7 @@ from cloud.api import (
     nodes,
     people,
     snapshots,
+    transport_seats,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -56,3 +57,6 @@ router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
+# Seats and pool cars: every signed-in person for themselves; who sees and decides what
+# else is cloud/transport/seat_access.py.
+router.include_router(transport_seats.router, prefix="/api/v1")

@@ -10,12 +10,13 @@ log, and the log counts only fixes between pick-up and return.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,9 +38,7 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def path_length_m(points: Sequence[tuple[float, float]]) -> float:
-    return sum(
-        haversine_m(a[0], a[1], b[0], b[1]) for a, b in zip(points, points[1:], strict=False)
-    )
+    return sum(haversine_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(points))
 
 
 async def record_car_position(
@@ -122,9 +121,9 @@ async def finish_trip_log(conn: AsyncConnection, booking_id: int) -> float:
 async def car_trips(
     conn: AsyncConnection,
     *,
-    person_id: str | None,
-    agency: str | None,
+    visible: ColumnElement[Any] | None,
     vehicle_id: str | None,
+    booking_id: int | None,
     since: datetime | None,
     until: datetime | None,
     with_trace: bool,
@@ -132,10 +131,10 @@ async def car_trips(
 ) -> list[CarTripPublic]:
     """Trip logs of returned bookings, newest first."""
     stmt = select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.status == "returned")
-    if person_id is not None:
-        stmt = stmt.where(CAR_BOOKINGS.c.person_id == person_id)
-    if agency is not None:
-        stmt = stmt.where(CAR_BOOKINGS.c.agency == agency)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    if booking_id is not None:
+        stmt = stmt.where(CAR_BOOKINGS.c.id == booking_id)
     if vehicle_id is not None:
         stmt = stmt.where(CAR_BOOKINGS.c.vehicle_id == vehicle_id)
     if since is not None:

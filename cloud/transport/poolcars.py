@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import ColumnElement, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,9 +63,7 @@ async def _write(store: BookingStore, fn: Any) -> Any:
 
 
 async def get_car_booking(conn: AsyncConnection, booking_id: int) -> Row[Any]:
-    row = (
-        await conn.execute(select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.id == booking_id))
-    ).first()
+    row = (await conn.execute(select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.id == booking_id))).first()
     if row is None:
         raise NotFound(f"car booking {booking_id} is unknown", title="Car booking not found")
     return row
@@ -201,8 +199,7 @@ async def cancel(
 async def list_bookings(
     conn: AsyncConnection,
     *,
-    person_id: str | None,
-    agency: str | None,
+    visible: ColumnElement[Any] | None,
     vehicle_id: str | None,
     status: str | None,
     alarm: CarAlarm | None,
@@ -211,10 +208,8 @@ async def list_bookings(
 ) -> list[CarBookingPublic]:
     now = now_utc()
     stmt = select(CAR_BOOKINGS)
-    if person_id is not None:
-        stmt = stmt.where(CAR_BOOKINGS.c.person_id == person_id)
-    if agency is not None:
-        stmt = stmt.where(CAR_BOOKINGS.c.agency == agency)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if vehicle_id is not None:
         stmt = stmt.where(CAR_BOOKINGS.c.vehicle_id == vehicle_id)
     if status is not None:
@@ -246,9 +241,7 @@ async def record_pickup(
     conn: AsyncConnection, booking_id: int, vehicle_id: str, ts: datetime
 ) -> PickupResult:
     """An `approved` booking becomes `picked_up` at the edge's `ts`; replays are no-ops."""
-    row = (
-        await conn.execute(select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.id == booking_id))
-    ).first()
+    row = (await conn.execute(select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.id == booking_id))).first()
     if row is None:
         return "unknown_booking"
     if row.vehicle_id != vehicle_id:
@@ -270,9 +263,7 @@ async def record_return(
     conn: AsyncConnection, booking_id: int, vehicle_id: str, ts: datetime
 ) -> ReturnResult:
     """A `picked_up` booking becomes `returned`; its trip log (distance, trace) is written."""
-    row = (
-        await conn.execute(select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.id == booking_id))
-    ).first()
+    row = (await conn.execute(select(CAR_BOOKINGS).where(CAR_BOOKINGS.c.id == booking_id))).first()
     if row is None:
         return "unknown_booking"
     if row.vehicle_id != vehicle_id:
@@ -291,4 +282,3 @@ async def record_return(
         return "not_picked_up"
     await finish_trip_log(conn, booking_id)
     return "returned"
-

@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Row, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,7 +25,14 @@ from cloud.db.models_transport_seats import RESERVATION_UNIQUE, SEATS_CHECK
 from cloud.db.tables import PEOPLE, RESERVATIONS, TRIP_SEATS
 from cloud.errors import Conflict, Full, Invalid, NotFound
 from cloud.transport.schemas_seats import ReservationCreate, ReservationPublic, TripSeatsPublic
-from cloud.transport.seat_facts import TripFacts, trip_facts
+from cloud.transport.seat_facts import (
+    DEFAULT_RULE,
+    CapacityRule,
+    TripFacts,
+    ensure_counter,
+    trip_facts,
+    vehicle_info,
+)
 
 TRIP_FULL = "Trip full"
 ALREADY_RESERVED = "Already reserved"
@@ -73,30 +78,11 @@ async def _write(store: BookingStore, fn: Any) -> Any:
         raise problem from None
 
 
-async def ensure_counter(conn: AsyncConnection, facts: TripFacts) -> None:
-    """Creates the trip instance's counter row if it is missing (a no-op when it exists)."""
-    values = {
-        "trip_id": facts.trip_id,
-        "service_date": facts.service_date,
-        "vehicle_id": facts.vehicle_id,
-        "capacity": facts.capacity,
-        "confirmed": 0,
-        "walk_ons": 0,
-        "walk_ons_over": 0,
-        "departs_at": facts.departs_at,
-        "arrives_at": facts.arrives_at,
-    }
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    await conn.execute(make(TRIP_SEATS).values(values).on_conflict_do_nothing())
-
-
 async def _lock_counter(conn: AsyncConnection, trip_id: str, service_date: str) -> Row[Any] | None:
     """The counter row, locked until the transaction ends (PostgreSQL; SQLite holds its
     one write lock already)."""
     return (
-        await conn.execute(
-            select(TRIP_SEATS).where(_key(trip_id, service_date)).with_for_update()
-        )
+        await conn.execute(select(TRIP_SEATS).where(_key(trip_id, service_date)).with_for_update())
     ).first()
 
 
@@ -197,13 +183,13 @@ async def reserve(
     body: ReservationCreate,
     person_id: str,
     *,
-    default_capacity: int,
+    capacity: CapacityRule,
     now: datetime | None = None,
 ) -> ReservationPublic:
     """A confirmed seat, a waitlist place (when asked for and full), or a 409 saying why not."""
     at = now or now_utc()
     async with store.engine.connect() as conn:
-        facts = await trip_facts(conn, body.trip_id, body.service_date, default_capacity)
+        facts = await trip_facts(conn, body.trip_id, body.service_date, capacity)
         if await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id)) is None:
             raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
     departs = _stop_departure(facts, body)
@@ -217,7 +203,11 @@ async def reserve(
         elif body.waitlist:
             status = "waitlisted"
         else:
-            seats = (await conn.execute(select(TRIP_SEATS).where(_key(facts.trip_id, facts.service_date)))).one()
+            seats = (
+                await conn.execute(
+                    select(TRIP_SEATS).where(_key(facts.trip_id, facts.service_date))
+                )
+            ).one()
             raise Full(
                 f"all {seats.capacity} seats of trip {body.trip_id} on {body.service_date} are "
                 "taken; ask again with waitlist=true to queue for a seat",
@@ -305,12 +295,12 @@ async def list_for_person(
 
 
 async def trip_seats(
-    conn: AsyncConnection, trip_id: str, service_date: str, *, default_capacity: int
+    conn: AsyncConnection, trip_id: str, service_date: str, *, capacity: CapacityRule
 ) -> TripSeatsPublic:
     """Counts of one trip instance; a trip nobody reserved yet shows its full capacity."""
     row = (await conn.execute(select(TRIP_SEATS).where(_key(trip_id, service_date)))).first()
     if row is None:
-        facts = await trip_facts(conn, trip_id, service_date, default_capacity)
+        facts = await trip_facts(conn, trip_id, service_date, capacity)
         return TripSeatsPublic(
             trip_id=trip_id,
             service_date=service_date,
@@ -376,7 +366,7 @@ async def mark_boarded(
     ts: datetime,
     *,
     stop: str | None = None,
-    default_capacity: int = 40,
+    capacity: CapacityRule = DEFAULT_RULE,
 ) -> Boarded:
     """Applies an allowed `boarding` on the caller's transaction (the ridesedge applier's).
 
@@ -387,7 +377,7 @@ async def mark_boarded(
     in late, after an outage) counts as boarded after all. Replays are no-ops.
     """
     try:
-        facts = await trip_facts(conn, trip_id, service_date, default_capacity)
+        facts = await trip_facts(conn, trip_id, service_date, capacity)
     except NotFound:
         return Boarded("unknown_trip")
     await ensure_counter(conn, facts)
@@ -461,3 +451,38 @@ async def _set_boarded(conn: AsyncConnection, reservation_id: int, ts: datetime)
         .where(RESERVATIONS.c.id == reservation_id)
         .values(status="boarded", boarded_at=ts, ended_at=None)
     )
+
+
+async def assign_vehicle(
+    conn: AsyncConnection,
+    trip_id: str,
+    service_date: str,
+    vehicle_id: str,
+    capacity: CapacityRule,
+) -> int:
+    """Plans `vehicle_id` on a trip instance: its capacity becomes the trip's. Returns it.
+
+    Seats already taken are never withdrawn: a smaller vehicle leaves the trip with
+    at least as many seats as are confirmed or occupied (the dispatcher sees the
+    trip full). Runs on the caller's transaction.
+    """
+    vehicle = await vehicle_info(conn, vehicle_id)
+    if vehicle is None or vehicle.kind != "shuttle":
+        raise NotFound(f"shuttle {vehicle_id!r} is unknown", title="Vehicle not found")
+    facts = await trip_facts(conn, trip_id, service_date, capacity)
+    await ensure_counter(conn, facts)
+    row = (
+        await conn.execute(
+            select(TRIP_SEATS.c.confirmed, TRIP_SEATS.c.walk_ons)
+            .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
+            .with_for_update()
+        )
+    ).one()
+    seats = int(max(vehicle.capacity, row.confirmed + row.walk_ons))
+    await conn.execute(
+        update(TRIP_SEATS)
+        .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
+        .values(vehicle_id=vehicle_id, capacity=seats)
+    )
+    await promote(conn, trip_id, service_date, now_utc())
+    return seats

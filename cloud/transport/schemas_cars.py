@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CarBookingStatus = Literal["requested", "approved", "rejected", "cancelled", "picked_up", "returned"]
+CarBookingStatus = Literal[
+    "requested", "approved", "rejected", "cancelled", "picked_up", "returned"
+]
 CarAlarm = Literal["overdue", "unreturned"]
 
 

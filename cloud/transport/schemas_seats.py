@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 ReservationStatus = Literal["confirmed", "waitlisted", "boarded", "cancelled", "no_show", "expired"]
 # GTFS ids may hold more than node ids do (":" is common); a slash would break the paths.
 GTFS_ID = r"^[^\x00-\x1f/]{1,64}$"

@@ -129,8 +129,7 @@ def upgrade() -> None:
         sa.Column("returned_at", _TS, nullable=True),
         sa.Column("distance_m", sa.Float(), nullable=True),
         sa.CheckConstraint(
-            "status IN ('requested', 'approved', 'rejected', 'cancelled', 'picked_up', "
-            "'returned')",
+            "status IN ('requested', 'approved', 'rejected', 'cancelled', 'picked_up', 'returned')",
             name="ck_transport_car_status",
         ),
         sa.CheckConstraint("ends_at > starts_at", name="ck_transport_car_range"),
@@ -149,9 +148,7 @@ def upgrade() -> None:
     op.create_table(
         "transport_car_positions",
         sa.Column("id", _BIGID, primary_key=True, autoincrement=True),
-        sa.Column(
-            "booking_id", _BIGID, sa.ForeignKey("transport_car_bookings.id"), nullable=False
-        ),
+        sa.Column("booking_id", _BIGID, sa.ForeignKey("transport_car_bookings.id"), nullable=False),
         sa.Column("vehicle_id", _ID, nullable=False),
         sa.Column("ts", _TS, nullable=False),
         sa.Column("lat", sa.Float(), nullable=False),

@@ -5,18 +5,22 @@ to it. Its snapshot then carries what the node needs to decide taps at the door
 alone (edge/boarding.py, edge/poolcar.py):
 
 - `vehicle`: id, kind, capacity;
-- a shuttle: `trips` it runs today and tomorrow (service days in the schedule's
-  time zone) — those whose seat counter names the vehicle (`transport_trip_seats.
-  vehicle_id`) or whose GTFS `block_id` is the vehicle id — each with capacity,
-  confirmed reservations and its stops with coordinates (the node infers the
-  boarding stop from its fix); `seats`: the confirmed reservations on them;
-  `badges`: every active badge of an ASN and of a guest whose pass is valid (the
-  shuttle is a shared service for every agency);
+- a shuttle: `trips` planned on it today and tomorrow (service days in the
+  schedule's time zone), each with capacity, confirmed reservations and its
+  stops with coordinates (the node infers the boarding stop from its fix);
+  `seats`: the reservations on them; `badges`: every active badge of an ASN and
+  of a guest whose pass is valid (the shuttle is a shared service for every
+  agency);
 - a pool car: `car_bookings` approved (or picked up) around today, and the
   badges of their holders only.
 
-The snapshot is republished when reservations or car bookings change
-(`SnapshotPublisher.mark_dirty(node)` through `vehicle_nodes_changed`).
+Trips, seats and car bookings come from the seat service
+(`cloud/transport/seat_snapshot.py::vehicle_snapshot_parts`); this module adds
+the stops and the badges and says which node rides in which vehicle.
+
+The publisher (cloud/fleet/snapshots.py) compares these sections with what each
+vehicle node was last sent every few seconds, so any change of reservations or
+car bookings republishes that node's snapshot.
 """
 
 from __future__ import annotations
@@ -30,23 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import (
     BADGES,
-    CAR_BOOKINGS,
     PEOPLE,
-    RESERVATIONS,
     TRANSPORT_STOP_TIMES,
     TRANSPORT_STOPS,
-    TRANSPORT_TRIPS,
     TRANSPORT_VEHICLES,
-    TRIP_SEATS,
 )
 from cloud.transport import schedule
+from cloud.transport.seat_snapshot import vehicle_snapshot_parts
 from ruang import contract
-
-# Car bookings that ended this recently still ship (a late return), and those
-# starting this soon after the end of the day (an early pick-up).
-CAR_LOOKBACK = timedelta(hours=12)
-CAR_LOOKAHEAD = timedelta(hours=12)
-ACTIVE_CAR = ("approved", "picked_up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,92 +85,26 @@ async def _trip_stops(
     return {trip: tuple(stops) for trip, stops in out.items()}
 
 
-async def _shuttle(conn: AsyncConnection, vehicle: Any, now: datetime) -> VehicleSections:
+async def _parts(conn: AsyncConnection, vehicle: Any, now: datetime) -> VehicleSections:
+    """Today's and tomorrow's parts from the seat service, with each trip's stops added."""
     tz = await schedule.timezone(conn)
     today = now.astimezone(tz).date()
-    days = [schedule.gtfs_date(today), schedule.gtfs_date(today + timedelta(days=1))]
-    counters = {
-        (r.trip_id, r.service_date): r
-        for r in await conn.execute(select(TRIP_SEATS).where(TRIP_SEATS.c.service_date.in_(days)))
-    }
-    blocks = set(
-        await conn.scalars(
-            select(TRANSPORT_TRIPS.c.trip_id).where(TRANSPORT_TRIPS.c.block_id == vehicle.id)
-        )
-    )
-    runs: list[tuple[Any, Any]] = []
-    for day in days:
-        for trip in await schedule.trips_on(conn, day):
-            counter = counters.get((trip.trip_id, trip.service_date))
-            assigned = counter.vehicle_id if counter is not None else None
-            if assigned == vehicle.id or (assigned is None and trip.trip_id in blocks):
-                runs.append((trip, counter))
-    stops = await _trip_stops(conn, sorted({t.trip_id for t, _ in runs}))
-    keys = [(t.trip_id, t.service_date) for t, _ in runs]
-    seat_rows = (
-        await conn.execute(
-            select(RESERVATIONS).where(
-                RESERVATIONS.c.status == "confirmed",
-                RESERVATIONS.c.service_date.in_(days),
-                RESERVATIONS.c.trip_id.in_(sorted({k[0] for k in keys})),
-            )
-        )
-        if keys
-        else []
-    )
-    wanted = set(keys)
-    seats = tuple(
-        contract.SnapshotSeat(
-            id=str(r.id),
-            person=r.person_id,
-            trip=r.trip_id,
-            service_date=r.service_date,
-            from_stop=r.from_stop,
-        )
-        for r in seat_rows
-        if (r.trip_id, r.service_date) in wanted
-    )
-    booked: dict[tuple[str, str], int] = {}
-    for s in seats:
-        booked[(s.trip, s.service_date)] = booked.get((s.trip, s.service_date), 0) + 1
-    trips = []
-    for trip, counter in runs:
-        key = (trip.trip_id, trip.service_date)
-        capacity = min(1000, counter.capacity if counter is not None else vehicle.capacity)
-        trips.append(
-            contract.SnapshotTrip(
-                trip=trip.trip_id,
-                service_date=trip.service_date,
-                start=trip.start,
-                end=trip.end,
-                capacity=capacity,
-                reserved=min(capacity, booked.get(key, 0)),
-                stops=stops.get(trip.trip_id, ())[:200],
-            )
-        )
-    return VehicleSections(_vehicle(vehicle), trips=tuple(trips), seats=seats)
-
-
-async def _poolcar(conn: AsyncConnection, vehicle: Any, now: datetime) -> VehicleSections:
-    rows = await conn.execute(
-        select(CAR_BOOKINGS).where(
-            CAR_BOOKINGS.c.vehicle_id == vehicle.id,
-            CAR_BOOKINGS.c.status.in_(ACTIVE_CAR),
-            CAR_BOOKINGS.c.ends_at > now - CAR_LOOKBACK,
-            CAR_BOOKINGS.c.starts_at < now + timedelta(days=1) + CAR_LOOKAHEAD,
-        )
-    )
-    bookings = tuple(
-        contract.SnapshotCarBooking(
-            id=str(r.id),
-            person=r.person_id,
-            start=r.starts_at.timestamp(),
-            end=r.ends_at.timestamp(),
-        )
-        for r in rows
-    )
+    trips: list[contract.SnapshotTrip] = []
+    seats: list[contract.SnapshotSeat] = []
+    cars: dict[str, contract.SnapshotCarBooking] = {}
+    for day in (today, today + timedelta(days=1)):
+        day_trips, day_seats, day_cars = await vehicle_snapshot_parts(conn, vehicle.id, day)
+        trips += day_trips
+        seats += day_seats
+        cars.update((c.id, c) for c in day_cars)
+    stops = await _trip_stops(conn, sorted({t.trip for t in trips}))
+    with_stops = tuple(t.model_copy(update={"stops": stops.get(t.trip, ())[:200]}) for t in trips)
+    bookings = tuple(sorted(cars.values(), key=lambda c: (c.start, c.id)))
+    if vehicle.kind == "shuttle":
+        return VehicleSections(_vehicle(vehicle), trips=with_stops, seats=tuple(seats))
+    # A pool car's door opens for the holders of its bookings only.
     return VehicleSections(
-        _vehicle(vehicle), car_bookings=bookings, people=frozenset(b.person for b in bookings)
+        _vehicle(vehicle), car_bookings=bookings, people=frozenset(c.person for c in bookings)
     )
 
 
@@ -192,9 +121,7 @@ async def vehicle_sections(
     vehicle = await vehicle_of_node(conn, node)
     if vehicle is None:
         return None
-    if vehicle.kind == "shuttle":
-        return await _shuttle(conn, vehicle, now)
-    return await _poolcar(conn, vehicle, now)
+    return await _parts(conn, vehicle, now)
 
 
 async def vehicle_badges(

@@ -32,6 +32,7 @@ from cloud.db.timestamps import utc
 from cloud.ingest.bindings import Refusal
 from cloud.ingest.items import ApplyResult, Envelope
 from cloud.transport.rides import RideEvent, RideWrites
+from cloud.transport.seat_facts import DEFAULT_RULE, CapacityRule
 from ruang import contract
 
 # 8 columns a row: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
@@ -93,6 +94,7 @@ class EventWrites:
         state: Callable[
             [AsyncConnection, contract.NodeState, datetime, ApplyResult], Awaitable[None]
         ],
+        shuttle_capacity: CapacityRule = DEFAULT_RULE,
     ) -> None:
         self._insert_events = (
             insert(EVENTS)
@@ -101,7 +103,7 @@ class EventWrites:
             .execution_options(insertmanyvalues_page_size=ROWS_PER_INSERT)
         )
         self._node_seen = node_seen
-        self._rides = RideWrites(insert)
+        self._rides = RideWrites(insert, shuttle_capacity)
         self._refusal = refusal
         self._state = state
 

@@ -39,6 +39,7 @@ from cloud.mqtt.session import Held, MqttSession
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
+from cloud.transport.seat_facts import capacity_rule
 from ruang import contract
 from ruang.backoff import Backoff
 from ruang.tasks import cancel_and_wait
@@ -87,6 +88,7 @@ class Ingestor:
             engine.dialect.name,
             last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
             health_sample_interval_s=settings.fleet_sample_interval_s,
+            shuttle_capacity=capacity_rule(settings),
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).

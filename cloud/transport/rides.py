@@ -32,6 +32,7 @@ from cloud.db.timestamps import utc
 from cloud.transport import schedule
 from cloud.transport.poolcars import record_pickup, record_return
 from cloud.transport.reservations import mark_boarded
+from cloud.transport.seat_facts import DEFAULT_RULE, CapacityRule
 from ruang import contract
 
 RideEvent = contract.Boarding | contract.PoolCarUse
@@ -69,7 +70,11 @@ async def holders(conn: AsyncConnection, badges: set[str]) -> dict[str, str]:
 class RideWrites:
     """Applies the ride events of one flush (see the module docstring)."""
 
-    def __init__(self, insert: Callable[[Table], Any]) -> None:
+    def __init__(
+        self, insert: Callable[[Table], Any], capacity: CapacityRule = DEFAULT_RULE
+    ) -> None:
+        # A trip with no vehicle planned takes its capacity from this rule (cloud settings).
+        self._capacity = capacity
         self._boarding = insert(TRANSPORT_BOARDINGS).on_conflict_do_nothing(
             index_elements=[TRANSPORT_BOARDINGS.c.message_id]
         )
@@ -137,7 +142,9 @@ class RideWrites:
         who: str | int | None = _as_id(event.reservation) or person
         if who is None:
             return "unknown_person"
-        boarded = await mark_boarded(conn, event.trip, event.service_date, who, ts, stop=event.stop)
+        boarded = await mark_boarded(
+            conn, event.trip, event.service_date, who, ts, stop=event.stop, capacity=self._capacity
+        )
         return boarded.result
 
     async def _car(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -51,3 +52,21 @@ class FoundTrip(BaseModel):
     free: int
     waitlist: int
     stops: list[str] = Field(description="the trip's stops in order")
+
+
+class KioskDeparture(BaseModel):
+    """One line of the lobby's departures board: timetable, live expectation, seat state."""
+
+    trip: str
+    service_date: str
+    route: str = Field(description="route short name")
+    route_color: str | None
+    headsign: str
+    stop_id: str
+    stop: str = Field(description="stop name")
+    scheduled_at: datetime
+    expected_at: datetime = Field(description="live prediction, else the timetable")
+    delay_s: int | None = Field(description="expected - scheduled; null without a prediction")
+    status: Literal["scheduled", "on_time", "delayed", "cancelled"]
+    live: bool = Field(description="the expectation comes from the vehicle's position")
+    full: bool = Field(description="no free seat left (reservations and walk-ons)")

@@ -3,15 +3,18 @@ written straight into the cloud's database for history (as the desk analytics te
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cloud.db import tables
-from cloud.transport.gtfs_export import sample_zip
+from cloud.transport.gtfs_export import SAMPLE_GTFS, sample_zip
 from cloud.transport.gtfs_import import import_gtfs
 from tests.dashboards.conftest import Ruang
 
@@ -77,3 +80,79 @@ async def insert_rows(
     finally:
         if own:
             await engine.dispose()
+
+
+def _gtfs_time(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def rolling_feed(now: datetime, starts_min: Sequence[int] = (-20, -8, 5, 15, 30, 45, 60)) -> bytes:
+    """The sample network with K1 and K2 trips leaving their first stop `starts_min` minutes
+    from `now`, running every day: tests see departures whatever the time of day.
+
+    The service day is the WITA date three hours before `now`, so a trip just after
+    midnight is written as 24:xx of the day before (as GTFS allows) and every time is
+    positive.
+    """
+    wita = ZoneInfo("Asia/Makassar")
+    local = now.astimezone(wita)
+    day = (local - timedelta(hours=3)).date()
+    midnight = datetime.combine(day, time(0), wita)
+    base = int((local.replace(second=0, microsecond=0) - midnight).total_seconds())
+    files = {p.name: p.read_text(encoding="utf-8") for p in SAMPLE_GTFS.glob("*.txt")}
+    pattern: dict[str, list[list[str]]] = {}
+    for line in files["stop_times.txt"].splitlines()[1:]:
+        cells = line.split(",")
+        if cells[0] in ("K1-0-0700", "K2-0-0700"):
+            pattern.setdefault(cells[0][:2], []).append(cells)
+    trips = [
+        "route_id,service_id,trip_id,trip_headsign,direction_id,shape_id,wheelchair_accessible"
+    ]
+    times = [files["stop_times.txt"].splitlines()[0]]
+    for route, rows in sorted(pattern.items()):
+        for start in starts_min:
+            trip = f"{route}-R{start:+d}"
+            trips.append(f"{route},DAILY,{trip},KIPP,0,{route}-0,1")
+            for cells in rows:
+
+                def shifted(hms: str, start: int = start) -> str:
+                    h, m, s = (int(x) for x in hms.split(":"))
+                    return _gtfs_time(base + start * 60 + (h * 3600 + m * 60 + s) - 7 * 3600)
+
+                times.append(",".join([trip, shifted(cells[1]), shifted(cells[2]), *cells[3:]]))
+    files["trips.txt"] = "\n".join(trips) + "\n"
+    files["stop_times.txt"] = "\n".join(times) + "\n"
+    span = (
+        (day - timedelta(days=1)).strftime("%Y%m%d"),
+        (day + timedelta(days=2)).strftime("%Y%m%d"),
+    )
+    files["calendar.txt"] = (
+        "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+        f"DAILY,1,1,1,1,1,1,1,{span[0]},{span[1]}\n"
+    )
+    files.pop("calendar_dates.txt", None)
+    files.pop("feed_info.txt", None)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, body in sorted(files.items()):
+            archive.writestr(name, body)
+    return buffer.getvalue()
+
+
+async def load_rolling_transport(
+    ruang: Ruang, now: datetime, *, site: str = "ikn-kipp", site_stops: Sequence[str] = ()
+) -> None:
+    """`load_sample_transport`, with the rolling timetable, and the stops near `site`."""
+    await load_sample_transport(ruang, site=site)
+    engine = create_async_engine(ruang.settings.database_url)
+    try:
+        await import_gtfs(engine, rolling_feed(now))
+        if site_stops:
+            await insert_rows(
+                ruang,
+                "transport_site_stops",
+                [{"site_id": site, "stop_id": s, "walk_m": 150} for s in site_stops],
+                engine=engine,
+            )
+    finally:
+        await engine.dispose()

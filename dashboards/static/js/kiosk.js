@@ -120,19 +120,22 @@ function renderShuttles() {
     return;
   }
   shuttleList.replaceChildren(el("table", { class: "shuttle-table", "data-testid": "shuttle-table" },
-    el("thead", {}, el("tr", {}, ["route", "stop", "departs", "expected", "status"].map((k) =>
+    el("thead", {}, el("tr", {}, ["route", "stop", "departs", "status"].map((k) =>
       el("th", { scope: "col" }, tr(`kiosk.shuttles.${k}`))))),
     el("tbody", {}, shuttles.slice(0, 8).map((s) => {
-      const minutes = s.status === "cancelled" ? null : minutesAway(s);
+      const cancelled = s.status === "cancelled";
+      const minutes = cancelled ? null : minutesAway(s);
+      const moved = !cancelled && s.expected_at && departs(s.expected_at) !== departs(s.scheduled_at);
       return el("tr", { dataset: { trip: s.trip, stop: s.stop_id, status: s.status, full: String(Boolean(s.full)) } },
         el("td", {}, el("span", { class: "route-badge", style: s.route_color ? `border-color: #${s.route_color}` : undefined }, s.route ?? "—"),
-          s.headsign ? el("span", { class: "headsign" }, ` ${s.headsign}`) : null),
+          s.headsign ? el("span", { class: "headsign" }, `→ ${s.headsign}`) : null),
         el("td", {}, s.stop ?? "—"),
-        el("td", { class: "departs" }, s.scheduled_at ? departs(s.scheduled_at) : "—"),
-        el("td", { class: "departs expected", "data-testid": "shuttle-expected" },
-          s.status === "cancelled" ? "—" : departs(s.expected_at || s.scheduled_at),
+        // The expected time is the big one; the timetable's shows struck through when it moved.
+        el("td", { class: "departs", "data-testid": "shuttle-expected" },
+          cancelled ? departs(s.scheduled_at) : departs(s.expected_at || s.scheduled_at),
+          moved ? el("span", { class: "was" }, departs(s.scheduled_at)) : null,
           minutes === null ? null : el("span", { class: "in-min" },
-            ` · ${minutes ? tr("kiosk.shuttles.in_min", { min: minutes }) : tr("kiosk.shuttles.now")}`)),
+            minutes ? tr("kiosk.shuttles.in_min", { min: minutes }) : tr("kiosk.shuttles.now"))),
         el("td", { class: "status" }, statusCells(s)));
     }))));
 }

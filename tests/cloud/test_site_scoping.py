@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,10 @@ from cloud.db.models import Desk
 from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
+from cloud.transport.gtfs_export import sample_zip
+from cloud.transport.gtfs_import import import_gtfs
+from cloud.transport.poolcars import record_pickup, record_return
+from tests.cloud.transport.seat_helpers import TripRef, add_vehicle, future_trip, reservation
 from tests.helpers import auth_headers
 
 from .conftest import serving
@@ -127,6 +131,19 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/webhooks": ADMIN_ONLY,
     "DELETE /api/v1/webhooks/{webhook_id}": ADMIN_ONLY,
     "GET /api/v1/webhooks/{webhook_id}/deliveries": ADMIN_ONLY,
+    # Seats and pool cars (cloud/transport/seat_access.py): people act for themselves,
+    # a facility manager for the people and pool cars of their sites; seat counts
+    # carry no names; only an approver of the booker's agency (or an admin) decides.
+    "POST /api/v1/transport/reservations": BOOKING_WRITE,
+    "DELETE /api/v1/transport/reservations/{reservation_id}": BOOKING_WRITE,
+    "GET /api/v1/me/transport/reservations": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}/{service_date}/seats": SIGNED_IN,
+    "POST /api/v1/transport/car-bookings": BOOKING_WRITE,
+    "GET /api/v1/transport/car-bookings": BOOKING_LIST,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/approve": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
+    "GET /api/v1/transport/car-trips": BOOKING_LIST,
 }
 
 
@@ -175,9 +192,12 @@ class World:
     letters: dict[str, int]
     replay_letters: dict[str, int]  # apart from `letters`: a DELETE may run first
     keys: CheckinKeys
+    # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
+    transport: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
+            **self.transport.get(role, {}),
             "desk_id": f"xa-desk-{role}",
             "node_id": f"xa-node-{role}",
             "floor_id": "xa-floor",
@@ -281,7 +301,58 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys)
+    transport = await _seed_transport(http, settings)
+    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+
+
+async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
+    """The sample schedule, a pool car per role in site A, and per role a seat and a car
+    booking of site A's person; one returned car trip (so trip logs list site A)."""
+    engine = make_engine(settings.database_url)
+    try:
+        await import_gtfs(engine, sample_zip())
+        trip = await future_trip(engine)
+        for role in (*ROLES, "trips"):
+            await add_vehicle(engine, f"xa-car-{role}", "poolcar", 5, site="xa-site")
+        out: dict[str, Any] = {}
+        for role in ROLES:
+            r = await http.post(
+                "/api/v1/transport/reservations", json=reservation(trip, f"xa-p-{role}")
+            )
+            assert r.status_code == 201, r.text
+            car = _car_booking(f"xa-p-{role}", f"xa-car-{role}", 1)
+            c = await http.post("/api/v1/transport/car-bookings", json=car)
+            assert c.status_code == 201, c.text
+            out[role] = {
+                "reservation_id": str(r.json()["id"]),
+                "car_booking_id": str(c.json()["id"]),
+                "trip_id": trip.trip_id,
+                "service_date": trip.service_date,
+                "from_stop": trip.stops[0],
+            }
+        c = await http.post(
+            "/api/v1/transport/car-bookings", json=_car_booking("xa-p-admin", "xa-car-trips", 0)
+        )
+        await http.post(f"/api/v1/transport/car-bookings/{c.json()['id']}/approve")
+        async with engine.begin() as conn:
+            now = datetime.now(UTC)
+            assert await record_pickup(conn, c.json()["id"], "xa-car-trips", now) == "picked_up"
+            assert await record_return(conn, c.json()["id"], "xa-car-trips", now) == "returned"
+    finally:
+        await engine.dispose()
+    return out
+
+
+def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
+    start = _day(days, 23) if days else datetime.now(UTC) + timedelta(minutes=1)
+    body = {
+        "vehicle_id": car,
+        "purpose": "Dinas",
+        "destination": "Balikpapan",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(minutes=30)).isoformat(),
+    }
+    return body if person is None else {**body, "person_id": person}
 
 
 def _request(op: str, role: str, world: World) -> dict[str, Any]:
@@ -331,6 +402,10 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+        "POST /api/v1/transport/reservations": {
+            **reservation(_other_trip(world, role), f"xa-p-{role}"),
+        },
+        "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/people/import":
@@ -339,6 +414,12 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
     elif body is not None:
         request["json"] = body
     return request
+
+
+def _other_trip(world: World, role: str) -> TripRef:
+    # The seeded trip again: who may ask is the matter here (then "one per person": a 409).
+    seeded = world.transport[role]
+    return TripRef(seeded["trip_id"], seeded["service_date"], (seeded["from_stop"],), ())
 
 
 def _judge(expected: str, status: int, body: str, role: str) -> str | None:

@@ -49,6 +49,7 @@ def main() -> int:
         outbox,
         tap_latency,
         tap_offline,
+        transport,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -65,6 +66,7 @@ def main() -> int:
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,
+        "transport": transport.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

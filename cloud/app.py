@@ -25,6 +25,7 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.transport.live import LiveService
 from cloud.transport.noshow import SeatJob
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,11 @@ def create_app(
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
+        # Vehicle positions (live and from outbox backlogs) feed live transport.
+        transport_live = LiveService(engine)
+        app.state.transport_live = transport_live
+        ingestor.on_position = transport_live.offer
+        await transport_live.start()
 
         # Bookings changed by the API, auto-release or a QR check-in reach both.
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
@@ -98,6 +104,7 @@ def create_app(
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
             live.close()  # ends the open floor streams first
+            await transport_live.stop()
             await releaser.stop()
             await seat_job.stop()
             await snapshots.stop()

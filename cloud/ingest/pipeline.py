@@ -126,6 +126,9 @@ class Ingestor:
         self.on_desks_changed: Callable[[set[str]], None] | None = None
         # Told which rooms' occupancy an applied batch changed (the same hub).
         self.on_rooms_changed: Callable[[set[str]], None] | None = None
+        # Given every accepted vehicle position, live (False) or from a backlog (True):
+        # live transport (cloud/transport/live.py). Must only queue: it runs per message.
+        self.on_position: Callable[[contract.Position, bool], None] | None = None
         # Refused for the clock, waiting for the writer: events to park (with the
         # message, for its event_ack), and per node (edge - cloud offset, receive time).
         self._parked: list[ParkedEvent] = []
@@ -204,6 +207,8 @@ class Ingestor:
             line = lineprotocol.for_telemetry(message)
             if line is not None:
                 self._lines.append(line)
+            if self.on_position is not None and type(message) is contract.Position:
+                self.on_position(message, True)
             self._pending_count += 1
             self._wake.set()
         else:
@@ -267,6 +272,10 @@ class Ingestor:
             batch.rooms[room.room] = (room.node, room.present, room.ts, room.sensor)
             if refusal is None:
                 self._lines.append(lineprotocol.room_presence(room))
+        elif kind is contract.Position:
+            self._lines.append(lineprotocol.position(message))  # type: ignore[arg-type]
+            if self.on_position is not None:
+                self.on_position(message, False)  # type: ignore[arg-type]
         elif kind is contract.Heartbeat:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
         elif kind is contract.NodeHealth:

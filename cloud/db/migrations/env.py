@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_fleet,
     models_transport,
+    models_transport_live,
     models_transport_rides,
     models_transport_seats,
 )

@@ -19,7 +19,8 @@ from cloud.buildings.floormap import STATES, current_time, map_desks
 from cloud.buildings.schemas import KioskAvailability, KioskBuilding, KioskFloor
 from cloud.db.tables import BUILDINGS, DESKS, FLOORS, SITES
 from cloud.errors import NotFound
-from cloud.transport.kiosk_departures import Predict, kiosk_departures
+from cloud.transport.kiosk_departures import kiosk_alerts, kiosk_departures
+from cloud.transport.live import LiveService
 
 
 async def kiosk_availability(
@@ -27,8 +28,7 @@ async def kiosk_availability(
     site: str | None,
     now: datetime | None = None,
     *,
-    predict: Predict | None = None,
-    alerts: list[str] | None = None,
+    live: LiveService | None = None,
 ) -> KioskAvailability:
     """Per floor desk counts for the lobby screen: no names, no people at all."""
     at = now or current_time()
@@ -98,6 +98,7 @@ async def kiosk_availability(
         site=site,
         timezone=timezone,
         buildings=list(buildings.values()),
-        shuttles=await kiosk_departures(conn, site, at, predict),
-        shuttle_alerts=alerts or [],
+        # Without the live service (a bare API in a test) there is no board to show.
+        shuttles=await kiosk_departures(conn, site, at, live) if live is not None else [],
+        shuttle_alerts=await kiosk_alerts(conn, site, at, live) if live is not None else [],
     )

@@ -65,7 +65,9 @@ class KioskDeparture(BaseModel):
     stop_id: str
     stop: str = Field(description="stop name")
     scheduled_at: datetime
-    expected_at: datetime = Field(description="live prediction, else the timetable")
+    expected_at: datetime | None = Field(
+        description="live prediction, else the timetable; null when cancelled"
+    )
     delay_s: int | None = Field(description="expected - scheduled; null without a prediction")
     status: Literal["scheduled", "on_time", "delayed", "cancelled"]
     live: bool = Field(description="the expectation comes from the vehicle's position")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,56 +15,53 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from cloud.db import tables
 from cloud.transport.gtfs_export import SAMPLE_GTFS, sample_zip
-from cloud.transport.gtfs_import import import_gtfs
 from tests.dashboards.conftest import Ruang
 
 SHUTTLES = (("shuttle-01", 24), ("shuttle-02", 24), ("shuttle-03", 30))
 POOL_CARS = (("car-01", "KT 1001 IK"), ("car-02", "KT 1002 IK"))
 
 
-async def load_sample_transport(ruang: Ruang, *, site: str = "ikn-kipp") -> None:
-    """The sample GTFS schedule, three shuttles and two pool cars (each on its own node)."""
-    engine = create_async_engine(ruang.settings.database_url)
-    try:
-        await import_gtfs(engine, sample_zip())
-        now = datetime.now(UTC)
-        vehicles: list[dict[str, Any]] = [
-            {
-                "id": vid,
-                "kind": "shuttle",
-                "label": vid.replace("-", " ").title(),
-                "capacity": capacity,
-                "seats": capacity - 6,
-                "wheelchair_accessible": True,
-                "plate": None,
-                "site_id": None,
-                "node_id": vid,
-                "state": "in_service",
-                "state_changed_at": now,
-                "created_at": now,
-            }
-            for vid, capacity in SHUTTLES
-        ]
-        vehicles += [
-            {
-                "id": vid,
-                "kind": "poolcar",
-                "label": f"Mobil dinas {plate}",
-                "capacity": 5,
-                "seats": 5,
-                "wheelchair_accessible": False,
-                "plate": plate,
-                "site_id": site,
-                "node_id": vid,
-                "state": "at_depot",
-                "state_changed_at": now,
-                "created_at": now,
-            }
-            for vid, plate in POOL_CARS
-        ]
-        await insert_rows(ruang, "transport_vehicles", vehicles, engine=engine)
-    finally:
-        await engine.dispose()
+async def load_sample_transport(
+    ruang: Ruang, *, site: str = "ikn-kipp", feed: bytes | None = None
+) -> None:
+    """A GTFS schedule (the sample's by default), three shuttles and two pool cars (each on
+    its own node), through the API as an administrator would: the live service and the
+    ingest bindings learn them at once."""
+    r = await ruang.admin.post(
+        "/api/v1/transport/gtfs",
+        content=feed or sample_zip(),
+        headers={"content-type": "application/zip"},
+    )
+    assert r.status_code == 200, r.text
+    vehicles: list[dict[str, Any]] = [
+        {
+            "id": vid,
+            "kind": "shuttle",
+            "label": vid.replace("-", " ").title(),
+            "capacity": capacity,
+            "seats": capacity - 6,
+            "wheelchair_accessible": True,
+            "node_id": vid,
+            "state": "in_service",
+        }
+        for vid, capacity in SHUTTLES
+    ]
+    vehicles += [
+        {
+            "id": vid,
+            "kind": "poolcar",
+            "label": f"Mobil dinas {plate}",
+            "seats": 5,
+            "plate": plate,
+            "site_id": site,
+            "node_id": vid,
+            "state": "at_depot",
+        }
+        for vid, plate in POOL_CARS
+    ]
+    for vehicle in vehicles:
+        r = await ruang.admin.post("/api/v1/transport/vehicles", json=vehicle)
+        assert r.status_code == 201, r.text
 
 
 async def insert_rows(
@@ -142,17 +139,11 @@ def rolling_feed(now: datetime, starts_min: Sequence[int] = (-20, -8, 5, 15, 30,
 async def load_rolling_transport(
     ruang: Ruang, now: datetime, *, site: str = "ikn-kipp", site_stops: Sequence[str] = ()
 ) -> None:
-    """`load_sample_transport`, with the rolling timetable, and the stops near `site`."""
-    await load_sample_transport(ruang, site=site)
-    engine = create_async_engine(ruang.settings.database_url)
-    try:
-        await import_gtfs(engine, rolling_feed(now))
-        if site_stops:
-            await insert_rows(
-                ruang,
-                "transport_site_stops",
-                [{"site_id": site, "stop_id": s, "walk_m": 150} for s in site_stops],
-                engine=engine,
-            )
-    finally:
-        await engine.dispose()
+    """`load_sample_transport` with the rolling timetable, and the stops near `site`."""
+    await load_sample_transport(ruang, site=site, feed=rolling_feed(now))
+    if site_stops:
+        r = await ruang.admin.put(
+            f"/api/v1/transport/sites/{site}/stops",
+            json=[{"stop_id": s, "walk_m": 150} for s in site_stops],
+        )
+        assert r.status_code == 200, r.text

@@ -7,8 +7,10 @@
 // of the vehicles it names. Stale, off-route and offline vehicles are highlighted
 // on the map (ring pattern) and in the table (flag words), never by colour alone.
 
-import { announce, api, el, liveStream, showError, t } from "./common.js";
+import { announce, api, el, lang, liveStream, showError, t } from "./common.js";
 import { drawNetwork, placeVehicles, routeColour, vehicleAlert } from "./transit-map.js";
+
+const LOCALE = lang === "id" ? "id-ID" : "en-GB";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -150,30 +152,18 @@ function renderLegend() {
     item("offline", "dispatch.flag.offline"));
 }
 
-/** Shape points as [lat, lon], whatever the API's point objects are called. */
-function shapePoints(shape) {
-  return listOf(shape, "points").map((p) => (Array.isArray(p) ? p : [p.lat, p.lon]));
-}
-
 async function loadNetwork() {
-  const [routes, stops, shapes, trips] = await Promise.all([
-    api("/api/v1/transport/routes"),
-    api("/api/v1/transport/stops"),
-    api("/api/v1/transport/shapes"),
+  const [net, trips] = await Promise.all([
+    api("/api/v1/transport/network"),
     api("/api/v1/transport/trips", { query: { date: today() } }),
   ]);
-  view.routes = new Map(listOf(routes, "routes").map((r) => [r.id, r]));
-  view.stops = new Map(listOf(stops, "stops").map((s) => [s.id, s]));
+  view.routes = new Map(net.routes.map((r) => [r.id, r]));
+  view.stops = new Map(net.stops.map((s) => [s.id, s]));
   view.trips = listOf(trips, "trips");
-  const routeOfShape = new Map();
-  for (const trip of view.trips) if (trip.shape_id) routeOfShape.set(trip.shape_id, trip.route_id);
-  const shapeRows = listOf(shapes, "shapes").map((s) => ({
-    id: s.id, route_id: s.route_id || routeOfShape.get(s.id), points: shapePoints(s),
-  }));
   view.map = drawNetwork({
-    shapes: shapeRows,
-    stops: [...view.stops.values()],
-    routes: [...view.routes.values()],
+    shapes: net.shapes,
+    stops: net.stops,
+    routes: net.routes,
     title: t("dispatch.map_label", { count: 0 }),
   });
   ui.canvas.replaceChildren(view.map.root);
@@ -182,12 +172,13 @@ async function loadNetwork() {
   fillAlertChoices();
 }
 
+const hhmm = (iso) => new Date(iso).toLocaleTimeString(LOCALE, { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Makassar" });
+
 function fillTripChoices() {
-  const time = (trip) => trip.start_time || trip.departure || "";
   ui.assignTrip.replaceChildren(...view.trips
-    .slice().sort((a, b) => String(time(a)).localeCompare(String(time(b))))
-    .map((trip) => el("option", { value: trip.trip_id || trip.id },
-      `${routeName(trip.route_id)} · ${trip.trip_id || trip.id}${time(trip) ? ` · ${String(time(trip)).slice(0, 5)}` : ""}${trip.headsign ? ` → ${trip.headsign}` : ""}`)));
+    .slice().sort((a, b) => String(a.start).localeCompare(String(b.start)))
+    .map((trip) => el("option", { value: `${trip.trip_id}|${trip.service_date}` },
+      `${hhmm(trip.start)} · ${routeName(trip.route_id)} · ${trip.trip_id}${trip.headsign ? ` → ${trip.headsign}` : ""}`)));
 }
 
 function fillAlertChoices() {
@@ -200,7 +191,7 @@ function fillAlertChoices() {
 }
 
 async function loadAlerts() {
-  const alerts = listOf(await api("/api/v1/transport/alerts"), "alerts");
+  const alerts = listOf(await api("/api/v1/transport/alerts"), "alerts").filter((a) => a.active !== false);
   if (!alerts.length) {
     ui.alertList.replaceChildren(el("li", { class: "muted" }, t("dispatch.alert.none")));
     return;
@@ -257,21 +248,39 @@ ui.alertForm.addEventListener("submit", async (event) => {
   }
 });
 
-ui.assignForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const vehicle = ui.assignVehicle.value;
-  const trip = ui.assignTrip.value;
-  if (!vehicle || !trip) return;
+function chosenTrip() {
+  const [trip, serviceDate] = (ui.assignTrip.value || "").split("|");
+  return { trip, serviceDate };
+}
+
+async function dispatchAction(run, done) {
   try {
-    await api("/api/v1/transport/assignments", {
-      method: "POST", body: { vehicle, trip_id: trip, service_date: today().replaceAll("-", "") },
-    });
+    await run();
     ui.assignStatus.className = "success";
-    ui.assignStatus.textContent = t("dispatch.assign.done", { vehicle, trip });
+    ui.assignStatus.textContent = done;
+    announce(done);
   } catch (error) {
     ui.assignStatus.className = "error";
     ui.assignStatus.textContent = t("common.error", { detail: error.message });
   }
+}
+
+ui.assignForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const vehicle = ui.assignVehicle.value;
+  const { trip, serviceDate } = chosenTrip();
+  if (!vehicle || !trip) return;
+  dispatchAction(() => api("/api/v1/transport/assignments", {
+    method: "POST", body: { vehicle, trip_id: trip, service_date: serviceDate },
+  }), t("dispatch.assign.done", { vehicle, trip }));
+});
+
+$("cancel-trip").addEventListener("click", () => {
+  const { trip, serviceDate } = chosenTrip();
+  if (!trip) return;
+  dispatchAction(() => api("/api/v1/transport/cancellations", {
+    method: "POST", body: { trip_id: trip, service_date: serviceDate },
+  }), t("dispatch.assign.cancelled", { trip }));
 });
 
 function connect() {

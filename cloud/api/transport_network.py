@@ -1,7 +1,8 @@
 """The transport network for the maps (routes, stops, shapes in one read) and the rider's
-trip search.
+searches: trips from a stop, pool cars free for a time.
 
-Anyone signed in: the public timetable's geometry and seat counts, nothing personal.
+Anyone signed in: the public timetable's geometry, seat counts and car ids, nothing
+personal.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from cloud.api_types import Problem
+from cloud.api_types import AwareDateTime, Problem
 from cloud.deps import DbDep, SettingsDep
 from cloud.people.auth import CurrentUser
+from cloud.problems import ProblemError
 from cloud.transport.network import network
-from cloud.transport.schemas_network import FoundTrip, Network
+from cloud.transport.schemas_network import FoundTrip, FreeCar, Network
 from cloud.transport.seat_facts import capacity_rule
-from cloud.transport.trip_finder import find_trips
+from cloud.transport.trip_finder import find_trips, free_pool_cars
 
 router = APIRouter(prefix="/transport", tags=["transport"])
 StopQ = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f/]{1,64}$")]
@@ -46,3 +48,21 @@ async def trip_finder(
     return await find_trips(
         conn, from_stop, day, to_stop=to_stop or None, capacity=capacity_rule(settings)
     )
+
+
+@router.get(
+    "/pool-cars/free",
+    response_model=list[FreeCar],
+    responses={422: {"model": Problem, "description": "bad time range"}},
+)
+async def pool_cars_free(
+    conn: DbDep,
+    user: CurrentUser,
+    start: Annotated[AwareDateTime, Query(alias="from", description="RFC 3339 with offset")],
+    to: Annotated[AwareDateTime, Query(description="RFC 3339 with offset, after from")],
+    site: Annotated[str | None, Query(max_length=64, description="home site")] = None,
+) -> list[FreeCar]:
+    """Pool cars with no live booking overlapping [from, to): what a rider may request."""
+    if to <= start:
+        raise ProblemError(422, "to must be after from", title="Bad time range")
+    return await free_pool_cars(conn, start, to, site)

@@ -72,3 +72,13 @@ class KioskDeparture(BaseModel):
     status: Literal["scheduled", "on_time", "delayed", "cancelled"]
     live: bool = Field(description="the expectation comes from the vehicle's position")
     full: bool = Field(description="no free seat left (reservations and walk-ons)")
+
+
+class FreeCar(BaseModel):
+    """A pool car nobody has booked for the asked time."""
+
+    id: str
+    label: str
+    seats: int
+    plate: str | None
+    site_id: str | None

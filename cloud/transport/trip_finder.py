@@ -1,19 +1,25 @@
-"""The rider's trip search: trips leaving a stop on a service day, with where they go, when
-they reach the rider's destination and how many seats are still free.
+"""The rider's searches: trips leaving a stop on a service day (with where they go, when
+they reach the rider's destination and how many seats are still free), and the pool
+cars free for a time.
 
-Read from the timetable (cloud.transport.schedule) and the seat counts
-(cloud.transport.reservations): counts only, never who holds a seat.
+Read from the timetable (cloud.transport.schedule), the seat counts
+(cloud.transport.reservations) and the car bookings: counts and cars only, never
+who holds a seat or a car.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.db.models_transport_seats import ACTIVE_CAR_STATUSES
+from cloud.db.tables import CAR_BOOKINGS
+from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
 from cloud.errors import NotFound
 from cloud.transport import reservations, schedule
-from cloud.transport.schemas_network import FoundTrip
+from cloud.transport.schemas_network import FoundTrip, FreeCar
 from cloud.transport.seat_facts import CapacityRule
 
 MAX_TRIPS = 60
@@ -77,3 +83,35 @@ async def find_trips(
             )
         )
     return out
+
+
+async def free_pool_cars(
+    conn: AsyncConnection, start: datetime, end: datetime, site: str | None = None
+) -> list[FreeCar]:
+    """Pool cars (of `site`, when given) with no live booking overlapping [start, end).
+
+    The booking itself is still decided by the database's conflict rule: a car shown
+    here may be taken by someone else first, and the booking then answers 409.
+    """
+    busy = select(CAR_BOOKINGS.c.vehicle_id).where(
+        and_(
+            CAR_BOOKINGS.c.status.in_(ACTIVE_CAR_STATUSES),
+            CAR_BOOKINGS.c.starts_at < end,
+            CAR_BOOKINGS.c.ends_at > start,
+        )
+    )
+    stmt = (
+        select(VEHICLES)
+        .where(
+            VEHICLES.c.kind == "poolcar",
+            VEHICLES.c.state != "offline",
+            VEHICLES.c.id.not_in(busy),
+        )
+        .order_by(VEHICLES.c.id)
+    )
+    if site is not None:
+        stmt = stmt.where(VEHICLES.c.site_id == site)
+    return [
+        FreeCar(id=v.id, label=v.label, seats=v.seats, plate=v.plate, site_id=v.site_id)
+        for v in await conn.execute(stmt)
+    ]

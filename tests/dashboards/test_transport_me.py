@@ -98,3 +98,52 @@ async def test_reserve_waitlist_and_cancel_on_a_phone(tmp_path: Path, browser: B
         assert [(r["trip_id"], r["status"]) for r in await listed.json()] == [
             ("K1-0-0600", "confirmed")
         ]
+
+
+async def request_car(page: Page, day: str, purpose: str) -> None:
+    await page.fill("#c-purpose", purpose)
+    await page.fill("#c-destination", "Kantor Gubernur Kalimantan Timur, Samarinda")
+    await page.fill("#c-start", f"{day}T09:00")
+    await page.fill("#c-end", f"{day}T12:30")
+    await page.get_by_role("button", name="Ajukan pemesanan").click()
+
+
+async def test_pool_car_requests_take_the_free_cars_then_say_none_is_left(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with running_ruang(tmp_path) as ruang:
+        await load_sample_transport(ruang)
+        day = next_weekday()
+        booked: list[str] = []
+        for person in ("p-ayu", "p-budi"):
+            page = await open_my_shuttle(ruang, browser, person)
+            await request_car(page, day, f"Rapat koordinasi ({person})")
+            await expect(page.get_by_test_id("car-status")).to_have_text(
+                "Pemesanan diajukan: Menunggu persetujuan."
+            )
+            mine = page.get_by_test_id("my-car-bookings").locator("li")
+            await expect(mine).to_have_count(1)
+            await expect(mine.get_by_test_id("car-state")).to_have_text("Menunggu persetujuan")
+            await expect(mine).to_contain_text(f"Rapat koordinasi ({person})")
+            booked.append(await mine.inner_text())
+        # Each got a different car (the two pool cars), each sees only their own request.
+        assert "car-01" in booked[0] and "car-02" in booked[1], booked
+        third = await open_my_shuttle(ruang, browser, "p-siti")
+        await request_car(third, day, "Kunjungan lapangan")
+        await expect(third.get_by_test_id("car-status")).to_have_text(
+            "Tidak ada mobil dinas yang kosong pada waktu itu."
+        )
+        assert await third.evaluate("document.documentElement.scrollWidth") <= 390
+
+        # Ayu cancels hers: the car is free again for that time.
+        ayu = await open_my_shuttle(ruang, browser, "p-ayu")
+        await expect(ayu.get_by_test_id("my-car-bookings").locator("li")).to_have_count(1)
+        await ayu.get_by_test_id("my-car-bookings").get_by_role("button", name="Batalkan").click()
+        await expect(ayu.get_by_test_id("my-car-bookings")).to_contain_text(
+            "Belum ada pemesanan mobil."
+        )
+        await request_car(third, day, "Kunjungan lapangan")
+        await expect(third.get_by_test_id("car-status")).to_have_text(
+            "Pemesanan diajukan: Menunggu persetujuan."
+        )
+        await expect(third.get_by_test_id("my-car-bookings")).to_contain_text("car-01")

@@ -227,7 +227,8 @@ async function cancelCar(b) {
   }
 }
 
-/** Tries the pool cars in turn: the first one free for that time takes the booking. */
+/** Asks which pool cars are free then and tries them in turn: the database decides, so a
+ *  car taken meanwhile (409) just moves on to the next one. */
 async function bookCar(event) {
   event.preventDefault();
   const form = new FormData(ui.carForm);
@@ -244,7 +245,18 @@ async function bookCar(event) {
     return;
   }
   let lastError = null;
-  for (const car of state.cars) {
+  let cars = [];
+  try {
+    cars = await api("/api/v1/transport/pool-cars/free", { query: { from: startsAt, to: endsAt } });
+  } catch (error) {
+    status(ui.carStatus, "error", t("common.error", { detail: error.message }));
+    return;
+  }
+  if (!cars.length) {
+    status(ui.carStatus, "error", t("myshuttle.car.no_cars"));
+    return;
+  }
+  for (const car of cars) {
     try {
       const made = await api("/api/v1/transport/car-bookings", {
         method: "POST", body: { vehicle_id: car.id, purpose, destination, starts_at: startsAt, ends_at: endsAt },
@@ -279,13 +291,6 @@ async function start() {
   } catch (error) {
     showError(ui.results, error, start);
     return;
-  }
-  state.cars = [];
-  try {
-    const cars = await api("/api/v1/transport/vehicles", { query: { kind: "poolcar" } });
-    state.cars = (Array.isArray(cars) ? cars : cars.vehicles || cars.items || []).filter((v) => v.kind === "poolcar");
-  } catch (error) {
-    status(ui.carStatus, "error", t("common.error", { detail: error.message }));
   }
   ui.tripForm.addEventListener("submit", search);
   ui.carForm.addEventListener("submit", bookCar);

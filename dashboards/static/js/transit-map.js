@@ -12,6 +12,7 @@ import { svg } from "./common.js";
 
 const VIEW_WIDTH = 1000;
 const PAD = 40;
+const LABEL_ROOM = 150;  // right of the easternmost stop, for its name
 
 /** A projection fitted to `points` ([lat, lon] pairs) in a VIEW_WIDTH-wide viewBox. */
 export function fitProjection(points) {
@@ -24,10 +25,10 @@ export function fitProjection(points) {
   // The longer side fills the width; a single point still gets a sane scale.
   const spanX = Math.max((maxLon - minLon) * kx, 1e-4);
   const spanY = Math.max(maxLat - minLat, 1e-4);
-  const scale = (VIEW_WIDTH - 2 * PAD) / Math.max(spanX, spanY);
+  const scale = Math.min((VIEW_WIDTH - 2 * PAD - LABEL_ROOM) / spanX, (VIEW_WIDTH - 2 * PAD) / spanY);
   const width = VIEW_WIDTH;
   const height = Math.round(spanY * scale + 2 * PAD);
-  const offsetX = (VIEW_WIDTH - spanX * scale) / 2;
+  const offsetX = (VIEW_WIDTH - LABEL_ROOM - spanX * scale) / 2;
   return {
     width,
     height,

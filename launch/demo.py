@@ -18,7 +18,9 @@ token:
 - hands the edge the cloud's snapshot public key, so taps are decided from the
   signed snapshot (bookings, badges) rather than a fallback;
 - lets the simulated crowd tap the roster's badges, so the floor map shows the
-  facility manager real names.
+  facility manager real names;
+- loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
+  and the stops near the site (launch/demo_transport.py).
 
 Every map state appears on floor 1: free, booked, checked in, away, occupied
 (someone at the drop-in desk who never taps) and unavailable (L1-D24).
@@ -37,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.devservers import free_port
 
 if TYPE_CHECKING:
@@ -285,6 +288,7 @@ async def run_demo(
                 base_url=url, timeout=30, headers={"Authorization": f"Bearer {admin}"}
             ) as http:
                 badges = await set_up_building(http, set(floor.sims))
+                transport = await set_up_transport(http)
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
             edge_settings = EdgeSettings(
@@ -313,6 +317,12 @@ async def run_demo(
                 flush=True,
             )
             print(f"  kiosk      {url}/kiosk   (lobby screen, no sign-in)", flush=True)
+            print(
+                f"  transport  {transport['trips.txt']} weekday shuttle trips on "
+                f"{transport['routes.txt']} routes (WITA), {len(SHUTTLES)} shuttles: "
+                f"{url}/api/v1/transport/trips",
+                flush=True,
+            )
             print(
                 f"  API        {url}/docs   (scripts: `ruang token admin --role admin` "
                 "mints a bearer token)",

@@ -9,10 +9,12 @@ for admins; vehicles are for the operators of their home site.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import BeforeValidator
 
 from cloud.api.scoping import scoped
 from cloud.api_types import Problem
@@ -47,8 +49,22 @@ ADMINS = [require_roles("admin")]
 GtfsId = Annotated[str, Path(min_length=1, max_length=64, description="GTFS id")]
 VehicleId = Annotated[str, Path(pattern=ID_PATTERN, description="vehicle id")]
 SiteId = Annotated[str, Path(pattern=ID_PATTERN, description="site id")]
+
+
+def _iso_date(value: object) -> object:
+    """A date as YYYY-MM-DD text only (pydantic alone also takes numbers as Unix times)."""
+    if value is None or isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ServiceDate = Annotated[
-    date | None, Query(description="service day (WITA); default today", alias="date")
+    date | None,
+    BeforeValidator(_iso_date),
+    Query(description="service day (WITA), YYYY-MM-DD; default today", alias="date"),
 ]
 RouteFilter = Annotated[str | None, Query(max_length=64, description="route_id")]
 StopFilter = Annotated[str | None, Query(max_length=64, description="stop_id")]

@@ -56,11 +56,12 @@ def check_keys(config: dict[str, Any]) -> None:
 
 async def check_vehicles(conn: AsyncConnection, node: str, config: dict[str, Any]) -> None:
     """A `gps` entry names the vehicle its fixes are for (`vehicle`, else its `device`): a
-    vehicle another node rides in is refused, and a node riding in a vehicle
+    vehicle another node (or no node) rides in is refused, and a node riding in a vehicle
     (`transport_vehicles.node_id`) may name only that one."""
-    if "gps" not in config:
+    # Every key that binds vehicles (as ingestion reads the config), not only `gps`.
+    named = bindings.config_bindings(config).get("vehicles")
+    if named is None:
         return
-    named = bindings.config_bindings({"gps": config["gps"]}).get("vehicles", frozenset())
     rows = await conn.execute(
         select(TRANSPORT_VEHICLES.c.id, TRANSPORT_VEHICLES.c.node_id).where(
             (TRANSPORT_VEHICLES.c.id.in_(sorted(named))) | (TRANSPORT_VEHICLES.c.node_id == node)

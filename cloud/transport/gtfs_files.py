@@ -80,6 +80,17 @@ def real(low: float, high: float) -> Parse:
     return parse
 
 
+def parse_route_type(value: str) -> int:
+    """A basic route type (0-7, 11, 12) or an extended one (100-1702)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not (0 <= number <= 7 or number in (11, 12) or 100 <= number <= 1702):
+        raise ValueError("a route type: 0-7, 11, 12 or an extended type 100-1702 (3 = bus)")
+    return number
+
+
 def parse_time(value: str) -> int:
     """H:MM:SS or HH:MM:SS after the service day's noon - 12 h; may pass 24:00:00."""
     match = _TIME.match(value)
@@ -216,7 +227,7 @@ ROUTES = FileSpec(
         Column("route_short_name", "short_name", text(64)),
         Column("route_long_name", "long_name", text(200)),
         Column("route_desc", "description", text(500)),
-        Column("route_type", "route_type", integer(0, 1702), required=True),
+        Column("route_type", "route_type", parse_route_type, required=True),
         Column("route_color", "color", parse_color),
         Column("route_text_color", "text_color", parse_color),
         Column("route_sort_order", "sort_order", integer(0, 2**31 - 1)),

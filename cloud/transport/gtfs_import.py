@@ -239,6 +239,7 @@ def _check_references(feed: _Feed) -> None:
             feed.error("routes.txt", line, "route_short_name", "a short or a long name is needed")
 
     stop_ids = {s["stop_id"] for s in rows.get("stops", [])}
+    stations = {s["stop_id"] for s in rows.get("stops", []) if s["location_type"] == 1}
     for s, line in zip(rows.get("stops", []), lines.get("stops", []), strict=True):
         if s["location_type"] is None:
             s["location_type"] = 0
@@ -278,10 +279,12 @@ def _check_references(feed: _Feed) -> None:
         if t["shape_id"] is not None and t["shape_id"] not in shapes:
             feed.error("trips.txt", line, "shape_id", f"unknown shape {t['shape_id']!r}")
 
-    _check_stop_times(feed, trip_ids, stop_ids)
+    _check_stop_times(feed, trip_ids, stop_ids, stations)
 
 
-def _check_stop_times(feed: _Feed, trip_ids: set[str], stop_ids: set[str]) -> None:
+def _check_stop_times(
+    feed: _Feed, trip_ids: set[str], stop_ids: set[str], stations: set[str]
+) -> None:
     by_trip: dict[str, list[tuple[dict[str, Any], int]]] = defaultdict(list)
     for st, line in zip(
         feed.rows.get("stop_times", []), feed.lines.get("stop_times", []), strict=True
@@ -291,6 +294,10 @@ def _check_stop_times(feed: _Feed, trip_ids: set[str], stop_ids: set[str]) -> No
             continue
         if st["stop_id"] not in stop_ids:
             feed.error("stop_times.txt", line, "stop_id", f"unknown stop {st['stop_id']!r}")
+        elif st["stop_id"] in stations:
+            feed.error(
+                "stop_times.txt", line, "stop_id", "a station (location_type 1): name its stop"
+            )
         # One of the two given: the other is the same time (no dwell).
         if st["arrival_s"] is None:
             st["arrival_s"] = st["departure_s"]

@@ -52,6 +52,10 @@ CROSS_FIELD_RULES = (
     r"^/api/v1/people/import$",
     r"^/api/v1/nodes/\{node_id\}/config$",
     r"^/api/v1/webhooks$",
+    # A GTFS zip's files and references; a vehicle's kind rules, site and node; known stops.
+    r"^/api/v1/transport/gtfs$",
+    r"^/api/v1/transport/vehicles(/\{vehicle_id\})?$",
+    r"^/api/v1/transport/sites/\{site\}/stops$",
 )
 CONFIG = schemathesis.Config.from_dict(
     {
@@ -75,10 +79,12 @@ CONFIG = schemathesis.Config.from_dict(
                 },
             }
             for rule in CROSS_FIELD_RULES
-            for method in ("GET", "POST", "PUT")
+            for method in ("GET", "POST", "PUT", "PATCH")
         ],
     }
 )
+# A GTFS upload is a zip: generated bodies are sent as raw bytes, like octet-stream.
+schemathesis.serializer.alias("application/zip", "application/octet-stream")
 # Loaded at import so that each operation is a test item of its own. Streams never
 # end by themselves (SSE); they are tested in tests/cloud/live/test_live.py.
 as_admin = schemathesis.openapi.from_dict(_openapi(), config=CONFIG).exclude(path_regex=r"/stream$")

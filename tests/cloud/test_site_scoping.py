@@ -144,6 +144,21 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
     "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
     "GET /api/v1/transport/car-trips": BOOKING_LIST,
+    # The GTFS schedule is public timetable data for every signed-in user; replacing it is
+    # the operator's (admins). Vehicles belong to their home site's operators.
+    "POST /api/v1/transport/gtfs": ADMIN_ONLY,
+    "GET /api/v1/transport/gtfs": SIGNED_IN,
+    "GET /api/v1/transport/stops": SIGNED_IN,
+    "GET /api/v1/transport/routes": SIGNED_IN,
+    "GET /api/v1/transport/shapes": SIGNED_IN,
+    "GET /api/v1/transport/trips": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}": SIGNED_IN,
+    "GET /api/v1/transport/sites/{site}/stops": SIGNED_IN,
+    "PUT /api/v1/transport/sites/{site}/stops": MANAGER_ONE,
+    "GET /api/v1/transport/vehicles": OPERATOR_LIST,
+    "POST /api/v1/transport/vehicles": MANAGER_ONE,
+    "GET /api/v1/transport/vehicles/{vehicle_id}": OPERATOR_ONE,
+    "PATCH /api/v1/transport/vehicles/{vehicle_id}": MANAGER_ONE,
 }
 
 
@@ -206,6 +221,9 @@ class World:
             "booking_id": str(self.bookings[role]),
             "webhook_id": str(self.webhooks[role]),
             "letter_id": str(self.letters[role]),
+            "vehicle_id": f"xa-car-{role}",
+            "site": "xa-site",
+            "trip_id": "K1-0-0600",
         }
 
 
@@ -241,6 +259,12 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
             b["person_id"][len("xa-p-") :]: b["id"]
             for b in (await http.get("/api/v1/badges")).json()
         }
+        r = await http.post(
+            "/api/v1/transport/gtfs",
+            content=sample_zip(),
+            headers={"content-type": "application/zip"},
+        )
+        assert r.status_code == 200, r.text
         start, end = _day(1, 9), _day(1, 12)
         bookings, webhooks = {}, {}
         for i, role in enumerate(ROLES):
@@ -257,6 +281,8 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
             bookings[role] = r.json()["id"]
             r = await http.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{role}"})
             webhooks[role] = r.json()["id"]
+            r = await http.post("/api/v1/transport/vehicles", json=_car(f"xa-car-{role}", n=i))
+            assert r.status_code == 201, r.text
             async with engine.begin() as conn:
                 # Someone sits at each desk now: live occupancy carries their badge UID.
                 await conn.execute(
@@ -355,6 +381,25 @@ def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
     return body if person is None else {**body, "person_id": person}
 
 
+def _car(vehicle_id: str, n: int) -> dict[str, Any]:
+    return {
+        "id": vehicle_id,
+        "kind": "poolcar",
+        "label": "Mobil dinas",
+        "seats": 4,
+        "plate": f"KT {1000 + n} XA",
+        "site_id": "xa-site",
+    }
+
+
+def _weekday(days: int) -> str:
+    """A weekday `days` or more ahead (the sample schedule runs Monday to Friday)."""
+    day = _day(days, 12).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day.isoformat()
+
+
 def _request(op: str, role: str, world: World) -> dict[str, Any]:
     """method, url, params and body for `op` as `role`, aimed at site A's resources."""
     method, path = op.split(" ", 1)
@@ -373,6 +418,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/releases": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
+        "GET /api/v1/transport/trips/{trip_id}": {"date": _weekday(1)},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -406,9 +452,15 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
+        "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
+        "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
+        "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
-    if op == "POST /api/v1/people/import":
+    if op == "POST /api/v1/transport/gtfs":
+        request["content"] = sample_zip()
+        request["headers"] = {"content-type": "application/zip"}
+    elif op == "POST /api/v1/people/import":
         request["content"] = f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,xa-site\n"
         request["headers"] = {"content-type": "text/csv"}
     elif body is not None:

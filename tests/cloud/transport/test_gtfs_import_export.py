@@ -289,3 +289,42 @@ async def test_stops_without_shape_distances_are_projected_onto_the_shape(
     assert [s.dist_m for s in projected.stops] == pytest.approx(
         [s.dist_m for s in with_dist.stops], abs=1.0
     )
+
+
+async def test_two_imports_at_once_leave_one_whole_schedule(engine: AsyncEngine) -> None:
+    import asyncio
+
+    files = sample_files()
+    fewer = (
+        "\n".join(line for line in files["trips.txt"].splitlines() if not line.startswith("K3,"))
+        + "\n"
+    )
+    times = (
+        "\n".join(
+            line for line in files["stop_times.txt"].splitlines() if not line.startswith("K3-")
+        )
+        + "\n"
+    )
+    small = edited(trips_txt=fewer, stop_times_txt=times)
+    results = await asyncio.gather(
+        import_gtfs(engine, sample_zip()), import_gtfs(engine, small), import_gtfs(engine, small)
+    )
+    assert [r["trips.txt"] for r in results] == [234, 156, 156]
+    trips, stop_times = await counts(engine)
+    # Whichever committed last, its schedule is whole: never two mixed or doubled.
+    assert (trips, stop_times) in {(234, 1170), (156, len(times.splitlines()) - 1)}
+
+
+def test_a_trip_cannot_call_at_a_station_and_route_types_are_gtfs_ones() -> None:
+    files = sample_files()
+    term = "KIPP-TERM,KT,Terminal KIPP Plaza Seremoni,-0.96950,116.70200,"
+    stops = files["stops.txt"].replace(term + "0,1", term + "1,1")
+    errors = refusal(edited(stops_txt=stops))
+    assert errors and {(e["file"], e["field"]) for e in errors} == {("stop_times.txt", "stop_id")}
+    assert errors[0]["message"] == "a station (location_type 1): name its stop"
+    routes = files["routes.txt"].replace(
+        "Hunian ASN Blok A - KIPP,3,", "Hunian ASN Blok A - KIPP,50,"
+    )
+    assert [(e["line"], e["field"]) for e in refusal(edited(routes_txt=routes))] == [
+        (2, "route_type")
+    ]

@@ -117,3 +117,19 @@ async def test_a_node_rides_in_one_vehicle(engine: AsyncEngine) -> None:
     assert moved.node_id == "vnode-5"
     async with engine.connect() as conn:
         assert (await vehicles.vehicle_of_node(conn, "vnode-5")).id == "bus-6"  # type: ignore[union-attr]
+
+
+async def test_set_state_moves_state_changed_at_only_on_a_change(engine: AsyncEngine) -> None:
+    await make(engine, "bus-7", "vnode-7")
+    async with engine.connect() as conn:
+        before = await vehicles.get_vehicle(conn, "bus-7")
+        assert before.state == "at_depot"
+        assert not await vehicles.set_state(conn, "bus-7", "at_depot")
+        assert await vehicles.set_state(conn, "bus-7", "in_service")
+        await conn.commit()
+        after = await vehicles.get_vehicle(conn, "bus-7")
+        assert not await vehicles.set_state(conn, "bus-7", "in_service")
+        await conn.commit()
+        again = await vehicles.get_vehicle(conn, "bus-7")
+    assert after.state == "in_service" and after.state_changed_at >= before.state_changed_at
+    assert again.state_changed_at == after.state_changed_at

@@ -26,8 +26,7 @@ def create_app(settings: CloudSettings | None = None) -> FastAPI:
 
 class _Server(uvicorn.Server):
     """uvicorn waits for open responses before the lifespan shutdown; live streams never
-    end on their own, so the live hubs (floor maps, transport) are closed first (ending
-    them), then uvicorn goes on."""
+    end on their own, so the live hub is closed first (ending them), then uvicorn goes on."""
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)
@@ -37,6 +36,7 @@ class _Server(uvicorn.Server):
         live: LiveHub | None = getattr(self._app.state, "live", None)
         if live is not None:
             live.close()
+        # The same for the live transport map's streams (cloud/transport/live.py).
         transport = getattr(self._app.state, "transport_live", None)
         if transport is not None:
             transport.hub.close()

@@ -58,10 +58,11 @@ def sample_plan(
     speed_kmh: float = 30.0,
     dwell_s: float = 30.0,
     reverse: bool = False,
+    waypoints: Sequence[tuple[float, float]] = SAMPLE_WAYPOINTS,
 ) -> TripPlan:
-    """A trip over SAMPLE_WAYPOINTS with a stop at every `stop_every`-th vertex, timed
+    """A trip over `waypoints` with a stop at every `stop_every`-th vertex, timed
     at `speed_kmh` between stops with `dwell_s` at each; first departure at `start`."""
-    points = SAMPLE_WAYPOINTS[::-1] if reverse else SAMPLE_WAYPOINTS
+    points = list(waypoints)[::-1] if reverse else list(waypoints)
     shape = build_shape(points)
     idx = list(range(0, len(shape), stop_every))
     if idx[-1] != len(shape) - 1:

@@ -189,7 +189,13 @@ async def list_alerts(conn: DbDep) -> list[AlertPublic]:
     return await dispatch.alerts(conn)
 
 
-@router.post("/alerts", response_model=AlertPublic, status_code=201, dependencies=DISPATCHERS)
+@router.post(
+    "/alerts",
+    response_model=AlertPublic,
+    status_code=201,
+    dependencies=DISPATCHERS,
+    responses={422: {"model": Problem, "description": "ends_at not after starts_at"}},
+)
 async def create_alert(body: AlertCreate, engine: EngineDep, live: TransportLiveDep) -> AlertPublic:
     async with engine.begin() as conn:
         out = await dispatch.create_alert(conn, body)

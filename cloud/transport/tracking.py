@@ -141,7 +141,12 @@ def match_trip(
         p = project(plan.shape, fix.lat, fix.lon)
         if p.cross_m > config.match_radius_m:
             continue
-        score = abs(p.dist_m - expected) + 4 * p.cross_m
+        if p.dist_m >= plan.stops[-1].dist_m - 2 * config.stop_radius_m:
+            continue  # at (or past) its last stop: nothing left of that trip to track
+        # Metres off the timetable, plus a little for each second outside the trip's
+        # times: at a terminal, the trip about to leave beats the one that just ended.
+        outside = max(0.0, plan.start - fix.ts, fix.ts - plan.end)
+        score = abs(p.dist_m - expected) + 4 * p.cross_m + 2 * outside
         if best is None or score < best[0]:
             best = (score, plan)
     return best[1] if best else None
@@ -162,6 +167,7 @@ class VehicleTracker:
         self._suspects: list[Fix] = []  # consecutive refused jumps, for re-anchoring
         self.completed: set[tuple[str, str]] = set()
         self._done: deque[_TripState] = deque(maxlen=4)  # finished, still taking backlog
+        self._finished_at = -math.inf
 
     # -- trip ---------------------------------------------------------------------------
 
@@ -185,8 +191,9 @@ class VehicleTracker:
         self._trip = _TripState(plan, assigned, obs=[_StopObs() for _ in plan.stops])
         self._trip.dist_m = plan.stops[0].dist_m if plan.stops else 0.0
         # Fixes already seen around the trip's start count towards its first stops.
+        since = max(plan.start - self.config.match_window_s, self._finished_at)
         for fix in self._recent:
-            if fix.ts >= plan.start - self.config.match_window_s:
+            if fix.ts >= since:
                 self._observe(self._trip, fix, live=fix is self.last)
 
     # -- live view ----------------------------------------------------------------------
@@ -402,6 +409,8 @@ class VehicleTracker:
         if not (o.first_slow <= o.last_slow or o.after is not None):
             return None
         self.completed.add((t.plan.trip_id, t.plan.service_date))
+        # Fixes before this moment belong to the finished trip, not to the next one.
+        self._finished_at = t.history[-1][0] if t.history else -math.inf
         self._done.append(t)
         self._trip = None
         return t.plan

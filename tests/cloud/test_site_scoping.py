@@ -74,7 +74,28 @@ TECHNICIAN_ONE = row(U, "403", "403", "404", "403", "ok", "403", "ok")
 BOOKING_WRITE = row(U, "403", "403", "403", "403", "403", "ok", "ok")
 BOOKING_LIST = row(U, "-", "-", "-", "-", "-", "A", "A")
 
+# Office transport is one service across sites: any facility manager (and dispatchers,
+# a role of the transport UI) runs it; DELETEs of a trip/alert that does not exist are 404.
+DISPATCH = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
+DISPATCH_GONE = row(U, "403", "403", "403", "404", "403", "404", "404")
+
 EXPECTED: dict[str, dict[str, str]] = {
+    "GET /api/v1/transport/live": DISPATCH,
+    "GET /api/v1/transport/live/stream": DISPATCH,
+    "GET /api/v1/transport/assignments": DISPATCH,
+    "POST /api/v1/transport/assignments": DISPATCH,
+    "DELETE /api/v1/transport/assignments/{trip_id}/{service_date}": DISPATCH_GONE,
+    "GET /api/v1/transport/cancellations": DISPATCH,
+    "POST /api/v1/transport/cancellations": DISPATCH,
+    "DELETE /api/v1/transport/cancellations/{trip_id}/{service_date}": DISPATCH_GONE,
+    "GET /api/v1/transport/alerts": DISPATCH,
+    "POST /api/v1/transport/alerts": DISPATCH,
+    "DELETE /api/v1/transport/alerts/{alert_id}": DISPATCH_GONE,
+    # Public, nothing personal: departures boards and the GTFS-Realtime feeds.
+    "GET /api/v1/transport/departures": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/vehicle-positions": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/trip-updates": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/alerts": PUBLIC,
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /api/v1/snapshot-key": PUBLIC,
@@ -224,6 +245,8 @@ class World:
             "vehicle_id": f"xa-car-{role}",
             "site": "xa-site",
             "trip_id": "K1-0-0600",
+            "service_date": "20261207",
+            "alert_id": "xa-no-alert",
         }
 
 

@@ -26,7 +26,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def _agent(vehicle: str, port: str, mqtt_url: str, data_dir: Path, key: Path) ->
     from edge.settings import EdgeSettings
     from edge.vehicle_config import VehicleConfig
 
-    kind = "poolcar" if vehicle.startswith("ikn-car") else "shuttle"
+    kind: Literal["shuttle", "poolcar"] = "poolcar" if vehicle.startswith("ikn-car") else "shuttle"
     return EdgeAgent(
         EdgeSettings(
             node_id=node_of(vehicle),
@@ -209,9 +209,8 @@ async def run_fleet(
                 continue
             taken.add((plan.trip_id, plan.service_date))
             run = ShuttleRun(plan, traffic=seeded_traffic(seed + n, len(plan.stops) - 1))
-            sim = await stack.enter_async_context(
-                ShuttleSimulator(run, start=max(now.timestamp(), run.t0))
-            )
+            sim = ShuttleSimulator(run, start=max(now.timestamp(), run.t0))
+            await stack.enter_async_context(sim)
             agent = _agent(vehicle, sim.path, mqtt_url, data_dir, public_key)
             tg.create_task(agent.run(), name=f"edge-{vehicle}")
             await assign(http, vehicle, plan)

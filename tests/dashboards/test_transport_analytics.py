@@ -150,9 +150,10 @@ def same(dom: str, api: Any) -> bool:
 
 
 async def data(page: Page, selector: str) -> list[dict[str, str]]:
-    return await page.locator(selector).evaluate_all(
+    found: list[dict[str, str]] = await page.locator(selector).evaluate_all(
         "nodes => nodes.map(n => Object.assign({}, n.dataset))"
     )
+    return found
 
 
 async def api_json(ruang: Ruang, days: tuple[str, str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cloud.db import tables
+from cloud.db.models import Base
 from cloud.transport.gtfs_export import SAMPLE_GTFS, sample_zip
 from tests.dashboards.conftest import Ruang
 
@@ -71,7 +71,7 @@ async def insert_rows(
     own = engine is None
     engine = engine or create_async_engine(ruang.settings.database_url)
     try:
-        target: Table = tables.models.Base.metadata.tables[table]
+        target: Table = Base.metadata.tables[table]
         async with engine.begin() as conn:
             await conn.execute(insert(target), list(rows))
     finally:

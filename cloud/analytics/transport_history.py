@@ -1,7 +1,8 @@
 """Reading what the transport reports count, for one range, from the database.
 
 Each source is the record of what happened (docs/analytics.md, "Transport"):
-the vehicles' `boarding` events (one row per event id), seat reservations
+the vehicles' `boarding` events (one row per event id), the stop departures the
+live tracker detected from positions (`transport_stop_events`), seat reservations
 decided at departure (seat service), pool-car trips from pick-up to return (car
 bookings), and the schedule's names. The computations
 are in cloud/analytics/transport.py.
@@ -18,12 +19,14 @@ from cloud.analytics.transport import (
     Boarding,
     CarTrip,
     ReservationOutcome,
+    StopDeparture,
     TransportHistory,
     TripRun,
 )
 from cloud.db.tables import CAR_BOOKINGS, RESERVATIONS, TRIP_SEATS
 from cloud.db.tables import TRANSPORT_BOARDINGS as BOARDINGS
 from cloud.db.tables import TRANSPORT_ROUTES as ROUTES
+from cloud.db.tables import TRANSPORT_STOP_EVENTS as STOP_EVENTS
 from cloud.db.tables import TRANSPORT_STOPS as STOPS
 from cloud.db.tables import TRANSPORT_TRIPS as TRIPS
 from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
@@ -90,7 +93,8 @@ async def load_transport_history(
 
 
 async def _load_rides(conn: AsyncConnection, history: TransportHistory) -> None:
-    """Allowed boardings in the range, and the trip runs they prove (with their seats)."""
+    """Allowed boardings and detected stop departures in the range, and the trip runs
+    they prove (with their seats)."""
     rows = (
         await conn.execute(
             select(
@@ -120,9 +124,42 @@ async def _load_rides(conn: AsyncConnection, history: TransportHistory) -> None:
         )
         for r in rows
     ]
-    # A trip ran when someone boarded it; its seats are the capacity the seat service
-    # held for it, else the capacity of the vehicle that carried the boardings.
+    # Departures detected from positions and speed (not inferred across a gap in the fixes).
+    departed = (
+        await conn.execute(
+            select(
+                STOP_EVENTS.c.trip_id,
+                STOP_EVENTS.c.service_date,
+                STOP_EVENTS.c.stop_id,
+                STOP_EVENTS.c.route_id,
+                STOP_EVENTS.c.vehicle_id,
+                STOP_EVENTS.c.departure_at,
+                STOP_EVENTS.c.scheduled_departure_at,
+            )
+            .where(
+                STOP_EVENTS.c.departure_at.is_not(None),
+                STOP_EVENTS.c.inferred.is_(False),
+                STOP_EVENTS.c.departure_at >= history.start,
+                STOP_EVENTS.c.departure_at < history.end,
+            )
+            .order_by(STOP_EVENTS.c.departure_at)
+        )
+    ).all()
+    history.departures = [
+        StopDeparture(
+            route=d.route_id,
+            trip=d.trip_id,
+            stop=d.stop_id,
+            scheduled=d.scheduled_departure_at,
+            actual=d.departure_at,
+        )
+        for d in departed
+    ]
+    # A trip ran when the tracker saw it leave a stop or someone boarded it; its seats
+    # are the capacity the seat service held for it, else that of the vehicle on it.
     vehicle_of: dict[tuple[str, str], tuple[str, str]] = {}
+    for d in departed:
+        vehicle_of.setdefault((d.trip_id, d.service_date), (d.route_id, d.vehicle_id))
     for r in rows:
         if r.trip_id and r.service_date and r.route_id:
             vehicle_of.setdefault((r.trip_id, r.service_date), (r.route_id, r.vehicle_id))

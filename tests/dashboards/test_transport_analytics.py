@@ -116,6 +116,47 @@ async def seed(ruang: Ruang) -> None:
         ],
     )
 
+    def departed(
+        trip: str,
+        day: int,
+        hour: float,
+        seq: int,
+        stop: str,
+        delay_s: float,
+        inferred: bool = False,
+    ) -> dict[str, Any]:
+        scheduled = at(day, hour)
+        return {
+            "trip_id": trip,
+            "service_date": at(day, 0).strftime("%Y%m%d"),
+            "stop_sequence": seq,
+            "stop_id": stop,
+            "route_id": trip[:2],
+            "vehicle_id": "shuttle-01",
+            "arrival_at": scheduled,
+            "departure_at": scheduled + timedelta(seconds=delay_s),
+            "scheduled_arrival_at": scheduled,
+            "scheduled_departure_at": scheduled,
+            "stopped": True,
+            "inferred": inferred,
+            "updated_at": scheduled,
+        }
+
+    await insert_rows(
+        ruang,
+        "transport_stop_events",
+        [
+            # K1: on time, 2 min late (still on time), 6 min 40 s late.
+            departed("K1-0-0600", 0, 6.0, 1, "HA-BLOK-A", 0),
+            departed("K1-0-0600", 0, 6.03, 2, "HA-BLOK-D", 120),
+            departed("K1-0-0600", 0, 6.07, 3, "SIMPANG-SKS", 400),
+            # K2: 90 s early (not on time), 30 s late; one departure inferred across a gap.
+            departed("K2-0-0600", 2, 6.0, 1, "HB-BARAT-1", -90),
+            departed("K2-0-0600", 2, 6.04, 2, "HB-BARAT-2", 30),
+            departed("K2-0-0600", 2, 6.08, 3, "SIMPANG-TOL", 900, inferred=True),
+        ],
+    )
+
     def car(vehicle: str, day: int, start: float, end: float, km: float) -> dict[str, Any]:
         return {
             "vehicle_id": vehicle,
@@ -207,6 +248,11 @@ async def test_every_transport_figure_on_the_page_is_the_apis(
         # The seed shows up: 2 no-shows of 8 decided reservations; car-01 out 3.5 + 4 h
         # and car-02 2 h of working time, over 2 cars x 5 days x 10 h.
         assert api["routes"]["totals"]["no_show_rate"] == 0.25
+        # 3 of the 5 detected departures within -1/+5 min (the inferred one is not counted).
+        assert api["routes"]["totals"]["departures"] == 5
+        assert api["routes"]["totals"]["on_time_rate"] == 0.6
+        k1 = next(r for r in api["routes"]["rows"] if r["route"] == "K1")
+        assert (k1["departures"], k1["on_time"]) == (3, 2)
         # 18 allowed boardings (the refused one is not ridership) on 3 trips of 24 seats.
         assert api["route"]["total"] == 18
         assert api["routes"]["totals"]["load_factor"] == round(18 / 72, 4)

@@ -1,9 +1,11 @@
 """My shuttle (/transport/me) on a 390 px phone: find a trip from my stop, reserve, join the
-waitlist of a full trip, cancel (the waitlist moves up), request a pool car."""
+waitlist of a full trip, cancel (the waitlist moves up), watch my bus come live, request a
+pool car."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,7 +13,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.dashboards.conftest import Ruang, running_ruang, screenshot
-from tests.dashboards.transport_helpers import load_sample_transport
+from tests.dashboards.test_transport_dispatch import K1_START, LIVE_TIMEOUT, publish
+from tests.dashboards.transport_helpers import load_rolling_transport, load_sample_transport
 
 pytestmark = pytest.mark.servers
 
@@ -30,7 +33,7 @@ def next_weekday() -> str:
 
 async def open_my_shuttle(ruang: Ruang, browser: Browser, person: str) -> Page:
     page = await ruang.page(browser, person, "asn", **PHONE)
-    await page.goto("/transport/me")
+    await page.goto("/transport/me?refresh=2")
     await expect(page.locator("#t-stop option").first).to_be_attached()
     return page
 
@@ -147,3 +150,43 @@ async def test_pool_car_requests_take_the_free_cars_then_say_none_is_left(
             "Pemesanan diajukan: Menunggu persetujuan."
         )
         await expect(third.get_by_test_id("my-car-bookings")).to_contain_text("car-01")
+
+
+async def test_my_bus_comes_live_from_its_position_without_a_reload(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with running_ruang(tmp_path) as ruang:
+        now = datetime.now(UTC)
+        await load_rolling_transport(ruang, now)
+        # The rolling timetable's service day (tests/dashboards/transport_helpers.py).
+        service_date = (now.astimezone(WITA) - timedelta(hours=3)).strftime("%Y%m%d")
+        r = await ruang.admin.post(
+            "/api/v1/transport/reservations",
+            json={
+                "trip_id": "K1-R+5",
+                "service_date": service_date,
+                "from_stop": "HA-BLOK-A",
+                "person_id": "p-ayu",
+            },
+        )
+        assert r.status_code == 201, r.text
+        page = await open_my_shuttle(ruang, browser, "p-ayu")
+        mine = reservation(page, "K1-R+5")
+        eta = mine.get_by_test_id("my-eta")
+        # No bus on the trip yet: the timetable's time, said as such.
+        await expect(eta).to_have_attribute("data-live", "false")
+        await expect(eta).to_contain_text("menurut jadwal")
+        await page.evaluate("window.__ruangMarker = 'still-here'")
+
+        # The dispatcher puts shuttle-01 on it and its node reports it at the first stop.
+        r = await ruang.admin.post(
+            "/api/v1/transport/assignments",
+            json={"vehicle": "shuttle-01", "trip_id": "K1-R+5", "service_date": service_date},
+        )
+        assert r.status_code == 201, r.text
+        await publish(ruang, "shuttle-01", K1_START, time.time())
+        await expect(eta).to_have_attribute("data-live", "true", timeout=LIVE_TIMEOUT)
+        await expect(mine).to_contain_text("Bus shuttle-01 menuju halte Anda")
+        await expect(eta).to_contain_text("Tiba sekitar")
+        assert await page.evaluate("window.__ruangMarker") == "still-here"
+        await screenshot(page, "my-shuttle-live")

@@ -4,14 +4,16 @@
 //
 // Everything goes through the API with the session cookie: the trip search
 // (/transport/trip-finder, seat counts only), the seat service's reservations and
-// car bookings, and the live departures of my stop for the bus's ETA (polled, so a
-// phone that sleeps catches up on waking).
+// car bookings, and the public live departures board of my stop for my bus: which
+// vehicle is on it and when it is expected from its position (polled every 10 s, so a
+// phone that slept catches up on waking).
 
-import { announce, api, el, lang, page, showError, svg, t } from "./common.js";
+import { announce, api, el, lang, page, showError, t } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const TZ = "Asia/Makassar";
-const LIVE_MS = 10_000;
+// ?refresh= (seconds, at least 2) tunes how often my bus's ETA is asked for; 10 s by default.
+const LIVE_MS = Math.max(2, Number(new URLSearchParams(location.search).get("refresh")) || 10) * 1000;
 const ui = {
   mine: $("my-reservations"),
   tripForm: $("trip-form"),
@@ -28,7 +30,6 @@ const state = { stops: new Map(), routes: new Map(), reservations: [], live: new
 const locale = lang === "id" ? "id-ID" : "en-GB";
 
 const today = () => new Intl.DateTimeFormat("en-CA", { timeZone: TZ }).format(new Date());
-const gtfsDay = (day) => day.replaceAll("-", "");
 const stopName = (id) => state.stops.get(id)?.name || id || "—";
 const routeName = (id) => state.routes.get(id)?.short_name || id;
 const timeOf = (iso) => (iso ? new Date(iso).toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", timeZone: TZ }) : "—");
@@ -47,47 +48,24 @@ function reservationState(r) {
   return t(`myshuttle.res.${r.status}`);
 }
 
-/** A strip of the trip's stops with the bus between the last and the next one. */
-function busStrip(stops, mine, live) {
-  const w = 320, h = 40, pad = 12;
-  const x = (i) => pad + (i * (w - 2 * pad)) / Math.max(1, stops.length - 1);
-  const picture = svg("svg", { viewBox: `0 0 ${w} ${h}`, role: "img",
-    "aria-label": t("myshuttle.live.label", { vehicle: live.vehicle || "" }) });
-  picture.append(svg("line", { class: "track", x1: x(0), y1: 20, x2: x(stops.length - 1), y2: 20 }));
-  stops.forEach((id, i) => picture.append(svg("circle", {
-    class: id === mine ? "stop-dot mine" : "stop-dot", cx: x(i), cy: 20, r: id === mine ? 7 : 5,
-  }, svg("title", {}, document.createTextNode(stopName(id))))));
-  const next = stops.indexOf(live.next_stop);
-  const last = stops.indexOf(live.last_stop);
-  let at = null;
-  if (next >= 0 && last >= 0) at = (x(last) + x(next)) / 2;
-  else if (next >= 0) at = x(next) - 10;
-  else if (last >= 0) at = x(last);
-  if (at !== null) {
-    picture.append(svg("rect", { class: "bus", x: at - 9, y: 11, width: 18, height: 18, rx: 4,
-      "data-testid": "my-bus", "data-next": live.next_stop || "" }));
-  }
-  return picture;
-}
-
+/** My bus, as the live departures board of my stop sees it: which vehicle, when it is
+ *  expected (from its position and the route's recent running times), how late. */
 function liveBlock(r) {
-  const live = state.live.get(`${r.trip_id}|${r.service_date}`);
+  const live = state.live.get(`${r.trip_id}|${r.service_date}|${r.from_stop}`);
   if (!live) return null;
   const lines = [];
   if (live.status === "cancelled") {
-    lines.push(el("p", { class: "error" }, t("myshuttle.trip.cancelled")));
-  } else if (live.passed) {
-    lines.push(el("p", {}, t("myshuttle.live.passed")));
+    lines.push(el("p", { class: "error", "data-testid": "my-eta" }, t("myshuttle.trip.cancelled")));
   } else if (live.expected_at) {
     const minutes = Math.max(0, Math.round((Date.parse(live.expected_at) - Date.now()) / 60000));
     const late = Math.round((live.delay_s || 0) / 60);
-    lines.push(el("p", { "data-testid": "my-eta", dataset: { expected: live.expected_at } },
+    lines.push(el("p", { "data-testid": "my-eta", dataset: { expected: live.expected_at, live: String(live.live) } },
       t("myshuttle.live.eta", { time: timeOf(live.expected_at), min: minutes }), " · ",
-      late > 0 ? t("myshuttle.live.delayed", { min: late }) : t("myshuttle.live.on_time")));
+      live.live ? (late > 0 ? t("myshuttle.live.delayed", { min: late }) : t("myshuttle.live.on_time"))
+        : t("myshuttle.live.waiting_bus")));
   }
-  return el("div", { class: "bus-live", "aria-live": "polite" },
-    el("strong", {}, t("myshuttle.live.heading")),
-    live.stops && live.vehicle ? busStrip(live.stops, r.from_stop, live) : null,
+  return el("div", { class: "bus-live" },
+    el("strong", {}, live.live && live.vehicle ? t("myshuttle.live.bus", { vehicle: live.vehicle }) : t("myshuttle.live.heading")),
     lines);
 }
 
@@ -115,9 +93,10 @@ async function loadMine() {
   await refreshLive();
 }
 
-/** The live ETA of each reservation of today, from its stop's departures board. */
+/** The live ETA of each reservation leaving within the next hours, from its stop's board. */
 async function refreshLive() {
-  const todays = state.reservations.filter((r) => r.service_date === gtfsDay(today())
+  const soon = Date.now() + 3 * 3600_000;
+  const todays = state.reservations.filter((r) => Date.parse(r.departs_at) <= soon
     && ["confirmed", "waitlisted"].includes(r.status));
   const stops = [...new Set(todays.map((r) => r.from_stop))];
   for (const stop of stops) {
@@ -125,7 +104,7 @@ async function refreshLive() {
       const board = await api("/api/v1/transport/departures", { query: { stop, limit: 20 } });
       const rows = Array.isArray(board) ? board : board.departures || [];
       for (const row of rows) {
-        state.live.set(`${row.trip_id}|${row.service_date}`, row);
+        state.live.set(`${row.trip}|${row.service_date}|${row.stop_id}`, row);
       }
     } catch {
       // The board is a nicety: the reservation itself still shows.

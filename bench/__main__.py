@@ -47,6 +47,7 @@ def main() -> int:
         ingest,
         osdp,
         outbox,
+        seats,
         tap_latency,
         tap_offline,
         transport,
@@ -67,6 +68,7 @@ def main() -> int:
         "faults": faults.run,
         "dashboards": dashboards.run,
         "transport": transport.run,
+        "seats": seats.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -1,7 +1,8 @@
 """The departures board of a stop: the next scheduled departures with live ETAs and
 cancelled/delayed flags, for the kiosk and riders. Public: no personal data.
 
-A departure is "delayed" when its expected departure is at least `DELAYED_S` after the
+A departure is "full" when its trip's seat counter (transport_trip_seats) has no seat
+left. A departure is "delayed" when its expected departure is at least `DELAYED_S` after the
 timetable (the on-time window of on-time performance ends at +5 min; riders are told
 earlier). A trip already seen leaving the stop is dropped from the board.
 """
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import TRANSPORT_STOPS as STOPS
+from cloud.db.tables import TRIP_SEATS
 from cloud.errors import NotFound
 from cloud.transport import schedule
 from cloud.transport.live import LiveService
@@ -38,6 +40,7 @@ async def board(
     )
     out: list[Departure] = []
     completed = _completed(live)
+    full = await _full_trips(conn, {(d.trip_id, d.service_date) for d in scheduled})
     for d in scheduled:
         key = (d.trip_id, d.service_date)
         cancelled = key in live.cancelled
@@ -85,6 +88,7 @@ async def board(
                 live=live_eta,
                 vehicle=tracker.vehicle if tracker is not None else None,
                 status=status,
+                full=key in full and not cancelled,
                 delayed=delayed,
                 cancelled=cancelled,
             )
@@ -92,6 +96,19 @@ async def board(
         if len(out) >= limit:
             break
     return Departures(stop_id=stop_id, departures=out, generated_at=_utc(now))
+
+
+async def _full_trips(conn: AsyncConnection, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Trips whose seats are all taken (reservations plus walk-ons; cloud/transport/seats)."""
+    if not keys:
+        return set()
+    rows = await conn.execute(
+        select(TRIP_SEATS.c.trip_id, TRIP_SEATS.c.service_date).where(
+            TRIP_SEATS.c.trip_id.in_(sorted({k[0] for k in keys})),
+            TRIP_SEATS.c.confirmed + TRIP_SEATS.c.walk_ons >= TRIP_SEATS.c.capacity,
+        )
+    )
+    return {(r.trip_id, r.service_date) for r in rows} & keys
 
 
 def _completed(live: LiveService) -> set[tuple[str, str]]:

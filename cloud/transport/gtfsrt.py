@@ -189,9 +189,10 @@ def alerts(items: Iterable[AlertView], now: float) -> rt.FeedMessage:
         al = ent.alert
         if a.start is not None or a.end is not None:
             period = al.active_period.add()
-            if a.start is not None:
+            # Unsigned POSIX seconds: a time before 1970 cannot be said, so it is not.
+            if a.start is not None and a.start > 0:
                 period.start = int(a.start)
-            if a.end is not None:
+            if a.end is not None and a.end > 0:
                 period.end = int(a.end)
         for route in a.route_ids:
             al.informed_entity.add().route_id = route

@@ -10,6 +10,8 @@ dispatcher assigned it, or one matched from the day's schedule and its position.
 stop arrivals/departures are upserted into `transport_stop_events` and teach the ETA
 predictor (cloud/transport/eta.py); changed vehicles are announced on `hub` for the SSE
 stream. A position naming no known vehicle is counted in `rejects` with its reason.
+Accepted pool-car fixes are handed to `record_car_position` (cloud/transport/car_trips.py),
+which keeps those that fall in a booking's use for its trip log.
 
 The schedule, vehicles, assignments, cancellations and alerts are read into memory at
 start, every `refresh_s`, and right after the dispatcher changes them (`refresh()`).
@@ -37,6 +39,7 @@ from cloud.db.tables import TRANSPORT_STOP_EVENTS as STOP_EVENTS
 from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
 from cloud.live.hub import LiveHub
 from cloud.transport import dispatch, gtfsrt, schedule
+from cloud.transport.car_trips import record_car_position
 from cloud.transport.eta import SegmentTimes, StopEta, predict_for
 from cloud.transport.gtfsrt import AlertView, TripUpdateView, VehicleView
 from cloud.transport.plan import TripPlan
@@ -65,6 +68,10 @@ class VehicleInfo:
 
 def _utc(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _utc_dt(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
 class LiveService:
@@ -97,6 +104,7 @@ class LiveService:
         self._trip_events: dict[PlanKey, dict[int, StopEvent]] = {}
         self._last_match: dict[str, float] = {}
         self._queue: deque[tuple[contract.Position, bool]] = deque()
+        self._car_fixes: list[tuple[str, Fix]] = []  # accepted pool-car fixes to keep
         self._queue_max = queue_max
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -193,6 +201,8 @@ class LiveService:
                     except Exception:
                         self.rejects["persist_failed"] += len(events)
                         log.exception("transport live: storing %d stop events", len(events))
+                if self._car_fixes:
+                    await self._record_cars()
                 self.hub.announce(changed)
                 await asyncio.sleep(0)
             self.idle.set()
@@ -229,6 +239,8 @@ class LiveService:
         if not result.accepted:
             self.rejects[f"fix_{result.reason}"] += 1
             return None, []
+        if info.kind == "poolcar":
+            self._car_fixes.append((info.id, fix))
         events = list(result.events)
         if tracker.trip is None and result.live and info.kind == "shuttle":
             events += self._find_trip(tracker, now)
@@ -308,6 +320,18 @@ class LiveService:
                     index_elements=["trip_id", "service_date", "stop_sequence"], set_=update
                 )
             )
+
+    async def _record_cars(self) -> None:
+        """Pool-car fixes go to the seat/pool-car service's trip trace (car_trips.py)."""
+        fixes, self._car_fixes = self._car_fixes, []
+        try:
+            async with self.engine.begin() as conn:
+                for vid, fix in fixes:
+                    assert fix.lat is not None and fix.lon is not None
+                    await record_car_position(conn, vid, _utc_dt(fix.ts), fix.lat, fix.lon)
+        except Exception:
+            self.rejects["car_trace_failed"] += len(fixes)
+            log.exception("transport live: storing %d pool-car fixes", len(fixes))
 
     # -- views -------------------------------------------------------------------------------
 

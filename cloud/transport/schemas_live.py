@@ -6,10 +6,10 @@ Nothing here is personal: vehicles, trips, stops and the dispatcher's text for r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cloud.api_types import AwareDateTime
 from cloud.transport.gtfsrt import CAUSES, EFFECTS
@@ -17,6 +17,8 @@ from cloud.transport.gtfsrt import CAUSES, EFFECTS
 GtfsId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/?#]+$")]
 ServiceDate = Annotated[str, Field(pattern=r"^\d{8}$", description="GTFS service day YYYYMMDD")]
 VehicleId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 Cause = Literal[CAUSES]  # type: ignore[valid-type]
 Effect = Literal[EFFECTS]  # type: ignore[valid-type]
 
@@ -117,7 +119,13 @@ class AlertBase(BaseModel):
 
 
 class AlertCreate(AlertBase):
-    pass
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _in_service_years(cls, value: datetime | None) -> datetime | None:
+        # GTFS-RT periods are unsigned POSIX seconds; riders care about this century.
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ValueError("between 2000-01-01 and 2100-01-01")
+        return value
 
 
 class AlertPublic(AlertBase):

@@ -34,7 +34,6 @@ from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
-from cloud.transport.gtfs_import import import_gtfs
 from cloud.transport.poolcars import record_pickup, record_return
 from tests.cloud.transport.seat_helpers import TripRef, add_vehicle, future_trip, reservation
 from tests.helpers import auth_headers
@@ -153,19 +152,6 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/webhooks": ADMIN_ONLY,
     "DELETE /api/v1/webhooks/{webhook_id}": ADMIN_ONLY,
     "GET /api/v1/webhooks/{webhook_id}/deliveries": ADMIN_ONLY,
-    # Seats and pool cars (cloud/transport/seat_access.py): people act for themselves,
-    # a facility manager for the people and pool cars of their sites; seat counts
-    # carry no names; only an approver of the booker's agency (or an admin) decides.
-    "POST /api/v1/transport/reservations": BOOKING_WRITE,
-    "DELETE /api/v1/transport/reservations/{reservation_id}": BOOKING_WRITE,
-    "GET /api/v1/me/transport/reservations": SIGNED_IN,
-    "GET /api/v1/transport/trips/{trip_id}/{service_date}/seats": SIGNED_IN,
-    "POST /api/v1/transport/car-bookings": BOOKING_WRITE,
-    "GET /api/v1/transport/car-bookings": BOOKING_LIST,
-    "POST /api/v1/transport/car-bookings/{car_booking_id}/approve": ADMIN_ONLY,
-    "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
-    "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
-    "GET /api/v1/transport/car-trips": BOOKING_LIST,
     # The GTFS schedule is public timetable data for every signed-in user; replacing it is
     # the operator's (admins). Vehicles belong to their home site's operators.
     "POST /api/v1/transport/gtfs": ADMIN_ONLY,
@@ -190,6 +176,19 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/transport/vehicles": MANAGER_ONE,
     "GET /api/v1/transport/vehicles/{vehicle_id}": OPERATOR_ONE,
     "PATCH /api/v1/transport/vehicles/{vehicle_id}": MANAGER_ONE,
+    # Seats and pool cars (cloud/transport/seat_access.py): people act for themselves,
+    # a facility manager for the people and pool cars of their sites; seat counts
+    # carry no names; only an approver of the booker's agency (or an admin) decides.
+    "POST /api/v1/transport/reservations": BOOKING_WRITE,
+    "DELETE /api/v1/transport/reservations/{reservation_id}": BOOKING_WRITE,
+    "GET /api/v1/me/transport/reservations": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}/{service_date}/seats": SIGNED_IN,
+    "POST /api/v1/transport/car-bookings": BOOKING_WRITE,
+    "GET /api/v1/transport/car-bookings": BOOKING_LIST,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/approve": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
+    "GET /api/v1/transport/car-trips": BOOKING_LIST,
 }
 
 
@@ -365,14 +364,13 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
-    """The sample schedule, a pool car per role in site A, and per role a seat and a car
-    booking of site A's person; one returned car trip (so trip logs list site A)."""
+    """Per role a seat and a car booking of site A's person on site A's pool car; one
+    returned car trip (so trip logs list site A)."""
     engine = make_engine(settings.database_url)
     try:
-        await import_gtfs(engine, sample_zip())
+        # The schedule and the pool cars xa-car-{role} are _seed's; one more car for a trip log.
         trip = await future_trip(engine)
-        for role in (*ROLES, "trips"):
-            await add_vehicle(engine, f"xa-car-{role}", "poolcar", 5, site="xa-site")
+        await add_vehicle(engine, "xa-car-trips", "poolcar", 5, site="xa-site")
         out: dict[str, Any] = {}
         for role in ROLES:
             r = await http.post(
@@ -486,13 +484,13 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+        "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
+        "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
+        "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
         "POST /api/v1/transport/reservations": {
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
-        "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
-        "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
-        "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":

@@ -3,19 +3,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud.db.tables import TRANSPORT_STOP_EVENTS
+from cloud.db.tables import (
+    CAR_BOOKINGS,
+    CAR_POSITIONS,
+    PEOPLE,
+    SITES,
+    TRANSPORT_STOP_EVENTS,
+    TRANSPORT_VEHICLES,
+    TRIP_SEATS,
+)
 from cloud.transport import departures, dispatch, schedule
 from cloud.transport.gtfs_export import export_gtfs, sample_zip
 from cloud.transport.gtfs_import import import_gtfs
 from cloud.transport.live import LiveService
 from cloud.transport.plan import TripPlan
 from cloud.transport.schemas_live import AssignmentCreate, CancellationCreate
+from ruang import contract
 from simulators.shuttle import ShuttleRun, seeded_traffic
 from tests.cloud.transport.live_helpers import add_vehicle, positions
 from tests.cloud.transport.rt_validation import validate_feeds
@@ -172,3 +183,69 @@ async def test_departures_board_has_live_etas_delays_and_cancellations(
     assert later and all(d.status == "scheduled" and not d.live for d in later)
     times = [d.scheduled_at for d in board.departures]
     assert times == sorted(times)
+
+
+async def test_pool_car_fixes_reach_the_trip_log_and_full_trips_show_on_the_board(
+    sample: AsyncEngine,
+) -> None:
+    t0 = dt.datetime(2026, 12, 7, 1, 0, tzinfo=dt.UTC)  # 09:00 WITA
+    async with sample.begin() as conn:
+        await conn.execute(SITES.insert().values(id="ikn-kipp", name="KIPP"))
+        await conn.execute(
+            PEOPLE.insert().values(
+                id="p-asn", kind="asn", name="Ayu", role="asn", site_id="ikn-kipp"
+            )
+        )
+        await conn.execute(
+            TRANSPORT_VEHICLES.insert().values(
+                id="CAR-01", kind="poolcar", label="Avanza", capacity=6, seats=6, plate="KT 1 RI",
+                site_id="ikn-kipp", node_id="car-node-01", state="in_service",
+                state_changed_at=t0, created_at=t0, wheelchair_accessible=False,
+            )
+        )  # fmt: skip
+        booking = await conn.scalar(
+            CAR_BOOKINGS.insert()
+            .values(
+                vehicle_id="CAR-01", person_id="p-asn", purpose="rapat", destination="KIPP",
+                starts_at=t0, ends_at=t0 + dt.timedelta(hours=2), status="picked_up",
+                created_at=t0, picked_up_at=t0,
+            )
+            .returning(CAR_BOOKINGS.c.id)
+        )  # fmt: skip
+        # Every seat of the 08:00 trip is taken.
+        plan = await schedule.trip_plan(conn, TRIP, DAY)
+        assert plan is not None
+        await conn.execute(
+            TRIP_SEATS.insert().values(
+                trip_id=TRIP, service_date=DAY, capacity=20, confirmed=18, walk_ons=2,
+                departs_at=dt.datetime.fromtimestamp(plan.start, dt.UTC),
+                arrives_at=dt.datetime.fromtimestamp(plan.end, dt.UTC),
+            )
+        )  # fmt: skip
+    live, _ = await service_at(sample, t0.timestamp() + 60)
+    await live.start()
+    try:
+        for i in range(3):
+            live.offer(
+                contract.Position(
+                    node="car-node-01",
+                    vehicle="gps-car",
+                    ts=t0.timestamp() + 30 * i,
+                    lat=-0.97 + 0.001 * i,
+                    lon=116.70,
+                    speed_kmh=20.0,
+                    fix_quality=1,
+                ),
+                False,
+            )
+        async with asyncio.timeout(10):
+            await live.drained()
+    finally:
+        await live.stop()
+    async with sample.connect() as conn:
+        kept = await conn.scalar(select(func.count()).where(CAR_POSITIONS.c.booking_id == booking))
+        board = await departures.board(conn, live, plan.stops[0].stop_id, 3, plan.start - 600)
+    assert kept == 3
+    first = next(d for d in board.departures if d.trip == TRIP)
+    assert first.full and not first.cancelled
+    assert not any(d.full for d in board.departures if d.trip != TRIP)

@@ -17,9 +17,9 @@ from cloud.db.tables import CAR_BOOKINGS
 from cloud.settings import CloudSettings
 from cloud.transport import poolcars
 from cloud.transport.car_trips import haversine_m, record_car_position
-from tests.cloud.bookings.test_booking_concurrency import http_server
 from tests.cloud.conftest import start_cloud
 from tests.cloud.transport.seat_helpers import add_vehicle, import_people, load_schedule
+from tests.cloud.transport.test_seat_concurrency import http_server
 from tests.helpers import auth_headers
 
 BOOK = "/api/v1/transport/car-bookings"

@@ -1,10 +1,9 @@
 """Live transport: detected stop arrivals/departures, trip assignments, cancellations, alerts.
 
-See cloud/db/models_transport_live.py. Down revision 0011 on the tracking branch (the
-seats migration 0012 was not merged there): the merger chains 0012 -> 0013.
+See cloud/db/models_transport_live.py. Follows the seats migration (0012).
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations

@@ -4,21 +4,20 @@ their expected time, delay and full/delayed/cancelled, and nothing about any per
 Stops near a site are `transport_site_stops`. Each stop's board (timetable, live
 ETA from the tracked vehicle, cancellations) is cloud.transport.departures; this
 merges the boards of the site's stops, soonest first, and adds what a rider
-reads from across the lobby: the route's short name and colour, and whether the
-trip has a free seat left (the seat service's counts). Only counts and the
-public timetable leave here.
+reads from across the lobby: the route's short name and colour (the board says
+whether a trip is full, from the seat counts). Only counts and the public
+timetable leave here.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import TRANSPORT_ROUTES as ROUTES
 from cloud.db.tables import TRANSPORT_SITE_STOPS as SITE_STOPS
-from cloud.db.tables import TRIP_SEATS
 from cloud.transport import departures
 from cloud.transport.live import LiveService
 from cloud.transport.schemas_network import KioskDeparture
@@ -48,23 +47,9 @@ async def kiosk_departures(
     found.sort(key=lambda d: (d.expected_at or d.scheduled_at, d.stop_id, d.trip))
     found = found[:BOARD_SIZE]
     routes = {r.route_id: r for r in await conn.execute(select(ROUTES))}
-    keys = sorted({(d.trip, d.service_date) for d in found})
-    free = {
-        (s.trip_id, s.service_date): s.capacity - s.confirmed - s.walk_ons
-        for s in await conn.execute(
-            select(
-                TRIP_SEATS.c.trip_id,
-                TRIP_SEATS.c.service_date,
-                TRIP_SEATS.c.capacity,
-                TRIP_SEATS.c.confirmed,
-                TRIP_SEATS.c.walk_ons,
-            ).where(tuple_(TRIP_SEATS.c.trip_id, TRIP_SEATS.c.service_date).in_(keys))
-        )
-    }
     board: list[KioskDeparture] = []
     for d in found:
         route = routes.get(d.route)
-        left = free.get((d.trip, d.service_date))
         board.append(
             KioskDeparture(
                 trip=d.trip,
@@ -79,7 +64,7 @@ async def kiosk_departures(
                 delay_s=d.delay_s,
                 status=d.status,
                 live=d.live,
-                full=left is not None and left <= 0,
+                full=d.full,
             )
         )
     return board

@@ -114,7 +114,7 @@ function barChart(title, rows, { columns = false } = {}) {
     });
     return chart;
   }
-  const rowH = 26, left = 170, right = 60, top = 6, width = 560;
+  const rowH = 26, left = 230, right = 60, top = 6, width = 620;
   const height = top + rows.length * rowH + 6;
   const chart = svg("svg", { class: "chart hbars", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
   chart.append(svg("rect", { x: 0, y: 0, width, height, fill: "#fff" }));
@@ -122,7 +122,9 @@ function barChart(title, rows, { columns = false } = {}) {
     const y = top + i * rowH;
     const bw = (r.boardings / max) * (width - left - right);
     chart.append(
-      svg("text", { x: left - 8, y: y + 17, "text-anchor": "end", "font-size": 13, fill: "#1b2430" }, document.createTextNode(r.name)),
+      // Long stop names are shortened in the chart; the table under it has them whole.
+      svg("text", { x: left - 8, y: y + 17, "text-anchor": "end", "font-size": 13, fill: "#1b2430" },
+        document.createTextNode(r.name.length > 30 ? `${r.name.slice(0, 29)}…` : r.name)),
       svg("rect", { x: left, y: y + 4, width: Math.max(bw, 1), height: rowH - 8, fill: BAR, "data-key": r.key, "data-value": r.boardings }),
       svg("text", { x: left + bw + 6, y: y + 17, "font-size": 13, fill: "#1b2430" }, document.createTextNode(fmtNumber(r.boardings))));
   });

@@ -32,6 +32,7 @@ from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
 from cloud.ingest.items import ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.telemetry import lineprotocol
+from cloud.transport.seat_facts import DEFAULT_RULE, CapacityRule
 from ruang import contract
 
 __all__ = ["Applier", "ApplyResult", "Envelope", "Item", "TelemetryBatch"]
@@ -47,6 +48,7 @@ class Applier:
         last_seen_resolution_s: float = 5.0,
         health_sample_interval_s: float = 60.0,
         bindings: Bindings | None = None,
+        shuttle_capacity: CapacityRule = DEFAULT_RULE,
     ) -> None:
         self.bindings = bindings or Bindings()
         # Committed values, to skip rows that would not change: most presence
@@ -127,7 +129,9 @@ class Applier:
                 "last_death_at": death_ins.excluded.last_death_at,
             },
         )
-        self._events = EventWrites(insert, self._node_seen, self._refusal, self._state)
+        self._events = EventWrites(
+            insert, self._node_seen, self._refusal, self._state, shuttle_capacity
+        )
         # A birth reports the unit serial of the node's own desks (checked before).
         self._desk_birth = (
             update(DESKS)

@@ -65,6 +65,8 @@ class ApplyResult:
     sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
     # Nodes whose bookings this transaction changed: their snapshots are out of date.
     booking_nodes: set[str] = field(default_factory=set)
+    # Boarding / pool-car events applied, by outcome (cloud/transport/rides.py).
+    transport: dict[str, int] = field(default_factory=dict)
 
     def refuse(self, node: str, kind: str, refusal: Refusal) -> None:
         self.refused[refusal.category] = self.refused.get(refusal.category, 0) + 1

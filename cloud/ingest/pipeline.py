@@ -38,6 +38,7 @@ from cloud.mqtt.session import Held, MqttSession
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
+from cloud.transport.seat_facts import capacity_rule
 from ruang import contract
 from ruang.backoff import Backoff
 from ruang.mqtt_wire import Incoming
@@ -87,6 +88,7 @@ class Ingestor:
             engine.dialect.name,
             last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
             health_sample_interval_s=settings.fleet_sample_interval_s,
+            shuttle_capacity=capacity_rule(settings),
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).
@@ -354,6 +356,8 @@ class Ingestor:
         self.stats.applied += result.applied
         self.stats.duplicates += result.duplicates
         self.stats.stale_deaths += result.stale_deaths
+        for key, count in result.transport.items():
+            self.stats.transport[key] = self.stats.transport.get(key, 0) + count
         for category, count in result.refused.items():  # see cloud/ingest/bindings.py
             for _ in range(count):
                 self.stats.reject(result.last_refusal or category, category=category)

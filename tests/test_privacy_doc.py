@@ -16,6 +16,7 @@ import cloud.db.models
 # shared metadata.
 import cloud.db.models_fleet
 import cloud.db.models_transport
+import cloud.db.models_transport_rides
 import cloud.db.models_transport_seats
 from ruang import contract
 

@@ -87,6 +87,8 @@ class Vehicle:
             self.drivers[r.id] = DeskUnitDriver(unit, node_id, self._reader_publish, self)
         self.readers = [DoorReader(d) for d in self.drivers.values()]
         self._pending: set[asyncio.Task[bool]] = set()
+        self._dirty = False
+        self._writer: asyncio.Task[None] | None = None
         self.decided = 0
 
     # --- wiring -------------------------------------------------------------------------
@@ -116,15 +118,34 @@ class Vehicle:
             self.boarding.restore(data.get("boarding"))
             self.cars.restore(data.get("car"))
 
-    def _save(self) -> None:
-        data = self.state()
+    def _save_soon(self) -> None:
+        """Writes the counts on a worker thread: an fsync must not hold up the next tap.
+
+        One writer at a time, always the latest state; a tap during a write makes the
+        writer go round once more.
+        """
+        self._dirty = True
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_state())
+
+    async def _write_state(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await asyncio.to_thread(self._write, json.dumps(self.state()))
+
+    def _write(self, text: str) -> None:
         self._state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._state_path.with_suffix(".tmp")
         with open(tmp, "w") as f:
-            json.dump(data, f)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(self._state_path)
+
+    async def flushed(self) -> None:
+        """Returns once the latest counts are on disk (tests, orderly shutdown)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     def _reader_publish(self, message: contract.Message) -> None:
         if not isinstance(message, _DESK_ONLY):
@@ -163,7 +184,7 @@ class Vehicle:
             self._signal(reader, car.signal)
             self._publish(self._car_event(reader, car, now, fix))
         self.decided += 1
-        self._save()
+        self._save_soon()
 
     def _signal(self, reader: str, signal: Signal) -> None:
         driver = self.drivers.get(reader)

@@ -14,6 +14,7 @@ from simulators.riders import (
     door_reader,
     play,
     seeded_day,
+    taps_along,
 )
 
 STOPS = (StopPlace("A", -0.9900, 116.6900), StopPlace("B", -0.9820, 116.6970),
@@ -71,3 +72,23 @@ async def test_play_taps_each_badge_on_the_reader_in_time_order_at_its_stop() ->
     assert n == 3 and sent == [1, 2, 3]
     assert places == ["A", "B"]  # moved only when the stop changes
     assert clock == [1010.0, 1011.0, 1020.0]
+
+
+def test_taps_along_a_plan_fall_in_the_dwell_at_a_stop_that_is_not_the_last() -> None:
+    from cloud.transport.plan import StopPlan, TripPlan
+
+    stops = tuple(
+        StopPlan(s.stop, i + 1, s.stop, s.lat, s.lon, i * 900.0, 1000.0 + i * 300,
+                 1000.0 + i * 300 + (0 if i in (0, 2) else 40))
+        for i, s in enumerate(STOPS)
+    )  # fmt: skip
+    plan = TripPlan("T1", "R1", "20261207", (), stops)
+    riders = [badge_of(i) for i in range(20)]
+    taps = taps_along(plan, 5, riders)
+    assert taps == taps_along(plan, 5, riders)
+    assert sorted(t.badge for t in taps) == sorted(riders)
+    by_stop = {s.stop_id: s for s in stops}
+    for t in taps:
+        stop = by_stop[t.stop or ""]
+        assert t.stop != "C"
+        assert stop.arrival - plan.start <= t.at_s <= stop.arrival - plan.start + 40

@@ -48,6 +48,7 @@ def main() -> int:
         ingest,
         osdp,
         outbox,
+        seats,
         tap_latency,
         tap_offline,
     )
@@ -67,6 +68,7 @@ def main() -> int:
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,
+        "seats": seats.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -21,6 +21,7 @@ from cloud.api import (
     nodes,
     people,
     snapshots,
+    transport,
     transport_seats,
     webhooks,
 )
@@ -55,6 +56,8 @@ router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS
 router.include_router(snapshots.router, prefix="/api/v1")
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
+# The schedule for every signed-in user; vehicles per site, imports for admins (per route).
+router.include_router(transport.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
 # Seats and pool cars: every signed-in person for themselves; who sees and decides what

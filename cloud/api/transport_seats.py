@@ -179,47 +179,47 @@ async def _decide(
 
 
 @router.post(
-    "/transport/car-bookings/{booking_id}/approve",
+    "/transport/car-bookings/{car_booking_id}/approve",
     response_model=CarBookingPublic,
     responses=_CAR_ERRORS,
 )
 async def approve_car_booking(
-    booking_id: RowId,
+    car_booking_id: RowId,
     store: BookingStoreDep,
     user: CurrentUser,
     settings: SettingsDep,
     body: CarDecision | None = None,
 ) -> CarBookingPublic:
-    return await _decide(store, booking_id, user, settings, True, body.note if body else None)
+    return await _decide(store, car_booking_id, user, settings, True, body.note if body else None)
 
 
 @router.post(
-    "/transport/car-bookings/{booking_id}/reject",
+    "/transport/car-bookings/{car_booking_id}/reject",
     response_model=CarBookingPublic,
     responses=_CAR_ERRORS,
 )
 async def reject_car_booking(
-    booking_id: RowId,
+    car_booking_id: RowId,
     store: BookingStoreDep,
     user: CurrentUser,
     settings: SettingsDep,
     body: CarDecision | None = None,
 ) -> CarBookingPublic:
-    return await _decide(store, booking_id, user, settings, False, body.note if body else None)
+    return await _decide(store, car_booking_id, user, settings, False, body.note if body else None)
 
 
 @router.post(
-    "/transport/car-bookings/{booking_id}/cancel",
+    "/transport/car-bookings/{car_booking_id}/cancel",
     response_model=CarBookingPublic,
     responses=_CAR_ERRORS,
 )
 async def cancel_car_booking(
-    booking_id: RowId, store: BookingStoreDep, user: CurrentUser, settings: SettingsDep
+    car_booking_id: RowId, store: BookingStoreDep, user: CurrentUser, settings: SettingsDep
 ) -> CarBookingPublic:
     async with store.engine.connect() as conn:
-        current = await poolcars.get_car_booking(conn, booking_id)
+        current = await poolcars.get_car_booking(conn, car_booking_id)
         await ensure_may_act_for(conn, user, current.person_id)
-    return await poolcars.cancel(store, booking_id, _unreturned(settings))
+    return await poolcars.cancel(store, car_booking_id, _unreturned(settings))
 
 
 @router.get(

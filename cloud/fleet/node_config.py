@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import Event
 from cloud.db.tables import NODE_CONFIGS as node_configs
+from cloud.db.tables import TRANSPORT_VEHICLES
 from cloud.ingest import bindings
 from ruang import contract
 
@@ -53,6 +54,31 @@ def check_keys(config: dict[str, Any]) -> None:
         )
 
 
+async def check_vehicles(conn: AsyncConnection, node: str, config: dict[str, Any]) -> None:
+    """A `gps` entry names the vehicle its fixes are for (`vehicle`, else its `device`): a
+    vehicle another node rides in is refused, and a node riding in a vehicle
+    (`transport_vehicles.node_id`) may name only that one."""
+    if "gps" not in config:
+        return
+    named = bindings.config_bindings({"gps": config["gps"]}).get("vehicles", frozenset())
+    rows = await conn.execute(
+        select(TRANSPORT_VEHICLES.c.id, TRANSPORT_VEHICLES.c.node_id).where(
+            (TRANSPORT_VEHICLES.c.id.in_(sorted(named))) | (TRANSPORT_VEHICLES.c.node_id == node)
+        )
+    )
+    own = None
+    for vehicle, owner in rows:
+        if owner == node:
+            own = vehicle
+        elif owner is None:
+            raise ValueError(f"gps: vehicle {vehicle} has no node; set its node_id first")
+        else:
+            raise ValueError(f"gps: vehicle {vehicle} is bound to node {owner}")
+    others = sorted(named - {own}) if own is not None else []
+    if others:
+        raise ValueError(f"gps: this node rides in vehicle {own}; not {', '.join(others)}")
+
+
 async def desired(conn: AsyncConnection, node: str) -> Desired | None:
     row = (await conn.execute(select(node_configs).where(node_configs.c.node_id == node))).first()
     if row is None:
@@ -66,6 +92,7 @@ async def store(
 ) -> Desired:
     """Stores the next desired config (not committed: the caller commits after publishing)."""
     check_keys(config)
+    await check_vehicles(conn, node, config)
     current = await desired(conn, node)
     latest = current.version if current else 0
     if version is None:

@@ -7,7 +7,11 @@ desks, rooms, doors, vehicles and devices. A node may only name its own:
   room's node defaulting to its floor's). An id the layout does not know is
   `unknown_resource`; one bound to another node (or, for a room, to no node)
   is `not_bound`. A room that names its sensor refuses readings from another.
-- doors, vehicles, BLE zones and devices are not in the layout: the node's
+- vehicles are bound by the vehicles table (`transport_vehicles.node_id`, one
+  node per vehicle): a vehicle listed there may only be named by its node, and
+  a node riding in a vehicle may name no other. A vehicle not in the table
+  falls back to the config rule below.
+- doors, (unlisted) vehicles, BLE zones and devices are not in the layout: the node's
   desired config (`node_configs`, pushed as `commands/config`) binds them, one
   config key per kind (`doors`, `gps`, `ble`, `radars`, `desk_units`). When
   the node's config sets that key, the id must be listed in it. When it does
@@ -38,7 +42,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.tables import DESKS, NODE_CONFIGS, ROOMS
+from cloud.db.tables import DESKS, NODE_CONFIGS, ROOMS, TRANSPORT_VEHICLES
 from ruang import contract
 
 UNKNOWN = "unknown_resource"
@@ -59,7 +63,7 @@ def changed() -> None:
 class Refusal:
     category: str  # UNKNOWN or NOT_BOUND
     resource: str  # e.g. "desk L1-D01", for the log
-    source: str = "config"  # where the binding is read from again: desk, room or config
+    source: str = "config"  # where the binding is read from again: desk, room, vehicle, config
     ident: str = ""
 
 
@@ -131,6 +135,9 @@ class Bindings:
         self._generation = -1  # never read
         self.desks: dict[str, str] = {}
         self.rooms: dict[str, tuple[str | None, str | None]] = {}  # room -> (node, sensor)
+        self.vehicles: dict[str, str | None] = {}  # vehicle -> its node (vehicles table)
+        self._vehicle_of: dict[str, str] = {}  # node -> the vehicle it rides in
+        self._vehicles_at = float("-inf")
         self._configs: dict[str, dict[str, frozenset[str]]] = {}
         # class -> id -> nodes whose config lists it
         self._claimed: dict[str, dict[str, set[str]]] = {}
@@ -149,6 +156,13 @@ class Bindings:
         self._configs, self._claimed = configs, claimed
         self._configs_at = self._clock()
 
+    async def _load_vehicles(self, conn: AsyncConnection) -> None:
+        rows = await conn.execute(select(TRANSPORT_VEHICLES.c.id, TRANSPORT_VEHICLES.c.node_id))
+        vehicles = {row.id: row.node_id for row in rows}
+        self.vehicles = vehicles
+        self._vehicle_of = {node: v for v, node in vehicles.items() if node is not None}
+        self._vehicles_at = self._clock()
+
     async def load(self, conn: AsyncConnection) -> None:
         # Messages are checked (check_cached) while the queries run: the new copy
         # replaces the old one, and is marked current, only once it is complete.
@@ -161,6 +175,7 @@ class Bindings:
             for row in await conn.execute(select(ROOMS.c.id, ROOMS.c.node_id, ROOMS.c.sensor_id))
         }
         await self._load_configs(conn)
+        await self._load_vehicles(conn)
         self.desks, self.rooms = desks, rooms
         self._generation, self._loaded_at = generation, loaded_at
 
@@ -181,6 +196,7 @@ class Bindings:
         desks = {r.ident for r in refusals if r.source == "desk"}
         rooms = {r.ident for r in refusals if r.source == "room"}
         configs = any(r.source == "config" for r in refusals)
+        vehicles = any(r.source == "vehicle" for r in refusals)
         read = False
         if desks:
             found = {
@@ -213,6 +229,10 @@ class Bindings:
         if configs and self._clock() - self._configs_at >= self._recheck_interval:
             await self._load_configs(conn)
             read = True
+        # The vehicles table is small (one row per vehicle): read whole, rate-limited too.
+        if vehicles and self._clock() - self._vehicles_at >= self._recheck_interval:
+            await self._load_vehicles(conn)
+            read = True
         return read
 
     # --- the checks (pure, against the in-memory copy) ---------------------------------
@@ -244,6 +264,20 @@ class Bindings:
             return Refusal(NOT_BOUND, f"{cls} {ident}", ident=ident)
         return None
 
+    def vehicle(self, node: str, vehicle: str) -> Refusal | None:
+        """A vehicle in the vehicles table: only its node; a node riding in one: only that one.
+        Otherwise the node-config rule."""
+        if vehicle in self.vehicles:
+            if self.vehicles[vehicle] == node:
+                return None
+            return Refusal(NOT_BOUND, f"vehicle {vehicle}", "vehicle", vehicle)
+        if node in self._vehicle_of:
+            return Refusal(
+                NOT_BOUND, f"vehicle {vehicle} (node rides in {self._vehicle_of[node]})",
+                "vehicle", vehicle,
+            )  # fmt: skip
+        return self.configured(node, "vehicles", vehicle)
+
     def check_cached(self, msg: contract.Message) -> Refusal | None:
         """`check` on the copy as it is, for the synchronous receive path; None (decide
         later) when it was never read or is known to be out of date."""
@@ -271,8 +305,8 @@ class Bindings:
             return self.room(node, msg.room, msg.sensor)
         if isinstance(msg, (contract.AccessDecision, contract.DoorStatus)):
             return self.configured(node, "doors", msg.door)
-        if isinstance(msg, contract.Position | contract.Boarding | contract.PoolCarUse):
-            return self.configured(node, "vehicles", msg.vehicle)
+        if isinstance(msg, (contract.Position, contract.Boarding, contract.PoolCarUse)):
+            return self.vehicle(node, msg.vehicle)
         if isinstance(msg, contract.DeviceHealth):
             if msg.kind == "deskunit":  # a desk unit is known by its desk
                 return self.desk(node, msg.device)

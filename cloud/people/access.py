@@ -10,8 +10,9 @@ Roles (docs/security.md, "Users by role and site"):
 - asn / guest: only their own bookings (the token's subject is their person id).
 
 Every site-bound resource maps to one site: a desk by floor -> building -> site,
-a floor by its building, a node by the desks and rooms it serves, a person (and
-their badges) by their home site. A resource with no site (an unplaced node, a
+a floor by its building, a node by the desks and rooms it serves (or the vehicle
+it rides in), a person (and their badges) by their home site, a vehicle by its
+home site. A resource with no site (an unplaced node, a
 person without a home site) belongs to admins only.
 
 The rule for refusals: a role that may never do something gets 403; a resource
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import Badge, Building, Desk, Floor, Node, Person, Room, Zone
 from cloud.db.models_fleet import EnrolmentToken, NodeCredential
+from cloud.db.models_transport import Vehicle
 from cloud.errors import Forbidden, NotFound
 from cloud.people.auth import Principal
 
@@ -56,6 +58,10 @@ _NODE_SITE = union(
     .join(Floor, Floor.id == Zone.floor_id)
     .join(Building, Building.id == Floor.building_id)
     .where(Room.node_id.is_not(None)),
+    # A vehicle's node belongs to the vehicle's home site.
+    select(Vehicle.node_id.label("node"), Vehicle.site_id.label("site")).where(
+        Vehicle.node_id.is_not(None)
+    ),
 ).subquery()
 
 
@@ -118,6 +124,20 @@ async def person_sites(conn: AsyncConnection, person_ids: Iterable[str]) -> dict
     return {p: s for p, s in rows if s is not None}
 
 
+async def vehicle_sites(conn: AsyncConnection, vehicle_ids: Iterable[str]) -> dict[str, str]:
+    """{vehicle id: home site} for vehicles that have one."""
+    ids = sorted(set(vehicle_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(select(Vehicle.id, Vehicle.site_id).where(Vehicle.id.in_(ids)))
+    return {v: s for v, s in rows if s is not None}
+
+
+async def _vehicle_sites_of(conn: AsyncConnection, vehicle_id: str) -> set[str]:
+    site = (await vehicle_sites(conn, [vehicle_id])).get(vehicle_id)
+    return {site} if site else set()
+
+
 async def _floor_sites(conn: AsyncConnection, floor_id: str) -> set[str]:
     site = await conn.scalar(
         select(Building.site_id)
@@ -173,6 +193,7 @@ NAMED_PARAMS: dict[str, tuple[_Lookup, str, str]] = {
     "person_id": (_person_sites_of, "Person not found", "person"),
     "building": (_building_sites, "Building not found", "building"),
     "site": (_site_itself, "Site not found", "site"),
+    "vehicle_id": (_vehicle_sites_of, "Vehicle not found", "vehicle"),
 }
 
 
@@ -254,6 +275,17 @@ async def only_people(
     return await _only(conn, user, rows, person, person_sites, roles)
 
 
+async def only_vehicles(
+    conn: AsyncConnection,
+    user: Principal,
+    rows: list[T],
+    vehicle: Callable[[T], str],
+    roles: Sequence[str] = OPERATOR_ROLES,
+) -> list[T]:
+    """The rows about vehicles whose home site is one of the caller's."""
+    return await _only(conn, user, rows, vehicle, vehicle_sites, roles)
+
+
 async def ensure_node_enrolable(
     conn: AsyncConnection, user: Principal, node_id: str | None
 ) -> None:
@@ -270,6 +302,7 @@ async def ensure_node_enrolable(
         select(EnrolmentToken.node_id).where(EnrolmentToken.node_id == node_id),
         select(Desk.node_id).where(Desk.node_id == node_id),
         select(Room.node_id).where(Room.node_id == node_id),
+        select(Vehicle.node_id).where(Vehicle.node_id == node_id),
     )
     if (await conn.execute(known)).first() is not None:
         raise not_found("node", node_id)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloud.db import tables
 from cloud.errors import Invalid, TooLarge
 from cloud.transport import gtfs_files as spec
+from cloud.transport.schedule import interpolate_times
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +316,7 @@ def _check_stop_times(feed: _Feed, trip_ids: set[str], stop_ids: set[str]) -> No
                     "arrival_time",
                     "required at a trip's first and last stop",
                 )
+        _fill_times([st for st, _ in stops])
         last_time: int | None = None
         last_dist: float | None = None
         for st, line in stops:
@@ -330,6 +332,23 @@ def _check_stop_times(feed: _Feed, trip_ids: set[str], stop_ids: set[str]) -> No
                         "stop_times.txt", line, "shape_dist_traveled", "decreases along the trip"
                     )
                 last_dist = st["dist_traveled"]
+
+
+def _fill_times(stops: list[dict[str, Any]]) -> None:
+    """Gives stops between timepoints times interpolated by distance (or by position when
+    the feed has no distances), so departures from them can be queried like any other.
+    They keep their timepoint=0: the export says they are approximate."""
+    if all(st["arrival_s"] is not None for st in stops) or stops[0]["arrival_s"] is None:
+        return
+    if stops[-1]["arrival_s"] is None:
+        return
+    dists = [st["dist_traveled"] for st in stops]
+    scale = dists if all(d is not None for d in dists) else list(range(len(stops)))
+    for key in ("arrival_s", "departure_s"):
+        filled = interpolate_times([st[key] for st in stops], scale)
+        for st, value in zip(stops, filled, strict=True):
+            if st[key] is None:
+                st[key] = round(value)
 
 
 def parse_feed(data: bytes) -> dict[str, list[dict[str, Any]]]:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,8 +46,7 @@ async def release_seat_no_shows(
     at = now or datetime.now(UTC)
     deadline = at - grace
 
-    async def run(conn: AsyncConnection) -> SeatPass:
-        done = SeatPass()
+    async with store.engine.connect() as conn:
         due = (
             await conn.execute(
                 select(RESERVATIONS.c.trip_id, RESERVATIONS.c.service_date)
@@ -55,57 +55,61 @@ async def release_seat_no_shows(
                     RESERVATIONS.c.departs_at < deadline,
                 )
                 .distinct()
+                .order_by(RESERVATIONS.c.trip_id, RESERVATIONS.c.service_date)
             )
         ).all()
-        for trip_id, service_date in due:
-            # The counter row first: the same order as every other seat write.
-            await conn.execute(
-                select(TRIP_SEATS.c.trip_id)
-                .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
-                .with_for_update()
+    done = SeatPass()
+    for trip_id, service_date in due:
+        # One transaction per trip instance: it holds one counter row at a time, so it
+        # cannot deadlock with an ingestion batch boarding riders on several trips.
+        one: SeatPass = await store.write(
+            partial(
+                _release_trip, trip_id=trip_id, service_date=service_date, at=at, deadline=deadline
             )
-            key = (RESERVATIONS.c.trip_id == trip_id) & (
-                RESERVATIONS.c.service_date == service_date
-            )
-            released = (
-                await conn.execute(
-                    update(RESERVATIONS)
-                    .where(
-                        key,
-                        RESERVATIONS.c.status == "confirmed",
-                        RESERVATIONS.c.departs_at < deadline,
-                    )
-                    .values(status="no_show", ended_at=at)
-                    .returning(RESERVATIONS.c.id)
-                )
-            ).all()
-            expired = (
-                await conn.execute(
-                    update(RESERVATIONS)
-                    .where(
-                        key,
-                        RESERVATIONS.c.status == "waitlisted",
-                        RESERVATIONS.c.departs_at < deadline,
-                    )
-                    .values(status="expired", ended_at=at)
-                    .returning(RESERVATIONS.c.id)
-                )
-            ).all()
-            if released:
-                await conn.execute(
-                    update(TRIP_SEATS)
-                    .where(
-                        TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date
-                    )
-                    .values(confirmed=TRIP_SEATS.c.confirmed - len(released))
-                )
-                done.promoted += await promote(conn, trip_id, service_date, at)
-            done.no_shows += [r.id for r in released]
-            done.expired += [r.id for r in expired]
-        return done
+        )
+        done.no_shows += one.no_shows
+        done.expired += one.expired
+        done.promoted += one.promoted
+    return done
 
-    result: SeatPass = await store.write(run)
-    return result
+
+async def _release_trip(
+    conn: AsyncConnection, trip_id: str, service_date: str, at: datetime, deadline: datetime
+) -> SeatPass:
+    done = SeatPass()
+    # The counter row first: the same order as every other seat write.
+    await conn.execute(
+        select(TRIP_SEATS.c.trip_id)
+        .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
+        .with_for_update()
+    )
+    key = (RESERVATIONS.c.trip_id == trip_id) & (RESERVATIONS.c.service_date == service_date)
+    released = (
+        await conn.execute(
+            update(RESERVATIONS)
+            .where(key, RESERVATIONS.c.status == "confirmed", RESERVATIONS.c.departs_at < deadline)
+            .values(status="no_show", ended_at=at)
+            .returning(RESERVATIONS.c.id)
+        )
+    ).all()
+    expired = (
+        await conn.execute(
+            update(RESERVATIONS)
+            .where(key, RESERVATIONS.c.status == "waitlisted", RESERVATIONS.c.departs_at < deadline)
+            .values(status="expired", ended_at=at)
+            .returning(RESERVATIONS.c.id)
+        )
+    ).all()
+    if released:
+        await conn.execute(
+            update(TRIP_SEATS)
+            .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
+            .values(confirmed=TRIP_SEATS.c.confirmed - len(released))
+        )
+        done.promoted = await promote(conn, trip_id, service_date, at)
+    done.no_shows = sorted(r.id for r in released)
+    done.expired = sorted(r.id for r in expired)
+    return done
 
 
 class SeatJob:

@@ -31,7 +31,6 @@ from cloud.transport.seat_facts import (
     TripFacts,
     ensure_counter,
     trip_facts,
-    vehicle_info,
 )
 
 TRIP_FULL = "Trip full"
@@ -46,7 +45,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _key(trip_id: str, service_date: str) -> Any:
+def counter_key(trip_id: str, service_date: str) -> Any:
     return (TRIP_SEATS.c.trip_id == trip_id) & (TRIP_SEATS.c.service_date == service_date)
 
 
@@ -78,11 +77,13 @@ async def _write(store: BookingStore, fn: Any) -> Any:
         raise problem from None
 
 
-async def _lock_counter(conn: AsyncConnection, trip_id: str, service_date: str) -> Row[Any] | None:
+async def lock_counter(conn: AsyncConnection, trip_id: str, service_date: str) -> Row[Any] | None:
     """The counter row, locked until the transaction ends (PostgreSQL; SQLite holds its
     one write lock already)."""
     return (
-        await conn.execute(select(TRIP_SEATS).where(_key(trip_id, service_date)).with_for_update())
+        await conn.execute(
+            select(TRIP_SEATS).where(counter_key(trip_id, service_date)).with_for_update()
+        )
     ).first()
 
 
@@ -91,7 +92,7 @@ async def _take_seat(conn: AsyncConnection, trip_id: str, service_date: str) -> 
         await conn.execute(
             update(TRIP_SEATS)
             .where(
-                _key(trip_id, service_date),
+                counter_key(trip_id, service_date),
                 TRIP_SEATS.c.confirmed + TRIP_SEATS.c.walk_ons < TRIP_SEATS.c.capacity,
             )
             .values(confirmed=TRIP_SEATS.c.confirmed + 1)
@@ -103,13 +104,15 @@ async def _take_seat(conn: AsyncConnection, trip_id: str, service_date: str) -> 
 
 async def _count(conn: AsyncConnection, trip_id: str, service_date: str, column: str) -> None:
     col = TRIP_SEATS.c[column]
-    await conn.execute(update(TRIP_SEATS).where(_key(trip_id, service_date)).values({col: col + 1}))
+    await conn.execute(
+        update(TRIP_SEATS).where(counter_key(trip_id, service_date)).values({col: col + 1})
+    )
 
 
 async def _free_seat(conn: AsyncConnection, trip_id: str, service_date: str) -> None:
     await conn.execute(
         update(TRIP_SEATS)
-        .where(_key(trip_id, service_date))
+        .where(counter_key(trip_id, service_date))
         .values(confirmed=TRIP_SEATS.c.confirmed - 1)
     )
 
@@ -197,7 +200,10 @@ async def reserve(
         raise Conflict("the shuttle has already left that stop", title="Trip departed")
 
     async def run(conn: AsyncConnection) -> ReservationPublic:
-        await ensure_counter(conn, facts)
+        if not facts.counted:
+            await ensure_counter(conn, facts)
+        # From here to the commit this transaction holds the counter row's lock (PostgreSQL):
+        # two statements, so racing requests for one trip queue as briefly as possible.
         if await _take_seat(conn, body.trip_id, body.service_date):
             status = "confirmed"
         elif body.waitlist:
@@ -205,7 +211,7 @@ async def reserve(
         else:
             seats = (
                 await conn.execute(
-                    select(TRIP_SEATS).where(_key(facts.trip_id, facts.service_date))
+                    select(TRIP_SEATS).where(counter_key(facts.trip_id, facts.service_date))
                 )
             ).one()
             raise Full(
@@ -255,7 +261,7 @@ async def cancel(
         current = await get_reservation(conn, reservation_id)
 
     async def run(conn: AsyncConnection) -> ReservationPublic:
-        await _lock_counter(conn, current.trip_id, current.service_date)
+        await lock_counter(conn, current.trip_id, current.service_date)
         status = await conn.scalar(
             select(RESERVATIONS.c.status).where(RESERVATIONS.c.id == reservation_id)
         )
@@ -298,7 +304,7 @@ async def trip_seats(
     conn: AsyncConnection, trip_id: str, service_date: str, *, capacity: CapacityRule
 ) -> TripSeatsPublic:
     """Counts of one trip instance; a trip nobody reserved yet shows its full capacity."""
-    row = (await conn.execute(select(TRIP_SEATS).where(_key(trip_id, service_date)))).first()
+    row = (await conn.execute(select(TRIP_SEATS).where(counter_key(trip_id, service_date)))).first()
     if row is None:
         facts = await trip_facts(conn, trip_id, service_date, capacity)
         return TripSeatsPublic(
@@ -345,7 +351,7 @@ async def _admit_walk_on(conn: AsyncConnection, trip_id: str, service_date: str)
         await conn.execute(
             update(TRIP_SEATS)
             .where(
-                _key(trip_id, service_date),
+                counter_key(trip_id, service_date),
                 TRIP_SEATS.c.confirmed + TRIP_SEATS.c.walk_ons < TRIP_SEATS.c.capacity,
             )
             .values(walk_ons=TRIP_SEATS.c.walk_ons + 1)
@@ -381,7 +387,7 @@ async def mark_boarded(
     except NotFound:
         return Boarded("unknown_trip")
     await ensure_counter(conn, facts)
-    await _lock_counter(conn, trip_id, service_date)
+    await lock_counter(conn, trip_id, service_date)
     if isinstance(person_or_reservation, int):
         found = (
             await conn.execute(
@@ -451,38 +457,3 @@ async def _set_boarded(conn: AsyncConnection, reservation_id: int, ts: datetime)
         .where(RESERVATIONS.c.id == reservation_id)
         .values(status="boarded", boarded_at=ts, ended_at=None)
     )
-
-
-async def assign_vehicle(
-    conn: AsyncConnection,
-    trip_id: str,
-    service_date: str,
-    vehicle_id: str,
-    capacity: CapacityRule,
-) -> int:
-    """Plans `vehicle_id` on a trip instance: its capacity becomes the trip's. Returns it.
-
-    Seats already taken are never withdrawn: a smaller vehicle leaves the trip with
-    at least as many seats as are confirmed or occupied (the dispatcher sees the
-    trip full). Runs on the caller's transaction.
-    """
-    vehicle = await vehicle_info(conn, vehicle_id)
-    if vehicle is None or vehicle.kind != "shuttle":
-        raise NotFound(f"shuttle {vehicle_id!r} is unknown", title="Vehicle not found")
-    facts = await trip_facts(conn, trip_id, service_date, capacity)
-    await ensure_counter(conn, facts)
-    row = (
-        await conn.execute(
-            select(TRIP_SEATS.c.confirmed, TRIP_SEATS.c.walk_ons)
-            .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
-            .with_for_update()
-        )
-    ).one()
-    seats = int(max(vehicle.capacity, row.confirmed + row.walk_ons))
-    await conn.execute(
-        update(TRIP_SEATS)
-        .where(TRIP_SEATS.c.trip_id == trip_id, TRIP_SEATS.c.service_date == service_date)
-        .values(vehicle_id=vehicle_id, capacity=seats)
-    )
-    await promote(conn, trip_id, service_date, now_utc())
-    return seats

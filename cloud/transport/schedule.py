@@ -397,8 +397,8 @@ def build_plan(
         else:
             along = _project(shape, stop.lat, stop.lon, along)
         dists.append(round(along, 2))
-    arrivals = _interpolated([r.arrival_s for r in rows], dists)
-    departures = _interpolated([r.departure_s for r in rows], dists)
+    arrivals = interpolate_times([r.arrival_s for r in rows], dists)
+    departures = interpolate_times([r.departure_s for r in rows], dists)
     plans = tuple(
         StopPlan(
             stop_id=row.stop_id,
@@ -423,7 +423,7 @@ def build_plan(
     )
 
 
-def _interpolated(times: Sequence[int | None], dists: Sequence[float]) -> list[float]:
+def interpolate_times(times: Sequence[int | None], dists: Sequence[float]) -> list[float]:
     """Times with the gaps between known ones filled in proportionally to distance."""
     known = [i for i, t in enumerate(times) if t is not None]
     out = [float(t) if t is not None else 0.0 for t in times]

@@ -8,6 +8,7 @@ else `RUANG_SHUTTLE_DEFAULT_CAPACITY` (docs/transport.md, "Seat reservations").
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ class TripFacts:
     departs_at: datetime
     arrives_at: datetime
     stops: tuple[tuple[str, datetime], ...]
+    # The counter row existed when these facts were read (rows are never deleted).
+    counted: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,7 @@ async def trip_facts(
     conn: AsyncConnection, trip_id: str, service_date: str, capacity: CapacityRule
 ) -> TripFacts:
     """The trip instance, or NotFound when no such trip runs on that service day."""
-    try:
-        plan = await schedule.trip_plan(conn, trip_id, service_date)
-    except ValueError:
-        plan = None  # not a date at all
-    if plan is None or not plan.stops:
-        raise NotFound(f"trip {trip_id!r} does not run on {service_date}", title="Trip not found")
+    plan = await _plan(conn, trip_id, service_date)
     counter = (
         await conn.execute(
             select(TRIP_SEATS.c.vehicle_id, TRIP_SEATS.c.capacity).where(
@@ -91,10 +89,49 @@ async def trip_facts(
         route_id=plan.route_id,
         vehicle_id=counter.vehicle_id if counter else None,
         capacity=counter.capacity if counter else capacity.of(plan.route_id),
-        departs_at=_utc(plan.start),
-        arrives_at=_utc(plan.end),
-        stops=tuple((s.stop_id, _utc(s.departure)) for s in plan.stops),
+        departs_at=plan.stops[0][1],
+        arrives_at=plan.arrives_at,
+        stops=plan.stops,
+        counted=counter is not None,
     )
+
+
+@dataclass(frozen=True)
+class _Timetable:
+    route_id: str
+    arrives_at: datetime
+    stops: tuple[tuple[str, datetime], ...]
+
+
+# Building a TripPlan (stop times, shape projection) costs far more than the seat
+# write itself, and every reservation of a busy trip asks for the same one: plans
+# are kept PLAN_TTL_S, so a GTFS re-import reaches reservations within that time.
+PLAN_TTL_S = 60.0
+_PLAN_CACHE_MAX = 4096
+_plans: dict[tuple[str, str], tuple[float, _Timetable]] = {}
+
+
+async def _plan(conn: AsyncConnection, trip_id: str, service_date: str) -> _Timetable:
+    key = (trip_id, service_date)
+    cached = _plans.get(key)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    try:
+        plan = await schedule.trip_plan(conn, trip_id, service_date)
+    except ValueError:
+        plan = None  # not a date at all
+    if plan is None or not plan.stops:
+        raise NotFound(f"trip {trip_id!r} does not run on {service_date}", title="Trip not found")
+    table = _Timetable(
+        plan.route_id,
+        _utc(plan.end),
+        tuple((s.stop_id, _utc(s.departure)) for s in plan.stops),
+    )
+    if len(_plans) >= _PLAN_CACHE_MAX:
+        _plans.clear()
+    _plans[key] = (now + PLAN_TTL_S, table)
+    return table
 
 
 async def ensure_counter(conn: AsyncConnection, facts: TripFacts) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from cloud.db.models import Desk
 from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
+from cloud.transport.gtfs_export import sample_zip
+from cloud.transport.poolcars import record_pickup, record_return
+from tests.cloud.transport.seat_helpers import TripRef, add_vehicle, future_trip, reservation
 from tests.helpers import auth_headers
 
 from .conftest import serving
@@ -127,6 +130,34 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/webhooks": ADMIN_ONLY,
     "DELETE /api/v1/webhooks/{webhook_id}": ADMIN_ONLY,
     "GET /api/v1/webhooks/{webhook_id}/deliveries": ADMIN_ONLY,
+    # The GTFS schedule is public timetable data for every signed-in user; replacing it is
+    # the operator's (admins). Vehicles belong to their home site's operators.
+    "POST /api/v1/transport/gtfs": ADMIN_ONLY,
+    "GET /api/v1/transport/gtfs": SIGNED_IN,
+    "GET /api/v1/transport/stops": SIGNED_IN,
+    "GET /api/v1/transport/routes": SIGNED_IN,
+    "GET /api/v1/transport/shapes": SIGNED_IN,
+    "GET /api/v1/transport/trips": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}": SIGNED_IN,
+    "GET /api/v1/transport/sites/{site}/stops": SIGNED_IN,
+    "PUT /api/v1/transport/sites/{site}/stops": MANAGER_ONE,
+    "GET /api/v1/transport/vehicles": OPERATOR_LIST,
+    "POST /api/v1/transport/vehicles": MANAGER_ONE,
+    "GET /api/v1/transport/vehicles/{vehicle_id}": OPERATOR_ONE,
+    "PATCH /api/v1/transport/vehicles/{vehicle_id}": MANAGER_ONE,
+    # Seats and pool cars (cloud/transport/seat_access.py): people act for themselves,
+    # a facility manager for the people and pool cars of their sites; seat counts
+    # carry no names; only an approver of the booker's agency (or an admin) decides.
+    "POST /api/v1/transport/reservations": BOOKING_WRITE,
+    "DELETE /api/v1/transport/reservations/{reservation_id}": BOOKING_WRITE,
+    "GET /api/v1/me/transport/reservations": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}/{service_date}/seats": SIGNED_IN,
+    "POST /api/v1/transport/car-bookings": BOOKING_WRITE,
+    "GET /api/v1/transport/car-bookings": BOOKING_LIST,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/approve": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
+    "GET /api/v1/transport/car-trips": BOOKING_LIST,
 }
 
 
@@ -175,9 +206,12 @@ class World:
     letters: dict[str, int]
     replay_letters: dict[str, int]  # apart from `letters`: a DELETE may run first
     keys: CheckinKeys
+    # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
+    transport: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
+            **self.transport.get(role, {}),
             "desk_id": f"xa-desk-{role}",
             "node_id": f"xa-node-{role}",
             "floor_id": "xa-floor",
@@ -186,6 +220,9 @@ class World:
             "booking_id": str(self.bookings[role]),
             "webhook_id": str(self.webhooks[role]),
             "letter_id": str(self.letters[role]),
+            "vehicle_id": f"xa-car-{role}",
+            "site": "xa-site",
+            "trip_id": "K1-0-0600",
         }
 
 
@@ -221,6 +258,12 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
             b["person_id"][len("xa-p-") :]: b["id"]
             for b in (await http.get("/api/v1/badges")).json()
         }
+        r = await http.post(
+            "/api/v1/transport/gtfs",
+            content=sample_zip(),
+            headers={"content-type": "application/zip"},
+        )
+        assert r.status_code == 200, r.text
         start, end = _day(1, 9), _day(1, 12)
         bookings, webhooks = {}, {}
         for i, role in enumerate(ROLES):
@@ -237,6 +280,8 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
             bookings[role] = r.json()["id"]
             r = await http.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{role}"})
             webhooks[role] = r.json()["id"]
+            r = await http.post("/api/v1/transport/vehicles", json=_car(f"xa-car-{role}", n=i))
+            assert r.status_code == 201, r.text
             async with engine.begin() as conn:
                 # Someone sits at each desk now: live occupancy carries their badge UID.
                 await conn.execute(
@@ -281,7 +326,76 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys)
+    transport = await _seed_transport(http, settings)
+    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+
+
+async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
+    """Per role a seat and a car booking of site A's person on site A's pool car; one
+    returned car trip (so trip logs list site A)."""
+    engine = make_engine(settings.database_url)
+    try:
+        # The schedule and the pool cars xa-car-{role} are _seed's; one more car for a trip log.
+        trip = await future_trip(engine)
+        await add_vehicle(engine, "xa-car-trips", "poolcar", 5, site="xa-site")
+        out: dict[str, Any] = {}
+        for role in ROLES:
+            r = await http.post(
+                "/api/v1/transport/reservations", json=reservation(trip, f"xa-p-{role}")
+            )
+            assert r.status_code == 201, r.text
+            car = _car_booking(f"xa-p-{role}", f"xa-car-{role}", 1)
+            c = await http.post("/api/v1/transport/car-bookings", json=car)
+            assert c.status_code == 201, c.text
+            out[role] = {
+                "reservation_id": str(r.json()["id"]),
+                "car_booking_id": str(c.json()["id"]),
+                "trip_id": trip.trip_id,
+                "service_date": trip.service_date,
+                "from_stop": trip.stops[0],
+            }
+        c = await http.post(
+            "/api/v1/transport/car-bookings", json=_car_booking("xa-p-admin", "xa-car-trips", 0)
+        )
+        await http.post(f"/api/v1/transport/car-bookings/{c.json()['id']}/approve")
+        async with engine.begin() as conn:
+            now = datetime.now(UTC)
+            assert await record_pickup(conn, c.json()["id"], "xa-car-trips", now) == "picked_up"
+            assert await record_return(conn, c.json()["id"], "xa-car-trips", now) == "returned"
+    finally:
+        await engine.dispose()
+    return out
+
+
+def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
+    start = _day(days, 23) if days else datetime.now(UTC) + timedelta(minutes=1)
+    body = {
+        "vehicle_id": car,
+        "purpose": "Dinas",
+        "destination": "Balikpapan",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(minutes=30)).isoformat(),
+    }
+    return body if person is None else {**body, "person_id": person}
+
+
+def _car(vehicle_id: str, n: int) -> dict[str, Any]:
+    return {
+        "id": vehicle_id,
+        "kind": "poolcar",
+        "label": "Mobil dinas",
+        "seats": 4,
+        "plate": f"KT {1000 + n} XA",
+        "site_id": "xa-site",
+    }
+
+
+def _weekday(days: int) -> str:
+    """A weekday `days` or more ahead (the sample schedule runs Monday to Friday)."""
+    day = _day(days, 12).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day.isoformat()
 
 
 def _request(op: str, role: str, world: World) -> dict[str, Any]:
@@ -302,6 +416,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/releases": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
+        "GET /api/v1/transport/trips/{trip_id}": {"date": _weekday(1)},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -331,14 +446,30 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+        "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
+        "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
+        "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
+        "POST /api/v1/transport/reservations": {
+            **reservation(_other_trip(world, role), f"xa-p-{role}"),
+        },
+        "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
-    if op == "POST /api/v1/people/import":
+    if op == "POST /api/v1/transport/gtfs":
+        request["content"] = sample_zip()
+        request["headers"] = {"content-type": "application/zip"}
+    elif op == "POST /api/v1/people/import":
         request["content"] = f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,xa-site\n"
         request["headers"] = {"content-type": "text/csv"}
     elif body is not None:
         request["json"] = body
     return request
+
+
+def _other_trip(world: World, role: str) -> TripRef:
+    # The seeded trip again: who may ask is the matter here (then "one per person": a 409).
+    seeded = world.transport[role]
+    return TripRef(seeded["trip_id"], seeded["service_date"], (seeded["from_stop"],), ())
 
 
 def _judge(expected: str, status: int, body: str, role: str) -> str | None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from cloud.db.tables import RESERVATIONS, TRIP_SEATS
 from cloud.settings import CloudSettings
-from cloud.transport import reservations
+from cloud.transport import reservations, seat_vehicles
 from cloud.transport.noshow import release_seat_no_shows
 from cloud.transport.seat_facts import CapacityRule
 from cloud.transport.seat_snapshot import vehicle_snapshot_parts
@@ -237,7 +237,9 @@ async def test_planned_vehicle_sets_capacity_promotes_and_fills_the_snapshot(
     queued = await _reserve(http, trip, "p3", waitlist=True)
     async with engine.begin() as conn:
         assert (
-            await reservations.assign_vehicle(conn, trip.trip_id, trip.service_date, "bus-01", RULE)
+            await seat_vehicles.assign_vehicle(
+                conn, trip.trip_id, trip.service_date, "bus-01", RULE
+            )
             == 4
         )
     seats = (await http.get(_seats_url(trip))).json()
@@ -255,3 +257,10 @@ async def test_planned_vehicle_sets_capacity_promotes_and_fills_the_snapshot(
     assert sorted(s.person for s in seat_list) == ["p0", "p1", "p2", "p3"]
     assert str(queued["id"]) in {s.id for s in seat_list}
     assert cars == [] and other == ([], [], [])
+    # Taken off again: the route's capacity (3), but the 4 seats taken stay taken.
+    async with engine.begin() as conn:
+        await seat_vehicles.unassign_vehicle(conn, trip.trip_id, trip.service_date, RULE)
+    seats = (await http.get(_seats_url(trip))).json()
+    assert (seats["vehicle_id"], seats["capacity"], seats["free"]) == (None, 4, 0)
+    async with engine.connect() as conn:
+        assert (await vehicle_snapshot_parts(conn, "bus-01", trip.service_date))[0] == []

@@ -9,7 +9,9 @@ SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import httpx
 from sqlalchemy import func, select
@@ -17,17 +19,32 @@ from sqlalchemy import func, select
 from cloud.db.engine import make_engine
 from cloud.db.tables import RESERVATIONS
 from cloud.settings import CloudSettings
-from tests.cloud.bookings.test_booking_concurrency import http_server
+from tests.cloud.conftest import serving
 from tests.cloud.transport.seat_helpers import (
     future_trip,
     import_people,
     load_schedule,
     reservation,
 )
+from tests.helpers import auth_headers
 
 RACERS = 200
 CAPACITY = 12
 ALREADY_TAKEN = CAPACITY - 10  # so the race is for the last 10 seats
+
+
+@contextlib.asynccontextmanager
+async def http_server(settings: CloudSettings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(settings) as (base, _):
+        # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them:
+        # a loaded machine between two races must not hand the second a dead socket.
+        limits = httpx.Limits(
+            max_connections=RACERS, max_keepalive_connections=RACERS, keepalive_expiry=1.0
+        )
+        async with httpx.AsyncClient(
+            base_url=base, limits=limits, timeout=60, headers=auth_headers(settings)
+        ) as client:
+            yield client
 
 
 async def _race(client: httpx.AsyncClient, bodies: list[dict[str, object]]) -> list[httpx.Response]:

@@ -43,7 +43,7 @@ from cloud.db.tables import (
     TRANSPORT_CAR_USES,
     TRANSPORT_VEHICLES,
 )
-from cloud.transport import reservations
+from cloud.transport import reservations, seat_vehicles
 from cloud.transport.gtfs_import import import_gtfs
 from cloud.transport.ridership import refusals, ridership
 from cloud.transport.schemas_seats import ReservationCreate
@@ -182,7 +182,7 @@ async def _seed(db_path: Path, day: Day) -> None:
         await _seed_car(engine, day, issued)
         async with engine.begin() as conn:
             for trip_id, date, _ in day.trips:
-                await reservations.assign_vehicle(conn, trip_id, date, SHUTTLE, DEFAULT_RULE)
+                await seat_vehicles.assign_vehicle(conn, trip_id, date, SHUTTLE, DEFAULT_RULE)
         store = BookingStore(engine)
         for person, (trip_id, date, start), stop in (
             ("p-0", day.trips[0], STOPS[0].stop),

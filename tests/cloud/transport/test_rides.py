@@ -26,7 +26,7 @@ from cloud.db.tables import (
 from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner, build_body
 from cloud.ingest.apply import Applier, ApplyResult, Envelope
 from cloud.settings import CloudSettings
-from cloud.transport import reservations
+from cloud.transport import reservations, seat_vehicles
 from cloud.transport.ridership import per_trip, refusals, ridership
 from cloud.transport.rides import RideWrites
 from cloud.transport.schemas_seats import ReservationCreate
@@ -211,7 +211,7 @@ async def test_vehicle_node_snapshot_has_its_trips_stops_seats_and_badges(
 ) -> None:
     engine, trip = world
     async with engine.begin() as conn:
-        await reservations.assign_vehicle(
+        await seat_vehicles.assign_vehicle(
             conn, trip.trip_id, trip.service_date, "shuttle-r1", DEFAULT_RULE
         )
     res = await _reserve(engine, trip, "p-ride-2")

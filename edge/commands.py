@@ -94,7 +94,7 @@ class Commands:
         self._desks.book.snapshot = view
         self._doors.snapshot_applied()
         if self._vehicle is not None:
-            self._vehicle.snapshot_applied(view)
+            self._vehicle.snapshot_applied(view, compact=True)
         log.info(
             "snapshot v%d: %d desks, %d bookings, %d badges",
             view.version,

@@ -11,16 +11,14 @@ committed it. The stop of a boarding comes from the last fix of the vehicle's
 GNSS receiver (edge/devices/gps.py).
 
 What is counted on the node (walk-ons let on per trip, who is aboard, who has
-the car out) is kept in the state directory, so a restart mid-trip neither
-re-opens seats nor turns a return into a pick-up.
+the car out) is journalled in the state directory (edge/vehicle_state.py), so a
+restart mid-trip neither re-opens seats nor turns a return into a pick-up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,10 +33,10 @@ from .devices.gps import GpsDriver
 from .poolcar import CarDecision, PoolCarBook
 from .snapshot import SnapshotView
 from .vehicle_config import VehicleConfig
+from .vehicle_state import VehicleJournal
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "vehicle-state.json"
 # Desk-side messages a door reader's driver reports (unit status, heartbeats, presence,
 # buttons) name a desk; a vehicle has none, so they stay on the node.
 _DESK_ONLY = (contract.UnitStatus, contract.Heartbeat, contract.Presence, contract.ButtonPressed)
@@ -79,7 +77,7 @@ class Vehicle:
         self.clock = clock
         self.boarding = BoardingBook(early_s=config.boarding_early_s, late_s=config.boarding_late_s)
         self.cars = PoolCarBook(early_s=config.pickup_early_s)
-        self._state_path = state_dir / STATE_FILE
+        self.journal = VehicleJournal(state_dir)
         self.gps: list[GpsDriver] = []
         self.drivers: dict[str, DeskUnitDriver] = {}
         for r in config.readers:
@@ -99,32 +97,24 @@ class Vehicle:
         else:
             self.gps = [d for d in drivers if d.vehicle == cfg.vehicle] or list(drivers[:1])
 
-    def snapshot_applied(self, view: SnapshotView | None) -> None:
+    def snapshot_applied(self, view: SnapshotView | None, *, compact: bool = False) -> None:
         self.boarding.snapshot = view
         self.cars.snapshot = view
+        if compact:
+            # A new snapshot while running (not the stored one at start, before the
+            # journal is read back): trips that left it are forgotten, the journal
+            # starts afresh.
+            self.journal.rewrite(self.boarding.state(), self.cars.state())
 
     def restore(self) -> None:
         """Takes back what was counted before a restart (after the snapshot is in)."""
-        try:
-            data = json.loads(self._state_path.read_text())
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError) as exc:
-            log.warning("vehicle state %s ignored: %s", self._state_path, exc)
-            return
-        if isinstance(data, dict):
-            self.boarding.restore(data.get("boarding"))
-            self.cars.restore(data.get("car"))
+        boarding, holder = self.journal.load()
+        self.boarding.restore(boarding)
+        self.cars.restore(holder)
 
-    def _save(self) -> None:
-        data = self.state()
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._state_path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self._state_path)
+    async def flushed(self) -> None:
+        """Returns once the counts so far are on disk (tests, orderly shutdown)."""
+        await self.journal.flushed()
 
     def _reader_publish(self, message: contract.Message) -> None:
         if not isinstance(message, _DESK_ONLY):
@@ -154,16 +144,19 @@ class Vehicle:
         now = self.clock()
         fix = self.fix()
         if self.config.kind == "shuttle":
-            decision = self.boarding.tap(badge, now, fix)
-            self._signal(reader, decision.signal)
-            if not decision.repeat:
-                self._publish(self._boarding_event(reader, decision, now, fix))
+            d = self.boarding.tap(badge, now, fix)
+            self._signal(reader, d.signal)
+            if not d.repeat:
+                self._publish(self._boarding_event(reader, d, now, fix))
+            if d.allowed and not d.repeat and d.trip and d.service_date and d.person:
+                self.journal.boarded(d.trip, d.service_date, d.person, d.reason, d.reservation)
         else:
             car = self.cars.tap(badge, now)
             self._signal(reader, car.signal)
             self._publish(self._car_event(reader, car, now, fix))
+            if car.action != "refused":
+                self.journal.car(self.cars.state())
         self.decided += 1
-        self._save()
 
     def _signal(self, reader: str, signal: Signal) -> None:
         driver = self.drivers.get(reader)

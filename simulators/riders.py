@@ -10,7 +10,11 @@ shuttle simulator can drive there instead. Tests and the demo share it.
 
 `seeded_day` builds a reproducible scenario from a seed: riders with and
 without reservations at every stop of a trip, a few unknown badges, and a
-repeat tap, so every boarding outcome appears.
+repeat tap, so every boarding outcome appears. `taps_along` times riders on a
+scheduled trip (`cloud.transport.plan.TripPlan`, what the shuttle simulator
+drives): each taps while the shuttle dwells at their stop, so a `place` that
+waits for the shuttle simulator to reach the stop plays them as they would
+happen on the road.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from cloud.transport.plan import TripPlan
 from firmware_bridge.deskunit import Capability
 from simulators.deskunit import ALL_CAPABILITIES, DeskUnitSimulator
 from simulators.gps import GpsSimulator, distance_m
@@ -132,4 +137,21 @@ def seeded_day(
     if taps:
         first = taps[0]
         taps.append(RiderTap(first.at_s + 2.0, first.stop, first.badge))
+    return sorted(taps, key=lambda t: (t.at_s, t.badge))
+
+
+def taps_along(
+    plan: TripPlan, seed: int, riders: Sequence[str], *, reader: str = "door-1"
+) -> list[RiderTap]:
+    """Each badge in `riders` boards `plan` at a random stop but the last, while the
+    shuttle stands there (between its scheduled arrival and departure, at least a
+    few seconds after arriving); times in seconds from the trip's first departure."""
+    rng = random.Random(seed)
+    boarding_stops = plan.stops[:-1] or plan.stops
+    taps = []
+    for badge in riders:
+        stop = boarding_stops[rng.randrange(len(boarding_stops))]
+        dwell = max(4.0, stop.departure - stop.arrival)
+        at = stop.arrival - plan.start + rng.uniform(1.0, dwell - 1.0)
+        taps.append(RiderTap(round(at, 1), stop.stop_id, badge, reader))
     return sorted(taps, key=lambda t: (t.at_s, t.badge))

@@ -32,13 +32,13 @@ from cloud.ingest.acks import Acks
 from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.ingest.decode import Decoder
 from cloud.ingest.isolation import Isolation, ParkedEvent, ReplayOutcome, Skews
+from cloud.ingest.items import RideApplier
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.sweep import Sweep
 from cloud.mqtt.session import Held, MqttSession
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
-from cloud.transport.seat_facts import capacity_rule
 from ruang import contract
 from ruang.backoff import Backoff
 from ruang.mqtt_wire import Incoming
@@ -79,6 +79,7 @@ class Ingestor:
         sink: TelemetrySink,
         *,
         clock: Callable[[], float] = time.time,
+        rides: RideApplier | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IngestStats()
@@ -88,7 +89,7 @@ class Ingestor:
             engine.dialect.name,
             last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
             health_sample_interval_s=settings.fleet_sample_interval_s,
-            shuttle_capacity=capacity_rule(settings),
+            rides=rides,
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).

@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import BADGES, TRANSPORT_BOARDINGS, TRANSPORT_CAR_USES, TRANSPORT_VEHICLES
@@ -70,9 +71,10 @@ async def holders(conn: AsyncConnection, badges: set[str]) -> dict[str, str]:
 class RideWrites:
     """Applies the ride events of one flush (see the module docstring)."""
 
-    def __init__(
-        self, insert: Callable[[Table], Any], capacity: CapacityRule = DEFAULT_RULE
-    ) -> None:
+    def __init__(self, dialect_name: str, capacity: CapacityRule = DEFAULT_RULE) -> None:
+        insert: Callable[[Table], Any] = (
+            postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        )
         # A trip with no vehicle planned takes its capacity from this rule (cloud settings).
         self._capacity = capacity
         self._boarding = insert(TRANSPORT_BOARDINGS).on_conflict_do_nothing(

@@ -5,7 +5,7 @@ to it. Its snapshot then carries what the node needs to decide taps at the door
 alone (edge/boarding.py, edge/poolcar.py):
 
 - `vehicle`: id, kind, capacity;
-- a shuttle: `trips` planned on it today and tomorrow (service days in the
+- a shuttle: `trips` planned on it yesterday, today and tomorrow (service days in the
   schedule's time zone), each with capacity, confirmed reservations and its
   stops with coordinates (the node infers the boarding stop from its fix);
   `seats`: the reservations on them; `badges`: every active badge of an ASN and
@@ -86,13 +86,14 @@ async def _trip_stops(
 
 
 async def _parts(conn: AsyncConnection, vehicle: Any, now: datetime) -> VehicleSections:
-    """Today's and tomorrow's parts from the seat service, with each trip's stops added."""
+    """The seat service's parts of yesterday, today and tomorrow, with each trip's stops."""
     tz = await schedule.timezone(conn)
     today = now.astimezone(tz).date()
     trips: list[contract.SnapshotTrip] = []
     seats: list[contract.SnapshotSeat] = []
     cars: dict[str, contract.SnapshotCarBooking] = {}
-    for day in (today, today + timedelta(days=1)):
+    # Yesterday's service day too: its trips past midnight (GTFS 24:xx) still run.
+    for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
         day_trips, day_seats, day_cars = await vehicle_snapshot_parts(conn, vehicle.id, day)
         trips += day_trips
         seats += day_seats

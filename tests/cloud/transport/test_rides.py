@@ -26,8 +26,9 @@ from cloud.db.tables import (
 from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner, build_body
 from cloud.ingest.apply import Applier, ApplyResult, Envelope
 from cloud.settings import CloudSettings
-from cloud.transport import reservations
+from cloud.transport import reservations, seat_vehicles
 from cloud.transport.ridership import per_trip, refusals, ridership
+from cloud.transport.rides import RideWrites
 from cloud.transport.schemas_seats import ReservationCreate
 from cloud.transport.seat_facts import DEFAULT_RULE
 from ruang import contract
@@ -110,7 +111,7 @@ async def test_boardings_count_once_use_the_reservation_and_keep_no_raw_badge(
 ) -> None:
     engine, trip = world
     res = await _reserve(engine, trip, "p-ride-1")
-    applier = Applier(engine.dialect.name)
+    applier = Applier(engine.dialect.name, rides=RideWrites(engine.dialect.name))
     reserved = boarding(trip, "p-ride-1", reason="reserved", reservation=str(res))
     walk_on = boarding(trip, "p-ride-2", stop=trip.stops[1])
     stranger = boarding(trip, None, allowed=False, reason="unknown_badge")
@@ -151,7 +152,7 @@ async def test_unknown_vehicle_unknown_trip_and_no_trip_are_recorded_with_a_reas
     world: tuple[AsyncEngine, TripRef],
 ) -> None:
     engine, trip = world
-    applier = Applier(engine.dialect.name)
+    applier = Applier(engine.dialect.name, rides=RideWrites(engine.dialect.name))
     ghost = boarding(trip, "p-ride-1", node="node-ghost", vehicle="ghost-bus")
     nowhere = boarding(trip, "p-ride-2", trip="NO-SUCH-TRIP")
     no_trip = boarding(trip, "p-ride-3", allowed=False, reason="no_trip", trip=None,
@@ -180,7 +181,7 @@ async def test_pool_car_pickup_and_return_move_the_booking_once(
                 created_at=datetime.fromtimestamp(NOW - 86_400, UTC),
             ).returning(CAR_BOOKINGS.c.id)
         )  # fmt: skip
-    applier = Applier(engine.dialect.name)
+    applier = Applier(engine.dialect.name, rides=RideWrites(engine.dialect.name))
 
     def use(
         action: str, reason: str, at: float, ref: str | None = str(booking)
@@ -210,7 +211,7 @@ async def test_vehicle_node_snapshot_has_its_trips_stops_seats_and_badges(
 ) -> None:
     engine, trip = world
     async with engine.begin() as conn:
-        await reservations.assign_vehicle(
+        await seat_vehicles.assign_vehicle(
             conn, trip.trip_id, trip.service_date, "shuttle-r1", DEFAULT_RULE
         )
     res = await _reserve(engine, trip, "p-ride-2")

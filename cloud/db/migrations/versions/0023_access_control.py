@@ -2,7 +2,7 @@
 the versioned change history, the access log and each node's verified audit chain.
 
 Revision ID: 0023
-Revises: 0011
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

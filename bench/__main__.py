@@ -37,10 +37,12 @@ def main() -> int:
 
     from bench import (
         ble,
+        boarding,
         bookings,
         codec,
         dashboards,
         devices_codec,
+        door_revocation,
         edge_load,
         events,
         faults,
@@ -51,6 +53,7 @@ def main() -> int:
         tap_latency,
         tap_offline,
         targets,
+        transport,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -59,14 +62,17 @@ def main() -> int:
         "ble": ble.run,
         "tap_latency": tap_latency.run,
         "tap_offline": tap_offline.run,
+        "boarding": boarding.run,
         "ingest": ingest.run,
         "events": events.run,
         "outbox": outbox.run,
         "bookings": bookings.run,
         "osdp": osdp.run,
+        "door_revocation": door_revocation.run,
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,
+        "transport": transport.run,
         "seats": seats.run,
     }
     chosen = args.only or list(suites)

@@ -26,7 +26,10 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.transport.live import LiveService
 from cloud.transport.noshow import SeatJob
+from cloud.transport.rides import RideWrites
+from cloud.transport.seat_facts import capacity_rule
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,10 @@ def create_app(
             async with engine.begin() as conn:
                 await broker_files.sync(conn)
         sink = make_sink(settings)
-        ingestor = Ingestor(settings, engine, sink)
+        # Boardings and pool-car uses are applied by the transport domain (rides.py).
+        ingestor = Ingestor(
+            settings, engine, sink, rides=RideWrites(engine.dialect.name, capacity_rule(settings))
+        )
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
         # The one booking store of the app: API writes, auto-release and QR check-in
         # all queue on it (on SQLite, one FIFO lock for the database).
@@ -74,6 +80,11 @@ def create_app(
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
+        # Vehicle positions (live and from outbox backlogs) feed live transport.
+        transport_live = LiveService(engine)
+        app.state.transport_live = transport_live
+        ingestor.on_position = transport_live.offer
+        await transport_live.start()
 
         # Bookings changed by the API, auto-release or a QR check-in reach both.
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
@@ -103,6 +114,7 @@ def create_app(
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
             live.close()  # ends the open floor streams first
+            await transport_live.stop()
             await releaser.stop()
             await seat_job.stop()
             await audit_retention.stop()

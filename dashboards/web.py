@@ -27,6 +27,9 @@ MANAGERS = ("facility_manager", "admin")
 FLEET = ("technician", "facility_manager", "admin")
 MAP = ("facility_manager", "admin", "technician")
 SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
+# Office transport: the dispatcher's live map and the operator's figures.
+DISPATCH = ("dispatcher", "facility_manager", "admin")
+RIDERS = ("asn", "guest", "facility_manager", "admin", "dispatcher")
 # Any section of the admin console (dashboards/admin.py SECTIONS decides which).
 ADMIN_CONSOLE = ("facility_manager", "technician", "security", "admin")
 
@@ -43,6 +46,9 @@ NAV = (
     NavItem("/analytics", "nav.analytics", MANAGERS),
     NavItem("/fleet", "nav.fleet", FLEET),
     NavItem("/me", "nav.me", SELF_SERVICE),
+    NavItem("/transport/me", "nav.my_shuttle", RIDERS),
+    NavItem("/transport/dispatch", "nav.dispatch", DISPATCH),
+    NavItem("/transport/analytics", "nav.transport_analytics", DISPATCH),
     NavItem("/admin", "nav.admin", ADMIN_CONSOLE),
     NavItem("/kiosk", "nav.kiosk", None),
 )
@@ -54,6 +60,8 @@ def home_for(user: Principal) -> str:
         return "/map"
     if user.has("technician"):
         return "/fleet"
+    if user.has("dispatcher"):
+        return "/transport/dispatch"
     if user.has("security"):
         return "/admin/access"
     return "/me"

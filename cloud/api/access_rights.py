@@ -203,8 +203,8 @@ async def access_log(
     person: Annotated[str | None, Query(max_length=64)] = None,
     # Not `node`: that name is scoped by the node's desks (door-only nodes have none).
     edge_node: Annotated[str | None, Query(max_length=64)] = None,
-    start: AwareDateTime | None = None,
-    end: AwareDateTime | None = None,
+    start: Annotated[AwareDateTime | None, Query(description="from (RFC 3339 with offset)")] = None,
+    end: Annotated[AwareDateTime | None, Query(description="until, exclusive")] = None,
     granted: bool | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=log.MAX_PAGE)] = 100,

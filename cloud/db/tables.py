@@ -16,6 +16,8 @@ from cloud.db import (
     models_admin,
     models_fleet,
     models_transport,
+    models_transport_live,
+    models_transport_rides,
     models_transport_seats,
 )
 
@@ -65,3 +67,13 @@ TRIP_SEATS = cast(Table, models_transport_seats.TripSeats.__table__)
 RESERVATIONS = cast(Table, models_transport_seats.SeatReservation.__table__)
 CAR_BOOKINGS = cast(Table, models_transport_seats.CarBooking.__table__)
 CAR_POSITIONS = cast(Table, models_transport_seats.CarPosition.__table__)
+
+# What vehicles' nodes decided at their doors (migration 0014).
+TRANSPORT_BOARDINGS = cast(Table, models_transport_rides.TransportBoarding.__table__)
+TRANSPORT_CAR_USES = cast(Table, models_transport_rides.TransportCarUse.__table__)
+
+# Live operations (migration 0013).
+TRANSPORT_STOP_EVENTS = cast(Table, models_transport_live.StopEvent.__table__)
+TRANSPORT_TRIP_ASSIGNMENTS = cast(Table, models_transport_live.TripAssignment.__table__)
+TRANSPORT_TRIP_CANCELLATIONS = cast(Table, models_transport_live.TripCancellation.__table__)
+TRANSPORT_SERVICE_ALERTS = cast(Table, models_transport_live.ServiceAlert.__table__)

@@ -77,8 +77,30 @@ MANAGER_LIST = row(U, "403", "403", "403", "-", "403", "A", "A")
 TECHNICIAN_ONE = row(U, "403", "403", "404", "403", "ok", "403", "ok")
 BOOKING_WRITE = row(U, "403", "403", "403", "403", "403", "ok", "ok")
 BOOKING_LIST = row(U, "-", "-", "-", "-", "-", "A", "A")
+TRANSPORT_OPERATORS = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
+
+# Office transport is one service across sites: any facility manager (and dispatchers,
+# a role of the transport UI) runs it; DELETEs of a trip/alert that does not exist are 404.
+DISPATCH = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
+DISPATCH_GONE = row(U, "403", "403", "403", "404", "403", "404", "404")
 
 EXPECTED: dict[str, dict[str, str]] = {
+    "GET /api/v1/transport/live": DISPATCH,
+    "GET /api/v1/transport/live/stream": DISPATCH,
+    "GET /api/v1/transport/assignments": DISPATCH,
+    "POST /api/v1/transport/assignments": DISPATCH,
+    "DELETE /api/v1/transport/assignments/{trip_id}/{service_date}": DISPATCH_GONE,
+    "GET /api/v1/transport/cancellations": DISPATCH,
+    "POST /api/v1/transport/cancellations": DISPATCH,
+    "DELETE /api/v1/transport/cancellations/{trip_id}/{service_date}": DISPATCH_GONE,
+    "GET /api/v1/transport/alerts": DISPATCH,
+    "POST /api/v1/transport/alerts": DISPATCH,
+    "DELETE /api/v1/transport/alerts/{alert_id}": DISPATCH_GONE,
+    # Public, nothing personal: departures boards and the GTFS-Realtime feeds.
+    "GET /api/v1/transport/departures": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/vehicle-positions": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/trip-updates": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/alerts": PUBLIC,
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /api/v1/snapshot-key": PUBLIC,
@@ -144,6 +166,15 @@ EXPECTED: dict[str, dict[str, str]] = {
     # The GTFS schedule is public timetable data for every signed-in user; replacing it is
     # the operator's (admins). Vehicles belong to their home site's operators.
     "POST /api/v1/transport/gtfs": ADMIN_ONLY,
+    # The transport views (cloud/api/transport_network.py): the network's geometry, the
+    # rider's trip search (seat counts, no names) and the pool cars free for a time.
+    "GET /api/v1/transport/network": SIGNED_IN,
+    "GET /api/v1/transport/trip-finder": SIGNED_IN,
+    "GET /api/v1/transport/pool-cars/free": row(U, *["A"] * 7),
+    # Transport analytics: one shared service, so every facility manager (and dispatchers).
+    "GET /api/v1/analytics/transport/ridership": TRANSPORT_OPERATORS,
+    "GET /api/v1/analytics/transport/routes": TRANSPORT_OPERATORS,
+    "GET /api/v1/analytics/transport/pool-cars": TRANSPORT_OPERATORS,
     "GET /api/v1/transport/gtfs": SIGNED_IN,
     "GET /api/v1/transport/stops": SIGNED_IN,
     "GET /api/v1/transport/routes": SIGNED_IN,
@@ -238,9 +269,9 @@ class World:
     letters: dict[str, int]
     replay_letters: dict[str, int]  # apart from `letters`: a DELETE may run first
     keys: CheckinKeys
-    grant: int
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
+    grant: int = 0
     # Per role: the ref of an open enrolment token for the role's node.
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -258,6 +289,8 @@ class World:
             "vehicle_id": f"xa-car-{role}",
             "site": "xa-site",
             "trip_id": "K1-0-0600",
+            "service_date": "20261207",
+            "alert_id": "xa-no-alert",
             "door": f"xa-door-{role}",
             "group": f"xa-group-{role}",
             "grant": str(self.grant),
@@ -372,7 +405,7 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
     transport = await _seed_transport(http, settings)
     tokens = await _seed_tokens(http)
     return World(
-        badges, bookings, webhooks, letters, replay_letters, keys, grant, transport, tokens
+        badges, bookings, webhooks, letters, replay_letters, keys, transport, grant, tokens
     )
 
 
@@ -504,6 +537,11 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
         "GET /api/v1/transport/trips/{trip_id}": {"date": _weekday(1)},
+        "GET /api/v1/transport/trip-finder": {"from_stop": "HA-BLOK-A", "date": _weekday(1)},
+        "GET /api/v1/transport/pool-cars/free": {"from": start.isoformat(), "to": end.isoformat()},
+        "GET /api/v1/analytics/transport/ridership": frame,
+        "GET /api/v1/analytics/transport/routes": frame,
+        "GET /api/v1/analytics/transport/pool-cars": frame,
         "GET /api/v1/access/holidays": {"site_id": "xa-site"},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}

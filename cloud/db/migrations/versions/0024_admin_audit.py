@@ -1,11 +1,8 @@
 """Admin audit log: who did what to which target, when (cloud/admin/audit.py); enrolment
 tokens get their creator and a withdrawal time (cloud/fleet/enrolment.py).
 
-Also joins the two heads of this branch (0012 transport seats, 0023 door access control);
-the merger relinks the chain.
-
 Revision ID: 0024
-Revises: 0012, 0023
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = ("0012", "0023")
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.api.params import RowId
 from cloud.api_types import SQL_INT_MAX, AwareDateTime, Problem
@@ -105,9 +106,11 @@ async def create_booking(
     user: CurrentUser,
     desk_changes: DeskChangesDep,
 ) -> BookingPublic:
-    async with store.engine.connect() as conn:
+    async def authorize(conn: AsyncConnection) -> None:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
-    created = await writes.create_booking(store, body)
+
+    # One pooled connection for the check, the site rules and the write.
+    created = await writes.create_booking(store, body, authorize)
     desk_changes([created.desk_id])
     return created
 

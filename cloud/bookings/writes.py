@@ -9,6 +9,7 @@ change does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,26 +63,43 @@ def _booking_row(
     }
 
 
+async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
+    # On SQLite the INSERT is the write transaction's first statement: that takes
+    # the write lock at once, so no read snapshot can go stale underneath.
+    created = (await conn.execute(insert(BOOKINGS).values(row).returning(BOOKINGS))).one()
+    booking = BookingPublic.model_validate(created._mapping)
+    # Same transaction: the webhook event exists exactly when the booking does.
+    await record_event(conn, "booking.created", booking.model_dump(mode="json"))
+    return booking
+
+
 async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPublic:
-    async def run(conn: AsyncConnection) -> BookingPublic:
-        # The INSERT is the transaction's first statement: on SQLite that takes
-        # the write lock at once, so no read snapshot can go stale underneath.
-        created = (await conn.execute(insert(BOOKINGS).values(row).returning(BOOKINGS))).one()
-        booking = BookingPublic.model_validate(created._mapping)
-        # Same transaction: the webhook event exists exactly when the booking does.
-        await record_event(conn, "booking.created", booking.model_dump(mode="json"))
-        return booking
-
-    return await store.write(run, desks=[row["desk_id"]], people=[row["person_id"]])
+    return await store.write(
+        lambda conn: _insert(conn, row), desks=[row["desk_id"]], people=[row["person_id"]]
+    )
 
 
-async def create_booking(store: BookingStore, body: BookingCreate) -> BookingPublic:
+Authorize = Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def create_booking(
+    store: BookingStore, body: BookingCreate, authorize: Authorize | None = None
+) -> BookingPublic:
+    """Books one desk; `authorize` (the caller's right to book for that person at that
+    desk) runs on the same connection as the site rules and the write."""
     now = now_utc()
-    async with store.engine.connect() as conn:
+
+    async def read(conn: AsyncConnection) -> dict[str, Any]:
+        if authorize is not None:
+            await authorize(conn)
         ctx = await desk_context(conn, body.desk_id, body.person_id)
-    check_desk_and_person(ctx)
-    check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
-    return await _insert_booking(store, _booking_row(ctx, body.starts_at, body.ends_at, now))
+        check_desk_and_person(ctx)
+        check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
+        return _booking_row(ctx, body.starts_at, body.ends_at, now)
+
+    return await store.read_then_write(
+        read, _insert, desks=[body.desk_id], people=[body.person_id]
+    )
 
 
 async def cancel_booking(store: BookingStore, booking_id: int) -> BookingPublic:

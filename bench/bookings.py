@@ -281,6 +281,13 @@ def _cloud(database_url: str, mqtt_url: str, tmp: Path) -> Iterator[_Cloud]:
         log.close()
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: the cost that a busy shared
+    machine does not blur, unlike wall-clock rates."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _wrk(
     cloud: _Cloud,
     script: str,
@@ -348,6 +355,7 @@ def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict[str, 
         )
         before = asyncio.run(_count_bookings(database_url))
         out[f"{tag}_load_before"] = load()
+        cpu0 = cpu_s(cloud.pid)
         run = _wrk(
             cloud,
             script,
@@ -357,6 +365,7 @@ def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict[str, 
             THREADS,
             [str(warm["issued"] + 1000), str(THREADS)],
         )
+        cpu = cpu_s(cloud.pid) - cpu0
         added = asyncio.run(_count_bookings(database_url)) - before
         seconds = run["duration_us"] / 1e6
         out[f"{tag}_bookings_per_s"] = run["ok"] / seconds
@@ -364,8 +373,12 @@ def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict[str, 
         out[f"{tag}_booking_non_201"] = run["other"] + run["errors"]
         out[f"{tag}_booking_p50_ms"] = run["p50_us"] / 1000
         out[f"{tag}_booking_p99_ms"] = run["p99_us"] / 1000
+        out[f"{tag}_server_cpu_ms_per_booking"] = cpu * 1000 / max(1, run["requests"])
         free = _check_search(cloud)
+        cpu0 = cpu_s(cloud.pid)
         search = _wrk(cloud, SEARCH_LUA, _search_path(), SEARCH_S, 1, 1, [])
+        cpu = cpu_s(cloud.pid) - cpu0
+        out[f"{tag}_server_cpu_ms_per_search"] = cpu * 1000 / max(1, search["requests"])
         out[f"{tag}_availability_5000_desks_p50_ms"] = search["p50_us"] / 1000
         out[f"{tag}_availability_5000_desks_p99_ms"] = search["p99_us"] / 1000
         out[f"{tag}_availability_free_desks"] = free

@@ -75,7 +75,7 @@ async def availability(
     capacity: Annotated[
         int | None, Query(ge=1, le=SQL_INT_MAX, description="rooms: minimum seats")
     ] = None,
-) -> AvailabilityPublic:
+) -> Response:
     # Half-open [start, end): start == end is an empty range, which nothing overlaps.
     if start.tzinfo is None or end.tzinfo is None or end < start:
         raise ProblemError(
@@ -83,7 +83,7 @@ async def availability(
             "start and end need an offset and end must not be before start",
             title="Bad time range",
         )
-    return await reads.availability(
+    found = await reads.availability(
         conn,
         start=start,
         end=end,
@@ -92,6 +92,10 @@ async def availability(
         features=_features(features),
         capacity=capacity,
     )
+    # Serialised once, by pydantic's JSON encoder: returned as a model, FastAPI would
+    # validate the thousands of desks of a whole building again, turn them into
+    # dicts and encode those (three more passes; docs/performance.md).
+    return Response(found.model_dump_json(), media_type="application/json")
 
 
 @router.post(

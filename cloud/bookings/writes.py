@@ -63,10 +63,15 @@ def _booking_row(
     }
 
 
+# Built once: the values travel as parameters, so SQLAlchemy finds the compiled
+# statement in its cache without rebuilding a cache key from the values each time.
+_INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS)
+
+
 async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
     # On SQLite the INSERT is the write transaction's first statement: that takes
     # the write lock at once, so no read snapshot can go stale underneath.
-    created = (await conn.execute(insert(BOOKINGS).values(row).returning(BOOKINGS))).one()
+    created = (await conn.execute(_INSERT_BOOKING, row)).one()
     booking = BookingPublic.model_validate(created._mapping)
     # Same transaction: the webhook event exists exactly when the booking does.
     await record_event(conn, "booking.created", booking.model_dump(mode="json"))

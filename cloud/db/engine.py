@@ -19,11 +19,12 @@ from ruang.private_files import create_private_file, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# PostgreSQL pool: enough connections that the API's concurrent requests (each holds
-# one connection for its whole transaction) do not queue for the pool before they
-# queue for the database. 20 + 20 overflow stays well under max_connections (100).
-PG_POOL_SIZE = 20
-PG_MAX_OVERFLOW = 20
+# PostgreSQL pool: enough kept connections that the API's concurrent requests (each
+# holds one for its whole transaction) neither queue for the pool nor churn through
+# overflow connections, which are closed on return and cost a new connection (with
+# its TLS probe) the next time; `RUANG_DB_POOL_SIZE` changes it.
+PG_POOL_SIZE = 40
+PG_MAX_OVERFLOW = 10
 
 
 def is_sqlite(database_url: str) -> bool:
@@ -57,18 +58,23 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise exc.DisconnectionError("the server closed this pooled connection")
 
 
-def make_engine(database_url: str) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = PG_POOL_SIZE) -> AsyncEngine:
     # People's names and NIPs live here: SQLite creates a missing file with the
     # umask's mode (world-readable), so it is created 0600 first.
     path = sqlite_file(database_url)
     if path is not None:
         create_private_file(path)
     if is_sqlite(database_url):
-        engine = create_async_engine(database_url)
+        # Same pool size: a booking holds its connection while it queues for the
+        # write lock, and overflow connections closed on return cost a new thread,
+        # file open and pragmas each time.
+        engine = create_async_engine(
+            database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
-        database_url, pool_size=PG_POOL_SIZE, max_overflow=PG_MAX_OVERFLOW
+        database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine

@@ -24,6 +24,8 @@ EventKind = Literal[
     "booking.checked_out",
 ]
 KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
+# Built once; the values are parameters (SQLAlchemy's statement cache then hits at once).
+_INSERT_EVENT = insert(IntegrationEvent)
 
 
 async def record_event(conn: AsyncConnection, kind: EventKind, data: dict[str, Any]) -> None:
@@ -31,5 +33,5 @@ async def record_event(conn: AsyncConnection, kind: EventKind, data: dict[str, A
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
     await conn.execute(
-        insert(IntegrationEvent).values(kind=kind, data=data, created_at=datetime.now(UTC))
+        _INSERT_EVENT, {"kind": kind, "data": data, "created_at": datetime.now(UTC)}
     )

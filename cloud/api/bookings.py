@@ -92,10 +92,9 @@ async def availability(
         features=_features(features),
         capacity=capacity,
     )
-    # Serialised once, by pydantic's JSON encoder: returned as a model, FastAPI would
-    # validate the thousands of desks of a whole building again, turn them into
-    # dicts and encode those (three more passes; docs/performance.md).
-    return Response(found.model_dump_json(), media_type="application/json")
+    # Already AvailabilityPublic JSON (written by the database, see reads.availability);
+    # returned as a model, FastAPI would validate and encode thousands of desks again.
+    return Response(found, media_type="application/json")
 
 
 @router.post(

@@ -145,7 +145,7 @@ class BookingFilter:
     end: datetime | None
 
 
-def booking_filter(
+async def booking_filter(
     person: Annotated[str | None, Query()] = None,
     desk: Annotated[str | None, Query()] = None,
     start: From = None,

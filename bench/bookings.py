@@ -174,6 +174,36 @@ SELECT 'D' || (n % 5000), 'P' || (n % 5000),
 FROM (SELECT nextval('pgbench_n') AS n) AS q;
 """
 
+# pgbench running the API's own booking transaction on the API's database (same
+# statements a POST /api/v1/bookings sends: BEGIN, the advisory locks, desk context
+# and person, the booking INSERT, the webhook event INSERT, COMMIT), 40+ days ahead
+# so that it never meets the API runs' slots: what the database alone allows.
+_DESK = (
+    "'F' || lpad(((:n::bigint % 5000) / 250)::text, 2, '0') || '-Z' || (((:n::bigint % 5000) % 250) / 25)"
+    " || '-D' || lpad(((:n::bigint % 5000) % 25)::text, 2, '0')"
+)
+_PERSON = "'bench-p' || lpad((:n::bigint % 5000)::text, 4, '0')"
+PGBENCH_API_TXN = f"""
+\\set n random(1, 3000000)
+BEGIN;
+SELECT pg_advisory_xact_lock(:n::bigint), pg_advisory_xact_lock(-(:n::bigint));
+SELECT d.id, d.mode, d.assigned_person_id, z.reserved_for_agency, s.timezone,
+  s.max_booking_hours, s.max_days_ahead, s.one_desk_per_person_per_slot, s.checkin_grace_min,
+  p.id, p.kind, p.agency, p.valid_from, p.valid_until
+FROM desks d LEFT JOIN zones z ON z.id = d.zone_id LEFT JOIN floors f ON f.id = d.floor_id
+  LEFT JOIN buildings b ON b.id = f.building_id LEFT JOIN sites s ON s.id = b.site_id
+  LEFT JOIN people p ON p.id = {_PERSON}
+WHERE d.id = {_DESK};
+INSERT INTO bookings (desk_id, person_id, starts_at, ends_at, status, exclusive_person, created_at)
+VALUES ({_DESK}, {_PERSON}, date_trunc('day', now()) + interval '40 days' + (:n::bigint / 5000) * interval '1 hour',
+  date_trunc('day', now()) + interval '40 days' + (:n::bigint / 5000 + 1) * interval '1 hour',
+  'booked', true, now())
+ON CONFLICT DO NOTHING RETURNING *;
+INSERT INTO integration_events (kind, data, created_at)
+VALUES ('booking.created', '{{"bench": true}}', now());
+COMMIT;
+"""
+
 
 def _layout() -> Layout:
     floors = [
@@ -340,15 +370,25 @@ def _check_search(cloud: _Cloud) -> int:
         return len(json.load(r)["desks"])
 
 
-def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict[str, Any]:
+def _one_db(
+    database_url: str,
+    mqtt_url: str,
+    tmp: Path,
+    tag: str,
+    pg: devservers.Postgres | None = None,
+) -> dict[str, Any]:
     asyncio.run(_seed(database_url))
+    out: dict[str, Any] = {}
+    if pg is not None:
+        out["pgbench_api_transaction_tps"] = _pgbench(
+            pg, database_url.rsplit("/", 1)[1], PGBENCH_API_TXN, None
+        )
     day0 = int(
         (datetime.now(UTC) + timedelta(days=1))
         .replace(hour=0, minute=0, second=0, microsecond=0)
         .timestamp()
     )
     script = _booking_script(day0)
-    out: dict[str, Any] = {}
     with _cloud(database_url, mqtt_url, tmp) as cloud:
         warm = _wrk(
             cloud, script, "/api/v1/bookings", WARMUP_S, CONNECTIONS, THREADS, ["0", str(THREADS)]
@@ -387,27 +427,30 @@ def _one_db(database_url: str, mqtt_url: str, tmp: Path, tag: str) -> dict[str, 
     return out
 
 
-def _pgbench(pg: devservers.Postgres, database: str) -> float:
+def _pgbench(pg: devservers.Postgres, database: str, script: str, setup: str | None) -> float:
     pgbench = devservers.find_binary("pgbench", "/usr/lib/postgresql/*/bin/pgbench")
     psql = devservers.find_binary("psql", "/usr/lib/postgresql/*/bin/psql")
     conn = ["-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user]
-    subprocess.run(
-        [psql, *conn, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", PGBENCH_TABLE],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    if setup is not None:
+        subprocess.run(
+            [psql, *conn, "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", setup],
+            check=True, capture_output=True,
+        )  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-        f.write(PGBENCH_SCRIPT)
+        f.write(script)
     try:
         out = subprocess.run(
-            [pgbench, *conn, "-n", "-f", f.name, "-c", str(CONNECTIONS), "-j", str(THREADS),
-             "-T", str(BOOKING_S), database],
-            check=True, capture_output=True, text=True, timeout=BOOKING_S + 60,
-        ).stdout  # fmt: skip
+            [pgbench, *conn, "-n", "-M", "prepared", "-f", f.name, "-c", str(CONNECTIONS),
+             "-j", str(THREADS), "-T", str(BOOKING_S), database],
+            capture_output=True, text=True, timeout=BOOKING_S + 60,
+        )  # fmt: skip
     finally:
         os.unlink(f.name)
-    match = re.search(r"tps = ([\d.]+)", out)
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
+    match = re.search(r"tps = ([\d.]+)", out.stdout)
     if match is None:
-        raise RuntimeError(f"pgbench printed no tps:\n{out}")
+        raise RuntimeError(f"pgbench printed no tps:\n{out.stdout}")
     return float(match.group(1))
 
 
@@ -443,11 +486,16 @@ def run() -> dict[str, Any]:
         pg_url = pg.create_database("bench_bookings")
         pg.create_database("bench_pgbench")
         results["pgbench_load_before"] = load()
-        results["pgbench_exclusion_insert_tps"] = _pgbench(pg, "bench_pgbench")
+        results["pgbench_exclusion_insert_tps"] = _pgbench(
+            pg, "bench_pgbench", PGBENCH_SCRIPT, PGBENCH_TABLE
+        )
         (Path(tmp) / "pg").mkdir()
-        results |= _one_db(pg_url, broker.url, Path(tmp) / "pg", "postgresql")
+        results |= _one_db(pg_url, broker.url, Path(tmp) / "pg", "postgresql", pg)
         results["postgresql_ratio_to_pgbench"] = (
             results["postgresql_bookings_per_s"] / results["pgbench_exclusion_insert_tps"]
+        )
+        results["postgresql_ratio_to_pgbench_api_transaction"] = (
+            results["postgresql_bookings_per_s"] / results["pgbench_api_transaction_tps"]
         )
         (Path(tmp) / "sqlite").mkdir()
         sqlite_url = f"sqlite+aiosqlite:///{tmp}/sqlite/bench.sqlite3"

@@ -179,8 +179,12 @@ FROM (SELECT nextval('pgbench_n') AS n) AS q;
 # and person, the booking INSERT, the webhook event INSERT, COMMIT), 40+ days ahead
 # so that it never meets the API runs' slots: what the database alone allows.
 _DESK = (
-    "'F' || lpad(((:n::bigint % 5000) / 250)::text, 2, '0') || '-Z' || (((:n::bigint % 5000) % 250) / 25)"
+    "'F' || lpad(((:n::bigint % 5000) / 250)::text, 2, '0')"
+    " || '-Z' || (((:n::bigint % 5000) % 250) / 25)"
     " || '-D' || lpad(((:n::bigint % 5000) % 25)::text, 2, '0')"
+)
+_SLOT = (
+    "date_trunc('day', now()) + interval '40 days' + (:n::bigint / 5000 + {}) * interval '1 hour'"
 )
 _PERSON = "'bench-p' || lpad((:n::bigint % 5000)::text, 4, '0')"
 PGBENCH_API_TXN = f"""
@@ -195,9 +199,7 @@ FROM desks d LEFT JOIN zones z ON z.id = d.zone_id LEFT JOIN floors f ON f.id = 
   LEFT JOIN people p ON p.id = {_PERSON}
 WHERE d.id = {_DESK};
 INSERT INTO bookings (desk_id, person_id, starts_at, ends_at, status, exclusive_person, created_at)
-VALUES ({_DESK}, {_PERSON}, date_trunc('day', now()) + interval '40 days' + (:n::bigint / 5000) * interval '1 hour',
-  date_trunc('day', now()) + interval '40 days' + (:n::bigint / 5000 + 1) * interval '1 hour',
-  'booked', true, now())
+VALUES ({_DESK}, {_PERSON}, {_SLOT.format(0)}, {_SLOT.format(1)}, 'booked', true, now())
 ON CONFLICT DO NOTHING RETURNING *;
 INSERT INTO integration_events (kind, data, created_at)
 VALUES ('booking.created', '{{"bench": true}}', now());
@@ -356,8 +358,9 @@ def _booking_script(day0: int) -> str:
 
 def _search_path() -> str:
     day = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    start, end = day.strftime("%Y-%m-%dT%H:%M:%SZ"), (day + timedelta(hours=9)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
+    start, end = (
+        day.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        (day + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     return f"/api/v1/availability?start={start}&end={end}"
 

@@ -16,12 +16,12 @@ before any layout named it has no site and gets the defaults below.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import BUILDINGS, DESKS, FLOORS, PEOPLE, SITES, ZONES
@@ -118,7 +118,7 @@ class DeskContext:
 # The desk's context and the person in one statement (one round trip instead of two
 # on every booking): the person's columns the rules read ride along as
 # person__<name>, NULL when there is no such person (no name, NIP or e-mail loaded).
-_PERSON_ID = bindparam("context_person_id")
+_PERSON_ID: BindParameter[str] = bindparam("context_person_id")
 _PERSON_COLUMNS = ("id", "kind", "agency", "valid_from", "valid_until")
 DESK_AND_PERSON = DESK_CONTEXT.add_columns(
     *(PEOPLE.c[name].label(f"person__{name}") for name in _PERSON_COLUMNS)

@@ -102,9 +102,7 @@ async def create_booking(
         check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
         return _booking_row(ctx, body.starts_at, body.ends_at, now)
 
-    return await store.read_then_write(
-        read, _insert, desks=[body.desk_id], people=[body.person_id]
-    )
+    return await store.read_then_write(read, _insert, desks=[body.desk_id], people=[body.person_id])
 
 
 async def cancel_booking(store: BookingStore, booking_id: int) -> BookingPublic:

@@ -73,9 +73,7 @@ def make_engine(database_url: str, *, pool_size: int = PG_POOL_SIZE) -> AsyncEng
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW
-    )
+    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW)
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine
 

@@ -32,6 +32,4 @@ async def record_event(conn: AsyncConnection, kind: EventKind, data: dict[str, A
     """Adds an event to the outbox; it exists only if the surrounding transaction commits."""
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
-    await conn.execute(
-        _INSERT_EVENT, {"kind": kind, "data": data, "created_at": datetime.now(UTC)}
-    )
+    await conn.execute(_INSERT_EVENT, {"kind": kind, "data": data, "created_at": datetime.now(UTC)})

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import jwt
@@ -125,9 +125,7 @@ VERIFIED_MAX = 4096
 class TokenVerifier:
     """Verifies bearer tokens against the JWKS, or the dev key when no JWKS is configured."""
 
-    def __init__(
-        self, settings: CloudSettings, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, settings: CloudSettings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._jwks: jwt.PyJWKClient | None = (
             jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, lifespan=3600)

@@ -28,7 +28,10 @@ async def test_availability_json_is_the_schema_with_the_stored_desk_values(
     body = r.json()
     assert set(body) == {"start", "end", "desks", "rooms"}
     # The window is echoed as asked (pydantic's datetime encoding, offset kept).
-    assert (parsed.start, parsed.end) == (datetime.fromisoformat(start), datetime.fromisoformat(end))
+    assert (parsed.start, parsed.end) == (
+        datetime.fromisoformat(start),
+        datetime.fromisoformat(end),
+    )
 
     async with cloud.app.state.engine.connect() as conn:
         rows = (
@@ -62,4 +65,3 @@ async def test_availability_with_nothing_free_is_an_empty_list(
     )
     assert r.status_code == 200
     assert r.json()["desks"] == [] and r.json()["rooms"] == []
-

@@ -20,10 +20,12 @@ all queue on the same lock.
 from __future__ import annotations
 
 import asyncio
+import logging
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -40,6 +42,7 @@ _RETRYABLE = {"40P01", "40001"}
 
 T = TypeVar("T")
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -72,6 +75,31 @@ def _lock_key(kind: str, ident: str) -> int:
     return (zlib.crc32(raw) << 31) ^ zlib.crc32(raw[::-1])
 
 
+Row = dict[str, Any]
+
+
+@dataclass(eq=False)
+class _Queued:
+    """A row waiting for the SQLite writer, with how to insert it and who waits."""
+
+    row: Row
+    one: Callable[[AsyncConnection, Row], Awaitable[Any]]
+    many: Callable[[AsyncConnection, list[Row]], Awaitable[list[Any]]]
+    done: asyncio.Future[Any]
+
+
+def _settle(
+    done: asyncio.Future[Any], *, result: Any = None, error: BaseException | None = None
+) -> None:
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+        done.exception()  # retrieved here: a waiter that gave up must not log it as lost
+    else:
+        done.set_result(result)
+
+
 class BookingStore:
     """Runs booking writes with the per-database contention policy described above."""
 
@@ -79,6 +107,9 @@ class BookingStore:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
         self._lock = asyncio.Lock()
+        # SQLite: rows waiting for the writer task (read_then_insert).
+        self._queued: list[_Queued] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def _sqlite_turn(self) -> AsyncIterator[None]:
@@ -155,6 +186,83 @@ class BookingStore:
                     if problem is None:
                         raise
                     raise problem from None
+
+    async def read_then_insert(
+        self,
+        read: Callable[[AsyncConnection], Awaitable[Row]],
+        one: Callable[[AsyncConnection, Row], Awaitable[T]],
+        many: Callable[[AsyncConnection, list[Row]], Awaitable[list[T]]],
+        *,
+        desks: Sequence[str] = (),
+        people: Sequence[str] = (),
+    ) -> T:
+        """Like `read_then_write` for an insert that can also be done for many rows at once.
+
+        On SQLite the rows of concurrent requests queue for one writer task, which
+        inserts everything queued in one transaction (`many`, under the same FIFO lock
+        as every other booking write). A write lock held across a dozen aiosqlite
+        hand-offs per booking was what bounded the rate (docs/performance.md). If
+        the batch fails (one row conflicts, with the database or with another row of
+        the batch), the batch is rolled back and each row is inserted alone (`one`),
+        so every request gets exactly its own answer.
+        """
+        if not self.sqlite:
+            return await self.read_then_write(read, one, desks=desks, people=people)
+        async with self.engine.connect() as conn:
+            row = await read(conn)
+        entry = _Queued(row, one, many, asyncio.get_running_loop().create_future())
+        self._queued.append(entry)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued(), name="ruang-booking-writer")
+        try:
+            async with asyncio.timeout(SQLITE_WRITE_WAIT_S):
+                result: T = await asyncio.shield(entry.done)
+                return result
+        except TimeoutError:
+            if entry not in self._queued:
+                return cast(T, await entry.done)  # being written: its outcome is the answer
+            self._queued.remove(entry)
+            raise Unavailable(
+                f"the booking store is busy (waited {SQLITE_WRITE_WAIT_S:g} s); retry shortly",
+                title="Booking store busy",
+            ) from None
+        except asyncio.CancelledError:
+            if entry in self._queued:
+                self._queued.remove(entry)
+            raise
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            async with self._lock:
+                batch, self._queued = self._queued, []
+                await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[_Queued]) -> None:
+        try:
+            if len(batch) > 1 and all(e.many is batch[0].many for e in batch):
+                try:
+                    async with self.engine.begin() as conn:
+                        results = await batch[0].many(conn, [e.row for e in batch])
+                except Exception as exc:  # a conflict somewhere: each row alone below
+                    log.debug("batch of %d bookings rolled back (%s); one by one", len(batch), exc)
+                else:
+                    for e, created in zip(batch, results, strict=True):
+                        _settle(e.done, result=created)
+                    return
+            for e in batch:
+                try:
+                    async with self.engine.begin() as conn:
+                        created = await e.one(conn, e.row)
+                except IntegrityError as exc:
+                    problem = conflict_problem(exc)
+                    _settle(e.done, error=problem if problem is not None else exc)
+                except Exception as exc:
+                    _settle(e.done, error=exc)
+                else:
+                    _settle(e.done, result=created)
+        finally:
+            for e in batch:  # the writer was cancelled (shutdown): nobody waits forever
+                _settle(e.done, error=Unavailable("the booking store stopped; retry"))
 
     async def _attempt(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], keys: Sequence[int]

@@ -37,7 +37,7 @@ from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKING_SERIES as SERIES
 from cloud.db.tables import BOOKINGS
 from cloud.errors import Conflict, DomainError, Invalid
-from cloud.integrations.events import record_event
+from cloud.integrations.events import record_event, record_events
 
 
 def now_utc() -> datetime:
@@ -66,6 +66,8 @@ def _booking_row(
 # Built once: the values travel as parameters, so SQLAlchemy finds the compiled
 # statement in its cache without rebuilding a cache key from the values each time.
 _INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS)
+# Many rows, results in the rows' order (SQLite's batched writer, cloud/bookings/store.py).
+_INSERT_BOOKINGS = insert(BOOKINGS).returning(BOOKINGS, sort_by_parameter_order=True)
 
 
 async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
@@ -76,6 +78,14 @@ async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
     # Same transaction: the webhook event exists exactly when the booking does.
     await record_event(conn, "booking.created", booking.model_dump(mode="json"))
     return booking
+
+
+async def _insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[BookingPublic]:
+    created = (await conn.execute(_INSERT_BOOKINGS, rows)).all()
+    bookings = [BookingPublic.model_validate(r._mapping) for r in created]
+    # Same transaction: each event exists exactly when its booking does.
+    await record_events(conn, "booking.created", [b.model_dump(mode="json") for b in bookings])
+    return bookings
 
 
 async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPublic:
@@ -102,7 +112,9 @@ async def create_booking(
         check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
         return _booking_row(ctx, body.starts_at, body.ends_at, now)
 
-    return await store.read_then_write(read, _insert, desks=[body.desk_id], people=[body.person_id])
+    return await store.read_then_insert(
+        read, _insert, _insert_many, desks=[body.desk_id], people=[body.person_id]
+    )
 
 
 async def cancel_booking(store: BookingStore, booking_id: int) -> BookingPublic:

@@ -33,3 +33,13 @@ async def record_event(conn: AsyncConnection, kind: EventKind, data: dict[str, A
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
     await conn.execute(_INSERT_EVENT, {"kind": kind, "data": data, "created_at": datetime.now(UTC)})
+
+
+async def record_events(
+    conn: AsyncConnection, kind: EventKind, datas: list[dict[str, Any]]
+) -> None:
+    """`record_event` for many changes of one transaction, in one statement."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown integration event kind {kind!r}")
+    now = datetime.now(UTC)
+    await conn.execute(_INSERT_EVENT, [{"kind": kind, "data": d, "created_at": now} for d in datas])

@@ -59,18 +59,16 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
 
 def make_engine(database_url: str, *, pool_size: int = PG_POOL_SIZE) -> AsyncEngine:
+    """The app's engine; `pool_size` is PostgreSQL's (RUANG_DB_POOL_SIZE)."""
     # People's names and NIPs live here: SQLite creates a missing file with the
     # umask's mode (world-readable), so it is created 0600 first.
     path = sqlite_file(database_url)
     if path is not None:
         create_private_file(path)
     if is_sqlite(database_url):
-        # Same pool size: a booking holds its connection while it queues for the
-        # write lock, and overflow connections closed on return cost a new thread,
-        # file open and pragmas each time.
-        engine = create_async_engine(
-            database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW
-        )
+        # SQLAlchemy's default pool: no booking holds a connection while it waits for
+        # the write lock (cloud/bookings/store.py), so a few connections suffice.
+        engine = create_async_engine(database_url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW)

@@ -10,7 +10,9 @@ the database's refusal into a 409 and keeps contention bounded:
   retried a few times and then answered with 409, never 500.
 * SQLite: one writer at a time anyway, so writes of this process queue on one
   FIFO asyncio.Lock (fair, unlike busy_timeout polling, which starved writers in
-  the measurements); the wait is bounded and answered with 503.
+  the measurements); the wait is bounded and answered with 503. New bookings go
+  one step further (`read_then_insert`): concurrent ones are inserted together by
+  one writer task, in one transaction under that lock.
 
 The app creates the one store in its lifespan (cloud/app.py) and hands it to the
 routes (cloud/deps.py), the auto-releaser and QR check-in, so that on SQLite they

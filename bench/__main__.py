@@ -36,6 +36,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from bench import (
+        admin_badges,
         ble,
         boarding,
         bookings,
@@ -69,6 +70,7 @@ def main() -> int:
         "bookings": bookings.run,
         "osdp": osdp.run,
         "door_revocation": door_revocation.run,
+        "admin_badges": admin_badges.run,
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,

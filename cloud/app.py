@@ -45,7 +45,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Mosquitto refuses to start without its password file, and the cloud's own
         # account lives in it: write the files from the database before ingesting.
         if settings.layout_file is not None:

@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_fleet, models_transport
+from cloud.db import models, models_fleet, models_notifications, models_transport
 
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
@@ -23,6 +23,9 @@ ENROLMENT_TOKENS = cast(Table, models_fleet.EnrolmentToken.__table__)
 EVENTS = cast(Table, models.Event.__table__)
 FLOORS = cast(Table, models.Floor.__table__)
 INTEGRATION_EVENTS = cast(Table, models.IntegrationEvent.__table__)
+NOTIFICATIONS = cast(Table, models_notifications.Notification.__table__)
+NOTIFICATION_DELIVERIES = cast(Table, models_notifications.NotificationDelivery.__table__)
+NOTIFICATION_PREFERENCES = cast(Table, models_notifications.NotificationPreference.__table__)
 NODES = cast(Table, models.Node.__table__)
 NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
 NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)

@@ -183,7 +183,7 @@ def render(kind: str, data: dict[str, Any], language: str) -> Rendered:
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         f"<title>{html.escape(subject)}</title></head>"
         '<body style="font-family:sans-serif;font-size:16px;color:#1a1a1a">'
-        f"<h1 style=\"font-size:20px\">{html.escape(subject)}</h1>{paragraphs}"
+        f'<h1 style="font-size:20px">{html.escape(subject)}</h1>{paragraphs}'
         f'<p style="color:#555;font-size:13px">{html.escape(footer)}</p></body></html>'
     )
     return Rendered(subject=subject, text=f"{text}\n\n-- \n{footer}\n", html=page)

@@ -43,9 +43,7 @@ def upgrade() -> None:
             "(person_id IS NULL) <> (address IS NULL)", name="ck_notifications_one_recipient"
         ),
     )
-    op.create_index(
-        "ix_notifications_person_created", "notifications", ["person_id", "created_at"]
-    )
+    op.create_index("ix_notifications_person_created", "notifications", ["person_id", "created_at"])
     op.create_table(
         "notification_deliveries",
         sa.Column("id", _BIGID, primary_key=True, autoincrement=True),

@@ -78,7 +78,6 @@ def build_message(
     msg["Subject"] = rendered.subject
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id(notification_id, sender)
-    msg["Content-Language"] = language
     # Automatic mail: auto-responders should not answer it (RFC 3834).
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text)
@@ -91,6 +90,8 @@ def build_message(
             subtype=subtype,
             filename=item["filename"],
         )
+    # Last: set_content and add_alternative move or drop Content-* headers.
+    msg["Content-Language"] = language
     return msg
 
 

@@ -33,9 +33,15 @@ async def my_notifications(
     user: CurrentUser,
     unread: Annotated[bool, Query(description="only the unread ones")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    lang: Annotated[
+        Literal["id", "en"] | None,
+        Query(description="render in this language (the page's) instead of the preferred one"),
+    ] = None,
 ) -> NotificationList:
     """The caller's notifications, newest first, in their preferred language."""
-    items = await inbox.list_mine(conn, user.subject, unread_only=unread, limit=limit)
+    items = await inbox.list_mine(
+        conn, user.subject, unread_only=unread, limit=limit, language=lang
+    )
     return NotificationList(items=items, unread=await inbox.unread_count(conn, user.subject))
 
 

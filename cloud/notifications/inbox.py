@@ -27,9 +27,14 @@ async def unread_count(conn: AsyncConnection, person_id: str) -> int:
 
 
 async def list_mine(
-    conn: AsyncConnection, person_id: str, *, unread_only: bool, limit: int
+    conn: AsyncConnection,
+    person_id: str,
+    *,
+    unread_only: bool,
+    limit: int,
+    language: str | None = None,
 ) -> list[NotificationPublic]:
-    language = (await preferences_of(conn, person_id)).language
+    language = language or (await preferences_of(conn, person_id)).language
     query = select(NOTIFICATIONS).where(_MINE == person_id)
     if unread_only:
         query = query.where(NOTIFICATIONS.c.read_at.is_(None))

@@ -43,7 +43,7 @@ class SmtpSink:
         with self._lock:
             return list(self._received)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse:
             return "451 4.3.0 try again later"
         raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()

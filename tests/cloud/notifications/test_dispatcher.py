@@ -45,10 +45,20 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await conn.execute(
             insert(PEOPLE),
             [
-                {"id": "p-ayu", "kind": "asn", "name": "Ayu", "role": "asn",
-                 "email": "ayu@example.go.id"},
-                {"id": "p-budi", "kind": "asn", "name": "Budi", "role": "asn",
-                 "email": "budi@example.go.id"},
+                {
+                    "id": "p-ayu",
+                    "kind": "asn",
+                    "name": "Ayu",
+                    "role": "asn",
+                    "email": "ayu@example.go.id",
+                },
+                {
+                    "id": "p-budi",
+                    "kind": "asn",
+                    "name": "Budi",
+                    "role": "asn",
+                    "email": "budi@example.go.id",
+                },
                 {"id": "p-noemail", "kind": "asn", "name": "X", "role": "asn", "email": None},
             ],
         )
@@ -88,8 +98,13 @@ async def test_a_notification_is_mailed_in_indonesian_with_text_and_html(
 ) -> None:
     clock = Clock()
     async with engine.begin() as conn:
-        await notify(conn, person_id="p-ayu", kind="booking_confirmed", data=BOOKED,
-                     dedup_key="booking_confirmed:1")
+        await notify(
+            conn,
+            person_id="p-ayu",
+            kind="booking_confirmed",
+            data=BOOKED,
+            dedup_key="booking_confirmed:1",
+        )
     await dispatcher(engine, smtp, clock).deliver_due()
     [got] = smtp.messages
     assert got.rcpt_tos == ["ayu@example.go.id"]
@@ -107,8 +122,13 @@ async def test_a_notification_is_mailed_in_indonesian_with_text_and_html(
 async def test_the_same_dedup_key_sends_one_email(engine: AsyncEngine, smtp: SmtpSink) -> None:
     for _ in range(3):
         async with engine.begin() as conn:
-            await notify(conn, person_id="p-ayu", kind="booking_confirmed", data=BOOKED,
-                         dedup_key="booking_confirmed:7")
+            await notify(
+                conn,
+                person_id="p-ayu",
+                kind="booking_confirmed",
+                data=BOOKED,
+                dedup_key="booking_confirmed:7",
+            )
     sender = dispatcher(engine, smtp, Clock())
     await sender.deliver_due()
     await sender.deliver_due()
@@ -130,11 +150,16 @@ async def test_preferences_pick_the_language_and_switch_email_off_per_kind(
     engine: AsyncEngine, smtp: SmtpSink
 ) -> None:
     async with engine.begin() as conn:
-        await preferences.save(conn, "p-budi", PreferencesUpdate(
-            language="en", email_off_kinds=["booking_reminder"]))
+        await preferences.save(
+            conn, "p-budi", PreferencesUpdate(language="en", email_off_kinds=["booking_reminder"])
+        )
         await notify(conn, person_id="p-budi", kind="booking_confirmed", data=BOOKED)
-        await notify(conn, person_id="p-budi", kind="booking_reminder", data={
-            **BOOKED, "deadline_at": "2026-12-08T01:15:00+00:00"})
+        await notify(
+            conn,
+            person_id="p-budi",
+            kind="booking_reminder",
+            data={**BOOKED, "deadline_at": "2026-12-08T01:15:00+00:00"},
+        )
         await notify(conn, person_id="p-noemail", kind="booking_confirmed", data=BOOKED)
     await dispatcher(engine, smtp, Clock()).deliver_due()
     [got] = smtp.messages
@@ -164,15 +189,19 @@ async def test_a_down_smtp_server_loses_nothing_and_delivery_resumes(
     clock = Clock()
     sender = dispatcher(engine, smtp, clock, notify_backoff_base_s=30)
     async with engine.begin() as conn:
-        await notify(conn, person_id="p-ayu", kind="booking_confirmed", data=BOOKED,
-                     dedup_key="a")
+        await notify(conn, person_id="p-ayu", kind="booking_confirmed", data=BOOKED, dedup_key="a")
     await sender.deliver_due()
     assert len(smtp.messages) == 1
     smtp.stop()  # the server goes away mid-way
     async with engine.begin() as conn:
         for i in range(5):
-            await notify(conn, person_id="p-budi", kind="booking_confirmed",
-                         data={**BOOKED, "desk_id": f"D-{i}"}, dedup_key=f"b{i}")
+            await notify(
+                conn,
+                person_id="p-budi",
+                kind="booking_confirmed",
+                data={**BOOKED, "desk_id": f"D-{i}"},
+                dedup_key=f"b{i}",
+            )
     next_due = await sender.deliver_due()
     failed = (await statuses(engine))[1:]
     assert [s for s, _, _ in failed] == ["pending"] * 5
@@ -212,15 +241,28 @@ async def test_a_guest_address_gets_the_email_with_its_attachment(
     ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
     async with engine.begin() as conn:
         await notify_address(
-            conn, address="tamu@example.com", language="en", kind="visitor_invitation",
-            data={"host": "Ayu", "place": "Gedung A", "starts_at": BOOKED["starts_at"],
-                  "ends_at": BOOKED["ends_at"]},
+            conn,
+            address="tamu@example.com",
+            language="en",
+            kind="visitor_invitation",
+            data={
+                "host": "Ayu",
+                "place": "Gedung A",
+                "starts_at": BOOKED["starts_at"],
+                "ends_at": BOOKED["ends_at"],
+            },
             attachments=[("visit.ics", "text/calendar", ics)],
         )
         await notify_address(
-            conn, address="+62811000000", kind="visitor_invitation",
-            data={"host": "Ayu", "place": "Gedung A", "starts_at": BOOKED["starts_at"],
-                  "ends_at": BOOKED["ends_at"]},
+            conn,
+            address="+62811000000",
+            kind="visitor_invitation",
+            data={
+                "host": "Ayu",
+                "place": "Gedung A",
+                "starts_at": BOOKED["starts_at"],
+                "ends_at": BOOKED["ends_at"],
+            },
         )
     await dispatcher(engine, smtp, Clock()).deliver_due()
     [got] = smtp.messages
@@ -236,8 +278,12 @@ async def test_notify_refuses_unknown_kinds_and_missing_fields(engine: AsyncEngi
         with pytest.raises(NotificationRefused, match="unknown"):
             await notify(conn, person_id="p-ayu", kind="nope", data={})
         with pytest.raises(NotificationRefused, match="ends_at"):
-            await notify(conn, person_id="p-ayu", kind="booking_confirmed",
-                         data={"desk_id": "D", "starts_at": "x"})
+            await notify(
+                conn,
+                person_id="p-ayu",
+                kind="booking_confirmed",
+                data={"desk_id": "D", "starts_at": "x"},
+            )
 
 
 async def test_retention_purges_settled_notifications_only(

@@ -30,14 +30,18 @@ async def test_booking_flows_reach_the_persons_list_and_read_state(
     lead = timedelta(minutes=10)
     assert await remind_before_deadline(engine, start, lead=lead) == 0
     for minute in (6, 8, 14):
-        assert await remind_before_deadline(engine, start + timedelta(minutes=minute), lead=lead) == 1
+        assert (
+            await remind_before_deadline(engine, start + timedelta(minutes=minute), lead=lead) == 1
+        )
     assert await release_no_shows(engine, start + timedelta(minutes=16)) == ["L1-D01"]
 
     r = await cloud.http.get("/api/v1/me/notifications", headers=ayu)
     assert r.status_code == 200
     body = r.json()
     assert [n["kind"] for n in body["items"]] == [
-        "booking_released", "booking_reminder", "booking_confirmed"
+        "booking_released",
+        "booking_reminder",
+        "booking_confirmed",
     ]
     assert body["unread"] == 3
     released = body["items"][0]
@@ -85,7 +89,9 @@ async def test_booking_flows_reach_the_persons_list_and_read_state(
     async with engine.begin() as conn:
         assert await check_in_booking(conn, second["id"], at, "ikn-node-1") is not None
         checkout = contract.CheckOut(
-            node="ikn-node-1", desk="L1-D02", reason="released",
+            node="ikn-node-1",
+            desk="L1-D02",
+            reason="released",
             ts=(at + timedelta(minutes=30)).timestamp(),
         )
         assert await apply_checkout(conn, checkout, at)
@@ -103,7 +109,11 @@ async def test_the_delivery_log_is_for_admins_only(
     r = await cloud.http.get("/api/v1/notifications/deliveries")
     assert r.status_code == 200
     [row] = r.json()
-    assert (row["kind"], row["person_id"], row["channel"]) == ("booking_confirmed", "p-ayu", "email")
+    assert (row["kind"], row["person_id"], row["channel"]) == (
+        "booking_confirmed",
+        "p-ayu",
+        "email",
+    )
     assert "title" not in row and "body" not in row
     r = await cloud.http.get(
         "/api/v1/notifications/deliveries",

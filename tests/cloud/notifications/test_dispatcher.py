@@ -319,3 +319,38 @@ async def test_the_dispatcher_task_delivers_after_commit(
     finally:
         await sender.stop()
     assert len(smtp.messages) == 1
+
+
+async def test_the_running_dispatcher_waits_out_a_server_outage(
+    engine: AsyncEngine, smtp: SmtpSink
+) -> None:
+    sender = dispatcher(engine, smtp, Clock(), notify_poll_s=0.05, notify_backoff_base_s=0.05)
+    sender._clock = lambda: datetime.now(UTC)
+    smtp.stop()
+    sender.start()
+    try:
+        async with engine.begin() as conn:
+            for i in range(5):
+                await notify(
+                    conn,
+                    person_id="p-ayu",
+                    kind="booking_confirmed",
+                    data={**BOOKED, "desk_id": f"D-{i}"},
+                    dedup_key=f"o{i}",
+                )
+        for _ in range(600):  # until every delivery has failed at least once
+            if all(a >= 1 and s == "pending" for s, a, _ in await statuses(engine)):
+                break
+            await asyncio.sleep(0.02)
+        assert all(a >= 1 and s == "pending" for s, a, _ in await statuses(engine))
+        smtp.start()
+        for _ in range(600):  # until the log says sent (it is written after the server's 250)
+            if {s for s, _, _ in await statuses(engine)} == {"sent"}:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+    assert sorted(r.message["Subject"] for r in smtp.messages) == [
+        f"Pemesanan meja D-{i} dikonfirmasi" for i in range(5)
+    ]
+    assert {s for s, _, _ in await statuses(engine)} == {"sent"}

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pydantic import SecretStr
+
 from cloud.bookings.autorelease import release_no_shows
 from cloud.bookings.checkins import apply_checkout, check_in_booking
 from cloud.bookings.reminders import remind_before_deadline
 from cloud.settings import CloudSettings
+from launch.smtp_sink import SmtpSink
 from ruang import contract
 from tests.cloud.booking_helpers import booking, seed, slot
-from tests.cloud.conftest import RunningCloud
+from tests.cloud.conftest import RunningCloud, eventually, start_cloud
 from tests.helpers import auth_headers
 
 
@@ -120,3 +123,23 @@ async def test_the_delivery_log_is_for_admins_only(
         headers=auth_headers(settings, "p-citra", ("facility_manager",)),
     )
     assert r.status_code == 403
+
+
+async def test_the_cloud_app_mails_a_booking_confirmation_through_its_smtp_server(
+    settings: CloudSettings, smtp: SmtpSink
+) -> None:
+    async with start_cloud(settings.model_copy(update={"smtp_url": SecretStr(smtp.url)})) as cloud:
+        assert cloud.app.state.notifications.email_enabled
+        await seed(cloud, settings)
+        r = await cloud.http.post("/api/v1/bookings", json=booking("L1-D01", "p-ayu", slot(1)))
+        assert r.status_code == 201, r.text
+
+        async def mailed() -> bool:
+            return len(smtp.messages) == 1
+
+        await eventually(mailed)
+        r = await cloud.http.get("/api/v1/notifications/deliveries", params={"status": "sent"})
+        assert [d["kind"] for d in r.json()] == ["booking_confirmed"]
+    [got] = smtp.messages
+    assert got.rcpt_tos == ["ayu@example.go.id"]
+    assert got.message["Subject"] == "Pemesanan meja L1-D01 dikonfirmasi"

@@ -354,3 +354,23 @@ async def test_the_running_dispatcher_waits_out_a_server_outage(
         f"Pemesanan meja D-{i} dikonfirmasi" for i in range(5)
     ]
     assert {s for s, _, _ in await statuses(engine)} == {"sent"}
+
+
+async def test_a_malformed_address_gives_up_at_once_without_holding_up_the_rest(
+    engine: AsyncEngine, smtp: SmtpSink
+) -> None:
+    data = {
+        "host": "Ayu",
+        "place": "Gedung A",
+        "starts_at": BOOKED["starts_at"],
+        "ends_at": BOOKED["ends_at"],
+    }
+    async with engine.begin() as conn:
+        await notify_address(
+            conn, address="tamu@@example.com", kind="visitor_invitation", data=data
+        )
+        await notify_address(conn, address="tamu@example.com", kind="visitor_invitation", data=data)
+    await dispatcher(engine, smtp, Clock()).deliver_due()
+    [(bad, attempts, error), sent] = await statuses(engine)
+    assert (bad, attempts) == ("gave_up", 1) and error and "cannot build" in error
+    assert sent[0] == "sent" and len(smtp.messages) == 1

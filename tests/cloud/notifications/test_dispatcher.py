@@ -172,11 +172,16 @@ async def test_preferences_pick_the_language_and_switch_email_off_per_kind(
     ]
 
 
-async def test_without_smtp_email_is_skipped_and_in_app_remains(engine: AsyncEngine) -> None:
+async def test_without_smtp_email_is_skipped_and_in_app_remains(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     async with engine.begin() as conn:
         await notify(conn, person_id="p-ayu", kind="booking_confirmed", data=BOOKED)
     sender = dispatcher(engine, None, Clock())
     assert not sender.email_enabled
+    sender.start()  # says so at start-up
+    await sender.stop()
+    assert "no RUANG_SMTP_URL, email is off (in-app only)" in caplog.text
     await sender.deliver_due()
     assert await statuses(engine) == [("skipped", 0, "email channel disabled (no RUANG_SMTP_URL)")]
     async with engine.connect() as conn:

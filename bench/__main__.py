@@ -48,8 +48,11 @@ def main() -> int:
         notifications,
         osdp,
         outbox,
+        seats,
         tap_latency,
         tap_offline,
+        targets,
+        transport,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -67,6 +70,8 @@ def main() -> int:
         "faults": faults.run,
         "dashboards": dashboards.run,
         "notifications": notifications.run,
+        "transport": transport.run,
+        "seats": seats.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")
@@ -77,11 +82,16 @@ def main() -> int:
         print(f"\n== {name}", flush=True)
         figures = suites[name]()
         results[name] = figures
-        # A suite with a target says whether it met it; a FAIL fails the run.
-        if figures.get("verdict") == "FAIL":
-            failed.append(name)
+        # A figure with a target says whether it met it (bench/targets.py); a FAIL fails the run.
+        failed.extend(f"{name}.{key}" for key in targets.failures(figures))
         for key, value in figures.items():
+            if key.endswith(("_target", "_verdict")) and key.rsplit("_", 1)[0] in figures:
+                continue  # printed on its figure's line
             shown = f"{value:,.3f}" if isinstance(value, float) else f"{value}"
+            target = figures.get(f"{key}_target")
+            if target is not None:
+                verdict = figures.get(f"{key}_verdict", figures.get("verdict", ""))
+                shown = f"{shown:<14} target {target:<12} {verdict}"
             print(f"  {key:<40} {shown}")
         print(f"  ({time.monotonic() - started:.1f} s)", flush=True)
     if args.json:

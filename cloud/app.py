@@ -27,6 +27,8 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.transport.live import LiveService
+from cloud.transport.noshow import SeatJob
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,11 @@ def create_app(
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
+        # Vehicle positions (live and from outbox backlogs) feed live transport.
+        transport_live = LiveService(engine)
+        app.state.transport_live = transport_live
+        ingestor.on_position = transport_live.offer
+        await transport_live.start()
 
         # Bookings changed by the API, auto-release or a QR check-in reach both.
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
@@ -83,6 +90,12 @@ def create_app(
             booking_store,
             settings.autorelease_interval_s,
             timedelta(minutes=settings.booking_reminder_lead_min),
+        )
+        # Shuttle seats not boarded by departure go back to the trip and its waitlist.
+        seat_job = SeatJob(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_noshow_grace_min),
         )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
@@ -94,6 +107,7 @@ def create_app(
         snapshots.start()
         releaser.start()
         reminder.start()
+        seat_job.start()
         try:
             yield
         finally:
@@ -101,8 +115,10 @@ def create_app(
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
             live.close()  # ends the open floor streams first
+            await transport_live.stop()
             await releaser.stop()
             await reminder.stop()
+            await seat_job.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

@@ -47,8 +47,8 @@ class EdgeSettings(BaseSettings):
     outbox_max_mb: float = Field(default=200.0, gt=0)
     # Backlog drain rate until the cloud sends a `backlog_rate` command.
     backlog_default_rate: float = Field(default=200.0, gt=0, le=100_000)
-    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); paho refuses past 65,535,
-    # and paho/aiomqtt scan their in-flight tables per message, so ~100 drains fastest.
+    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); far below MQTT's 65,535
+    # packet ids, and enough to keep the link busy (edge/mqtt_link.py).
     max_inflight: int = Field(default=100, ge=1, le=30_000)
     # Events stay in the outbox after the broker's PUBACK until the cloud's event_ack;
     # unacknowledged ones are resent after this long (doubling per try, up to the max).

@@ -23,6 +23,8 @@ from cloud.api import (
     people,
     snapshots,
     transport,
+    transport_live,
+    transport_seats,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -62,3 +64,10 @@ router.include_router(checkin.router, prefix="/api/v1")
 router.include_router(transport.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
+# Live transport: the dispatcher's routes (roles in cloud/api/transport_live.py) and the
+# public departures boards and GTFS-Realtime feeds (no personal data, no sign-in).
+router.include_router(transport_live.router, prefix="/api/v1")
+router.include_router(transport_live.public, prefix="/api/v1")
+# Seats and pool cars: every signed-in person for themselves; who sees and decides what
+# else is cloud/transport/seat_access.py.
+router.include_router(transport_seats.router, prefix="/api/v1")

@@ -29,6 +29,7 @@ from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from cloud.transport.live import LiveService
 from cloud.transport.noshow import SeatJob
+from cloud.transport.seat_notices import SeatReminder
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,11 @@ def create_app(
             settings.seat_job_interval_s,
             timedelta(minutes=settings.seat_noshow_grace_min),
         )
+        seat_reminder = SeatReminder(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_reminder_lead_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
@@ -108,6 +114,7 @@ def create_app(
         releaser.start()
         reminder.start()
         seat_job.start()
+        seat_reminder.start()
         try:
             yield
         finally:
@@ -119,6 +126,7 @@ def create_app(
             await releaser.stop()
             await reminder.stop()
             await seat_job.stop()
+            await seat_reminder.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

@@ -129,6 +129,8 @@ class CloudSettings(BaseSettings):
     notify_retention_days: float = Field(default=90.0, gt=0)
     # A booking not checked into gets a reminder this long before its no-show deadline.
     booking_reminder_lead_min: float = Field(default=10.0, gt=0)
+    # A confirmed shuttle seat gets a reminder this long before its departure.
+    seat_reminder_lead_min: float = Field(default=15.0, gt=0)
     # Shuttle seats (cloud.transport.reservations, docs/transport.md "Seat reservations"):
     # a trip with no vehicle planned on it has its route's capacity from this map
     # (route id -> riders; JSON in the environment), else the default.

@@ -37,6 +37,7 @@ def main() -> int:
 
     from bench import (
         ble,
+        boarding,
         bookings,
         codec,
         dashboards,
@@ -61,6 +62,7 @@ def main() -> int:
         "ble": ble.run,
         "tap_latency": tap_latency.run,
         "tap_offline": tap_offline.run,
+        "boarding": boarding.run,
         "ingest": ingest.run,
         "events": events.run,
         "outbox": outbox.run,

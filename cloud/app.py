@@ -29,6 +29,8 @@ from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from cloud.transport.live import LiveService
 from cloud.transport.noshow import SeatJob
+from cloud.transport.rides import RideWrites
+from cloud.transport.seat_facts import capacity_rule
 from cloud.transport.seat_notices import SeatReminder
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Mosquitto refuses to start without its password file, and the cloud's own
         # account lives in it: write the files from the database before ingesting.
         if settings.layout_file is not None:
@@ -58,7 +60,10 @@ def create_app(
             async with engine.begin() as conn:
                 await broker_files.sync(conn)
         sink = make_sink(settings)
-        ingestor = Ingestor(settings, engine, sink)
+        # Boardings and pool-car uses are applied by the transport domain (rides.py).
+        ingestor = Ingestor(
+            settings, engine, sink, rides=RideWrites(engine.dialect.name, capacity_rule(settings))
+        )
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
         # The one booking store of the app: API writes, auto-release and QR check-in
         # all queue on it (on SQLite, one FIFO lock for the database).

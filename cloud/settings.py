@@ -21,6 +21,9 @@ class CloudSettings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./var/ruang.sqlite3"
+    # PostgreSQL connections the API keeps open (cloud/db/engine.py): at least the
+    # number of requests served at once, or requests queue for the pool.
+    db_pool_size: int = Field(default=40, ge=1, le=500)
     # mqtt:// or mqtts:// (TLS, verified against mqtt_ca_file when set). The login is
     # best left out: the cloud then logs in as cloud_mqtt_username/cloud_mqtt_password,
     # the account it also writes to Mosquitto's password file (see mqtt_login).

@@ -19,6 +19,7 @@ from .devices.deskunit import DeskUnitConfig
 from .devices.door import DoorConfig
 from .devices.gps import GpsConfig
 from .devices.radar import RadarConfig
+from .vehicle_config import VehicleConfig
 
 
 class ConfigError(ValueError):
@@ -69,6 +70,8 @@ class EdgeSettings(BaseSettings):
     radars: list[RadarConfig] = Field(default_factory=list)
     # GNSS receivers of vehicles (docs/devices/gps.md).
     gps: list[GpsConfig] = Field(default_factory=list)
+    # Vehicle nodes (shuttle, pool car): the vehicle, its door readers (docs/transport.md).
+    vehicle: VehicleConfig | None = None
     # OSDP door readers (docs/devices/osdp.md); their keys are sealed with the node key.
     doors: list[DoorConfig] = Field(default_factory=list)
     node_key_file: Path = Path("/etc/ruang/node.key")

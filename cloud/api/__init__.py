@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from cloud.api import (
     analytics,
+    analytics_transport,
     bookings,
     checkin,
     dead_letters,
@@ -24,6 +25,7 @@ from cloud.api import (
     snapshots,
     transport,
     transport_live,
+    transport_network,
     transport_seats,
     webhooks,
 )
@@ -52,6 +54,13 @@ router.include_router(enrolment.router, prefix="/api/v1")
 router.include_router(node_config.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(fleet.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(analytics.router, prefix="/api/v1", dependencies=MANAGERS)
+# Office transport is one service for every agency and site: its figures are not
+# site-bound, so any facility manager and the dispatchers read them.
+TRANSPORT_OPERATORS = [scoped("facility_manager", "dispatcher")]
+router.include_router(
+    analytics_transport.router, prefix="/api/v1", dependencies=TRANSPORT_OPERATORS
+)
+router.include_router(transport_network.router, prefix="/api/v1")
 router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 # Dead letters hold raw payloads (badge ids among them): admins only.
 router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS)

@@ -32,6 +32,7 @@ from cloud.ingest.acks import Acks
 from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.ingest.decode import Decoder
 from cloud.ingest.isolation import Isolation, ParkedEvent, ReplayOutcome, Skews
+from cloud.ingest.items import RideApplier
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.sweep import Sweep
 from cloud.mqtt.session import Held, MqttSession
@@ -78,6 +79,7 @@ class Ingestor:
         sink: TelemetrySink,
         *,
         clock: Callable[[], float] = time.time,
+        rides: RideApplier | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IngestStats()
@@ -87,6 +89,7 @@ class Ingestor:
             engine.dialect.name,
             last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
             health_sample_interval_s=settings.fleet_sample_interval_s,
+            rides=rides,
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).
@@ -354,6 +357,8 @@ class Ingestor:
         self.stats.applied += result.applied
         self.stats.duplicates += result.duplicates
         self.stats.stale_deaths += result.stale_deaths
+        for key, count in result.transport.items():
+            self.stats.transport[key] = self.stats.transport.get(key, 0) + count
         for category, count in result.refused.items():  # see cloud/ingest/bindings.py
             for _ in range(count):
                 self.stats.reject(result.last_refusal or category, category=category)

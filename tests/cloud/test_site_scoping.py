@@ -72,6 +72,7 @@ MANAGER_LIST = row(U, "403", "403", "403", "-", "403", "A", "A")
 TECHNICIAN_ONE = row(U, "403", "403", "404", "403", "ok", "403", "ok")
 BOOKING_WRITE = row(U, "403", "403", "403", "403", "403", "ok", "ok")
 BOOKING_LIST = row(U, "-", "-", "-", "-", "-", "A", "A")
+TRANSPORT_OPERATORS = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
 
 # Office transport is one service across sites: any facility manager (and dispatchers,
 # a role of the transport UI) runs it; DELETEs of a trip/alert that does not exist are 404.
@@ -162,6 +163,15 @@ EXPECTED: dict[str, dict[str, str]] = {
     # The GTFS schedule is public timetable data for every signed-in user; replacing it is
     # the operator's (admins). Vehicles belong to their home site's operators.
     "POST /api/v1/transport/gtfs": ADMIN_ONLY,
+    # The transport views (cloud/api/transport_network.py): the network's geometry, the
+    # rider's trip search (seat counts, no names) and the pool cars free for a time.
+    "GET /api/v1/transport/network": SIGNED_IN,
+    "GET /api/v1/transport/trip-finder": SIGNED_IN,
+    "GET /api/v1/transport/pool-cars/free": row(U, *["A"] * 7),
+    # Transport analytics: one shared service, so every facility manager (and dispatchers).
+    "GET /api/v1/analytics/transport/ridership": TRANSPORT_OPERATORS,
+    "GET /api/v1/analytics/transport/routes": TRANSPORT_OPERATORS,
+    "GET /api/v1/analytics/transport/pool-cars": TRANSPORT_OPERATORS,
     "GET /api/v1/transport/gtfs": SIGNED_IN,
     "GET /api/v1/transport/stops": SIGNED_IN,
     "GET /api/v1/transport/routes": SIGNED_IN,
@@ -450,6 +460,11 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
         "GET /api/v1/transport/trips/{trip_id}": {"date": _weekday(1)},
+        "GET /api/v1/transport/trip-finder": {"from_stop": "HA-BLOK-A", "date": _weekday(1)},
+        "GET /api/v1/transport/pool-cars/free": {"from": start.isoformat(), "to": end.isoformat()},
+        "GET /api/v1/analytics/transport/ridership": frame,
+        "GET /api/v1/analytics/transport/routes": frame,
+        "GET /api/v1/analytics/transport/pool-cars": frame,
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {

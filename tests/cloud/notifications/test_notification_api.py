@@ -3,6 +3,7 @@ reminder before the no-show deadline, released (no-show, released at the desk) w
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
@@ -160,3 +161,22 @@ async def test_a_booking_displaced_by_an_offline_walk_up_is_told_why(
     newest = r.json()["items"][0]
     assert newest["kind"] == "booking_released"
     assert "someone checked in at the desk while it was offline" in newest["body"]
+
+
+async def test_concurrent_bookings_each_get_one_confirmation(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
+    # On SQLite concurrent bookings are inserted in one batch (cloud/bookings/store.py).
+    await seed(cloud, settings)
+    answers = await asyncio.gather(
+        *(
+            cloud.http.post("/api/v1/bookings", json=booking(f"L1-D0{d}", "p-ayu", slot(d)))
+            for d in range(1, 7)
+        )
+    )
+    assert [r.status_code for r in answers] == [201] * 6, [r.text for r in answers]
+    r = await cloud.http.get(
+        "/api/v1/me/notifications", headers=auth_headers(settings, "p-ayu", ("asn",))
+    )
+    confirmed = [n["title"] for n in r.json()["items"] if n["kind"] == "booking_confirmed"]
+    assert sorted(confirmed) == [f"Pemesanan meja L1-D0{d} dikonfirmasi" for d in range(1, 7)]

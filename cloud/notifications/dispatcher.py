@@ -125,14 +125,25 @@ class NotificationDispatcher:
             log.info("notifications: purged %d past retention", purged)
 
     async def _claim(self, now: datetime) -> list[int]:
-        due = (
-            select(DELIVERIES.c.id)
-            .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now)
-            .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
-            .limit(BATCH)
-            .scalar_subquery()
-        )
+        # Read first: an idle outbox must not take SQLite's write lock every poll.
+        async with self._engine.connect() as conn:
+            due = list(
+                (
+                    await conn.scalars(
+                        select(DELIVERIES.c.id)
+                        .where(
+                            DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now
+                        )
+                        .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
+                        .limit(BATCH)
+                    )
+                ).all()
+            )
+        if not due:
+            return []
         async with self._engine.begin() as conn:
+            # The WHERE is checked again under the row lock: a row another dispatcher
+            # claimed meanwhile has moved its next_attempt_at and is not returned.
             claimed = await conn.scalars(
                 update(DELIVERIES)
                 .where(

@@ -23,11 +23,14 @@ async def purge_notifications(engine: AsyncEngine, now: datetime, retention_days
         DELIVERIES.c.notification_id == NOTIFICATIONS.c.id, DELIVERIES.c.status == "pending"
     )
     old = select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.created_at < cutoff, ~pending)
-    async with engine.begin() as conn:
+    # Read first: nothing to purge must not take SQLite's write lock.
+    async with engine.connect() as conn:
         ids = list((await conn.scalars(old.limit(5000))).all())
-        if not ids:
-            return 0
+    if not ids:
+        return 0
+    async with engine.begin() as conn:
         # Delivery rows first: SQLite does not enforce ON DELETE CASCADE by default.
+        # (A settled delivery never becomes pending again, so the ids read stay settled.)
         await conn.execute(delete(DELIVERIES).where(DELIVERIES.c.notification_id.in_(ids)))
         await conn.execute(delete(NOTIFICATIONS).where(NOTIFICATIONS.c.id.in_(ids)))
     return len(ids)

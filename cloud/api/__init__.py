@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.api import (
+    access_rights,
     analytics,
     analytics_transport,
     bookings,
@@ -67,6 +68,8 @@ router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS
 # The caller's own notifications and preferences; the delivery log checks admin per route.
 router.include_router(notifications.router, prefix="/api/v1")
 router.include_router(snapshots.router, prefix="/api/v1")
+# Door rights and the access log (who opened which door): the security role of the site.
+router.include_router(access_rights.router, prefix="/api/v1", dependencies=[scoped("security")])
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from cloud.api.params import NodeIdPath
+from cloud.api.snapshots import PublisherDep
 from cloud.api_types import Problem
 from cloud.deps import CommandsDep, DbDep
 from cloud.fleet import node_config
@@ -53,7 +54,11 @@ async def _view(conn: DbDep, node: str) -> NodeConfigView:
     },
 )
 async def put_config(
-    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, commands: CommandsDep
+    node_id: NodeIdPath,
+    body: NodeConfigPut,
+    conn: DbDep,
+    commands: CommandsDep,
+    snapshots: PublisherDep,
 ) -> NodeConfigView:
     node = _node_id(node_id)
     try:
@@ -72,6 +77,7 @@ async def put_config(
         await conn.rollback()
         raise ProblemError(503, f"config not sent: {exc}") from exc
     await conn.commit()
+    snapshots.mark_dirty(node)  # the doors it controls (and so its door rights) may have changed
     # 202: the broker has it; the node reports applied/refused with config_status.
     return await _view(conn, node)
 

@@ -12,6 +12,7 @@ from sqlalchemy import Table
 
 from cloud.db import (
     models,
+    models_access,
     models_fleet,
     models_notifications,
     models_transport,
@@ -20,6 +21,13 @@ from cloud.db import (
     models_transport_seats,
 )
 
+ACCESS_CHAINS = cast(Table, models_access.AccessChain.__table__)
+ACCESS_CHANGES = cast(Table, models_access.AccessChange.__table__)
+ACCESS_DOORS = cast(Table, models_access.AccessDoor.__table__)
+ACCESS_GRANTS = cast(Table, models_access.AccessGrant.__table__)
+ACCESS_GROUPS = cast(Table, models_access.AccessGroup.__table__)
+ACCESS_HOLIDAYS = cast(Table, models_access.AccessHoliday.__table__)
+ACCESS_LOG = cast(Table, models_access.AccessLogEntry.__table__)
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
 BOOKING_SERIES = cast(Table, models.BookingSeries.__table__)

@@ -25,12 +25,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.buildings.layout import apply_layout, parse_layout
 from cloud.db.engine import make_engine
 from cloud.db.models import Desk
 from cloud.db.models_fleet import NodeCredential
+from cloud.db.tables import ACCESS_CHAINS
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
@@ -51,6 +53,9 @@ TOKENS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "fm_a": ("xa-me-fm", ("facility_manager",), ("xa-site",)),
     "admin": ("dev-admin", ("admin",), ()),
 }
+HOLIDAY = "2030-01-01"
+ACCESS_GRANT = {"group_id": "xa-group-keep", "door_id": "xa-door-keep",
+                "schedule": [{"days": ["mon"], "start": "07:00", "end": "19:00"}]}  # fmt: skip
 BADGE_UID_A = "04AA00000000"  # + two hex digits per role: site A's badge UIDs
 MAY_SEE_BADGES = {"admin", "fm_a"}
 
@@ -197,6 +202,25 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
     "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
     "GET /api/v1/transport/car-trips": BOOKING_LIST,
+    # Door rights and the access log are the security role's (of the door's site), which none
+    # of these callers holds: admins only here; tests/cloud/access/test_api.py covers the
+    # security role by site.
+    "GET /api/v1/access/doors": ADMIN_ONLY,
+    "PUT /api/v1/access/doors/{door}": ADMIN_ONLY,
+    "DELETE /api/v1/access/doors/{door}": ADMIN_ONLY,
+    "GET /api/v1/access/groups": ADMIN_ONLY,
+    "PUT /api/v1/access/groups/{group}": ADMIN_ONLY,
+    "DELETE /api/v1/access/groups/{group}": ADMIN_ONLY,
+    "GET /api/v1/access/grants": ADMIN_ONLY,
+    "PUT /api/v1/access/grants": ADMIN_ONLY,
+    "DELETE /api/v1/access/grants/{grant}": ADMIN_ONLY,
+    "GET /api/v1/access/holidays": ADMIN_ONLY,
+    "PUT /api/v1/access/holidays": ADMIN_ONLY,
+    "DELETE /api/v1/access/holidays/{site_id}/{day}": ADMIN_ONLY,
+    "GET /api/v1/access/changes": ADMIN_ONLY,
+    "GET /api/v1/access-log": ADMIN_ONLY,
+    "GET /api/v1/access-log/chains": ADMIN_ONLY,
+    "POST /api/v1/access-log/chains/{chain_node}/clear": ADMIN_ONLY,
 }
 
 
@@ -247,6 +271,7 @@ class World:
     keys: CheckinKeys
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
+    grant: int = 0
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -266,6 +291,12 @@ class World:
             "trip_id": "K1-0-0600",
             "service_date": "20261207",
             "alert_id": "xa-no-alert",
+            "door": f"xa-door-{role}",
+            "group": f"xa-group-{role}",
+            "grant": str(self.grant),
+            "site_id": "xa-site",
+            "day": HOLIDAY,
+            "chain_node": f"xa-node-{role}",
         }
 
 
@@ -366,11 +397,12 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
                 }
                 for kind in ("letter", "replay")
             )
+        grant = await _seed_access(http, engine)
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport, grant)
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
@@ -422,6 +454,33 @@ def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
     return body if person is None else {**body, "person_id": person}
 
 
+async def _seed_access(http: httpx.AsyncClient, engine: AsyncEngine) -> int:
+    """Site A's doors, groups, a grant, a holiday and a node's audit chain, for admins' calls."""
+    for door in ("xa-door-admin", "xa-door-keep"):
+        r = await http.put(f"/api/v1/access/doors/{door}", json={"site_id": "xa-site", "name": "D"})
+        assert r.status_code == 200, r.text
+    for group in ("xa-group-admin", "xa-group-keep"):
+        r = await http.put(
+            f"/api/v1/access/groups/{group}",
+            json={"site_id": "xa-site", "name": "G", "rule": "role", "value": "asn"},
+        )
+        assert r.status_code == 200, r.text  # fmt: skip
+    r = await http.put("/api/v1/access/grants", json=ACCESS_GRANT)
+    assert r.status_code == 200, r.text
+    grant = int(r.json()["id"])
+    r = await http.put(
+        "/api/v1/access/holidays", json={"site_id": "xa-site", "day": HOLIDAY, "name": "Libur"}
+    )
+    assert r.status_code == 200, r.text  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.execute(
+            ACCESS_CHAINS.insert().values(
+                node="xa-node-admin", verified_seq=0, verified_hash="0" * 64
+            )
+        )
+    return grant
+
+
 def _car(vehicle_id: str, n: int) -> dict[str, Any]:
     return {
         "id": vehicle_id,
@@ -465,6 +524,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/transport/ridership": frame,
         "GET /api/v1/analytics/transport/routes": frame,
         "GET /api/v1/analytics/transport/pool-cars": frame,
+        "GET /api/v1/access/holidays": {"site_id": "xa-site"},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -502,7 +562,12 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
-    }.get(op)
+        "PUT /api/v1/access/doors/{door}": {"site_id": "xa-site", "name": "Pintu"},
+        "PUT /api/v1/access/groups/{group}": {"site_id": "xa-site", "name": "G", "rule": "role",
+                                              "value": "asn"},
+        "PUT /api/v1/access/grants": ACCESS_GRANT,
+        "PUT /api/v1/access/holidays": {"site_id": "xa-site", "day": "2030-01-02", "name": "L"},
+    }.get(op)  # fmt: skip
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":
         request["content"] = sample_zip()

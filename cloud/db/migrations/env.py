@@ -12,6 +12,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
+    models_access,
     models_fleet,
     models_notifications,
     models_transport,

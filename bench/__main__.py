@@ -48,6 +48,7 @@ def main() -> int:
         events,
         faults,
         ingest,
+        notifications,
         osdp,
         outbox,
         seats,
@@ -74,6 +75,7 @@ def main() -> int:
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,
+        "notifications": notifications.run,
         "transport": transport.run,
         "seats": seats.run,
     }

@@ -45,6 +45,7 @@ def main() -> int:
         events,
         faults,
         ingest,
+        notifications,
         osdp,
         outbox,
         tap_latency,
@@ -65,6 +66,7 @@ def main() -> int:
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,
+        "notifications": notifications.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

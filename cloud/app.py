@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from cloud.api import router
 from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.bookings.reminders import CheckinReminder
 from cloud.bookings.store import BookingStore
 from cloud.buildings.layout import apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
@@ -19,6 +21,7 @@ from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.ingest.pipeline import Ingestor
 from cloud.integrations.webhooks import WebhookDispatcher
 from cloud.live.hub import DeskChanges, LiveHub
+from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
@@ -76,12 +79,21 @@ def create_app(
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
         app.state.desk_changes = desk_changes
         releaser = AutoReleaser(booking_store, settings.autorelease_interval_s, desk_changes)
+        reminder = CheckinReminder(
+            booking_store,
+            settings.autorelease_interval_s,
+            timedelta(minutes=settings.booking_reminder_lead_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
         webhooks.start()
+        notifications = NotificationDispatcher(settings, engine)
+        app.state.notifications = notifications
+        notifications.start()
         snapshots.start()
         releaser.start()
+        reminder.start()
         try:
             yield
         finally:
@@ -90,8 +102,10 @@ def create_app(
             # the time series) and the database.
             live.close()  # ends the open floor streams first
             await releaser.stop()
+            await reminder.stop()
             await snapshots.stop()
             await webhooks.stop()
+            await notifications.stop()
             await ingestor.stop()
             await sink.close()
             await engine.dispose()

@@ -15,6 +15,7 @@ import cloud.db.models
 # Imported for their side effect too: they register the fleet and transport tables on the
 # shared metadata.
 import cloud.db.models_fleet
+import cloud.db.models_notifications
 import cloud.db.models_transport
 from ruang import contract
 

@@ -20,6 +20,7 @@ from cloud.api import (
     me,
     node_config,
     nodes,
+    notifications,
     people,
     snapshots,
     transport,
@@ -53,6 +54,8 @@ router.include_router(analytics.router, prefix="/api/v1", dependencies=MANAGERS)
 router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 # Dead letters hold raw payloads (badge ids among them): admins only.
 router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS)
+# The caller's own notifications and preferences; the delivery log checks admin per route.
+router.include_router(notifications.router, prefix="/api/v1")
 router.include_router(snapshots.router, prefix="/api/v1")
 # Door rights and the access log (who opened which door): the security role of the site.
 router.include_router(access_rights.router, prefix="/api/v1", dependencies=[scoped("security")])

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.bookings import notices
 from cloud.bookings.reads import get_booking
 from cloud.bookings.schemas import (
     BookingCreate,
@@ -62,7 +63,11 @@ def _booking_row(
     }
 
 
-async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPublic:
+async def _insert_booking(
+    store: BookingStore, row: dict[str, Any], *, confirm_in: str | None = None
+) -> BookingPublic:
+    """Inserts one booking; `confirm_in` (the site's time zone) also tells the person."""
+
     async def run(conn: AsyncConnection) -> BookingPublic:
         # The INSERT is the transaction's first statement: on SQLite that takes
         # the write lock at once, so no read snapshot can go stale underneath.
@@ -70,6 +75,8 @@ async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPu
         booking = BookingPublic.model_validate(created._mapping)
         # Same transaction: the webhook event exists exactly when the booking does.
         await record_event(conn, "booking.created", booking.model_dump(mode="json"))
+        if confirm_in is not None:
+            await notices.booking_confirmed(conn, created, confirm_in)
         return booking
 
     return await store.write(run, desks=[row["desk_id"]], people=[row["person_id"]])
@@ -81,7 +88,11 @@ async def create_booking(store: BookingStore, body: BookingCreate) -> BookingPub
         ctx = await desk_context(conn, body.desk_id, body.person_id)
     check_desk_and_person(ctx)
     check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
-    return await _insert_booking(store, _booking_row(ctx, body.starts_at, body.ends_at, now))
+    return await _insert_booking(
+        store,
+        _booking_row(ctx, body.starts_at, body.ends_at, now),
+        confirm_in=ctx.rules.timezone,
+    )
 
 
 async def cancel_booking(store: BookingStore, booking_id: int) -> BookingPublic:

@@ -10,7 +10,7 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_access, models_fleet, models_transport
+from cloud.db import models, models_access, models_fleet, models_notifications, models_transport
 
 ACCESS_CHAINS = cast(Table, models_access.AccessChain.__table__)
 ACCESS_CHANGES = cast(Table, models_access.AccessChange.__table__)
@@ -30,6 +30,9 @@ ENROLMENT_TOKENS = cast(Table, models_fleet.EnrolmentToken.__table__)
 EVENTS = cast(Table, models.Event.__table__)
 FLOORS = cast(Table, models.Floor.__table__)
 INTEGRATION_EVENTS = cast(Table, models.IntegrationEvent.__table__)
+NOTIFICATIONS = cast(Table, models_notifications.Notification.__table__)
+NOTIFICATION_DELIVERIES = cast(Table, models_notifications.NotificationDelivery.__table__)
+NOTIFICATION_PREFERENCES = cast(Table, models_notifications.NotificationPreference.__table__)
 NODES = cast(Table, models.Node.__table__)
 NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
 NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)

@@ -126,6 +126,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/bookings/{booking_id}/cancel": BOOKING_WRITE,
     "POST /api/v1/bookings/{booking_id}/extend": BOOKING_WRITE,
     "GET /api/v1/webhooks": ADMIN_ONLY,
+    # One's own notifications; someone else's id answers 404 as if it did not exist.
+    "GET /api/v1/me/notifications": SIGNED_IN,
+    "GET /api/v1/me/notifications/unread-count": SIGNED_IN,
+    "POST /api/v1/me/notifications/read-all": SIGNED_IN,
+    "POST /api/v1/me/notifications/{notification_id}/read": row(U, *["404"] * 7),
+    "GET /api/v1/me/notification-preferences": SIGNED_IN,
+    "PUT /api/v1/me/notification-preferences": row(U, *["ok"] * 6, "404"),  # admin: not a person
+    "GET /api/v1/notifications/deliveries": ADMIN_ONLY,
     "GET /api/v1/dead-letters": ADMIN_ONLY,
     "GET /api/v1/dead-letters/{letter_id}": ADMIN_ONLY,
     "POST /api/v1/dead-letters/{letter_id}/replay": ADMIN_ONLY,
@@ -226,6 +234,8 @@ class World:
             "badge_id": str(self.badges[role]),
             "booking_id": str(self.bookings[role]),
             "webhook_id": str(self.webhooks[role]),
+            # Site A's booking confirmations belong to xa-p-* people, never to the caller.
+            "notification_id": "1",
             "letter_id": str(self.letters[role]),
             "vehicle_id": f"xa-car-{role}",
             "site": "xa-site",
@@ -438,6 +448,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+        "PUT /api/v1/me/notification-preferences": {"language": "en"},
         "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
         "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
         "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],

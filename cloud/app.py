@@ -27,6 +27,8 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.visitors.passes import PassKeys
+from cloud.visitors.retention import VisitPurger
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ def create_app(
         live = LiveHub()
         app.state.live = live
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
+        app.state.visitor_pass_keys = PassKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
 
@@ -94,6 +97,10 @@ def create_app(
         snapshots.start()
         releaser.start()
         reminder.start()
+        purger = VisitPurger(
+            engine, settings.visitor_retention_days, settings.visitor_purge_interval_s
+        )
+        purger.start()
         try:
             yield
         finally:
@@ -103,6 +110,7 @@ def create_app(
             live.close()  # ends the open floor streams first
             await releaser.stop()
             await reminder.stop()
+            await purger.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

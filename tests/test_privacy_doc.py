@@ -17,6 +17,7 @@ import cloud.db.models
 import cloud.db.models_fleet
 import cloud.db.models_notifications
 import cloud.db.models_transport
+import cloud.db.models_visitors
 from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]

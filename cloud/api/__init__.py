@@ -24,6 +24,7 @@ from cloud.api import (
     people,
     snapshots,
     transport,
+    visitors,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -63,5 +64,7 @@ router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).
 router.include_router(transport.router, prefix="/api/v1")
+# Hosts' own visits; reception of a site for today's list and check-in/out (per route).
+router.include_router(visitors.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")

@@ -10,7 +10,14 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_access, models_fleet, models_notifications, models_transport
+from cloud.db import (
+    models,
+    models_access,
+    models_fleet,
+    models_notifications,
+    models_transport,
+    models_visitors,
+)
 
 ACCESS_CHAINS = cast(Table, models_access.AccessChain.__table__)
 ACCESS_CHANGES = cast(Table, models_access.AccessChange.__table__)
@@ -54,3 +61,4 @@ TRANSPORT_STOPS = cast(Table, models_transport.Stop.__table__)
 TRANSPORT_STOP_TIMES = cast(Table, models_transport.StopTime.__table__)
 TRANSPORT_TRIPS = cast(Table, models_transport.Trip.__table__)
 TRANSPORT_VEHICLES = cast(Table, models_transport.Vehicle.__table__)
+VISITS = cast(Table, models_visitors.Visit.__table__)

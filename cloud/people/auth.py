@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cloud.settings import CloudSettings
 from ruang.private_files import write_private
 
-ROLES = ("asn", "guest", "facility_manager", "technician", "security", "admin")
+ROLES = ("asn", "guest", "facility_manager", "technician", "security", "reception", "admin")
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 

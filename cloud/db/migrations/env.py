@@ -11,7 +11,13 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from cloud.db import models_access, models_fleet, models_notifications, models_transport  # noqa: F401  (their tables join Base.metadata)
+from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
+    models_access,
+    models_fleet,
+    models_notifications,
+    models_transport,
+    models_visitors,
+)
 from cloud.db.models import Base
 
 target_metadata = Base.metadata

@@ -57,7 +57,7 @@ async def my_visits(conn: DbDep, user: CurrentUser) -> list[VisitPublic]:
     return await service.hosted_by(conn, user)
 
 
-@router.get("/visits/today", response_model=list[VisitPublic], responses=_ONE)
+@router.get("/reception/visits", response_model=list[VisitPublic], responses=_ONE)
 async def today(
     conn: DbDep,
     user: CurrentUser,
@@ -104,7 +104,7 @@ async def pass_qr(visit_id: VisitId, conn: DbDep, user: CurrentUser, keys: PassK
     return Response(qr_svg(token), media_type="image/svg+xml")
 
 
-@router.post("/visits/checkin", response_model=VisitPublic, responses=_ONE)
+@router.post("/reception/checkin", response_model=VisitPublic, responses=_ONE)
 async def check_in(
     body: CheckIn, conn: DbDep, user: CurrentUser, keys: PassKeysDep, snapshots: PublisherDep
 ) -> VisitPublic:
@@ -116,7 +116,7 @@ async def check_in(
     return visit
 
 
-@router.post("/visits/{visit_id}/checkout", response_model=VisitPublic, responses=_ONE)
+@router.post("/reception/visits/{visit_id}/checkout", response_model=VisitPublic, responses=_ONE)
 async def check_out(
     visit_id: VisitId, conn: DbDep, user: CurrentUser, snapshots: PublisherDep
 ) -> VisitPublic:

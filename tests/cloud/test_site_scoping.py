@@ -180,13 +180,13 @@ EXPECTED: dict[str, dict[str, str]] = {
     # callers holds. tests/cloud/visitors/test_visits_api.py covers hosts and reception.
     "GET /api/v1/visits": row(U, *["-"] * 7),
     "POST /api/v1/visits": row(U, "403", *["ok"] * 6),
-    "GET /api/v1/visits/today": row(U, *["403"] * 6, "A"),
+    "GET /api/v1/reception/visits": row(U, *["403"] * 6, "A"),
     "GET /api/v1/visits/{visit_id}": row(U, *["404"] * 6, "ok"),
     "PUT /api/v1/visits/{visit_id}": row(U, *["404"] * 6, "ok"),
     "GET /api/v1/visits/{visit_id}/pass.svg": row(U, *["404"] * 6, "ok"),
     "POST /api/v1/visits/{visit_id}/cancel": row(U, *["404"] * 6, "ok"),
-    "POST /api/v1/visits/checkin": row(U, *["403"] * 6, "ok"),
-    "POST /api/v1/visits/{visit_id}/checkout": row(U, *["403"] * 6, "ok"),
+    "POST /api/v1/reception/checkin": row(U, *["403"] * 6, "ok"),
+    "POST /api/v1/reception/visits/{visit_id}/checkout": row(U, *["403"] * 6, "ok"),
 }
 
 
@@ -375,8 +375,12 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
 def _visit(host: str | None = None) -> dict[str, Any]:
     """A visit of today, now on (so reception may check it in)."""
     start = datetime.now(UTC) - timedelta(minutes=5)
-    body = {"guest_name": "Tamu Uji", "guest_email": "tamu@mitra.example",
-            "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=2)).isoformat()}
+    body = {
+        "guest_name": "Tamu Uji",
+        "guest_email": "tamu@mitra.example",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat(),
+    }
     return body | ({"host_person_id": host} if host else {})  # fmt: skip
 
 
@@ -486,7 +490,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "PUT /api/v1/access/holidays": {"site_id": "xa-site", "day": "2030-01-02", "name": "L"},
         "POST /api/v1/visits": _visit(),
         "PUT /api/v1/visits/{visit_id}": _visit(),
-        "POST /api/v1/visits/checkin": {"visit_id": world.visits[role]},
+        "POST /api/v1/reception/checkin": {"visit_id": world.visits[role]},
     }.get(op)  # fmt: skip
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":

@@ -34,7 +34,7 @@ async def test_a_checked_in_guests_card_opens_only_the_visits_doors_in_its_windo
     visit = (await office.http.post("/api/v1/visits", json=invitation(), headers=ayu)).json()
     desk = auth_headers(mail_settings, "p-rc", ("reception",), (SITE,))
     r = await office.http.post(
-        "/api/v1/visits/checkin", json={"visit_id": visit["id"], "card_uid": CARD}, headers=desk
+        "/api/v1/reception/checkin", json={"visit_id": visit["id"], "card_uid": CARD}, headers=desk
     )
     assert r.status_code == 200, r.text
     starts = datetime.fromisoformat(visit["starts_at"]).timestamp()
@@ -48,7 +48,7 @@ async def test_a_checked_in_guests_card_opens_only_the_visits_doors_in_its_windo
     # Floor 1's door is not this node's; floor 2's is not the visit's: only the lobby.
     assert [(d.door, d.windows) for d in badge.doors] == [("D-LOBBY", ((now.timestamp(), ends),))]
 
-    r = await office.http.post(f"/api/v1/visits/{visit['id']}/checkout", headers=desk)
+    r = await office.http.post(f"/api/v1/reception/visits/{visit['id']}/checkout", headers=desk)
     assert r.status_code == 200
     async with engine.connect() as conn:
         body = await build_body(conn, NODE, datetime.now(UTC), 2)

@@ -70,14 +70,14 @@ async def test_invitation_mails_the_guest_a_signed_qr_pass_and_a_valid_ics_then_
 
     desk = _reception(mail_settings)
     forged = token[:-1] + ("A" if token[-1] != "A" else "B")
-    r = await office.http.post("/api/v1/visits/checkin", json={"code": forged}, headers=desk)
+    r = await office.http.post("/api/v1/reception/checkin", json={"code": forged}, headers=desk)
     assert r.status_code == 404
     r = await office.http.post(
-        "/api/v1/visits/checkin", json={"code": token, "card_uid": "04c0ffee0001"}, headers=desk
+        "/api/v1/reception/checkin", json={"code": token, "card_uid": "04c0ffee0001"}, headers=desk
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "checked_in" and r.json()["card_uid"] == "04C0FFEE0001"
-    r = await office.http.post("/api/v1/visits/checkin", json={"code": token}, headers=desk)
+    r = await office.http.post("/api/v1/reception/checkin", json={"code": token}, headers=desk)
     assert r.status_code == 409
 
     # The host: in-app and by email, once.
@@ -87,9 +87,9 @@ async def test_invitation_mails_the_guest_a_signed_qr_pass_and_a_valid_ics_then_
     [host_mail] = await _mail_to(smtp, "ayu@example.go.id")
     assert host_mail["Subject"] == "Tamu Anda sudah tiba"
 
-    r = await office.http.post(f"/api/v1/visits/{visit['id']}/checkout", headers=desk)
+    r = await office.http.post(f"/api/v1/reception/visits/{visit['id']}/checkout", headers=desk)
     assert r.status_code == 200 and r.json()["status"] == "checked_out"
-    r = await office.http.post(f"/api/v1/visits/{visit['id']}/checkout", headers=desk)
+    r = await office.http.post(f"/api/v1/reception/visits/{visit['id']}/checkout", headers=desk)
     assert r.status_code == 409
 
 
@@ -113,9 +113,9 @@ async def test_reception_checks_in_by_typed_code_or_by_search_and_a_card_in_use_
     ).json()
     assert second["doors"] == ["D-L2"]
     desk = _reception(mail_settings)
-    r = await office.http.get("/api/v1/visits/today", params={"q": "mulawarman"}, headers=desk)
+    r = await office.http.get("/api/v1/reception/visits", params={"q": "mulawarman"}, headers=desk)
     assert [v["id"] for v in r.json()] == [second["id"]]
-    r = await office.http.get("/api/v1/visits/today", headers=desk)
+    r = await office.http.get("/api/v1/reception/visits", headers=desk)
     assert {v["guest_name"] for v in r.json()} == {"Rina Kusuma", "Dewi Anggraini"}
 
     [mail] = await _mail_to(smtp, "rina@mitra.example")
@@ -124,14 +124,14 @@ async def test_reception_checks_in_by_typed_code_or_by_search_and_a_card_in_use_
     assert code is not None
     typed = f"{code[1][:5].lower()} {code[1][5:]}"  # read out in two groups, lower case
     r = await office.http.post(
-        "/api/v1/visits/checkin", json={"code": typed, "card_uid": "04AA000000CC"}, headers=desk
+        "/api/v1/reception/checkin", json={"code": typed, "card_uid": "04AA000000CC"}, headers=desk
     )
     assert r.status_code == 200, r.text
     assert r.json()["id"] == first["id"]
 
     # The same card cannot open doors for two guests; nor a staff member's active badge.
     r = await office.http.post(
-        "/api/v1/visits/checkin",
+        "/api/v1/reception/checkin",
         json={"visit_id": second["id"], "card_uid": "04aa000000cc"},
         headers=desk,
     )
@@ -141,13 +141,13 @@ async def test_reception_checks_in_by_typed_code_or_by_search_and_a_card_in_use_
     )
     assert r.status_code == 201, r.text
     r = await office.http.post(
-        "/api/v1/visits/checkin",
+        "/api/v1/reception/checkin",
         json={"visit_id": second["id"], "card_uid": "04BB000000DD"},
         headers=desk,
     )
     assert r.status_code == 409
     r = await office.http.post(
-        "/api/v1/visits/checkin", json={"visit_id": second["id"]}, headers=desk
+        "/api/v1/reception/checkin", json={"visit_id": second["id"]}, headers=desk
     )
     assert r.status_code == 200 and r.json()["card_uid"] is None
 
@@ -172,11 +172,13 @@ async def test_guests_are_named_only_to_their_host_the_sites_reception_and_admin
         assert r.status_code == 404, who
         r = await office.http.get("/api/v1/visits", headers=headers)
         assert "Rina" not in r.text, who
-        r = await office.http.get("/api/v1/visits/today", headers=headers)
+        r = await office.http.get("/api/v1/reception/visits", headers=headers)
         assert r.status_code in (403, 200) and "Rina" not in r.text, who
         r = await office.http.post(f"{one}/cancel", headers=headers)
         assert r.status_code == 404, who
-        r = await office.http.post(f"{one}/checkout", headers=headers)
+        r = await office.http.post(
+            f"/api/v1/reception/visits/{visit['id']}/checkout", headers=headers
+        )
         assert r.status_code in (403, 404), who
     for who, headers in {"host": ayu, "reception": _reception(mail_settings), "admin": {}}.items():
         r = await office.http.get(one, headers=headers)
@@ -210,7 +212,9 @@ async def test_host_edits_and_cancels_the_guest_hears_each_time_and_a_cancelled_
     last = icalendar.Calendar.from_ical(_part(mails[-1], "text/calendar"))
     assert str(last["METHOD"]) == "CANCEL"
     r = await office.http.post(
-        "/api/v1/visits/checkin", json={"visit_id": visit["id"]}, headers=_reception(mail_settings)
+        "/api/v1/reception/checkin",
+        json={"visit_id": visit["id"]},
+        headers=_reception(mail_settings),
     )
     assert r.status_code == 409
     # Validation: no contact, reversed window, unknown door.

@@ -107,7 +107,7 @@ async def test_reception_checks_in_by_typed_code_or_by_search_and_a_card_in_use_
                 guest_phone="+62 811 5550 123",
                 organisation="Universitas Mulawarman",
                 doors=["D-L2"],
-            ),  # fmt: skip
+            ),
             headers=ayu,
         )
     ).json()

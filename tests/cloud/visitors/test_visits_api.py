@@ -185,8 +185,8 @@ async def test_guests_are_named_only_to_their_host_the_sites_reception_and_admin
         assert r.status_code == 200 and r.json()["guest_name"] == "Rina Kusuma", who
     # The floor maps and the lobby kiosk never carry guests: no visit data at all.
     for path in ("/api/v1/floors/A1-L1/map", "/api/v1/public/availability"):
-        r = await office.http.get(path, headers=auth_headers(mail_settings, "p-fm",
-                                                             ("facility_manager",), (SITE,)))  # fmt: skip
+        fm = auth_headers(mail_settings, "p-fm", ("facility_manager",), (SITE,))
+        r = await office.http.get(path, headers=fm)
         assert "Rina" not in r.text and "Mitra" not in r.text
     # A guest cannot invite.
     r = await office.http.post("/api/v1/visits", json=invitation(), headers=others["guest"])

@@ -13,7 +13,16 @@ from cloud.db.models import FEATURES
 from cloud.people.auth import ROLES, session_user
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
-from dashboards.web import FLEET, MANAGERS, MAP, SELF_SERVICE, home_for, page_user, render
+from dashboards.web import (
+    FLEET,
+    MANAGERS,
+    MAP,
+    RECEPTION,
+    SELF_SERVICE,
+    home_for,
+    page_user,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,6 +70,13 @@ async def fleet_node(node_id: str, request: Request) -> Response:
         node_id=node_id,
         page_data={"view": "node", "node": node_id},
     )
+
+
+@router.get("/reception", response_class=HTMLResponse)
+async def reception(request: Request) -> Response:
+    """The reception kiosk: scan or type a visitor's pass, search today's visitors, check out."""
+    user = await page_user(request, RECEPTION)
+    return render(request, "reception.html", user=user, page_data={"view": "reception"})
 
 
 @router.get("/me", response_class=HTMLResponse)

@@ -27,6 +27,8 @@ MANAGERS = ("facility_manager", "admin")
 FLEET = ("technician", "facility_manager", "admin")
 MAP = ("facility_manager", "admin", "technician")
 SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
+# The reception desk of a site (docs/visitors.md): today's visitors by name, check-in/out.
+RECEPTION = ("reception", "admin")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ NAV = (
     NavItem("/analytics", "nav.analytics", MANAGERS),
     NavItem("/fleet", "nav.fleet", FLEET),
     NavItem("/me", "nav.me", SELF_SERVICE),
+    NavItem("/reception", "nav.reception", RECEPTION),
     NavItem("/kiosk", "nav.kiosk", None),
 )
 
@@ -51,6 +54,8 @@ def home_for(user: Principal) -> str:
         return "/map"
     if user.has("technician"):
         return "/fleet"
+    if user.has("reception"):
+        return "/reception"
     return "/me"
 
 

@@ -50,6 +50,7 @@ def main() -> int:
         outbox,
         tap_latency,
         tap_offline,
+        visitors,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -67,6 +68,7 @@ def main() -> int:
         "faults": faults.run,
         "dashboards": dashboards.run,
         "notifications": notifications.run,
+        "visitors": visitors.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -27,6 +27,10 @@ from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.transport.live import LiveService
+from cloud.transport.noshow import SeatJob
+from cloud.transport.rides import RideWrites
+from cloud.transport.seat_facts import capacity_rule
 from cloud.visitors.passes import PassKeys
 from cloud.visitors.retention import VisitPurger
 
@@ -57,7 +61,10 @@ def create_app(
             async with engine.begin() as conn:
                 await broker_files.sync(conn)
         sink = make_sink(settings)
-        ingestor = Ingestor(settings, engine, sink)
+        # Boardings and pool-car uses are applied by the transport domain (rides.py).
+        ingestor = Ingestor(
+            settings, engine, sink, rides=RideWrites(engine.dialect.name, capacity_rule(settings))
+        )
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
         # The one booking store of the app: API writes, auto-release and QR check-in
         # all queue on it (on SQLite, one FIFO lock for the database).
@@ -77,6 +84,11 @@ def create_app(
         app.state.visitor_pass_keys = PassKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
+        # Vehicle positions (live and from outbox backlogs) feed live transport.
+        transport_live = LiveService(engine)
+        app.state.transport_live = transport_live
+        ingestor.on_position = transport_live.offer
+        await transport_live.start()
 
         # Bookings changed by the API, auto-release or a QR check-in reach both.
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
@@ -86,6 +98,12 @@ def create_app(
             booking_store,
             settings.autorelease_interval_s,
             timedelta(minutes=settings.booking_reminder_lead_min),
+        )
+        # Shuttle seats not boarded by departure go back to the trip and its waitlist.
+        seat_job = SeatJob(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_noshow_grace_min),
         )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
@@ -101,6 +119,7 @@ def create_app(
             engine, settings.visitor_retention_days, settings.visitor_purge_interval_s
         )
         purger.start()
+        seat_job.start()
         try:
             yield
         finally:
@@ -108,9 +127,11 @@ def create_app(
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
             live.close()  # ends the open floor streams first
+            await transport_live.stop()
             await releaser.stop()
             await reminder.stop()
             await purger.stop()
+            await seat_job.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

@@ -1,5 +1,5 @@
 """FastAPI dependencies of the running app: database, booking store, ingestor, commands, live hub,
-QR keys."""
+QR keys, live transport."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cloud.ingest.pipeline import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.mqtt.commands import CommandSender
 from cloud.settings import CloudSettings
+from cloud.transport.live import LiveService
 
 
 def get_settings(request: Request) -> CloudSettings:
@@ -73,3 +74,11 @@ CommandsDep = Annotated[CommandSender, Depends(get_commands)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 DeskChangesDep = Annotated[DeskChanges, Depends(get_desk_changes)]
 CheckinKeysDep = Annotated[CheckinKeys, Depends(get_checkin_keys)]
+
+
+def get_transport_live(request: Request) -> LiveService:
+    service: LiveService = request.app.state.transport_live
+    return service
+
+
+TransportLiveDep = Annotated[LiveService, Depends(get_transport_live)]

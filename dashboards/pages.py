@@ -14,10 +14,12 @@ from cloud.people.auth import ROLES, session_user
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
 from dashboards.web import (
+    DISPATCH,
     FLEET,
     MANAGERS,
     MAP,
     RECEPTION,
+    RIDERS,
     SELF_SERVICE,
     home_for,
     page_user,
@@ -110,4 +112,26 @@ async def kiosk(request: Request) -> Response:
         user=None,
         kiosk=True,
         page_data={"view": "kiosk", "site": request.query_params.get("site")},
+    )
+
+
+@router.get("/transport/me", response_class=HTMLResponse)
+async def my_shuttle(request: Request) -> Response:
+    user = await page_user(request, RIDERS)
+    return render(request, "transport_me.html", user=user, page_data={"view": "transport_me"})
+
+
+@router.get("/transport/dispatch", response_class=HTMLResponse)
+async def dispatch(request: Request) -> Response:
+    user = await page_user(request, DISPATCH)
+    return render(
+        request, "transport_dispatch.html", user=user, page_data={"view": "transport_dispatch"}
+    )
+
+
+@router.get("/transport/analytics", response_class=HTMLResponse)
+async def transport_analytics(request: Request) -> Response:
+    user = await page_user(request, DISPATCH)
+    return render(
+        request, "transport_analytics.html", user=user, page_data={"view": "transport_analytics"}
     )

@@ -29,6 +29,9 @@ MAP = ("facility_manager", "admin", "technician")
 SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
 # The reception desk of a site (docs/visitors.md): today's visitors by name, check-in/out.
 RECEPTION = ("reception", "admin")
+# Office transport: the dispatcher's live map and the operator's figures.
+DISPATCH = ("dispatcher", "facility_manager", "admin")
+RIDERS = ("asn", "guest", "facility_manager", "admin", "dispatcher")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ NAV = (
     NavItem("/fleet", "nav.fleet", FLEET),
     NavItem("/me", "nav.me", SELF_SERVICE),
     NavItem("/reception", "nav.reception", RECEPTION),
+    NavItem("/transport/me", "nav.my_shuttle", RIDERS),
+    NavItem("/transport/dispatch", "nav.dispatch", DISPATCH),
+    NavItem("/transport/analytics", "nav.transport_analytics", DISPATCH),
     NavItem("/kiosk", "nav.kiosk", None),
 )
 
@@ -56,6 +62,8 @@ def home_for(user: Principal) -> str:
         return "/fleet"
     if user.has("reception"):
         return "/reception"
+    if user.has("dispatcher"):
+        return "/transport/dispatch"
     return "/me"
 
 

@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("subject", help="the person id the token speaks for")
     token.add_argument(
         "--role", action="append", required=True,
-        help="asn, guest, facility_manager, technician or admin (repeatable)",
+        help="asn, guest, facility_manager, technician, admin or approver (repeatable)",
     )  # fmt: skip
     token.add_argument("--site", action="append", help="site id the role applies to (repeatable)")
     token.add_argument("--name", default=None)

@@ -22,7 +22,13 @@ token:
 - invites two visitors hosted by Ayu Lestari, one arrived and checked in at reception with a
   temporary card, one due now and not arrived yet (launch/demo_visitors.py);
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
-  and the stops near the site (launch/demo_transport.py).
+  and the stops near the site (launch/demo_transport.py);
+- drives the shuttles along their trips and a pool car on an errand, each through its
+  own vehicle edge agent reading a simulated GPS on a pty (launch/demo_fleet.py), so
+  the kiosk's departures and the dispatcher's map move on their own;
+- sets up the floor's lobby door with its rights (Otorita IKN may open it), driven by
+  the edge through a simulated OSDP reader: it opens for a permitted badge and refuses
+  another, both in the access log (launch/demo_doors.py).
 
 Every map state appears on floor 1: free, booked, checked in, away, occupied
 (someone at the drop-in desk who never taps) and unavailable (L1-D24).
@@ -41,6 +47,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from launch.demo_doors import (
+    DEMO_DOOR,
+    DEMO_SCBK,
+    PERMITTED,
+    REFUSED,
+    door_config,
+    play_door,
+    set_up_doors,
+)
 from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.demo_visitors import set_up_visitors
 from launch.devservers import free_port
@@ -48,6 +63,7 @@ from launch.devservers import free_port
 if TYPE_CHECKING:
     import httpx
 
+    from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
     from simulators.floor import SimulatedFloor
     from simulators.ld2410 import LD2410Simulator
@@ -243,12 +259,16 @@ async def run_demo(
     from launch.webapp import serve
     from simulators.floor import SimulatedFloor
     from simulators.ld2410 import LD2410Simulator
+    from simulators.osdp_reader import OsdpReaderSim
 
     if desks < 1:
         raise ValueError("the demo needs at least one desk")
     # A demo starts from an empty building: old state would disagree with the new edge.
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("*.sqlite3*"):
+        old.unlink()
+    # ... and the node's door audit chain goes with the cloud's copy of it.
+    for old in (data_dir / "edge").glob("door_audit.sqlite3*"):
         old.unlink()
     port = http_port or free_port()
     unavailable = {
@@ -268,6 +288,9 @@ async def run_demo(
             room: await stack.enter_async_context(LD2410Simulator(report_hz=2))
             for room in DEMO_ROOMS
         }
+        reader = OsdpReaderSim(bytes.fromhex(DEMO_SCBK), cp_port=data_dir.resolve() / "rs485")
+        reader.start()
+        stack.callback(reader.stop)
         cloud_settings = CloudSettings(
             database_url=f"sqlite+aiosqlite:///{data_dir.resolve()}/cloud.sqlite3",
             mqtt_url=mqtt_url,
@@ -292,6 +315,7 @@ async def run_demo(
             ) as http:
                 badges = await set_up_building(http, set(floor.sims))
                 transport = await set_up_transport(http)
+                await set_up_doors(http, DEMO_NODE)
                 visits = await set_up_visitors(http)
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
@@ -306,6 +330,8 @@ async def run_demo(
                     for room, radar in radars.items()
                 ],
                 snapshot_public_key=public_key,
+                doors=[door_config(reader, data_dir.resolve() / "node.key")],
+                node_key_file=data_dir.resolve() / "node.key",
             )
             agent = EdgeAgent(edge_settings)
             tg.create_task(agent.run(), name="edge")
@@ -320,7 +346,16 @@ async def run_demo(
                 "(Siti Rahmawati, facility manager, sees the floor map with names)",
                 flush=True,
             )
-            print(f"  kiosk      {url}/kiosk   (lobby screen, no sign-in)", flush=True)
+            print(
+                f"  kiosk      {url}/kiosk?site=ikn-kipp   (lobby screen with shuttle "
+                "departures, no sign-in)",
+                flush=True,
+            )
+            print(
+                f"  transport  {url}/transport/dispatch (dispatcher: sign in as a facility "
+                f"manager), {url}/transport/me (my shuttle), {url}/transport/analytics",
+                flush=True,
+            )
             arrived = sum(v["status"] == "checked_in" for v in visits)
             print(
                 f"  reception  {url}/reception   ({len(visits)} visitors today, {arrived} checked "
@@ -334,6 +369,11 @@ async def run_demo(
                 flush=True,
             )
             print(
+                f"  door       {DEMO_DOOR}: opens for {PERMITTED} (Otorita IKN), refuses "
+                f"{REFUSED}: {url}/api/v1/access-log",
+                flush=True,
+            )
+            print(
                 f"  API        {url}/docs   (scripts: `ruang token admin --role admin` "
                 "mints a bearer token)",
                 flush=True,
@@ -344,6 +384,10 @@ async def run_demo(
             usable = [d for d in floor.sims if d not in unavailable]
             tg.create_task(play_days(floor, usable, badges, speed), name="scenario")
             tg.create_task(play_rooms(radars, speed), name="rooms")
+            tg.create_task(
+                _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key), name="fleet"
+            )
+            tg.create_task(play_door(reader, badges, speed), name="door")
 
 
 async def _signed_snapshot(agent: EdgeAgent) -> None:
@@ -356,3 +400,26 @@ async def _signed_snapshot(agent: EdgeAgent) -> None:
     except TimeoutError:
         # Taps still work (the edge falls back); the demo just starts less faithful.
         log.warning("no signed snapshot at the edge after 30 s; starting anyway")
+
+
+async def _drive_fleet(
+    settings: CloudSettings, url: str, mqtt_url: str, data_dir: Path, public_key: Path
+) -> None:
+    """The shuttles and the pool car (launch/demo_fleet.py), with a token that outlives a
+    long demo: the fleet keeps assigning trips as the day goes on."""
+    import httpx
+
+    from cloud.people.auth import mint_dev_token
+    from launch.demo_fleet import run_fleet
+
+    token = mint_dev_token(settings, "ruang-demo-fleet", ["admin"], name="Ruang demo", ttl_s=86400)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        await run_fleet(
+            http,
+            database_url=settings.database_url,
+            mqtt_url=mqtt_url,
+            data_dir=data_dir,
+            public_key=public_key,
+        )

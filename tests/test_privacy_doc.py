@@ -14,9 +14,13 @@ import cloud.db.models
 
 # Imported for their side effect too: they register the fleet and transport tables on the
 # shared metadata.
+import cloud.db.models_access
 import cloud.db.models_fleet
 import cloud.db.models_notifications
 import cloud.db.models_transport
+import cloud.db.models_transport_live
+import cloud.db.models_transport_rides
+import cloud.db.models_transport_seats
 import cloud.db.models_visitors
 from ruang import contract
 

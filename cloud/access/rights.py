@@ -88,10 +88,14 @@ async def door_nodes(conn: AsyncConnection) -> dict[str, set[str]]:
     """{node: door ids its desired config lists that the cloud manages}."""
     managed = set(await conn.scalars(select(ACCESS_DOORS.c.id)))
     out: dict[str, set[str]] = {}
+    for door, node in await conn.execute(
+        select(ACCESS_DOORS.c.id, ACCESS_DOORS.c.node_id).where(ACCESS_DOORS.c.node_id.is_not(None))
+    ):
+        out.setdefault(node, set()).add(door)
     for node, config in await conn.execute(select(NODE_CONFIGS.c.node_id, NODE_CONFIGS.c.config)):
         doors = configured_doors(config) & managed
         if doors:
-            out[node] = set(doors)
+            out.setdefault(node, set()).update(doors)
     return out
 
 

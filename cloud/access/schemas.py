@@ -42,6 +42,10 @@ class DoorBase(BaseModel):
     site_id: str = Field(min_length=1, max_length=64)
     floor_id: str | None = Field(default=None, max_length=64)
     name: str = Field(min_length=1, max_length=200)
+    node_id: str | None = Field(
+        default=None, pattern=ID_PATTERN,
+        description="the edge node controlling it (else: the node whose config lists it)",
+    )  # fmt: skip
     zone_from: str | None = Field(default=None, pattern=ID_PATTERN)
     zone_to: str | None = Field(default=None, pattern=ID_PATTERN)
     anti_passback: bool = False

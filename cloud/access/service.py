@@ -91,7 +91,10 @@ async def list_doors(conn: AsyncConnection, scope: Scope) -> list[DoorPublic]:
     nodes = await _door_nodes(conn)
     rows = await conn.execute(select(ACCESS_DOORS).order_by(ACCESS_DOORS.c.id))
     return [
-        DoorPublic.model_validate(dict(r._mapping) | {"nodes": nodes.get(r.id, [])})
+        DoorPublic.model_validate(
+            dict(r._mapping)
+            | {"nodes": sorted(set(nodes.get(r.id, [])) | ({r.node_id} if r.node_id else set()))}
+        )
         for r in rows
         if _visible(scope, r.site_id)
     ]

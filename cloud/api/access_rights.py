@@ -24,7 +24,7 @@ from cloud.access.schemas import (
     HolidayPublic,
 )
 from cloud.api.snapshots import PublisherDep
-from cloud.api_types import Problem
+from cloud.api_types import AwareDateTime, Problem
 from cloud.deps import DbDep
 from cloud.errors import NotFound
 from cloud.people import access
@@ -165,8 +165,8 @@ async def access_log(
     person: Annotated[str | None, Query(max_length=64)] = None,
     # Not `node`: that name is scoped by the node's desks (door-only nodes have none).
     edge_node: Annotated[str | None, Query(max_length=64)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: Annotated[AwareDateTime | None, Query(description="from (RFC 3339 with offset)")] = None,
+    end: Annotated[AwareDateTime | None, Query(description="until, exclusive")] = None,
     granted: bool | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=log.MAX_PAGE)] = 100,

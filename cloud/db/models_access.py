@@ -31,7 +31,8 @@ GROUP_RULES = ("agency", "zone", "floor", "role", "people")
 
 
 class AccessDoor(Base):
-    """A door the cloud manages rights for; the node whose config lists its id controls it."""
+    """A door the cloud manages rights for, controlled by `node_id` and/or by the node
+    whose desired config lists its id."""
 
     __tablename__ = "access_doors"
 
@@ -39,6 +40,7 @@ class AccessDoor(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     floor_id: Mapped[str | None] = mapped_column(ForeignKey("floors.id"))
     name: Mapped[str] = mapped_column(String(200))
+    node_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     # Anti-passback (optional): a granted read moves a badge from zone_from into zone_to.
     zone_from: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     zone_to: Mapped[str | None] = mapped_column(String(ID_LENGTH))

@@ -6,7 +6,8 @@ checked). For local use and tests the cloud has a development signing key (an
 EC P-256 key in a PEM file, created on first use) and `ruang token` mints tokens
 with it; the dev key is never used when a JWKS URL is configured.
 
-Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`),
+Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`; `approver`
+decides pool-car requests of the person's agency),
 `sites` (site ids a facility manager or technician looks after), `name`.
 """
 
@@ -27,7 +28,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cloud.settings import CloudSettings
 from ruang.private_files import write_private
 
-ROLES = ("asn", "guest", "facility_manager", "technician", "security", "reception", "admin")
+# Token roles only (the roster's people.role keeps the first five): `approver` decides
+# the pool-car requests of their own agency (cloud/transport/poolcars.py); `dispatcher`
+# runs office transport (live map, trip assignment, service alerts; docs/security.md);
+# `security` runs door rights and reads the access log of its sites (docs/access-control.md);
+# `reception` lists its sites' visitors of today and checks them in and out (docs/visitors.md).
+ROLES = (
+    "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
+    "security", "reception",
+)  # fmt: skip
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 

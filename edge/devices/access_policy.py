@@ -34,20 +34,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ruang.contract import ID_PATTERN
 from ruang.site_defaults import DEFAULT_TIMEZONE
 
-from .door_rights import ANTI_PASSBACK, AntiPassback, DoorRights
+# Stable reasons (the cloud may count on them), re-exported from their one home.
+from .access_reasons import (
+    ALLOWED,
+    ANTI_PASSBACK,
+    EXPIRED,
+    NO_SCHEDULE,
+    NOT_YET_VALID,
+    OUTSIDE_SCHEDULE,
+    REVOKED,
+    UNKNOWN_BADGE,
+    UNREADABLE,
+    WRONG_DOOR,
+)
+from .door_rights import AntiPassback, DoorRights
 
 DEFAULT_TZ = DEFAULT_TIMEZONE
-
-# Stable reasons (the cloud may count on them).
-ALLOWED = "allowed"
-UNKNOWN_BADGE = "unknown badge"
-REVOKED = "badge revoked"
-NOT_YET_VALID = "badge not yet valid"
-EXPIRED = "badge expired"
-WRONG_DOOR = "not allowed at this door"
-OUTSIDE_SCHEDULE = "outside schedule"
-NO_SCHEDULE = "door has no schedule"
-UNREADABLE = "unsupported card format"
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -282,6 +284,7 @@ __all__ = [
     "ANTI_PASSBACK",
     "EXPIRED",
     "NOT_YET_VALID",
+    "NO_SCHEDULE",
     "OUTSIDE_SCHEDULE",
     "REVOKED",
     "UNKNOWN_BADGE",

@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 
 from ruang import contract
 
-# Stable reasons, beside those of access_policy.py.
-ANTI_PASSBACK = "anti-passback"
+from .access_reasons import (
+    ANTI_PASSBACK,
+    EXPIRED,
+    NOT_YET_VALID,
+    OUTSIDE_SCHEDULE,
+    UNKNOWN_BADGE,
+    WRONG_DOOR,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,26 +68,23 @@ class DoorRights:
 
     def check(self, door: str, badge: str, now: float) -> str | None:
         """None if `badge` may open `door` at `now` by its rights, else the refusal reason."""
-        # Imported here: access_policy imports this module for its AccessPolicy.
-        from edge.devices import access_policy as p
-
         rights = self.badges.get(badge)
         if rights is None:
-            return p.UNKNOWN_BADGE
+            return UNKNOWN_BADGE
         if rights.valid_from is not None and now < rights.valid_from:
-            return p.NOT_YET_VALID
+            return NOT_YET_VALID
         if rights.valid_until is not None and now >= rights.valid_until:
-            return p.EXPIRED
+            return EXPIRED
         starts = rights.starts.get(door)
         if starts is None:
-            return p.WRONG_DOOR
+            return WRONG_DOOR
         i = bisect.bisect_right(starts, now)
         if i == 0 or now >= rights.ends[door][i - 1]:
             # Windows may overlap (two groups): any earlier window still open counts.
             if not any(
                 s <= now < e for s, e in zip(starts[:i], rights.ends[door][:i], strict=True)
             ):
-                return p.OUTSIDE_SCHEDULE
+                return OUTSIDE_SCHEDULE
         return None
 
 

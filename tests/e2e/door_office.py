@@ -112,7 +112,7 @@ class DoorOffice:
         self.seen = entry["id"]
         return entry
 
-    async def decide(self, door: str, badge: str) -> tuple[bool, str]:
+    def decide(self, door: str, badge: str) -> tuple[bool, str]:
         """Like `tap` but straight from the node's policy (no reader): for timing the bench."""
         policy = self.agent.doors.policy
         assert policy is not None
@@ -121,13 +121,15 @@ class DoorOffice:
 
 
 @contextlib.asynccontextmanager
-async def door_office(tmp_path: Path, database_url: str) -> AsyncIterator[DoorOffice]:
+async def door_office(
+    tmp_path: Path, database_url: str, *, debounce_s: float = 0.05
+) -> AsyncIterator[DoorOffice]:
     broker = devservers.Mosquitto(port=devservers.free_port(), workdir=tmp_path / "broker")
     broker.workdir.mkdir()
     broker.start()
     settings = cloud_settings(
         tmp_path, database_url, broker.url, snapshot_key_path=tmp_path / "snapshot-key.pem",
-        flush_interval_s=0.05, snapshot_debounce_s=0.05,
+        flush_interval_s=0.05, snapshot_debounce_s=debounce_s,
     )  # fmt: skip
     readers: dict[str, OsdpReaderSim] = {}
     edge_task: asyncio.Task[None] | None = None
@@ -160,7 +162,7 @@ async def door_office(tmp_path: Path, database_url: str) -> AsyncIterator[DoorOf
                         scbk_sealed=seal_key(SCBK, kek),
                         schedule=WeeklySchedule.always(),
                         open_ms=500,
-                    )  # fmt: skip
+                    )
                 )
             # The cloud learns which doors the node controls from its desired config.
             r = await http.put(

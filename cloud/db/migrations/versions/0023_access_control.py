@@ -2,7 +2,7 @@
 the versioned change history, the access log and each node's verified audit chain.
 
 Revision ID: 0023
-Revises: 0011
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("site_id", _ID, sa.ForeignKey("sites.id"), nullable=False, index=True),
         sa.Column("floor_id", _ID, sa.ForeignKey("floors.id"), nullable=True),
         sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("node_id", _ID, nullable=True, index=True),
         sa.Column("zone_from", _ID, nullable=True),
         sa.Column("zone_to", _ID, nullable=True),
         sa.Column("anti_passback", sa.Boolean(), nullable=False),

@@ -31,6 +31,7 @@ from cloud.transport.live import LiveService
 from cloud.transport.noshow import SeatJob
 from cloud.transport.rides import RideWrites
 from cloud.transport.seat_facts import capacity_rule
+from cloud.transport.seat_notices import SeatReminder
 from cloud.visitors.passes import PassKeys
 from cloud.visitors.retention import VisitPurger
 
@@ -49,7 +50,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Mosquitto refuses to start without its password file, and the cloud's own
         # account lives in it: write the files from the database before ingesting.
         if settings.layout_file is not None:
@@ -105,6 +106,11 @@ def create_app(
             settings.seat_job_interval_s,
             timedelta(minutes=settings.seat_noshow_grace_min),
         )
+        seat_reminder = SeatReminder(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_reminder_lead_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
@@ -120,6 +126,7 @@ def create_app(
         )
         purger.start()
         seat_job.start()
+        seat_reminder.start()
         try:
             yield
         finally:
@@ -132,6 +139,7 @@ def create_app(
             await reminder.stop()
             await purger.stop()
             await seat_job.stop()
+            await seat_reminder.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

@@ -14,6 +14,7 @@ from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.reminders import CheckinReminder
 from cloud.bookings.store import BookingStore
+from cloud.rooms.noshow import RoomNoShowJob
 from cloud.buildings.layout import apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
 from cloud.fleet.broker_credentials import BrokerFiles
@@ -84,6 +85,7 @@ def create_app(
             settings.autorelease_interval_s,
             timedelta(minutes=settings.booking_reminder_lead_min),
         )
+        room_noshows = RoomNoShowJob(booking_store, settings.autorelease_interval_s)
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
@@ -94,6 +96,7 @@ def create_app(
         snapshots.start()
         releaser.start()
         reminder.start()
+        room_noshows.start()
         try:
             yield
         finally:
@@ -103,6 +106,7 @@ def create_app(
             live.close()  # ends the open floor streams first
             await releaser.stop()
             await reminder.stop()
+            await room_noshows.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

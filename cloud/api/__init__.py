@@ -21,6 +21,7 @@ from cloud.api import (
     nodes,
     notifications,
     people,
+    rooms,
     snapshots,
     transport,
     webhooks,
@@ -58,6 +59,11 @@ router.include_router(notifications.router, prefix="/api/v1")
 router.include_router(snapshots.router, prefix="/api/v1")
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
+# Meeting rooms: bookings for signed-in people; the door panel by its room key and the
+# calendar feed by its secret token (no sign-in); room analytics for managers.
+router.include_router(rooms.router, prefix="/api/v1")
+router.include_router(rooms.panel_router, prefix="/api/v1")
+router.include_router(rooms.managers_router, prefix="/api/v1", dependencies=MANAGERS)
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).
 router.include_router(transport.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).

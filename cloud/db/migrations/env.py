@@ -11,7 +11,12 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from cloud.db import models_fleet, models_notifications, models_transport  # noqa: F401  (their tables join Base.metadata)
+from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
+    models_fleet,
+    models_notifications,
+    models_rooms,
+    models_transport,
+)
 from cloud.db.models import Base
 
 target_metadata = Base.metadata

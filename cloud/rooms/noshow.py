@@ -21,6 +21,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -56,7 +57,7 @@ async def room_noshow_pass(
         ).all()
         warned = released = 0
         for row in rows:
-            ctx = _context(row._mapping | {"id": row.room_id, "name": row.name})
+            ctx = _context(SimpleNamespace(**{**row._mapping, "id": row.room_id}))
             if row.occupied is None:
                 continue  # no radar: attendance cannot be told
             if row.occupied:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, exists, select
@@ -129,11 +129,16 @@ def _active_at(start: datetime, end: datetime) -> Any:
     )
 
 
+def room_booked_now(now: datetime) -> Any:
+    """SQL: whether an active booking holds the row's room (ROOMS.c.id) at `now`."""
+    return _active_at(now, now + timedelta(microseconds=1))
+
+
 async def rooms_now(
     conn: AsyncConnection, now: datetime, where: Sequence[Any] = ()
 ) -> list[RoomPublic]:
     """Rooms matching `where` with their state now: one query."""
-    booked_now = _active_at(now, now).label("booked_now")
+    booked_now = room_booked_now(now).label("booked_now")
     rows = await conn.execute(
         select(
             ROOMS.c.id,

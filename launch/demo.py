@@ -19,6 +19,8 @@ token:
   signed snapshot (bookings, badges) rather than a fallback;
 - lets the simulated crowd tap the roster's badges, so the floor map shows the
   facility manager real names;
+- books two meeting rooms on floor 1 and prints their door panels' URLs
+  (launch/demo_rooms.py);
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
   and the stops near the site (launch/demo_transport.py).
 
@@ -39,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from launch.demo_rooms import set_up_rooms
 from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.devservers import free_port
 
@@ -289,6 +292,7 @@ async def run_demo(
             ) as http:
                 badges = await set_up_building(http, set(floor.sims))
                 transport = await set_up_transport(http)
+                panels = await set_up_rooms(http)
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
             edge_settings = EdgeSettings(
@@ -317,6 +321,8 @@ async def run_demo(
                 flush=True,
             )
             print(f"  kiosk      {url}/kiosk   (lobby screen, no sign-in)", flush=True)
+            for room, panel_url in panels.items():
+                print(f"  room panel {panel_url}   ({room}, the tablet at its door)", flush=True)
             print(
                 f"  transport  {transport['trips.txt']} weekday shuttle trips on "
                 f"{transport['routes.txt']} routes (WITA), {len(SHUTTLES)} shuttles: "

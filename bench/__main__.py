@@ -48,6 +48,7 @@ def main() -> int:
         notifications,
         osdp,
         outbox,
+        rooms,
         tap_latency,
         tap_offline,
     )
@@ -62,6 +63,7 @@ def main() -> int:
         "events": events.run,
         "outbox": outbox.run,
         "bookings": bookings.run,
+        "rooms": rooms.run,
         "osdp": osdp.run,
         "edge_load": edge_load.run,
         "faults": faults.run,

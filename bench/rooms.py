@@ -65,7 +65,9 @@ def _layout() -> dict[str, Any]:
             BuildingSpec(
                 id="B",
                 name="Bench building",
-                floors=[FloorSpec(id="F1", level=1, name="Lantai 1", node="bench-node", zones=zones)],
+                floors=[
+                    FloorSpec(id="F1", level=1, name="Lantai 1", node="bench-node", zones=zones)
+                ],
             )
         ],
     )

@@ -14,7 +14,6 @@ from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.reminders import CheckinReminder
 from cloud.bookings.store import BookingStore
-from cloud.rooms.noshow import RoomNoShowJob
 from cloud.buildings.layout import apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
 from cloud.fleet.broker_credentials import BrokerFiles
@@ -25,6 +24,7 @@ from cloud.live.hub import DeskChanges, LiveHub
 from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
+from cloud.rooms.noshow import RoomNoShowJob
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink

@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.db.models import FEATURES
 from cloud.errors import NotFound
+from cloud.people.auth import ROLES, session_user
 from cloud.rooms import panel
 from cloud.rooms.reads import room_context
-from cloud.people.auth import ROLES, session_user
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
 from dashboards.web import FLEET, MANAGERS, MAP, SELF_SERVICE, home_for, page_user, render
@@ -135,5 +135,9 @@ async def room_checkin(room_id: str, request: Request) -> Response:
         "room_checkin.html",
         user=user,
         room_id=room_id,
-        page_data={"view": "room_checkin", "room": room_id, "key": request.query_params.get("k", "")},
+        page_data={
+            "view": "room_checkin",
+            "room": room_id,
+            "key": request.query_params.get("k", ""),
+        },
     )

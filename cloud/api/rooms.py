@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 
-from cloud.api.params import RowId
 from cloud.analytics.utilisation import to_csv
+from cloud.api.params import RowId
 from cloud.api_types import SQL_INT_MAX, AwareDateTime, Problem
 from cloud.db.tables import ZONES
 from cloud.deps import BookingStoreDep, CheckinKeysDep, DbDep, EngineDep, SettingsDep
@@ -181,9 +181,7 @@ async def extend(
     return await writes.extend(store, booking_id, body.ends_at)
 
 
-@router.post(
-    "/rooms/{room_id}/checkin", response_model=RoomBookingPublic, responses=_WRITE_ERRORS
-)
+@router.post("/rooms/{room_id}/checkin", response_model=RoomBookingPublic, responses=_WRITE_ERRORS)
 async def qr_checkin(
     room_id: RoomIdPath,
     body: PanelCheckin,
@@ -321,4 +319,7 @@ async def panel_address(
 ) -> dict[str, str]:
     """The URL to open on the room's door tablet, and the room's QR check-in URL."""
     await ensure_sees_room(conn, user, room_id)
-    return {"panel_url": panel.panel_url(keys, room_id), "checkin_url": panel.checkin_url(keys, room_id)}
+    return {
+        "panel_url": panel.panel_url(keys, room_id),
+        "checkin_url": panel.checkin_url(keys, room_id),
+    }

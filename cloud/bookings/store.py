@@ -4,10 +4,11 @@ The database is what prevents double booking (see migration 0002); the store tur
 the database's refusal into a 409 and keeps contention bounded:
 
 * PostgreSQL: each booking write takes transaction-scoped advisory locks on
-  its desk (or meeting room, cloud/rooms/) and person (in key order) before touching `bookings`, so racing
-  requests queue on the lock instead of deadlocking inside the exclusion
-  constraint check; a deadlock or serialisation failure that still happens is
-  retried a few times and then answered with 409, never 500.
+  its desk or meeting room (cloud/rooms/) and person (in key order) before
+  touching the table, so racing requests queue on the lock instead of
+  deadlocking inside the exclusion constraint check; a deadlock or
+  serialisation failure that still happens is retried a few times and then
+  answered with 409, never 500.
 * SQLite: one writer at a time anyway, so writes of this process queue on one
   FIFO asyncio.Lock (fair, unlike busy_timeout polling, which starved writers in
   the measurements); the wait is bounded and answered with 503.

@@ -81,7 +81,9 @@ def sensed_spans(
     return spans
 
 
-def right_size(capacity: int, attendees: Sequence[int]) -> Literal["too_big", "fits", "too_small", "unknown"]:
+def right_size(
+    capacity: int, attendees: Sequence[int]
+) -> Literal["too_big", "fits", "too_small", "unknown"]:
     if not attendees:
         return "unknown"
     mean = sum(attendees) / len(attendees)
@@ -147,4 +149,3 @@ async def room_usage(
 
 
 MAX_RANGE = timedelta(days=366)
-

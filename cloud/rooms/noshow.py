@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-
 from types import SimpleNamespace
 from typing import Any
 
@@ -157,4 +156,3 @@ class RoomNoShowJob:
                 continue
             if warned or released:
                 log.info("room no-shows: %d warned, %d released", warned, released)
-

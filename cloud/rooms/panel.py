@@ -65,7 +65,7 @@ async def schedule(
             .select_from(ROOM_BOOKINGS.outerjoin(PEOPLE, PEOPLE.c.id == ROOM_BOOKINGS.c.person_id))
             .where(
                 ROOM_BOOKINGS.c.room_id == room_id,
-                ROOM_BOOKINGS.c.status.in_(ACTIVE_ROOM_STATUSES + ("completed",)),
+                ROOM_BOOKINGS.c.status.in_((*ACTIVE_ROOM_STATUSES, "completed")),
                 ROOM_BOOKINGS.c.starts_at < day_end,
                 ROOM_BOOKINGS.c.ends_at > day_start,
             )

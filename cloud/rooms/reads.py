@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings.reads import _features_clause
@@ -94,7 +94,7 @@ async def room_sites(conn: AsyncConnection, room_ids: Sequence[str]) -> dict[str
     return {r.id: r.site_id for r in rows}
 
 
-async def person_exists(conn: AsyncConnection, person_id: str) -> Row[Any]:
+async def person_exists(conn: AsyncConnection, person_id: str) -> Any:
     row = (
         await conn.execute(select(PEOPLE.c.id, PEOPLE.c.agency).where(PEOPLE.c.id == person_id))
     ).first()

@@ -165,7 +165,9 @@ class RoomUsage(BaseModel):
     capacity: int
     booked_hours: float
     sensed_hours: float
-    sensed_unbooked_hours: float = Field(description="occupied with no booking: 'in use, not booked'")
+    sensed_unbooked_hours: float = Field(
+        description="occupied with no booking: 'in use, not booked'"
+    )
     bookings: int
     no_shows: int
     mean_attendees: float | None = Field(description="of bookings that said how many")

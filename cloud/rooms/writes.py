@@ -80,7 +80,9 @@ async def _insert(
                     "timezone": ctx.rules.timezone,
                 },
                 dedup_key=f"room_booked:{booking.id}",
-                attachments=[("rapat.ics", "text/calendar", invitation(booking, ctx.name, now_utc()))],
+                attachments=[
+                    ("rapat.ics", "text/calendar", invitation(booking, ctx.name, now_utc()))
+                ],
             )
         return booking
 

@@ -49,7 +49,9 @@ async def test_panel_shows_the_meeting_without_names_and_books_and_checks_in(
         # Busy now: no booking on the spot; the meeting can be checked in.
         await expect(page.get_by_test_id("book-15")).to_be_disabled()
         await page.get_by_test_id("panel-checkin").click()
-        await expect(page.get_by_test_id("panel-message")).to_have_text("Check-in berhasil. Selamat rapat.")
+        await expect(page.get_by_test_id("panel-message")).to_have_text(
+            "Check-in berhasil. Selamat rapat."
+        )
         stored = (await ruang.admin.get("/api/v1/room-bookings", params={"room": ROOM})).json()
         assert stored[0]["status"] == "checked_in"
         await screenshot(page, "room-panel-busy", full_page=False)
@@ -57,12 +59,16 @@ async def test_panel_shows_the_meeting_without_names_and_books_and_checks_in(
         free = await ruang.page(browser, viewport={"width": 1280, "height": 800})
         await free.goto(await _panel_path(ruang.admin, FREE_ROOM))
         await expect(free.get_by_test_id("panel-state")).to_have_text("Kosong")
-        await expect(free.get_by_test_id("panel-free-until")).to_have_text("Kosong sampai akhir hari")
+        await expect(free.get_by_test_id("panel-free-until")).to_have_text(
+            "Kosong sampai akhir hari"
+        )
         await free.get_by_test_id("book-30").click()
         await expect(free.get_by_test_id("panel-state")).to_have_text("Dipakai")
         made = (await ruang.admin.get("/api/v1/room-bookings", params={"room": FREE_ROOM})).json()
         assert len(made) == 1 and made[0]["walk_up"] is True
-        length = datetime.fromisoformat(made[0]["ends_at"]) - datetime.fromisoformat(made[0]["starts_at"])
+        length = datetime.fromisoformat(made[0]["ends_at"]) - datetime.fromisoformat(
+            made[0]["starts_at"]
+        )
         assert length == timedelta(minutes=30)
 
         # A wrong key opens nothing.
@@ -78,8 +84,8 @@ async def test_panel_keeps_reading_offline_from_its_cache_and_shows_how_old_it_i
         r = await ruang.admin.post(
             "/api/v1/room-bookings",
             json={
-                "room_id": ROOM, "person_id": "p-ayu",
-                "starts_at": soon.isoformat(), "ends_at": (soon + timedelta(minutes=30)).isoformat(),
+                "room_id": ROOM, "person_id": "p-ayu", "starts_at": soon.isoformat(),
+                "ends_at": (soon + timedelta(minutes=30)).isoformat(),
             },
         )  # fmt: skip
         assert r.status_code == 201, r.text
@@ -89,7 +95,9 @@ async def test_panel_keeps_reading_offline_from_its_cache_and_shows_how_old_it_i
         await page.goto(await _panel_path(ruang.admin, ROOM))
         await expect(page.get_by_test_id("panel-state")).to_have_text("Kosong")
         await expect(page.get_by_test_id("panel-free-until")).to_contain_text("Kosong sampai")
-        await expect(page.get_by_test_id("panel-updated")).to_have_text("Terakhir diperbarui 0 menit lalu")
+        await expect(page.get_by_test_id("panel-updated")).to_have_text(
+            "Terakhir diperbarui 0 menit lalu"
+        )
 
         await context.set_offline(True)
         # 25 minutes pass without the network: the cached day says the meeting runs now.
@@ -98,7 +106,8 @@ async def test_panel_keeps_reading_offline_from_its_cache_and_shows_how_old_it_i
         await expect(page.get_by_test_id("panel-state")).to_have_text("Dipakai")
         await wait_in_page(
             page,
-            "() => Number(document.querySelector('[data-testid=panel-updated]').dataset.minutes) >= 25",
+            "() => Number(document.querySelector('[data-testid=panel-updated]')"
+            ".dataset.minutes) >= 25",
         )
         updated = page.get_by_test_id("panel-updated")
         await expect(updated).to_have_class("panel-updated stale")

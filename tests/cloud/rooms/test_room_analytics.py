@@ -21,7 +21,9 @@ from .room_helpers import ROOM_L, ROOM_S
 DAY = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a past Monday
 
 
-def _b(room: str, h0: float, h1: float, status: str, attendees: int | None = None) -> dict[str, object]:
+def _b(
+    room: str, h0: float, h1: float, status: str, attendees: int | None = None
+) -> dict[str, object]:
     return {
         "room_id": room, "person_id": "p-ayu", "status": status, "attendees": attendees,
         "starts_at": DAY + timedelta(hours=h0), "ends_at": DAY + timedelta(hours=h1),

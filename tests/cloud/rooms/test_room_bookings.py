@@ -64,7 +64,9 @@ async def test_overlapping_booking_is_refused_and_extension_into_the_next_meetin
     )
     assert r.status_code == 409 and r.json()["title"] == "Room already booked for that time"
     # Cancelling the next meeting makes room for the extension.
-    assert (await cloud.http.post(f"/api/v1/room-bookings/{b.json()['id']}/cancel")).status_code == 200
+    assert (
+        await cloud.http.post(f"/api/v1/room-bookings/{b.json()['id']}/cancel")
+    ).status_code == 200
     r = await cloud.http.post(
         f"/api/v1/room-bookings/{a.json()['id']}/extend", json={"ends_at": longer}
     )
@@ -157,7 +159,9 @@ async def test_only_the_organiser_or_a_manager_of_the_site_changes_a_booking(
         "/api/v1/room-bookings", json=body(ROOM_S, "p-budi", when), headers=ayu
     )
     assert r.status_code == 403
-    r = await cloud.http.post("/api/v1/room-bookings", json=body(ROOM_S, "p-ayu", when), headers=ayu)
+    r = await cloud.http.post(
+        "/api/v1/room-bookings", json=body(ROOM_S, "p-ayu", when), headers=ayu
+    )
     assert r.status_code == 201
     bid = r.json()["id"]
     assert (

@@ -28,7 +28,9 @@ async def test_panel_needs_its_room_key_and_hides_other_agencies_meeting_titles(
 ) -> None:
     await seed(cloud, settings)
     k = panel_key(_keys(cloud), ROOM_S)
-    assert (await cloud.http.get(f"/api/v1/panel/{ROOM_S}", params={"k": "x" * 16})).status_code == 404
+    assert (
+        await cloud.http.get(f"/api/v1/panel/{ROOM_S}", params={"k": "x" * 16})
+    ).status_code == 404
     # The key of one room does not open another room's panel.
     assert (await cloud.http.get(f"/api/v1/panel/{ROOM_L}", params={"k": k})).status_code == 404
 
@@ -55,15 +57,21 @@ async def test_book_now_from_the_panel_ends_and_check_in_by_panel_or_qr(
 ) -> None:
     await seed(cloud, settings)
     k = panel_key(_keys(cloud), ROOM_L)
-    r = await cloud.http.post(f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k}, json={"minutes": 30})
+    r = await cloud.http.post(
+        f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k}, json={"minutes": 30}
+    )
     assert r.status_code == 201, r.text
     made = r.json()
     assert made["walk_up"] and made["status"] == "checked_in" and made["person_id"] is None
     length = datetime.fromisoformat(made["ends_at"]) - datetime.fromisoformat(made["starts_at"])
     assert length == timedelta(minutes=30)
-    bad = await cloud.http.post(f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k}, json={"minutes": 45})
+    bad = await cloud.http.post(
+        f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k}, json={"minutes": 45}
+    )
     assert bad.status_code == 422
-    again = await cloud.http.post(f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k}, json={"minutes": 15})
+    again = await cloud.http.post(
+        f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k}, json={"minutes": 15}
+    )
     assert again.status_code == 409
 
     # A booked meeting in the other room: checked in by the room's QR from a phone.
@@ -79,7 +87,11 @@ async def test_book_now_from_the_panel_ends_and_check_in_by_panel_or_qr(
     ok = await cloud.http.post(f"/api/v1/rooms/{ROOM_S}/checkin", json={"key": qr_key}, headers=ayu)
     assert ok.status_code == 200, ok.text
     assert ok.json()["status"] == "checked_in" and ok.json()["id"] == r.json()["id"]
-    schedule = (await cloud.http.get(f"/api/v1/panel/{ROOM_S}", params={"k": panel_key(_keys(cloud), ROOM_S)})).json()
+    schedule = (
+        await cloud.http.get(
+            f"/api/v1/panel/{ROOM_S}", params={"k": panel_key(_keys(cloud), ROOM_S)}
+        )
+    ).json()
     assert schedule["now"]["checked_in"] is True
     assert schedule["checkin_url"].endswith(f"/room-checkin/{ROOM_S}?k={qr_key}")
 
@@ -100,7 +112,7 @@ async def test_calendar_url_lists_desk_and_room_bookings_until_revoked(
     r = await cloud.http.post("/api/v1/me/calendar-token", headers=ayu)
     assert r.status_code == 201, r.text
     url = r.json()["url"]
-    path = url[url.index("/api/v1/calendar/"):]
+    path = url[url.index("/api/v1/calendar/") :]
     feed = await cloud.http.get(path, headers={"Authorization": ""})
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     cal = icalendar.Calendar.from_ical(feed.text)

@@ -48,9 +48,7 @@ def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     with op.batch_alter_table("sites") as batch:
         batch.add_column(
-            sa.Column(
-                "room_panel_titles", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("room_panel_titles", sa.Boolean(), nullable=False, server_default=sa.false())
         )
     op.create_table(
         "room_bookings",
@@ -92,9 +90,7 @@ def upgrade() -> None:
         sa.Column("occupied", sa.Boolean(), nullable=False),
         sa.Column("ts", _TS, nullable=False),
     )
-    op.create_index(
-        "ix_room_presence_changes_room_ts", "room_presence_changes", ["room_id", "ts"]
-    )
+    op.create_index("ix_room_presence_changes_room_ts", "room_presence_changes", ["room_id", "ts"])
     op.create_table(
         "calendar_tokens",
         sa.Column("token_hash", sa.String(64), primary_key=True),

@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests and benchmarks start for real (binary -> package);
-# the browser tests drive Debian's Chromium (Playwright's own download is not used).
+# the browser tests drive Debian's Chromium (Playwright's own download is not used);
+# the HTTP benchmarks load the server with Debian's wrk (pgbench comes with PostgreSQL).
 SYSTEM_BINARIES := mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
-	victoria-metrics:victoria-metrics socat:socat chromium:chromium
+	victoria-metrics:victoria-metrics socat:socat chromium:chromium wrk:wrk
 
 .PHONY: demo test bench lint typecheck system-deps venv clean
 

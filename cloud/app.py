@@ -28,6 +28,11 @@ from cloud.rooms.noshow import RoomNoShowJob
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
+from cloud.transport.live import LiveService
+from cloud.transport.noshow import SeatJob
+from cloud.transport.rides import RideWrites
+from cloud.transport.seat_facts import capacity_rule
+from cloud.transport.seat_notices import SeatReminder
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Mosquitto refuses to start without its password file, and the cloud's own
         # account lives in it: write the files from the database before ingesting.
         if settings.layout_file is not None:
@@ -56,7 +61,10 @@ def create_app(
             async with engine.begin() as conn:
                 await broker_files.sync(conn)
         sink = make_sink(settings)
-        ingestor = Ingestor(settings, engine, sink)
+        # Boardings and pool-car uses are applied by the transport domain (rides.py).
+        ingestor = Ingestor(
+            settings, engine, sink, rides=RideWrites(engine.dialect.name, capacity_rule(settings))
+        )
         app.state.settings, app.state.engine, app.state.ingestor = settings, engine, ingestor
         # The one booking store of the app: API writes, auto-release and QR check-in
         # all queue on it (on SQLite, one FIFO lock for the database).
@@ -75,6 +83,11 @@ def create_app(
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
+        # Vehicle positions (live and from outbox backlogs) feed live transport.
+        transport_live = LiveService(engine)
+        app.state.transport_live = transport_live
+        ingestor.on_position = transport_live.offer
+        await transport_live.start()
 
         # Bookings changed by the API, auto-release or a QR check-in reach both.
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
@@ -86,6 +99,17 @@ def create_app(
             timedelta(minutes=settings.booking_reminder_lead_min),
         )
         room_noshows = RoomNoShowJob(booking_store, settings.autorelease_interval_s)
+        # Shuttle seats not boarded by departure go back to the trip and its waitlist.
+        seat_job = SeatJob(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_noshow_grace_min),
+        )
+        seat_reminder = SeatReminder(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_reminder_lead_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
@@ -97,6 +121,8 @@ def create_app(
         releaser.start()
         reminder.start()
         room_noshows.start()
+        seat_job.start()
+        seat_reminder.start()
         try:
             yield
         finally:
@@ -104,9 +130,12 @@ def create_app(
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
             live.close()  # ends the open floor streams first
+            await transport_live.stop()
             await releaser.stop()
             await reminder.stop()
             await room_noshows.stop()
+            await seat_job.stop()
+            await seat_reminder.stop()
             await snapshots.stop()
             await webhooks.stop()
             await notifications.stop()

@@ -1,5 +1,10 @@
 """FastAPI dependencies of the running app: database, booking store, ingestor, commands, live hub,
-QR keys."""
+QR keys, live transport.
+
+The getters are `async def` although they only read app state: FastAPI runs a plain
+`def` dependency in its thread pool, a thread hand-off per dependency per request
+(docs/performance.md).
+"""
 
 from __future__ import annotations
 
@@ -15,14 +20,15 @@ from cloud.ingest.pipeline import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.mqtt.commands import CommandSender
 from cloud.settings import CloudSettings
+from cloud.transport.live import LiveService
 
 
-def get_settings(request: Request) -> CloudSettings:
+async def get_settings(request: Request) -> CloudSettings:
     settings: CloudSettings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
@@ -34,32 +40,32 @@ async def get_db(
         yield conn
 
 
-def get_booking_store(request: Request) -> BookingStore:
+async def get_booking_store(request: Request) -> BookingStore:
     store: BookingStore = request.app.state.booking_store
     return store
 
 
-def get_ingestor(request: Request) -> Ingestor:
+async def get_ingestor(request: Request) -> Ingestor:
     ingestor: Ingestor = request.app.state.ingestor
     return ingestor
 
 
-def get_commands(request: Request) -> CommandSender:
+async def get_commands(request: Request) -> CommandSender:
     commands: CommandSender = request.app.state.commands
     return commands
 
 
-def get_desk_changes(request: Request) -> DeskChanges:
+async def get_desk_changes(request: Request) -> DeskChanges:
     changes: DeskChanges = request.app.state.desk_changes
     return changes
 
 
-def get_live(request: Request) -> LiveHub:
+async def get_live(request: Request) -> LiveHub:
     live: LiveHub = request.app.state.live
     return live
 
 
-def get_checkin_keys(request: Request) -> CheckinKeys:
+async def get_checkin_keys(request: Request) -> CheckinKeys:
     keys: CheckinKeys = request.app.state.checkin_keys
     return keys
 
@@ -73,3 +79,11 @@ CommandsDep = Annotated[CommandSender, Depends(get_commands)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 DeskChangesDep = Annotated[DeskChanges, Depends(get_desk_changes)]
 CheckinKeysDep = Annotated[CheckinKeys, Depends(get_checkin_keys)]
+
+
+def get_transport_live(request: Request) -> LiveService:
+    service: LiveService = request.app.state.transport_live
+    return service
+
+
+TransportLiveDep = Annotated[LiveService, Depends(get_transport_live)]

@@ -48,6 +48,12 @@ class Conflict(DomainError):
     default_title = "Conflict"
 
 
+class Full(Conflict):
+    """No capacity left (a shuttle trip's seats): a 409 whose title says which."""
+
+    default_title = "Full"
+
+
 class Gone(DomainError):
     """It existed but is no longer usable (expired, used up)."""
 

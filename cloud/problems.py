@@ -44,6 +44,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.Full: 409,
     errors.Gone: 410,
     errors.TooLarge: 413,
     errors.Invalid: 422,

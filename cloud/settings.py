@@ -21,6 +21,9 @@ class CloudSettings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./var/ruang.sqlite3"
+    # PostgreSQL connections the API keeps open (cloud/db/engine.py): at least the
+    # number of requests served at once, or requests queue for the pool.
+    db_pool_size: int = Field(default=40, ge=1, le=500)
     # mqtt:// or mqtts:// (TLS, verified against mqtt_ca_file when set). The login is
     # best left out: the cloud then logs in as cloud_mqtt_username/cloud_mqtt_password,
     # the account it also writes to Mosquitto's password file (see mqtt_login).
@@ -129,6 +132,22 @@ class CloudSettings(BaseSettings):
     notify_retention_days: float = Field(default=90.0, gt=0)
     # A booking not checked into gets a reminder this long before its no-show deadline.
     booking_reminder_lead_min: float = Field(default=10.0, gt=0)
+    # A confirmed shuttle seat gets a reminder this long before its departure.
+    seat_reminder_lead_min: float = Field(default=15.0, gt=0)
+    # Shuttle seats (cloud.transport.reservations, docs/transport.md "Seat reservations"):
+    # a trip with no vehicle planned on it has its route's capacity from this map
+    # (route id -> riders; JSON in the environment), else the default.
+    shuttle_default_capacity: int = Field(default=40, ge=0, le=1000)
+    shuttle_route_capacity: dict[str, Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=dict
+    )
+    # A confirmed seat not boarded this long after the bus left its stop is a no-show;
+    # the seat job (no-shows, expired waitlist places) runs this often.
+    seat_noshow_grace_min: float = Field(default=2.0, ge=0)
+    seat_job_interval_s: float = Field(default=30.0, gt=0)
+    # A pool car still out this long after its booking's end raises "unreturned"
+    # (past its end at all: "overdue").
+    poolcar_unreturned_after_h: float = Field(default=2.0, gt=0)
 
     # Where people reach the web app, as printed in the desks' QR check-in codes
     # (`{public_base_url}/checkin/{desk}?k=...`); reprint the codes if it changes.

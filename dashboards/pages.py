@@ -18,7 +18,17 @@ from cloud.rooms import panel
 from cloud.rooms.reads import room_context
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
-from dashboards.web import FLEET, MANAGERS, MAP, SELF_SERVICE, home_for, page_user, render
+from dashboards.web import (
+    DISPATCH,
+    FLEET,
+    MANAGERS,
+    MAP,
+    RIDERS,
+    SELF_SERVICE,
+    home_for,
+    page_user,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -140,4 +150,26 @@ async def room_checkin(room_id: str, request: Request) -> Response:
             "room": room_id,
             "key": request.query_params.get("k", ""),
         },
+    )
+
+
+@router.get("/transport/me", response_class=HTMLResponse)
+async def my_shuttle(request: Request) -> Response:
+    user = await page_user(request, RIDERS)
+    return render(request, "transport_me.html", user=user, page_data={"view": "transport_me"})
+
+
+@router.get("/transport/dispatch", response_class=HTMLResponse)
+async def dispatch(request: Request) -> Response:
+    user = await page_user(request, DISPATCH)
+    return render(
+        request, "transport_dispatch.html", user=user, page_data={"view": "transport_dispatch"}
+    )
+
+
+@router.get("/transport/analytics", response_class=HTMLResponse)
+async def transport_analytics(request: Request) -> Response:
+    user = await page_user(request, DISPATCH)
+    return render(
+        request, "transport_analytics.html", user=user, page_data={"view": "transport_analytics"}
     )

@@ -27,6 +27,9 @@ MANAGERS = ("facility_manager", "admin")
 FLEET = ("technician", "facility_manager", "admin")
 MAP = ("facility_manager", "admin", "technician")
 SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
+# Office transport: the dispatcher's live map and the operator's figures.
+DISPATCH = ("dispatcher", "facility_manager", "admin")
+RIDERS = ("asn", "guest", "facility_manager", "admin", "dispatcher")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ NAV = (
     NavItem("/analytics", "nav.analytics", MANAGERS),
     NavItem("/fleet", "nav.fleet", FLEET),
     NavItem("/me", "nav.me", SELF_SERVICE),
+    NavItem("/transport/me", "nav.my_shuttle", RIDERS),
+    NavItem("/transport/dispatch", "nav.dispatch", DISPATCH),
+    NavItem("/transport/analytics", "nav.transport_analytics", DISPATCH),
     NavItem("/kiosk", "nav.kiosk", None),
 )
 
@@ -51,6 +57,8 @@ def home_for(user: Principal) -> str:
         return "/map"
     if user.has("technician"):
         return "/fleet"
+    if user.has("dispatcher"):
+        return "/transport/dispatch"
     return "/me"
 
 

@@ -7,6 +7,8 @@ The parts, each in its own module:
 - `Desks` (edge/desks.py): desk unit drivers, badge taps -> local decisions ->
   LEDs, and away timers;
 - `Doors` (edge/doors.py): the doors' allow-list and audit log acks;
+- `Vehicle` (edge/vehicle.py), on a vehicle node: door reader taps -> boarding or
+  pool-car decisions -> LED, beep and events;
 - the other device drivers, built from the settings (edge/wiring.py);
 - `Uplink` (edge/uplink.py): the durable outbox and the MQTT connection;
 - `Commands` (edge/commands.py): the cloud's commands, each to its part;
@@ -40,8 +42,9 @@ from .doors import Doors
 from .health_loop import NodeReporter
 from .settings import EdgeSettings
 from .uplink import Uplink
+from .vehicle import Vehicle
 from .watchdog import Watchdog, outbox_probe
-from .wiring import build_devices, open_snapshots, wire_desk_units
+from .wiring import build_devices, open_snapshots, open_vehicle, wire_desk_units
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,10 @@ class EdgeAgent:
         self.desks.book.snapshot = self.snapshots.current
         wire_desk_units(settings, self.desks)
         self.doors = Doors(self.node, publish, self._current_settings, self.snapshots)
+        self.vehicle: Vehicle | None = open_vehicle(settings, publish, self.snapshots)
         # Other device kinds, each supervised on its own (see edge/devices/).
         self.devices: list[DeviceDriver] = build_devices(
-            settings, publish, desks=self.desks, doors=self.doors,
+            settings, publish, desks=self.desks, doors=self.doors, vehicle=self.vehicle,
             ble_scanner_factory=ble_scanner_factory,
         )  # fmt: skip
         self.watchdog = Watchdog(
@@ -68,6 +72,7 @@ class EdgeAgent:
         )
         self.commands = Commands(
             desks=self.desks, doors=self.doors, snapshots=self.snapshots, config=self.config,
+            vehicle=self.vehicle,
             publish=publish, reconfigure_desks=self._reconfigure_desks,
             rejected=self._command_rejected,
         )  # fmt: skip

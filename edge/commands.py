@@ -3,7 +3,7 @@
 The uplink (edge/uplink.py) decodes and validates every command and applies
 the two that are about its own stream itself (`event_ack`, `backlog_rate`).
 Everything else arrives here: `led` goes to a desk's unit, `snapshot` is
-verified and installed for desks and doors, `config` goes to the remote config
+verified and installed for desks, doors and the vehicle, `config` goes to the remote config
 (edge/config_apply.py), `audit_ack` prunes the door audit log.
 """
 
@@ -20,6 +20,7 @@ from .desks import Desks
 from .devices import Publish
 from .doors import Doors
 from .snapshot import SnapshotError, SnapshotStore
+from .vehicle import Vehicle
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,11 @@ class Commands:
         publish: Publish,
         reconfigure_desks: ReconfigureDesks,
         rejected: Callable[[], None],
+        vehicle: Vehicle | None = None,
     ) -> None:
         self._desks = desks
         self._doors = doors
+        self._vehicle = vehicle
         self._snapshots = snapshots
         self._config = config
         self._publish = publish
@@ -90,6 +93,8 @@ class Commands:
             return
         self._desks.book.snapshot = view
         self._doors.snapshot_applied()
+        if self._vehicle is not None:
+            self._vehicle.snapshot_applied(view, compact=True)
         log.info(
             "snapshot v%d: %d desks, %d bookings, %d badges",
             view.version,

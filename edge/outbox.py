@@ -197,9 +197,16 @@ class Outbox:
         """Returns once everything put or acked before the call is committed."""
         if not (self._pending or self._acks or self._published or self._cloud_acks):
             return
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
         self._waiters.append(waiter)
-        self._schedule()
+        # Someone waits for durability: commit at the end of this iteration rather
+        # than after the batching window (puts made in this iteration still join).
+        handle = self._handle
+        if handle is None or isinstance(handle, asyncio.TimerHandle):
+            if handle is not None:
+                handle.cancel()
+            self._handle = loop.call_soon(self.flush_now)
         await waiter
 
     def on_commit(self, listener: Callable[[list[Row]], None]) -> None:

@@ -33,6 +33,9 @@ PRIORITY_BY_KIND: dict[str, int] = {
     "tap_refused": 1,
     "button": 1,
     "unit_status": 1,
+    # Boardings and pool-car pick-ups/returns decided at a vehicle's door (ridership, trip logs).
+    "boarding": 1,
+    "poolcar": 1,
     # The node's answer to a remote config push.
     "config_status": 1,
     # Occupancy.

@@ -19,6 +19,7 @@ from .devices.deskunit import DeskUnitConfig
 from .devices.door import DoorConfig
 from .devices.gps import GpsConfig
 from .devices.radar import RadarConfig
+from .vehicle_config import VehicleConfig
 
 
 class ConfigError(ValueError):
@@ -47,8 +48,8 @@ class EdgeSettings(BaseSettings):
     outbox_max_mb: float = Field(default=200.0, gt=0)
     # Backlog drain rate until the cloud sends a `backlog_rate` command.
     backlog_default_rate: float = Field(default=200.0, gt=0, le=100_000)
-    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); paho refuses past 65,535,
-    # and paho/aiomqtt scan their in-flight tables per message, so ~100 drains fastest.
+    # QoS 1 publishes awaiting PUBACK, per stream (live, backlog); far below MQTT's 65,535
+    # packet ids, and enough to keep the link busy (edge/mqtt_link.py).
     max_inflight: int = Field(default=100, ge=1, le=30_000)
     # Events stay in the outbox after the broker's PUBACK until the cloud's event_ack;
     # unacknowledged ones are resent after this long (doubling per try, up to the max).
@@ -69,6 +70,8 @@ class EdgeSettings(BaseSettings):
     radars: list[RadarConfig] = Field(default_factory=list)
     # GNSS receivers of vehicles (docs/devices/gps.md).
     gps: list[GpsConfig] = Field(default_factory=list)
+    # Vehicle nodes (shuttle, pool car): the vehicle, its door readers (docs/transport.md).
+    vehicle: VehicleConfig | None = None
     # OSDP door readers (docs/devices/osdp.md); their keys are sealed with the node key.
     doors: list[DoorConfig] = Field(default_factory=list)
     node_key_file: Path = Path("/etc/ruang/node.key")

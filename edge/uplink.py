@@ -17,7 +17,8 @@ QoS 0 telemetry. On each connect the outbox is split at its last committed seq:
   strictly by priority then seq, throttled by a token bucket the cloud sets.
 
 Both streams keep many QoS 1 publishes in flight (bounded by `max_inflight` each,
-far below paho's 65,535 limit) instead of one round trip per message. A message
+far below the 65,535 packet ids) instead of one round trip per message; no task per
+message either: a callback on its PUBACK finishes each one. A message
 whose ack was lost to a disconnect is published again: duplicates are exact
 (same message id) and the cloud drops them.
 
@@ -39,21 +40,20 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
-
 from ruang import contract
 from ruang.backoff import Backoff
 from ruang.mqtt_url import parse_broker_url
+from ruang.mqtt_wire import MqttError
 from ruang.tls import client_tls_context
 
 from . import watchdog
+from .mqtt_link import Link, open_link
 from .outbox import Outbox
 from .outbox_store import Row
 from .settings import EdgeSettings
@@ -213,7 +213,7 @@ class Uplink:
                 bdseq = self._bdseq.next()
                 try:
                     await self._session(bdseq)
-                except aiomqtt.MqttError as exc:
+                except MqttError as exc:
                     self.stats.last_error = str(exc)
                     log.warning(
                         "uplink to %s:%s lost: %s", self._broker.host, self._broker.port, exc
@@ -230,41 +230,27 @@ class Uplink:
             # Commit the acks we already have, so a restart resends as little as possible.
             self.outbox.flush_now()
 
-    def _client(self, bdseq: int) -> aiomqtt.Client:
+    def _link(self, bdseq: int) -> contextlib.AbstractAsyncContextManager[Link]:
         death = contract.NodeState(node=self._node, online=False, bdseq=bdseq)
-        will = aiomqtt.Will(
-            contract.state_topic(self._node),
-            contract.encode(death),
-            qos=contract.STATE_QOS,
-            retain=True,
-        )
         password = self._settings.mqtt_password
-        client = aiomqtt.Client(
+        return open_link(
             self._broker.host,
             self._broker.port,
+            client_id=f"ruang-edge-{self._node}",
             username=self._settings.mqtt_username or self._broker.username,
             password=password.get_secret_value() if password else self._broker.password,
-            identifier=f"ruang-edge-{self._node}",
-            # MQTT 3.1.1 works on every broker we meet, amqtt included.
-            protocol=aiomqtt.ProtocolVersion.V311,
-            will=will,
-            clean_session=True,
             keepalive=self._settings.mqtt_keepalive_s,
-            timeout=10,
-            # paho holds back QoS 1 messages past its own in-flight window (default 20);
-            # our semaphores are the real cap, so let paho send what they allow.
-            max_inflight_messages=2 * self._settings.max_inflight,
-            tls_context=(
-                client_tls_context(self._settings.mqtt_ca_file) if self._broker.tls else None
+            will=(
+                contract.state_topic(self._node),
+                contract.encode(death),
+                contract.STATE_QOS,
+                True,
             ),
+            tls=client_tls_context(self._settings.mqtt_ca_file) if self._broker.tls else None,
         )
-        # Many publishes awaiting PUBACK is the design here, not a leak: aiomqtt would
-        # otherwise log a warning for every one past 10.
-        client.pending_calls_threshold = 2 * self._settings.max_inflight + 10
-        return client
 
     async def _session(self, bdseq: int) -> None:
-        async with self._client(bdseq) as client:
+        async with self._link(bdseq) as client:
             self.current_bdseq = bdseq
             # The split point: everything committed by now is backlog, the rest is live.
             self.outbox.flush_now()
@@ -282,7 +268,7 @@ class Uplink:
                 retain=True,
             )
             await client.subscribe(
-                contract.node_command_subscription(self._node), qos=contract.COMMAND_QOS
+                contract.node_command_subscription(self._node), contract.COMMAND_QOS
             )
             self._backoff.reset()
             self._bucket = TokenBucket(self._rate)
@@ -298,23 +284,23 @@ class Uplink:
             )
             try:
                 async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._live_pump(client, tg))
-                    tg.create_task(self._backlog_pump(client, tg, split, self._bucket))
+                    tg.create_task(self._live_pump(client))
+                    tg.create_task(self._backlog_pump(client, split, self._bucket))
                     tg.create_task(self._commands(client))
-                    tg.create_task(self._resend_pump(client, tg, self._bucket))
+                    tg.create_task(self._resend_pump(client, self._bucket))
             except asyncio.CancelledError:
                 # A clean stop sends no last-will, so say offline ourselves before leaving.
                 await self._say_offline(client, bdseq)
                 raise
             except BaseExceptionGroup as group:
-                mqtt_errors, rest = group.split(aiomqtt.MqttError)
+                mqtt_errors, rest = group.split(MqttError)
                 if rest is not None or mqtt_errors is None:
                     raise
                 raise mqtt_errors.exceptions[0] from None
 
-    async def _say_offline(self, client: aiomqtt.Client, bdseq: int) -> None:
+    async def _say_offline(self, client: Link, bdseq: int) -> None:
         death = contract.NodeState(node=self._node, online=False, bdseq=bdseq)
-        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+        with contextlib.suppress(MqttError, TimeoutError):
             async with asyncio.timeout(1.0):
                 await client.publish(
                     contract.state_topic(self._node),
@@ -325,40 +311,61 @@ class Uplink:
 
     @staticmethod
     def _honour_cancel() -> None:
-        # aiomqtt waits for PUBACK with asyncio.wait_for, which on Python 3.11 can
-        # swallow a cancellation that races the ack; honour it here instead of
-        # going on with a cancel pending.
+        # A cancellation that races a PUBACK (Python 3.11's wait_for could swallow
+        # one, in the aiomqtt days) is honoured here instead of going on with a
+        # cancel pending.
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError
 
-    async def _send(
+    def _send(
         self,
-        client: aiomqtt.Client,
+        client: Link,
         row: Row,
         topic: str,
         qos: int,
         slots: asyncio.Semaphore | None,
         backlog: bool,
-    ) -> None:
+    ) -> asyncio.Future[bytes] | None:
+        """Puts `row` on the wire now (callers send in seq order, so the wire keeps it).
+
+        QoS 0 is the broker's at once; QoS 1 at its PUBACK (`_acked`), which is
+        returned. No task per message: a callback on the PUBACK does the rest.
+        """
+        acked = client.send(topic, row.payload, qos)
+        if acked is None:
+            self._sent(row, backlog)
+            return None
         key = id(row)
         self._inflight_since[key] = time.monotonic()
-        try:
-            await client.publish(topic, row.payload, qos=qos, timeout=math.inf if qos else None)
-        finally:
-            self._inflight_since.pop(key, None)
-            if slots is not None:
-                slots.release()
-        # Only now is it the broker's: a failure above leaves it in the outbox. An
+        acked.add_done_callback(functools.partial(self._acked, row, slots, backlog, key))
+        return acked
+
+    def _acked(
+        self,
+        row: Row,
+        slots: asyncio.Semaphore | None,
+        backlog: bool,
+        key: int,
+        acked: asyncio.Future[bytes],
+    ) -> None:
+        self._inflight_since.pop(key, None)
+        if slots is not None:
+            slots.release()
+        if acked.cancelled() or acked.exception() is not None:
+            return  # the connection went: the row stays in the outbox for the next session
+        self._sent(row, backlog)
+
+    def _sent(self, row: Row, backlog: bool) -> None:
+        # Only now is it the broker's: a failure before leaves it in the outbox. An
         # event stays there until the cloud's event_ack (see the outbox).
         self.outbox.published(row)
         if backlog:
             self.stats.published_backlog += 1
         else:
             self.stats.published_live += 1
-        self._honour_cancel()
 
-    async def _live_pump(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
+    async def _live_pump(self, client: Link) -> None:
         live = self._live
         assert live is not None
         slots = asyncio.Semaphore(self._settings.max_inflight)
@@ -376,16 +383,12 @@ class Uplink:
             if row.is_event:
                 topic = contract.event_topic(self._node, row.kind)
                 await slots.acquire()
-                # One task per message, created in seq order: asyncio starts them in that
-                # order, so paho puts them on the wire in seq order too.
-                tg.create_task(self._send(client, row, topic, contract.EVENT_QOS, slots, False))
+                self._send(client, row, topic, contract.EVENT_QOS, slots, False)
             else:
                 topic = contract.telemetry_topic(self._node, row.kind)
-                tg.create_task(self._send(client, row, topic, contract.TELEMETRY_QOS, None, False))
+                self._send(client, row, topic, contract.TELEMETRY_QOS, None, False)
 
-    async def _backlog_pump(
-        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, split: int, bucket: TokenBucket
-    ) -> None:
+    async def _backlog_pump(self, client: Link, split: int, bucket: TokenBucket) -> None:
         slots = asyncio.Semaphore(self._settings.max_inflight)
         after = (-1, 0)
         while True:
@@ -398,7 +401,7 @@ class Uplink:
                 await bucket.take()
                 await slots.acquire()
                 topic = contract.backlog_topic(self._node, row.kind)
-                tg.create_task(self._send(client, row, topic, contract.BACKLOG_QOS, slots, True))
+                self._send(client, row, topic, contract.BACKLOG_QOS, slots, True)
             after = (page[-1].priority, page[-1].seq)
         # Wait for the last acks so "drained" means the broker has it all.
         for _ in range(self._settings.max_inflight):
@@ -406,9 +409,7 @@ class Uplink:
         self.backlog_drained.set()
         log.info("uplink backlog drained")
 
-    async def _resend_pump(
-        self, client: aiomqtt.Client, tg: asyncio.TaskGroup, bucket: TokenBucket
-    ) -> None:
+    async def _resend_pump(self, client: Link, bucket: TokenBucket) -> None:
         """Republishes events whose cloud ack is overdue, on the backlog channel, paced."""
         timeout = self.outbox.cloud_ack_timeout_s
         if timeout is None:
@@ -438,16 +439,16 @@ class Uplink:
                 sending.add(row.seq)
                 self.stats.resent += 1
                 topic = contract.backlog_topic(self._node, row.kind)
-                task = tg.create_task(
-                    self._send(client, row, topic, contract.BACKLOG_QOS, slots, True)
-                )
-                task.add_done_callback(functools.partial(_forget, sending, row.seq))
+                acked = self._send(client, row, topic, contract.BACKLOG_QOS, slots, True)
+                if acked is None:
+                    sending.discard(row.seq)
+                else:
+                    acked.add_done_callback(functools.partial(_forget, sending, row.seq))
 
-    async def _commands(self, client: aiomqtt.Client) -> None:
-        async for msg in client.messages:
+    async def _commands(self, client: Link) -> None:
+        async for msg in client.messages():
             try:
-                payload = msg.payload if isinstance(msg.payload, bytes | bytearray) else b""
-                _, command = contract.decode(str(msg.topic), payload)
+                _, command = contract.decode(msg.topic, msg.payload)
             except contract.ContractError as exc:
                 self.stats.rejected_commands += 1
                 log.warning("command refused on %s: %s", msg.topic, exc.reason)
@@ -468,5 +469,5 @@ class Uplink:
                 log.exception("command handler failed for %s", msg.topic)
 
 
-def _forget(sending: set[int], seq: int, _task: asyncio.Task[None]) -> None:
+def _forget(sending: set[int], seq: int, _acked: asyncio.Future[bytes]) -> None:
     sending.discard(seq)

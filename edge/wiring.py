@@ -2,7 +2,8 @@
 
 One place knows which settings become which drivers: desk units (served by
 `Desks`), radars, GPS receivers, door controllers (deciding with `Doors`'
-allow-list and audit log) and the BLE scanner (whose taps go to `Desks`). The
+allow-list and audit log), the BLE scanner (whose taps go to `Desks`, or to the
+vehicle on a vehicle node) and a vehicle's door readers (edge/vehicle.py). The
 agent only runs what comes back, each under its own watchdog.
 """
 
@@ -20,6 +21,7 @@ from .devices.radar import RadarDriver
 from .doors import Doors
 from .settings import EdgeSettings
 from .snapshot import SnapshotStore, load_public_key
+from .vehicle import Vehicle
 
 
 def open_snapshots(settings: EdgeSettings) -> SnapshotStore:
@@ -33,6 +35,18 @@ def open_snapshots(settings: EdgeSettings) -> SnapshotStore:
     return snapshots
 
 
+def open_vehicle(
+    settings: EdgeSettings, publish: Publish, snapshots: SnapshotStore
+) -> Vehicle | None:
+    """The vehicle part of a vehicle node (None elsewhere), deciding from the last snapshot."""
+    if settings.vehicle is None:
+        return None
+    vehicle = Vehicle(settings.node_id, settings.vehicle, publish, settings.state_dir)
+    vehicle.snapshot_applied(snapshots.current)
+    vehicle.restore()
+    return vehicle
+
+
 def wire_desk_units(settings: EdgeSettings, desks: Desks) -> None:
     desks.drivers = {unit.desk: desks.driver_for(unit) for unit in settings.desk_units}
 
@@ -43,13 +57,18 @@ def build_devices(
     *,
     desks: Desks,
     doors: Doors,
+    vehicle: Vehicle | None = None,
     ble_scanner_factory: Any = None,
 ) -> list[DeviceDriver]:
     """The drivers of every device kind but desk units, each supervised on its own."""
     node = settings.node_id
     devices: list[DeviceDriver] = []
     devices += [RadarDriver(cfg, node, publish) for cfg in settings.radars]
-    devices += [GpsDriver(cfg, node, publish) for cfg in settings.gps]
+    gps = [GpsDriver(cfg, node, publish) for cfg in settings.gps]
+    devices += gps
+    if vehicle is not None:
+        vehicle.attach_gps(gps)
+        devices += vehicle.readers
     if doors.policy is not None and doors.audit is not None:
         devices += controllers_for(
             settings.doors,
@@ -62,5 +81,6 @@ def build_devices(
     if settings.ble.enabled:
         # A simulator plugs in its own bleak backend here; real nodes use BleakScanner.
         extra = {"scanner_factory": ble_scanner_factory} if ble_scanner_factory else {}
-        devices.append(BleScannerDriver(settings.ble, node, publish, on_tap=desks.tap, **extra))
+        on_tap = vehicle.tap if vehicle is not None else desks.tap
+        devices.append(BleScannerDriver(settings.ble, node, publish, on_tap=on_tap, **extra))
     return devices

@@ -39,6 +39,7 @@ class MsgType(IntEnum):
     BUTTON_PRESSED = 0x05
     LED_SET = 0x10
     REQUEST_HELLO = 0x11
+    BEEP = 0x12
     ACK = 0x7E
     NACK = 0x7F
 
@@ -51,6 +52,7 @@ class Capability(IntFlag):
     PRESENCE = 2
     LED = 4
     BUTTON = 8
+    BUZZER = 16
 
 
 class LedPattern(IntEnum):
@@ -156,6 +158,23 @@ class LedSet:
             raise ValueError("duration_s must fit in u16")
 
 
+MAX_BEEPS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Beep:
+    """Pi -> unit: sound the buzzer `count` times, each `on_ms` long with an equal gap."""
+
+    count: int
+    on_ms: int = 100
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_BEEPS:
+            raise ValueError(f"count must be 1..{MAX_BEEPS}, got {self.count}")
+        if not 10 <= self.on_ms <= 5000:
+            raise ValueError(f"on_ms must be 10..5000, got {self.on_ms}")
+
+
 @dataclass(frozen=True, slots=True)
 class RequestHello:
     """Pi -> unit: please send Hello (the Pi sends this when it opens the port)."""
@@ -190,6 +209,7 @@ Message = (
     | BadgeRead
     | ButtonPressed
     | LedSet
+    | Beep
     | RequestHello
     | Ack
     | Nack
@@ -202,6 +222,7 @@ MESSAGE_TYPES: dict[type[Message], MsgType] = {
     BadgeRead: MsgType.BADGE_READ,
     ButtonPressed: MsgType.BUTTON_PRESSED,
     LedSet: MsgType.LED_SET,
+    Beep: MsgType.BEEP,
     RequestHello: MsgType.REQUEST_HELLO,
     Ack: MsgType.ACK,
     Nack: MsgType.NACK,
@@ -220,7 +241,7 @@ UNIT_TO_PI: frozenset[MsgType] = frozenset(
 )
 """Types the Pi accepts."""
 PI_TO_UNIT: frozenset[MsgType] = frozenset(
-    {MsgType.LED_SET, MsgType.REQUEST_HELLO, MsgType.ACK, MsgType.NACK}
+    {MsgType.LED_SET, MsgType.BEEP, MsgType.REQUEST_HELLO, MsgType.ACK, MsgType.NACK}
 )
 """Types a desk unit accepts."""
 
@@ -301,6 +322,8 @@ def _payload(message: Message) -> bytes:
             return bytes((message.r, message.g, message.b, int(message.pattern))) + struct.pack(
                 ">H", message.duration_s
             )
+        case Beep():
+            return bytes((message.count,)) + struct.pack(">H", message.on_ms)
         case RequestHello():
             return b""
         case Ack():
@@ -364,6 +387,9 @@ def _parse_payload(kind: MsgType, p: bytes) -> Message:
     if kind is MsgType.LED_SET:
         _fixed(p, 6)
         return LedSet(p[0], p[1], p[2], LedPattern(p[3]), struct.unpack(">H", p[4:6])[0])
+    if kind is MsgType.BEEP:
+        _fixed(p, 3)
+        return Beep(p[0], struct.unpack(">H", p[1:3])[0])
     if kind is MsgType.REQUEST_HELLO:
         _fixed(p, 0)
         return RequestHello()

@@ -16,7 +16,7 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,21 @@ from ruang import __version__
 from ruang.logs import setup_logging
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> int:
+def _loop_factory(fast: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the cloud server when installed (the `cloud` extra brings it): its
+    loop and transports in C roughly halve the per-request cost of the event loop
+    itself (docs/performance.md); anything else keeps asyncio's loop."""
+    if not fast:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _run(coro: Coroutine[Any, Any, None], *, fast_loop: bool = False) -> int:
     """Runs one coroutine in one loop; SIGINT and SIGTERM stop it cleanly."""
 
     async def main() -> None:
@@ -40,7 +54,8 @@ def _run(coro: Coroutine[Any, Any, None]) -> int:
                 loop.remove_signal_handler(sig)
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory(fast_loop)) as runner:
+            runner.run(main())
     except (asyncio.CancelledError, KeyboardInterrupt):
         pass
     return 0
@@ -65,7 +80,7 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
         overrides["http_port"] = args.port
     if args.host:
         overrides["http_host"] = args.host
-    return _run(serve(CloudSettings(**overrides)))
+    return _run(serve(CloudSettings(**overrides)), fast_loop=True)
 
 
 def _cmd_edge_run(args: argparse.Namespace) -> int:
@@ -229,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("subject", help="the person id the token speaks for")
     token.add_argument(
         "--role", action="append", required=True,
-        help="asn, guest, facility_manager, technician or admin (repeatable)",
+        help="asn, guest, facility_manager, technician, admin or approver (repeatable)",
     )  # fmt: skip
     token.add_argument("--site", action="append", help="site id the role applies to (repeatable)")
     token.add_argument("--name", default=None)

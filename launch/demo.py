@@ -22,7 +22,10 @@ token:
 - books two meeting rooms on floor 1 and prints their door panels' URLs
   (launch/demo_rooms.py);
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
-  and the stops near the site (launch/demo_transport.py).
+  and the stops near the site (launch/demo_transport.py);
+- drives the shuttles along their trips and a pool car on an errand, each through its
+  own vehicle edge agent reading a simulated GPS on a pty (launch/demo_fleet.py), so
+  the kiosk's departures and the dispatcher's map move on their own.
 
 Every map state appears on floor 1: free, booked, checked in, away, occupied
 (someone at the drop-in desk who never taps) and unavailable (L1-D24).
@@ -48,6 +51,7 @@ from launch.devservers import free_port
 if TYPE_CHECKING:
     import httpx
 
+    from cloud.settings import CloudSettings
     from edge.agent import EdgeAgent
     from simulators.floor import SimulatedFloor
     from simulators.ld2410 import LD2410Simulator
@@ -320,7 +324,16 @@ async def run_demo(
                 "(Siti Rahmawati, facility manager, sees the floor map with names)",
                 flush=True,
             )
-            print(f"  kiosk      {url}/kiosk   (lobby screen, no sign-in)", flush=True)
+            print(
+                f"  kiosk      {url}/kiosk?site=ikn-kipp   (lobby screen with shuttle "
+                "departures, no sign-in)",
+                flush=True,
+            )
+            print(
+                f"  transport  {url}/transport/dispatch (dispatcher: sign in as a facility "
+                f"manager), {url}/transport/me (my shuttle), {url}/transport/analytics",
+                flush=True,
+            )
             for room, panel_url in panels.items():
                 print(f"  room panel {panel_url}   ({room}, the tablet at its door)", flush=True)
             print(
@@ -340,6 +353,9 @@ async def run_demo(
             usable = [d for d in floor.sims if d not in unavailable]
             tg.create_task(play_days(floor, usable, badges, speed), name="scenario")
             tg.create_task(play_rooms(radars, speed), name="rooms")
+            tg.create_task(
+                _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key), name="fleet"
+            )
 
 
 async def _signed_snapshot(agent: EdgeAgent) -> None:
@@ -352,3 +368,26 @@ async def _signed_snapshot(agent: EdgeAgent) -> None:
     except TimeoutError:
         # Taps still work (the edge falls back); the demo just starts less faithful.
         log.warning("no signed snapshot at the edge after 30 s; starting anyway")
+
+
+async def _drive_fleet(
+    settings: CloudSettings, url: str, mqtt_url: str, data_dir: Path, public_key: Path
+) -> None:
+    """The shuttles and the pool car (launch/demo_fleet.py), with a token that outlives a
+    long demo: the fleet keeps assigning trips as the day goes on."""
+    import httpx
+
+    from cloud.people.auth import mint_dev_token
+    from launch.demo_fleet import run_fleet
+
+    token = mint_dev_token(settings, "ruang-demo-fleet", ["admin"], name="Ruang demo", ttl_s=86400)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        await run_fleet(
+            http,
+            database_url=settings.database_url,
+            mqtt_url=mqtt_url,
+            data_dir=data_dir,
+            public_key=public_key,
+        )

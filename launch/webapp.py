@@ -36,6 +36,10 @@ class _Server(uvicorn.Server):
         live: LiveHub | None = getattr(self._app.state, "live", None)
         if live is not None:
             live.close()
+        # The same for the live transport map's streams (cloud/transport/live.py).
+        transport = getattr(self._app.state, "transport_live", None)
+        if transport is not None:
+            transport.hub.close()
         await super().shutdown(sockets)
 
 

@@ -405,6 +405,16 @@ class SnapshotVehicle(BaseModel):
     capacity: int = Field(ge=0, le=1000, description="seated + standing riders (shuttle) or seats")
 
 
+class SnapshotStop(BaseModel):
+    """A stop of a trip, where the vehicle's node infers the boarding stop from its fix."""
+
+    model_config = _MODEL_CONFIG
+
+    stop: Text64
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
 class SnapshotTrip(BaseModel):
     """One trip the vehicle is scheduled or assigned to run, with its seat count."""
 
@@ -416,6 +426,9 @@ class SnapshotTrip(BaseModel):
     end: Timestamp = Field(description="last arrival (scheduled)")
     capacity: int = Field(ge=0, le=1000)
     reserved: int = Field(ge=0, le=1000, description="confirmed reservations at issue time")
+    # The trip's stops in order (docs/transport.md): a boarding's stop is the one
+    # within a short radius of the vehicle's last fix. Empty: the stop stays unknown.
+    stops: tuple[SnapshotStop, ...] = Field(default=(), max_length=200)
 
 
 class SnapshotSeat(BaseModel):
@@ -519,7 +532,7 @@ MAX_EVENT_ACK_IDS = 1000
 # file paths stay with the node's own config file.
 REMOTE_CONFIG_KEYS = frozenset({
     "desk_units", "radars", "gps", "ble", "doors",
-    "health_interval_s", "away_s", "away_warning_s", "building_tz",
+    "health_interval_s", "away_s", "away_warning_s", "building_tz", "vehicle",
 })  # fmt: skip
 
 

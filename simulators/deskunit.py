@@ -20,6 +20,7 @@ from firmware_bridge import cobs
 from firmware_bridge.deskunit import (
     PI_TO_UNIT,
     BadgeRead,
+    Beep,
     ButtonPressed,
     Capability,
     DecoderStats,
@@ -113,10 +114,15 @@ class DeskUnitSimulator(PtyDevice):
         if not capabilities & Capability.LED:
             # Firmware built without an LED driver does not know LedSet at all.
             accepts.discard(MsgType.LED_SET)
+        if not capabilities & Capability.BUZZER:
+            # Nor does one without a buzzer know Beep (desk units have none).
+            accepts.discard(MsgType.BEEP)
         self._link = LinkEndpoint(accepts=accepts, ack_timeout=ack_timeout, max_retries=max_retries)
         self._decoder = FrameDecoder()
         self.led: LedState = LED_OFF
         self.led_history: list[LedState] = []
+        self.beeps: list[Beep] = []
+        """Every Beep the unit sounded, in order (door readers of vehicles)."""
         self.present = False
         self.received: list[Frame] = []
         """Frames delivered from the Pi, in order (duplicates suppressed)."""
@@ -277,6 +283,8 @@ class DeskUnitSimulator(PtyDevice):
             if message.duration_s and message.pattern != LedPattern.OFF:
                 assert self._loop is not None
                 self._led_timer = self._loop.call_later(message.duration_s, self._set_led, LED_OFF)
+        elif isinstance(message, Beep):
+            self.beeps.append(message)
         elif isinstance(message, RequestHello):
             self._send(self.hello)
 

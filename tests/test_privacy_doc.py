@@ -17,6 +17,9 @@ import cloud.db.models
 import cloud.db.models_fleet
 import cloud.db.models_notifications
 import cloud.db.models_transport
+import cloud.db.models_transport_live
+import cloud.db.models_transport_rides
+import cloud.db.models_transport_seats
 from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]

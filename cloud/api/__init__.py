@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from cloud.api import (
     analytics,
+    analytics_transport,
     bookings,
     checkin,
     dead_letters,
@@ -24,6 +25,9 @@ from cloud.api import (
     rooms,
     snapshots,
     transport,
+    transport_live,
+    transport_network,
+    transport_seats,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -51,6 +55,13 @@ router.include_router(enrolment.router, prefix="/api/v1")
 router.include_router(node_config.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(fleet.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(analytics.router, prefix="/api/v1", dependencies=MANAGERS)
+# Office transport is one service for every agency and site: its figures are not
+# site-bound, so any facility manager and the dispatchers read them.
+TRANSPORT_OPERATORS = [scoped("facility_manager", "dispatcher")]
+router.include_router(
+    analytics_transport.router, prefix="/api/v1", dependencies=TRANSPORT_OPERATORS
+)
+router.include_router(transport_network.router, prefix="/api/v1")
 router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 # Dead letters hold raw payloads (badge ids among them): admins only.
 router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS)
@@ -68,3 +79,10 @@ router.include_router(rooms.managers_router, prefix="/api/v1", dependencies=MANA
 router.include_router(transport.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
+# Live transport: the dispatcher's routes (roles in cloud/api/transport_live.py) and the
+# public departures boards and GTFS-Realtime feeds (no personal data, no sign-in).
+router.include_router(transport_live.router, prefix="/api/v1")
+router.include_router(transport_live.public, prefix="/api/v1")
+# Seats and pool cars: every signed-in person for themselves; who sees and decides what
+# else is cloud/transport/seat_access.py.
+router.include_router(transport_seats.router, prefix="/api/v1")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.api.params import RowId
 from cloud.api_types import SQL_INT_MAX, AwareDateTime, Problem
@@ -74,7 +75,7 @@ async def availability(
     capacity: Annotated[
         int | None, Query(ge=1, le=SQL_INT_MAX, description="rooms: minimum seats")
     ] = None,
-) -> AvailabilityPublic:
+) -> Response:
     # Half-open [start, end): start == end is an empty range, which nothing overlaps.
     if start.tzinfo is None or end.tzinfo is None or end < start:
         raise ProblemError(
@@ -82,7 +83,7 @@ async def availability(
             "start and end need an offset and end must not be before start",
             title="Bad time range",
         )
-    return await reads.availability(
+    found = await reads.availability(
         conn,
         start=start,
         end=end,
@@ -91,6 +92,9 @@ async def availability(
         features=_features(features),
         capacity=capacity,
     )
+    # Already AvailabilityPublic JSON (written by the database, see reads.availability);
+    # returned as a model, FastAPI would validate and encode thousands of desks again.
+    return Response(found, media_type="application/json")
 
 
 @router.post(
@@ -105,9 +109,11 @@ async def create_booking(
     user: CurrentUser,
     desk_changes: DeskChangesDep,
 ) -> BookingPublic:
-    async with store.engine.connect() as conn:
+    async def authorize(conn: AsyncConnection) -> None:
         await access.ensure_may_act_for(conn, user, body.person_id, body.desk_id)
-    created = await writes.create_booking(store, body)
+
+    # One pooled connection for the check, the site rules and the write.
+    created = await writes.create_booking(store, body, authorize)
     desk_changes([created.desk_id])
     return created
 
@@ -139,7 +145,7 @@ class BookingFilter:
     end: datetime | None
 
 
-def booking_filter(
+async def booking_filter(
     person: Annotated[str | None, Query()] = None,
     desk: Annotated[str | None, Query()] = None,
     start: From = None,

@@ -23,7 +23,7 @@ from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 
 
-def get_broker_files(request: Request, settings: SettingsDep) -> BrokerFiles:
+async def get_broker_files(request: Request, settings: SettingsDep) -> BrokerFiles:
     # One per app, made on first use, so its lock spans every request of this process.
     files: BrokerFiles | None = getattr(request.app.state, "broker_files", None)
     if files is None:

@@ -6,22 +6,28 @@ docs/fleet.md for the fields and thresholds.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from cloud.api_types import Problem
-from cloud.deps import DbDep
+from cloud.deps import DbDep, SettingsDep
 from cloud.fleet import health as fleet
 from cloud.fleet.schemas import FleetNodeDetailPublic, FleetNodePublic, HealthHistoryPublic
 from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
+from cloud.settings import CloudSettings
 
 router = APIRouter(tags=["fleet"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such node"},
 }
+
+
+def _unreturned(settings: CloudSettings) -> timedelta:
+    return timedelta(hours=settings.poolcar_unreturned_after_h)
 
 
 def _unknown(node_id: str) -> ProblemError:
@@ -32,14 +38,16 @@ def _unknown(node_id: str) -> ProblemError:
 async def list_fleet_nodes(
     conn: DbDep,
     user: CurrentUser,
+    settings: SettingsDep,
     site: Annotated[str | None, Query(description="only nodes serving this site")] = None,
 ) -> list[FleetNodePublic]:
-    return await access.only_nodes(conn, user, await fleet.list_nodes(conn, site), lambda n: n.id)
+    nodes = await fleet.list_nodes(conn, site, unreturned_after=_unreturned(settings))
+    return await access.only_nodes(conn, user, nodes, lambda n: n.id)
 
 
 @router.get("/fleet/nodes/{node_id}", response_model=FleetNodeDetailPublic, responses=_NOT_FOUND)
-async def get_fleet_node(conn: DbDep, node_id: str) -> FleetNodeDetailPublic:
-    node = await fleet.get_node(conn, node_id)
+async def get_fleet_node(conn: DbDep, node_id: str, settings: SettingsDep) -> FleetNodeDetailPublic:
+    node = await fleet.get_node(conn, node_id, unreturned_after=_unreturned(settings))
     if node is None:
         raise _unknown(node_id)
     return node

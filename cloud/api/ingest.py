@@ -26,6 +26,7 @@ async def ingest_stats(ingestor: IngestorDep, commands: CommandsDep) -> IngestSt
         write_errors=s.write_errors,
         dead_lettered=s.dead_lettered,
         telemetry_dropped=s.telemetry_dropped,
+        transport=dict(s.transport),
         nodes_timed_out=s.nodes_timed_out,
         last_error=s.last_error,
         last_error_at=(

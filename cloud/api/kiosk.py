@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from cloud.api_types import Problem
 from cloud.buildings import kiosk
 from cloud.buildings.schemas import KioskAvailability
-from cloud.deps import DbDep
+from cloud.deps import DbDep, TransportLiveDep
 
 router = APIRouter(tags=["kiosk"])
 
@@ -24,6 +24,7 @@ router = APIRouter(tags=["kiosk"])
 )
 async def public_availability(
     conn: DbDep,
+    live: TransportLiveDep,
     site: Annotated[str | None, Query(description="site id; all sites when omitted")] = None,
 ) -> KioskAvailability:
-    return await kiosk.kiosk_availability(conn, site)
+    return await kiosk.kiosk_availability(conn, site, live=live)

@@ -12,7 +12,7 @@ from cloud.fleet.snapshots import SnapshotPublisher
 router = APIRouter(tags=["snapshots"])
 
 
-def get_publisher(request: Request) -> SnapshotPublisher:
+async def get_publisher(request: Request) -> SnapshotPublisher:
     publisher: SnapshotPublisher = request.app.state.snapshots
     return publisher
 

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator
 
 from cloud.api.scoping import scoped
 from cloud.api_types import Problem
-from cloud.deps import DbDep, EngineDep
+from cloud.deps import DbDep, EngineDep, TransportLiveDep
 from cloud.errors import Forbidden
 from cloud.people import access
 from cloud.people.auth import CurrentUser, require_roles
@@ -100,9 +100,13 @@ _VEHICLE_ERRORS: dict[int | str, dict[str, Any]] = {
         },
     },
 )
-async def import_gtfs(request: Request, engine: EngineDep) -> GtfsImportPublic:
+async def import_gtfs(
+    request: Request, engine: EngineDep, live: TransportLiveDep
+) -> GtfsImportPublic:
     # Read raw: a GTFS feed is one document, not form fields.
-    return GtfsImportPublic(rows=await gtfs_import.import_gtfs(engine, await request.body()))
+    rows = await gtfs_import.import_gtfs(engine, await request.body())
+    await live.refresh()  # the live trackers match against the new timetable at once
+    return GtfsImportPublic(rows=rows)
 
 
 @router.get(
@@ -202,10 +206,12 @@ async def list_vehicles(
     responses=_VEHICLE_ERRORS,
 )
 async def create_vehicle(
-    body: VehicleCreate, engine: EngineDep, user: CurrentUser
+    body: VehicleCreate, engine: EngineDep, user: CurrentUser, live: TransportLiveDep
 ) -> VehiclePublic:
     await _ensure_may_place(engine, user, body.site_id, body.node_id)
-    return await vehicles.create_vehicle(engine, body)
+    created = await vehicles.create_vehicle(engine, body)
+    await live.refresh()  # its positions are tracked from the first one
+    return created
 
 
 @router.get(
@@ -225,7 +231,11 @@ async def get_vehicle(vehicle_id: VehicleId, conn: DbDep) -> VehiclePublic:
     responses=_VEHICLE_ERRORS,
 )
 async def update_vehicle(
-    vehicle_id: VehicleId, body: VehiclePatch, engine: EngineDep, user: CurrentUser
+    vehicle_id: VehicleId,
+    body: VehiclePatch,
+    engine: EngineDep,
+    user: CurrentUser,
+    live: TransportLiveDep,
 ) -> VehiclePublic:
     fields = body.model_fields_set
     await _ensure_may_place(
@@ -235,7 +245,9 @@ async def update_vehicle(
         body.node_id if "node_id" in fields else None,
         moving="site_id" in fields,
     )
-    return await vehicles.update_vehicle(engine, vehicle_id, body)
+    updated = await vehicles.update_vehicle(engine, vehicle_id, body)
+    await live.refresh()
+    return updated
 
 
 async def _ensure_may_place(

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, exists, func, select, text
+from pydantic import TypeAdapter
+from sqlalchemy import Row, Text, and_, bindparam, exists, func, literal, select, text
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.bookings.schemas import AvailabilityPublic, AvailableDesk, AvailableRoom, BookingPublic
+from cloud.bookings.schemas import AvailableRoom, BookingPublic
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, ROOMS, ZONES
 from cloud.errors import NotFound
@@ -84,6 +85,29 @@ def _features_clause(conn: AsyncConnection, column: Any, features: Sequence[str]
     ]
 
 
+_DESK_FIELDS = ("id", "label", "mode", "features", "floor_id", "zone_id")
+_ROOMS = TypeAdapter(list[AvailableRoom])
+_WHEN = TypeAdapter(datetime)
+
+
+def _desks_as_json(conn: AsyncConnection, rows: Any) -> Any:
+    """One JSON array of AvailableDesk objects, built by the database from `rows` (a
+    subquery ordered by desk id), so no desk passes through Python one by one."""
+    c = rows.c
+    pairs: list[Any] = []
+    for name in (*_DESK_FIELDS, "reserved_for_agency", "x", "y", "w", "h"):
+        pairs += [literal(name), c[name]]
+    if conn.dialect.name == "postgresql":
+        obj = func.json_build_object(*pairs)
+        # As text: the driver would otherwise decode the array into Python objects.
+        agg = func.json_agg(aggregate_order_by(obj, c.id))
+        return sql_cast(func.coalesce(agg, text("'[]'::json")), Text)
+    # SQLite keeps JSON as text: json() embeds the features array as an array, and
+    # json_group_array keeps the subquery's order.
+    pairs[pairs.index(c.features)] = func.json(c.features)
+    return func.json_group_array(func.json_object(*pairs))
+
+
 async def availability(
     conn: AsyncConnection,
     *,
@@ -93,8 +117,14 @@ async def availability(
     zone: str | None = None,
     features: Sequence[str] = (),
     capacity: int | None = None,
-) -> AvailabilityPublic:
-    """Desks with no active booking overlapping [start, end): one query, index-backed."""
+) -> str:
+    """Desks with no active booking overlapping [start, end), as AvailabilityPublic JSON.
+
+    One index-backed query; the database also writes the desks' JSON (a whole
+    building is thousands of desks, and validating and encoding each in Python
+    was most of the time; docs/performance.md). The shape is AvailabilityPublic's
+    (tests/cloud/bookings/test_availability_json.py pins it).
+    """
     taken = exists().where(
         BOOKINGS.c.desk_id == DESKS.c.id,
         BOOKINGS.c.status.in_(ACTIVE_BOOKING_STATUSES),
@@ -110,14 +140,9 @@ async def availability(
         where.append(DESKS.c.zone_id == zone)
         room_where.append(ROOMS.c.zone_id == zone)
     where += _features_clause(conn, DESKS.c.features, features)
-    desk_rows = await conn.execute(
+    free = (
         select(
-            DESKS.c.id,
-            DESKS.c.label,
-            DESKS.c.mode,
-            DESKS.c.features,
-            DESKS.c.floor_id,
-            DESKS.c.zone_id,
+            *(DESKS.c[name] for name in _DESK_FIELDS),
             ZONES.c.reserved_for_agency,
             DESKS.c.x,
             DESKS.c.y,
@@ -127,7 +152,9 @@ async def availability(
         .select_from(DESKS.outerjoin(ZONES, ZONES.c.id == DESKS.c.zone_id))
         .where(and_(*where))
         .order_by(DESKS.c.id)
+        .subquery()
     )
+    desks_json = await conn.scalar(select(_desks_as_json(conn, free)))
     if capacity is not None:
         room_where.append(ROOMS.c.capacity >= capacity)
     room_rows = await conn.execute(
@@ -143,11 +170,10 @@ async def availability(
         .where(*room_where)
         .order_by(ROOMS.c.id)
     )
-    return AvailabilityPublic(
-        start=start,
-        end=end,
-        desks=[AvailableDesk.model_validate(r._mapping) for r in desk_rows],
-        rooms=[AvailableRoom.model_validate(r._mapping) for r in room_rows],
+    rooms = _ROOMS.dump_json([AvailableRoom.model_validate(r._mapping) for r in room_rows])
+    return (
+        f'{{"start":{_WHEN.dump_json(start).decode()},"end":{_WHEN.dump_json(end).decode()},'
+        f'"desks":{desks_json},"rooms":{rooms.decode()}}}'
     )
 
 

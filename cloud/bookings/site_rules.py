@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import BUILDINGS, DESKS, FLOORS, PEOPLE, SITES, ZONES
@@ -110,17 +111,32 @@ DESK_CONTEXT = select(
 @dataclass(frozen=True)
 class DeskContext:
     desk: Any  # Row of DESK_CONTEXT
-    person: Any  # Row of people
+    person: Any  # the person's columns the rules read (_PERSON_COLUMNS)
     rules: Rules
 
 
+# The desk's context and the person in one statement (one round trip instead of two
+# on every booking): the person's columns the rules read ride along as
+# person__<name>, NULL when there is no such person (no name, NIP or e-mail loaded).
+_PERSON_ID: BindParameter[str] = bindparam("context_person_id")
+_PERSON_COLUMNS = ("id", "kind", "agency", "valid_from", "valid_until")
+DESK_AND_PERSON = DESK_CONTEXT.add_columns(
+    *(PEOPLE.c[name].label(f"person__{name}") for name in _PERSON_COLUMNS)
+).outerjoin(PEOPLE, PEOPLE.c.id == _PERSON_ID)
+
+
 async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> DeskContext:
-    desk = (await conn.execute(DESK_CONTEXT.where(DESKS.c.id == desk_id))).first()
-    if desk is None:
+    row = (
+        await conn.execute(
+            DESK_AND_PERSON.where(DESKS.c.id == desk_id), {"context_person_id": person_id}
+        )
+    ).first()
+    if row is None:
         raise NotFound(f"desk {desk_id!r} is unknown", title="Desk not found")
-    person = (await conn.execute(select(PEOPLE).where(PEOPLE.c.id == person_id))).first()
-    if person is None:
+    desk = row
+    if row._mapping["person__id"] is None:
         raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
+    person = SimpleNamespace(**{n: row._mapping[f"person__{n}"] for n in _PERSON_COLUMNS})
     rules = (
         Rules()
         if desk.timezone is None
@@ -176,7 +192,7 @@ def check_times(
     ends_at: datetime,
     now: datetime,
     *,
-    person: Row[Any] | None = None,
+    person: Any = None,
     check_start: bool = True,
 ) -> None:
     if ends_at - starts_at > timedelta(hours=rules.max_booking_hours):

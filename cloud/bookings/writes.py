@@ -9,6 +9,7 @@ change does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKING_SERIES as SERIES
 from cloud.db.tables import BOOKINGS
 from cloud.errors import Conflict, DomainError, Invalid
-from cloud.integrations.events import record_event
+from cloud.integrations.events import record_event, record_events
 
 
 def now_utc() -> datetime:
@@ -63,35 +64,76 @@ def _booking_row(
     }
 
 
-async def _insert_booking(
-    store: BookingStore, row: dict[str, Any], *, confirm_in: str | None = None
+# Built once: the values travel as parameters, so SQLAlchemy finds the compiled
+# statement in its cache without rebuilding a cache key from the values each time.
+_INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS)
+# Many rows, results in the rows' order (SQLite's batched writer, cloud/bookings/store.py).
+_INSERT_BOOKINGS = insert(BOOKINGS).returning(BOOKINGS, sort_by_parameter_order=True)
+
+
+# Not a column: the site's time zone a single booking's confirmation is written in
+# (a weekly series sends none). Carried in the row so the batched writer's shared
+# `one`/`many` functions stay the same objects for every request.
+CONFIRM_TZ = "_confirm_tz"
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != CONFIRM_TZ}
+
+
+async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
+    # On SQLite the INSERT is the write transaction's first statement: that takes
+    # the write lock at once, so no read snapshot can go stale underneath.
+    created = (await conn.execute(_INSERT_BOOKING, _values(row))).one()
+    booking = BookingPublic.model_validate(created._mapping)
+    # Same transaction: the webhook event and the confirmation exist exactly when
+    # the booking does.
+    await record_event(conn, "booking.created", booking.model_dump(mode="json"))
+    if row.get(CONFIRM_TZ):
+        await notices.booking_confirmed(conn, created, row[CONFIRM_TZ])
+    return booking
+
+
+async def _insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[BookingPublic]:
+    created = (await conn.execute(_INSERT_BOOKINGS, [_values(r) for r in rows])).all()
+    bookings = [BookingPublic.model_validate(r._mapping) for r in created]
+    # Same transaction: each event exists exactly when its booking does.
+    await record_events(conn, "booking.created", [b.model_dump(mode="json") for b in bookings])
+    for row, made in zip(rows, created, strict=True):
+        if row.get(CONFIRM_TZ):
+            await notices.booking_confirmed(conn, made, row[CONFIRM_TZ])
+    return bookings
+
+
+async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPublic:
+    return await store.write(
+        lambda conn: _insert(conn, row), desks=[row["desk_id"]], people=[row["person_id"]]
+    )
+
+
+Authorize = Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def create_booking(
+    store: BookingStore, body: BookingCreate, authorize: Authorize | None = None
 ) -> BookingPublic:
-    """Inserts one booking; `confirm_in` (the site's time zone) also tells the person."""
-
-    async def run(conn: AsyncConnection) -> BookingPublic:
-        # The INSERT is the transaction's first statement: on SQLite that takes
-        # the write lock at once, so no read snapshot can go stale underneath.
-        created = (await conn.execute(insert(BOOKINGS).values(row).returning(BOOKINGS))).one()
-        booking = BookingPublic.model_validate(created._mapping)
-        # Same transaction: the webhook event exists exactly when the booking does.
-        await record_event(conn, "booking.created", booking.model_dump(mode="json"))
-        if confirm_in is not None:
-            await notices.booking_confirmed(conn, created, confirm_in)
-        return booking
-
-    return await store.write(run, desks=[row["desk_id"]], people=[row["person_id"]])
-
-
-async def create_booking(store: BookingStore, body: BookingCreate) -> BookingPublic:
+    """Books one desk; `authorize` (the caller's right to book for that person at that
+    desk) runs on the same connection as the site rules and the write."""
     now = now_utc()
-    async with store.engine.connect() as conn:
+
+    async def read(conn: AsyncConnection) -> dict[str, Any]:
+        if authorize is not None:
+            await authorize(conn)
         ctx = await desk_context(conn, body.desk_id, body.person_id)
-    check_desk_and_person(ctx)
-    check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
-    return await _insert_booking(
-        store,
-        _booking_row(ctx, body.starts_at, body.ends_at, now),
-        confirm_in=ctx.rules.timezone,
+        check_desk_and_person(ctx)
+        check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
+        return {
+            **_booking_row(ctx, body.starts_at, body.ends_at, now),
+            CONFIRM_TZ: ctx.rules.timezone,
+        }
+
+    return await store.read_then_insert(
+        read, _insert, _insert_many, desks=[body.desk_id], people=[body.person_id]
     )
 
 

@@ -1,8 +1,10 @@
-"""The lobby kiosk's counts: free, booked, checked-in, occupied and unavailable desks per floor.
+"""The lobby kiosk's counts: free, booked, checked-in, occupied and unavailable desks per floor,
+and the next shuttle departures from the stops near the site.
 
 Public (no login): counts only, from the floor map's desk states
 (cloud/buildings/floormap.py) read without names; the people table is never
-touched.
+touched. Departures are the public timetable with the live service's expectation
+and seat counts (cloud/transport/kiosk_departures.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,16 @@ from cloud.buildings.floormap import STATES, current_time, map_desks
 from cloud.buildings.schemas import KioskAvailability, KioskBuilding, KioskFloor
 from cloud.db.tables import BUILDINGS, DESKS, FLOORS, SITES
 from cloud.errors import NotFound
+from cloud.transport.kiosk_departures import kiosk_alerts, kiosk_departures
+from cloud.transport.live import LiveService
 
 
 async def kiosk_availability(
-    conn: AsyncConnection, site: str | None, now: datetime | None = None
+    conn: AsyncConnection,
+    site: str | None,
+    now: datetime | None = None,
+    *,
+    live: LiveService | None = None,
 ) -> KioskAvailability:
     """Per floor desk counts for the lobby screen: no names, no people at all."""
     at = now or current_time()
@@ -90,5 +98,7 @@ async def kiosk_availability(
         site=site,
         timezone=timezone,
         buildings=list(buildings.values()),
-        shuttles=[],
+        # Without the live service (a bare API in a test) there is no board to show.
+        shuttles=await kiosk_departures(conn, site, at, live) if live is not None else [],
+        shuttle_alerts=await kiosk_alerts(conn, site, at, live) if live is not None else [],
     )

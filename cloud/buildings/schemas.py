@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.transport.schemas_network import KioskDeparture
 from ruang.contract import LedPatternName
 
 
@@ -217,6 +218,11 @@ class KioskAvailability(BaseModel):
     site: str | None
     timezone: str | None = Field(default=None, description="IANA zone of the site, for the clock")
     buildings: list[KioskBuilding]
-    shuttles: list[dict[str, str]] = Field(
-        default_factory=list, description="placeholder, always empty for now"
+    shuttles: list[KioskDeparture] = Field(
+        default_factory=list,
+        description="next shuttle departures from the stops near the site (timetable, live "
+        "expectation, full/delayed/cancelled); no personal data",
+    )
+    shuttle_alerts: list[str] = Field(
+        default_factory=list, description="headlines of the dispatcher's active service alerts"
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +19,12 @@ from ruang.private_files import create_private_file, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# PostgreSQL pool: enough kept connections that the API's concurrent requests (each
+# holds one for its whole transaction) neither queue for the pool nor churn through
+# overflow connections, which are closed on return and cost a new connection (with
+# its TLS probe) the next time; `RUANG_DB_POOL_SIZE` changes it.
+PG_POOL_SIZE = 40
+PG_MAX_OVERFLOW = 10
 
 
 def is_sqlite(database_url: str) -> bool:
@@ -37,15 +43,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(database_url: str) -> AsyncEngine:
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuses a pooled PostgreSQL connection the server has closed (restart, terminated
+    backend): SQLAlchemy then discards it and checks out another.
+
+    This replaces `pool_pre_ping`, which on asyncpg costs three round trips (BEGIN, an
+    empty query, ROLLBACK) on every checkout; asyncpg already notices the server
+    closing the socket, so looking at that is free. A connection that dies silently
+    mid-flight still fails its statement, and SQLAlchemy then invalidates the pool.
+    """
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise exc.DisconnectionError("the server closed this pooled connection")
+
+
+def make_engine(database_url: str, *, pool_size: int = PG_POOL_SIZE) -> AsyncEngine:
+    """The app's engine; `pool_size` is PostgreSQL's (RUANG_DB_POOL_SIZE)."""
     # People's names and NIPs live here: SQLite creates a missing file with the
     # umask's mode (world-readable), so it is created 0600 first.
     path = sqlite_file(database_url)
     if path is not None:
         create_private_file(path)
-    engine = create_async_engine(database_url, pool_pre_ping=not is_sqlite(database_url))
     if is_sqlite(database_url):
+        # SQLAlchemy's default pool: no booking holds a connection while it waits for
+        # the write lock (cloud/bookings/store.py), so a few connections suffice.
+        engine = create_async_engine(database_url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW)
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine
 
 

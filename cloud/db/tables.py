@@ -10,7 +10,16 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from cloud.db import models, models_fleet, models_notifications, models_rooms, models_transport
+from cloud.db import (
+    models,
+    models_fleet,
+    models_notifications,
+    models_rooms,
+    models_transport,
+    models_transport_live,
+    models_transport_rides,
+    models_transport_seats,
+)
 
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
@@ -50,3 +59,19 @@ TRANSPORT_STOPS = cast(Table, models_transport.Stop.__table__)
 TRANSPORT_STOP_TIMES = cast(Table, models_transport.StopTime.__table__)
 TRANSPORT_TRIPS = cast(Table, models_transport.Trip.__table__)
 TRANSPORT_VEHICLES = cast(Table, models_transport.Vehicle.__table__)
+
+# Seat reservations and pool cars (migration 0012).
+TRIP_SEATS = cast(Table, models_transport_seats.TripSeats.__table__)
+RESERVATIONS = cast(Table, models_transport_seats.SeatReservation.__table__)
+CAR_BOOKINGS = cast(Table, models_transport_seats.CarBooking.__table__)
+CAR_POSITIONS = cast(Table, models_transport_seats.CarPosition.__table__)
+
+# What vehicles' nodes decided at their doors (migration 0014).
+TRANSPORT_BOARDINGS = cast(Table, models_transport_rides.TransportBoarding.__table__)
+TRANSPORT_CAR_USES = cast(Table, models_transport_rides.TransportCarUse.__table__)
+
+# Live operations (migration 0013).
+TRANSPORT_STOP_EVENTS = cast(Table, models_transport_live.StopEvent.__table__)
+TRANSPORT_TRIP_ASSIGNMENTS = cast(Table, models_transport_live.TripAssignment.__table__)
+TRANSPORT_TRIP_CANCELLATIONS = cast(Table, models_transport_live.TripCancellation.__table__)
+TRANSPORT_SERVICE_ALERTS = cast(Table, models_transport_live.ServiceAlert.__table__)

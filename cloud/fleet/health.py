@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import Building, Floor, Room, Zone
-from cloud.db.tables import DEAD_LETTERS, DESKS, DEVICE_STATUS, NODE_CONFIGS, NODES
+from cloud.db.tables import (
+    CAR_BOOKINGS,
+    DEAD_LETTERS,
+    DESKS,
+    DEVICE_STATUS,
+    NODE_CONFIGS,
+    NODES,
+)
 from cloud.db.tables import NODE_HEALTH_SAMPLES as HEALTH_SAMPLES
+from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
 from cloud.fleet.schemas import (
     DeskUnitStatusPublic,
     DeviceStatusPublic,
@@ -37,6 +45,9 @@ CLOCK_OFFSET_WARN_S = 5.0
 OUTBOX_DEPTH_WARN = 1000
 DISK_FREE_WARN_BYTES = 500 * 1000 * 1000  # 500 MB
 MAX_HISTORY_HOURS = 48.0
+# A pool car still out past its booking's end: "overdue" (warning) on the node riding
+# in it; this long after the end, "unreturned" (alarm). docs/transport.md, "Pool cars".
+POOLCAR_UNRETURNED_AFTER = timedelta(hours=2)
 
 _SEVERITY: dict[FleetState, int] = {"ok": 0, "warning": 1, "alarm": 2, "offline": 3}
 
@@ -209,6 +220,48 @@ def _clock_skewed(row: RowMapping) -> bool:
     return skew_at is not None and (health_at is None or skew_at >= health_at)
 
 
+async def _car_reasons(
+    conn: AsyncConnection, unreturned_after: timedelta, node_ids: Sequence[str] | None = None
+) -> dict[str, list[FleetReason]]:
+    """{node: reasons} for the nodes riding in pool cars that are out past their booking."""
+    now = datetime.now(UTC)
+    stmt = (
+        select(
+            VEHICLES.c.node_id, CAR_BOOKINGS.c.id, CAR_BOOKINGS.c.vehicle_id, CAR_BOOKINGS.c.ends_at
+        )
+        .join(VEHICLES, VEHICLES.c.id == CAR_BOOKINGS.c.vehicle_id)
+        .where(
+            CAR_BOOKINGS.c.status == "picked_up",
+            CAR_BOOKINGS.c.ends_at < now,
+            VEHICLES.c.node_id.is_not(None),
+        )
+    )
+    if node_ids is not None:
+        stmt = stmt.where(VEHICLES.c.node_id.in_(node_ids))
+    out: dict[str, list[FleetReason]] = {}
+    for node, booking, vehicle, ends_at in await conn.execute(stmt):
+        late = now - ends_at
+        unreturned = late > unreturned_after
+        out.setdefault(node, []).append(
+            FleetReason(
+                code="poolcar_unreturned" if unreturned else "poolcar_overdue",
+                level="alarm" if unreturned else "warning",
+                detail=f"pool car {vehicle} (booking {booking}) not returned, "
+                f"{late.total_seconds() / 60:.0f} min past its end",
+            )
+        )
+    return out
+
+
+def _with(node: dict[str, Any], extra: list[FleetReason]) -> dict[str, Any]:
+    """The node with more reasons, its state the worst of them all."""
+    if not extra:
+        return node
+    reasons = sorted([*node["reasons"], *extra], key=lambda r: -_SEVERITY[r.level])
+    state = max([node["state"], *(r.level for r in extra)], key=lambda s: _SEVERITY[s])
+    return {**node, "reasons": reasons, "state": state}
+
+
 def _node(row: RowMapping, placement: tuple[set[str], set[str]] | None) -> dict[str, Any]:
     floors, sites = placement or (set(), set())
     health = row["health"] or {}
@@ -253,19 +306,30 @@ def _node(row: RowMapping, placement: tuple[set[str], set[str]] | None) -> dict[
     }
 
 
-async def list_nodes(conn: AsyncConnection, site: str | None = None) -> list[FleetNodePublic]:
+async def list_nodes(
+    conn: AsyncConnection,
+    site: str | None = None,
+    *,
+    unreturned_after: timedelta = POOLCAR_UNRETURNED_AFTER,
+) -> list[FleetNodePublic]:
     rows = (await conn.execute(_NODE_ROWS)).mappings().all()
     placements = await _placements(conn)
+    cars = await _car_reasons(conn, unreturned_after)
     out = []
     for row in rows:
         placement = placements.get(row["id"])
         if site is not None and (placement is None or site not in placement[1]):
             continue
-        out.append(FleetNodePublic(**_node(row, placement)))
+        out.append(FleetNodePublic(**_with(_node(row, placement), cars.get(row["id"], []))))
     return out
 
 
-async def get_node(conn: AsyncConnection, node_id: str) -> FleetNodeDetailPublic | None:
+async def get_node(
+    conn: AsyncConnection,
+    node_id: str,
+    *,
+    unreturned_after: timedelta = POOLCAR_UNRETURNED_AFTER,
+) -> FleetNodeDetailPublic | None:
     row = (await conn.execute(_NODE_ROWS.where(NODES.c.id == node_id))).mappings().first()
     if row is None:
         return None
@@ -289,8 +353,9 @@ async def get_node(conn: AsyncConnection, node_id: str) -> FleetNodeDetailPublic
     health = None
     if row["health"] is not None and row["last_health_at"] is not None:
         health = NodeHealthPublic(received_at=row["last_health_at"], **row["health"])
+    cars = await _car_reasons(conn, unreturned_after, [node_id])
     return FleetNodeDetailPublic(
-        **_node(row, placement),
+        **_with(_node(row, placement), cars.get(node_id, [])),
         health=health,
         devices=[DeviceStatusPublic.model_validate(d) for d in devices.mappings()],
         desk_units=[DeskUnitStatusPublic.model_validate(u) for u in units.mappings()],

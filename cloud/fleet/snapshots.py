@@ -7,10 +7,15 @@ SHA-256 over `contract.canonical_json`) and publishes it retained on the node's
 `commands/snapshot` topic. The node verifies it with the public key installed at
 enrolment (`GET /api/v1/snapshot-key`) and keeps deciding from it while offline.
 
+A node a vehicle is bound to gets the vehicle sections instead of desks (its
+trips, seats, car bookings: cloud/transport/vehicle_snapshot.py).
+
 `SnapshotPublisher` re-publishes a node's snapshot when something it contains
 changed (bookings, badges, check-ins, auto-release), debounced so a burst of
 changes makes one snapshot, and every `snapshot_refresh_s` anyway so the
-validity window keeps moving.
+validity window keeps moving. Vehicle nodes are also compared every
+`VEHICLE_CHECK_S` with what they were last sent: a reservation or car booking
+changed by anyone (API, no-show release, a boarding) republishes theirs.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +44,12 @@ from cloud.mqtt.commands import CommandSender, NotConnected
 from cloud.people.auth import load_or_create_dev_key
 from cloud.people.roster import allowlist
 from cloud.settings import CloudSettings
+from cloud.transport.vehicle_snapshot import (
+    VehicleSections,
+    nodes_of_vehicles,
+    vehicle_badges,
+    vehicle_sections,
+)
 from ruang import contract
 from ruang.tasks import cancel_and_wait
 
@@ -53,6 +65,8 @@ VALID_AFTER_DAY = timedelta(hours=6)
 AWAY_WARNING_S = 300
 # The contract's floor for away_s (SnapshotBody.away_s >= 60).
 MIN_AWAY_S = 60
+# How often vehicle nodes' sections are compared with what they were last sent.
+VEHICLE_CHECK_S = 5.0
 
 
 # --- the signing key ----------------------------------------------------------------
@@ -96,14 +110,53 @@ def next_version(previous: int | None, now: float) -> int:
 
 
 async def nodes_with_desks(conn: AsyncConnection) -> list[str]:
+    """Every node that gets a snapshot: those serving desks, and those riding in a vehicle."""
     rows = await conn.scalars(select(DESKS.c.node_id).distinct().order_by(DESKS.c.node_id))
-    return [n for n in rows if n is not None]
+    desk_nodes = {n for n in rows if n is not None}
+    return sorted(desk_nodes | set(await nodes_of_vehicles(conn)))
+
+
+def sections_digest(sections: VehicleSections | None) -> str:
+    """What a vehicle node's snapshot says about its vehicle, as a comparable digest."""
+    if sections is None:
+        return ""
+    data = {
+        "vehicle": sections.vehicle.model_dump(mode="json"),
+        "trips": [t.model_dump(mode="json") for t in sections.trips],
+        "seats": [s.model_dump(mode="json") for s in sections.seats],
+        "cars": [c.model_dump(mode="json") for c in sections.car_bookings],
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+async def _vehicle_body(
+    conn: AsyncConnection, now: datetime, version: int, sections: VehicleSections
+) -> contract.SnapshotBody:
+    day_end = end_of_local_day(now, SiteRules().tz)
+    badges = await vehicle_badges(conn, sections.people, now)
+    return contract.SnapshotBody(
+        version=version,
+        issued_at=now.timestamp(),
+        valid_until=(day_end + VALID_AFTER_DAY).timestamp(),
+        badges=tuple(_badges(_BadgeRow(*b) for b in badges)),
+        vehicle=sections.vehicle,
+        trips=sections.trips,
+        seats=sections.seats,
+        car_bookings=sections.car_bookings,
+    )
+
+
+class _BadgeRow:
+    __slots__ = ("kind", "person_id", "uid", "valid_until")
+
+    def __init__(self, uid: str, kind: str, person_id: str, valid_until: datetime | None) -> None:
+        self.uid, self.kind, self.person_id, self.valid_until = uid, kind, person_id, valid_until
 
 
 async def build_body(
     conn: AsyncConnection, node: str, now: datetime, version: int
 ) -> contract.SnapshotBody:
-    """The snapshot body of `node` at `now`; NotFound if it serves no desks."""
+    """The snapshot body of `node` at `now`; NotFound if it serves no desks and no vehicle."""
     desk_rows = (
         await conn.execute(
             DESK_SITE.add_columns(DESKS.c.mode, DESKS.c.assigned_person_id)
@@ -112,7 +165,10 @@ async def build_body(
         )
     ).all()
     if not desk_rows:
-        raise NotFound(f"node {node!r} serves no desks", title="Node not found")
+        sections = await vehicle_sections(conn, node, now)
+        if sections is None:
+            raise NotFound(f"node {node!r} serves no desks", title="Node not found")
+        return await _vehicle_body(conn, now, version, sections)
     # A node serves one floor, hence one site: the first desk with a site decides.
     rules = next((rules_of(r) for r in desk_rows if r.timezone is not None), SiteRules())
     day_end = end_of_local_day(now, rules.tz)
@@ -166,10 +222,13 @@ async def build_body(
 def _badges(entries: Iterable[object]) -> Iterable[contract.SnapshotBadge]:
     for entry in entries:
         uid, kind, person = (getattr(entry, n) for n in ("uid", "kind", "person_id"))
+        until = getattr(entry, "valid_until", None)
         # The edge names BLE badges `ble:<id>` and NFC cards by upper-case hex UID.
         ref = (uid if uid.startswith("ble:") else f"ble:{uid}") if kind == "ble" else uid.upper()
         try:
-            yield contract.SnapshotBadge(badge=ref, person=person)
+            yield contract.SnapshotBadge(
+                badge=ref, person=person, valid_until=until.timestamp() if until else None
+            )
         except ValueError:
             log.warning("badge %r of %s cannot be expressed in a snapshot; left out", uid, person)
 
@@ -202,6 +261,8 @@ class SnapshotPublisher:
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.last: dict[str, contract.Snapshot] = {}
+        # Per vehicle node, the digest of the vehicle sections it was last sent.
+        self._sent_vehicle: dict[str, str] = {}
 
     def mark_dirty(self, node: str | None = None, *, desk: str | None = None) -> None:
         """Something in a snapshot changed: of `node`, of the node serving `desk`, or of all."""
@@ -221,6 +282,19 @@ class SnapshotPublisher:
         for desk in desks:
             self.mark_dirty(desk=desk)
 
+    async def vehicles_changed(self) -> set[str]:
+        """Marks the vehicle nodes whose sections differ from what they were last sent."""
+        changed: set[str] = set()
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        async with self._engine.connect() as conn:
+            for node in await nodes_of_vehicles(conn):
+                digest = sections_digest(await vehicle_sections(conn, node, now))
+                if self._sent_vehicle.get(node) != digest:
+                    changed.add(node)
+        for node in changed:
+            self.mark_dirty(node)
+        return changed
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="ruang-snapshots")
 
@@ -234,6 +308,10 @@ class SnapshotPublisher:
         version = next_version(self._versions.get(node), now)
         body = await build_body(conn, node, datetime.fromtimestamp(now, UTC), version)
         self._versions[node] = version
+        if body.vehicle is not None:
+            self._sent_vehicle[node] = sections_digest(
+                VehicleSections(body.vehicle, body.trips, body.seats, body.car_bookings)
+            )
         return self.signer.sign(node, body)
 
     async def publish(self, nodes: Iterable[str] | None = None) -> set[str]:
@@ -278,6 +356,7 @@ class SnapshotPublisher:
     async def _loop(self) -> None:
         refresh = self.settings.snapshot_refresh_s
         next_refresh = time.monotonic() + refresh
+        next_vehicle_check = time.monotonic() + VEHICLE_CHECK_S
         connects = self._commands.connects
         while True:
             with contextlib.suppress(TimeoutError):
@@ -290,6 +369,12 @@ class SnapshotPublisher:
             if time.monotonic() >= next_refresh:
                 next_refresh = time.monotonic() + refresh
                 self._all_dirty = True
+            if time.monotonic() >= next_vehicle_check:
+                next_vehicle_check = time.monotonic() + VEHICLE_CHECK_S
+                try:
+                    await self.vehicles_changed()
+                except Exception:
+                    log.exception("comparing vehicle snapshots failed; next time again")
             if not (self._all_dirty or self._dirty_nodes or self._dirty_desks):
                 self._wake.clear()
                 continue

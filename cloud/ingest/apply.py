@@ -30,7 +30,7 @@ from cloud.db.timestamps import utc
 from cloud.ingest.apply_events import EventWrites
 from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
-from cloud.ingest.items import ApplyResult, Envelope, Item, TelemetryBatch
+from cloud.ingest.items import ApplyResult, Envelope, Item, RideApplier, TelemetryBatch
 from cloud.rooms.noshow import record_readings
 from cloud.telemetry import lineprotocol
 from ruang import contract
@@ -48,6 +48,7 @@ class Applier:
         last_seen_resolution_s: float = 5.0,
         health_sample_interval_s: float = 60.0,
         bindings: Bindings | None = None,
+        rides: RideApplier | None = None,
     ) -> None:
         self.bindings = bindings or Bindings()
         # Committed values, to skip rows that would not change: most presence
@@ -128,7 +129,7 @@ class Applier:
                 "last_death_at": death_ins.excluded.last_death_at,
             },
         )
-        self._events = EventWrites(insert, self._node_seen, self._refusal, self._state)
+        self._events = EventWrites(insert, self._node_seen, self._refusal, self._state, rides)
         # A birth reports the unit serial of the node's own desks (checked before).
         self._desk_birth = (
             update(DESKS)

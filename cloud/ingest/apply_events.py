@@ -10,7 +10,10 @@ status), each in arrival order, so the desk's `last_change_at` guard decides
 between events of one flush exactly as it did one by one. Bookings are moved per
 event (they read bookings an earlier event of the flush may have changed), with
 the people named and the desks holding a check-in read once per flush. A state
-message is a barrier: everything queued before it is written first.
+message is a barrier: everything queued before it is written first. Boardings
+and pool-car uses of vehicles go, in arrival order, to cloud/transport/rides.py
+once the desk writes are done (they touch seats and car bookings, never desks),
+through the `RideApplier` the app hands in.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from cloud.bookings import checkins
 from cloud.db.tables import DESKS, EVENTS
 from cloud.db.timestamps import utc
 from cloud.ingest.bindings import Refusal
-from cloud.ingest.items import ApplyResult, Envelope
+from cloud.ingest.items import ApplyResult, Envelope, RideApplier, RideEvent
 from ruang import contract
 
 # 8 columns a row: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
@@ -90,6 +93,7 @@ class EventWrites:
         state: Callable[
             [AsyncConnection, contract.NodeState, datetime, ApplyResult], Awaitable[None]
         ],
+        rides: RideApplier | None = None,
     ) -> None:
         self._insert_events = (
             insert(EVENTS)
@@ -98,6 +102,7 @@ class EventWrites:
             .execution_options(insertmanyvalues_page_size=ROWS_PER_INSERT)
         )
         self._node_seen = node_seen
+        self._rides = rides
         self._refusal = refusal
         self._state = state
 
@@ -117,6 +122,7 @@ class EventWrites:
             [p.env.message.desk for p in effective if isinstance(p.env.message, contract.CheckOut)],
         )
         queued = _Queued()
+        rides: list[RideEvent] = []
         for p in prepared:
             msg = p.env.message
             if not p.first or msg.id not in new:
@@ -132,8 +138,17 @@ class EventWrites:
                     await self._state(conn, msg, now, result)
                 else:
                     queued.seen[msg.node] = max(now, queued.seen.get(msg.node, now))
-                    await self._desk(conn, msg, now, queued, people, checked_in, result)
+                    if isinstance(msg, contract.Boarding | contract.PoolCarUse):
+                        rides.append(msg)
+                    else:
+                        await self._desk(conn, msg, now, queued, people, checked_in, result)
         await self._write(conn, queued)
+        if self._rides is not None:
+            await self._rides.apply(conn, rides, result.transport)
+        else:  # an ingestion without the transport domain keeps them in `events` only
+            for msg in rides:
+                key = f"{contract.kind_of(msg)}.not_applied"
+                result.transport[key] = result.transport.get(key, 0) + 1
 
     async def _prepare(self, conn: AsyncConnection, envs: Sequence[Envelope]) -> list[_Prepared]:
         out: list[_Prepared] = []

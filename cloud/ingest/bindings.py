@@ -97,6 +97,12 @@ def config_bindings(config: dict[str, Any]) -> dict[str, frozenset[str]]:
         gps = _items(config, "gps")
         out["vehicles"] = frozenset(_ids(gps, "vehicle", "device"))
         out["device:gps"] = frozenset(_ids(gps, "device"))
+    vehicle = config.get("vehicle")
+    if isinstance(vehicle, dict) and isinstance(vehicle.get("vehicle"), str):
+        # A vehicle node's own vehicle, and its door readers' health (kind "door").
+        out["vehicles"] = out.get("vehicles", frozenset()) | {vehicle["vehicle"]}
+        readers = _ids(_items(vehicle, "readers"), "id")
+        out["device:door"] = out.get("device:door", frozenset()) | readers
     if "radars" in config:
         out["device:radar"] = frozenset(_ids(_items(config, "radars"), "device"))
     if "ble" in config:

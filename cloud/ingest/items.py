@@ -7,7 +7,11 @@ for the caches, counters, listeners and acks that follow its commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.ingest.bindings import Refusal
 from ruang import contract
@@ -44,6 +48,17 @@ class Envelope:
 
 
 Item = TelemetryBatch | Envelope
+RideEvent = contract.Boarding | contract.PoolCarUse
+
+
+class RideApplier(Protocol):
+    """Applies a flush's new `boarding`/`poolcar` events in its transaction, counting
+    outcomes into `counts` (cloud/transport/rides.py; given to the Ingestor by the app,
+    so ingestion does not import the transport domain)."""
+
+    async def apply(
+        self, conn: AsyncConnection, events: Sequence[RideEvent], counts: dict[str, int]
+    ) -> None: ...
 
 
 @dataclass
@@ -65,6 +80,8 @@ class ApplyResult:
     sampled_written: dict[str, float] = field(default_factory=dict)  # node -> health sample time
     # Nodes whose bookings this transaction changed: their snapshots are out of date.
     booking_nodes: set[str] = field(default_factory=set)
+    # Boarding / pool-car events applied, by outcome (cloud/transport/rides.py).
+    transport: dict[str, int] = field(default_factory=dict)
 
     def refuse(self, node: str, kind: str, refusal: Refusal) -> None:
         self.refused[refusal.category] = self.refused.get(refusal.category, 0) + 1

@@ -25,7 +25,6 @@ import logging
 import time
 from collections.abc import Callable
 
-import aiomqtt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.ingest import dead_letters
@@ -33,6 +32,7 @@ from cloud.ingest.acks import Acks
 from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.ingest.decode import Decoder
 from cloud.ingest.isolation import Isolation, ParkedEvent, ReplayOutcome, Skews
+from cloud.ingest.items import RideApplier
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.sweep import Sweep
 from cloud.mqtt.session import Held, MqttSession
@@ -41,6 +41,7 @@ from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
 from ruang import contract
 from ruang.backoff import Backoff
+from ruang.mqtt_wire import Incoming
 from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Ingestor:
         sink: TelemetrySink,
         *,
         clock: Callable[[], float] = time.time,
+        rides: RideApplier | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IngestStats()
@@ -87,6 +89,7 @@ class Ingestor:
             engine.dialect.name,
             last_seen_resolution_s=min(5.0, settings.node_offline_after_s / 10),
             health_sample_interval_s=settings.fleet_sample_interval_s,
+            rides=rides,
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).
@@ -124,6 +127,9 @@ class Ingestor:
         self.on_desks_changed: Callable[[set[str]], None] | None = None
         # Told which rooms' occupancy an applied batch changed (the same hub).
         self.on_rooms_changed: Callable[[set[str]], None] | None = None
+        # Given every accepted vehicle position, live (False) or from a backlog (True):
+        # live transport (cloud/transport/live.py). Must only queue: it runs per message.
+        self.on_position: Callable[[contract.Position, bool], None] | None = None
         # Refused for the clock, waiting for the writer: events to park (with the
         # message, for its event_ack), and per node (edge - cloud offset, receive time).
         self._parked: list[ParkedEvent] = []
@@ -160,11 +166,11 @@ class Ingestor:
 
     # --- the hot path: one call per MQTT message ----------------------------------------
 
-    def _on_message(self, mqtt_message: aiomqtt.Message) -> None:
+    def _on_message(self, mqtt_message: Incoming) -> None:
         self.stats.received += 1
         if mqtt_message.qos:  # held by the session until committed: write it soon
             self._wake.set()
-        topic, payload = mqtt_message.topic.value, mqtt_message.payload
+        topic, payload = mqtt_message.topic, mqtt_message.payload
         try:
             parsed, message = self._decoder.decode(topic, payload)
         except contract.ContractError as exc:
@@ -202,6 +208,8 @@ class Ingestor:
             line = lineprotocol.for_telemetry(message)
             if line is not None:
                 self._lines.append(line)
+            if self.on_position is not None and type(message) is contract.Position:
+                self.on_position(message, True)
             self._pending_count += 1
             self._wake.set()
         else:
@@ -265,6 +273,10 @@ class Ingestor:
             batch.rooms[room.room] = (room.node, room.present, room.ts, room.sensor)
             if refusal is None:
                 self._lines.append(lineprotocol.room_presence(room))
+        elif kind is contract.Position:
+            self._lines.append(lineprotocol.position(message))  # type: ignore[arg-type]
+            if self.on_position is not None:
+                self.on_position(message, False)  # type: ignore[arg-type]
         elif kind is contract.Heartbeat:
             self._lines.append(lineprotocol.heartbeat(message))  # type: ignore[arg-type]
         elif kind is contract.NodeHealth:
@@ -345,6 +357,8 @@ class Ingestor:
         self.stats.applied += result.applied
         self.stats.duplicates += result.duplicates
         self.stats.stale_deaths += result.stale_deaths
+        for key, count in result.transport.items():
+            self.stats.transport[key] = self.stats.transport.get(key, 0) + count
         for category, count in result.refused.items():  # see cloud/ingest/bindings.py
             for _ in range(count):
                 self.stats.reject(result.last_refusal or category, category=category)

@@ -20,6 +20,10 @@ class IngestStatsPublic(BaseModel):
         description="messages parked in the dead-letter table (poison or clock skew)"
     )
     telemetry_dropped: int
+    transport: dict[str, int] = Field(
+        default_factory=dict,
+        description="boarding/poolcar events applied, by outcome (e.g. boarding.unknown_vehicle)",
+    )
     nodes_timed_out: int
     last_error: str | None
     last_error_at: datetime | None

@@ -30,6 +30,8 @@ class IngestStats:
     # Failed batches split up to find the message that fails alone.
     isolations: int = 0
     telemetry_dropped: int = 0
+    # Boarding and pool-car events applied, by outcome (cloud/transport/rides.py).
+    transport: dict[str, int] = field(default_factory=dict)
     nodes_timed_out: int = 0
     last_error: str | None = None
     last_error_at: float | None = None

@@ -216,14 +216,28 @@ class NotificationDispatcher:
             await self._log(row.id, status="skipped", last_error=skip, next_attempt_at=None)
             return
         assert self._server is not None
-        msg = build_message(
-            sender=self._settings.smtp_from,
-            to=address,
-            rendered=render(row.kind, row.data, language),
-            notification_id=row.notification_id,
-            language=language,
-            attachments=list(row.attachments or ()),
-        )
+        try:
+            msg = build_message(
+                sender=self._settings.smtp_from,
+                to=address,
+                rendered=render(row.kind, row.data, language),
+                notification_id=row.notification_id,
+                language=language,
+                attachments=list(row.attachments or ()),
+            )
+        except Exception as exc:
+            # A malformed address or attachment will not get better on retry: give up at
+            # once, logged, instead of failing every pass (and holding up the rest).
+            reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
+            log.warning("notification delivery %s: %s", row.id, reason)
+            await self._log(
+                row.id,
+                status="gave_up",
+                attempts=row.attempts + 1,
+                last_error=reason,
+                next_attempt_at=None,
+            )
+            return
         error: str | None = None
         try:
             async with self._sends:

@@ -6,7 +6,8 @@ checked). For local use and tests the cloud has a development signing key (an
 EC P-256 key in a PEM file, created on first use) and `ruang token` mints tokens
 with it; the dev key is never used when a JWKS URL is configured.
 
-Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`),
+Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`; `approver`
+decides pool-car requests of the person's agency),
 `sites` (site ids a facility manager or technician looks after), `name`.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +29,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cloud.settings import CloudSettings
 from ruang.private_files import write_private
 
-ROLES = ("asn", "guest", "facility_manager", "technician", "admin")
+# Token roles only (the roster's people.role keeps the first five): `approver` decides
+# the pool-car requests of their own agency (cloud/transport/poolcars.py); `dispatcher`
+# runs office transport (live map, trip assignment, service alerts; docs/security.md).
+ROLES = ("asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher")
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 
@@ -113,10 +118,18 @@ def mint_dev_token(
 # --- verification ---------------------------------------------------------------------------
 
 
+# A verified token is remembered this long (and never past its `exp`): a client sends
+# the same token with every request, and checking its ES256/RS256 signature each time
+# was a sizeable share of a booking's CPU (docs/performance.md). The price: a token
+# whose signing key is withdrawn from the JWKS keeps working for at most this long.
+VERIFIED_TTL_S = 60.0
+VERIFIED_MAX = 4096
+
+
 class TokenVerifier:
     """Verifies bearer tokens against the JWKS, or the dev key when no JWKS is configured."""
 
-    def __init__(self, settings: CloudSettings) -> None:
+    def __init__(self, settings: CloudSettings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._jwks: jwt.PyJWKClient | None = (
             jwt.PyJWKClient(settings.auth_jwks_url, cache_keys=True, lifespan=3600)
@@ -124,6 +137,9 @@ class TokenVerifier:
             else None
         )
         self._dev_public: Any = None
+        self._clock = clock
+        # token -> (principal, remembered until); only successes are remembered.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def _key_for(self, token: str) -> Any:
         if self._jwks is not None:
@@ -135,6 +151,23 @@ class TokenVerifier:
         return self._dev_public
 
     async def verify(self, token: str) -> Principal:
+        now = self._clock()
+        known = self._verified.get(token)
+        if known is not None:
+            if now < known[1]:
+                return known[0]
+            del self._verified[token]
+        principal = await self._verify(token)
+        exp = principal.claims.get("exp")
+        until = now + VERIFIED_TTL_S
+        if isinstance(exp, int | float):
+            until = min(until, float(exp))
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()  # bounded; the next requests simply verify again
+        self._verified[token] = (principal, until)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             key = await self._key_for(token)
             claims = jwt.decode(

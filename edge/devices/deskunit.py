@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from firmware_bridge.deskunit import (
     BadgeRead,
+    Beep,
     ButtonPressed,
+    Capability,
     Heartbeat,
     Hello,
     LedSet,
@@ -67,6 +69,7 @@ class UnitState:
     online: bool = False
     serial: str | None = None
     firmware: str | None = None
+    capabilities: Capability = Capability.NONE
     opens: int = 0
     last_error: str | None = None
 
@@ -114,13 +117,22 @@ class DeskUnitDriver:
 
     async def set_led(self, led: LedSet) -> bool:
         """Sends an LED command and waits for the unit's ack; False when the unit is away."""
+        return await self._send(led, "LED command")
+
+    async def beep(self, beep: Beep) -> bool:
+        """Sounds the buzzer of a unit that announced one (door readers); False otherwise."""
+        if not self.state.capabilities & Capability.BUZZER:
+            return False
+        return await self._send(beep, "beep")
+
+    async def _send(self, message: LedSet | Beep, what: str) -> bool:
         port = self._port
         if port is None:
             return False
         try:
-            await port.send(led)
+            await port.send(message)
         except (ConnectionError, TimeoutError, OSError) as exc:
-            log.warning("desk %s: LED command not acknowledged: %s", self.desk, exc)
+            log.warning("desk %s: %s not acknowledged: %s", self.desk, what, exc)
             return False
         return True
 
@@ -199,3 +211,4 @@ class DeskUnitDriver:
         self.state.online = True
         self.state.serial = hello.serial
         self.state.firmware = ".".join(str(p) for p in hello.firmware)
+        self.state.capabilities = hello.capabilities

@@ -144,6 +144,13 @@ class GpsDriver:
         stale_after = max(MIN_STALE_S, 2 * self.config.publish_interval_s)
         return self._clock() - fix.updated <= stale_after
 
+    def last_fix(self, max_age_s: float) -> tuple[float, float] | None:
+        """(lat, lon) of the last fix if it is at most `max_age_s` old (stop inference)."""
+        fix = self.fix
+        if not fix.has_fix or fix.updated is None or fix.lat is None or fix.lon is None:
+            return None
+        return (fix.lat, fix.lon) if self._clock() - fix.updated <= max_age_s else None
+
     def position(self) -> contract.Position | None:
         """The Position to publish now, or None without a current fix."""
         if not self.current_fix():

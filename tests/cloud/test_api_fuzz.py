@@ -52,6 +52,7 @@ CROSS_FIELD_RULES = (
     r"^/api/v1/people/import$",
     r"^/api/v1/nodes/\{node_id\}/config$",
     r"^/api/v1/webhooks$",
+    r"^/api/v1/transport/alerts$",
     # A GTFS zip's files and references; a vehicle's kind rules, site and node; known stops.
     r"^/api/v1/transport/gtfs$",
     r"^/api/v1/transport/vehicles(/\{vehicle_id\})?$",

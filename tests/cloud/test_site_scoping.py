@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
+from cloud.transport.poolcars import record_pickup, record_return
+from tests.cloud.transport.seat_helpers import TripRef, add_vehicle, future_trip, reservation
 from tests.helpers import auth_headers
 
 from .conftest import serving
@@ -70,8 +72,30 @@ MANAGER_LIST = row(U, "403", "403", "403", "-", "403", "A", "A")
 TECHNICIAN_ONE = row(U, "403", "403", "404", "403", "ok", "403", "ok")
 BOOKING_WRITE = row(U, "403", "403", "403", "403", "403", "ok", "ok")
 BOOKING_LIST = row(U, "-", "-", "-", "-", "-", "A", "A")
+TRANSPORT_OPERATORS = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
+
+# Office transport is one service across sites: any facility manager (and dispatchers,
+# a role of the transport UI) runs it; DELETEs of a trip/alert that does not exist are 404.
+DISPATCH = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
+DISPATCH_GONE = row(U, "403", "403", "403", "404", "403", "404", "404")
 
 EXPECTED: dict[str, dict[str, str]] = {
+    "GET /api/v1/transport/live": DISPATCH,
+    "GET /api/v1/transport/live/stream": DISPATCH,
+    "GET /api/v1/transport/assignments": DISPATCH,
+    "POST /api/v1/transport/assignments": DISPATCH,
+    "DELETE /api/v1/transport/assignments/{trip_id}/{service_date}": DISPATCH_GONE,
+    "GET /api/v1/transport/cancellations": DISPATCH,
+    "POST /api/v1/transport/cancellations": DISPATCH,
+    "DELETE /api/v1/transport/cancellations/{trip_id}/{service_date}": DISPATCH_GONE,
+    "GET /api/v1/transport/alerts": DISPATCH,
+    "POST /api/v1/transport/alerts": DISPATCH,
+    "DELETE /api/v1/transport/alerts/{alert_id}": DISPATCH_GONE,
+    # Public, nothing personal: departures boards and the GTFS-Realtime feeds.
+    "GET /api/v1/transport/departures": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/vehicle-positions": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/trip-updates": PUBLIC,
+    "GET /api/v1/transport/gtfs-rt/alerts": PUBLIC,
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /api/v1/snapshot-key": PUBLIC,
@@ -139,6 +163,15 @@ EXPECTED: dict[str, dict[str, str]] = {
     # The GTFS schedule is public timetable data for every signed-in user; replacing it is
     # the operator's (admins). Vehicles belong to their home site's operators.
     "POST /api/v1/transport/gtfs": ADMIN_ONLY,
+    # The transport views (cloud/api/transport_network.py): the network's geometry, the
+    # rider's trip search (seat counts, no names) and the pool cars free for a time.
+    "GET /api/v1/transport/network": SIGNED_IN,
+    "GET /api/v1/transport/trip-finder": SIGNED_IN,
+    "GET /api/v1/transport/pool-cars/free": row(U, *["A"] * 7),
+    # Transport analytics: one shared service, so every facility manager (and dispatchers).
+    "GET /api/v1/analytics/transport/ridership": TRANSPORT_OPERATORS,
+    "GET /api/v1/analytics/transport/routes": TRANSPORT_OPERATORS,
+    "GET /api/v1/analytics/transport/pool-cars": TRANSPORT_OPERATORS,
     "GET /api/v1/transport/gtfs": SIGNED_IN,
     "GET /api/v1/transport/stops": SIGNED_IN,
     "GET /api/v1/transport/routes": SIGNED_IN,
@@ -151,6 +184,19 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/transport/vehicles": MANAGER_ONE,
     "GET /api/v1/transport/vehicles/{vehicle_id}": OPERATOR_ONE,
     "PATCH /api/v1/transport/vehicles/{vehicle_id}": MANAGER_ONE,
+    # Seats and pool cars (cloud/transport/seat_access.py): people act for themselves,
+    # a facility manager for the people and pool cars of their sites; seat counts
+    # carry no names; only an approver of the booker's agency (or an admin) decides.
+    "POST /api/v1/transport/reservations": BOOKING_WRITE,
+    "DELETE /api/v1/transport/reservations/{reservation_id}": BOOKING_WRITE,
+    "GET /api/v1/me/transport/reservations": SIGNED_IN,
+    "GET /api/v1/transport/trips/{trip_id}/{service_date}/seats": SIGNED_IN,
+    "POST /api/v1/transport/car-bookings": BOOKING_WRITE,
+    "GET /api/v1/transport/car-bookings": BOOKING_LIST,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/approve": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
+    "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
+    "GET /api/v1/transport/car-trips": BOOKING_LIST,
 }
 
 
@@ -199,9 +245,12 @@ class World:
     letters: dict[str, int]
     replay_letters: dict[str, int]  # apart from `letters`: a DELETE may run first
     keys: CheckinKeys
+    # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
+    transport: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
+            **self.transport.get(role, {}),
             "desk_id": f"xa-desk-{role}",
             "node_id": f"xa-node-{role}",
             "floor_id": "xa-floor",
@@ -215,6 +264,8 @@ class World:
             "vehicle_id": f"xa-car-{role}",
             "site": "xa-site",
             "trip_id": "K1-0-0600",
+            "service_date": "20261207",
+            "alert_id": "xa-no-alert",
         }
 
 
@@ -318,7 +369,57 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys)
+    transport = await _seed_transport(http, settings)
+    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+
+
+async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
+    """Per role a seat and a car booking of site A's person on site A's pool car; one
+    returned car trip (so trip logs list site A)."""
+    engine = make_engine(settings.database_url)
+    try:
+        # The schedule and the pool cars xa-car-{role} are _seed's; one more car for a trip log.
+        trip = await future_trip(engine)
+        await add_vehicle(engine, "xa-car-trips", "poolcar", 5, site="xa-site")
+        out: dict[str, Any] = {}
+        for role in ROLES:
+            r = await http.post(
+                "/api/v1/transport/reservations", json=reservation(trip, f"xa-p-{role}")
+            )
+            assert r.status_code == 201, r.text
+            car = _car_booking(f"xa-p-{role}", f"xa-car-{role}", 1)
+            c = await http.post("/api/v1/transport/car-bookings", json=car)
+            assert c.status_code == 201, c.text
+            out[role] = {
+                "reservation_id": str(r.json()["id"]),
+                "car_booking_id": str(c.json()["id"]),
+                "trip_id": trip.trip_id,
+                "service_date": trip.service_date,
+                "from_stop": trip.stops[0],
+            }
+        c = await http.post(
+            "/api/v1/transport/car-bookings", json=_car_booking("xa-p-admin", "xa-car-trips", 0)
+        )
+        await http.post(f"/api/v1/transport/car-bookings/{c.json()['id']}/approve")
+        async with engine.begin() as conn:
+            now = datetime.now(UTC)
+            assert await record_pickup(conn, c.json()["id"], "xa-car-trips", now) == "picked_up"
+            assert await record_return(conn, c.json()["id"], "xa-car-trips", now) == "returned"
+    finally:
+        await engine.dispose()
+    return out
+
+
+def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
+    start = _day(days, 23) if days else datetime.now(UTC) + timedelta(minutes=1)
+    body = {
+        "vehicle_id": car,
+        "purpose": "Dinas",
+        "destination": "Balikpapan",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(minutes=30)).isoformat(),
+    }
+    return body if person is None else {**body, "person_id": person}
 
 
 def _car(vehicle_id: str, n: int) -> dict[str, Any]:
@@ -359,6 +460,11 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/booking-sensor-matrix": {**frame, "building": "xa-bld"},
         "GET /api/v1/analytics/heatmap": {**frame, "building": "xa-bld"},
         "GET /api/v1/transport/trips/{trip_id}": {"date": _weekday(1)},
+        "GET /api/v1/transport/trip-finder": {"from_stop": "HA-BLOK-A", "date": _weekday(1)},
+        "GET /api/v1/transport/pool-cars/free": {"from": start.isoformat(), "to": end.isoformat()},
+        "GET /api/v1/analytics/transport/ridership": frame,
+        "GET /api/v1/analytics/transport/routes": frame,
+        "GET /api/v1/analytics/transport/pool-cars": frame,
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -392,6 +498,10 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
         "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
         "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
+        "POST /api/v1/transport/reservations": {
+            **reservation(_other_trip(world, role), f"xa-p-{role}"),
+        },
+        "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":
@@ -403,6 +513,12 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
     elif body is not None:
         request["json"] = body
     return request
+
+
+def _other_trip(world: World, role: str) -> TripRef:
+    # The seeded trip again: who may ask is the matter here (then "one per person": a 409).
+    seeded = world.transport[role]
+    return TripRef(seeded["trip_id"], seeded["service_date"], (seeded["from_stop"],), ())
 
 
 def _judge(expected: str, status: int, body: str, role: str) -> str | None:

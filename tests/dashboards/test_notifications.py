@@ -51,3 +51,25 @@ async def test_the_bell_counts_lists_and_marks_a_booking_confirmation_read(
         await expect(
             page.get_by_test_id("notif-list").locator("li.notif-item").first
         ).to_contain_text("Desk L1-D02 booked")
+
+
+async def test_preferences_are_changed_from_the_bell_panel(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with running_ruang(tmp_path) as ruang:
+        page = await ruang.page(browser, "p-ayu")
+        await page.goto("/me?lang=en")
+        await page.get_by_test_id("notif-bell").click()
+        await page.get_by_text("Notification settings").click()
+        reminders = page.get_by_role("checkbox", name="Check-in reminders")
+        await expect(reminders).to_be_checked()
+        await reminders.uncheck()
+        await page.select_option("#notif-lang", "en")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#notif-prefs-status")).to_have_text("Settings saved.")
+
+        mine = {"Authorization": f"Bearer {ruang.token('p-ayu', 'asn')}"}
+        r = await ruang.admin.get("/api/v1/me/notification-preferences", headers=mine)
+        assert r.json()["language"] == "en"
+        assert r.json()["email_off_kinds"] == ["booking_reminder"]
+        assert r.json()["email_enabled"] is True

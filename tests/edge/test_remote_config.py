@@ -156,3 +156,16 @@ def test_restart_needed_only_for_cold_keys(tmp_path: Path) -> None:
     assert store.decide(1, {"building_tz": "Asia/Jakarta"}, base).restart
     # Pushing a cold key with its current value changes nothing: no restart.
     assert not store.decide(1, {"building_tz": base.building_tz}, base).restart
+
+
+def test_a_pushed_vehicle_section_is_accepted_and_applied_by_a_restart(tmp_path: Path) -> None:
+    base = EdgeSettings(node_id="shuttle-07", state_dir=tmp_path)
+    store = RemoteConfigStore(tmp_path)
+    vehicle = {"vehicle": "shuttle-07", "kind": "shuttle",
+               "readers": [{"id": "door-1", "port": "/dev/ttyUSB1"}]}  # fmt: skip
+    decision = store.decide(1, {"vehicle": vehicle}, base)
+    assert decision.error is None and decision.restart
+    assert decision.settings is not None and decision.settings.vehicle is not None
+    assert decision.settings.vehicle.readers[0].id == "door-1"
+    bad = store.decide(2, {"vehicle": {"vehicle": "shuttle-07", "kind": "tram"}}, base)
+    assert bad.settings is None and bad.error is not None and "vehicle" in bad.error

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.settings import ConfigError, load_edge_settings
+from edge.settings import ConfigError, EdgeSettings, load_edge_settings
 
 GOOD = """
 node_id: ikn-a1-l1
@@ -58,3 +58,24 @@ def test_invalid_config_is_refused_with_where_and_why(
 def test_missing_config_file_says_which(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_edge_settings(tmp_path / "nope.yaml")
+
+
+def test_a_vehicle_node_names_its_vehicle_and_door_readers_and_refuses_duplicates() -> None:
+    from edge.vehicle_config import VehicleConfig
+
+    s = EdgeSettings(
+        node_id="shuttle-07",
+        vehicle={
+            "vehicle": "shuttle-07",
+            "readers": [{"id": "door-1", "port": "socket://127.0.0.1:7000"}],
+        },
+    )  # type: ignore[arg-type]
+    assert s.vehicle is not None and s.vehicle.kind == "shuttle"
+    assert s.vehicle.readers[0].port == "socket://127.0.0.1:7000"
+    with pytest.raises(ValueError, match="unique"):
+        VehicleConfig(
+            vehicle="v",
+            readers=[{"id": "d", "port": "/dev/a"}, {"id": "d", "port": "/dev/b"}],  # type: ignore[list-item]
+        )
+    with pytest.raises(ValueError):
+        VehicleConfig(vehicle="bad id/with slash")

@@ -14,6 +14,7 @@ from firmware_bridge.deskunit import (
     REJECT_REASONS,
     Ack,
     BadgeRead,
+    Beep,
     ButtonPressed,
     Capability,
     Frame,
@@ -39,13 +40,14 @@ printable = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_s
 uids = st.sampled_from([4, 7, 10]).flatmap(lambda n: st.binary(min_size=n, max_size=n))
 
 messages: st.SearchStrategy[Message] = st.one_of(
-    st.builds(Hello, u8, u8, u8, st.builds(Capability, st.integers(0, 15)), printable),
+    st.builds(Hello, u8, u8, u8, st.builds(Capability, st.integers(0, 31)), printable),
     st.builds(Heartbeat, st.integers(0, 0xFFFFFFFF)),
     st.builds(PresenceChanged, st.booleans()),
     st.builds(BadgeRead, uids),
     st.builds(ButtonPressed, u8, st.booleans()),
     st.builds(LedSet, u8, u8, u8, st.sampled_from(LedPattern), st.integers(0, 0xFFFF)),
     st.just(RequestHello()),
+    st.builds(Beep, st.integers(1, 8), st.integers(10, 5000)),
     st.builds(Ack, u8),
     st.builds(Nack, u8, st.sampled_from(NackReason)),
 )

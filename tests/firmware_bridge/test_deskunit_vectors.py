@@ -15,6 +15,7 @@ from firmware_bridge.crc import crc16_ccitt_false
 from firmware_bridge.deskunit import (
     Ack,
     BadgeRead,
+    Beep,
     ButtonPressed,
     Capability,
     Frame,
@@ -43,6 +44,7 @@ MESSAGES: dict[str, Message] = {
     "button": ButtonPressed(1, long_press=True),
     "ledset": LedSet(0, 255, 0, LedPattern.PULSE, 30),
     "requesthello": RequestHello(),
+    "beep": Beep(2, 100),
     "ack": Ack(3),
     "nack": Nack(0x20, NackReason.BAD_CRC),
 }
@@ -71,7 +73,7 @@ def test_doc_has_a_vector_for_every_message_type_and_no_unknown_rows() -> None:
     assert set(VECTORS) == set(MESSAGES)
     assert {type(m) for m in MESSAGES.values()} == {
         Hello, Heartbeat, PresenceChanged, BadgeRead, ButtonPressed, LedSet, RequestHello,
-        Ack, Nack,
+        Beep, Ack, Nack,
     }  # fmt: skip
 
 

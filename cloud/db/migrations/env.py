@@ -16,6 +16,9 @@ from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_notifications,
     models_rooms,
     models_transport,
+    models_transport_live,
+    models_transport_rides,
+    models_transport_seats,
 )
 from cloud.db.models import Base
 

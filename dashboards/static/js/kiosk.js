@@ -1,5 +1,6 @@
-// Lobby kiosk (/kiosk): free desks per floor, a shuttle panel and a clock, read from 3 m.
-// No login and no personal data: it only calls the public availability API (counts).
+// Lobby kiosk (/kiosk): free desks per floor, the next shuttle departures and a clock, read from 3 m.
+// No login and no personal data: it only calls the public availability API (counts, and
+// departures from the stops near the building with live ETAs, full/delayed/cancelled).
 // It must never go blank on a lobby wall: on an API error it keeps the last data and
 // says how old it is. Without ?lang= it alternates Bahasa Indonesia and English.
 import { api, el, page } from "./common.js";
@@ -81,20 +82,62 @@ function departs(value) {
   return Number.isNaN(at) ? value : hhmm(new Date(at));
 }
 
+/** What the rider needs at a glance: cancelled, late (by how much), full, or on time. */
+function statusCells(s) {
+  const out = [];
+  if (s.status === "cancelled") {
+    out.push(el("span", { class: "pill alarm", dataset: { flag: "cancelled" } }, tr("kiosk.shuttles.cancelled")));
+  } else if (s.status === "delayed") {
+    out.push(el("span", { class: "pill warning", dataset: { flag: "delayed" } },
+      tr("kiosk.shuttles.delayed", { min: Math.round((s.delay_s || 0) / 60) })));
+  } else {
+    out.push(el("span", { class: "pill ok", dataset: { flag: s.live ? "on_time" : "scheduled" } },
+      tr(s.live ? "kiosk.shuttles.on_time" : "kiosk.shuttles.scheduled")));
+  }
+  if (s.full && s.status !== "cancelled") {
+    out.push(" ", el("span", { class: "pill alarm", dataset: { flag: "full" } }, tr("kiosk.shuttles.full")));
+  }
+  return out;
+}
+
+/** Minutes until the expected departure, counted against the time of the data. */
+function minutesAway(s) {
+  const at = Date.parse(s.expected_at || s.scheduled_at);
+  const ref = Date.parse(data.generated_at);
+  if (Number.isNaN(at) || Number.isNaN(ref)) return null;
+  return Math.max(0, Math.round((at - ref) / 60000));
+}
+
 function renderShuttles() {
   const shuttles = data?.shuttles || [];
+  const alerts = document.getElementById("kiosk-shuttle-alerts");
+  alerts.replaceChildren(...(data?.shuttle_alerts || []).map((text) =>
+    el("li", { class: "kiosk-alert" }, tr("kiosk.shuttles.alert", { text }))));
+  if (!data) return;
   if (!shuttles.length) {
-    // Transport is not connected yet: say so plainly instead of an empty table.
-    shuttleList.replaceChildren(el("p", { class: "kiosk-placeholder", "data-testid": "shuttle-placeholder" },
-      tr("kiosk.shuttles.placeholder")));
+    shuttleList.replaceChildren(el("p", { class: "kiosk-placeholder", "data-testid": "shuttle-none" },
+      tr("kiosk.shuttles.none")));
     return;
   }
-  shuttleList.replaceChildren(el("table", { class: "shuttle-table" },
-    el("thead", {}, el("tr", {}, ["route", "stop", "departs"].map((k) =>
+  shuttleList.replaceChildren(el("table", { class: "shuttle-table", "data-testid": "shuttle-table" },
+    el("thead", {}, el("tr", {}, ["route", "stop", "departs", "status"].map((k) =>
       el("th", { scope: "col" }, tr(`kiosk.shuttles.${k}`))))),
-    el("tbody", {}, shuttles.slice(0, 6).map((s) => el("tr", {},
-      el("td", {}, s.route ?? "—"), el("td", {}, s.stop ?? "—"),
-      el("td", { class: "departs" }, s.departs_at ? departs(s.departs_at) : "—"))))));
+    el("tbody", {}, shuttles.slice(0, 8).map((s) => {
+      const cancelled = s.status === "cancelled";
+      const minutes = cancelled ? null : minutesAway(s);
+      const moved = !cancelled && s.expected_at && departs(s.expected_at) !== departs(s.scheduled_at);
+      return el("tr", { dataset: { trip: s.trip, stop: s.stop_id, status: s.status, full: String(Boolean(s.full)) } },
+        el("td", {}, el("span", { class: "route-badge", style: s.route_color ? `border-color: #${s.route_color}` : undefined }, s.route ?? "—"),
+          s.headsign ? el("span", { class: "headsign" }, `→ ${s.headsign}`) : null),
+        el("td", {}, s.stop ?? "—"),
+        // The expected time is the big one; the timetable's shows struck through when it moved.
+        el("td", { class: "departs", "data-testid": "shuttle-expected" },
+          cancelled ? departs(s.scheduled_at) : departs(s.expected_at || s.scheduled_at),
+          moved ? el("span", { class: "was" }, departs(s.scheduled_at)) : null,
+          minutes === null ? null : el("span", { class: "in-min" },
+            minutes ? tr("kiosk.shuttles.in_min", { min: minutes }) : tr("kiosk.shuttles.now"))),
+        el("td", { class: "status" }, statusCells(s)));
+    }))));
 }
 
 function applyLanguage() {

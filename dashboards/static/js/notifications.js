@@ -71,3 +71,42 @@ readAll.addEventListener("click", async () => {
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshCount(); });
 setInterval(refreshCount, POLL_MS);
 refreshCount();
+
+// Preferences: language of emails and of this list, email on/off, and per kind.
+const prefsBox = document.getElementById("notif-prefs");
+const prefsForm = document.getElementById("notif-prefs-form");
+const kindsBox = document.getElementById("notif-kinds");
+const prefsStatus = document.getElementById("notif-prefs-status");
+
+async function loadPrefs() {
+  try {
+    const prefs = await api("/api/v1/me/notification-preferences");
+    prefsForm.elements.language.value = prefs.language;
+    prefsForm.elements.email_enabled.checked = prefs.email_enabled;
+    kindsBox.replaceChildren(kindsBox.querySelector("legend"), ...prefs.kinds.map((kind) =>
+      el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "kind", value: kind, checked: !prefs.email_off_kinds.includes(kind) }),
+        ` ${t(`notif.kind.${kind}`)}`)));
+  } catch (error) {
+    prefsStatus.textContent = t("common.error", { detail: error.message });
+  }
+}
+
+prefsBox.addEventListener("toggle", () => { if (prefsBox.open) loadPrefs(); });
+prefsForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const boxes = [...prefsForm.querySelectorAll("input[name=kind]")];
+  try {
+    await api("/api/v1/me/notification-preferences", {
+      method: "PUT",
+      body: {
+        language: prefsForm.elements.language.value,
+        email_enabled: prefsForm.elements.email_enabled.checked,
+        email_off_kinds: boxes.filter((b) => !b.checked).map((b) => b.value),
+      },
+    });
+    prefsStatus.textContent = t("notif.prefs.saved");
+  } catch (error) {
+    prefsStatus.textContent = t("common.error", { detail: error.message });
+  }
+});

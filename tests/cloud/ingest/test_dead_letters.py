@@ -27,6 +27,7 @@ from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
 from launch import devservers
 from ruang import contract
+from ruang.mqtt_wire import Incoming
 from tests.cloud.binding_helpers import bind
 from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 from tests.helpers import auth_headers
@@ -69,11 +70,9 @@ async def drop_poison_trigger(engine: AsyncEngine) -> None:
             await conn.execute(text("DROP TRIGGER poison_guard"))
 
 
-def wire(message: contract.Message, qos: int = 0) -> aiomqtt.Message:
-    """The message as paho hands it to the ingestor (QoS 0: no broker ack involved)."""
-    return aiomqtt.Message(
-        contract.topic_for(message), contract.encode(message), qos, False, 0, None
-    )
+def wire(message: contract.Message, qos: int = 0) -> Incoming:
+    """The message as the session hands it to the ingestor (QoS 0: no broker ack involved)."""
+    return Incoming(contract.topic_for(message), contract.encode(message), qos, 0)
 
 
 async def stored_ids(engine: AsyncEngine, ids: list[str]) -> dict[str, int]:

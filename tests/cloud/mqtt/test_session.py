@@ -17,6 +17,7 @@ import pytest
 from cloud.mqtt.session import MqttSession
 from cloud.settings import CloudSettings
 from ruang import contract
+from ruang.mqtt_wire import Incoming
 from ruang.tls import client_tls_context
 from tests.cloud.fleet.test_broker_credentials import (
     CLOUD_PASSWORD,
@@ -54,7 +55,7 @@ async def test_the_session_connects_over_mqtts_with_the_cloud_account_and_receiv
     settings = base.model_copy(
         update={"mqtt_url": f"mqtts://localhost:{broker.tls_port}", "mqtt_ca_file": pki.ca}
     )
-    received: list[aiomqtt.Message] = []
+    received: list[Incoming] = []
     session = MqttSession(settings, received.append, contract.CLOUD_SUBSCRIPTIONS)
     session.start()
     try:
@@ -85,7 +86,7 @@ async def test_the_session_connects_over_mqtts_with_the_cloud_account_and_receiv
             async for message in peer.messages:
                 assert message.topic.value == contract.topic_for(command)
                 break
-        assert received[0].topic.value == contract.topic_for(heartbeat)
+        assert received[0].topic == contract.topic_for(heartbeat)
     finally:
         await session.stop()
 

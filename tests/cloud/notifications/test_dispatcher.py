@@ -172,11 +172,16 @@ async def test_preferences_pick_the_language_and_switch_email_off_per_kind(
     ]
 
 
-async def test_without_smtp_email_is_skipped_and_in_app_remains(engine: AsyncEngine) -> None:
+async def test_without_smtp_email_is_skipped_and_in_app_remains(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     async with engine.begin() as conn:
         await notify(conn, person_id="p-ayu", kind="booking_confirmed", data=BOOKED)
     sender = dispatcher(engine, None, Clock())
     assert not sender.email_enabled
+    sender.start()  # says so at start-up
+    await sender.stop()
+    assert "no RUANG_SMTP_URL, email is off (in-app only)" in caplog.text
     await sender.deliver_due()
     assert await statuses(engine) == [("skipped", 0, "email channel disabled (no RUANG_SMTP_URL)")]
     async with engine.connect() as conn:
@@ -319,3 +324,58 @@ async def test_the_dispatcher_task_delivers_after_commit(
     finally:
         await sender.stop()
     assert len(smtp.messages) == 1
+
+
+async def test_the_running_dispatcher_waits_out_a_server_outage(
+    engine: AsyncEngine, smtp: SmtpSink
+) -> None:
+    sender = dispatcher(engine, smtp, Clock(), notify_poll_s=0.05, notify_backoff_base_s=0.05)
+    sender._clock = lambda: datetime.now(UTC)
+    smtp.stop()
+    sender.start()
+    try:
+        async with engine.begin() as conn:
+            for i in range(5):
+                await notify(
+                    conn,
+                    person_id="p-ayu",
+                    kind="booking_confirmed",
+                    data={**BOOKED, "desk_id": f"D-{i}"},
+                    dedup_key=f"o{i}",
+                )
+        for _ in range(600):  # until every delivery has failed at least once
+            if all(a >= 1 and s == "pending" for s, a, _ in await statuses(engine)):
+                break
+            await asyncio.sleep(0.02)
+        assert all(a >= 1 and s == "pending" for s, a, _ in await statuses(engine))
+        smtp.start()
+        for _ in range(600):  # until the log says sent (it is written after the server's 250)
+            if {s for s, _, _ in await statuses(engine)} == {"sent"}:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await sender.stop()
+    assert sorted(r.message["Subject"] for r in smtp.messages) == [
+        f"Pemesanan meja D-{i} dikonfirmasi" for i in range(5)
+    ]
+    assert {s for s, _, _ in await statuses(engine)} == {"sent"}
+
+
+async def test_a_malformed_address_gives_up_at_once_without_holding_up_the_rest(
+    engine: AsyncEngine, smtp: SmtpSink
+) -> None:
+    data = {
+        "host": "Ayu",
+        "place": "Gedung A",
+        "starts_at": BOOKED["starts_at"],
+        "ends_at": BOOKED["ends_at"],
+    }
+    async with engine.begin() as conn:
+        await notify_address(
+            conn, address="tamu@@example.com", kind="visitor_invitation", data=data
+        )
+        await notify_address(conn, address="tamu@example.com", kind="visitor_invitation", data=data)
+    await dispatcher(engine, smtp, Clock()).deliver_due()
+    [(bad, attempts, error), sent] = await statuses(engine)
+    assert (bad, attempts) == ("gave_up", 1) and error and "cannot build" in error
+    assert sent[0] == "sent" and len(smtp.messages) == 1

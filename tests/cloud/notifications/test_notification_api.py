@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pydantic import SecretStr
+
 from cloud.bookings.autorelease import release_no_shows
-from cloud.bookings.checkins import apply_checkout, check_in_booking
+from cloud.bookings.checkins import apply_checkout, check_in_booking, walk_up
 from cloud.bookings.reminders import remind_before_deadline
 from cloud.settings import CloudSettings
+from launch.smtp_sink import SmtpSink
 from ruang import contract
 from tests.cloud.booking_helpers import booking, seed, slot
-from tests.cloud.conftest import RunningCloud
+from tests.cloud.conftest import RunningCloud, eventually, start_cloud
 from tests.helpers import auth_headers
 
 
@@ -120,3 +123,40 @@ async def test_the_delivery_log_is_for_admins_only(
         headers=auth_headers(settings, "p-citra", ("facility_manager",)),
     )
     assert r.status_code == 403
+
+
+async def test_the_cloud_app_mails_a_booking_confirmation_through_its_smtp_server(
+    settings: CloudSettings, smtp: SmtpSink
+) -> None:
+    async with start_cloud(settings.model_copy(update={"smtp_url": SecretStr(smtp.url)})) as cloud:
+        assert cloud.app.state.notifications.email_enabled
+        await seed(cloud, settings)
+        r = await cloud.http.post("/api/v1/bookings", json=booking("L1-D01", "p-ayu", slot(1)))
+        assert r.status_code == 201, r.text
+
+        async def logged_sent() -> bool:
+            # The log is written after the server's 250, so this comes last.
+            r = await cloud.http.get("/api/v1/notifications/deliveries", params={"status": "sent"})
+            return [d["kind"] for d in r.json()] == ["booking_confirmed"]
+
+        await eventually(logged_sent)
+    [got] = smtp.messages
+    assert got.rcpt_tos == ["ayu@example.go.id"]
+    assert got.message["Subject"] == "Pemesanan meja L1-D01 dikonfirmasi"
+
+
+async def test_a_booking_displaced_by_an_offline_walk_up_is_told_why(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
+    await seed(cloud, settings)
+    r = await cloud.http.post("/api/v1/bookings", json=booking("L1-D03", "p-ayu", slot(1)))
+    held = r.json()
+    at = datetime.fromisoformat(held["starts_at"].replace("Z", "+00:00"))
+    async with cloud.app.state.engine.begin() as conn:
+        created, changed = await walk_up(conn, "L1-D03", "p-budi", at, at, "ikn-node-1")
+        assert created is not None and changed
+    ayu = auth_headers(settings, "p-ayu", ("asn",))
+    r = await cloud.http.get("/api/v1/me/notifications", params={"lang": "en"}, headers=ayu)
+    newest = r.json()["items"][0]
+    assert newest["kind"] == "booking_released"
+    assert "someone checked in at the desk while it was offline" in newest["body"]

@@ -96,3 +96,27 @@ async def test_badge_reads_go_to_the_desk_and_presence_is_decided_then_published
             assert ("presence", "L1-08", True) in events.seen
             # Taps are the node's to decide: the driver publishes nothing for them.
             assert not _of(out, contract.CheckIn) and not _of(out, contract.TapRefused)
+
+
+async def test_beeps_go_only_to_a_unit_that_announced_a_buzzer() -> None:
+    from firmware_bridge.deskunit import Beep
+    from simulators.riders import door_reader
+
+    async with door_reader("RU-DR-000009") as reader, DeskUnitSimulator() as desk_unit:
+        drivers = [
+            DeskUnitDriver(DeskUnitConfig(desk=name, port=sim.path), "edge-d1", [].append,
+                           Recorded(), backoff=FAST)
+            for name, sim in (("door-1", reader), ("L1-08", desk_unit))
+        ]  # fmt: skip
+        async with running(drivers[0]), running(drivers[1]):
+
+            async def online() -> bool:
+                return all(d.state.online for d in drivers)
+
+            await eventually(online, timeout=5, what="both units online")
+            assert await drivers[0].beep(Beep(2, 80))
+            # A desk unit has no buzzer: nothing is sent, and it is not an error on the line.
+            assert not await drivers[1].beep(Beep(2, 80))
+    assert reader.beeps == [Beep(2, 80)]
+    assert desk_unit.beeps == []
+    assert not any(type(f.message) is Beep for f in desk_unit.received)

@@ -7,7 +7,7 @@ dispatcher in cloud/notifications/dispatcher.py works from); a person's language
 and email opt-outs live in `notification_preferences`.
 
 Revision ID: 0020
-Revises: 0011
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ Lines are built with cloud/bookings/ics.py's folding and escaping. A person's
 subscription URL is `{public_base_url}/api/v1/calendar/{token}.ics`: the token is
 32 random bytes (URL-safe base64), only its SHA-256 is stored, a new one can be made
 at any time and each can be revoked. The feed lists that person's desk and room
-bookings from 30 days back to 90 days ahead (shuttle seat reservations join it when
-cloud/transport has them).
+bookings and shuttle seat reservations (cloud/transport/reservations.py; waitlisted
+seats as TENTATIVE) from 30 days back to 90 days ahead.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cloud.bookings.ics import PRODID, _utc, escape_text, fold
 from cloud.bookings.reads import desk_places, list_bookings
 from cloud.bookings.schemas import BookingPublic
-from cloud.db.tables import CALENDAR_TOKENS, ROOMS
+from cloud.db.tables import CALENDAR_TOKENS, RESERVATIONS, ROOMS, TRIP_SEATS
 from cloud.errors import NotFound
 from cloud.rooms.reads import list_room_bookings, person_exists
 from cloud.rooms.schemas import RoomBookingPublic
 
 _STATUS = {"booked": "CONFIRMED", "checked_in": "CONFIRMED", "completed": "CONFIRMED"}
+_SEAT_STATUS = {"confirmed": "CONFIRMED", "boarded": "CONFIRMED", "waitlisted": "TENTATIVE"}
+# A trip instance without a stored arrival shows as this long in a calendar.
+SEAT_DEFAULT = timedelta(minutes=30)
 FEED_BACK = timedelta(days=30)
 FEED_AHEAD = timedelta(days=90)
 
@@ -123,8 +126,46 @@ def _desk_events(
     ]
 
 
+async def _seat_events(
+    conn: AsyncConnection, person_id: str, start: datetime, end: datetime, now: datetime
+) -> list[list[str]]:
+    rows = await conn.execute(
+        select(RESERVATIONS, TRIP_SEATS.c.arrives_at)
+        .select_from(
+            RESERVATIONS.outerjoin(
+                TRIP_SEATS,
+                (TRIP_SEATS.c.trip_id == RESERVATIONS.c.trip_id)
+                & (TRIP_SEATS.c.service_date == RESERVATIONS.c.service_date),
+            )
+        )
+        .where(
+            RESERVATIONS.c.person_id == person_id,
+            RESERVATIONS.c.walk_on.is_(False),
+            RESERVATIONS.c.departs_at >= start,
+            RESERVATIONS.c.departs_at < end,
+        )
+        .order_by(RESERVATIONS.c.departs_at)
+        .limit(5000)
+    )
+    events = []
+    for r in rows:
+        ends = r.arrives_at if r.arrives_at and r.arrives_at > r.departs_at else None
+        events.append(
+            [
+                f"UID:seat-{r.id}@ruang",
+                f"DTSTAMP:{_utc(now)}",
+                f"DTSTART:{_utc(r.departs_at)}",
+                f"DTEND:{_utc(ends or r.departs_at + SEAT_DEFAULT)}",
+                f"SUMMARY:{escape_text(f'Shuttle {r.trip_id}')}",
+                f"LOCATION:{escape_text(r.from_stop)}",
+                f"STATUS:{_SEAT_STATUS.get(r.status, 'CANCELLED')}",
+            ]
+        )
+    return events
+
+
 async def person_feed(conn: AsyncConnection, person_id: str, now: datetime) -> str:
-    """The person's desk and room bookings around now as one calendar."""
+    """The person's desk and room bookings and shuttle seats around now as one calendar."""
     start, end = now - FEED_BACK, now + FEED_AHEAD
     desks = await list_bookings(conn, person=person_id, start=start, end=end, limit=5000)
     places = await desk_places(conn, [b.desk_id for b in desks])
@@ -132,6 +173,7 @@ async def person_feed(conn: AsyncConnection, person_id: str, now: datetime) -> s
     names = await room_names(conn, [b.room_id for b in rooms])
     events = _desk_events(desks, places, now)
     events += [room_event(b, names.get(b.room_id, b.room_id), now) for b in rooms]
+    events += await _seat_events(conn, person_id, start, end, now)
     return _calendar(events, "PUBLISH")
 
 

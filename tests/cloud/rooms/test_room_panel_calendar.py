@@ -12,7 +12,10 @@ from cloud.db.tables import SITES
 from cloud.rooms.panel import CHECKIN_PREFIX, panel_key
 from cloud.settings import CloudSettings
 from tests.cloud.booking_helpers import booking, seed, slot
+from cloud.transport.gtfs_export import sample_zip
+from cloud.transport.gtfs_import import import_gtfs
 from tests.cloud.conftest import RunningCloud
+from tests.cloud.transport.seat_helpers import future_trip, reservation
 from tests.helpers import auth_headers
 
 from .room_helpers import ROOM_L, ROOM_S, at, body
@@ -96,10 +99,14 @@ async def test_book_now_from_the_panel_ends_and_check_in_by_panel_or_qr(
     assert schedule["checkin_url"].endswith(f"/room-checkin/{ROOM_S}?k={qr_key}")
 
 
-async def test_calendar_url_lists_desk_and_room_bookings_until_revoked(
+async def test_calendar_url_lists_desk_room_and_shuttle_bookings_until_revoked(
     cloud: RunningCloud, settings: CloudSettings
 ) -> None:
     await seed(cloud, settings)
+    await import_gtfs(cloud.app.state.engine, sample_zip())
+    trip = await future_trip(cloud.app.state.engine)
+    seat = await cloud.http.post("/api/v1/transport/reservations", json=reservation(trip, "p-ayu"))
+    assert seat.status_code == 201, seat.text
     ayu = auth_headers(settings, "p-ayu", ("asn",))
     desk = await cloud.http.post("/api/v1/bookings", json=booking("L1-D01", "p-ayu", slot(days=1)))
     assert desk.status_code == 201, desk.text
@@ -117,7 +124,15 @@ async def test_calendar_url_lists_desk_and_room_bookings_until_revoked(
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     cal = icalendar.Calendar.from_ical(feed.text)
     uids = {str(e["UID"]) for e in cal.walk("VEVENT")}
-    assert uids == {f"booking-{desk.json()['id']}@ruang", f"room-booking-{room.json()['id']}@ruang"}
+    assert uids == {
+        f"booking-{desk.json()['id']}@ruang",
+        f"room-booking-{room.json()['id']}@ruang",
+        f"seat-{seat.json()['id']}@ruang",
+    }
+    shuttle = next(e for e in cal.walk("VEVENT") if str(e["UID"]).startswith("seat-"))
+    assert str(shuttle["SUMMARY"]) == f"Shuttle {trip.trip_id}"
+    assert str(shuttle["LOCATION"]) == trip.stops[0]
+    assert shuttle.decoded("DTEND") > shuttle.decoded("DTSTART")
     assert "Sprint" in {str(e["SUMMARY"]) for e in cal.walk("VEVENT")}
 
     assert (await cloud.http.delete("/api/v1/me/calendar-token", headers=ayu)).status_code == 204

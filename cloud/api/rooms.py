@@ -153,32 +153,40 @@ async def _owned(store: BookingStoreDep, user: CurrentUser, booking_id: int) -> 
 
 
 @router.post(
-    "/room-bookings/{booking_id}/cancel", response_model=RoomBookingPublic, responses=_WRITE_ERRORS
+    "/room-bookings/{room_booking_id}/cancel",
+    response_model=RoomBookingPublic,
+    responses=_WRITE_ERRORS,
 )
-async def cancel(booking_id: RowId, store: BookingStoreDep, user: CurrentUser) -> RoomBookingPublic:
-    await _owned(store, user, booking_id)
-    return await writes.cancel(store, booking_id)
+async def cancel(
+    room_booking_id: RowId, store: BookingStoreDep, user: CurrentUser
+) -> RoomBookingPublic:
+    await _owned(store, user, room_booking_id)
+    return await writes.cancel(store, room_booking_id)
 
 
 @router.post(
-    "/room-bookings/{booking_id}/end", response_model=RoomBookingPublic, responses=_WRITE_ERRORS
+    "/room-bookings/{room_booking_id}/end",
+    response_model=RoomBookingPublic,
+    responses=_WRITE_ERRORS,
 )
 async def end_early(
-    booking_id: RowId, store: BookingStoreDep, user: CurrentUser
+    room_booking_id: RowId, store: BookingStoreDep, user: CurrentUser
 ) -> RoomBookingPublic:
     """Ends a running meeting now; the rest of the slot is free again."""
-    await _owned(store, user, booking_id)
-    return await writes.end_early(store, booking_id)
+    await _owned(store, user, room_booking_id)
+    return await writes.end_early(store, room_booking_id)
 
 
 @router.post(
-    "/room-bookings/{booking_id}/extend", response_model=RoomBookingPublic, responses=_WRITE_ERRORS
+    "/room-bookings/{room_booking_id}/extend",
+    response_model=RoomBookingPublic,
+    responses=_WRITE_ERRORS,
 )
 async def extend(
-    booking_id: RowId, body: RoomBookingExtend, store: BookingStoreDep, user: CurrentUser
+    room_booking_id: RowId, body: RoomBookingExtend, store: BookingStoreDep, user: CurrentUser
 ) -> RoomBookingPublic:
-    await _owned(store, user, booking_id)
-    return await writes.extend(store, booking_id, body.ends_at)
+    await _owned(store, user, room_booking_id)
+    return await writes.extend(store, room_booking_id, body.ends_at)
 
 
 @router.post("/rooms/{room_id}/checkin", response_model=RoomBookingPublic, responses=_WRITE_ERRORS)

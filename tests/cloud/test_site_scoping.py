@@ -32,6 +32,7 @@ from cloud.db.engine import make_engine
 from cloud.db.models import Desk
 from cloud.db.models_fleet import NodeCredential
 from cloud.ingest import dead_letters
+from cloud.rooms.panel import panel_key
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
 from cloud.transport.poolcars import record_pickup, record_return
@@ -197,6 +198,29 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
     "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
     "GET /api/v1/transport/car-trips": BOOKING_LIST,
+    # Meeting rooms (cloud/api/rooms.py): room states and free rooms carry no names, so
+    # every signed-in person sees every site's (as desk availability); bookings follow
+    # the desks' rules (cloud/rooms/access.py).
+    "GET /api/v1/rooms": row(U, *["A"] * 7),
+    "GET /api/v1/rooms/availability": row(U, *["A"] * 7),
+    "POST /api/v1/room-bookings": BOOKING_WRITE,
+    "POST /api/v1/room-bookings/recurring": BOOKING_WRITE,
+    "GET /api/v1/room-bookings": BOOKING_LIST,
+    "POST /api/v1/room-bookings/{room_booking_id}/cancel": BOOKING_WRITE,
+    "POST /api/v1/room-bookings/{room_booking_id}/end": BOOKING_WRITE,
+    "POST /api/v1/room-bookings/{room_booking_id}/extend": BOOKING_WRITE,
+    # The room's QR key proves presence at the room; anyone signed in may check in there.
+    "POST /api/v1/rooms/{room_id}/checkin": SIGNED_IN,
+    # The door panel: its room key is the credential (no names in what it shows).
+    "GET /api/v1/panel/{room_id}": PUBLIC,
+    "POST /api/v1/panel/{room_id}/book-now": PUBLIC,
+    "POST /api/v1/panel/{room_id}/checkin": PUBLIC,
+    # The calendar feed: its secret token is the credential; an unknown one is a 404.
+    "GET /api/v1/calendar/{token}.ics": row(*["404"] * 8),
+    "POST /api/v1/me/calendar-token": row(U, *["ok"] * 6, "404"),  # admin: not a person
+    "DELETE /api/v1/me/calendar-token": SIGNED_IN,
+    "GET /api/v1/analytics/rooms": MANAGER_LIST,
+    "GET /api/v1/rooms/{room_id}/panel-url": MANAGER_ONE,
 }
 
 
@@ -226,6 +250,10 @@ def _layout(tag: str, slugs: list[str]) -> dict[str, Any]:
                                     {"id": f"{tag}-desk-{s}", "node": f"{tag}-node-{s}"}
                                     for s in slugs
                                 ],
+                                "rooms": [
+                                    {"id": f"{tag}-room-{s}", "name": "Ruang", "capacity": 6}
+                                    for s in slugs
+                                ],
                             }
                         ],
                     }
@@ -247,6 +275,7 @@ class World:
     keys: CheckinKeys
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
+    room_bookings: dict[str, int] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -266,6 +295,9 @@ class World:
             "trip_id": "K1-0-0600",
             "service_date": "20261207",
             "alert_id": "xa-no-alert",
+            "room_id": f"xa-room-{role}",
+            "room_booking_id": str(self.room_bookings[role]),
+            "token": "x" * 43,
         }
 
 
@@ -370,7 +402,22 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+    room_bookings = {}
+    for role in ROLES:
+        r = await http.post(
+            "/api/v1/room-bookings",
+            json={
+                "room_id": f"xa-room-{role}",
+                "person_id": f"xa-p-{role}",
+                "starts_at": start.isoformat(),
+                "ends_at": end.isoformat(),
+            },
+        )
+        assert r.status_code == 201, r.text
+        room_bookings[role] = r.json()["id"]
+    return World(
+        badges, bookings, webhooks, letters, replay_letters, keys, transport, room_bookings
+    )
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
@@ -465,6 +512,11 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/transport/ridership": frame,
         "GET /api/v1/analytics/transport/routes": frame,
         "GET /api/v1/analytics/transport/pool-cars": frame,
+        "GET /api/v1/rooms/availability": {"start": start.isoformat(), "end": end.isoformat()},
+        "GET /api/v1/analytics/rooms": frame,
+        "GET /api/v1/panel/{room_id}": {"k": panel_key(world.keys, f"xa-room-{role}")},
+        "POST /api/v1/panel/{room_id}/book-now": {"k": panel_key(world.keys, f"xa-room-{role}")},
+        "POST /api/v1/panel/{room_id}/checkin": {"k": panel_key(world.keys, f"xa-room-{role}")},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -502,6 +554,24 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
+        "POST /api/v1/room-bookings": {
+            "room_id": f"xa-room-{role}",
+            "person_id": f"xa-p-{role}",
+            "starts_at": start.isoformat(),
+            "ends_at": end.isoformat(),
+        },
+        "POST /api/v1/room-bookings/recurring": {
+            "room_id": f"xa-room-{role}",
+            "person_id": f"xa-p-{role}",
+            "frequency": "weekly",
+            "first_day": week[0],
+            "until": week[1],
+            "start_time": "13:00",
+            "end_time": "15:00",
+        },
+        "POST /api/v1/room-bookings/{room_booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
+        "POST /api/v1/rooms/{room_id}/checkin": {"key": world.keys.key(f"room:xa-room-{role}")},
+        "POST /api/v1/panel/{room_id}/book-now": {"minutes": 15},
     }.get(op)
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":

@@ -16,6 +16,7 @@ import cloud.db.models
 # shared metadata.
 import cloud.db.models_fleet
 import cloud.db.models_notifications
+import cloud.db.models_rooms
 import cloud.db.models_transport
 import cloud.db.models_transport_live
 import cloud.db.models_transport_rides

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.bookings.store import BookingStore
+from cloud.bookings.store import ROOM_TAKEN, BookingStore
 from cloud.db.models_rooms import ACTIVE_ROOM_STATUSES
 from cloud.db.tables import ROOM_BOOKINGS
 from cloud.errors import Conflict, DomainError, Invalid
@@ -35,6 +35,8 @@ from cloud.rooms.schemas import (
 MAX_OCCURRENCES = 366
 # A meeting booked at the panel starts now; these are the lengths on its buttons.
 PANEL_MINUTES = (15, 30, 60)
+# A meeting booked at the panel is shortened to end at the next one, down to this.
+MIN_PANEL_MINUTES = 5
 
 
 def now_utc() -> datetime:
@@ -269,9 +271,25 @@ async def book_now(store: BookingStore, room_id: str, minutes: int) -> RoomBooki
     if minutes not in PANEL_MINUTES:
         raise Invalid(f"book now takes {PANEL_MINUTES} minutes", title="Bad length")
     now = now_utc().replace(microsecond=0)
+    ends = now + timedelta(minutes=minutes)
     async with store.engine.connect() as conn:
         ctx = await room_context(conn, room_id)
-    row = _row(ctx, None, now, now + timedelta(minutes=minutes), now, walk_up=True)
+        upcoming = await conn.scalar(
+            select(ROOM_BOOKINGS.c.starts_at)
+            .where(
+                ROOM_BOOKINGS.c.room_id == room_id,
+                ROOM_BOOKINGS.c.status.in_(ACTIVE_ROOM_STATUSES),
+                ROOM_BOOKINGS.c.starts_at > now,
+                ROOM_BOOKINGS.c.starts_at < ends,
+            )
+            .order_by(ROOM_BOOKINGS.c.starts_at)
+            .limit(1)
+        )
+    if upcoming is not None:
+        if upcoming - now < timedelta(minutes=MIN_PANEL_MINUTES):
+            raise Conflict("the next meeting starts in a few minutes", title=ROOM_TAKEN)
+        ends = upcoming  # the guard decides if someone books in between meanwhile
+    row = _row(ctx, None, now, ends, now, walk_up=True)
     # Someone stands at the door pressing the button: it counts as checked in.
     row |= {"status": "checked_in", "checked_in_at": now}
     return await _insert(store, ctx, row, confirm=False)

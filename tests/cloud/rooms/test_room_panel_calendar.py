@@ -11,9 +11,9 @@ from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.db.tables import SITES
 from cloud.rooms.panel import CHECKIN_PREFIX, panel_key
 from cloud.settings import CloudSettings
-from tests.cloud.booking_helpers import booking, seed, slot
 from cloud.transport.gtfs_export import sample_zip
 from cloud.transport.gtfs_import import import_gtfs
+from tests.cloud.booking_helpers import booking, seed, slot
 from tests.cloud.conftest import RunningCloud
 from tests.cloud.transport.seat_helpers import future_trip, reservation
 from tests.helpers import auth_headers
@@ -138,3 +138,34 @@ async def test_calendar_url_lists_desk_room_and_shuttle_bookings_until_revoked(
     assert (await cloud.http.delete("/api/v1/me/calendar-token", headers=ayu)).status_code == 204
     assert (await cloud.http.get(path)).status_code == 404
     assert (await cloud.http.get("/api/v1/calendar/" + "A" * 43 + ".ics")).status_code == 404
+
+
+async def test_book_now_ends_at_the_next_meeting_and_is_refused_just_before_it(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
+    await seed(cloud, settings)
+    k = panel_key(_keys(cloud), ROOM_S)
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=20)
+    when = (soon.isoformat(), (soon + timedelta(hours=1)).isoformat())
+    assert (
+        await cloud.http.post("/api/v1/room-bookings", json=body(ROOM_S, "p-ayu", when))
+    ).status_code == 201
+    r = await cloud.http.post(
+        f"/api/v1/panel/{ROOM_S}/book-now", params={"k": k}, json={"minutes": 60}
+    )
+    assert r.status_code == 201, r.text
+    assert datetime.fromisoformat(r.json()["ends_at"]) == soon
+
+    near = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=3)
+    close = (near.isoformat(), (near + timedelta(minutes=30)).isoformat())
+    assert (
+        await cloud.http.post("/api/v1/room-bookings", json=body(ROOM_L, "p-ayu", close))
+    ).status_code == 201
+    k_l = panel_key(_keys(cloud), ROOM_L)
+    refused = await cloud.http.post(
+        f"/api/v1/panel/{ROOM_L}/book-now", params={"k": k_l}, json={"minutes": 15}
+    )
+    assert (
+        refused.status_code == 409
+        and refused.json()["title"] == "Room already booked for that time"
+    )

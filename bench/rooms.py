@@ -35,10 +35,10 @@ from typing import Any
 
 import httpx
 
+from bench.targets import check, failures
 from cloud.buildings.layout import BuildingSpec, FloorSpec, Layout, RoomSpec, SiteSpec, ZoneSpec
 from cloud.people.auth import mint_dev_token
 from cloud.settings import CloudSettings
-from bench.targets import check, failures
 from launch import devservers
 
 ROOMS = 100

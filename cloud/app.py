@@ -25,6 +25,7 @@ from cloud.live.hub import DeskChanges, LiveHub
 from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
+from cloud.rooms.noshow import RoomNoShowJob
 from cloud.security_headers import SecurityHeaders
 from cloud.settings import CloudSettings
 from cloud.telemetry.sinks import make_sink
@@ -101,6 +102,7 @@ def create_app(
             settings.autorelease_interval_s,
             timedelta(minutes=settings.booking_reminder_lead_min),
         )
+        room_noshows = RoomNoShowJob(booking_store, settings.autorelease_interval_s)
         # Shuttle seats not boarded by departure go back to the trip and its waitlist.
         seat_job = SeatJob(
             booking_store,
@@ -126,6 +128,7 @@ def create_app(
             engine, settings.visitor_retention_days, settings.visitor_purge_interval_s
         )
         purger.start()
+        room_noshows.start()
         seat_job.start()
         audit_retention = AuditRetention(
             engine, settings.audit_retention_days, settings.audit_purge_interval_s
@@ -143,6 +146,7 @@ def create_app(
             await releaser.stop()
             await reminder.stop()
             await purger.stop()
+            await room_noshows.stop()
             await seat_job.stop()
             await audit_retention.stop()
             await seat_reminder.stop()

@@ -6,11 +6,16 @@ cookie), which enforces the same roles again.
 
 from __future__ import annotations
 
+import segno
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.db.models import FEATURES
+from cloud.errors import NotFound
 from cloud.people.auth import ROLES, session_user
+from cloud.rooms import panel
+from cloud.rooms.reads import room_context
 from dashboards.i18n import LANG_COOKIE, LANGUAGES
 from dashboards.login import safe_next
 from dashboards.web import (
@@ -112,6 +117,47 @@ async def kiosk(request: Request) -> Response:
         user=None,
         kiosk=True,
         page_data={"view": "kiosk", "site": request.query_params.get("site")},
+    )
+
+
+@router.get("/panel/{room_id}", response_class=HTMLResponse)
+async def room_panel(room_id: str, request: Request) -> Response:
+    # The tablet at a room's door: no login; the room's panel key in the URL opens it, and
+    # the panel API it calls checks that key again (cloud/rooms/panel.py).
+    keys: CheckinKeys = request.app.state.checkin_keys
+    key = request.query_params.get("k", "")
+    async with request.app.state.engine.connect() as conn:
+        try:
+            panel.ensure_panel(keys, room_id, key)
+            ctx = await room_context(conn, room_id)
+        except NotFound:
+            return HTMLResponse("room not found", status_code=404)
+    qr = segno.make(panel.checkin_url(keys, room_id), error="m", micro=False)
+    return render(
+        request,
+        "panel.html",
+        user=None,
+        kiosk=True,
+        room_name=ctx.name,
+        qr_svg=qr.svg_inline(scale=5, dark="#0e2233", title=ctx.name),
+        page_data={"view": "panel", "room": room_id, "key": key},
+    )
+
+
+@router.get("/room-checkin/{room_id}", response_class=HTMLResponse)
+async def room_checkin(room_id: str, request: Request) -> Response:
+    # Opened by the room panel's QR code on a phone; the API checks the key and the meeting.
+    user = await page_user(request, ROLES)
+    return render(
+        request,
+        "room_checkin.html",
+        user=user,
+        room_id=room_id,
+        page_data={
+            "view": "room_checkin",
+            "room": room_id,
+            "key": request.query_params.get("k", ""),
+        },
     )
 
 

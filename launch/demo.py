@@ -21,6 +21,8 @@ token:
   facility manager real names;
 - invites two visitors hosted by Ayu Lestari, one arrived and checked in at reception with a
   temporary card, one due now and not arrived yet (launch/demo_visitors.py);
+- books two meeting rooms on floor 1 and prints their door panels' URLs
+  (launch/demo_rooms.py);
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
   and the stops near the site (launch/demo_transport.py);
 - drives the shuttles along their trips and a pool car on an errand, each through its
@@ -56,6 +58,7 @@ from launch.demo_doors import (
     play_door,
     set_up_doors,
 )
+from launch.demo_rooms import set_up_rooms
 from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.demo_visitors import set_up_visitors
 from launch.devservers import free_port
@@ -317,6 +320,7 @@ async def run_demo(
                 transport = await set_up_transport(http)
                 await set_up_doors(http, DEMO_NODE)
                 visits = await set_up_visitors(http)
+                panels = await set_up_rooms(http)
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
             edge_settings = EdgeSettings(
@@ -362,6 +366,8 @@ async def run_demo(
                 "in; sign in as Admin (dev) or with a `reception` token of the site)",
                 flush=True,
             )
+            for room, panel_url in panels.items():
+                print(f"  room panel {panel_url}   ({room}, the tablet at its door)", flush=True)
             print(
                 f"  transport  {transport['trips.txt']} weekday shuttle trips on "
                 f"{transport['routes.txt']} routes (WITA), {len(SHUTTLES)} shuttles: "

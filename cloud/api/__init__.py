@@ -24,6 +24,7 @@ from cloud.api import (
     nodes,
     notifications,
     people,
+    rooms,
     snapshots,
     transport,
     transport_live,
@@ -76,6 +77,11 @@ router.include_router(access_rights.router, prefix="/api/v1", dependencies=[scop
 router.include_router(audit.router, prefix="/api/v1", dependencies=[scoped("security")])
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
+# Meeting rooms: bookings for signed-in people; the door panel by its room key and the
+# calendar feed by its secret token (no sign-in); room analytics for managers.
+router.include_router(rooms.router, prefix="/api/v1")
+router.include_router(rooms.panel_router, prefix="/api/v1")
+router.include_router(rooms.managers_router, prefix="/api/v1", dependencies=MANAGERS)
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).
 router.include_router(transport.router, prefix="/api/v1")
 # Hosts' own visits; reception of a site for today's list and check-in/out (per route).

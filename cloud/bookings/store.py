@@ -4,10 +4,11 @@ The database is what prevents double booking (see migration 0002); the store tur
 the database's refusal into a 409 and keeps contention bounded:
 
 * PostgreSQL: each booking write takes transaction-scoped advisory locks on
-  its desk and person (in key order) before touching `bookings`, so racing
-  requests queue on the lock instead of deadlocking inside the exclusion
-  constraint check; a deadlock or serialisation failure that still happens is
-  retried a few times and then answered with 409, never 500.
+  its desk or meeting room (cloud/rooms/) and person (in key order) before
+  touching the table, so racing requests queue on the lock instead of
+  deadlocking inside the exclusion constraint check; a deadlock or
+  serialisation failure that still happens is retried a few times and then
+  answered with 409, never 500.
 * SQLite: one writer at a time anyway, so writes of this process queue on one
   FIFO asyncio.Lock (fair, unlike busy_timeout polling, which starved writers in
   the measurements); the wait is bounded and answered with 503. New bookings go
@@ -37,6 +38,7 @@ from cloud.errors import Conflict, DomainError, Unavailable
 
 DESK_TAKEN = "Desk already booked for that time"
 PERSON_TAKEN = "You already have a desk for that time"
+ROOM_TAKEN = "Room already booked for that time"
 SQLITE_WRITE_WAIT_S = 10.0
 PG_RETRIES = 4
 # PostgreSQL SQLSTATEs worth retrying: deadlock_detected, serialization_failure.
@@ -62,6 +64,10 @@ def conflict_problem(exc: IntegrityError) -> DomainError | None:
     if "ex_bookings_desk_overlap" in message:
         return Conflict(
             "another active booking holds this desk in that time range", title=DESK_TAKEN
+        )
+    if "ex_room_bookings_overlap" in message:
+        return Conflict(
+            "another active booking holds this room in that time range", title=ROOM_TAKEN
         )
     if "ex_bookings_person_overlap" in message:
         return Conflict(
@@ -134,13 +140,16 @@ class BookingStore:
         *,
         desks: Sequence[str] = (),
         people: Sequence[str] = (),
+        rooms: Sequence[str] = (),
     ) -> T:
         """Runs `fn` in one write transaction; overlaps become Conflict errors."""
         if self.sqlite:
             async with self._sqlite_turn():
                 return await self._attempt(fn, ())
         keys = sorted(
-            {_lock_key("desk", d) for d in desks} | {_lock_key("person", p) for p in people}
+            {_lock_key("desk", d) for d in desks}
+            | {_lock_key("person", p) for p in people}
+            | {_lock_key("room", r) for r in rooms}
         )
         for attempt in range(PG_RETRIES + 1):
             try:

@@ -59,6 +59,7 @@ from cloud.db.tables import BOOKINGS, BUILDINGS, DESKS, FLOORS, PEOPLE, ROOMS, S
 from cloud.errors import NotFound
 from cloud.people import access
 from cloud.people.auth import Principal
+from cloud.rooms.reads import room_booked_now
 
 STATES = ("free", "booked", "checked_in", "occupied", "away", "unavailable")
 
@@ -323,7 +324,7 @@ async def map_rooms(conn: AsyncConnection, where: Sequence[Any]) -> list[MapRoom
     """Rooms matching `where` (clauses on rooms/zones) with their sensor state: one query."""
     rows = (
         await conn.execute(
-            select(ROOMS)
+            select(ROOMS, room_booked_now(datetime.now(UTC)).label("booked"))
             .select_from(ROOMS.join(ZONES, ZONES.c.id == ROOMS.c.zone_id))
             .where(*where)
             .order_by(ROOMS.c.id)
@@ -336,6 +337,8 @@ async def map_rooms(conn: AsyncConnection, where: Sequence[Any]) -> list[MapRoom
             capacity=r.capacity,
             zone=r.zone_id,
             state=None if r.occupied is None else ("occupied" if r.occupied else "free"),
+            booked=bool(r.booked),
+            in_use_not_booked=bool(r.occupied) and not r.booked,
             x=r.x,
             y=r.y,
             w=r.w,

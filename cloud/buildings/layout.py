@@ -104,6 +104,8 @@ class SiteSpec(_Strict):
     one_desk_per_person_per_slot: bool = True
     checkin_grace_min: int = Field(default=15, ge=0)
     away_release_min: int = Field(default=30, ge=0)
+    # Room panels show other agencies' meeting titles only where the site says so.
+    room_panel_titles: bool = False
 
     @field_validator("timezone")
     @classmethod

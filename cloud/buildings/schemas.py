@@ -126,6 +126,10 @@ class MapRoom(BaseModel):
     capacity: int
     zone: str
     state: Literal["occupied", "free"] | None = Field(description="null = no sensor reading")
+    booked: bool = Field(default=False, description="an active room booking holds it now")
+    in_use_not_booked: bool = Field(
+        default=False, description="the radar senses it occupied and nobody booked it"
+    )
     x: float | None
     y: float | None
     w: float | None

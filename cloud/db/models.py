@@ -163,6 +163,8 @@ class Site(Base):
     one_desk_per_person_per_slot: Mapped[bool] = mapped_column(Boolean, default=True)
     checkin_grace_min: Mapped[int] = mapped_column(Integer, default=15)
     away_release_min: Mapped[int] = mapped_column(Integer, default=30)
+    # Room panels show other agencies' meeting titles only where the site says so (0021).
+    room_panel_titles: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Building(Base):

@@ -16,6 +16,7 @@ from cloud.db import (
     models_admin,
     models_fleet,
     models_notifications,
+    models_rooms,
     models_transport,
     models_transport_live,
     models_transport_rides,
@@ -52,6 +53,9 @@ NODE_HEALTH_SAMPLES = cast(Table, models_fleet.NodeHealthSample.__table__)
 PEOPLE = cast(Table, models.Person.__table__)
 PRESENCE_CHANGES = cast(Table, models.PresenceChange.__table__)
 ROOMS = cast(Table, models.Room.__table__)
+ROOM_BOOKINGS = cast(Table, models_rooms.RoomBooking.__table__)
+ROOM_PRESENCE_CHANGES = cast(Table, models_rooms.RoomPresenceChange.__table__)
+CALENDAR_TOKENS = cast(Table, models_rooms.CalendarToken.__table__)
 SITES = cast(Table, models.Site.__table__)
 WEBHOOK_DELIVERIES = cast(Table, models.WebhookDelivery.__table__)
 WEBHOOK_SUBSCRIPTIONS = cast(Table, models.WebhookSubscription.__table__)

@@ -31,6 +31,7 @@ from cloud.ingest.apply_events import EventWrites
 from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
 from cloud.ingest.items import ApplyResult, Envelope, Item, RideApplier, TelemetryBatch
+from cloud.rooms.noshow import record_readings
 from cloud.telemetry import lineprotocol
 from ruang import contract
 
@@ -295,6 +296,8 @@ class Applier:
                 result.rooms_changed.add(room)
         if rows:
             await conn.execute(self._room_occupied, rows)
+            # Same transaction: sensed-hours history and room no-show attendance.
+            await record_readings(conn, rows)
 
     async def _state(
         self, conn: AsyncConnection, msg: contract.NodeState, now: datetime, result: ApplyResult

@@ -123,6 +123,26 @@ KINDS: dict[str, Template] = {
             "Check in at the room panel before {release_at} to keep the room.",
         },
     ),
+    "room_booked": Template(
+        fields=("room", "starts_at", "ends_at"),
+        subject={"id": "Ruang {room} dipesan", "en": "Room {room} booked"},
+        body={
+            "id": "Ruang {room} sudah dipesan untuk rapat Anda dari {starts_at} sampai "
+            "{ends_at}.\nUndangan kalender terlampir. Check-in di panel ruang saat rapat mulai.",
+            "en": "Room {room} is booked for your meeting from {starts_at} to {ends_at}.\n"
+            "The calendar invitation is attached. Check in at the room panel when it starts.",
+        },
+    ),
+    "room_released": Template(
+        fields=("room", "starts_at"),
+        subject={"id": "Pemesanan ruang {room} dilepas", "en": "Room {room} released"},
+        body={
+            "id": "Tidak ada orang terdeteksi di ruang {room} untuk rapat {starts_at}, "
+            "jadi pemesanan dilepas untuk orang lain.",
+            "en": "Nobody was sensed in room {room} for the meeting at {starts_at}, "
+            "so the booking was released to others.",
+        },
+    ),
     "seat_reminder": Template(
         fields=("route", "stop", "departs_at"),
         subject={

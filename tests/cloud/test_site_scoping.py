@@ -34,6 +34,7 @@ from cloud.db.models import Desk
 from cloud.db.models_fleet import NodeCredential
 from cloud.db.tables import ACCESS_CHAINS
 from cloud.ingest import dead_letters
+from cloud.rooms.panel import panel_key
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
 from cloud.transport.poolcars import record_pickup, record_return
@@ -241,6 +242,29 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/visits/{visit_id}/cancel": row(U, *["404"] * 6, "ok"),
     "POST /api/v1/reception/checkin": row(U, *["403"] * 6, "ok"),
     "POST /api/v1/reception/visits/{visit_id}/checkout": row(U, *["403"] * 6, "ok"),
+    # Meeting rooms (cloud/api/rooms.py): room states and free rooms carry no names, so
+    # every signed-in person sees every site's (as desk availability); bookings follow
+    # the desks' rules (cloud/rooms/access.py).
+    "GET /api/v1/rooms": row(U, *["A"] * 7),
+    "GET /api/v1/rooms/availability": row(U, *["A"] * 7),
+    "POST /api/v1/room-bookings": BOOKING_WRITE,
+    "POST /api/v1/room-bookings/recurring": BOOKING_WRITE,
+    "GET /api/v1/room-bookings": BOOKING_LIST,
+    "POST /api/v1/room-bookings/{room_booking_id}/cancel": BOOKING_WRITE,
+    "POST /api/v1/room-bookings/{room_booking_id}/end": BOOKING_WRITE,
+    "POST /api/v1/room-bookings/{room_booking_id}/extend": BOOKING_WRITE,
+    # The room's QR key proves presence at the room; anyone signed in may check in there.
+    "POST /api/v1/rooms/{room_id}/checkin": SIGNED_IN,
+    # The door panel: its room key is the credential (no names in what it shows).
+    "GET /api/v1/panel/{room_id}": PUBLIC,
+    "POST /api/v1/panel/{room_id}/book-now": PUBLIC,
+    "POST /api/v1/panel/{room_id}/checkin": PUBLIC,
+    # The calendar feed: its secret token is the credential; an unknown one is a 404.
+    "GET /api/v1/calendar/{token}.ics": row(*["404"] * 8),
+    "POST /api/v1/me/calendar-token": row(U, *["ok"] * 6, "404"),  # admin: not a person
+    "DELETE /api/v1/me/calendar-token": SIGNED_IN,
+    "GET /api/v1/analytics/rooms": MANAGER_LIST,
+    "GET /api/v1/rooms/{room_id}/panel-url": MANAGER_ONE,
 }
 
 
@@ -270,6 +294,10 @@ def _layout(tag: str, slugs: list[str]) -> dict[str, Any]:
                                     {"id": f"{tag}-desk-{s}", "node": f"{tag}-node-{s}"}
                                     for s in slugs
                                 ],
+                                "rooms": [
+                                    {"id": f"{tag}-room-{s}", "name": "Ruang", "capacity": 6}
+                                    for s in slugs
+                                ],
                             }
                         ],
                     }
@@ -295,6 +323,7 @@ class World:
     visits: dict[str, int] = field(default_factory=dict)
     # Per role: the ref of an open enrolment token for the role's node.
     tokens: dict[str, str] = field(default_factory=dict)
+    room_bookings: dict[str, int] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -322,6 +351,9 @@ class World:
             "chain_node": f"xa-node-{role}",
             "ref": self.tokens.get(role, "0" * 16),
             "visit_id": str(self.visits[role]),
+            "room_id": f"xa-room-{role}",
+            "room_booking_id": str(self.room_bookings[role]),
+            "token": "x" * 43,
         }
 
 
@@ -433,8 +465,31 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
     tokens = await _seed_tokens(http)
+    room_bookings = {}
+    for role in ROLES:
+        r = await http.post(
+            "/api/v1/room-bookings",
+            json={
+                "room_id": f"xa-room-{role}",
+                "person_id": f"xa-p-{role}",
+                "starts_at": start.isoformat(),
+                "ends_at": end.isoformat(),
+            },
+        )
+        assert r.status_code == 201, r.text
+        room_bookings[role] = r.json()["id"]
     return World(
-        badges, bookings, webhooks, letters, replay_letters, keys, transport, grant, visits, tokens
+        badges,
+        bookings,
+        webhooks,
+        letters,
+        replay_letters,
+        keys,
+        transport,
+        grant,
+        visits=visits,
+        tokens=tokens,
+        room_bookings=room_bookings,
     )
 
 
@@ -584,6 +639,11 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/transport/routes": frame,
         "GET /api/v1/analytics/transport/pool-cars": frame,
         "GET /api/v1/access/holidays": {"site_id": "xa-site"},
+        "GET /api/v1/rooms/availability": {"start": start.isoformat(), "end": end.isoformat()},
+        "GET /api/v1/analytics/rooms": frame,
+        "GET /api/v1/panel/{room_id}": {"k": panel_key(world.keys, f"xa-room-{role}")},
+        "POST /api/v1/panel/{room_id}/book-now": {"k": panel_key(world.keys, f"xa-room-{role}")},
+        "POST /api/v1/panel/{room_id}/checkin": {"k": panel_key(world.keys, f"xa-room-{role}")},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -630,6 +690,24 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "POST /api/v1/visits": _visit(),
         "PUT /api/v1/visits/{visit_id}": _visit(),
         "POST /api/v1/reception/checkin": {"visit_id": world.visits[role]},
+        "POST /api/v1/room-bookings": {
+            "room_id": f"xa-room-{role}",
+            "person_id": f"xa-p-{role}",
+            "starts_at": start.isoformat(),
+            "ends_at": end.isoformat(),
+        },
+        "POST /api/v1/room-bookings/recurring": {
+            "room_id": f"xa-room-{role}",
+            "person_id": f"xa-p-{role}",
+            "frequency": "weekly",
+            "first_day": week[0],
+            "until": week[1],
+            "start_time": "13:00",
+            "end_time": "15:00",
+        },
+        "POST /api/v1/room-bookings/{room_booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
+        "POST /api/v1/rooms/{room_id}/checkin": {"key": world.keys.key(f"room:xa-room-{role}")},
+        "POST /api/v1/panel/{room_id}/book-now": {"minutes": 15},
     }.get(op)  # fmt: skip
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":

@@ -33,6 +33,7 @@ BUILDING = "A1"
 # The page's range is inclusive of its last day; the API's `to` is exclusive.
 WEEKS_2 = ("2025-03-03", "2025-03-16")
 WEEK_2 = ("2025-03-10", "2025-03-16")
+WEEK_1 = ("2025-03-03", "2025-03-09")
 _ids = count(1)
 
 
@@ -376,3 +377,60 @@ async def test_a_technician_is_refused_the_new_analytics_endpoints(
         manager = await ruang.page(browser, "p-siti", "facility_manager")
         r = await manager.request.get(f"/api/v1/analytics/releases?{query}")
         assert r.status == 200 and parse_qs(urlparse(r.url).query)["building"] == [BUILDING]
+
+
+async def test_the_rooms_card_shows_the_room_reports_numbers_and_exports_its_csv(
+    tmp_path: Path, browser: Browser
+) -> None:
+    from cloud.db.tables import ROOM_BOOKINGS, ROOM_PRESENCE_CHANGES
+
+    async with running_ruang(tmp_path) as ruang:
+        engine = create_async_engine(ruang.settings.database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    insert(ROOM_BOOKINGS),
+                    [
+                        {"room_id": "A1-L1-R2", "person_id": "p-ayu", "status": s,
+                         "starts_at": at(1, h), "ends_at": at(1, h + 2), "created_at": at(0, 0),
+                         "walk_up": False, "attendees": 3}
+                        for s, h in (("completed", 9), ("no_show", 13))
+                    ],
+                )  # fmt: skip
+                await conn.execute(
+                    insert(ROOM_PRESENCE_CHANGES),
+                    [
+                        {"room_id": "A1-L1-R2", "occupied": o, "ts": at(1, h)}
+                        for o, h in ((True, 9.5), (False, 10.5), (True, 16), (False, 17.5))
+                    ],
+                )
+        finally:
+            await engine.dispose()
+        page = await open_analytics(ruang, browser, WEEK_1)
+        start = f"{WEEK_1[0]}T00:00:00+08:00"
+        end = (datetime.fromisoformat(WEEK_1[1]) + timedelta(days=1)).strftime("%Y-%m-%d")
+        report = (
+            await ruang.admin.get(
+                "/api/v1/analytics/rooms", params={"from": start, "to": f"{end}T00:00:00+08:00"}
+            )
+        ).json()
+        row = {r["room_id"]: r for r in report["rooms"]}["A1-L1-R2"]
+        assert (row["booked_hours"], row["sensed_hours"], row["sensed_unbooked_hours"]) == (
+            2.0, 2.5, 1.5,
+        )  # fmt: skip
+        cells = page.locator('#a-rooms tr[data-room="A1-L1-R2"] [data-field]')
+        values = {
+            await cells.nth(i).get_attribute("data-field"): await cells.nth(i).get_attribute(
+                "data-value"
+            )
+            for i in range(await cells.count())
+        }
+        assert values == {
+            "booked_hours": "2", "sensed_hours": "2.5", "sensed_unbooked_hours": "1.5",
+            "no_shows": "1", "right_size": "too_big",
+        }  # fmt: skip
+        async with page.expect_download() as info:
+            await page.get_by_test_id("csv-rooms").click()
+        text = Path(await (await info.value).path()).read_text()
+        rows = {r["room_id"]: r for r in csv.DictReader(io.StringIO(text))}
+        assert rows["A1-L1-R2"]["sensed_unbooked_hours"] == "1.5"

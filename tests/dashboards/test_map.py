@@ -103,8 +103,9 @@ async def test_a_room_sensor_reading_changes_the_room_on_an_open_map(
 
         target = parse_broker_url(ruang.broker.url)
         async with aiomqtt.Client(target.host, target.port) as client:
+            # Occupied with no booking: the map says "in use, not booked".
             for present, state, said in (
-                (True, "occupied", "Ruang terpakai"),
+                (True, "in_use_not_booked", "Ruang terpakai tanpa pemesanan"),
                 (False, "free", "Ruang kosong"),
             ):
                 msg = contract.RoomPresence(

@@ -437,6 +437,23 @@ function renderMatrix(body, rows, zoneName) {
         MATRIX_KINDS.map((k) => valueCell(k, r[k], fmtNumber(r[k])))))))));
 }
 
+/** Meeting rooms: booked vs sensed hours, in use without a booking, no-shows, right-sizing. */
+function renderRooms(body, report) {
+  if (!report.rooms.length) { empty(body); return; }
+  const cols = ["booked_hours", "sensed_hours", "sensed_unbooked_hours", "no_shows"];
+  body.replaceChildren(el("div", { class: "table-wrap" }, el("table", { class: "compact", "data-testid": "rooms-table" },
+    el("thead", {}, el("tr", {},
+      el("th", { scope: "col" }, t("analytics.rooms.room")),
+      cols.map((c) => el("th", { scope: "col", class: "num" }, t(`analytics.rooms.${c}`))),
+      el("th", { scope: "col" }, t("analytics.rooms.size")))),
+    el("tbody", {}, report.rooms.map((r) => el("tr", { dataset: { room: r.room_id } },
+      el("th", { scope: "row" }, `${r.name} (${fmtNumber(r.capacity)})`),
+      cols.map((c) => valueCell(c, r[c], fmtNumber(r[c], c === "no_shows" ? 0 : 1))),
+      el("td", { dataset: { field: "right_size", value: r.right_size } },
+        t(`analytics.rooms.size.${r.right_size}`, {
+          mean: r.mean_attendees === null ? "—" : fmtNumber(r.mean_attendees, 1) }))))))));
+}
+
 function renderUnderused(body, rows, zoneName) {
   if (!rows.length) return empty(body);
   const chart = hBars({
@@ -486,6 +503,8 @@ async function load(state) {
     daily: card("daily", { csv: { path: util, query: q.daily, file: `utilisation-daily_${stamp}.csv` } }),
     matrix: card("matrix", { csv: { path: "/api/v1/analytics/booking-sensor-matrix", query: q.matrix, file: `booking-sensor-matrix_${stamp}.csv` },
                              png: `booking-sensor-matrix_${stamp}` }),
+    rooms: card("rooms", { csv: { path: "/api/v1/analytics/rooms", query: { from: range.from, to: range.to },
+                                  file: `rooms_${stamp}.csv` } }),
     underused: card("underused", { csv: { path: util, query: q.underused, file: `underused-zones_${stamp}.csv` },
                                    png: `underused-zones_${stamp}` }),
   };
@@ -499,7 +518,7 @@ async function load(state) {
     el("div", { class: "chart-grid two" }, cards.noshow.section, cards.releases.section),
     cards.daily.section,
     // Full width: their tables have many columns and long zone names.
-    cards.matrix.section, cards.underused.section);
+    cards.matrix.section, cards.underused.section, cards.rooms.section);
 
   // One request per report; each card fills (or fails) on its own.
   const requests = {
@@ -509,6 +528,7 @@ async function load(state) {
     releases: api("/api/v1/analytics/releases", { query: q.releases }),
     matrix: api("/api/v1/analytics/booking-sensor-matrix", { query: q.matrix }),
     underused: api(util, { query: q.underused }),
+    rooms: api("/api/v1/analytics/rooms", { query: { from: range.from, to: range.to } }),
   };
   const fill = async (key, promise, draw) => {
     const { section, body, buttons } = cards[key];
@@ -532,6 +552,7 @@ async function load(state) {
     fill("daily", requests.daily, (b, d) => renderDaily(b, d.rows)),
     fill("matrix", requests.matrix, (b, d) => renderMatrix(b, d.rows, zoneName)),
     fill("underused", requests.underused, (b, d) => renderUnderused(b, d.rows, zoneName)),
+    fill("rooms", requests.rooms, renderRooms),
   ]);
   if (mine !== generation) return;
   root.dataset.state = "ready";

@@ -236,7 +236,13 @@ function deskCell(desk, x, y) {
     "aria-hidden": "true" }, document.createTextNode(t(`map.letter.${desk.state}`))));
 }
 
-function roomState(room) { return room.state || "unknown"; }
+// "In use, not booked" (radar senses people, no booking) and "booked, nobody yet" are
+// the room states a facility manager acts on; otherwise the sensor's reading.
+function roomState(room) {
+  if (room.in_use_not_booked) return "in_use_not_booked";
+  if (room.booked && room.state !== "occupied") return "booked";
+  return room.state || "unknown";
+}
 
 function roomCell(room) {
   const state = roomState(room);

@@ -99,6 +99,8 @@ async def test_map_shows_each_state_with_counts(
         "capacity": 8,
         "zone": "A1-L1-Z1",
         "state": None,
+        "booked": False,
+        "in_use_not_booked": False,
         "x": 2.0,
         "y": 9.8,
         "w": 5.0,

@@ -21,6 +21,11 @@ token:
   facility manager real names;
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
   and the stops near the site (launch/demo_transport.py);
+- backfills three weeks of simulated office history (check-ins, presence, meetings on all
+  three floors) through MQTT, so the analytics open on weeks of data
+  (launch/demo_history.py);
+- keeps floors 2 and 3 alive with a light publisher per floor node speaking the same
+  contract (launch/demo_history.py), beside floor 1's full edge agent;
 - drives the shuttles along their trips and a pool car on an errand, each through its
   own vehicle edge agent reading a simulated GPS on a pty (launch/demo_fleet.py), so
   the kiosk's departures and the dispatcher's map move on their own.
@@ -42,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from launch.demo_history import floor_plans, live_floor, run_history
 from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.devservers import free_port
 
@@ -252,9 +258,8 @@ async def run_demo(
     for old in data_dir.glob("*.sqlite3*"):
         old.unlink()
     port = http_port or free_port()
-    unavailable = {
-        desk.id for _, _, desk in load_layout(SAMPLE_LAYOUT).desks() if desk.mode == "unavailable"
-    }
+    layout = load_layout(SAMPLE_LAYOUT)
+    unavailable = {desk.id for _, _, desk in layout.desks() if desk.mode == "unavailable"}
 
     async with contextlib.AsyncExitStack() as stack:
         mqtt_url = os.environ.get("RUANG_MQTT_URL")
@@ -341,7 +346,17 @@ async def run_demo(
                 "mints a bearer token)",
                 flush=True,
             )
+            print(
+                f"  analytics  {url}/analytics   (three weeks of simulated history, loading now)",
+                flush=True,
+            )
             print("Press Ctrl-C to stop.", flush=True)
+            tg.create_task(
+                run_history(mqtt_url, layout, list(badges.values())), name="history"
+            )
+            for plan in floor_plans(layout):
+                if plan.node != DEMO_NODE:
+                    tg.create_task(live_floor(mqtt_url, plan, speed), name=f"floor {plan.node}")
             await agent.uplink.connected.wait()
             await _signed_snapshot(agent)
             usable = [d for d in floor.sims if d not in unavailable]

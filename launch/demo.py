@@ -351,9 +351,7 @@ async def run_demo(
                 flush=True,
             )
             print("Press Ctrl-C to stop.", flush=True)
-            tg.create_task(
-                run_history(mqtt_url, layout, list(badges.values())), name="history"
-            )
+            tg.create_task(run_history(mqtt_url, layout, list(badges.values())), name="history")
             for plan in floor_plans(layout):
                 if plan.node != DEMO_NODE:
                     tg.create_task(live_floor(mqtt_url, plan, speed), name=f"floor {plan.node}")

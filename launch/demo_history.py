@@ -40,6 +40,8 @@ HISTORY_WEEKS = 3
 HISTORY_SEED = 13
 # QoS 1 publishes in flight at once: enough to keep the broker busy, bounded memory.
 WINDOW = 200
+# Messages per second the demo's backfill is paced at (see `publish_all`).
+DEMO_RATE = 200.0
 
 
 def floor_plans(layout: Layout) -> list[FloorPlan]:
@@ -89,22 +91,41 @@ class Backfilled:
     seconds: float
 
 
-async def publish_all(client: aiomqtt.Client, messages: list[contract.Message]) -> None:
-    """Publishes `messages` in order, QoS 1, at most WINDOW awaiting the broker's ack."""
-    for start in range(0, len(messages), WINDOW):
-        chunk = messages[start : start + WINDOW]
+async def publish_all(
+    client: aiomqtt.Client, messages: list[contract.Message], rate: float | None = None
+) -> None:
+    """Publishes `messages` in order, QoS 1, at most WINDOW awaiting the broker's ack.
+
+    `rate` (messages/s) paces them as a node's backlog drain is paced: the cloud
+    then writes them in short transactions beside the live traffic and the API,
+    and a broker that gives its subscribers only seconds to acknowledge
+    (the embedded amqtt) is never handed more than the cloud commits in time.
+    """
+    step = WINDOW if rate is None else max(1, min(WINDOW, int(rate / 10)))
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for start in range(0, len(messages), step):
+        if rate is not None:
+            delay = began + start / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        chunk = messages[start : start + step]
         # gather starts the publishes in list order, so the broker receives them in order.
         await asyncio.gather(*(client.publish(_topic(m), contract.encode(m), qos=1) for m in chunk))
 
 
 async def backfill(
-    mqtt_url: str, messages: list[contract.Message], *, client_id: str = "ruang-demo-history"
+    mqtt_url: str,
+    messages: list[contract.Message],
+    *,
+    client_id: str = "ruang-demo-history",
+    rate: float | None = None,
 ) -> Backfilled:
     """Publishes the history to the broker; returns what was sent and how long it took."""
     began = time.monotonic()
     async with _client(mqtt_url, client_id, inflight=WINDOW) as client:
         client.pending_calls_threshold = WINDOW  # a full window is expected, not a warning
-        await publish_all(client, messages)
+        await publish_all(client, messages, rate)
     events = sum(1 for m in messages if contract.is_event(m))
     return Backfilled(len(messages), events, time.monotonic() - began)
 
@@ -137,7 +158,7 @@ async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backf
         f"as {len(messages)} messages through MQTT; analytics fill in as they land",
         flush=True,
     )
-    done = await backfill(mqtt_url, messages)
+    done = await backfill(mqtt_url, messages, rate=DEMO_RATE)
     print(
         f"  history    published {done.messages} messages ({done.events} events) "
         f"in {done.seconds:.1f} s",

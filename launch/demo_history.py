@@ -147,9 +147,15 @@ def demo_history(
     return [d for d in days if not is_holiday(d, closed)], messages
 
 
-async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backfilled:
-    """The demo's backfill, with what it does said on the console."""
+async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backfilled | None:
+    """The demo's backfill, with what it does said on the console.
+
+    A failed backfill (the broker went away) is said and left at that: the demo
+    without its past is still a demo, so it must not stop the live parts.
+    """
     from zoneinfo import ZoneInfo
+
+    import aiomqtt
 
     today = datetime.now(ZoneInfo(layout.site.timezone)).date()
     days, messages = demo_history(layout, badges, today)
@@ -158,7 +164,11 @@ async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backf
         f"as {len(messages)} messages through MQTT; analytics fill in as they land",
         flush=True,
     )
-    done = await backfill(mqtt_url, messages, rate=DEMO_RATE)
+    try:
+        done = await backfill(mqtt_url, messages, rate=DEMO_RATE)
+    except (aiomqtt.MqttError, OSError) as exc:
+        print(f"  history    not loaded: {exc}", flush=True)
+        return None
     print(
         f"  history    published {done.messages} messages ({done.events} events) "
         f"in {done.seconds:.1f} s",
@@ -170,12 +180,30 @@ async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backf
 async def live_floor(
     mqtt_url: str, plan: FloorPlan, speed: float, *, day_s: float = 9 * 3600.0
 ) -> None:
-    """A floor without an edge agent, kept alive as its node would: see the module docstring."""
+    """A floor without an edge agent, kept alive as its node would: see the module docstring.
+
+    A lost broker connection is retried (with a new birth sequence), never raised:
+    the other parts of the demo go on.
+    """
+    import aiomqtt
+
+    bdseq = int(time.time())  # grows from one demo run to the next, as a node's would
+    while True:
+        try:
+            await _live_session(mqtt_url, plan, speed, day_s, bdseq)
+        except aiomqtt.MqttError as exc:
+            log.warning("floor %s lost the broker (%s); reconnecting", plan.node, exc)
+            bdseq += 1
+            await asyncio.sleep(2.0)
+
+
+async def _live_session(
+    mqtt_url: str, plan: FloorPlan, speed: float, day_s: float, bdseq: int
+) -> None:
     import aiomqtt
 
     from simulators.scenario import office_day
 
-    bdseq = int(time.time())  # grows from one demo run to the next, as a node's would
     death = contract.NodeState(node=plan.node, online=False, bdseq=bdseq)
     will = aiomqtt.Will(
         contract.state_topic(plan.node), contract.encode(death), contract.STATE_QOS, True

@@ -45,6 +45,7 @@ def main() -> int:
         edge_load,
         events,
         faults,
+        history,
         ingest,
         osdp,
         outbox,
@@ -72,6 +73,7 @@ def main() -> int:
         "dashboards": dashboards.run,
         "transport": transport.run,
         "seats": seats.run,
+        "history": history.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

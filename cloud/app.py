@@ -9,9 +9,11 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from cloud.admin.audit import AuditRetention
 from cloud.api import router
 from cloud.bookings.autorelease import AutoReleaser
 from cloud.bookings.qrcheckin import CheckinKeys
+from cloud.bookings.reminders import CheckinReminder
 from cloud.bookings.store import BookingStore
 from cloud.buildings.layout import apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
@@ -20,6 +22,7 @@ from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.ingest.pipeline import Ingestor
 from cloud.integrations.webhooks import WebhookDispatcher
 from cloud.live.hub import DeskChanges, LiveHub
+from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
 from cloud.security_headers import SecurityHeaders
@@ -29,6 +32,7 @@ from cloud.transport.live import LiveService
 from cloud.transport.noshow import SeatJob
 from cloud.transport.rides import RideWrites
 from cloud.transport.seat_facts import capacity_rule
+from cloud.transport.seat_notices import SeatReminder
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +93,38 @@ def create_app(
         desk_changes = DeskChanges(snapshots.desks_changed, live.announce)
         app.state.desk_changes = desk_changes
         releaser = AutoReleaser(booking_store, settings.autorelease_interval_s, desk_changes)
+        reminder = CheckinReminder(
+            booking_store,
+            settings.autorelease_interval_s,
+            timedelta(minutes=settings.booking_reminder_lead_min),
+        )
         # Shuttle seats not boarded by departure go back to the trip and its waitlist.
         seat_job = SeatJob(
             booking_store,
             settings.seat_job_interval_s,
             timedelta(minutes=settings.seat_noshow_grace_min),
         )
+        seat_reminder = SeatReminder(
+            booking_store,
+            settings.seat_job_interval_s,
+            timedelta(minutes=settings.seat_reminder_lead_min),
+        )
         ingestor.start()
         webhooks = WebhookDispatcher(settings, engine)
         app.state.webhooks = webhooks
         webhooks.start()
+        notifications = NotificationDispatcher(settings, engine)
+        app.state.notifications = notifications
+        notifications.start()
         snapshots.start()
         releaser.start()
+        reminder.start()
         seat_job.start()
+        audit_retention = AuditRetention(
+            engine, settings.audit_retention_days, settings.audit_purge_interval_s
+        )
+        audit_retention.start()
+        seat_reminder.start()
         try:
             yield
         finally:
@@ -111,9 +134,13 @@ def create_app(
             live.close()  # ends the open floor streams first
             await transport_live.stop()
             await releaser.stop()
+            await reminder.stop()
             await seat_job.stop()
+            await audit_retention.stop()
+            await seat_reminder.stop()
             await snapshots.stop()
             await webhooks.stop()
+            await notifications.stop()
             await ingestor.stop()
             await sink.close()
             await engine.dispose()

@@ -115,6 +115,25 @@ class CloudSettings(BaseSettings):
     # Bookings still `booked` after their site's check-in grace become no-shows.
     autorelease_interval_s: float = Field(default=30.0, gt=0)
 
+    # Notifications (cloud/notifications/): the SMTP server emails go through, as
+    # smtp://[user:password@]host[:port] (plain, port 25), smtp+starttls://... (STARTTLS,
+    # port 587) or smtps://... (TLS from the start, port 465). Unset: no email at all,
+    # notifications are in-app only (said at start-up, and in each delivery log row).
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "Ruang <noreply@ruang.invalid>"
+    smtp_timeout_s: float = Field(default=20.0, gt=0)
+    # Retry n of an email waits about base * 2**(n-1) s (jittered, capped at 10 min);
+    # after max attempts the delivery gives up (kept in the log as gave_up).
+    notify_backoff_base_s: float = Field(default=2.0, gt=0)
+    notify_max_attempts: int = Field(default=12, ge=1)
+    notify_poll_s: float = Field(default=0.5, gt=0)
+    # Notifications (bodies, guest addresses) are deleted this long after creation
+    # once nothing is pending for them (docs/privacy.md).
+    notify_retention_days: float = Field(default=90.0, gt=0)
+    # A booking not checked into gets a reminder this long before its no-show deadline.
+    booking_reminder_lead_min: float = Field(default=10.0, gt=0)
+    # A confirmed shuttle seat gets a reminder this long before its departure.
+    seat_reminder_lead_min: float = Field(default=15.0, gt=0)
     # Shuttle seats (cloud.transport.reservations, docs/transport.md "Seat reservations"):
     # a trip with no vehicle planned on it has its route's capacity from this map
     # (route id -> riders; JSON in the environment), else the default.
@@ -129,6 +148,11 @@ class CloudSettings(BaseSettings):
     # A pool car still out this long after its booking's end raises "unreturned"
     # (past its end at all: "overdue").
     poolcar_unreturned_after_h: float = Field(default=2.0, gt=0)
+
+    # Admin audit log (cloud.admin.audit): entries are kept this many days (the security
+    # policy sets it; docs/privacy.md), the purge runs this often.
+    audit_retention_days: int = Field(default=730, ge=1)
+    audit_purge_interval_s: float = Field(default=3600.0, gt=0)
 
     # Where people reach the web app, as printed in the desks' QR check-in codes
     # (`{public_base_url}/checkin/{desk}?k=...`); reprint the codes if it changes.
@@ -176,7 +200,7 @@ class CloudSettings(BaseSettings):
             )
         return self
 
-    @field_validator("influx_url", mode="before")
+    @field_validator("influx_url", "smtp_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `RUANG_INFLUX_URL=` in a .env file means "no InfluxDB", not an empty URL.

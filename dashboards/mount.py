@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from dashboards import STATIC_DIR
+from dashboards import admin as dashboard_admin
 from dashboards import login as dashboard_login
 from dashboards import pages as dashboard_pages
 from dashboards.web import install_page_errors
@@ -21,4 +22,5 @@ def mount(app: FastAPI) -> None:
     install_page_errors(app)
     app.include_router(dashboard_login.router)
     app.include_router(dashboard_pages.router)
+    app.include_router(dashboard_admin.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -30,6 +30,8 @@ SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
 # Office transport: the dispatcher's live map and the operator's figures.
 DISPATCH = ("dispatcher", "facility_manager", "admin")
 RIDERS = ("asn", "guest", "facility_manager", "admin", "dispatcher")
+# Any section of the admin console (dashboards/admin.py SECTIONS decides which).
+ADMIN_CONSOLE = ("facility_manager", "technician", "security", "admin")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ NAV = (
     NavItem("/transport/me", "nav.my_shuttle", RIDERS),
     NavItem("/transport/dispatch", "nav.dispatch", DISPATCH),
     NavItem("/transport/analytics", "nav.transport_analytics", DISPATCH),
+    NavItem("/admin", "nav.admin", ADMIN_CONSOLE),
     NavItem("/kiosk", "nav.kiosk", None),
 )
 
@@ -59,6 +62,8 @@ def home_for(user: Principal) -> str:
         return "/fleet"
     if user.has("dispatcher"):
         return "/transport/dispatch"
+    if user.has("security"):
+        return "/admin/access"
     return "/me"
 
 

@@ -1,9 +1,11 @@
 """The node's doors: their badge allow-list and the audit log of their decisions.
 
 Door controllers (edge/devices/door.py) decide and write every decision to the
-audit log (edge/devices/audit_log.py) before publishing it. This part keeps the
-allow-list they decide from in step with the cloud's signed snapshot (unless a
-file allow-list is configured), prunes the audit log as the cloud acknowledges
+audit log (edge/devices/audit_log.py) before publishing it. This part keeps what
+they decide from in step with the cloud's signed snapshot: the door rights
+(per badge, the windows it opens each cloud-managed door in; docs/access-control.md)
+and, for doors the cloud does not manage, the badge allow-list (unless a file
+allow-list is configured, the documented fallback), prunes the audit log as the cloud acknowledges
 decisions (`audit_ack`), and re-sends, at start, every decision the cloud has
 not acknowledged yet.
 """
@@ -19,6 +21,7 @@ from .devices import Publish
 from .devices.access_policy import AccessPolicy, AllowList, BadgeEntry, load_allow_list
 from .devices.audit_log import AuditLog
 from .devices.door import audit_message_id
+from .devices.door_rights import DoorRights
 from .settings import EdgeSettings
 from .snapshot import SnapshotStore
 
@@ -51,13 +54,22 @@ class Doors:
                 else self._allow_list_from_snapshot() or AllowList(version=0)
             )
             self.policy = AccessPolicy(allow, {}, tz=s.building_tz)
+            self._install_rights()
 
     def snapshot_applied(self) -> None:
-        """A new snapshot is in: doors follow its badges unless a file allow-list rules."""
-        if self.policy is not None and not self._settings().allow_list_file:
+        """A new snapshot is in: doors follow its rights, and its badges unless a file rules."""
+        if self.policy is None:
+            return
+        self._install_rights()
+        if not self._settings().allow_list_file:
             allow = self._allow_list_from_snapshot()
             if allow is not None:
                 self.policy.replace_allow_list(allow)
+
+    def _install_rights(self) -> None:
+        view = self._snapshots.current
+        if self.policy is not None and view is not None:
+            self.policy.replace_rights(DoorRights.of(view.body))
 
     def _allow_list_from_snapshot(self) -> AllowList | None:
         """Doors use the same badge allow-list as desks: the cloud's snapshot."""

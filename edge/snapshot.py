@@ -66,6 +66,8 @@ class SnapshotView:
         entry = self.badges.get(badge)
         if entry is None or (entry.valid_until is not None and now > entry.valid_until):
             return None
+        if entry.valid_from is not None and now < entry.valid_from:
+            return None  # a guest before their visit window
         return entry.person
 
     def booking_at(self, desk: str, now: float) -> contract.SnapshotBooking | None:

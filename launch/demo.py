@@ -28,7 +28,10 @@ token:
   contract (launch/demo_history.py), beside floor 1's full edge agent;
 - drives the shuttles along their trips and a pool car on an errand, each through its
   own vehicle edge agent reading a simulated GPS on a pty (launch/demo_fleet.py), so
-  the kiosk's departures and the dispatcher's map move on their own.
+  the kiosk's departures and the dispatcher's map move on their own;
+- sets up the floor's lobby door with its rights (Otorita IKN may open it), driven by
+  the edge through a simulated OSDP reader: it opens for a permitted badge and refuses
+  another, both in the access log (launch/demo_doors.py).
 
 Every map state appears on floor 1: free, booked, checked in, away, occupied
 (someone at the drop-in desk who never taps) and unavailable (L1-D24).
@@ -47,6 +50,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from launch.demo_doors import (
+    DEMO_DOOR,
+    DEMO_SCBK,
+    PERMITTED,
+    REFUSED,
+    door_config,
+    play_door,
+    set_up_doors,
+)
 from launch.demo_history import floor_plans, live_floor, run_history
 from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.devservers import free_port
@@ -250,12 +262,16 @@ async def run_demo(
     from launch.webapp import serve
     from simulators.floor import SimulatedFloor
     from simulators.ld2410 import LD2410Simulator
+    from simulators.osdp_reader import OsdpReaderSim
 
     if desks < 1:
         raise ValueError("the demo needs at least one desk")
     # A demo starts from an empty building: old state would disagree with the new edge.
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("*.sqlite3*"):
+        old.unlink()
+    # ... and the node's door audit chain goes with the cloud's copy of it.
+    for old in (data_dir / "edge").glob("door_audit.sqlite3*"):
         old.unlink()
     port = http_port or free_port()
     layout = load_layout(SAMPLE_LAYOUT)
@@ -274,6 +290,9 @@ async def run_demo(
             room: await stack.enter_async_context(LD2410Simulator(report_hz=2))
             for room in DEMO_ROOMS
         }
+        reader = OsdpReaderSim(bytes.fromhex(DEMO_SCBK), cp_port=data_dir.resolve() / "rs485")
+        reader.start()
+        stack.callback(reader.stop)
         cloud_settings = CloudSettings(
             database_url=f"sqlite+aiosqlite:///{data_dir.resolve()}/cloud.sqlite3",
             mqtt_url=mqtt_url,
@@ -298,6 +317,7 @@ async def run_demo(
             ) as http:
                 badges = await set_up_building(http, set(floor.sims))
                 transport = await set_up_transport(http)
+                await set_up_doors(http, DEMO_NODE)
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
             edge_settings = EdgeSettings(
@@ -311,6 +331,8 @@ async def run_demo(
                     for room, radar in radars.items()
                 ],
                 snapshot_public_key=public_key,
+                doors=[door_config(reader, data_dir.resolve() / "node.key")],
+                node_key_file=data_dir.resolve() / "node.key",
             )
             agent = EdgeAgent(edge_settings)
             tg.create_task(agent.run(), name="edge")
@@ -342,6 +364,11 @@ async def run_demo(
                 flush=True,
             )
             print(
+                f"  door       {DEMO_DOOR}: opens for {PERMITTED} (Otorita IKN), refuses "
+                f"{REFUSED}: {url}/api/v1/access-log",
+                flush=True,
+            )
+            print(
                 f"  API        {url}/docs   (scripts: `ruang token admin --role admin` "
                 "mints a bearer token)",
                 flush=True,
@@ -363,6 +390,7 @@ async def run_demo(
             tg.create_task(
                 _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key), name="fleet"
             )
+            tg.create_task(play_door(reader, badges, speed), name="door")
 
 
 async def _signed_snapshot(agent: EdgeAgent) -> None:

@@ -387,12 +387,52 @@ class SnapshotBooking(BaseModel):
     status: Literal["booked", "checked_in"] = "booked"
 
 
+# Door rights in a snapshot (docs/access-control.md): per badge and door, the windows it opens in.
+MAX_DOOR_RIGHTS_PER_BADGE = 256
+MAX_WINDOWS_PER_DOOR = 64
+MAX_DOORS_PER_NODE = 256
+# One window: [start, end) in Unix seconds, already resolved by the cloud from weekly
+# schedules, the site's time zone and its holidays, so the node needs no calendar.
+DoorWindow = tuple[Timestamp, Timestamp]
+
+
+class SnapshotDoorRight(BaseModel):
+    """A badge may open `door` at any instant inside one of `windows` ([start, end), Unix s)."""
+
+    model_config = _MODEL_CONFIG
+
+    door: DeviceId
+    windows: tuple[DoorWindow, ...] = Field(default=(), max_length=MAX_WINDOWS_PER_DOOR)
+
+
+class SnapshotDoor(BaseModel):
+    """A door of the node whose rights the cloud manages (the badges' `doors` decide it).
+
+    Anti-passback (optional): a granted badge at this door moves from `zone_from`
+    into `zone_to`; with `anti_passback` the node refuses a badge it last saw
+    enter a zone other than `zone_from` (it is already inside) until
+    `anti_passback_reset_s` have passed since then.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    door: DeviceId
+    zone_from: DeviceId | None = None
+    zone_to: DeviceId | None = None
+    anti_passback: bool = False
+    anti_passback_reset_s: Int32 = 12 * 3600
+
+
 class SnapshotBadge(BaseModel):
     model_config = _MODEL_CONFIG
 
     badge: BadgeRef
     person: Text64
     valid_until: Timestamp | None = None
+    # Additive (door rights): not usable before this instant (a guest's visit window).
+    valid_from: Timestamp | None = None
+    # The doors (of `SnapshotBody.doors`) this badge opens and when; empty: none of them.
+    doors: tuple[SnapshotDoorRight, ...] = Field(default=(), max_length=MAX_DOOR_RIGHTS_PER_BADGE)
 
 
 class SnapshotVehicle(BaseModel):
@@ -476,6 +516,10 @@ class SnapshotBody(BaseModel):
     trips: tuple[SnapshotTrip, ...] = Field(default=(), max_length=2_000)
     seats: tuple[SnapshotSeat, ...] = Field(default=(), max_length=100_000)
     car_bookings: tuple[SnapshotCarBooking, ...] = Field(default=(), max_length=2_000)
+    # Door nodes (docs/access-control.md): the node's doors whose rights the cloud manages.
+    # A door listed here opens only for a badge with a window for it in `badges[].doors`;
+    # a door not listed keeps the node's local allow-list and schedule (older clouds).
+    doors: tuple[SnapshotDoor, ...] = Field(default=(), max_length=MAX_DOORS_PER_NODE)
 
 
 class Snapshot(_Payload):
@@ -495,9 +539,18 @@ def canonical_json(body: SnapshotBody) -> bytes:
     """The exact bytes a snapshot signature covers."""
     import json
 
-    return json.dumps(
-        body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    data = body.model_dump(mode="json")
+    # The door-rights fields are left out at their defaults, so the bytes of a body
+    # without door rights are those an older cloud signed and an older node checks:
+    # snapshots keep verifying across the upgrade in both directions.
+    if not data["doors"]:
+        del data["doors"]
+    for badge in data["badges"]:
+        if badge["valid_from"] is None:
+            del badge["valid_from"]
+        if not badge["doors"]:
+            del badge["doors"]
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class BacklogRate(_Payload):

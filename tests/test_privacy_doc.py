@@ -14,7 +14,10 @@ import cloud.db.models
 
 # Imported for their side effect too: they register the fleet and transport tables on the
 # shared metadata.
+import cloud.db.models_access
+import cloud.db.models_admin
 import cloud.db.models_fleet
+import cloud.db.models_notifications
 import cloud.db.models_transport
 import cloud.db.models_transport_live
 import cloud.db.models_transport_rides

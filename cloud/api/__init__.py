@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cloud.api import (
+    access_rights,
     analytics,
     analytics_transport,
+    audit,
     bookings,
     checkin,
     dead_letters,
@@ -20,6 +22,7 @@ from cloud.api import (
     me,
     node_config,
     nodes,
+    notifications,
     people,
     snapshots,
     transport,
@@ -63,7 +66,13 @@ router.include_router(transport_network.router, prefix="/api/v1")
 router.include_router(webhooks.router, prefix="/api/v1", dependencies=ADMINS)
 # Dead letters hold raw payloads (badge ids among them): admins only.
 router.include_router(dead_letters.router, prefix="/api/v1", dependencies=ADMINS)
+# The caller's own notifications and preferences; the delivery log checks admin per route.
+router.include_router(notifications.router, prefix="/api/v1")
 router.include_router(snapshots.router, prefix="/api/v1")
+# Door rights and the access log (who opened which door): the security role of the site.
+router.include_router(access_rights.router, prefix="/api/v1", dependencies=[scoped("security")])
+# The audit log of admin actions: admins, and the security role for its sites.
+router.include_router(audit.router, prefix="/api/v1", dependencies=[scoped("security")])
 router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).

@@ -8,10 +8,13 @@ by the node itself and is authorised by the token alone.
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
+from cloud.admin import audit
+from cloud.admin.schemas import TokenPublic
 from cloud.api.scoping import scoped
 from cloud.api_types import Problem
 from cloud.deps import DbDep, SettingsDep
@@ -51,7 +54,20 @@ async def create_enrolment_token(
     await conn.rollback()  # the check's read transaction; the issue needs its own
     async with conn.begin():
         issued = await enrolment.create_token(
-            conn, settings, node_id=body.node_id, ttl_s=body.ttl_s, config=body.config
+            conn,
+            settings,
+            node_id=body.node_id,
+            ttl_s=body.ttl_s,
+            config=body.config,
+            created_by=user.subject,
+        )
+        await audit.record(
+            conn,
+            actor=user,
+            action="enrolment_token.create",
+            target=f"node:{issued.node_id}",
+            detail={"expires_at": issued.expires_at, "settings": sorted(body.config)},
+            site=await _node_site(conn, issued.node_id),
         )
     return TokenIssued(token=issued.token, node_id=issued.node_id, expires_at=issued.expires_at)
 
@@ -92,11 +108,21 @@ async def enroll(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={404: {"model": Problem}},
 )
-async def revoke_node_credentials(node_id: str, conn: DbDep, files: BrokerFilesDep) -> Response:
+async def revoke_node_credentials(
+    node_id: str, conn: DbDep, user: CurrentUser, files: BrokerFilesDep
+) -> Response:
     async with files.lock:
         try:
             async with conn.begin():
                 await enrolment.revoke(conn, node_id)
+                await audit.record(
+                    conn,
+                    actor=user,
+                    action="node_credential.revoke",
+                    target=f"node:{node_id}",
+                    detail={},
+                    site=await _node_site(conn, node_id),
+                )
                 await files.write(conn)
         except OSError as exc:
             raise ProblemError(
@@ -106,6 +132,71 @@ async def revoke_node_credentials(node_id: str, conn: DbDep, files: BrokerFilesD
             ) from exc
         # From the reload on, the revoked password no longer logs in.
         files.reload()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _node_site(conn: DbDep, node_id: str) -> str | None:
+    sites = sorted((await access.node_sites(conn, [node_id])).get(node_id, set()))
+    return sites[0] if sites else None
+
+
+async def _visible(conn: DbDep, user: CurrentUser, rows: list[Any]) -> list[Any]:
+    # A technician sees the tokens of their sites' nodes and the ones they created
+    # (a new node has no site until its desks are placed).
+    if user.is_admin:
+        return rows
+    mine = [r for r in rows if r.created_by == user.subject]
+    theirs = await access.only_nodes(conn, user, rows, lambda r: r.node_id, access.TECHNICIAN_ROLES)
+    keep = {r.token_hash for r in mine} | {r.token_hash for r in theirs}
+    return [r for r in rows if r.token_hash in keep]
+
+
+@admin_router.get("/enrolment-tokens", response_model=list[TokenPublic])
+async def list_enrolment_tokens(conn: DbDep, user: CurrentUser) -> list[TokenPublic]:
+    """The newest tokens (open, used, expired, withdrawn); the tokens themselves are never kept."""
+    now = datetime.now(UTC)
+    rows = await _visible(conn, user, await enrolment.list_tokens(conn))
+    return [
+        TokenPublic(
+            ref=r.token_hash[: enrolment.REF_LENGTH],
+            node_id=r.node_id,
+            state=enrolment.token_state(r, now),
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            used_at=r.used_at,
+            revoked_at=r.revoked_at,
+            created_by=r.created_by,
+        )
+        for r in rows
+    ]
+
+
+@admin_router.delete(
+    "/enrolment-tokens/{ref}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+)
+async def withdraw_enrolment_token(
+    ref: Annotated[str, Path(max_length=64)], conn: DbDep, user: CurrentUser
+) -> Response:
+    """Withdraws an unused token: the node can no longer enrol with it."""
+    row = await enrolment.token_by_ref(conn, ref)
+    if not await _visible(conn, user, [row]):
+        raise ProblemError(
+            404, f"enrolment token {ref!r} is unknown", title="Enrolment token not found"
+        )
+    await conn.rollback()  # the lookup's read transaction; the change needs its own
+    async with conn.begin():
+        await enrolment.withdraw(conn, row.token_hash)
+        await audit.record(
+            conn,
+            actor=user,
+            action="enrolment_token.withdraw",
+            target=f"node:{row.node_id}",
+            detail={"ref": ref},
+            site=await _node_site(conn, row.node_id),
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

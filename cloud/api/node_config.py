@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from cloud.admin import audit, config_text
+from cloud.admin.schemas import ConfigCheck, ConfigChecked
 from cloud.api.params import NodeIdPath
+from cloud.api.snapshots import PublisherDep
 from cloud.api_types import Problem
 from cloud.deps import CommandsDep, DbDep
 from cloud.fleet import node_config
 from cloud.fleet.schemas import DesiredConfig, NodeConfigPut, NodeConfigView, ReportedConfig
 from cloud.mqtt.commands import NotConnected
+from cloud.people import access
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 from ruang import contract
 
@@ -53,7 +58,12 @@ async def _view(conn: DbDep, node: str) -> NodeConfigView:
     },
 )
 async def put_config(
-    node_id: NodeIdPath, body: NodeConfigPut, conn: DbDep, commands: CommandsDep
+    node_id: NodeIdPath,
+    body: NodeConfigPut,
+    conn: DbDep,
+    user: CurrentUser,
+    commands: CommandsDep,
+    snapshots: PublisherDep,
 ) -> NodeConfigView:
     node = _node_id(node_id)
     try:
@@ -64,6 +74,15 @@ async def put_config(
     except ValueError as exc:
         await conn.rollback()
         raise ProblemError(422, str(exc)) from None
+    sites = sorted((await access.node_sites(conn, [node])).get(node, set()))
+    await audit.record(
+        conn,
+        actor=user,
+        action="node_config.push",
+        target=f"node:{node}",
+        detail={"version": want.version, "settings": sorted(want.config)},
+        site=sites[0] if sites else None,
+    )
     try:
         # Retained: a node that is offline now gets it the moment it connects.
         await commands.publish(node_config.push_for(want), retain=True)
@@ -72,6 +91,7 @@ async def put_config(
         await conn.rollback()
         raise ProblemError(503, f"config not sent: {exc}") from exc
     await conn.commit()
+    snapshots.mark_dirty(node)  # the doors it controls (and so its door rights) may have changed
     # 202: the broker has it; the node reports applied/refused with config_status.
     return await _view(conn, node)
 
@@ -79,3 +99,11 @@ async def put_config(
 @router.get("/nodes/{node_id}/config", response_model=NodeConfigView)
 async def get_config(node_id: NodeIdPath, conn: DbDep) -> NodeConfigView:
     return await _view(conn, _node_id(node_id))
+
+
+@router.post("/nodes/{node_id}/config/check", response_model=ConfigChecked)
+async def check_config(node_id: NodeIdPath, body: ConfigCheck, conn: DbDep) -> ConfigChecked:
+    """Parses a hand-written config (JSON or YAML) and lists every problem with its line;
+    nothing is stored or sent."""
+    config, problems = await config_text.check(conn, _node_id(node_id), body.text, body.format)
+    return ConfigChecked(ok=config is not None, config=config, errors=problems)

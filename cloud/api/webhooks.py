@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
+from cloud.admin import audit
 from cloud.api.params import RowId
 from cloud.api_types import Problem
 from cloud.deps import DbDep, EngineDep, SettingsDep
@@ -18,6 +19,7 @@ from cloud.integrations.schemas import (
     WebhookDeliveryPublic,
     WebhookPublic,
 )
+from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -40,7 +42,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     },
 )
 async def subscribe(
-    body: WebhookCreate, engine: EngineDep, settings: SettingsDep
+    body: WebhookCreate, engine: EngineDep, settings: SettingsDep, user: CurrentUser
 ) -> WebhookCreated:
     """Subscribes an endpoint to integration events from now on."""
     await webhooks.ensure_target_allowed(settings, body.url)
@@ -52,6 +54,14 @@ async def subscribe(
             secret=secret,
             kinds=webhooks.valid_kinds(body.kinds),
             now=datetime.now(UTC),
+        )
+        # The URL may carry a token in its query: only scheme, host and path are kept.
+        await audit.record(
+            conn,
+            actor=user,
+            action="webhook.create",
+            target=f"webhook:{row.id}",
+            detail={"url": audit.safe_url(row.url), "kinds": row.kinds},
         )
     return WebhookCreated(
         id=row.id,
@@ -77,11 +87,14 @@ async def list_webhooks(conn: DbDep) -> list[WebhookPublic]:
     response_class=Response,
     responses=_NOT_FOUND,
 )
-async def unsubscribe(webhook_id: RowId, engine: EngineDep) -> Response:
+async def unsubscribe(webhook_id: RowId, engine: EngineDep, user: CurrentUser) -> Response:
     """Deactivates a subscription; its delivery log is kept."""
     async with engine.begin() as conn:
         if not await webhooks.deactivate(conn, webhook_id):
             raise ProblemError(404, f"webhook {webhook_id} is unknown", title="Webhook not found")
+        await audit.record(
+            conn, actor=user, action="webhook.deactivate", target=f"webhook:{webhook_id}", detail={}
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

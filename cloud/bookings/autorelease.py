@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cloud.bookings import notices
 from cloud.bookings.checkins import event_data
 from cloud.bookings.site_rules import DESK_SITE, rules_of
 from cloud.bookings.store import BookingStore
@@ -65,6 +66,7 @@ async def release_no_shows(
             ).first()
             if released is not None:
                 await record_event(conn, "booking.released", event_data(released))
+                await notices.booking_released(conn, released, rules_of(row).timezone)
                 desks.append(released.desk_id)
         return desks
 

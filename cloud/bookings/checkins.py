@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.bookings import notices
 from cloud.bookings.site_rules import desk_rules, end_of_local_day
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BADGES, BOOKINGS, PEOPLE
@@ -250,6 +251,7 @@ async def walk_up(
         for gone in displaced:
             log.info("booking %s on %s displaced by an offline check-in", gone.id, desk)
             await record_event(conn, "booking.released", event_data(gone, node))
+            await notices.booking_released(conn, gone, rules.timezone)
         try:
             async with conn.begin_nested():
                 created = (await conn.execute(stmt)).one()
@@ -303,4 +305,6 @@ async def apply_checkout(conn: AsyncConnection, msg: contract.CheckOut, now: dat
     if updated is None:
         return False
     await record_event(conn, kind, event_data(updated, msg.node))  # type: ignore[arg-type]
+    if updated.status == "released":
+        await notices.booking_released(conn, updated)
     return True

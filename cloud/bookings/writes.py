@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.bookings import notices
 from cloud.bookings.reads import get_booking
 from cloud.bookings.schemas import (
     BookingCreate,
@@ -70,21 +71,37 @@ _INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS)
 _INSERT_BOOKINGS = insert(BOOKINGS).returning(BOOKINGS, sort_by_parameter_order=True)
 
 
+# Not a column: the site's time zone a single booking's confirmation is written in
+# (a weekly series sends none). Carried in the row so the batched writer's shared
+# `one`/`many` functions stay the same objects for every request.
+CONFIRM_TZ = "_confirm_tz"
+
+
+def _values(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != CONFIRM_TZ}
+
+
 async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
     # On SQLite the INSERT is the write transaction's first statement: that takes
     # the write lock at once, so no read snapshot can go stale underneath.
-    created = (await conn.execute(_INSERT_BOOKING, row)).one()
+    created = (await conn.execute(_INSERT_BOOKING, _values(row))).one()
     booking = BookingPublic.model_validate(created._mapping)
-    # Same transaction: the webhook event exists exactly when the booking does.
+    # Same transaction: the webhook event and the confirmation exist exactly when
+    # the booking does.
     await record_event(conn, "booking.created", booking.model_dump(mode="json"))
+    if row.get(CONFIRM_TZ):
+        await notices.booking_confirmed(conn, created, row[CONFIRM_TZ])
     return booking
 
 
 async def _insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[BookingPublic]:
-    created = (await conn.execute(_INSERT_BOOKINGS, rows)).all()
+    created = (await conn.execute(_INSERT_BOOKINGS, [_values(r) for r in rows])).all()
     bookings = [BookingPublic.model_validate(r._mapping) for r in created]
     # Same transaction: each event exists exactly when its booking does.
     await record_events(conn, "booking.created", [b.model_dump(mode="json") for b in bookings])
+    for row, made in zip(rows, created, strict=True):
+        if row.get(CONFIRM_TZ):
+            await notices.booking_confirmed(conn, made, row[CONFIRM_TZ])
     return bookings
 
 
@@ -110,7 +127,10 @@ async def create_booking(
         ctx = await desk_context(conn, body.desk_id, body.person_id)
         check_desk_and_person(ctx)
         check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
-        return _booking_row(ctx, body.starts_at, body.ends_at, now)
+        return {
+            **_booking_row(ctx, body.starts_at, body.ends_at, now),
+            CONFIRM_TZ: ctx.rules.timezone,
+        }
 
     return await store.read_then_insert(
         read, _insert, _insert_many, desks=[body.desk_id], people=[body.person_id]

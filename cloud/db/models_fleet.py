@@ -37,6 +37,9 @@ class EnrolmentToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     used_by_hardware_id: Mapped[str | None] = mapped_column(String(128))
+    # Admin console (0024): who created it, and when it was withdrawn before use.
+    created_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class NodeCredential(Base):

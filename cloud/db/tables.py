@@ -12,13 +12,24 @@ from sqlalchemy import Table
 
 from cloud.db import (
     models,
+    models_access,
+    models_admin,
     models_fleet,
+    models_notifications,
     models_transport,
     models_transport_live,
     models_transport_rides,
     models_transport_seats,
 )
 
+ACCESS_CHAINS = cast(Table, models_access.AccessChain.__table__)
+ACCESS_CHANGES = cast(Table, models_access.AccessChange.__table__)
+ACCESS_DOORS = cast(Table, models_access.AccessDoor.__table__)
+ACCESS_GRANTS = cast(Table, models_access.AccessGrant.__table__)
+ACCESS_GROUPS = cast(Table, models_access.AccessGroup.__table__)
+ACCESS_HOLIDAYS = cast(Table, models_access.AccessHoliday.__table__)
+ACCESS_LOG = cast(Table, models_access.AccessLogEntry.__table__)
+ADMIN_AUDIT = cast(Table, models_admin.AdminAudit.__table__)
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
 BOOKING_SERIES = cast(Table, models.BookingSeries.__table__)
@@ -30,6 +41,9 @@ ENROLMENT_TOKENS = cast(Table, models_fleet.EnrolmentToken.__table__)
 EVENTS = cast(Table, models.Event.__table__)
 FLOORS = cast(Table, models.Floor.__table__)
 INTEGRATION_EVENTS = cast(Table, models.IntegrationEvent.__table__)
+NOTIFICATIONS = cast(Table, models_notifications.Notification.__table__)
+NOTIFICATION_DELIVERIES = cast(Table, models_notifications.NotificationDelivery.__table__)
+NOTIFICATION_PREFERENCES = cast(Table, models_notifications.NotificationPreference.__table__)
 NODES = cast(Table, models.Node.__table__)
 NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
 NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)

@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models_fleet import EnrolmentToken, NodeCredential
-from cloud.errors import DomainError, Gone, Invalid, NotAuthenticated, NotFound
+from cloud.errors import Conflict, DomainError, Gone, Invalid, NotAuthenticated, NotFound
 from cloud.fleet.broker_credentials import hash_password
 from cloud.settings import CloudSettings
 from ruang.contract import ID_PATTERN
@@ -81,6 +81,7 @@ async def create_token(
     ttl_s: float,
     config: dict[str, Any],
     now: datetime | None = None,
+    created_by: str | None = None,
 ) -> IssuedToken:
     now = now or datetime.now(UTC)
     node_id = node_id or new_node_id(settings.enrolment_node_prefix)
@@ -98,6 +99,7 @@ async def create_token(
             config=config,
             created_at=now,
             expires_at=expires_at,
+            created_by=created_by,
         )
     )
     return IssuedToken(token=token, node_id=node_id, expires_at=expires_at)
@@ -107,16 +109,21 @@ async def _refusal(conn: AsyncConnection, hashed: str, now: datetime) -> DomainE
     """Why a token could not be consumed: unknown (401), used or expired (410)."""
     row = (
         await conn.execute(
-            select(EnrolmentToken.used_at, EnrolmentToken.expires_at).where(
-                EnrolmentToken.token_hash == hashed
-            )
+            select(
+                EnrolmentToken.used_at, EnrolmentToken.expires_at, EnrolmentToken.revoked_at
+            ).where(EnrolmentToken.token_hash == hashed)
         )
     ).one_or_none()
     if row is None:
         return NotAuthenticated(
             "no enrolment token matches; ask for a new one", title="Unknown enrolment token"
         )
-    used_at, expires_at = row
+    used_at, expires_at, revoked_at = row
+    if revoked_at is not None:
+        return Gone(
+            f"this token was withdrawn at {revoked_at.isoformat()}; ask for a new one",
+            title="Enrolment token withdrawn",
+        )
     if used_at is not None:
         return Gone(
             f"this token was already used at {used_at.isoformat()}; a token enrols one node once",
@@ -143,6 +150,7 @@ async def enrol(
         .where(
             EnrolmentToken.token_hash == hashed,
             EnrolmentToken.used_at.is_(None),
+            EnrolmentToken.revoked_at.is_(None),
             EnrolmentToken.expires_at > now,
         )
         .values(used_at=now, used_by_hardware_id=hardware_id)
@@ -195,3 +203,61 @@ async def revoke(conn: AsyncConnection, node_id: str, now: datetime | None = Non
         raise NotFound(
             f"node {node_id!r} has no active broker credential", title="No active credential"
         )
+
+
+# --- the admin console's list of tokens -----------------------------------------------------
+
+REF_LENGTH = 16  # hex digits of the token's hash that name it (the token itself is never kept)
+
+
+def token_state(row: Any, now: datetime) -> str:
+    if row.revoked_at is not None:
+        return "withdrawn"
+    if row.used_at is not None:
+        return "used"
+    return "expired" if row.expires_at <= now else "open"
+
+
+async def list_tokens(conn: AsyncConnection, limit: int = 200) -> list[Any]:
+    """Tokens newest first, without their hashes' secrets (a hash prefix names each)."""
+    rows = await conn.execute(
+        select(
+            EnrolmentToken.token_hash,
+            EnrolmentToken.node_id,
+            EnrolmentToken.created_at,
+            EnrolmentToken.expires_at,
+            EnrolmentToken.used_at,
+            EnrolmentToken.revoked_at,
+            EnrolmentToken.created_by,
+        )
+        .order_by(EnrolmentToken.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def token_by_ref(conn: AsyncConnection, ref: str) -> Any:
+    """The token named by `ref` (its hash's first hex digits); 404 when none or ambiguous."""
+    if not re.fullmatch(f"[0-9a-f]{{{REF_LENGTH}}}", ref):
+        raise NotFound(f"enrolment token {ref!r} is unknown", title="Enrolment token not found")
+    rows = (
+        await conn.execute(select(EnrolmentToken).where(EnrolmentToken.token_hash.startswith(ref)))
+    ).all()
+    if len(rows) != 1:
+        raise NotFound(f"enrolment token {ref!r} is unknown", title="Enrolment token not found")
+    return rows[0]
+
+
+async def withdraw(conn: AsyncConnection, token_hash_: str, now: datetime | None = None) -> None:
+    """Withdraws an unused token; used or already withdrawn ones stay as they are (409)."""
+    done = await conn.execute(
+        update(EnrolmentToken)
+        .where(
+            EnrolmentToken.token_hash == token_hash_,
+            EnrolmentToken.used_at.is_(None),
+            EnrolmentToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now or datetime.now(UTC))
+    )
+    if done.rowcount != 1:
+        raise Conflict("this token was already used or withdrawn", title="Token not open")

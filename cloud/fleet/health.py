@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import Building, Floor, Room, Zone
 from cloud.db.tables import (
+    ACCESS_CHAINS,
     CAR_BOOKINGS,
     DEAD_LETTERS,
     DESKS,
@@ -86,11 +87,16 @@ _NODE_ROWS = (
         func.coalesce(_UNITS.c.offline, 0).label("unit_offline"),
         NODE_CONFIGS.c.version.label("desired_config_version"),
         func.coalesce(_DEAD.c.total, 0).label("dead_letters"),
+        ACCESS_CHAINS.c.broken_seq.label("audit_broken_seq"),
+        ACCESS_CHAINS.c.problem.label("audit_problem"),
+        ACCESS_CHAINS.c.gap_since.label("audit_gap_since"),
+        ACCESS_CHAINS.c.verified_seq.label("audit_verified_seq"),
     )
     .outerjoin(_DEVICES, _DEVICES.c.node_id == NODES.c.id)
     .outerjoin(_DEAD, _DEAD.c.node == NODES.c.id)
     .outerjoin(_UNITS, _UNITS.c.node_id == NODES.c.id)
     .outerjoin(NODE_CONFIGS, NODE_CONFIGS.c.node_id == NODES.c.id)
+    .outerjoin(ACCESS_CHAINS, ACCESS_CHAINS.c.node == NODES.c.id)
     .order_by(NODES.c.id)
 )
 # Nodes are not placed in the layout themselves; the desks and rooms they serve are.
@@ -119,6 +125,8 @@ def assess(
     desired_config_version: int | None,
     dead_letters: int = 0,
     clock_skew: bool = False,
+    audit_broken: str | None = None,
+    audit_gap_after: int | None = None,
 ) -> tuple[FleetState, list[FleetReason]]:
     """The node's state (the worst of its reasons) and every reason, worst first."""
     reasons: list[FleetReason] = []
@@ -132,6 +140,17 @@ def assess(
                 code="clock_skew",
                 level="alarm",
                 detail="edge clock outside the accepted window: its messages are refused",
+            )
+        )
+    if audit_broken is not None:
+        # Door decisions that do not chain (cloud/access/chain.py): stored and flagged.
+        reasons.append(FleetReason(code="access_chain_broken", level="alarm", detail=audit_broken))
+    if audit_gap_after is not None:
+        reasons.append(
+            FleetReason(
+                code="access_chain_gap",
+                level="alarm",
+                detail=f"door decision {audit_gap_after + 1} missing from the audit chain",
             )
         )
     if dead_letters:
@@ -280,6 +299,14 @@ def _node(row: RowMapping, placement: tuple[set[str], set[str]] | None) -> dict[
         desired_config_version=row["desired_config_version"],
         dead_letters=int(row["dead_letters"]),
         clock_skew=_clock_skewed(row),
+        audit_broken=(
+            None
+            if row["audit_broken_seq"] is None
+            else f"door decision {row['audit_broken_seq']}: {row['audit_problem']}"
+        ),
+        audit_gap_after=(
+            None if row["audit_gap_since"] is None else int(row["audit_verified_seq"])
+        ),
     )
     return {
         "id": row["id"],

@@ -31,7 +31,8 @@ FleetState = Literal["ok", "warning", "alarm", "offline"]
 class FleetReason(BaseModel):
     code: str = Field(
         description="offline, alarm, clock_offset, outbox_depth, devices_offline, "
-        "desk_units_offline, disk_free, config_pending, poolcar_overdue, poolcar_unreturned"
+        "desk_units_offline, disk_free, config_pending, poolcar_overdue, poolcar_unreturned, "
+        "clock_skew, dead_letters, access_chain_broken, access_chain_gap"
     )
     level: Literal["warning", "alarm", "offline"]
     detail: str

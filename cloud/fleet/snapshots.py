@@ -1,11 +1,13 @@
-"""Signed desk snapshots: what each edge node needs to decide badge taps on its own.
+"""Signed snapshots: what each edge node needs to decide badge taps and door reads on its own.
 
-For every node that serves desks the cloud builds a `contract.SnapshotBody` from
-SQL (the node's desks, the active bookings around today, the badge allow-list,
-the site's grace and away rules), signs it with its snapshot key (ECDSA P-256 /
-SHA-256 over `contract.canonical_json`) and publishes it retained on the node's
-`commands/snapshot` topic. The node verifies it with the public key installed at
-enrolment (`GET /api/v1/snapshot-key`) and keeps deciding from it while offline.
+For every node that serves desks or controls doors whose rights the cloud manages
+(docs/access-control.md) the cloud builds a `contract.SnapshotBody` from SQL (the
+node's desks, the active bookings around today, the badge allow-list, the site's
+grace and away rules, the node's doors and each badge's windows at them), signs it
+with its snapshot key (ECDSA P-256 / SHA-256 over `contract.canonical_json`) and
+publishes it retained on the node's `commands/snapshot` topic. The node verifies
+it with the public key installed at enrolment (`GET /api/v1/snapshot-key`) and
+keeps deciding from it while offline.
 
 A node a vehicle is bound to gets the vehicle sections instead of desks (its
 trips, seats, car bookings: cloud/transport/vehicle_snapshot.py).
@@ -33,12 +35,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cloud.access.rights import NodeDoorRights, configured_doors, door_nodes, node_door_rights
 from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, rules_of
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
-from cloud.db.tables import BOOKINGS, DESKS
+from cloud.db.tables import ACCESS_DOORS, BOOKINGS, DESKS, NODE_CONFIGS, SITES
 from cloud.errors import DomainError, NotFound
 from cloud.mqtt.commands import CommandSender, NotConnected
 from cloud.people.auth import load_or_create_dev_key
@@ -110,10 +113,23 @@ def next_version(previous: int | None, now: float) -> int:
 
 
 async def nodes_with_desks(conn: AsyncConnection) -> list[str]:
-    """Every node that gets a snapshot: those serving desks, and those riding in a vehicle."""
+    """Every node that gets a snapshot: those serving desks, those controlling managed doors,
+    and those riding in a vehicle."""
     rows = await conn.scalars(select(DESKS.c.node_id).distinct().order_by(DESKS.c.node_id))
-    desk_nodes = {n for n in rows if n is not None}
+    desk_nodes = {n for n in rows if n is not None} | set(await door_nodes(conn))
     return sorted(desk_nodes | set(await nodes_of_vehicles(conn)))
+
+
+async def _node_doors(conn: AsyncConnection, node: str) -> set[str]:
+    config = await conn.scalar(select(NODE_CONFIGS.c.config).where(NODE_CONFIGS.c.node_id == node))
+    doors = configured_doors(config)
+    return set(
+        await conn.scalars(
+            select(ACCESS_DOORS.c.id).where(
+                or_(ACCESS_DOORS.c.id.in_(doors), ACCESS_DOORS.c.node_id == node)
+            )
+        )
+    )
 
 
 def sections_digest(sections: VehicleSections | None) -> str:
@@ -164,14 +180,26 @@ async def build_body(
             .order_by(DESKS.c.id)
         )
     ).all()
-    if not desk_rows:
+    doors = await _node_doors(conn, node)
+    if not desk_rows and not doors:
         sections = await vehicle_sections(conn, node, now)
         if sections is None:
-            raise NotFound(f"node {node!r} serves no desks", title="Node not found")
+            raise NotFound(f"node {node!r} serves no desks and controls no managed door",
+                           title="Node not found")  # fmt: skip
         return await _vehicle_body(conn, now, version, sections)
     # A node serves one floor, hence one site: the first desk with a site decides.
-    rules = next((rules_of(r) for r in desk_rows if r.timezone is not None), SiteRules())
+    rules = next((rules_of(r) for r in desk_rows if r.timezone is not None), None)
+    if rules is None:
+        # A door-only node: its doors' site gives the time zone of its day.
+        tz = await conn.scalar(
+            select(SITES.c.timezone)
+            .join(ACCESS_DOORS, ACCESS_DOORS.c.site_id == SITES.c.id)
+            .where(ACCESS_DOORS.c.id.in_(doors))
+            .limit(1)
+        )
+        rules = SiteRules(tz) if tz else SiteRules()
     day_end = end_of_local_day(now, rules.tz)
+    valid_until = day_end + VALID_AFTER_DAY
     desk_ids = [r.id for r in desk_rows]
     booking_rows = await conn.execute(
         select(
@@ -190,12 +218,13 @@ async def build_body(
         )
         .order_by(BOOKINGS.c.desk_id, BOOKINGS.c.starts_at)
     )
-    allowed = await allowlist(conn, node, now)
+    allowed = (await allowlist(conn, node, now)).badges if desk_rows else []
+    door_rights = await node_door_rights(conn, doors, now, valid_until)
     away_s = max(MIN_AWAY_S, rules.away_release_min * 60)
     return contract.SnapshotBody(
         version=version,
         issued_at=now.timestamp(),
-        valid_until=(day_end + VALID_AFTER_DAY).timestamp(),
+        valid_until=valid_until.timestamp(),
         grace_s=rules.checkin_grace_min * 60,
         away_s=away_s,
         # Five minutes' warning, or half the away time where that is shorter.
@@ -215,8 +244,28 @@ async def build_body(
             )
             for b in booking_rows
         ),
-        badges=tuple(_badges(allowed.badges)),
+        badges=_with_door_rights(tuple(_badges(allowed)), door_rights),
+        doors=door_rights.doors,
     )
+
+
+def _with_door_rights(
+    desk_badges: tuple[contract.SnapshotBadge, ...], rights: NodeDoorRights
+) -> tuple[contract.SnapshotBadge, ...]:
+    """The desk allow-list with each badge's door rights added, and the door-only badges."""
+    out: dict[str, contract.SnapshotBadge] = {b.badge: b for b in desk_badges}
+    for ref, r in rights.badges.items():
+        try:
+            base = out.get(ref) or contract.SnapshotBadge(badge=ref, person=r.person)
+            out[ref] = contract.SnapshotBadge.model_validate(
+                base.model_dump()
+                | {"valid_from": r.valid_from, "valid_until": r.valid_until,
+                   "doors": [{"door": d, "windows": w} for d, w in r.doors.items()]}
+            )  # fmt: skip
+        except ValueError:
+            log.warning("door rights of badge %r cannot be expressed in a snapshot; left out", ref)
+            out.pop(ref, None)
+    return tuple(out[k] for k in sorted(out))
 
 
 def _badges(entries: Iterable[object]) -> Iterable[contract.SnapshotBadge]:

@@ -4,7 +4,8 @@ The whole run of consecutive events is first inserted into `events` with one
 multi-row `INSERT ... ON CONFLICT (message_id) DO NOTHING RETURNING message_id`
 (in chunks, under the drivers' parameter limits): the database, not memory,
 says which are new, so a replay is still a no-op. Only the new ones take effect,
-in arrival order. Effects that do not read what they write are queued and sent
+in arrival order (door decisions also go to the access log, their node's audit
+chain checked: cloud/access/chain.py). Effects that do not read what they write are queued and sent
 as one executemany per kind (node last_seen, desk check-in/out state, desk unit
 status), each in arrival order, so the desk's `last_change_at` guard decides
 between events of one flush exactly as it did one by one. Bookings are moved per
@@ -27,6 +28,7 @@ from sqlalchemy import Table, bindparam, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
+from cloud.access import chain as access_chain
 from cloud.bookings import checkins
 from cloud.db.tables import DESKS, EVENTS
 from cloud.db.timestamps import utc
@@ -149,6 +151,14 @@ class EventWrites:
             for msg in rides:
                 key = f"{contract.kind_of(msg)}.not_applied"
                 result.transport[key] = result.transport.get(key, 0) + 1
+        # Door decisions: into the access log, and their node's audit chain checked.
+        decisions = [
+            (p.env.message, p.env.received_at)
+            for p in effective
+            if isinstance(p.env.message, contract.AccessDecision)
+        ]
+        if decisions:
+            await access_chain.record(conn, decisions, utc(max(r for _, r in decisions)))
 
     async def _prepare(self, conn: AsyncConnection, envs: Sequence[Envelope]) -> list[_Prepared]:
         out: list[_Prepared] = []

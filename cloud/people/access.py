@@ -7,6 +7,8 @@ Roles (docs/security.md, "Users by role and site"):
   sites listed in their token (`Principal.sites`);
 - technician: nodes, enrolment, node config, desks and maps of their sites,
   without people's names or badge UIDs;
+- security: door rights (doors, access groups, grants, holidays) and the access
+  log of the sites in their token (cloud/api/access_rights.py, docs/access-control.md);
 - asn / guest: only their own bookings (the token's subject is their person id).
 
 Every site-bound resource maps to one site: a desk by floor -> building -> site,

@@ -31,8 +31,12 @@ from ruang.private_files import write_private
 
 # Token roles only (the roster's people.role keeps the first five): `approver` decides
 # the pool-car requests of their own agency (cloud/transport/poolcars.py); `dispatcher`
-# runs office transport (live map, trip assignment, service alerts; docs/security.md).
-ROLES = ("asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher")
+# runs office transport (live map, trip assignment, service alerts; docs/security.md);
+# `security` runs door rights and reads the access log of its sites (docs/access-control.md).
+ROLES = (
+    "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
+    "security",
+)  # fmt: skip
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -52,6 +53,9 @@ CSV_COLUMNS = (
     "badge_kind",
 )
 MAX_IMPORT_BYTES = 5_000_000
+# Called with the connection and the result inside a write's transaction, before it commits
+# (the admin audit log is written this way: cloud/admin/audit.py).
+Hook = Callable[[AsyncConnection, Any], Awaitable[None]]
 ALLOWLIST_HORIZON = timedelta(hours=24)
 
 
@@ -140,32 +144,58 @@ def parse_roster_csv(
 
 
 async def import_people(
-    engine: AsyncEngine, data: bytes, *, sites: frozenset[str] | None = None
+    engine: AsyncEngine,
+    data: bytes,
+    *,
+    sites: frozenset[str] | None = None,
+    dry_run: bool = False,
+    hook: Hook | None = None,
 ) -> PeopleImportPublic:
     """Upserts the roster; with `sites` (a facility manager's), every row, and every
-    person it would overwrite, must have its home site among them."""
+    person it would overwrite, must have its home site among them.
+
+    `dry_run` does all of it, every check of the database included, then rolls back:
+    the preview finds exactly the errors the real import would."""
     if len(data) > MAX_IMPORT_BYTES:
         raise TooLarge(f"at most {MAX_IMPORT_BYTES} bytes per import")
-    async with engine.begin() as conn:
-        # Hosts are checked against the whole roster; a tiny table next to desks.
-        home = {r.id: r.site_id for r in await conn.execute(select(PEOPLE.c.id, PEOPLE.c.site_id))}
-        known = set(home)
-        people, badges = parse_roster_csv(data, known)
-        if sites is not None:
-            _check_sites(people, home, sites)
-        rows = [p.model_dump() for p in people]
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(PEOPLE)
-        # Guests after their hosts, so the foreign key holds at every row.
-        rows.sort(key=lambda r: r["host_person_id"] is not None)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[PEOPLE.c.id],
-                set_={c: stmt.excluded[c] for c in rows[0] if c != "id"},
-            ),
-            rows,
-        )
-        issued = await _roster_badges(conn, badges)
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            result = await _import(conn, data, sites)
+            if hook is not None and not dry_run:
+                await hook(conn, result)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        if dry_run:
+            await transaction.rollback()
+        else:
+            await transaction.commit()
+    return result
+
+
+async def _import(
+    conn: AsyncConnection, data: bytes, sites: frozenset[str] | None
+) -> PeopleImportPublic:
+    # Hosts are checked against the whole roster; a tiny table next to desks.
+    home = {r.id: r.site_id for r in await conn.execute(select(PEOPLE.c.id, PEOPLE.c.site_id))}
+    known = set(home)
+    people, badges = parse_roster_csv(data, known)
+    if sites is not None:
+        _check_sites(people, home, sites)
+    rows = [p.model_dump() for p in people]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(PEOPLE)
+    # Guests after their hosts, so the foreign key holds at every row.
+    rows.sort(key=lambda r: r["host_person_id"] is not None)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[PEOPLE.c.id],
+            set_={c: stmt.excluded[c] for c in rows[0] if c != "id"},
+        ),
+        rows,
+    )
+    issued = await _roster_badges(conn, badges)
     updated = sum(1 for p in people if p.id in known)
     return PeopleImportPublic(created=len(people) - updated, updated=updated, badges_issued=issued)
 
@@ -217,7 +247,11 @@ async def _roster_badges(conn: AsyncConnection, badges: list[RosterBadge]) -> in
 
 
 async def list_people(
-    conn: AsyncConnection, *, agency: str | None = None, kind: str | None = None
+    conn: AsyncConnection,
+    *,
+    agency: str | None = None,
+    kind: str | None = None,
+    q: str | None = None,
 ) -> list[PersonPublic]:
     # PersonPublic has no `nip` field, so the NIP is neither selected nor returned.
     columns = [c for c in PEOPLE.c if c.name != "nip"]
@@ -226,6 +260,18 @@ async def list_people(
         stmt = stmt.where(PEOPLE.c.agency == agency)
     if kind is not None:
         stmt = stmt.where(PEOPLE.c.kind == kind)
+    if q:
+        # Case-insensitive match on id, name or agency; LIKE wildcards in `q` are literal.
+        pattern = (
+            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        stmt = stmt.where(
+            or_(
+                func.lower(PEOPLE.c.id).like(pattern, "\\"),
+                func.lower(PEOPLE.c.name).like(pattern, "\\"),
+                func.lower(PEOPLE.c.agency).like(pattern, "\\"),
+            )
+        )
     return [PersonPublic.model_validate(r._mapping) for r in await conn.execute(stmt)]
 
 
@@ -265,10 +311,13 @@ async def _insert_badge(
     return BadgePublic.model_validate(row._mapping)
 
 
-async def _badge_write(engine: AsyncEngine, uid: str, fn: Any) -> Any:
+async def _badge_write(engine: AsyncEngine, uid: str, fn: Any, hook: Hook | None = None) -> Any:
     try:
         async with engine.begin() as conn:
-            return await fn(conn)
+            result = await fn(conn)
+            if hook is not None:
+                await hook(conn, result)
+            return result
     except IntegrityError as exc:
         # The partial unique index is the arbiter: two racing issues of one uid
         # cannot both commit, whatever the checks before said.
@@ -277,11 +326,13 @@ async def _badge_write(engine: AsyncEngine, uid: str, fn: Any) -> Any:
         raise
 
 
-async def issue_badge(engine: AsyncEngine, body: BadgeCreate) -> BadgePublic:
+async def issue_badge(
+    engine: AsyncEngine, body: BadgeCreate, hook: Hook | None = None
+) -> BadgePublic:
     async def run(conn: AsyncConnection) -> BadgePublic:
         return await _insert_badge(conn, body, body.person_id, datetime.now(UTC))
 
-    result: BadgePublic = await _badge_write(engine, body.uid, run)
+    result: BadgePublic = await _badge_write(engine, body.uid, run, hook)
     return result
 
 
@@ -304,14 +355,19 @@ async def _end_badge(
     return BadgePublic.model_validate(row._mapping)
 
 
-async def end_badge(engine: AsyncEngine, badge_id: int, status: str) -> BadgePublic:
+async def end_badge(
+    engine: AsyncEngine, badge_id: int, status: str, hook: Hook | None = None
+) -> BadgePublic:
     """Revokes a badge (`revoked`) or records it lost (`lost`)."""
     async with engine.begin() as conn:
-        return await _end_badge(conn, badge_id, status, datetime.now(UTC))
+        ended = await _end_badge(conn, badge_id, status, datetime.now(UTC))
+        if hook is not None:
+            await hook(conn, ended)
+        return ended
 
 
 async def replace_badge(
-    engine: AsyncEngine, badge_id: int, new: BadgeBase
+    engine: AsyncEngine, badge_id: int, new: BadgeBase, hook: Hook | None = None
 ) -> BadgeReplacementPublic:
     """Marks the old badge `replaced` and issues `new` to the same person, atomically."""
 
@@ -321,7 +377,7 @@ async def replace_badge(
         issued = await _insert_badge(conn, new, old.person_id, now)
         return BadgeReplacementPublic(old=old, new=issued)
 
-    result: BadgeReplacementPublic = await _badge_write(engine, new.uid, run)
+    result: BadgeReplacementPublic = await _badge_write(engine, new.uid, run, hook)
     return result
 
 

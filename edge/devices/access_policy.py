@@ -10,6 +10,10 @@ uplink is down. Inputs:
 
 `AccessPolicy.decide(door, badge, now)` returns `Decision(granted, reason)`;
 the reason strings are stable and go into the audit log and the contract.
+
+A door the cloud manages (listed in the snapshot's `doors`) is decided from the
+snapshot's door rights instead (edge/devices/door_rights.py); the allow-list and
+the local schedule stay the fallback for doors the cloud does not manage.
 """
 
 from __future__ import annotations
@@ -30,18 +34,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ruang.contract import ID_PATTERN
 from ruang.site_defaults import DEFAULT_TIMEZONE
 
-DEFAULT_TZ = DEFAULT_TIMEZONE
+# Stable reasons (the cloud may count on them), re-exported from their one home.
+from .access_reasons import (
+    ALLOWED,
+    ANTI_PASSBACK,
+    EXPIRED,
+    NO_SCHEDULE,
+    NOT_YET_VALID,
+    OUTSIDE_SCHEDULE,
+    REVOKED,
+    UNKNOWN_BADGE,
+    UNREADABLE,
+    WRONG_DOOR,
+)
+from .door_rights import AntiPassback, DoorRights
 
-# Stable reasons (the cloud may count on them).
-ALLOWED = "allowed"
-UNKNOWN_BADGE = "unknown badge"
-REVOKED = "badge revoked"
-NOT_YET_VALID = "badge not yet valid"
-EXPIRED = "badge expired"
-WRONG_DOOR = "not allowed at this door"
-OUTSIDE_SCHEDULE = "outside schedule"
-NO_SCHEDULE = "door has no schedule"
-UNREADABLE = "unsupported card format"
+DEFAULT_TZ = DEFAULT_TIMEZONE
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -187,6 +195,8 @@ class AccessPolicy:
         self._schedules = dict(schedules)
         self._lock = threading.Lock()
         self._snapshot = (allow_list.version, allow_list.index())
+        self._rights: DoorRights | None = None
+        self._passback = AntiPassback()
 
     @property
     def version(self) -> int:
@@ -205,6 +215,19 @@ class AccessPolicy:
                 return False
             self._snapshot = (allow_list.version, index)
             return True
+
+    def replace_rights(self, rights: DoorRights) -> bool:
+        """Installs the door rights of a newer snapshot (an older or equal one is ignored)."""
+        with self._lock:
+            if self._rights is not None and rights.version <= self._rights.version:
+                return False
+            self._rights = rights
+            return True
+
+    @property
+    def rights_version(self) -> int | None:
+        rights = self._rights
+        return None if rights is None else rights.version
 
     def set_schedule(self, door: str, schedule: WeeklySchedule) -> None:
         with self._lock:
@@ -225,6 +248,9 @@ class AccessPolicy:
         with self._lock:
             _, index = self._snapshot
             schedule = self._schedules.get(door)
+            rights = self._rights
+        if rights is not None and rights.manages(door):
+            return self._decide_by_rights(rights, door, badge, now.timestamp())
         entry = index.get(badge)
         if entry is None:
             return Decision(False, UNKNOWN_BADGE)
@@ -242,11 +268,23 @@ class AccessPolicy:
             return Decision(False, OUTSIDE_SCHEDULE)
         return Decision(True, ALLOWED)
 
+    def _decide_by_rights(self, rights: DoorRights, door: str, badge: str, now: float) -> Decision:
+        refusal = rights.check(door, badge, now)
+        if refusal is not None:
+            return Decision(False, refusal)
+        config = rights.doors[door]
+        if self._passback.refuses(config, badge, now):
+            return Decision(False, ANTI_PASSBACK)
+        self._passback.passed(config, badge, now)
+        return Decision(True, ALLOWED)
+
 
 __all__ = [
     "ALLOWED",
+    "ANTI_PASSBACK",
     "EXPIRED",
     "NOT_YET_VALID",
+    "NO_SCHEDULE",
     "OUTSIDE_SCHEDULE",
     "REVOKED",
     "UNKNOWN_BADGE",
@@ -256,6 +294,7 @@ __all__ = [
     "AllowList",
     "BadgeEntry",
     "Decision",
+    "DoorRights",
     "StaleAllowList",
     "TimeWindow",
     "WeeklySchedule",

@@ -25,12 +25,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.buildings.layout import apply_layout, parse_layout
 from cloud.db.engine import make_engine
 from cloud.db.models import Desk
 from cloud.db.models_fleet import NodeCredential
+from cloud.db.tables import ACCESS_CHAINS
 from cloud.ingest import dead_letters
 from cloud.settings import CloudSettings
 from cloud.transport.gtfs_export import sample_zip
@@ -51,6 +53,9 @@ TOKENS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "fm_a": ("xa-me-fm", ("facility_manager",), ("xa-site",)),
     "admin": ("dev-admin", ("admin",), ()),
 }
+HOLIDAY = "2030-01-01"
+ACCESS_GRANT = {"group_id": "xa-group-keep", "door_id": "xa-door-keep",
+                "schedule": [{"days": ["mon"], "start": "07:00", "end": "19:00"}]}  # fmt: skip
 BADGE_UID_A = "04AA00000000"  # + two hex digits per role: site A's badge UIDs
 MAY_SEE_BADGES = {"admin", "fm_a"}
 
@@ -121,10 +126,16 @@ EXPECTED: dict[str, dict[str, str]] = {
     "GET /api/v1/fleet/nodes/{node_id}/health": OPERATOR_ONE,
     "POST /api/v1/enrolment-tokens": TECHNICIAN_ONE,
     "DELETE /api/v1/nodes/{node_id}/credentials": TECHNICIAN_ONE,
+    # Tokens of the technician's sites' nodes (and the ones they created); never the token.
+    "GET /api/v1/enrolment-tokens": row(U, "403", "403", "-", "403", "A", "403", "A"),
+    "DELETE /api/v1/enrolment-tokens/{ref}": TECHNICIAN_ONE,
+    "POST /api/v1/nodes/{node_id}/config/check": OPERATOR_ONE,
     "GET /api/v1/ingest/stats": ADMIN_ONLY,
     "GET /api/v1/people/{person_id}/private": ADMIN_ONLY,
     # Site B's manager may not overwrite site A's people: the rows are refused.
     "POST /api/v1/people/import": row(U, "403", "403", "403", "422", "403", "ok", "ok"),
+    # The preview answers 200 with the rows' errors (fm_b: not their site).
+    "POST /api/v1/people/import/preview": row(U, "403", "403", "403", "ok", "403", "ok", "ok"),
     "GET /api/v1/people": MANAGER_LIST,
     "GET /api/v1/badges": MANAGER_LIST,
     "POST /api/v1/badges": MANAGER_ONE,
@@ -145,6 +156,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/bookings/{booking_id}/cancel": BOOKING_WRITE,
     "POST /api/v1/bookings/{booking_id}/extend": BOOKING_WRITE,
     "GET /api/v1/webhooks": ADMIN_ONLY,
+    # One's own notifications; someone else's id answers 404 as if it did not exist.
+    "GET /api/v1/me/notifications": SIGNED_IN,
+    "GET /api/v1/me/notifications/unread-count": SIGNED_IN,
+    "POST /api/v1/me/notifications/read-all": SIGNED_IN,
+    "POST /api/v1/me/notifications/{notification_id}/read": row(U, *["404"] * 7),
+    "GET /api/v1/me/notification-preferences": SIGNED_IN,
+    "PUT /api/v1/me/notification-preferences": row(U, *["ok"] * 6, "404"),  # admin: not a person
+    "GET /api/v1/notifications/deliveries": ADMIN_ONLY,
     "GET /api/v1/dead-letters": ADMIN_ONLY,
     "GET /api/v1/dead-letters/{letter_id}": ADMIN_ONLY,
     "POST /api/v1/dead-letters/{letter_id}/replay": ADMIN_ONLY,
@@ -189,6 +208,27 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/transport/car-bookings/{car_booking_id}/reject": ADMIN_ONLY,
     "POST /api/v1/transport/car-bookings/{car_booking_id}/cancel": BOOKING_WRITE,
     "GET /api/v1/transport/car-trips": BOOKING_LIST,
+    # Door rights and the access log are the security role's (of the door's site), which none
+    # of these callers holds: admins only here; tests/cloud/access/test_api.py covers the
+    # security role by site.
+    "GET /api/v1/access/doors": ADMIN_ONLY,
+    "PUT /api/v1/access/doors/{door}": ADMIN_ONLY,
+    "DELETE /api/v1/access/doors/{door}": ADMIN_ONLY,
+    "GET /api/v1/access/groups": ADMIN_ONLY,
+    "PUT /api/v1/access/groups/{group}": ADMIN_ONLY,
+    "DELETE /api/v1/access/groups/{group}": ADMIN_ONLY,
+    "GET /api/v1/access/grants": ADMIN_ONLY,
+    "PUT /api/v1/access/grants": ADMIN_ONLY,
+    "DELETE /api/v1/access/grants/{grant}": ADMIN_ONLY,
+    "GET /api/v1/access/holidays": ADMIN_ONLY,
+    "PUT /api/v1/access/holidays": ADMIN_ONLY,
+    "DELETE /api/v1/access/holidays/{site_id}/{day}": ADMIN_ONLY,
+    "GET /api/v1/access/changes": ADMIN_ONLY,
+    "GET /api/v1/access-log": ADMIN_ONLY,
+    # The admin audit log: admins, and the security role of a site (tests/cloud/admin).
+    "GET /api/v1/audit": ADMIN_ONLY,
+    "GET /api/v1/access-log/chains": ADMIN_ONLY,
+    "POST /api/v1/access-log/chains/{chain_node}/clear": ADMIN_ONLY,
 }
 
 
@@ -239,6 +279,9 @@ class World:
     keys: CheckinKeys
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
+    grant: int = 0
+    # Per role: the ref of an open enrolment token for the role's node.
+    tokens: dict[str, str] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -250,12 +293,21 @@ class World:
             "badge_id": str(self.badges[role]),
             "booking_id": str(self.bookings[role]),
             "webhook_id": str(self.webhooks[role]),
+            # Site A's booking confirmations belong to xa-p-* people, never to the caller.
+            "notification_id": "1",
             "letter_id": str(self.letters[role]),
             "vehicle_id": f"xa-car-{role}",
             "site": "xa-site",
             "trip_id": "K1-0-0600",
             "service_date": "20261207",
             "alert_id": "xa-no-alert",
+            "door": f"xa-door-{role}",
+            "group": f"xa-group-{role}",
+            "grant": str(self.grant),
+            "site_id": "xa-site",
+            "day": HOLIDAY,
+            "chain_node": f"xa-node-{role}",
+            "ref": self.tokens.get(role, "0" * 16),
         }
 
 
@@ -356,11 +408,29 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
                 }
                 for kind in ("letter", "replay")
             )
+        grant = await _seed_access(http, engine)
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
-    return World(badges, bookings, webhooks, letters, replay_letters, keys, transport)
+    tokens = await _seed_tokens(http)
+    return World(
+        badges, bookings, webhooks, letters, replay_letters, keys, transport, grant, tokens
+    )
+
+
+async def _seed_tokens(http: httpx.AsyncClient) -> dict[str, str]:
+    """Per role an open enrolment token for the role's node (site A), by its ref."""
+    for role in ROLES:
+        r = await http.post("/api/v1/enrolment-tokens", json={"node_id": f"xa-node-{role}"})
+        assert r.status_code == 201, r.text
+    listed = (await http.get("/api/v1/enrolment-tokens")).json()
+    refs: dict[str, str] = {}
+    for token in listed:  # newest first: the ones just made win
+        role = token["node_id"].removeprefix("xa-node-")
+        if role in ROLES and token["state"] == "open":
+            refs.setdefault(role, token["ref"])
+    return refs
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
@@ -412,6 +482,33 @@ def _car_booking(person: str | None, car: str, days: int) -> dict[str, Any]:
     return body if person is None else {**body, "person_id": person}
 
 
+async def _seed_access(http: httpx.AsyncClient, engine: AsyncEngine) -> int:
+    """Site A's doors, groups, a grant, a holiday and a node's audit chain, for admins' calls."""
+    for door in ("xa-door-admin", "xa-door-keep"):
+        r = await http.put(f"/api/v1/access/doors/{door}", json={"site_id": "xa-site", "name": "D"})
+        assert r.status_code == 200, r.text
+    for group in ("xa-group-admin", "xa-group-keep"):
+        r = await http.put(
+            f"/api/v1/access/groups/{group}",
+            json={"site_id": "xa-site", "name": "G", "rule": "role", "value": "asn"},
+        )
+        assert r.status_code == 200, r.text  # fmt: skip
+    r = await http.put("/api/v1/access/grants", json=ACCESS_GRANT)
+    assert r.status_code == 200, r.text
+    grant = int(r.json()["id"])
+    r = await http.put(
+        "/api/v1/access/holidays", json={"site_id": "xa-site", "day": HOLIDAY, "name": "Libur"}
+    )
+    assert r.status_code == 200, r.text  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.execute(
+            ACCESS_CHAINS.insert().values(
+                node="xa-node-admin", verified_seq=0, verified_hash="0" * 64
+            )
+        )
+    return grant
+
+
 def _car(vehicle_id: str, n: int) -> dict[str, Any]:
     return {
         "id": vehicle_id,
@@ -455,6 +552,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/transport/ridership": frame,
         "GET /api/v1/analytics/transport/routes": frame,
         "GET /api/v1/analytics/transport/pool-cars": frame,
+        "GET /api/v1/access/holidays": {"site_id": "xa-site"},
     }.get(op, {})
     booking = {"desk_id": f"xa-desk-{role}", "person_id": f"xa-p-{role}"}
     body: Any = {
@@ -462,6 +560,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "POST /api/v1/desks/{desk_id}/checkin": {"key": world.keys.key(f"xa-desk-{role}")},
         "PUT /api/v1/nodes/{node_id}/config": {"config": {"health_interval_s": 30}},
         "POST /api/v1/enrolment-tokens": {"node_id": f"xa-node-{role}"},
+        "POST /api/v1/nodes/{node_id}/config/check": {"text": '{"away_s": 60}'},
         "POST /api/v1/enroll": {"token": "not-a-token"},
         "POST /api/v1/badges": {
             "kind": "nfc",
@@ -484,6 +583,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         },
         "POST /api/v1/bookings/{booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/webhooks": {"url": f"http://127.0.0.1:9/new-{role}"},
+        "PUT /api/v1/me/notification-preferences": {"language": "en"},
         "POST /api/v1/transport/vehicles": _car(f"xa-newcar-{role}", n=100 + n),
         "PATCH /api/v1/transport/vehicles/{vehicle_id}": {"state": "off_duty"},
         "PUT /api/v1/transport/sites/{site}/stops": [{"stop_id": "KIPP-TERM", "walk_m": 150}],
@@ -491,12 +591,17 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
             **reservation(_other_trip(world, role), f"xa-p-{role}"),
         },
         "POST /api/v1/transport/car-bookings": _car_booking(f"xa-p-{role}", f"xa-car-{role}", 2),
-    }.get(op)
+        "PUT /api/v1/access/doors/{door}": {"site_id": "xa-site", "name": "Pintu"},
+        "PUT /api/v1/access/groups/{group}": {"site_id": "xa-site", "name": "G", "rule": "role",
+                                              "value": "asn"},
+        "PUT /api/v1/access/grants": ACCESS_GRANT,
+        "PUT /api/v1/access/holidays": {"site_id": "xa-site", "day": "2030-01-02", "name": "L"},
+    }.get(op)  # fmt: skip
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":
         request["content"] = sample_zip()
         request["headers"] = {"content-type": "application/zip"}
-    elif op == "POST /api/v1/people/import":
+    elif op in ("POST /api/v1/people/import", "POST /api/v1/people/import/preview"):
         request["content"] = f"id,kind,name,role,site_id\nxa-p-{role},asn,Nama Baru,asn,xa-site\n"
         request["headers"] = {"content-type": "text/csv"}
     elif body is not None:

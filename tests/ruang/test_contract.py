@@ -147,3 +147,44 @@ def test_integers_strings_and_lists_are_bounded_to_what_the_columns_hold() -> No
         contract.ConfigPush(node="n1", version=1, config={f"k{i}": i for i in range(65)})
     # The largest values that fit still validate.
     contract.NodeState(node="n1", online=True, bdseq=2**63 - 1, outbox_depth=2**31 - 1)
+
+
+def _legacy_canonical(body: contract.SnapshotBody) -> bytes:
+    """The bytes an older cloud signed: the body's dump without the door-rights fields."""
+    import json
+
+    data = body.model_dump(mode="json", exclude={"doors"})
+    for badge in data["badges"]:
+        badge.pop("valid_from")
+        badge.pop("doors")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_a_snapshot_without_door_rights_signs_the_same_bytes_as_before_the_extension() -> None:
+    body = contract.SnapshotBody(
+        version=5, issued_at=100.0, valid_until=200.0,
+        badges=(contract.SnapshotBadge(badge="04A1B2C3", person="p-1", valid_until=150.0),),
+    )  # fmt: skip
+    assert contract.canonical_json(body) == _legacy_canonical(body)
+    # An old body (no door fields at all) still parses, with empty rights.
+    old = contract.SnapshotBody.model_validate_json(_legacy_canonical(body))
+    assert old.doors == () and old.badges[0].doors == () and old.badges[0].valid_from is None
+
+
+def test_door_rights_are_covered_by_the_signature_bytes() -> None:
+    right = contract.SnapshotDoorRight(door="A1-LOBBY", windows=((100.0, 160.0),))
+    body = contract.SnapshotBody(
+        version=5, issued_at=100.0, valid_until=200.0,
+        doors=(contract.SnapshotDoor(door="A1-LOBBY", anti_passback=True),),
+        badges=(contract.SnapshotBadge(badge="04A1B2C3", person="p-1", doors=(right,)),),
+    )  # fmt: skip
+    signed = contract.canonical_json(body)
+    assert b'"A1-LOBBY"' in signed and b"[100.0,160.0]" in signed
+    assert signed != _legacy_canonical(body)
+
+
+def test_a_door_window_must_be_two_timestamps() -> None:
+    with pytest.raises(ValidationError):
+        contract.SnapshotDoorRight(door="D1", windows=((1.0, 2.0, 3.0),))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        contract.SnapshotDoorRight(door="D1", windows=((-1.0, 2.0),))

@@ -12,7 +12,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
+    models_access,
+    models_admin,
     models_fleet,
+    models_notifications,
     models_transport,
     models_transport_live,
     models_transport_rides,

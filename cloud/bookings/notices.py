@@ -1,0 +1,73 @@
+"""What people are told about their desk bookings, written in the booking's own transaction.
+
+Each notice carries a de-dup key naming the booking and the event, so a
+replayed edge event or a job's second pass tells nobody twice. Times travel as
+UTC ISO strings with the site's time zone; the templates show them locally.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cloud.bookings.site_rules import desk_rules
+from cloud.notifications.outbox import notify
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+async def booking_confirmed(conn: AsyncConnection, row: Any, timezone: str) -> None:
+    await notify(
+        conn,
+        person_id=row.person_id,
+        kind="booking_confirmed",
+        data={
+            "booking_id": row.id,
+            "desk_id": row.desk_id,
+            "starts_at": _iso(row.starts_at),
+            "ends_at": _iso(row.ends_at),
+            "timezone": timezone,
+        },
+        dedup_key=f"booking_confirmed:{row.id}",
+    )
+
+
+async def booking_reminder(
+    conn: AsyncConnection, row: Any, deadline: datetime, timezone: str
+) -> None:
+    await notify(
+        conn,
+        person_id=row.person_id,
+        kind="booking_reminder",
+        data={
+            "booking_id": row.id,
+            "desk_id": row.desk_id,
+            "starts_at": _iso(row.starts_at),
+            "deadline_at": _iso(deadline),
+            "timezone": timezone,
+        },
+        dedup_key=f"booking_reminder:{row.id}",
+    )
+
+
+async def booking_released(conn: AsyncConnection, row: Any, timezone: str | None = None) -> None:
+    """Tells the holder their booking was released, with `release_reason` as the reason."""
+    if timezone is None:
+        timezone = (await desk_rules(conn, row.desk_id)).timezone
+    await notify(
+        conn,
+        person_id=row.person_id,
+        kind="booking_released",
+        data={
+            "booking_id": row.id,
+            "desk_id": row.desk_id,
+            "starts_at": _iso(row.starts_at),
+            "reason": row.release_reason or "released_at_desk",
+            "timezone": timezone,
+        },
+        dedup_key=f"booking_released:{row.id}",
+    )

@@ -1,0 +1,1 @@
+"""Notifications: a transactional outbox, id/en templates, preferences, in-app list and email."""

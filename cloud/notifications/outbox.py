@@ -1,0 +1,139 @@
+"""Writing notifications into the outbox, inside the caller's transaction.
+
+`notify(conn, person_id=..., kind=..., data=...)` adds the person's in-app entry
+and a pending email delivery; both exist only if the caller's transaction
+commits, so a notification is never sent for a change that rolled back. The
+dispatcher (cloud/notifications/dispatcher.py) sends committed ones at least once.
+
+`dedup_key` names the business event ("booking_confirmed:42"): a second write
+with the same key adds nothing, so a job that runs twice, or a retried request,
+does not notify twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from cloud.db.tables import NOTIFICATION_DELIVERIES as DELIVERIES
+from cloud.db.tables import NOTIFICATIONS
+from cloud.notifications.templates import DEFAULT_LANGUAGE, KINDS, LANGUAGES, missing_fields
+
+Attachment = tuple[str, str, str]
+"""(filename, content type, text content) of a file sent with the email, e.g. an ICS."""
+
+
+class NotificationRefused(ValueError):
+    """A programming error of the caller: unknown kind, missing fields or no recipient."""
+
+
+async def _connection(conn_or_session: AsyncConnection | AsyncSession) -> AsyncConnection:
+    if isinstance(conn_or_session, AsyncSession):
+        return await conn_or_session.connection()
+    return conn_or_session
+
+
+def _check(kind: str, data: dict[str, Any]) -> None:
+    if kind not in KINDS:
+        raise NotificationRefused(f"unknown notification kind {kind!r}")
+    missing = missing_fields(kind, data)
+    if missing:
+        raise NotificationRefused(f"{kind} needs {', '.join(missing)}")
+
+
+async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> int | None:
+    insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(NOTIFICATIONS)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=[NOTIFICATIONS.c.dedup_key])
+        .returning(NOTIFICATIONS.c.id)
+    )
+    notification_id: int | None = await conn.scalar(stmt)
+    if notification_id is None:
+        return None
+    await conn.execute(
+        DELIVERIES.insert().values(
+            notification_id=notification_id,
+            channel="email",
+            status="pending",
+            attempts=0,
+            next_attempt_at=row["created_at"],
+            created_at=row["created_at"],
+        )
+    )
+    return notification_id
+
+
+async def notify(
+    conn_or_session: AsyncConnection | AsyncSession,
+    *,
+    person_id: str,
+    kind: str,
+    data: dict[str, Any],
+    dedup_key: str | None = None,
+    attachments: Sequence[Attachment] = (),
+) -> None:
+    """Tells a person about something: in-app always, by email as their preferences say."""
+    _check(kind, data)
+    conn = await _connection(conn_or_session)
+    await _insert(
+        conn,
+        {
+            "person_id": person_id,
+            "address": None,
+            "language": None,
+            "kind": kind,
+            "data": data,
+            "attachments": [_attachment(a) for a in attachments],
+            "dedup_key": dedup_key,
+            "created_at": datetime.now(UTC),
+        },
+    )
+
+
+async def notify_address(
+    conn_or_session: AsyncConnection | AsyncSession,
+    *,
+    address: str,
+    kind: str,
+    data: dict[str, Any],
+    language: str = DEFAULT_LANGUAGE,
+    dedup_key: str | None = None,
+    attachments: Sequence[Attachment] = (),
+) -> None:
+    """Tells someone who is not a person of the roster (a guest) at an email address.
+
+    Only email is sent; an address without "@" (a phone number) is kept in the
+    delivery log as skipped, since no SMS channel exists yet.
+    """
+    _check(kind, data)
+    if not address.strip():
+        raise NotificationRefused("an address is needed")
+    if language not in LANGUAGES:
+        raise NotificationRefused(f"language must be one of {LANGUAGES}")
+    conn = await _connection(conn_or_session)
+    await _insert(
+        conn,
+        {
+            "person_id": None,
+            "address": address.strip()[:254],
+            "language": language,
+            "kind": kind,
+            "data": data,
+            "attachments": [_attachment(a) for a in attachments],
+            "dedup_key": dedup_key,
+            "created_at": datetime.now(UTC),
+        },
+    )
+
+
+def _attachment(item: Attachment) -> dict[str, str]:
+    filename, content_type, text = item
+    if "/" not in content_type:
+        raise NotificationRefused(f"content type {content_type!r} is not type/subtype")
+    return {"filename": filename, "content_type": content_type, "text": text}

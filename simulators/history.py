@@ -14,8 +14,9 @@ What a day looks like (times in the site's time zone):
   sitting down, leave around 16:30 (Friday earlier, and fewer people come);
 - about two in three step away for lunch (Friday: longer, for Friday prayers):
   presence goes off for 30-75 min while the check-in stays;
-- some go home at midday (a check-out at noon), some never tap out
-  (the check-out comes from the desk unit when they leave: reason `left`);
+- some go home at midday (a check-out at noon); some of those outside the roster
+  never tap out (the check-out comes from the desk unit when they leave: reason
+  `left`);
 - meeting rooms are used in blocks of 30 to 120 minutes;
 - weekends and the public holidays given are empty.
 
@@ -126,8 +127,15 @@ class _Day:
         )
 
 
-def _desk_day(out: _Day, rng: random.Random, desk: str, badge: str, friday: bool) -> None:
-    """One person's day at one desk."""
+def _desk_day(
+    out: _Day, rng: random.Random, desk: str, badge: str, friday: bool, roster: bool
+) -> None:
+    """One person's day at one desk.
+
+    Only people outside the roster forget to tap out: for a roster badge the
+    desk unit's release would reach that person as a "booking released" notice
+    about a day weeks ago.
+    """
     arrive = min(max(rng.gauss(7 * 60 + 45, 35), 7 * 60), 9 * 60 + 30)
     tap_in = arrive + rng.uniform(0.05, 0.4)
     out.presence(arrive, desk, True)
@@ -145,7 +153,7 @@ def _desk_day(out: _Day, rng: random.Random, desk: str, badge: str, friday: bool
         out.presence(back, desk, True)
     end = rng.gauss(15 * 60 + 45 if friday else 16 * 60 + 35, 30)
     leave = min(max(end, 14 * 60 + 30), 18 * 60 + 30)
-    if rng.random() < 0.12:
+    if rng.random() < 0.12 and not roster:
         # Forgot to tap out: the desk unit releases the check-in once nobody is there.
         out.presence(leave, desk, False)
         out.checkout(leave + 10, desk, badge, reason="left")
@@ -195,9 +203,10 @@ def day_messages(
             desk_rng = _rng(seed, day.isoformat(), desk)
             if desk_rng.random() >= ATTENDANCE[day.weekday()]:
                 continue  # nobody at this desk today
-            badge = people[taken] if taken < len(people) else extra_badge(seed, taken)
+            roster = taken < len(people)
+            badge = people[taken] if roster else extra_badge(seed, taken)
             taken += 1
-            _desk_day(node_day, desk_rng, desk, badge, friday)
+            _desk_day(node_day, desk_rng, desk, badge, friday, roster)
         for room, sensor in floor.rooms:
             _room_day(node_day, _rng(seed, day.isoformat(), room), room, sensor, friday)
         out += node_day.messages

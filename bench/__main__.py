@@ -57,6 +57,7 @@ def main() -> int:
         tap_offline,
         targets,
         transport,
+        visitors,
     )
 
     suites: dict[str, Callable[[], dict[str, Any]]] = {
@@ -77,6 +78,7 @@ def main() -> int:
         "faults": faults.run,
         "dashboards": dashboards.run,
         "notifications": notifications.run,
+        "visitors": visitors.run,
         "transport": transport.run,
         "seats": seats.run,
         "history": history.run,

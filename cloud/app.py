@@ -33,6 +33,8 @@ from cloud.transport.noshow import SeatJob
 from cloud.transport.rides import RideWrites
 from cloud.transport.seat_facts import capacity_rule
 from cloud.transport.seat_notices import SeatReminder
+from cloud.visitors.passes import PassKeys
+from cloud.visitors.retention import VisitPurger
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def create_app(
         live = LiveHub()
         app.state.live = live
         app.state.checkin_keys = CheckinKeys.from_settings(settings)
+        app.state.visitor_pass_keys = PassKeys.from_settings(settings)
         ingestor.on_desks_changed = live.announce
         ingestor.on_rooms_changed = live.announce_rooms
         # Vehicle positions (live and from outbox backlogs) feed live transport.
@@ -119,6 +122,10 @@ def create_app(
         snapshots.start()
         releaser.start()
         reminder.start()
+        purger = VisitPurger(
+            engine, settings.visitor_retention_days, settings.visitor_purge_interval_s
+        )
+        purger.start()
         seat_job.start()
         audit_retention = AuditRetention(
             engine, settings.audit_retention_days, settings.audit_purge_interval_s
@@ -135,6 +142,7 @@ def create_app(
             await transport_live.stop()
             await releaser.stop()
             await reminder.stop()
+            await purger.stop()
             await seat_job.stop()
             await audit_retention.stop()
             await seat_reminder.stop()

@@ -160,6 +160,13 @@ class CloudSettings(BaseSettings):
     # Secret of the QR check-in keys (cloud.bookings.qrcheckin); unset = a random one kept
     # in `checkin-qr-secret` next to snapshot_key_path. Changing it voids printed codes.
     checkin_qr_secret: SecretStr | None = None
+    # Secret signing visitors' QR passes (cloud.visitors.passes); unset = a random one kept in
+    # `visitor-pass-secret` next to snapshot_key_path. Changing it voids passes already sent.
+    visitor_pass_secret: SecretStr | None = None
+    # A visit (guest name, contact, times) is deleted this long after its window ends
+    # (docs/privacy.md, "Visitors"); the purge runs every visitor_purge_interval_s.
+    visitor_retention_days: float = Field(default=30.0, gt=0)
+    visitor_purge_interval_s: float = Field(default=3600.0, gt=0)
 
     @property
     def dev_login_enabled(self) -> bool:

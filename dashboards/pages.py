@@ -18,6 +18,7 @@ from dashboards.web import (
     FLEET,
     MANAGERS,
     MAP,
+    RECEPTION,
     RIDERS,
     SELF_SERVICE,
     home_for,
@@ -71,6 +72,13 @@ async def fleet_node(node_id: str, request: Request) -> Response:
         node_id=node_id,
         page_data={"view": "node", "node": node_id},
     )
+
+
+@router.get("/reception", response_class=HTMLResponse)
+async def reception(request: Request) -> Response:
+    """The reception kiosk: scan or type a visitor's pass, search today's visitors, check out."""
+    user = await page_user(request, RECEPTION)
+    return render(request, "reception.html", user=user, page_data={"view": "reception"})
 
 
 @router.get("/me", response_class=HTMLResponse)

@@ -27,6 +27,8 @@ MANAGERS = ("facility_manager", "admin")
 FLEET = ("technician", "facility_manager", "admin")
 MAP = ("facility_manager", "admin", "technician")
 SELF_SERVICE = ("asn", "guest", "facility_manager", "admin")
+# The reception desk of a site (docs/visitors.md): today's visitors by name, check-in/out.
+RECEPTION = ("reception", "admin")
 # Office transport: the dispatcher's live map and the operator's figures.
 DISPATCH = ("dispatcher", "facility_manager", "admin")
 RIDERS = ("asn", "guest", "facility_manager", "admin", "dispatcher")
@@ -46,6 +48,7 @@ NAV = (
     NavItem("/analytics", "nav.analytics", MANAGERS),
     NavItem("/fleet", "nav.fleet", FLEET),
     NavItem("/me", "nav.me", SELF_SERVICE),
+    NavItem("/reception", "nav.reception", RECEPTION),
     NavItem("/transport/me", "nav.my_shuttle", RIDERS),
     NavItem("/transport/dispatch", "nav.dispatch", DISPATCH),
     NavItem("/transport/analytics", "nav.transport_analytics", DISPATCH),
@@ -60,6 +63,8 @@ def home_for(user: Principal) -> str:
         return "/map"
     if user.has("technician"):
         return "/fleet"
+    if user.has("reception"):
+        return "/reception"
     if user.has("dispatcher"):
         return "/transport/dispatch"
     if user.has("security"):

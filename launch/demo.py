@@ -19,6 +19,8 @@ token:
   signed snapshot (bookings, badges) rather than a fallback;
 - lets the simulated crowd tap the roster's badges, so the floor map shows the
   facility manager real names;
+- invites two visitors hosted by Ayu Lestari, one arrived and checked in at reception with a
+  temporary card, one due now and not arrived yet (launch/demo_visitors.py);
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
   and the stops near the site (launch/demo_transport.py);
 - backfills three weeks of simulated office history (check-ins, presence, meetings on all
@@ -61,6 +63,7 @@ from launch.demo_doors import (
 )
 from launch.demo_history import floor_plans, live_floor, run_history
 from launch.demo_transport import SHUTTLES, set_up_transport
+from launch.demo_visitors import set_up_visitors
 from launch.devservers import free_port
 
 if TYPE_CHECKING:
@@ -318,6 +321,7 @@ async def run_demo(
                 badges = await set_up_building(http, set(floor.sims))
                 transport = await set_up_transport(http)
                 await set_up_doors(http, DEMO_NODE)
+                visits = await set_up_visitors(http)
                 public_key = data_dir / "snapshot.pub"
                 public_key.write_bytes((await http.get("/api/v1/snapshot-key")).content)
             edge_settings = EdgeSettings(
@@ -355,6 +359,12 @@ async def run_demo(
             print(
                 f"  transport  {url}/transport/dispatch (dispatcher: sign in as a facility "
                 f"manager), {url}/transport/me (my shuttle), {url}/transport/analytics",
+                flush=True,
+            )
+            arrived = sum(v["status"] == "checked_in" for v in visits)
+            print(
+                f"  reception  {url}/reception   ({len(visits)} visitors today, {arrived} checked "
+                "in; sign in as Admin (dev) or with a `reception` token of the site)",
                 flush=True,
             )
             print(

@@ -22,6 +22,7 @@ import cloud.db.models_transport
 import cloud.db.models_transport_live
 import cloud.db.models_transport_rides
 import cloud.db.models_transport_seats
+import cloud.db.models_visitors
 from ruang import contract
 
 REPO = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.db.tables import ACCESS_CHAINS, ACCESS_LOG, BADGES
+from cloud.db.tables import ACCESS_CHAINS, ACCESS_LOG, BADGES, VISITS
 from cloud.db.timestamps import utc
 from ruang import contract
 
@@ -72,6 +72,16 @@ async def _holders(
     for uid, kind, person in rows:
         ref = (uid if uid.startswith("ble:") else f"ble:{uid}") if kind == "ble" else uid.upper()
         out[ref] = person  # later issues win
+    # A guest's temporary card (cloud/visitors): logged under its visit, never the guest's name.
+    cards = refs - set(out)
+    if cards:
+        visits = await conn.execute(
+            select(VISITS.c.card_uid, VISITS.c.id)
+            .where(VISITS.c.card_uid.in_(cards))
+            .order_by(VISITS.c.checked_in_at)
+        )
+        for card, visit_id in visits:
+            out[card] = f"visit-{visit_id}"  # the latest visit with the card wins
     return out
 
 

@@ -29,6 +29,7 @@ from cloud.api import (
     transport_live,
     transport_network,
     transport_seats,
+    visitors,
     webhooks,
 )
 from cloud.api.scoping import scoped
@@ -77,6 +78,8 @@ router.include_router(floors.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # The schedule for every signed-in user; vehicles per site, imports for admins (per route).
 router.include_router(transport.router, prefix="/api/v1")
+# Hosts' own visits; reception of a site for today's list and check-in/out (per route).
+router.include_router(visitors.router, prefix="/api/v1")
 # No authentication: the lobby kiosk's counts (no personal data, see cloud/buildings/kiosk.py).
 router.include_router(kiosk.router, prefix="/api/v1")
 # Live transport: the dispatcher's routes (roles in cloud/api/transport_live.py) and the

@@ -20,6 +20,7 @@ from cloud.db import (
     models_transport_live,
     models_transport_rides,
     models_transport_seats,
+    models_visitors,
 )
 
 ACCESS_CHAINS = cast(Table, models_access.AccessChain.__table__)
@@ -65,6 +66,7 @@ TRANSPORT_STOPS = cast(Table, models_transport.Stop.__table__)
 TRANSPORT_STOP_TIMES = cast(Table, models_transport.StopTime.__table__)
 TRANSPORT_TRIPS = cast(Table, models_transport.Trip.__table__)
 TRANSPORT_VEHICLES = cast(Table, models_transport.Vehicle.__table__)
+VISITS = cast(Table, models_visitors.Visit.__table__)
 
 # Seat reservations and pool cars (migration 0012).
 TRIP_SEATS = cast(Table, models_transport_seats.TripSeats.__table__)

@@ -53,6 +53,7 @@ from cloud.transport.vehicle_snapshot import (
     vehicle_badges,
     vehicle_sections,
 )
+from cloud.visitors.credentials import visitor_rights
 from ruang import contract
 from ruang.tasks import cancel_and_wait
 
@@ -220,6 +221,8 @@ async def build_body(
     )
     allowed = (await allowlist(conn, node, now)).badges if desk_rows else []
     door_rights = await node_door_rights(conn, doors, now, valid_until)
+    # Checked-in guests' temporary cards, with their visit window (cloud/visitors).
+    door_rights.badges.update(await visitor_rights(conn, doors, now, valid_until))
     away_s = max(MIN_AWAY_S, rules.away_release_min * 60)
     return contract.SnapshotBody(
         version=version,

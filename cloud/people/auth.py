@@ -32,10 +32,11 @@ from ruang.private_files import write_private
 # Token roles only (the roster's people.role keeps the first five): `approver` decides
 # the pool-car requests of their own agency (cloud/transport/poolcars.py); `dispatcher`
 # runs office transport (live map, trip assignment, service alerts; docs/security.md);
-# `security` runs door rights and reads the access log of its sites (docs/access-control.md).
+# `security` runs door rights and reads the access log of its sites (docs/access-control.md);
+# `reception` lists its sites' visitors of today and checks them in and out (docs/visitors.md).
 ROLES = (
     "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
-    "security",
+    "security", "reception",
 )  # fmt: skip
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]

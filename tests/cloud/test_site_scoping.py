@@ -229,6 +229,18 @@ EXPECTED: dict[str, dict[str, str]] = {
     "GET /api/v1/audit": ADMIN_ONLY,
     "GET /api/v1/access-log/chains": ADMIN_ONLY,
     "POST /api/v1/access-log/chains/{chain_node}/clear": ADMIN_ONLY,
+    # Visitors: a host's own visits (site A's belong to xa-p-* hosts, never to the caller: 404);
+    # today's list and check-in/out are the reception role's of the site, which none of these
+    # callers holds. tests/cloud/visitors/test_visits_api.py covers hosts and reception.
+    "GET /api/v1/visits": row(U, *["-"] * 7),
+    "POST /api/v1/visits": row(U, "403", *["ok"] * 6),
+    "GET /api/v1/reception/visits": row(U, *["403"] * 6, "A"),
+    "GET /api/v1/visits/{visit_id}": row(U, *["404"] * 6, "ok"),
+    "PUT /api/v1/visits/{visit_id}": row(U, *["404"] * 6, "ok"),
+    "GET /api/v1/visits/{visit_id}/pass.svg": row(U, *["404"] * 6, "ok"),
+    "POST /api/v1/visits/{visit_id}/cancel": row(U, *["404"] * 6, "ok"),
+    "POST /api/v1/reception/checkin": row(U, *["403"] * 6, "ok"),
+    "POST /api/v1/reception/visits/{visit_id}/checkout": row(U, *["403"] * 6, "ok"),
 }
 
 
@@ -280,6 +292,7 @@ class World:
     # Per role: reservation_id, car_booking_id, and the trip instance (trip_id, service_date).
     transport: dict[str, dict[str, str]] = field(default_factory=dict)
     grant: int = 0
+    visits: dict[str, int] = field(default_factory=dict)
     # Per role: the ref of an open enrolment token for the role's node.
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -308,6 +321,7 @@ class World:
             "day": HOLIDAY,
             "chain_node": f"xa-node-{role}",
             "ref": self.tokens.get(role, "0" * 16),
+            "visit_id": str(self.visits[role]),
         }
 
 
@@ -409,13 +423,18 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
                 for kind in ("letter", "replay")
             )
         grant = await _seed_access(http, engine)
+        visits = {}
+        for role in ROLES:
+            r = await http.post("/api/v1/visits", json=_visit(host=f"xa-p-{role}"))
+            assert r.status_code == 201, r.text
+            visits[role] = r.json()["id"]
     finally:
         await engine.dispose()
     keys = CheckinKeys.from_settings(settings)
     transport = await _seed_transport(http, settings)
     tokens = await _seed_tokens(http)
     return World(
-        badges, bookings, webhooks, letters, replay_letters, keys, transport, grant, tokens
+        badges, bookings, webhooks, letters, replay_letters, keys, transport, grant, visits, tokens
     )
 
 
@@ -431,6 +450,18 @@ async def _seed_tokens(http: httpx.AsyncClient) -> dict[str, str]:
         if role in ROLES and token["state"] == "open":
             refs.setdefault(role, token["ref"])
     return refs
+
+
+def _visit(host: str | None = None) -> dict[str, Any]:
+    """A visit of today, now on (so reception may check it in)."""
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    body = {
+        "guest_name": "Tamu Uji",
+        "guest_email": "tamu@mitra.example",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat(),
+    }
+    return body | ({"host_person_id": host} if host else {})  # fmt: skip
 
 
 async def _seed_transport(http: httpx.AsyncClient, settings: CloudSettings) -> dict[str, Any]:
@@ -596,6 +627,9 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
                                               "value": "asn"},
         "PUT /api/v1/access/grants": ACCESS_GRANT,
         "PUT /api/v1/access/holidays": {"site_id": "xa-site", "day": "2030-01-02", "name": "L"},
+        "POST /api/v1/visits": _visit(),
+        "PUT /api/v1/visits/{visit_id}": _visit(),
+        "POST /api/v1/reception/checkin": {"visit_id": world.visits[role]},
     }.get(op)  # fmt: skip
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":

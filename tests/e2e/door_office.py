@@ -71,6 +71,8 @@ class DoorOffice:
     agent: EdgeAgent
     readers: dict[str, OsdpReaderSim]
     seen: int = 0
+    # The broker, for tests that cut the node off (tests/e2e/test_visitors.py).
+    broker: devservers.Mosquitto | None = None
 
     changed_at: float = 0.0
 
@@ -183,7 +185,7 @@ async def door_office(
                 return all(s.is_secure() for s in readers.values())
 
             await eventually(readers_online, timeout=30, what="readers in secure channel")
-            yield DoorOffice(http, agent, readers)
+            yield DoorOffice(http, agent, readers, broker=broker)
     finally:
         if edge_task is not None:
             edge_task.cancel()

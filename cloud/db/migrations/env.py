@@ -20,6 +20,7 @@ from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_transport_live,
     models_transport_rides,
     models_transport_seats,
+    models_visitors,
 )
 from cloud.db.models import Base
 

@@ -47,6 +47,7 @@ def main() -> int:
         edge_load,
         events,
         faults,
+        history,
         ingest,
         notifications,
         osdp,
@@ -82,6 +83,7 @@ def main() -> int:
         "visitors": visitors.run,
         "transport": transport.run,
         "seats": seats.run,
+        "history": history.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

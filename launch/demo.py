@@ -25,6 +25,11 @@ token:
   (launch/demo_rooms.py);
 - loads the sample IKN shuttle schedule (GTFS), three shuttles and two pool cars,
   and the stops near the site (launch/demo_transport.py);
+- backfills three weeks of simulated office history (check-ins, presence, meetings on all
+  three floors) through MQTT, so the analytics open on weeks of data
+  (launch/demo_history.py);
+- keeps floors 2 and 3 alive with a light publisher per floor node speaking the same
+  contract (launch/demo_history.py), beside floor 1's full edge agent;
 - drives the shuttles along their trips and a pool car on an errand, each through its
   own vehicle edge agent reading a simulated GPS on a pty (launch/demo_fleet.py), so
   the kiosk's departures and the dispatcher's map move on their own;
@@ -58,6 +63,7 @@ from launch.demo_doors import (
     play_door,
     set_up_doors,
 )
+from launch.demo_history import floor_plans, live_floor, run_history
 from launch.demo_rooms import set_up_rooms
 from launch.demo_transport import SHUTTLES, set_up_transport
 from launch.demo_visitors import set_up_visitors
@@ -274,9 +280,8 @@ async def run_demo(
     for old in (data_dir / "edge").glob("door_audit.sqlite3*"):
         old.unlink()
     port = http_port or free_port()
-    unavailable = {
-        desk.id for _, _, desk in load_layout(SAMPLE_LAYOUT).desks() if desk.mode == "unavailable"
-    }
+    layout = load_layout(SAMPLE_LAYOUT)
+    unavailable = {desk.id for _, _, desk in layout.desks() if desk.mode == "unavailable"}
 
     async with contextlib.AsyncExitStack() as stack:
         mqtt_url = os.environ.get("RUANG_MQTT_URL")
@@ -384,7 +389,15 @@ async def run_demo(
                 "mints a bearer token)",
                 flush=True,
             )
+            print(
+                f"  analytics  {url}/analytics   (three weeks of simulated history, loading now)",
+                flush=True,
+            )
             print("Press Ctrl-C to stop.", flush=True)
+            tg.create_task(run_history(mqtt_url, layout, list(badges.values())), name="history")
+            for plan in floor_plans(layout):
+                if plan.node != DEMO_NODE:
+                    tg.create_task(live_floor(mqtt_url, plan, speed), name=f"floor {plan.node}")
             await agent.uplink.connected.wait()
             await _signed_snapshot(agent)
             usable = [d for d in floor.sims if d not in unavailable]

@@ -143,6 +143,19 @@ KINDS: dict[str, Template] = {
             "so the booking was released to others.",
         },
     ),
+    "seat_cancelled": Template(
+        fields=("route", "departs_at"),
+        subject={
+            "id": "Perjalanan {route} pukul {departs_at} dibatalkan",
+            "en": "The {route} trip at {departs_at} is cancelled",
+        },
+        body={
+            "id": "Operator membatalkan perjalanan {route} pukul {departs_at}. Reservasi "
+            "kursi Anda berakhir; silakan pesan perjalanan lain.",
+            "en": "The operator cancelled the {route} trip at {departs_at}. Your seat "
+            "reservation has ended; please reserve another trip.",
+        },
+    ),
     "seat_reminder": Template(
         fields=("route", "stop", "departs_at"),
         subject={

@@ -38,6 +38,7 @@ from cloud.transport.schemas_live import (
 )
 from cloud.transport.seat_facts import CapacityRule
 from cloud.transport.seat_vehicles import assign_vehicle, unassign_vehicle
+from cloud.transport.trip_cancellations import end_reservations
 
 
 def _now() -> datetime:
@@ -113,6 +114,8 @@ async def cancel(conn: AsyncConnection, body: CancellationCreate) -> Cancellatio
         )
     )
     await conn.execute(CANCELLATIONS.insert().values(**body.model_dump(), cancelled_at=at))
+    # Riders hear now, not at the stop; the trip takes no new reservations either.
+    await end_reservations(conn, body.trip_id, body.service_date, at)
     return CancellationPublic(**body.model_dump(), cancelled_at=at)
 
 

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from google.transit import gtfs_realtime_pb2 as rt
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.db.tables import TRANSPORT_AGENCIES as AGENCIES
+from cloud.db.tables import TRANSPORT_BOARDINGS
 from cloud.db.tables import TRANSPORT_STOP_EVENTS as STOP_EVENTS
 from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
 from cloud.live.hub import LiveHub
@@ -51,6 +52,8 @@ from ruang.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 QUEUE_MAX = 50_000
+# How often the riders boarded per running trip are re-read for the dispatcher's view.
+LOADS_S = 5.0
 OFFLINE_AFTER_S = 600.0  # a vehicle in service silent this long shows as offline
 MATCH_EVERY_S = 10.0  # an unmatched vehicle tries the schedule at most this often
 PlanKey = tuple[str, str]  # trip_id, service_date
@@ -82,12 +85,16 @@ class LiveService:
         clock: Callable[[], float] = time.time,
         config: TrackerConfig = TrackerConfig(),
         refresh_s: float = 60.0,
+        loads_s: float = LOADS_S,
         queue_max: int = QUEUE_MAX,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.config = config
         self.refresh_s = refresh_s
+        self.loads_s = loads_s
+        # Riders who boarded each running trip instance (allowed door taps; nobody taps out).
+        self.loads: dict[PlanKey, int] = {}
         self.hub = LiveHub()  # vehicle ids that changed, for the SSE streams
         self.times = SegmentTimes()
         self.rejects: Counter[str] = Counter()
@@ -109,6 +116,7 @@ class LiveService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._loader: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
         self.idle = asyncio.Event()  # set whenever the queue has been drained
         self.idle.set()
@@ -129,10 +137,11 @@ class LiveService:
         await self.refresh()
         self._task = asyncio.create_task(self._run(), name="ruang-transport-live")
         self._refresher = asyncio.create_task(self._refresh_loop(), name="ruang-transport-refresh")
+        self._loader = asyncio.create_task(self._loads_loop(), name="ruang-transport-loads")
 
     async def stop(self) -> None:
         self.hub.close()
-        for task in (self._refresher, self._task):
+        for task in (self._loader, self._refresher, self._task):
             if task is not None:
                 await cancel_and_wait(task)
 
@@ -143,6 +152,39 @@ class LiveService:
                 await self.refresh()
             except Exception:  # a failed read keeps the last state; try again later
                 log.exception("transport live: refresh failed")
+
+    async def _loads_loop(self) -> None:
+        while True:
+            try:
+                await self.refresh_loads()
+            except Exception:  # a failed read keeps the last loads; try again later
+                log.exception("transport live: reading trip loads failed")
+            await asyncio.sleep(self.loads_s)
+
+    async def refresh_loads(self) -> None:
+        """Re-reads how many riders boarded each trip instance a tracked vehicle runs now."""
+        running = {(t.trip.trip_id, t.trip.service_date) for t in self.trackers.values() if t.trip}
+        if not running:
+            self.loads = {}
+            return
+        B = TRANSPORT_BOARDINGS
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(B.c.trip_id, B.c.service_date, func.count())
+                .where(B.c.allowed.is_(True), B.c.trip_id.in_({k[0] for k in running}))
+                .group_by(B.c.trip_id, B.c.service_date)
+            )
+            loads = {(r[0], r[1]): int(r[2]) for r in rows if (r[0], r[1]) in running}
+        changed = [
+            vid
+            for vid, t in self.trackers.items()
+            if t.trip
+            and loads.get((t.trip.trip_id, t.trip.service_date))
+            != self.loads.get((t.trip.trip_id, t.trip.service_date))
+        ]
+        self.loads = loads
+        if changed:
+            self.hub.announce(changed)
 
     async def refresh(self) -> None:
         """Re-read vehicles, the plans of the service days around now, and the dispatcher's
@@ -377,6 +419,7 @@ class LiveService:
             next_stop_eta=_utc(etas[0].arrival) if etas else None,
             delay_s=etas[0].delay_s if etas else None,
             capacity=info.capacity,
+            load=self.loads.get((plan.trip_id, plan.service_date), 0) if plan else None,
             stale=stale,
             off_route=bool(t and t.off_route),
         )

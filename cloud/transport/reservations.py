@@ -32,6 +32,7 @@ from cloud.transport.seat_facts import (
     ensure_counter,
     trip_facts,
 )
+from cloud.transport.trip_cancellations import refuse_if_cancelled
 
 TRIP_FULL = "Trip full"
 ALREADY_RESERVED = "Already reserved"
@@ -220,6 +221,9 @@ async def reserve(
                 title=TRIP_FULL,
                 capacity=seats.capacity,
             )
+        # Checked while holding the counter row's lock, which a cancellation takes too: a
+        # reservation racing one either is ended by it or sees it here.
+        await refuse_if_cancelled(conn, body.trip_id, body.service_date)
         row = (
             await conn.execute(
                 insert(RESERVATIONS)

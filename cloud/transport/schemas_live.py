@@ -44,7 +44,11 @@ class LiveVehicle(BaseModel):
     next_stop: str | None = None
     next_stop_eta: datetime | None = None
     delay_s: int | None = None
-    load: int | None = Field(default=None, description="riders on board, when known")
+    load: int | None = Field(
+        default=None,
+        description="riders who boarded this trip so far (allowed door taps; riders do not "
+        "tap out, so it counts boardings, not who is still aboard); None with no trip",
+    )
     capacity: int
     stale: bool
     off_route: bool

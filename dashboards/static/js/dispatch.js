@@ -58,12 +58,9 @@ function delayText(v) {
   return t(v.delay_s > 0 ? "dispatch.delay.late" : "dispatch.delay.early", { min });
 }
 
+// `load`: riders who boarded the running trip (door taps; nobody taps out), of `capacity`.
 function loadText(v) {
   if (v.load === null || v.load === undefined) return "—";
-  if (typeof v.load === "object") {
-    const on = v.load.onboard ?? v.load.riders ?? v.load.count;
-    return v.load.capacity ? `${on}/${v.load.capacity}` : String(on);
-  }
   return v.capacity ? `${v.load}/${v.capacity}` : String(v.load);
 }
 

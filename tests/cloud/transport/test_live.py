@@ -16,6 +16,7 @@ from cloud.db.tables import (
     CAR_POSITIONS,
     PEOPLE,
     SITES,
+    TRANSPORT_BOARDINGS,
     TRANSPORT_STOP_EVENTS,
     TRANSPORT_VEHICLES,
     TRIP_SEATS,
@@ -252,3 +253,41 @@ async def test_pool_car_fixes_reach_the_trip_log_and_full_trips_show_on_the_boar
     first = next(d for d in board.departures if d.trip == TRIP)
     assert first.full and not first.cancelled
     assert not any(d.full for d in board.departures if d.trip != TRIP)
+
+
+async def test_the_dispatcher_sees_the_riders_boarded_on_each_running_trip(
+    sample: AsyncEngine,
+) -> None:
+    plan = await plan_of(sample, TRIP)
+    run = ShuttleRun(plan, traffic=seeded_traffic(4, len(plan.stops) - 1))
+    live, clock = await service_at(sample, run.t0)
+    await drive(live, clock, run, until=run.t0 + 600)
+    assert live.live_vehicle(live.vehicles["BUS-01"], clock.t).load == 0
+    at = dt.datetime.fromtimestamp(run.t0 + 300, dt.UTC)
+    rows = [
+        # Two riders let on, one refused (full), one on another trip: the load is 2.
+        ("m-1", TRIP, DAY, True),
+        ("m-2", TRIP, DAY, True),
+        ("m-3", TRIP, DAY, False),
+        ("m-4", "K2-0-0800", DAY, True),
+    ]
+    async with sample.begin() as conn:
+        for mid, trip, day, allowed in rows:
+            await conn.execute(
+                TRANSPORT_BOARDINGS.insert().values(
+                    message_id=mid,
+                    node="veh-node-01",
+                    vehicle_id="BUS-01",
+                    reader="door-1",
+                    ts=at,
+                    hour=8,
+                    trip_id=trip,
+                    service_date=day,
+                    allowed=allowed,
+                    reason="walk_on" if allowed else "full",
+                )
+            )
+    await live.refresh_loads()
+    vehicle = live.live_vehicle(live.vehicles["BUS-01"], clock.t)
+    assert vehicle.trip == TRIP and vehicle.load == 2
+    assert live.live_vehicle(live.vehicles["BUS-02"], clock.t).load is None  # no trip

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cloud.db.tables import RESERVATIONS, TRIP_SEATS
+from cloud.db.tables import NOTIFICATIONS, RESERVATIONS, TRIP_SEATS
 from cloud.settings import CloudSettings
 from cloud.transport import reservations, seat_vehicles
 from cloud.transport.noshow import release_seat_no_shows
@@ -264,3 +264,51 @@ async def test_planned_vehicle_sets_capacity_promotes_and_fills_the_snapshot(
     assert (seats["vehicle_id"], seats["capacity"], seats["free"]) == (None, 4, 0)
     async with engine.connect() as conn:
         assert (await vehicle_snapshot_parts(conn, "bus-01", trip.service_date))[0] == []
+
+
+async def test_a_cancelled_trip_ends_its_seats_tells_the_riders_and_refuses_new_ones(
+    seats_cloud: RunningCloud,
+) -> None:
+    http = seats_cloud.http
+    engine = seats_cloud.app.state.engine
+    trip = await future_trip(engine)
+    seated = [await _reserve(http, trip, f"p{i}") for i in range(3)]
+    queued = await _reserve(http, trip, "p3", waitlist=True)
+    other = await future_trip(engine, last=False)
+    kept = await _reserve(http, other, "p4")
+
+    cancel = {"trip_id": trip.trip_id, "service_date": trip.service_date}
+    r = await http.post("/api/v1/transport/cancellations", json=cancel)
+    assert r.status_code == 201, r.text
+
+    async with engine.connect() as conn:
+        statuses = dict(
+            (await conn.execute(select(RESERVATIONS.c.id, RESERVATIONS.c.status))).all()
+        )
+        counter = (
+            await conn.execute(
+                select(TRIP_SEATS.c.confirmed).where(
+                    TRIP_SEATS.c.trip_id == trip.trip_id,
+                    TRIP_SEATS.c.service_date == trip.service_date,
+                )
+            )
+        ).scalar_one()
+        told = (
+            await conn.execute(
+                select(NOTIFICATIONS.c.person_id).where(NOTIFICATIONS.c.kind == "seat_cancelled")
+            )
+        ).scalars()
+        told_people = sorted(told)
+    # Every seat and waitlist place of the cancelled trip ended; the other trip's seat stays.
+    assert [statuses[s["id"]] for s in seated] == ["cancelled"] * 3
+    assert statuses[queued["id"]] == "cancelled"
+    assert statuses[kept["id"]] == "confirmed"
+    assert counter == 0
+    assert told_people == ["p0", "p1", "p2", "p3"]
+
+    r = await http.post(RESERVE, json=reservation(trip, "p5"))
+    assert r.status_code == 409 and r.json()["title"] == "Trip cancelled"
+    # Lifting the cancellation opens the trip again.
+    path = f"/api/v1/transport/cancellations/{trip.trip_id}/{trip.service_date}"
+    assert (await http.delete(path)).status_code in (200, 204)
+    assert (await _reserve(http, trip, "p5"))["status"] == "confirmed"

@@ -31,6 +31,7 @@ from cloud.ingest.apply_events import EventWrites
 from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
 from cloud.ingest.items import ApplyResult, Envelope, Item, RideApplier, TelemetryBatch
+from cloud.ingest.presence_history import merge_backlog_presence
 from cloud.rooms.noshow import record_readings
 from cloud.telemetry import lineprotocol
 from ruang import contract
@@ -262,10 +263,34 @@ class Applier:
             result.presence_written.update(
                 (desk, present) for desk, (_, present, _) in changed.items()
             )
+        if batch.backlog_presence:
+            await self._backlog_presence(conn, batch, result)
         if rooms:
             await self._room_occupancy(conn, rooms, result)
         if batch.health or devices:
             await self._fleet.write(conn, batch, result, devices)
+
+    async def _backlog_presence(
+        self, conn: AsyncConnection, batch: TelemetryBatch, result: ApplyResult
+    ) -> None:
+        """Presence from outboxes -> presence_changes only (checked like live presence)."""
+        b = self.bindings
+        refused = [
+            (node, desk)
+            for desk, samples in batch.backlog_presence.items()
+            for node, _, _ in samples
+            if b.desk(node, desk)
+        ]
+        if refused:
+            await b.recheck(conn, [r for n, d in refused if (r := b.desk(n, d))])
+        samples: dict[str, list[tuple[bool, float]]] = {}
+        for desk, desk_samples in batch.backlog_presence.items():
+            for node, present, ts in desk_samples:
+                if r := b.desk(node, desk):
+                    result.refuse(node, "presence", r)
+                else:
+                    samples.setdefault(desk, []).append((present, ts))
+        await merge_backlog_presence(conn, samples)
 
     async def _room_occupancy(
         self, conn: AsyncConnection, rooms: dict[str, tuple[bool, float]], result: ApplyResult

@@ -32,6 +32,9 @@ class TelemetryBatch:
     devices: dict[tuple[str, str], tuple[contract.DeviceHealth, float]] = field(
         default_factory=dict
     )
+    # desk -> [(node, present, edge ts)] drained from outboxes (backlog channel): history
+    # only, merged into presence_changes by cloud/ingest/presence_history.py.
+    backlog_presence: dict[str, list[tuple[str, bool, float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

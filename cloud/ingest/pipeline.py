@@ -210,6 +210,8 @@ class Ingestor:
                 self._lines.append(line)
             if self.on_position is not None and type(message) is contract.Position:
                 self.on_position(message, True)
+            elif type(message) is contract.Presence:
+                self._take_backlog_presence(message)
             self._pending_count += 1
             self._wake.set()
         else:
@@ -245,6 +247,15 @@ class Ingestor:
                 )
             )
         self._wake.set()
+
+    def _take_backlog_presence(self, presence: contract.Presence) -> None:
+        # The sensed history of the outage: presence_changes, never the desk's state.
+        batch = self._open
+        if batch is None:
+            batch = self._open = TelemetryBatch()
+            self._pending.append(batch)
+        samples = batch.backlog_presence.setdefault(presence.desk, [])
+        samples.append((presence.node, presence.present, presence.ts))
 
     def _take_telemetry(self, message: contract.Message, received: float) -> None:
         # What a node may speak for (cloud/ingest/bindings.py): series-only kinds are decided

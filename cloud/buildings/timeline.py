@@ -88,12 +88,17 @@ async def desk_timeline(
             )
         if today(b.cancelled_at):
             entries.append(TimelineEntry(at=b.cancelled_at, kind="cancelled", **common))
+    # Presence drained from a backlog may repeat a value (cloud/ingest/presence_history.py):
+    # a repeat is no change, so only the first of a run is shown.
+    was: bool | None = None
     for p in await conn.execute(
-        select(PRESENCE.c.ts, PRESENCE.c.present).where(
-            PRESENCE.c.desk_id == desk_id, PRESENCE.c.ts >= day_start, PRESENCE.c.ts < day_end
-        )
+        select(PRESENCE.c.ts, PRESENCE.c.present)
+        .where(PRESENCE.c.desk_id == desk_id, PRESENCE.c.ts >= day_start, PRESENCE.c.ts < day_end)
+        .order_by(PRESENCE.c.ts, PRESENCE.c.id)
     ):
-        entries.append(TimelineEntry(at=p.ts, kind="present" if p.present else "absent"))
+        if p.present is not was:
+            entries.append(TimelineEntry(at=p.ts, kind="present" if p.present else "absent"))
+        was = p.present
     for e in await conn.execute(
         select(EVENTS.c.ts, EVENTS.c.payload).where(
             EVENTS.c.desk == desk_id,

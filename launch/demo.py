@@ -404,7 +404,8 @@ async def run_demo(
             tg.create_task(play_days(floor, usable, badges, speed), name="scenario")
             tg.create_task(play_rooms(radars, speed), name="rooms")
             tg.create_task(
-                _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key), name="fleet"
+                _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key, badges),
+                name="fleet",
             )
             tg.create_task(play_door(reader, badges, speed), name="door")
 
@@ -422,7 +423,12 @@ async def _signed_snapshot(agent: EdgeAgent) -> None:
 
 
 async def _drive_fleet(
-    settings: CloudSettings, url: str, mqtt_url: str, data_dir: Path, public_key: Path
+    settings: CloudSettings,
+    url: str,
+    mqtt_url: str,
+    data_dir: Path,
+    public_key: Path,
+    riders: dict[str, str],
 ) -> None:
     """The shuttles and the pool car (launch/demo_fleet.py), with a token that outlives a
     long demo: the fleet keeps assigning trips as the day goes on."""
@@ -441,4 +447,5 @@ async def _drive_fleet(
             mqtt_url=mqtt_url,
             data_dir=data_dir,
             public_key=public_key,
+            riders=riders,
         )

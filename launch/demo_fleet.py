@@ -197,8 +197,8 @@ async def run_fleet(
     """
     from cloud.transport.gtfs_export import sample_zip
     from launch.demo_riders import ride_trips
-    from simulators.riders import door_reader
     from simulators.gps import GpsSimulator
+    from simulators.riders import door_reader
     from simulators.shuttle import ShuttleRun, ShuttleSimulator, seeded_traffic
 
     now = datetime.now(UTC)

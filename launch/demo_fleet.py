@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The timetable runs this far back, so the past weeks' boardings find their trips.
+HISTORY_DAYS = 28
 READER = "door-1"  # the door reader of each demo shuttle (launch/demo_riders.py taps there)
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -95,7 +97,7 @@ def demo_feed(sample: bytes, now: datetime) -> tuple[bytes, int]:
     local = now.astimezone(WITA).date()
     files["calendar.txt"] = (
         "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
-        f"WEEKDAY,1,1,1,1,1,1,1,{(local - timedelta(days=7)):%Y%m%d},"
+        f"WEEKDAY,1,1,1,1,1,1,1,{(local - timedelta(days=HISTORY_DAYS)):%Y%m%d},"
         f"{(local + timedelta(days=30)):%Y%m%d}\n"
     )
     files.pop("calendar_dates.txt", None)  # holidays off: the demo runs every day
@@ -217,6 +219,8 @@ async def run_fleet(
     await http.patch(f"/api/v1/transport/vehicles/{POOL_CAR}", json={"state": "in_service"})
 
     async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
+        if riders:
+            tg.create_task(_history(mqtt_url, database_url, riders, shift), name="history")
         shuttles: list[Shuttle] = []
         taken: set[tuple[str, str]] = set()
         for n, (vehicle, route) in enumerate(sorted(ROUTE_OF.items())):
@@ -258,6 +262,18 @@ async def run_fleet(
             tg.create_task(
                 _next_trips(http, database_url, s, taken, seed), name=f"trips-{s.vehicle}"
             )
+
+
+async def _history(mqtt_url: str, database_url: str, riders: dict[str, str], shift: int) -> None:
+    """The shuttles' past weeks; a failure is logged, the live fleet goes on."""
+    from launch.demo_history import run_transport_history
+
+    try:
+        await run_transport_history(
+            mqtt_url, database_url, sorted(riders.values()), shift_h=shift, tz=str(WITA)
+        )
+    except Exception:
+        log.exception("demo: transport history not loaded")
 
 
 def _plan_of(shuttle: Shuttle) -> Callable[[], TripPlan]:

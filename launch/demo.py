@@ -394,7 +394,9 @@ async def run_demo(
                 flush=True,
             )
             print("Press Ctrl-C to stop.", flush=True)
-            tg.create_task(run_history(mqtt_url, layout, list(badges.values())), name="history")
+            desks_history = tg.create_task(
+                run_history(mqtt_url, layout, list(badges.values())), name="history"
+            )
             for plan in floor_plans(layout):
                 if plan.node != DEMO_NODE:
                     tg.create_task(live_floor(mqtt_url, plan, speed), name=f"floor {plan.node}")
@@ -404,7 +406,9 @@ async def run_demo(
             tg.create_task(play_days(floor, usable, badges, speed), name="scenario")
             tg.create_task(play_rooms(radars, speed), name="rooms")
             tg.create_task(
-                _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key, badges),
+                _drive_fleet(
+                    cloud_settings, url, mqtt_url, data_dir, public_key, badges, desks_history
+                ),
                 name="fleet",
             )
             tg.create_task(play_door(reader, badges, speed), name="door")
@@ -429,6 +433,7 @@ async def _drive_fleet(
     data_dir: Path,
     public_key: Path,
     riders: dict[str, str],
+    after: asyncio.Task[object],
 ) -> None:
     """The shuttles and the pool car (launch/demo_fleet.py), with a token that outlives a
     long demo: the fleet keeps assigning trips as the day goes on."""
@@ -448,4 +453,5 @@ async def _drive_fleet(
             data_dir=data_dir,
             public_key=public_key,
             riders=riders,
+            after=asyncio.shield(after),
         )

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     import httpx
 
@@ -191,11 +191,14 @@ async def run_fleet(
     public_key: Path,
     seed: int = 7,
     riders: dict[str, str] | None = None,
+    after: Awaitable[object] | None = None,
 ) -> None:
     """Uploads the demo timetable, then drives the shuttles and the pool car until cancelled.
 
     With `riders` ({person id: badge UID} of the demo roster), each shuttle's node has a
-    door reader at which some of them tap while the shuttle dwells (launch/demo_riders.py).
+    door reader at which some of them tap while the shuttle dwells (launch/demo_riders.py),
+    and their past weeks on the shuttles are backfilled once `after` (the desks' backfill)
+    is done: one backfill at a time keeps the embedded broker within its pace.
     """
     from cloud.transport.gtfs_export import sample_zip
     from launch.demo_riders import ride_trips
@@ -220,7 +223,7 @@ async def run_fleet(
 
     async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
         if riders:
-            tg.create_task(_history(mqtt_url, database_url, riders, shift), name="history")
+            tg.create_task(_history(mqtt_url, database_url, riders, shift, after), name="history")
         shuttles: list[Shuttle] = []
         taken: set[tuple[str, str]] = set()
         for n, (vehicle, route) in enumerate(sorted(ROUTE_OF.items())):
@@ -264,11 +267,19 @@ async def run_fleet(
             )
 
 
-async def _history(mqtt_url: str, database_url: str, riders: dict[str, str], shift: int) -> None:
+async def _history(
+    mqtt_url: str,
+    database_url: str,
+    riders: dict[str, str],
+    shift: int,
+    after: Awaitable[object] | None,
+) -> None:
     """The shuttles' past weeks; a failure is logged, the live fleet goes on."""
     from launch.demo_history import run_transport_history
 
     try:
+        if after is not None:
+            await after
         await run_transport_history(
             mqtt_url, database_url, sorted(riders.values()), shift_h=shift, tz=str(WITA)
         )

@@ -32,9 +32,9 @@ from cloud.transport.tracking import StopEvent
 from ruang import contract
 
 # Riders per trip (mean) by the local minute of the trip's first departure.
-RUSH = ((7 * 60, 8 * 60, 7.0), (16 * 60 + 30, 17 * 60 + 30, 6.0))
-SHOULDER = 1.2  # the hour either side of a rush
-QUIET = 0.4
+RUSH = ((7 * 60, 8 * 60, 3.5), (16 * 60 + 30, 17 * 60 + 30, 3.0))
+SHOULDER = 0.6  # the hour either side of a rush
+QUIET = 0.15
 
 
 @dataclass(frozen=True)

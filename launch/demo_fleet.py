@@ -281,7 +281,12 @@ async def _history(
         if after is not None:
             await after
         await run_transport_history(
-            mqtt_url, database_url, sorted(riders.values()), shift_h=shift, tz=str(WITA)
+            mqtt_url,
+            database_url,
+            sorted(riders.values()),
+            route_of=ROUTE_OF,
+            shift_h=shift,
+            tz=str(WITA),
         )
     except Exception:
         log.exception("demo: transport history not loaded")

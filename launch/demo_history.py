@@ -320,7 +320,13 @@ def _client(
 
 
 async def run_transport_history(
-    mqtt_url: str, database_url: str, badges: list[str], *, shift_h: int, tz: str
+    mqtt_url: str,
+    database_url: str,
+    badges: list[str],
+    *,
+    route_of: dict[str, str],
+    shift_h: int,
+    tz: str,
 ) -> Backfilled | None:
     """The shuttles' past weeks (simulators/transport_history.py), with what it does said.
 
@@ -328,7 +334,8 @@ async def run_transport_history(
     desks' backfill, exactly-once by message id); the stop arrivals/departures the live
     tracker would have detected are written through its own persistence function
     (cloud/transport/stop_events.py), since replaying weeks of positions would take the
-    demo minutes. Needs the demo timetable uploaded (launch/demo_fleet.py)."""
+    demo minutes. `route_of` says which route each shuttle drives ({vehicle: route}).
+    Needs the demo timetable uploaded (launch/demo_fleet.py)."""
     from zoneinfo import ZoneInfo
 
     import aiomqtt
@@ -336,10 +343,10 @@ async def run_transport_history(
     from cloud.db.engine import make_engine
     from cloud.transport import schedule
     from cloud.transport.stop_events import persist_stop_events
-    from launch.demo_fleet import ROUTE_OF, node_of
+    from launch.demo_transport import node_of
     from simulators.transport_history import transport_history
 
-    vehicle_of = {route: vehicle for vehicle, route in ROUTE_OF.items()}
+    vehicle_of = {route: vehicle for vehicle, route in route_of.items()}
     days = past_weekdays(datetime.now(ZoneInfo(tz)).date(), HISTORY_WEEKS)
     closed = demo_closure(days)
     days = [d for d in days if not is_holiday(d, closed)]

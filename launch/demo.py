@@ -272,6 +272,10 @@ async def run_demo(
 
     if desks < 1:
         raise ValueError("the demo needs at least one desk")
+    # Edge settings prefer RUANG_ env vars to arguments (a node's environment wins), so a
+    # RUANG_STATE_DIR would give every simulated node of the demo one shared outbox.
+    if os.environ.pop("RUANG_STATE_DIR", None) is not None:
+        print("RUANG_STATE_DIR ignored: each demo node keeps its state under the data dir")
     # A demo starts from an empty building: old state would disagree with the new edge.
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("*.sqlite3*"):

@@ -42,6 +42,8 @@ HISTORY_SEED = 13
 WINDOW = 200
 # Messages per second the demo's backfill is paced at (see `publish_all`).
 DEMO_RATE = 200.0
+# Stop events written per transaction by the shuttle history (see `run_transport_history`).
+STOP_EVENTS_BATCH = 200
 
 
 def floor_plans(layout: Layout) -> list[FloorPlan]:
@@ -368,8 +370,12 @@ async def run_transport_history(
             f"boardings through MQTT, {len(past.stop_events)} stop events",
             flush=True,
         )
-        for start in range(0, len(past.stop_events), 2000):
-            await persist_stop_events(engine, past.stop_events[start : start + 2000])
+        # Short write transactions with a pause between: on SQLite one long upsert would
+        # hold the write lock for seconds, and the live ingestion (and the broker waiting
+        # for its acknowledgements) would stall behind it.
+        for start in range(0, len(past.stop_events), STOP_EVENTS_BATCH):
+            await persist_stop_events(engine, past.stop_events[start : start + STOP_EVENTS_BATCH])
+            await asyncio.sleep(0.05)
     finally:
         await engine.dispose()
     try:

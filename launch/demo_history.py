@@ -42,6 +42,9 @@ HISTORY_SEED = 13
 WINDOW = 200
 # Messages per second the demo's backfill is paced at (see `publish_all`).
 DEMO_RATE = 200.0
+# The shuttle history's pace: a boarding costs the cloud more than a desk event (the
+# rider's seat row), and at 200/s the embedded broker times out waiting for acknowledgements.
+TRANSPORT_RATE = 100.0
 # Stop events written per transaction by the shuttle history (see `run_transport_history`).
 STOP_EVENTS_BATCH = 200
 
@@ -383,7 +386,7 @@ async def run_transport_history(
             mqtt_url,
             list(past.boardings),
             client_id="ruang-demo-transport-history",
-            rate=DEMO_RATE,
+            rate=TRANSPORT_RATE,
         )
     except (aiomqtt.MqttError, OSError) as exc:
         print(f"  transport  history not loaded: {exc}", flush=True)

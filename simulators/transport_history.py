@@ -34,7 +34,7 @@ from ruang import contract
 # Riders per trip (mean) by the local minute of the trip's first departure.
 RUSH = ((7 * 60, 8 * 60, 3.5), (16 * 60 + 30, 17 * 60 + 30, 3.0))
 SHOULDER = 0.6  # the hour either side of a rush
-QUIET = 0.15
+QUIET = 0.1
 
 
 @dataclass(frozen=True)

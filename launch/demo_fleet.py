@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from cloud.transport.plan import TripPlan
     from edge.agent import EdgeAgent
+    from ruang import contract
     from simulators.shuttle import ShuttleSimulator
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,15 @@ async def run_fleet(
             shuttles.append(shuttle)
             if reader is not None and riders:
                 tg.create_task(
-                    ride_trips(http, sim, reader, riders, _plan_of(shuttle), seed=seed + n),
+                    ride_trips(
+                        http,
+                        sim,
+                        reader,
+                        riders,
+                        _plan_of(shuttle),
+                        _snapshot_of(agent),
+                        seed=seed + n,
+                    ),
                     name=f"riders-{vehicle}",
                 )
         car = await stack.enter_async_context(
@@ -290,6 +299,14 @@ async def _history(
         )
     except Exception:
         log.exception("demo: transport history not loaded")
+
+
+def _snapshot_of(agent: EdgeAgent) -> Callable[[], contract.SnapshotBody | None]:
+    def body() -> contract.SnapshotBody | None:
+        view = agent.snapshots.current
+        return None if view is None else view.body
+
+    return body
 
 
 def _plan_of(shuttle: Shuttle) -> Callable[[], TripPlan]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import httpx
 
     from cloud.transport.plan import TripPlan
+    from ruang import contract
     from simulators.deskunit import DeskUnitSimulator
     from simulators.shuttle import ShuttleSimulator
 
@@ -37,6 +38,7 @@ RESERVED = 2  # riders who reserve beforehand and tap
 NO_SHOWS = 1  # riders who reserve and never come
 RESERVE_AHEAD_S = 90.0  # reserve only at stops the shuttle leaves at least this much later
 TAP_AFTER_ARRIVAL_S = 4.0  # the node has read a fix at the stop by then
+SNAPSHOT_WAIT_S = 30.0  # riders wait this long at most for the node to learn of their trip
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +98,15 @@ async def ride_trips(
     reader: DeskUnitSimulator,
     roster: dict[str, str],
     current: Callable[[], TripPlan],
+    snapshot: Callable[[], contract.SnapshotBody | None],
     *,
     seed: int = 7,
     poll_s: float = 0.5,
 ) -> None:
     """For every trip the shuttle drives (`current()`), lets its riders tap during the
-    dwell at their stops; runs until cancelled."""
+    dwell at their stops; runs until cancelled. `snapshot()` is the node's current
+    snapshot: riders wait (a while) until it lists the trip and the seats just reserved,
+    as a rider of a real shuttle would not tap before the bus reached them."""
     done: set[tuple[str, str]] = set()
     while True:
         plan = current()
@@ -111,7 +116,7 @@ async def ride_trips(
             continue
         done.add(key)
         try:
-            await _ride(http, sim, reader, roster, plan, seed, poll_s, current)
+            await _ride(http, sim, reader, roster, plan, seed, poll_s, current, snapshot)
         except asyncio.CancelledError:
             raise
         except Exception:  # a refused call must not stop the riders of the next trips
@@ -127,6 +132,7 @@ async def _ride(
     seed: int,
     poll_s: float,
     current: Callable[[], TripPlan],
+    snapshot: Callable[[], contract.SnapshotBody | None],
 ) -> None:
     run = sim.run
     truth = {t.stop_id: t for t in run.truth}
@@ -137,7 +143,10 @@ async def _ride(
         if s.departure > now + RESERVE_AHEAD_S and truth[s.stop_id].arrival > now + 30
     }
     walk_ons, reserved = riders_for(plan, roster, seed, reservable=reservable)
+    body = snapshot()
+    before = -1 if body is None else body.version
     booked = [r for r in reserved if await reserve(http, plan, r)]
+    await _node_knows(plan, snapshot, before if booked else None, poll_s)
     pending = walk_ons + [r for r in booked if r.taps]
     log.info(
         "demo riders: %s on %s: %d walk-ons, %d reserved",
@@ -160,3 +169,24 @@ async def _ride(
         # A rider whose shuttle has left without them (the demo started mid-trip) stays home.
         pending = [r for r in pending if truth[r.stop].departure - 1 >= ts]
         await asyncio.sleep(poll_s)
+
+
+async def _node_knows(
+    plan: TripPlan,
+    snapshot: Callable[[], contract.SnapshotBody | None],
+    newer_than: int | None,
+    poll_s: float,
+) -> None:
+    """Waits until the node's snapshot lists `plan` (and is newer than `newer_than`, the
+    version before the seats were reserved), at most SNAPSHOT_WAIT_S."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SNAPSHOT_WAIT_S
+    while loop.time() < deadline:
+        body = snapshot()
+        if body is not None and (newer_than is None or body.version > newer_than):
+            if any(
+                t.trip == plan.trip_id and t.service_date == plan.service_date for t in body.trips
+            ):
+                return
+        await asyncio.sleep(poll_s)
+    log.info("demo riders: the node has not learnt of %s yet; tapping anyway", plan.trip_id)

@@ -272,6 +272,10 @@ async def run_demo(
 
     if desks < 1:
         raise ValueError("the demo needs at least one desk")
+    # Edge settings prefer RUANG_ env vars to arguments (a node's environment wins), so a
+    # RUANG_STATE_DIR would give every simulated node of the demo one shared outbox.
+    if os.environ.pop("RUANG_STATE_DIR", None) is not None:
+        print("RUANG_STATE_DIR ignored: each demo node keeps its state under the data dir")
     # A demo starts from an empty building: old state would disagree with the new edge.
     data_dir.mkdir(parents=True, exist_ok=True)
     for old in data_dir.glob("*.sqlite3*"):
@@ -394,7 +398,9 @@ async def run_demo(
                 flush=True,
             )
             print("Press Ctrl-C to stop.", flush=True)
-            tg.create_task(run_history(mqtt_url, layout, list(badges.values())), name="history")
+            desks_history = tg.create_task(
+                run_history(mqtt_url, layout, list(badges.values())), name="history"
+            )
             for plan in floor_plans(layout):
                 if plan.node != DEMO_NODE:
                     tg.create_task(live_floor(mqtt_url, plan, speed), name=f"floor {plan.node}")
@@ -404,7 +410,10 @@ async def run_demo(
             tg.create_task(play_days(floor, usable, badges, speed), name="scenario")
             tg.create_task(play_rooms(radars, speed), name="rooms")
             tg.create_task(
-                _drive_fleet(cloud_settings, url, mqtt_url, data_dir, public_key), name="fleet"
+                _drive_fleet(
+                    cloud_settings, url, mqtt_url, data_dir, public_key, badges, desks_history
+                ),
+                name="fleet",
             )
             tg.create_task(play_door(reader, badges, speed), name="door")
 
@@ -422,7 +431,13 @@ async def _signed_snapshot(agent: EdgeAgent) -> None:
 
 
 async def _drive_fleet(
-    settings: CloudSettings, url: str, mqtt_url: str, data_dir: Path, public_key: Path
+    settings: CloudSettings,
+    url: str,
+    mqtt_url: str,
+    data_dir: Path,
+    public_key: Path,
+    riders: dict[str, str],
+    after: asyncio.Task[object],
 ) -> None:
     """The shuttles and the pool car (launch/demo_fleet.py), with a token that outlives a
     long demo: the fleet keeps assigning trips as the day goes on."""
@@ -441,4 +456,6 @@ async def _drive_fleet(
             mqtt_url=mqtt_url,
             data_dir=data_dir,
             public_key=public_key,
+            riders=riders,
+            after=asyncio.shield(after),
         )

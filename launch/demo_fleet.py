@@ -30,13 +30,20 @@ from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import httpx
 
     from cloud.transport.plan import TripPlan
     from edge.agent import EdgeAgent
+    from ruang import contract
     from simulators.shuttle import ShuttleSimulator
 
 log = logging.getLogger(__name__)
+
+# The timetable runs this far back, so the past weeks' boardings find their trips.
+HISTORY_DAYS = 28
+READER = "door-1"  # the door reader of each demo shuttle (launch/demo_riders.py taps there)
 
 WITA = ZoneInfo("Asia/Makassar")
 SERVICE_FROM = time(6, 30)  # the sample's first trips leave at 06:00; keep a margin
@@ -91,7 +98,7 @@ def demo_feed(sample: bytes, now: datetime) -> tuple[bytes, int]:
     local = now.astimezone(WITA).date()
     files["calendar.txt"] = (
         "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
-        f"WEEKDAY,1,1,1,1,1,1,1,{(local - timedelta(days=7)):%Y%m%d},"
+        f"WEEKDAY,1,1,1,1,1,1,1,{(local - timedelta(days=HISTORY_DAYS)):%Y%m%d},"
         f"{(local + timedelta(days=30)):%Y%m%d}\n"
     )
     files.pop("calendar_dates.txt", None)  # holidays off: the demo runs every day
@@ -146,11 +153,13 @@ async def assign(http: httpx.AsyncClient, vehicle: str, plan: TripPlan) -> None:
         log.warning("demo: assigning %s to %s refused: %s", vehicle, plan.trip_id, r.text)
 
 
-def _agent(vehicle: str, port: str, mqtt_url: str, data_dir: Path, key: Path) -> EdgeAgent:
+def _agent(
+    vehicle: str, port: str, mqtt_url: str, data_dir: Path, key: Path, door: str | None = None
+) -> EdgeAgent:
     from edge.agent import EdgeAgent
     from edge.devices.gps import GpsConfig
     from edge.settings import EdgeSettings
-    from edge.vehicle_config import VehicleConfig
+    from edge.vehicle_config import DoorReaderConfig, VehicleConfig
 
     kind: Literal["shuttle", "poolcar"] = "poolcar" if vehicle.startswith("ikn-car") else "shuttle"
     return EdgeAgent(
@@ -164,7 +173,11 @@ def _agent(vehicle: str, port: str, mqtt_url: str, data_dir: Path, key: Path) ->
                     device=f"{vehicle}-gps", vehicle=vehicle, port=port, publish_interval_s=2.0
                 )
             ],
-            vehicle=VehicleConfig(vehicle=vehicle, kind=kind),
+            vehicle=VehicleConfig(
+                vehicle=vehicle,
+                kind=kind,
+                readers=[] if door is None else [DoorReaderConfig(id=READER, port=door)],
+            ),
             snapshot_public_key=key,
         )
     )
@@ -178,10 +191,20 @@ async def run_fleet(
     data_dir: Path,
     public_key: Path,
     seed: int = 7,
+    riders: dict[str, str] | None = None,
+    after: Awaitable[object] | None = None,
 ) -> None:
-    """Uploads the demo timetable, then drives the shuttles and the pool car until cancelled."""
+    """Uploads the demo timetable, then drives the shuttles and the pool car until cancelled.
+
+    With `riders` ({person id: badge UID} of the demo roster), each shuttle's node has a
+    door reader at which some of them tap while the shuttle dwells (launch/demo_riders.py),
+    and their past weeks on the shuttles are backfilled once `after` (the desks' backfill)
+    is done: one backfill at a time keeps the embedded broker within its pace.
+    """
     from cloud.transport.gtfs_export import sample_zip
+    from launch.demo_riders import ride_trips
     from simulators.gps import GpsSimulator
+    from simulators.riders import door_reader
     from simulators.shuttle import ShuttleRun, ShuttleSimulator, seeded_traffic
 
     now = datetime.now(UTC)
@@ -200,6 +223,8 @@ async def run_fleet(
     await http.patch(f"/api/v1/transport/vehicles/{POOL_CAR}", json={"state": "in_service"})
 
     async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
+        if riders:
+            tg.create_task(_history(mqtt_url, database_url, riders, shift, after), name="history")
         shuttles: list[Shuttle] = []
         taken: set[tuple[str, str]] = set()
         for n, (vehicle, route) in enumerate(sorted(ROUTE_OF.items())):
@@ -211,10 +236,28 @@ async def run_fleet(
             run = ShuttleRun(plan, traffic=seeded_traffic(seed + n, len(plan.stops) - 1))
             sim = ShuttleSimulator(run, start=max(now.timestamp(), run.t0))
             await stack.enter_async_context(sim)
-            agent = _agent(vehicle, sim.path, mqtt_url, data_dir, public_key)
+            reader = None
+            if riders:
+                reader = await stack.enter_async_context(door_reader(f"RU-DR-{n + 1:06d}"))
+            door = None if reader is None else reader.path
+            agent = _agent(vehicle, sim.path, mqtt_url, data_dir, public_key, door)
             tg.create_task(agent.run(), name=f"edge-{vehicle}")
             await assign(http, vehicle, plan)
-            shuttles.append(Shuttle(vehicle, route, sim, agent, plan))
+            shuttle = Shuttle(vehicle, route, sim, agent, plan)
+            shuttles.append(shuttle)
+            if reader is not None and riders:
+                tg.create_task(
+                    ride_trips(
+                        http,
+                        sim,
+                        reader,
+                        riders,
+                        _plan_of(shuttle),
+                        _snapshot_of(agent),
+                        seed=seed + n,
+                    ),
+                    name=f"riders-{vehicle}",
+                )
         car = await stack.enter_async_context(
             GpsSimulator(list(CAR_LOOP), speed_kmh=35.0, start=now.replace(microsecond=0))
         )
@@ -231,6 +274,43 @@ async def run_fleet(
             tg.create_task(
                 _next_trips(http, database_url, s, taken, seed), name=f"trips-{s.vehicle}"
             )
+
+
+async def _history(
+    mqtt_url: str,
+    database_url: str,
+    riders: dict[str, str],
+    shift: int,
+    after: Awaitable[object] | None,
+) -> None:
+    """The shuttles' past weeks; a failure is logged, the live fleet goes on."""
+    from launch.demo_history import run_transport_history
+
+    try:
+        if after is not None:
+            await after
+        await run_transport_history(
+            mqtt_url,
+            database_url,
+            sorted(riders.values()),
+            route_of=ROUTE_OF,
+            shift_h=shift,
+            tz=str(WITA),
+        )
+    except Exception:
+        log.exception("demo: transport history not loaded")
+
+
+def _snapshot_of(agent: EdgeAgent) -> Callable[[], contract.SnapshotBody | None]:
+    def body() -> contract.SnapshotBody | None:
+        view = agent.snapshots.current
+        return None if view is None else view.body
+
+    return body
+
+
+def _plan_of(shuttle: Shuttle) -> Callable[[], TripPlan]:
+    return lambda: shuttle.plan
 
 
 async def _next_trips(

@@ -42,6 +42,11 @@ HISTORY_SEED = 13
 WINDOW = 200
 # Messages per second the demo's backfill is paced at (see `publish_all`).
 DEMO_RATE = 200.0
+# The shuttle history's pace: a boarding costs the cloud more than a desk event (the
+# rider's seat row), and at 200/s the embedded broker times out waiting for acknowledgements.
+TRANSPORT_RATE = 100.0
+# Stop events written per transaction by the shuttle history (see `run_transport_history`).
+STOP_EVENTS_BATCH = 200
 
 
 def floor_plans(layout: Layout) -> list[FloorPlan]:
@@ -317,3 +322,77 @@ def _client(
         max_inflight_messages=inflight,
         tls_context=ssl.create_default_context() if broker.tls else None,
     )
+
+
+async def run_transport_history(
+    mqtt_url: str,
+    database_url: str,
+    badges: list[str],
+    *,
+    route_of: dict[str, str],
+    shift_h: int,
+    tz: str,
+) -> Backfilled | None:
+    """The shuttles' past weeks (simulators/transport_history.py), with what it does said.
+
+    Boardings go through MQTT as each shuttle's node would have sent them (paced like the
+    desks' backfill, exactly-once by message id); the stop arrivals/departures the live
+    tracker would have detected are written through its own persistence function
+    (cloud/transport/stop_events.py), since replaying weeks of positions would take the
+    demo minutes. `route_of` says which route each shuttle drives ({vehicle: route}).
+    Needs the demo timetable uploaded (launch/demo_fleet.py)."""
+    from zoneinfo import ZoneInfo
+
+    import aiomqtt
+
+    from cloud.db.engine import make_engine
+    from cloud.transport import schedule
+    from cloud.transport.stop_events import persist_stop_events
+    from launch.demo_transport import node_of
+    from simulators.transport_history import transport_history
+
+    vehicle_of = {route: vehicle for vehicle, route in route_of.items()}
+    days = past_weekdays(datetime.now(ZoneInfo(tz)).date(), HISTORY_WEEKS)
+    closed = demo_closure(days)
+    days = [d for d in days if not is_holiday(d, closed)]
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            plans = [p for day in days for p in await schedule.plans_for_day(conn, day)]
+        past = transport_history(
+            plans,
+            badges,
+            vehicle_of=vehicle_of.get,
+            node_of=node_of,
+            tz=tz,
+            seed=HISTORY_SEED,
+            shift_h=shift_h,
+        )
+        print(
+            f"  transport  loading {len(days)} days of shuttle history: {len(past.boardings)} "
+            f"boardings through MQTT, {len(past.stop_events)} stop events",
+            flush=True,
+        )
+        # Short write transactions with a pause between: on SQLite one long upsert would
+        # hold the write lock for seconds, and the live ingestion (and the broker waiting
+        # for its acknowledgements) would stall behind it.
+        for start in range(0, len(past.stop_events), STOP_EVENTS_BATCH):
+            await persist_stop_events(engine, past.stop_events[start : start + STOP_EVENTS_BATCH])
+            await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
+    try:
+        done = await backfill(
+            mqtt_url,
+            list(past.boardings),
+            client_id="ruang-demo-transport-history",
+            rate=TRANSPORT_RATE,
+        )
+    except (aiomqtt.MqttError, OSError) as exc:
+        print(f"  transport  history not loaded: {exc}", flush=True)
+        return None
+    print(
+        f"  transport  published {done.messages} past boardings in {done.seconds:.1f} s",
+        flush=True,
+    )
+    return done

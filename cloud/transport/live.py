@@ -30,13 +30,10 @@ from zoneinfo import ZoneInfo
 
 from google.transit import gtfs_realtime_pb2 as rt
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.db.tables import TRANSPORT_AGENCIES as AGENCIES
 from cloud.db.tables import TRANSPORT_BOARDINGS
-from cloud.db.tables import TRANSPORT_STOP_EVENTS as STOP_EVENTS
 from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
 from cloud.live.hub import LiveHub
 from cloud.transport import dispatch, gtfsrt, schedule
@@ -45,6 +42,7 @@ from cloud.transport.eta import SegmentTimes, StopEta, predict_for
 from cloud.transport.gtfsrt import AlertView, TripUpdateView, VehicleView
 from cloud.transport.plan import TripPlan
 from cloud.transport.schemas_live import AlertPublic, LiveVehicle
+from cloud.transport.stop_events import persist_stop_events
 from cloud.transport.tracking import Fix, StopEvent, TrackerConfig, VehicleTracker
 from ruang import contract
 from ruang.tasks import cancel_and_wait
@@ -325,43 +323,7 @@ class LiveService:
         return [e for e in tracker.stop_events() if e.arrival is not None]
 
     async def _persist(self, events: list[tuple[str, StopEvent]]) -> None:
-        now = dt.datetime.now(dt.UTC)
-        latest: dict[tuple[str, str, int], dict[str, object]] = {}
-        for vid, e in events:
-            latest[(e.trip_id, e.service_date, e.stop_sequence)] = {
-                "trip_id": e.trip_id,
-                "service_date": e.service_date,
-                "stop_sequence": e.stop_sequence,
-                "stop_id": e.stop_id,
-                "route_id": e.route_id,
-                "vehicle_id": vid,
-                "arrival_at": _utc(e.arrival),
-                "departure_at": _utc(e.departure),
-                "scheduled_arrival_at": _utc(e.scheduled_arrival),
-                "scheduled_departure_at": _utc(e.scheduled_departure),
-                "stopped": e.stopped,
-                "inferred": e.inferred,
-                "updated_at": now,
-            }
-        async with self.engine.begin() as conn:
-            make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            stmt = make(STOP_EVENTS).values(list(latest.values()))
-            update = {
-                c: stmt.excluded[c]
-                for c in (
-                    "vehicle_id",
-                    "arrival_at",
-                    "departure_at",
-                    "stopped",
-                    "inferred",
-                    "updated_at",
-                )
-            }
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["trip_id", "service_date", "stop_sequence"], set_=update
-                )
-            )
+        await persist_stop_events(self.engine, events)
 
     async def _record_cars(self) -> None:
         """Pool-car fixes go to the seat/pool-car service's trip trace (car_trips.py)."""

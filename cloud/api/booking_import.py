@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.admin import audit
 from cloud.api_types import Problem
 from cloud.bookings.history_import import ImportRequest, ImportResult, import_bookings
 from cloud.deps import BookingStoreDep
@@ -24,4 +26,14 @@ async def import_history(
     body: ImportRequest, store: BookingStoreDep, user: CurrentUser
 ) -> ImportResult:
     """Stores finished past bookings, all or nothing; identical rows already there are skipped."""
-    return await import_bookings(store, body.rows, actor=user)
+
+    async def audited(conn: AsyncConnection, result: ImportResult) -> None:
+        await audit.record(
+            conn,
+            actor=user,
+            action="bookings.import",
+            target=f"{len({r.desk_id for r in body.rows})} desks",
+            detail={"rows": len(body.rows), **result.model_dump()},
+        )
+
+    return await import_bookings(store, body.rows, audit=audited)

@@ -19,6 +19,7 @@ exclusion constraint only covers active bookings. A row identical to a stored on
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -27,12 +28,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.admin import audit
 from cloud.bookings.site_rules import DESK_SITE, rules_of
 from cloud.bookings.store import BookingStore
 from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
 from cloud.errors import Invalid
-from cloud.people.auth import Principal
 
 MAX_ROWS = 5000
 Outcome = Literal["completed", "no_show", "cancelled"]
@@ -123,10 +122,15 @@ async def import_bookings(
     store: BookingStore,
     rows: list[ImportRow],
     *,
-    actor: Principal | str,
+    audit: Callable[[AsyncConnection, ImportResult], Awaitable[None]],
     now: datetime | None = None,
 ) -> ImportResult:
-    """Checks and stores `rows` in one transaction; raises Invalid with per-row errors."""
+    """Checks and stores `rows` in one transaction; raises Invalid with per-row errors.
+
+    `audit` records the import in that same transaction (the route passes the
+    admin audit log, cloud/admin/audit.py, which this package does not import:
+    admin depends on more of the cloud than bookings may).
+    """
     at = now or datetime.now(UTC)
     desks = sorted({r.desk_id for r in rows})
     people = sorted({r.person_id for r in rows})
@@ -183,13 +187,7 @@ async def import_bookings(
         if values:
             await conn.execute(insert(BOOKINGS), values)
         result = ImportResult(created=len(values), skipped=len(rows) - len(values))
-        await audit.record(
-            conn,
-            actor=actor,
-            action="bookings.import",
-            target=f"{len(desks)} desks",
-            detail={"rows": len(rows), "created": result.created, "skipped": result.skipped},
-        )
+        await audit(conn, result)
         return result
 
     return await store.write(run, desks=desks, people=people)

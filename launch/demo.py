@@ -394,7 +394,14 @@ async def run_demo(
                 flush=True,
             )
             print("Press Ctrl-C to stop.", flush=True)
-            tg.create_task(run_history(mqtt_url, layout, list(badges.values())), name="history")
+            # The past's bookings made ahead are imported by an admin token of their own.
+            history_api = (url, mint_dev_token(cloud_settings, "ruang-demo", ["admin"], ttl_s=7200))
+            tg.create_task(
+                run_history(
+                    mqtt_url, layout, list(badges.values()), api=history_api, people=badges
+                ),
+                name="history",
+            )
             for plan in floor_plans(layout):
                 if plan.node != DEMO_NODE:
                     tg.create_task(live_floor(mqtt_url, plan, speed), name=f"floor {plan.node}")

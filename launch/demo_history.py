@@ -289,10 +289,10 @@ async def _with_bookings(
                     log.warning("history bookings refused (%s): %s", r.status_code, r.text)
                     kept = day_messages
                 else:
-                    booked += len(rows)
+                    booked += int(r.json()["created"])
             done = await backfill(mqtt_url, kept, rate=DEMO_RATE)
             sent, events = sent + done.messages, events + done.events
-    print(f"  history    {booked} bookings made ahead imported", flush=True)
+    print(f"  history    {booked} bookings made ahead imported (repeats skipped)", flush=True)
     return Backfilled(sent, events, time.monotonic() - began)
 
 

@@ -20,6 +20,7 @@ floors 2 and 3; floor 1 has the full edge agent with desk units on ptys.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ DEMO_RATE = 200.0
 TRANSPORT_RATE = 100.0
 # Stop events written per transaction by the shuttle history (see `run_transport_history`).
 STOP_EVENTS_BATCH = 200
+# Of the roster people at a desk on a past day, the share who had booked it ahead
+# (`booked_ahead`), and of those the share who then did not come.
+BOOKED_AHEAD = 0.35
+NO_SHOW = 0.2
 
 
 def floor_plans(layout: Layout) -> list[FloorPlan]:
@@ -152,7 +157,76 @@ def demo_history(
     return [d for d in days if not is_holiday(d, closed)], messages
 
 
-async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backfilled | None:
+def _share(*parts: object) -> float:
+    """A stable number in [0, 1) from the parts (the same day decides the same)."""
+    digest = hashlib.sha256(":".join(map(str, (HISTORY_SEED, *parts))).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def booked_ahead(
+    messages: list[contract.Message], people: dict[str, str], tz: str
+) -> tuple[list[dict[str, str]], list[contract.Message]]:
+    """The bookings some roster people had made for one day, and the day's messages left.
+
+    Someone who booked and came is a `completed` booking from 08:00 until their
+    tap out, checked in at their tap in; their own check-in/out events are taken
+    out (the booking already tells it; left in, each would become a walk-up too).
+    Someone who booked and did not come is a `no_show` 08:00-17:00, and their
+    desk's messages of the day are taken out: nobody sat there. Everyone else
+    stays a walk-up, as before.
+    """
+    from zoneinfo import ZoneInfo
+
+    person_of = {badge: person for person, badge in people.items()}
+    zone = ZoneInfo(tz)
+    sitting: dict[str, contract.CheckIn] = {}
+    leaving: dict[str, contract.CheckOut] = {}
+    for m in messages:
+        if isinstance(m, contract.CheckIn) and m.badge in person_of:
+            sitting.setdefault(m.desk, m)
+        elif isinstance(m, contract.CheckOut) and m.desk in sitting:
+            leaving.setdefault(m.desk, m)
+    rows: list[dict[str, str]] = []
+    dropped_events: set[str] = set()
+    absent: set[str] = set()
+    for desk, checkin in sitting.items():
+        day = datetime.fromtimestamp(checkin.ts, zone).date()
+        if desk not in leaving or _share(day, desk, "booked") >= BOOKED_AHEAD:
+            continue
+        start = datetime(day.year, day.month, day.day, 8, tzinfo=zone)
+        row = {"desk_id": desk, "person_id": person_of[checkin.badge], "starts_at": ""}
+        if _share(day, desk, "came") < NO_SHOW:
+            absent.add(desk)
+            end = datetime(day.year, day.month, day.day, 17, tzinfo=zone)
+            row |= {"ends_at": end.isoformat(), "outcome": "no_show"}
+        else:
+            dropped_events.add(desk)
+            end = datetime.fromtimestamp(leaving[desk].ts, zone)
+            arrived = datetime.fromtimestamp(checkin.ts, zone)
+            row |= {
+                "ends_at": end.isoformat(),
+                "outcome": "completed",
+                "checked_in_at": arrived.isoformat(),
+            }
+        row["starts_at"] = start.isoformat()
+        rows.append(row)
+    kept = [
+        m
+        for m in messages
+        if getattr(m, "desk", None) not in absent
+        and not (contract.is_event(m) and getattr(m, "desk", None) in dropped_events)
+    ]
+    return rows, kept
+
+
+async def run_history(
+    mqtt_url: str,
+    layout: Layout,
+    badges: list[str],
+    *,
+    api: tuple[str, str] | None = None,
+    people: dict[str, str] | None = None,
+) -> Backfilled | None:
     """The demo's backfill, with what it does said on the console.
 
     A failed backfill (the broker went away) is said and left at that: the demo
@@ -170,7 +244,10 @@ async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backf
         flush=True,
     )
     try:
-        done = await backfill(mqtt_url, messages, rate=DEMO_RATE)
+        if api is None or not people:
+            done = await backfill(mqtt_url, messages, rate=DEMO_RATE)
+        else:
+            done = await _with_bookings(mqtt_url, messages, api, people, layout.site.timezone)
     except (aiomqtt.MqttError, OSError) as exc:
         print(f"  history    not loaded: {exc}", flush=True)
         return None
@@ -180,6 +257,48 @@ async def run_history(mqtt_url: str, layout: Layout, badges: list[str]) -> Backf
         flush=True,
     )
     return done
+
+
+async def _with_bookings(
+    mqtt_url: str,
+    messages: list[contract.Message],
+    api: tuple[str, str],
+    people: dict[str, str],
+    tz: str,
+) -> Backfilled:
+    """Day by day: that day's bookings made ahead imported (POST /bookings/import), then
+    its messages published, so a check-in never lands before the booking it belongs to.
+
+    Re-running is harmless: identical bookings are skipped, messages de-duplicated.
+    """
+    from zoneinfo import ZoneInfo
+
+    import httpx
+
+    zone = ZoneInfo(tz)
+    by_day: dict[date, list[contract.Message]] = {}
+    for m in messages:
+        by_day.setdefault(datetime.fromtimestamp(m.ts, zone).date(), []).append(m)
+    url, token = api
+    sent = events = booked = 0
+    began = time.monotonic()
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        for day_messages in by_day.values():
+            rows, kept = booked_ahead(day_messages, people, tz)
+            if rows:
+                r = await http.post("/api/v1/bookings/import", json={"rows": rows})
+                if r.status_code != 200:
+                    # Left as walk-ups: the day's messages go out whole.
+                    log.warning("history bookings refused (%s): %s", r.status_code, r.text)
+                    kept = day_messages
+                else:
+                    booked += int(r.json()["created"])
+            done = await backfill(mqtt_url, kept, rate=DEMO_RATE)
+            sent, events = sent + done.messages, events + done.events
+    print(f"  history    {booked} bookings made ahead imported (repeats skipped)", flush=True)
+    return Backfilled(sent, events, time.monotonic() - began)
 
 
 async def live_floor(

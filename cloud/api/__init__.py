@@ -9,6 +9,7 @@ from cloud.api import (
     analytics,
     analytics_transport,
     audit,
+    booking_import,
     bookings,
     checkin,
     dead_letters,
@@ -53,6 +54,8 @@ router.include_router(nodes.router, prefix="/api/v1", dependencies=OPERATORS)
 router.include_router(ingest.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(me.router, prefix="/api/v1")
 router.include_router(people.router, prefix="/api/v1", dependencies=MANAGERS)
+# Migrating finished bookings from a previous system: admins only.
+router.include_router(booking_import.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(bookings.router, prefix="/api/v1")
 router.include_router(enrolment.router, prefix="/api/v1")
 router.include_router(node_config.router, prefix="/api/v1", dependencies=OPERATORS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -108,19 +107,6 @@ async def _wait(check: Any, what: str, within: float = 60.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"{what} never happened")
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[devservers.Mosquitto]:
-    """A broker of its own: the shared one holds other tests' retained node states, which a
-    new cloud receives on subscribing and (rightly) refuses, and this test counts refusals."""
-    broker = devservers.Mosquitto(port=devservers.free_port(), workdir=tmp_path / "broker")
-    broker.workdir.mkdir()
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 async def test_backfill_gives_every_floor_utilisation_and_a_second_one_changes_nothing(

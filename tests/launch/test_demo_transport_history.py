@@ -61,11 +61,11 @@ async def _counts(cloud: RunningCloud) -> tuple[int, int]:
 
 
 async def test_a_backfilled_day_gives_ridership_and_on_time_figures_and_a_second_changes_nothing(
-    database_url: str, mosquitto_server: devservers.Mosquitto, tmp_path: Path
+    database_url: str, own_broker: devservers.Mosquitto, tmp_path: Path
 ) -> None:
     settings = CloudSettings(
         database_url=database_url,
-        mqtt_url=mosquitto_server.url,
+        mqtt_url=own_broker.url,
         mqtt_client_id=unique("ruang-demo-transport-history"),
         telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
         layout_file=SAMPLE_LAYOUT,
@@ -109,7 +109,7 @@ async def test_a_backfilled_day_gives_ridership_and_on_time_figures_and_a_second
         before = (stats.applied, stats.duplicates)
         await persist_stop_events(cloud.app.state.engine, past.stop_events)
         messages: list[contract.Message] = list(past.boardings)
-        sent = await backfill(mosquitto_server.url, messages, client_id=unique("transport"))
+        sent = await backfill(own_broker.url, messages, client_id=unique("transport"))
         assert sent.events == len(past.boardings)
 
         async def all_applied() -> bool:
@@ -136,7 +136,7 @@ async def test_a_backfilled_day_gives_ridership_and_on_time_figures_and_a_second
 
         # The same day again: the boardings are duplicates, the stop events the same rows.
         await persist_stop_events(cloud.app.state.engine, past.stop_events)
-        await backfill(mosquitto_server.url, messages, client_id=unique("transport"))
+        await backfill(own_broker.url, messages, client_id=unique("transport"))
 
         async def all_dropped() -> bool:
             return stats.duplicates - before[1] >= len(past.boardings)

@@ -162,15 +162,15 @@ async def import_bookings(
         ]
         existing = await _existing(conn, spans)
         identical = {(e.desk, e.person, e.start, e.end, e.status) for e in existing}
-        todo: list[_Span] = []
+        incoming: list[_Span] = []
         seen: set[tuple[str, str, datetime, datetime, str]] = set()
         for s in spans:
             key = (s.desk, s.person, s.start, s.end, s.status)
             if key in identical or key in seen:
                 continue
             seen.add(key)
-            todo.append(s)
-        errors += _overlaps(todo, existing)
+            incoming.append(s)
+        errors += _overlaps(incoming, existing)
         if errors:
             errors.sort(key=lambda e: (e["index"], e["field"]))
             raise Invalid(
@@ -180,7 +180,7 @@ async def import_bookings(
                 errors=errors,
             )
         values = []
-        for s in todo:
+        for s in incoming:
             ctx = known_desks[s.desk]
             grace = timedelta(minutes=rules_of(ctx).checkin_grace_min)
             values.append(_stored_row(rows[s.index], grace, at))
@@ -214,13 +214,13 @@ async def _existing(conn: AsyncConnection, spans: list[_Span]) -> list[_Span]:
     return [_Span(-1, r.desk_id, r.person_id, r.starts_at, r.ends_at, r.status) for r in found]
 
 
-def _overlaps(todo: list[_Span], existing: list[_Span]) -> list[dict[str, Any]]:
+def _overlaps(incoming: list[_Span], existing: list[_Span]) -> list[dict[str, Any]]:
     """Rows that share time on a desk with another row or a stored booking.
 
     Cancelled bookings never held the desk, so they overlap nothing.
     """
     errors: list[dict[str, Any]] = []
-    held = [s for s in todo if s.status != "cancelled"]
+    held = [s for s in incoming if s.status != "cancelled"]
     stored = [e for e in existing if e.status != "cancelled"]
     by_desk: dict[str, list[_Span]] = {}
     for s in held:

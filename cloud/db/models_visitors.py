@@ -57,6 +57,8 @@ class Visit(Base):
     # A temporary card handed out at check-in (upper-case hex UID, or `ble:<id>`).
     card_uid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Grows with every edit and the cancellation: the ICS SEQUENCE (RFC 5546).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     checked_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     checked_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -30,6 +30,8 @@ from cloud.rooms.schemas import PanelMeeting, PanelSchedule
 
 PANEL_PREFIX = "room-panel:"
 CHECKIN_PREFIX = "room:"
+# How far ahead the panel looks for the next meeting when today has none left.
+NEXT_HORIZON = timedelta(days=7)
 
 
 def panel_key(keys: CheckinKeys, room_id: str) -> str:
@@ -90,6 +92,26 @@ async def schedule(
     current = next((m for m in active if m.starts_at <= now < m.ends_at), None)
     upcoming = next((m for m in active if m.starts_at > now), None)
     free_until = None if current is not None else (upcoming.starts_at if upcoming else None)
+    if upcoming is None:
+        # Late in the day the next meeting is tomorrow's (or after a weekend): the
+        # panel still names it, but the room stays free for the rest of today.
+        later = (
+            await conn.execute(
+                select(ROOM_BOOKINGS, PEOPLE.c.agency)
+                .select_from(
+                    ROOM_BOOKINGS.outerjoin(PEOPLE, PEOPLE.c.id == ROOM_BOOKINGS.c.person_id)
+                )
+                .where(
+                    ROOM_BOOKINGS.c.room_id == room_id,
+                    ROOM_BOOKINGS.c.status.in_(ACTIVE_ROOM_STATUSES),
+                    ROOM_BOOKINGS.c.starts_at >= day_end,
+                    ROOM_BOOKINGS.c.starts_at < day_end + NEXT_HORIZON,
+                )
+                .order_by(ROOM_BOOKINGS.c.starts_at)
+                .limit(1)
+            )
+        ).first()
+        upcoming = shown(later) if later is not None else None
     return PanelSchedule(
         room_id=ctx.id,
         room_name=ctx.name,

@@ -147,7 +147,9 @@ class PanelSchedule(BaseModel):
     occupied: bool | None
     state: RoomState
     now: PanelMeeting | None
-    next: PanelMeeting | None
+    next: PanelMeeting | None = Field(
+        description="the next meeting today, or else the first in the coming week"
+    )
     free_until: datetime | None = Field(description="null: free for the rest of the day")
     today: list[PanelMeeting]
     checkin_url: str = Field(description="the room's QR check-in URL (for a phone)")

@@ -98,9 +98,14 @@ def qr_svg(token: str, title: str = "Ruang visitor pass") -> str:
 
 def visit_ics(
     *, visit_id: int, starts_at: datetime, ends_at: datetime, place: str, summary: str,
-    description: str, now: datetime, host: str = "ruang", cancelled: bool = False,
+    description: str, now: datetime, sequence: int = 0, host: str = "ruang",
+    cancelled: bool = False,
 ) -> str:  # fmt: skip
-    """One VEVENT for the guest's calendar (RFC 5545; CANCEL when the visit is cancelled)."""
+    """One VEVENT for the guest's calendar (RFC 5545; CANCEL when the visit is cancelled).
+
+    `sequence` must grow with every revision of the visit: mails can arrive out of
+    order, and a calendar keeps the version with the highest SEQUENCE (RFC 5546 2.1.4).
+    """
 
     def utc(ts: datetime) -> str:
         return ts.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -114,6 +119,7 @@ def visit_ics(
         "BEGIN:VEVENT",
         f"UID:visit-{visit_id}@{host}",
         f"DTSTAMP:{utc(now)}",
+        f"SEQUENCE:{sequence}",
         f"DTSTART:{utc(starts_at)}",
         f"DTEND:{utc(ends_at)}",
         f"SUMMARY:{escape_text(summary)}",

@@ -158,6 +158,7 @@ async def _send_invitation(
         visit_id=row.id, starts_at=row.starts_at, ends_at=row.ends_at, place=place,
         summary={"id": "Kunjungan", "en": "Visit"}[row.language] + f": {place}",
         description=f"{lang_code}: {row.pass_code}", now=now, cancelled=cancelled,
+        sequence=row.revision,
     )  # fmt: skip
     attachments = [("kunjungan.ics", "text/calendar", ics)]
     if not cancelled:
@@ -220,7 +221,11 @@ async def edit(
         raise Conflict(f"visit {visit_id} is {row.status}", title="Visit closed")
     if body.ends_at <= now:
         raise Invalid("the visit's window has already ended")
-    await conn.execute(VISITS.update().where(VISITS.c.id == visit_id).values(**body.model_dump()))
+    await conn.execute(
+        VISITS.update()
+        .where(VISITS.c.id == visit_id)
+        .values(**body.model_dump(), revision=VISITS.c.revision + 1)
+    )
     row = await _row(conn, visit_id)
     await _send_invitation(conn, keys, row, now)
     return _public(row)
@@ -234,7 +239,9 @@ async def cancel(
     if row.status != "invited":
         raise Conflict(f"visit {visit_id} is {row.status}", title="Visit not cancellable")
     await conn.execute(
-        VISITS.update().where(VISITS.c.id == visit_id).values(status="cancelled", cancelled_at=now)
+        VISITS.update()
+        .where(VISITS.c.id == visit_id)
+        .values(status="cancelled", cancelled_at=now, revision=VISITS.c.revision + 1)
     )
     row = await _row(conn, visit_id)
     await _send_invitation(conn, keys, row, now, cancelled=True)

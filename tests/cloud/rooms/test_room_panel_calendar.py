@@ -55,6 +55,19 @@ async def test_panel_needs_its_room_key_and_hides_other_agencies_meeting_titles(
     assert panel["now"]["title"] == "Rapat rahasia PUPR"
 
 
+async def test_with_no_meeting_left_today_the_panel_names_the_next_days_and_stays_free(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
+    await seed(cloud, settings)
+    k = panel_key(_keys(cloud), ROOM_L)
+    r = await cloud.http.post("/api/v1/room-bookings", json=body(ROOM_L, "p-budi", at(days=2)))
+    assert r.status_code == 201
+    panel = (await cloud.http.get(f"/api/v1/panel/{ROOM_L}", params={"k": k})).json()
+    assert panel["next"]["id"] == r.json()["id"] and panel["now"] is None
+    # Free for the rest of today: the meeting is not today's.
+    assert panel["free_until"] is None and panel["today"] == []
+
+
 async def test_book_now_from_the_panel_ends_and_check_in_by_panel_or_qr(
     cloud: RunningCloud, settings: CloudSettings
 ) -> None:

@@ -38,12 +38,20 @@ export async function render(root) {
     return v;
   }
 
+  // Counts the technician's edits: a load that answers after they started typing must not
+  // overwrite their text with the stored config.
+  let edits = 0;
+  editor.addEventListener("input", () => { edits += 1; });
+
   async function load() {
     clearInterval(timer);
     problems.replaceChildren();
+    const before = edits;
     const v = await view();
     const config = v?.desired?.config ?? {};
-    editor.value = format.value === "json" ? JSON.stringify(config, null, 2) : toYaml(config);
+    if (edits === before) {
+      editor.value = format.value === "json" ? JSON.stringify(config, null, 2) : toYaml(config);
+    }
     timer = setInterval(view, POLL_MS);  // the node answers config_status on its own time
   }
 

@@ -4,6 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Test workers (pytest-xdist): the suite waits on real servers more than it computes.
+TEST_WORKERS ?= 3
 # Debian packages the tests and benchmarks start for real (binary -> package);
 # the browser tests drive Debian's Chromium (Playwright's own download is not used);
 # the HTTP benchmarks load the server with Debian's wrk (pgbench comes with PostgreSQL).
@@ -47,7 +49,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: system-deps $(STAMP) lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 demo: $(STAMP)
 	$(BIN)/ruang demo

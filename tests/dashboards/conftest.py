@@ -169,7 +169,9 @@ async def running_ruang(
     try:
         async with (
             serving(settings) as (base_url, _),
-            httpx.AsyncClient(base_url=base_url, headers=auth_headers(settings)) as admin,
+            httpx.AsyncClient(
+                base_url=base_url, headers=auth_headers(settings), timeout=60
+            ) as admin,
             contextlib.AsyncExitStack() as stack,
         ):
             r = (

@@ -82,7 +82,9 @@ async def test_200_nodes_spread_their_reconnects_after_a_broker_restart_instead_
         f"p50 {statistics.median(delays):.2f} s, p90 {delays[int(0.9 * NODES)]:.2f} s, "
         f"max {delays[-1]:.2f} s, busiest {BUCKET_S * 1000:.0f} ms window {busiest} nodes"
     )
-    # The shape, not the speed: the connects are spread over more than a second and
-    # no 100 ms window takes more than a quarter of the nodes.
+    # The shape, not the speed: the connects are spread over more than a second, and so
+    # are the middle 80 % of them (a stampede puts those within a few hundred ms). A busy
+    # machine only stretches the spread, so this does not flake under load the way a
+    # per-window count does (a starved loop completes many connects in one window).
     assert spread > 1.0
-    assert busiest <= NODES // 4
+    assert delays[int(0.9 * NODES)] - delays[int(0.1 * NODES)] > 1.0

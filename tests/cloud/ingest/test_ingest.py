@@ -304,14 +304,16 @@ async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
     async with start_cloud(settings) as cloud:
         await bind(cloud.app.state.engine, node, [desk])
         # Another writer holds SQLite's write lock: every commit the cloud tries fails.
-        lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
         await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE))
 
         async def write_failed() -> bool:
             return cloud.ingestor.stats.write_errors >= 1
 
-        await eventually(write_failed)
+        # Bounded generously: the write queues behind the scheduled jobs' writes, each of
+        # which also waits out SQLite's busy timeout against the held lock.
+        await eventually(write_failed, within=60)
     # The cloud stopped without ever committing the check-in, so it never acked it
     # and the broker still holds it for the cloud's persistent session.
     lock.execute("ROLLBACK")
@@ -340,7 +342,7 @@ async def test_clean_stop_acknowledges_what_it_stored_before_disconnecting(
     events = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE) for _ in range(20)]
     async with start_cloud(settings) as cloud:
         # Hold SQLite's write lock so the events are received but not yet written...
-        lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")
         received = cloud.ingestor.stats.received
         for event in events:

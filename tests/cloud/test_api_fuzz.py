@@ -198,6 +198,16 @@ def running_cloud(
         cloud.stop()
 
 
+def test_the_fuzz_is_not_folded_by_per_file_scheduling(request: pytest.FixtureRequest) -> None:
+    # xdist's loadfile/loadscope/loadgroup key tests by node id, and Schemathesis gives
+    # all operations of one test the same id: they would run one operation each.
+    # A worker's own options say "no"; the main process's argv says how it schedules.
+    worker = getattr(request.config, "workerinput", None)
+    argv = " ".join(worker["mainargv"]) if worker else ""
+    folding = [d for d in ("loadfile", "loadscope", "loadgroup") if d in argv]
+    assert not folding, f"run this file without --dist {folding[0]}"
+
+
 def test_every_schemathesis_check_is_on() -> None:
     from schemathesis.checks import CHECKS, load_all_checks
 

@@ -20,8 +20,8 @@ from cloud.db.engine import make_engine, migrate
 from cloud.fleet.broker_credentials import BrokerFiles
 from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.ingest.pipeline import Ingestor
-from cloud.keys import require_keys
 from cloud.integrations.webhooks import WebhookDispatcher
+from cloud.keys import require_keys
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi

@@ -237,13 +237,15 @@ class KeySet:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            "RUANG_ENV": PRODUCTION,
-            "RUANG_SNAPSHOT_KEY_PATH": str(self.files["snapshot_key"]),
-            "RUANG_AUTH_DEV_KEY_PATH": str(self.files["auth_key"]),
-            "RUANG_CHECKIN_QR_SECRET_FILE": str(self.files["checkin_qr_secret"]),
-            "RUANG_VISITOR_PASS_SECRET_FILE": str(self.files["visitor_pass_secret"]),
-            "RUANG_OIDC_FLOW_SECRET_FILE": str(self.files["oidc_flow_secret"]),
+        settings = {
+            "snapshot_key": "RUANG_SNAPSHOT_KEY_PATH",
+            "auth_key": "RUANG_AUTH_DEV_KEY_PATH",
+            "checkin_qr_secret": "RUANG_CHECKIN_QR_SECRET_FILE",
+            "visitor_pass_secret": "RUANG_VISITOR_PASS_SECRET_FILE",
+            "oidc_flow_secret": "RUANG_OIDC_FLOW_SECRET_FILE",
+        }
+        return {"RUANG_ENV": PRODUCTION} | {
+            env: str(self.files[name]) for name, env in settings.items() if name in self.files
         }
 
 
@@ -258,23 +260,26 @@ KEY_FILES = {
 ENV_FILE = "cloud-keys.env"
 
 
-def generate_key_set(directory: Path) -> KeySet:
-    """Writes a full, fresh key set into `directory` (files 0600) and an env file naming them.
+def generate_key_set(directory: Path, *, snapshot_only: bool = False) -> KeySet:
+    """Writes a full, fresh key set into `directory` (files 0600) and an env file naming them;
+    `snapshot_only`: just a new snapshot key pair, the start of a rotation.
 
     Refuses to overwrite anything: replacing a key voids printed QR codes, sent
     visitor passes and nodes' trust, which must be a decision (a rotation), not
     the side effect of running a command twice.
     """
     directory = directory.resolve()
-    files = {name: directory / filename for name, filename in KEY_FILES.items()}
+    names = ["snapshot_key", "snapshot_public_key"] if snapshot_only else list(KEY_FILES)
+    files = {name: directory / KEY_FILES[name] for name in names}
     existing = [str(path) for path in [*files.values(), directory / ENV_FILE] if path.exists()]
     if existing:
         raise FileExistsError(f"not overwriting existing key files: {', '.join(existing)}")
     snapshot_key = new_ec_key(files["snapshot_key"])
     write_private(files["snapshot_public_key"], public_pem(snapshot_key.public_key()))
-    new_ec_key(files["auth_key"])
-    for name in ("checkin_qr_secret", "visitor_pass_secret", "oidc_flow_secret"):
-        write_private(files[name], new_secret().encode())
+    if not snapshot_only:
+        new_ec_key(files["auth_key"])
+        for name in ("checkin_qr_secret", "visitor_pass_secret", "oidc_flow_secret"):
+            write_private(files[name], new_secret().encode())
     key_set = KeySet(directory, files, directory / ENV_FILE)
     lines = ["# Ruang cloud keys: the same files and settings on every replica."]
     lines += [f"{name}={value}" for name, value in key_set.env.items()]

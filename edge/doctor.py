@@ -381,19 +381,19 @@ def check_watchdog(settings: EdgeSettings) -> Check:
 
 
 def check_snapshot(settings: EdgeSettings, now: float) -> Check:
-    from .snapshot import SnapshotStore, load_public_key
+    from .snapshot import SnapshotStore, load_trusted_keys
 
-    key_path = settings.snapshot_public_key
+    key_paths = [settings.snapshot_public_key, *settings.snapshot_public_keys]
     try:
-        key = load_public_key(key_path.read_bytes()) if key_path else None
+        keys = load_trusted_keys(key_paths)
     except (OSError, ValueError) as exc:
         return Check(
             "snapshot",
             "FAIL",
-            f"cannot read snapshot_public_key {key_path}: {exc}",
+            f"cannot read the snapshot public keys: {exc}",
             "enrol the node again (`ruang edge enroll --force`) to get the key",
         )
-    store = SnapshotStore(settings.state_dir / "snapshot.json", key)
+    store = SnapshotStore(settings.state_dir / "snapshot.json", keys)
     store.load()
     view = store.current
     if view is None:

@@ -81,7 +81,9 @@ VEHICLE_CHECK_S = 5.0
 class SnapshotSigner:
     """The cloud's snapshot key: signs bodies, exposes the public half for nodes."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey, extra_public_pems: Iterable[bytes] = ()) -> None:
+    def __init__(
+        self, key: ec.EllipticCurvePrivateKey, extra_public_pems: Iterable[bytes] = ()
+    ) -> None:
         self._key = key
         self.public_pem = public_pem(key.public_key())
         self.key_id = key_id(key.public_key())

@@ -186,9 +186,10 @@ class SnapshotStore:
             except SnapshotError:
                 continue
             return
+        # Short: the message becomes a health alarm (at most 128 characters in the contract).
         raise SnapshotError(
-            f"snapshot v{snapshot.body.version} is signed by key {snapshot.key_id}, not one of "
-            f"the {len(self._keys)} this node trusts ({', '.join(self._keys)})",
+            f"bad signature on snapshot v{snapshot.body.version}: key {snapshot.key_id[:16]} "
+            f"is not one of the {len(self._keys)} trusted",
             "untrusted_key",
         )
 

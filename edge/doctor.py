@@ -396,8 +396,10 @@ def check_snapshot(settings: EdgeSettings, now: float) -> Check:
     store = SnapshotStore(settings.state_dir / "snapshot.json", keys)
     store.load()
     view = store.current
+    # Which keys the node trusts: what a key rotation checks node by node (docs/operations.md).
+    trusted = f"trusted keys: {', '.join(store.trusted_key_ids) or 'none'}"
     if view is None:
-        detail = store.last_error or "none stored yet"
+        detail = f"{store.last_error or 'none stored yet'}; {trusted}"
         return Check(
             "snapshot",
             "WARN",
@@ -405,7 +407,7 @@ def check_snapshot(settings: EdgeSettings, now: float) -> Check:
             "until the cloud pushes one (on connect) taps are decided in open mode",
         )
     age = now - view.body.issued_at
-    detail = f"version {view.version}, issued {age / 60:.0f} min ago"
+    detail = f"version {view.version}, issued {age / 60:.0f} min ago; {trusted}"
     if now > view.body.valid_until:
         return Check(
             "snapshot",

@@ -13,6 +13,7 @@ from cloud.fleet.snapshots import SnapshotSigner
 from cloud.keys import generate_key_set
 from cloud.settings import CloudSettings
 from edge.agent import EdgeAgent
+from edge.doctor import check_snapshot
 from edge.settings import EdgeSettings
 from edge.snapshot import SnapshotError, SnapshotStore, load_trusted_keys
 from launch import devservers
@@ -137,3 +138,20 @@ async def test_rotation_end_to_end_over_the_broker(
         async with aiomqtt.Client("127.0.0.1", mosquitto_server.port) as client:
             for snap in pushed:
                 await client.publish(contract.topic_for(snap), b"", qos=1, retain=True)
+
+
+def test_doctor_lists_the_keys_a_node_trusts(tmp_path: Path) -> None:
+    before, after, old_pub, new_pub = _signers(tmp_path)
+    settings = EdgeSettings(
+        node_id="edge-rot-doctor", state_dir=tmp_path / "edge",
+        snapshot_public_key=old_pub, snapshot_public_keys=[new_pub],
+    )  # fmt: skip
+    check = check_snapshot(settings, time.time())
+    assert check.level == "WARN"  # nothing stored yet
+    assert f"trusted keys: {before.key_id}, {after.key_id}" in check.detail
+    store = SnapshotStore(settings.state_dir / "snapshot.json", load_trusted_keys([new_pub]))
+    store.apply(after.sign("edge-rot-doctor", body(1, now=time.time())))
+    check = check_snapshot(settings, time.time())
+    assert check.level == "PASS" and "version 1" in check.detail
+    broken = settings.model_copy(update={"snapshot_public_keys": [tmp_path / "missing.pem"]})
+    assert check_snapshot(broken, time.time()).level == "FAIL"

@@ -58,7 +58,8 @@ class CloudSettings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_dev_key_path: Path = Path("./var/dev-signing-key.pem")
     # The dashboards' "pick who you are" sign-in, for local use and demos only: it
-    # is refused whenever a JWKS (a real identity provider) is configured.
+    # is refused whenever a JWKS (a real identity provider) is configured, and in
+    # production (anyone could sign in as anyone with the shared token key).
     dev_login: bool = True
     # Session cookie of the dashboards; Secure should be on behind HTTPS.
     session_cookie_secure: bool = False
@@ -192,7 +193,7 @@ class CloudSettings(BaseSettings):
 
     @property
     def dev_login_enabled(self) -> bool:
-        return self.dev_login and self.auth_jwks_url is None
+        return self.dev_login and self.auth_jwks_url is None and self.environment != "production"
 
     @property
     def mqtt_broker(self) -> BrokerAddress:

@@ -70,6 +70,9 @@ def test_production_with_no_keys_names_every_missing_setting_and_creates_nothing
     with pytest.raises(MissingKey, match="RUANG_AUTH_DEV_KEY_PATH"):
         mint_dev_token(settings, "p-ayu", ["asn"])
     assert list(var.iterdir()) == []
+    # Signing in as anyone is for development: production turns it off with the key checks.
+    assert not settings.dev_login_enabled
+    assert CloudSettings(environment="development").dev_login_enabled
 
 
 async def test_production_app_stops_at_start_up_before_touching_the_database(

@@ -73,6 +73,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cloud_serve(args: argparse.Namespace) -> int:
+    from cloud.keys import MissingKey, require_keys
     from cloud.settings import CloudSettings
     from launch.webapp import serve
 
@@ -81,7 +82,14 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
         overrides["http_port"] = args.port
     if args.host:
         overrides["http_host"] = args.host
-    return _run(serve(CloudSettings(**overrides)), fast_loop=True)
+    settings = CloudSettings(**overrides)
+    try:
+        # The app checks again at start-up; here a missing key is one clear message.
+        require_keys(settings)
+    except MissingKey as exc:
+        print(f"ruang cloud serve: {exc}", file=sys.stderr)
+        return 2
+    return _run(serve(settings), fast_loop=True)
 
 
 def _cmd_edge_run(args: argparse.Namespace) -> int:

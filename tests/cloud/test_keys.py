@@ -192,6 +192,18 @@ async def test_replicas_given_one_key_set_agree_and_a_host_made_key_does_not(
     assert PassKeys.from_settings(dev).read(token) is None
 
 
+def test_cloud_serve_in_production_without_keys_exits_naming_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUANG_ENV", "production")
+    monkeypatch.setenv("RUANG_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/db/ruang.sqlite3")
+    assert main(["cloud", "serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "RUANG_SNAPSHOT_KEY_PATH" in err and "RUANG_CHECKIN_QR_SECRET" in err
+    assert not (tmp_path / "var").exists()
+
+
 def test_cli_writes_a_key_set_once_and_never_overwrites(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

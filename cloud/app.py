@@ -21,6 +21,7 @@ from cloud.fleet.broker_credentials import BrokerFiles
 from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.ingest.pipeline import Ingestor
 from cloud.integrations.webhooks import WebhookDispatcher
+from cloud.keys import require_keys
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi
@@ -51,6 +52,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Before anything is touched: in production a missing key stops start-up, naming
+        # its setting, instead of a replica inventing its own (cloud/keys.py).
+        require_keys(settings)
         await migrate(settings.database_url)
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         # Mosquitto refuses to start without its password file, and the cloud's own
@@ -76,7 +80,7 @@ def create_app(
         # Commands to nodes go out on ingestion's broker session (cloud/mqtt/commands.py).
         app.state.commands = ingestor.session
         snapshots = SnapshotPublisher(
-            settings, engine, ingestor.session, SnapshotSigner.from_path(settings.snapshot_key_path)
+            settings, engine, ingestor.session, SnapshotSigner.from_settings(settings)
         )
         app.state.snapshots = snapshots
         ingestor.on_bookings_changed = snapshots.nodes_changed

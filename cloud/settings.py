@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ruang.mqtt_url import BrokerAddress, parse_broker_url
@@ -18,6 +18,15 @@ class CloudSettings(BaseSettings):
     # Inputs stay out of error messages: they include passwords and URLs with logins.
     model_config = SettingsConfigDict(
         env_prefix="RUANG_", extra="ignore", hide_input_in_errors=True
+    )
+
+    # RUANG_ENV: `development` creates a missing key or secret on first use (next to
+    # snapshot_key_path); `production` never does: every replica is given the same keys
+    # (`ruang keys generate`), and a missing one stops start-up naming its setting
+    # (cloud/keys.py, docs/operations.md "Secrets and key rotation").
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        validation_alias=AliasChoices("environment", "RUANG_ENV", "RUANG_ENVIRONMENT"),
     )
 
     database_url: str = "sqlite+aiosqlite:///./var/ruang.sqlite3"
@@ -49,7 +58,8 @@ class CloudSettings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_dev_key_path: Path = Path("./var/dev-signing-key.pem")
     # The dashboards' "pick who you are" sign-in, for local use and demos only: it
-    # is refused whenever a JWKS (a real identity provider) is configured.
+    # is refused whenever a JWKS (a real identity provider) is configured, and in
+    # production (anyone could sign in as anyone with the shared token key).
     dev_login: bool = True
     # Session cookie of the dashboards; Secure should be on behind HTTPS.
     session_cookie_secure: bool = False
@@ -110,6 +120,10 @@ class CloudSettings(BaseSettings):
     # Desk snapshots (cloud.fleet.snapshots): the EC P-256 key that signs them (created
     # 0600 on first use) and how often every node's snapshot is re-sent anyway.
     snapshot_key_path: Path = Path("./var/snapshot-signing-key.pem")
+    # During a key rotation: PEM files of public keys nodes should trust besides the
+    # signing key's (the next key before the switch, the previous one after it), served
+    # with it at GET /api/v1/snapshot-keys. Comma-separated in the environment.
+    snapshot_extra_public_keys: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     snapshot_refresh_s: float = Field(default=600.0, gt=0)
     snapshot_debounce_s: float = Field(default=0.5, ge=0)
     # Bookings still `booked` after their site's check-in grace become no-shows.
@@ -157,12 +171,21 @@ class CloudSettings(BaseSettings):
     # Where people reach the web app, as printed in the desks' QR check-in codes
     # (`{public_base_url}/checkin/{desk}?k=...`); reprint the codes if it changes.
     public_base_url: str = "http://127.0.0.1:8000"
-    # Secret of the QR check-in keys (cloud.bookings.qrcheckin); unset = a random one kept
-    # in `checkin-qr-secret` next to snapshot_key_path. Changing it voids printed codes.
+    # Secret of the QR check-in keys (cloud.bookings.qrcheckin), as a value or a file; in
+    # development unset = a random one kept in `checkin-qr-secret` next to
+    # snapshot_key_path. Changing it voids printed codes.
     checkin_qr_secret: SecretStr | None = None
-    # Secret signing visitors' QR passes (cloud.visitors.passes); unset = a random one kept in
-    # `visitor-pass-secret` next to snapshot_key_path. Changing it voids passes already sent.
+    checkin_qr_secret_file: Path | None = None
+    # Secret signing visitors' QR passes (cloud.visitors.passes), as a value or a file; in
+    # development unset = a random one kept in `visitor-pass-secret` next to
+    # snapshot_key_path. Changing it voids passes already sent.
     visitor_pass_secret: SecretStr | None = None
+    visitor_pass_secret_file: Path | None = None
+    # Key of the OIDC sign-in flow cookie (dashboards/oidc.py), as a value or a file. Unset:
+    # derived from oidc_client_secret; a public client (no secret) in development gets a
+    # per-process key, in production this must be set so every replica reads the cookie.
+    oidc_flow_secret: SecretStr | None = None
+    oidc_flow_secret_file: Path | None = None
     # A visit (guest name, contact, times) is deleted this long after its window ends
     # (docs/privacy.md, "Visitors"); the purge runs every visitor_purge_interval_s.
     visitor_retention_days: float = Field(default=30.0, gt=0)
@@ -170,7 +193,7 @@ class CloudSettings(BaseSettings):
 
     @property
     def dev_login_enabled(self) -> bool:
-        return self.dev_login and self.auth_jwks_url is None
+        return self.dev_login and self.auth_jwks_url is None and self.environment != "production"
 
     @property
     def mqtt_broker(self) -> BrokerAddress:
@@ -207,13 +230,17 @@ class CloudSettings(BaseSettings):
             )
         return self
 
-    @field_validator("influx_url", "smtp_url", mode="before")
+    @field_validator(
+        "influx_url", "smtp_url", "checkin_qr_secret", "checkin_qr_secret_file",
+        "visitor_pass_secret", "visitor_pass_secret_file", "oidc_flow_secret",
+        "oidc_flow_secret_file", mode="before",
+    )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `RUANG_INFLUX_URL=` in a .env file means "no InfluxDB", not an empty URL.
         return None if value == "" else value
 
-    @field_validator("webhook_allowed_hosts", mode="before")
+    @field_validator("webhook_allowed_hosts", "snapshot_extra_public_keys", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # From the environment: a comma-separated list, not JSON.

@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 import httpx
 from fastapi import Request
 
+from cloud.keys import OIDC_FLOW_SECRET, configured_secret
 from cloud.settings import CloudSettings
 
 # The cookie that carries state, PKCE verifier and `next` across the provider round trip.
@@ -105,10 +106,17 @@ class OidcClient:
             if settings.oidc_client_secret is not None
             else None
         )
-        # The flow cookie's signing key. With a client secret it is derived from it,
-        # so every replica of the cloud accepts every other's cookies; a public
-        # client gets a per-process key (a sign-in must then end where it began).
-        material = self._secret.encode() if self._secret else secrets.token_bytes(32)
+        # The flow cookie's signing key, the same on every replica so a sign-in may end
+        # on another one than it began: oidc_flow_secret, else derived from the client
+        # secret. A public client without either gets a per-process key, in development
+        # only (production refuses to start without it: cloud/keys.py).
+        configured = configured_secret(settings, OIDC_FLOW_SECRET)
+        if configured is not None:
+            material = configured
+        elif self._secret:
+            material = self._secret.encode()
+        else:
+            material = secrets.token_bytes(32)
         self._cookie_key = hashlib.sha256(b"ruang-oidc-flow\0" + material).digest()
         self._metadata: ProviderMetadata | None = None
 

@@ -89,7 +89,8 @@ class Commands:
         try:
             view = self._snapshots.apply(snapshot)
         except SnapshotError as exc:
-            log.warning("snapshot refused: %s", exc)
+            # Counted by reason in SnapshotStore.refusals; the last one is a health alarm.
+            log.warning("snapshot refused (%s): %s", exc.reason, exc)
             return
         self._desks.book.snapshot = view
         self._doors.snapshot_applied()

@@ -381,23 +381,25 @@ def check_watchdog(settings: EdgeSettings) -> Check:
 
 
 def check_snapshot(settings: EdgeSettings, now: float) -> Check:
-    from .snapshot import SnapshotStore, load_public_key
+    from .snapshot import SnapshotStore, load_trusted_keys
 
-    key_path = settings.snapshot_public_key
+    key_paths = [settings.snapshot_public_key, *settings.snapshot_public_keys]
     try:
-        key = load_public_key(key_path.read_bytes()) if key_path else None
+        keys = load_trusted_keys(key_paths)
     except (OSError, ValueError) as exc:
         return Check(
             "snapshot",
             "FAIL",
-            f"cannot read snapshot_public_key {key_path}: {exc}",
+            f"cannot read the snapshot public keys: {exc}",
             "enrol the node again (`ruang edge enroll --force`) to get the key",
         )
-    store = SnapshotStore(settings.state_dir / "snapshot.json", key)
+    store = SnapshotStore(settings.state_dir / "snapshot.json", keys)
     store.load()
     view = store.current
+    # Which keys the node trusts: what a key rotation checks node by node (docs/operations.md).
+    trusted = f"trusted keys: {', '.join(store.trusted_key_ids) or 'none'}"
     if view is None:
-        detail = store.last_error or "none stored yet"
+        detail = f"{store.last_error or 'none stored yet'}; {trusted}"
         return Check(
             "snapshot",
             "WARN",
@@ -405,7 +407,7 @@ def check_snapshot(settings: EdgeSettings, now: float) -> Check:
             "until the cloud pushes one (on connect) taps are decided in open mode",
         )
     age = now - view.body.issued_at
-    detail = f"version {view.version}, issued {age / 60:.0f} min ago"
+    detail = f"version {view.version}, issued {age / 60:.0f} min ago; {trusted}"
     if now > view.body.valid_until:
         return Check(
             "snapshot",

@@ -25,6 +25,9 @@ from .uplink import Uplink
 from .watchdog import Watchdog
 from .watchdog import beat as watchdog_beat
 
+# NodeHealth.alarms items are Text128 (ruang/contract.py).
+ALARM_MAX = 128
+
 
 class NodeReporter:
     """Health and status of one node; see the module docstring."""
@@ -81,7 +84,8 @@ class NodeReporter:
         if self._snapshots.last_error:
             alarms.append(f"snapshot: {self._snapshots.last_error}")
         alarms.extend(self._watchdog.alarms())
-        return tuple(alarms)
+        # The contract bounds an alarm's text; a long error must not stop the health report.
+        return tuple(alarm[:ALARM_MAX] for alarm in alarms)
 
     def status(self) -> NodeStatus:
         uplink, snapshot = self._uplink, self._snapshots.current

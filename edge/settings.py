@@ -83,6 +83,10 @@ class EdgeSettings(BaseSettings):
     # Public key (PEM) the cloud signs desk/booking snapshots with; without it the
     # node decides taps in open mode (any badge may claim a free desk).
     snapshot_public_key: Path | None = None
+    # More public keys (PEM files) the node trusts, for a key rotation: add the cloud's new
+    # key here, then the cloud switches to it, then the old one is removed. Any file may
+    # also hold several keys (GET /api/v1/snapshot-keys serves such a bundle).
+    snapshot_public_keys: list[Path] = Field(default_factory=list)
     # Checked-in desk vacant this long -> released (a snapshot from the cloud overrides).
     away_s: float = Field(default=1800.0, ge=1)
     away_warning_s: float = Field(default=300.0, ge=0)

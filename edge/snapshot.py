@@ -1,7 +1,8 @@
 """The node's signed copy of its desks, today's bookings and the badge allow-list.
 
 The cloud pushes a `contract.Snapshot` (retained) whenever bookings or badges
-change. The node verifies the signature with the cloud's public key, ignores a
+change. The node verifies the signature with one of the cloud's public keys it
+trusts (two during a key rotation: docs/operations.md), ignores a
 version that is not newer than the one it holds, keeps the last good one on
 disk so it decides correctly after a restart with the uplink still down, and
 indexes it for microsecond look-ups at tap time.
@@ -13,6 +14,8 @@ import base64
 import bisect
 import logging
 import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ruang import contract
 from ruang.site_defaults import EARLY_CHECKIN_S
+from ruang.snapshot_keys import key_id, load_public_keys
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,11 @@ log = logging.getLogger(__name__)
 
 
 class SnapshotError(ValueError):
-    """A snapshot the node refuses; the message says why."""
+    """A snapshot the node refuses; the message says why, `reason` names the kind (counted)."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -98,22 +106,53 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def load_trusted_keys(paths: Iterable[Path | None]) -> list[ec.EllipticCurvePublicKey]:
+    """Every public key in the given PEM files (each may hold several); OSError/ValueError."""
+    keys: list[ec.EllipticCurvePublicKey] = []
+    for path in paths:
+        if path is not None:
+            try:
+                keys.extend(load_public_keys(path.read_bytes()))
+            except ValueError as exc:
+                raise SnapshotError(f"{path}: {exc}") from None
+    return keys
+
+
 def verify_signature(snapshot: contract.Snapshot, key: ec.EllipticCurvePublicKey) -> None:
     try:
         padded = snapshot.signature + "=" * (-len(snapshot.signature) % 4)
         signature = base64.urlsafe_b64decode(padded)
         key.verify(signature, contract.canonical_json(snapshot.body), ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError) as exc:
-        raise SnapshotError(f"bad signature on snapshot v{snapshot.body.version}") from exc
+        raise SnapshotError(
+            f"bad signature on snapshot v{snapshot.body.version}", "bad_signature"
+        ) from exc
+
+
+TrustedKeys = ec.EllipticCurvePublicKey | Sequence[ec.EllipticCurvePublicKey] | None
 
 
 class SnapshotStore:
-    def __init__(self, path: Path, public_key: ec.EllipticCurvePublicKey | None) -> None:
+    """The node's snapshot: verified against any of its trusted keys (several during a
+    key rotation, ruang/snapshot_keys.py), refusals counted by reason."""
+
+    def __init__(self, path: Path, public_keys: TrustedKeys) -> None:
         self._path = path
-        self._key = public_key
+        if public_keys is None:
+            keys: list[ec.EllipticCurvePublicKey] = []
+        elif isinstance(public_keys, ec.EllipticCurvePublicKey):
+            keys = [public_keys]
+        else:
+            keys = list(public_keys)
+        self._keys = {key_id(key): key for key in keys}
         self.current: SnapshotView | None = None
         self.rejected = 0
+        self.refusals: Counter[str] = Counter()
         self.last_error: str | None = None
+
+    @property
+    def trusted_key_ids(self) -> list[str]:
+        return list(self._keys)
 
     def load(self) -> None:
         """Restores the last good snapshot from disk; a damaged file is reported and ignored."""
@@ -131,9 +170,28 @@ class SnapshotStore:
         self.current = SnapshotView.of(snapshot.body)
 
     def _check(self, snapshot: contract.Snapshot) -> None:
-        if self._key is None:
-            raise SnapshotError("no snapshot verification key configured (snapshot_public_key)")
-        verify_signature(snapshot, self._key)
+        if not self._keys:
+            raise SnapshotError(
+                "no snapshot verification key configured (snapshot_public_key)", "no_key"
+            )
+        named = self._keys.get(snapshot.key_id)
+        if named is not None:
+            verify_signature(snapshot, named)
+            return
+        # The key id is outside the signature, so it only picks the key to try first;
+        # a snapshot naming no trusted key is still accepted if one of them verifies it.
+        for key in self._keys.values():
+            try:
+                verify_signature(snapshot, key)
+            except SnapshotError:
+                continue
+            return
+        # Short: the message becomes a health alarm (at most 128 characters in the contract).
+        raise SnapshotError(
+            f"bad signature on snapshot v{snapshot.body.version}: key {snapshot.key_id[:16]} "
+            f"is not one of the {len(self._keys)} trusted",
+            "untrusted_key",
+        )
 
     def apply(self, snapshot: contract.Snapshot) -> SnapshotView:
         """Verifies and installs a newer snapshot; raises SnapshotError otherwise."""
@@ -141,10 +199,12 @@ class SnapshotStore:
             self._check(snapshot)
             if self.current is not None and snapshot.body.version <= self.current.version:
                 raise SnapshotError(
-                    f"snapshot v{snapshot.body.version} is not newer than v{self.current.version}"
+                    f"snapshot v{snapshot.body.version} is not newer than v{self.current.version}",
+                    "not_newer",
                 )
         except SnapshotError as exc:
             self.rejected += 1
+            self.refusals[exc.reason] += 1
             self.last_error = str(exc)
             raise
         view = SnapshotView.of(snapshot.body)

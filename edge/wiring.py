@@ -20,16 +20,15 @@ from .devices.gps import GpsDriver
 from .devices.radar import RadarDriver
 from .doors import Doors
 from .settings import EdgeSettings
-from .snapshot import SnapshotStore, load_public_key
+from .snapshot import SnapshotStore, load_trusted_keys
 from .vehicle import Vehicle
 
 
 def open_snapshots(settings: EdgeSettings) -> SnapshotStore:
     """The cloud's last signed snapshot (bookings, badges): taps and doors decide from it."""
-    key_path = settings.snapshot_public_key
     snapshots = SnapshotStore(
         settings.state_dir / "snapshot.json",
-        load_public_key(key_path.read_bytes()) if key_path else None,
+        load_trusted_keys([settings.snapshot_public_key, *settings.snapshot_public_keys]),
     )
     snapshots.load()
     return snapshots

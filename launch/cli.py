@@ -7,6 +7,7 @@ ruang edge doctor --config FILE    technician checks: PASS/WARN/FAIL with what t
 ruang edge status --config FILE    what the running agent reports about itself
 ruang sim deskunits --count N      simulated desk units on pseudo-terminals
 ruang contract schema              the MQTT payload schemas as JSON
+ruang keys generate --dir DIR      a cloud key set to give every replica (production)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cloud_serve(args: argparse.Namespace) -> int:
+    from cloud.keys import MissingKey, require_keys
     from cloud.settings import CloudSettings
     from launch.webapp import serve
 
@@ -80,7 +82,14 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
         overrides["http_port"] = args.port
     if args.host:
         overrides["http_host"] = args.host
-    return _run(serve(CloudSettings(**overrides)), fast_loop=True)
+    settings = CloudSettings(**overrides)
+    try:
+        # The app checks again at start-up; here a missing key is one clear message.
+        require_keys(settings)
+    except MissingKey as exc:
+        print(f"ruang cloud serve: {exc}", file=sys.stderr)
+        return 2
+    return _run(serve(settings), fast_loop=True)
 
 
 def _cmd_edge_run(args: argparse.Namespace) -> int:
@@ -139,7 +148,24 @@ def _cmd_sim_deskunits(args: argparse.Namespace) -> int:
     return _run(main_deskunits(count=args.count, scenario=args.scenario, speed=args.speed))
 
 
+def _cmd_keys_generate(args: argparse.Namespace) -> int:
+    from cloud.keys import generate_key_set
+
+    try:
+        key_set = generate_key_set(Path(args.dir), snapshot_only=args.snapshot_only)
+    except (FileExistsError, OSError) as exc:
+        print(f"ruang keys generate: {exc}", file=sys.stderr)
+        return 2
+    print(f"key set written to {key_set.directory} (files 0600); give every cloud replica")
+    print(f"the same files and these settings (also in {key_set.env_file}):")
+    for name, value in key_set.env.items():
+        print(f"  {name}={value}")
+    print(f"edge nodes trust {key_set.files['snapshot_public_key']} (snapshot_public_key)")
+    return 0
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
+    from cloud.keys import MissingKey
     from cloud.people.auth import mint_dev_token
     from cloud.settings import CloudSettings
 
@@ -152,7 +178,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
             name=args.name,
             ttl_s=int(args.ttl_hours * 3600),
         )
-    except ValueError as exc:
+    except (ValueError, MissingKey) as exc:
         print(f"ruang token: {exc}", file=sys.stderr)
         return 2
     print(token)
@@ -250,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", default=None)
     token.add_argument("--ttl-hours", type=float, default=8.0)
     token.set_defaults(func=_cmd_token)
+
+    keys = sub.add_parser("keys", help="the cloud's keys and secrets").add_subparsers(
+        dest="action", required=True
+    )
+    generate = keys.add_parser(
+        "generate", help="write a fresh key set (never overwrites) for every replica"
+    )
+    generate.add_argument("--dir", required=True, help="directory to write the key files into")
+    generate.add_argument(
+        "--snapshot-only", action="store_true",
+        help="only a new snapshot key pair: the first step of a key rotation",
+    )  # fmt: skip
+    generate.set_defaults(func=_cmd_keys_generate)
 
     contract = sub.add_parser("contract", help="the edge<->cloud MQTT contract").add_subparsers(
         dest="action", required=True

@@ -1,4 +1,4 @@
-"""Snapshot routes: the public key edge nodes verify desk snapshots with."""
+"""Snapshot routes: the public key(s) edge nodes verify snapshots with."""
 
 from __future__ import annotations
 
@@ -33,6 +33,27 @@ PublisherDep = Annotated[SnapshotPublisher, Depends(get_publisher)]
 async def snapshot_key(publisher: PublisherDep) -> Response:
     return Response(
         publisher.signer.public_pem,
+        media_type="application/x-pem-file",
+        headers={"X-Key-Id": publisher.signer.key_id},
+    )
+
+
+@router.get(
+    "/snapshot-keys",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/x-pem-file": {}},
+            "description": (
+                "Every snapshot public key a node should trust now (PEM bundle): the "
+                "signing key's first, then any extra key of a rotation in progress"
+            ),
+        }
+    },
+)
+async def snapshot_keys(publisher: PublisherDep) -> Response:
+    return Response(
+        publisher.signer.trusted_bundle,
         media_type="application/x-pem-file",
         headers={"X-Key-Id": publisher.signer.key_id},
     )

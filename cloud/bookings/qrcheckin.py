@@ -7,9 +7,10 @@ Scanning it opens the web app, which posts the key back for the signed-in
 person: the key proves the person stands at (or has seen) that very desk, so a
 desk cannot be claimed from a desk list far away.
 
-The secret is `RUANG_CHECKIN_QR_SECRET`, or else a random one kept in a file
-next to the snapshot signing key (`checkin-qr-secret`, created 0600). Changing
-it invalidates every printed code.
+The secret is `RUANG_CHECKIN_QR_SECRET` or the file `RUANG_CHECKIN_QR_SECRET_FILE`,
+the same on every replica; in development only, unset means a random one kept in
+a file next to the snapshot signing key (`checkin-qr-secret`, created 0600,
+cloud/keys.py). Changing it invalidates every printed code.
 
 What a check-in does, in one booking-store transaction (queued with the other
 booking writes): the person's own booking covering now is checked in; with no
@@ -26,9 +27,7 @@ import hashlib
 import hmac
 import io
 import logging
-import secrets
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -44,18 +43,17 @@ from cloud.bookings.store import BookingStore
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKINGS, DESKS, PEOPLE
 from cloud.errors import Conflict, Forbidden
+from cloud.keys import CHECKIN_QR_SECRET, shared_secret
 from cloud.live.hub import DeskChanges
 from cloud.mqtt.commands import CommandSender, NotConnected
 from cloud.settings import CloudSettings
 from ruang import contract
-from ruang.private_files import write_private
 
 log = logging.getLogger(__name__)
 
 # The edge's "checked in" LED colour (edge/decisions.py LED_CHECKED_IN), solid.
 GREEN = (0, 200, 0)
 KEY_LENGTH = 16
-SECRET_FILE = "checkin-qr-secret"
 
 
 class CheckinKeys:
@@ -67,11 +65,8 @@ class CheckinKeys:
 
     @classmethod
     def from_settings(cls, settings: CloudSettings) -> CheckinKeys:
-        if settings.checkin_qr_secret is not None:
-            secret = settings.checkin_qr_secret.get_secret_value().encode()
-        else:
-            secret = _load_or_create_secret(settings.snapshot_key_path.with_name(SECRET_FILE))
-        return cls(secret, settings.public_base_url)
+        # Configured (value or file); created next to the snapshot key only in development.
+        return cls(shared_secret(settings, CHECKIN_QR_SECRET), settings.public_base_url)
 
     def key(self, desk_id: str) -> str:
         digest = hmac.new(self._secret, desk_id.encode(), hashlib.sha256).digest()
@@ -99,13 +94,6 @@ class CheckinKeys:
             unit="px",
         )
         return out.getvalue()
-
-
-def _load_or_create_secret(path: Path) -> bytes:
-    if path.exists():
-        return path.read_bytes().strip()
-    write_private(path, secrets.token_hex(32).encode())
-    return path.read_bytes().strip()
 
 
 async def desk_exists(conn: AsyncConnection, desk_id: str) -> bool:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -43,6 +43,7 @@ from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, ru
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import ACCESS_DOORS, BOOKINGS, DESKS, NODE_CONFIGS, SITES
 from cloud.errors import DomainError, NotFound
+from cloud.keys import ec_key, extra_public_pems
 from cloud.mqtt.commands import CommandSender, NotConnected
 from cloud.people.auth import load_or_create_dev_key
 from cloud.people.roster import allowlist
@@ -55,6 +56,7 @@ from cloud.transport.vehicle_snapshot import (
 )
 from cloud.visitors.credentials import visitor_rights
 from ruang import contract
+from ruang.snapshot_keys import key_id, public_pem
 from ruang.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -79,21 +81,30 @@ VEHICLE_CHECK_S = 5.0
 class SnapshotSigner:
     """The cloud's snapshot key: signs bodies, exposes the public half for nodes."""
 
-    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(
+        self, key: ec.EllipticCurvePrivateKey, extra_public_pems: Iterable[bytes] = ()
+    ) -> None:
         self._key = key
-        public = key.public_key()
-        self.public_pem = public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        der = public.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.key_id = hashlib.sha256(der).hexdigest()[:16]
+        self.public_pem = public_pem(key.public_key())
+        self.key_id = key_id(key.public_key())
+        # During a rotation nodes are told to trust these besides (docs/operations.md).
+        self.extra_public_pems = tuple(extra_public_pems)
+
+    @property
+    def trusted_bundle(self) -> bytes:
+        """The signing key's public PEM, then each extra one: what a node should trust now."""
+        extras = [pem for pem in self.extra_public_pems if pem != self.public_pem]
+        return b"".join([self.public_pem, *extras])
 
     @classmethod
     def from_path(cls, path: Path) -> SnapshotSigner:
         # Same file handling as the dev auth key: created 0600 the first time.
         return cls(load_or_create_dev_key(path))
+
+    @classmethod
+    def from_settings(cls, settings: CloudSettings) -> SnapshotSigner:
+        """The configured key (created only in development) and the rotation's extra keys."""
+        return cls(ec_key(settings, "snapshot_key_path"), extra_public_pems(settings))
 
     def sign(self, node: str, body: contract.SnapshotBody) -> contract.Snapshot:
         signature = self._key.sign(contract.canonical_json(body), ec.ECDSA(hashes.SHA256()))

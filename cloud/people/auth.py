@@ -2,9 +2,10 @@
 
 Tokens are JWTs. In production they come from the building's OIDC provider and
 are verified against its JWKS (`RUANG_AUTH_JWKS_URL`, issuer and audience
-checked). For local use and tests the cloud has a development signing key (an
-EC P-256 key in a PEM file, created on first use) and `ruang token` mints tokens
-with it; the dev key is never used when a JWKS URL is configured.
+checked). Without one the cloud signs its own tokens with an EC P-256 key in a PEM
+file (`auth_dev_key_path`: created on first use in development, given to every
+replica in production, cloud/keys.py) and `ruang token` mints tokens with it; that
+key is never used when a JWKS URL is configured.
 
 Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`; `approver`
 decides pool-car requests of the person's agency),
@@ -26,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cloud.keys import ec_key, new_ec_key
 from cloud.settings import CloudSettings
-from ruang.private_files import write_private
 
 # Token roles only (the roster's people.role keeps the first five): `approver` decides
 # the pool-car requests of their own agency (cloud/transport/poolcars.py); `dispatcher`
@@ -75,20 +76,22 @@ class Principal:
 
 
 def load_or_create_dev_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    """The local signing key; created (mode 0600) the first time it is needed."""
+    """A local EC signing key; created (mode 0600) the first time it is needed.
+
+    For tools and tests; the running cloud reads its keys through cloud/keys.py,
+    which creates nothing in production.
+    """
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError(f"{path} does not hold an EC private key")
         return key
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    write_private(path, pem)
-    return key
+    return new_ec_key(path)
+
+
+def token_signing_key(settings: CloudSettings) -> ec.EllipticCurvePrivateKey:
+    """The key of the cloud's own tokens (no JWKS): configured in production, else made here."""
+    return ec_key(settings, "auth_dev_key_path")
 
 
 def mint_dev_token(
@@ -103,7 +106,7 @@ def mint_dev_token(
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
-    key = load_or_create_dev_key(settings.auth_dev_key_path)
+    key = token_signing_key(settings)
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": settings.auth_issuer,
@@ -152,7 +155,7 @@ class TokenVerifier:
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
             return signing_key.key
         if self._dev_public is None:
-            self._dev_public = load_or_create_dev_key(self._settings.auth_dev_key_path).public_key()
+            self._dev_public = token_signing_key(self._settings).public_key()
         return self._dev_public
 
     async def verify(self, token: str) -> Principal:

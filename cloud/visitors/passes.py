@@ -8,8 +8,9 @@ and the whole token stays in QR alphanumeric mode (upper case, digits, "-"), so
 the code is small enough for a phone screen. The code alone is what a guest
 reads out or reception types when the camera cannot scan.
 
-The secret is `RUANG_VISITOR_PASS_SECRET`, or a random one kept in
-`visitor-pass-secret` next to the snapshot signing key (created 0600).
+The secret is `RUANG_VISITOR_PASS_SECRET` or the file `RUANG_VISITOR_PASS_SECRET_FILE`,
+the same on every replica; in development only, unset means a random one kept in
+`visitor-pass-secret` next to the snapshot signing key (created 0600, cloud/keys.py).
 
 QR codes are drawn locally (segno): no external service sees a pass.
 """
@@ -23,15 +24,13 @@ import io
 import re
 import secrets
 from datetime import UTC, datetime
-from pathlib import Path
 
 import segno
 
 from cloud.bookings.ics import escape_text, fold
+from cloud.keys import VISITOR_PASS_SECRET, shared_secret
 from cloud.settings import CloudSettings
-from ruang.private_files import write_private
 
-SECRET_FILE = "visitor-pass-secret"
 CODE_LENGTH = 10
 MAC_LENGTH = 16
 PRODID = "-//Ruang//Visitors//ID"
@@ -57,12 +56,8 @@ class PassKeys:
 
     @classmethod
     def from_settings(cls, settings: CloudSettings) -> PassKeys:
-        if settings.visitor_pass_secret is not None:
-            return cls(settings.visitor_pass_secret.get_secret_value().encode())
-        path = settings.snapshot_key_path.with_name(SECRET_FILE)
-        if not path.exists():
-            write_private(path, secrets.token_hex(32).encode())
-        return cls(path.read_bytes().strip())
+        # Configured (value or file); created next to the snapshot key only in development.
+        return cls(shared_secret(settings, VISITOR_PASS_SECRET))
 
     def _mac(self, visit_id: int, code: str) -> str:
         digest = hmac.new(self._secret, f"{visit_id}.{code}".encode(), hashlib.sha256).digest()
@@ -130,7 +125,3 @@ def visit_ics(
         "END:VCALENDAR",
     ]
     return "".join(fold(line) + "\r\n" for line in lines)
-
-
-def secret_path(settings: CloudSettings) -> Path:
-    return settings.snapshot_key_path.with_name(SECRET_FILE)

@@ -105,6 +105,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "GET /healthz": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /api/v1/snapshot-key": PUBLIC,
+    "GET /api/v1/snapshot-keys": PUBLIC,
     "GET /api/v1/public/availability": row(*["A"] * 8),
     "POST /api/v1/enroll": row(*["401"] * 8),  # the enrolment token is the credential
     "GET /api/v1/me": row(U, "A", "A", "ok", "ok", "A", "A", "404"),  # admin: not a person

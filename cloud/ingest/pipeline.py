@@ -193,6 +193,9 @@ class Ingestor:
         ):
             self._clock_skewed(parsed, message, topic, payload, received)
             return
+        # A state message's ts may be a will's registration time: no lateness there.
+        state = channel is contract.Channel.STATE
+        self.stats.accept(parsed.kind or "state", channel, None if state else received - ts)
         if channel is contract.Channel.TELEMETRY:
             self._take_telemetry(message, received)
         elif channel is contract.Channel.BACKLOG and parsed.kind in contract.TELEMETRY_KINDS:

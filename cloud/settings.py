@@ -15,6 +15,10 @@ from ruang.private_files import private_dir
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
 
 
+def _loopback_networks() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+
+
 class CloudSettings(BaseSettings):
     # Inputs stay out of error messages: they include passwords and URLs with logins.
     model_config = SettingsConfigDict(
@@ -112,7 +116,7 @@ class CloudSettings(BaseSettings):
     # comma-separated, e.g. `127.0.0.0/8,::1/128,10.20.0.5/32` for the scraper's host.
     # Behind a load balancer the scraper reaches each replica directly, not through it.
     metrics_allow_from: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
-        default_factory=lambda: [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+        default_factory=_loopback_networks
     )
 
     # Desk snapshots (cloud.fleet.snapshots): the EC P-256 key that signs them (created

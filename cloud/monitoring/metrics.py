@@ -135,7 +135,9 @@ class _Collector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         m = self._metrics
-        info = GaugeMetricFamily("ruang_build_info", "Version of the running cloud", labels=["version"])
+        info = GaugeMetricFamily(
+            "ruang_build_info", "Version of the running cloud", labels=["version"]
+        )
         info.add_metric([__version__], 1)
         yield info
         yield GaugeMetricFamily(

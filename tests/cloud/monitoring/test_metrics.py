@@ -145,3 +145,16 @@ def test_two_apps_in_one_process_keep_separate_registries() -> None:
     first.state.metrics.http.labels("GET", "/x", "2xx").observe(0.1)
     assert b'route="/x"' in first.state.metrics.render()
     assert b'route="/x"' not in second.state.metrics.render()
+
+
+async def test_behind_a_proxy_the_forwarded_client_is_the_one_checked(
+    settings: CloudSettings,
+) -> None:
+    import httpx
+
+    from tests.cloud.conftest import serving
+
+    async with serving(settings) as (url, _), httpx.AsyncClient(base_url=url) as http:
+        assert (await http.get("/metrics")).status_code == 200
+        relayed = await http.get("/metrics", headers={"x-forwarded-for": "203.0.113.5"})
+        assert relayed.status_code == 403

@@ -27,6 +27,9 @@ LAG_BUCKETS_S = (
 )  # fmt: skip
 
 
+_bucket_of = bisect.bisect_left
+
+
 @dataclass
 class LagHistogram:
     """Counts per bucket (non-cumulative, the last one is +Inf) and the sum, per channel.
@@ -42,8 +45,9 @@ class LagHistogram:
         if counts is None:
             counts = self.counts[channel] = [0] * (len(LAG_BUCKETS_S) + 1)
             self.sums[channel] = 0.0
-        lag_s = max(lag_s, 0.0)  # a node clock slightly ahead is not negative lateness
-        counts[bisect.bisect_left(LAG_BUCKETS_S, lag_s)] += 1
+        if lag_s < 0.0:  # a node clock slightly ahead is not negative lateness
+            lag_s = 0.0
+        counts[_bucket_of(LAG_BUCKETS_S, lag_s)] += 1
         self.sums[channel] += lag_s
 
 
@@ -71,12 +75,12 @@ class IngestStats:
     # category -> (monotonic time of the last log line, refusals folded since).
     _reject_logged: dict[str, tuple[float, int]] = field(default_factory=dict, repr=False)
 
-    def accept(self, kind: str, channel: str, lag_s: float | None) -> None:
-        """Counts a message that passed validation; `lag_s` None for state messages."""
+    def accept(self, kind: str, lag_channel: str | None, lag_s: float) -> None:
+        """Counts a message that passed validation, and its lag unless `lag_channel` is None."""
         accepted = self.accepted
         accepted[kind] = accepted.get(kind, 0) + 1
-        if lag_s is not None:
-            self.lag.observe(channel, lag_s)
+        if lag_channel is not None:
+            self.lag.observe(lag_channel, lag_s)
 
     def error(self, text: str) -> None:
         self.last_error, self.last_error_at = text[:500], time.time()

@@ -80,6 +80,7 @@ async def test_metrics_show_uplink_outbox_and_device_rejects_by_reason(
                 return samples if (crc, cobs) == (2, 3) and (published or 0) >= 1 else None
 
             samples = await eventually(counted, what="rejects and publishes on /metrics")
+            assert samples is not None
             assert value(samples, "ruang_edge_mqtt_connected") == 1
             assert value(samples, "ruang_edge_device_online", device=desk, kind="deskunit") == 1
             depth = value(samples, "ruang_edge_outbox_depth")
@@ -110,6 +111,7 @@ async def test_oldest_outbox_age_grows_while_the_broker_is_unreachable(tmp_path:
             return samples if (value(samples, "ruang_edge_outbox_depth") or 0) >= 1 else None
 
         samples = await eventually(queued, what="health messages queued in the outbox")
+        assert samples is not None
         assert value(samples, "ruang_edge_mqtt_connected") == 0
         assert value(samples, "ruang_edge_snapshot_age_seconds") is None  # no snapshot yet
         first = value(samples, "ruang_edge_outbox_oldest_age_seconds")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Network
 
 import aiomqtt
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
@@ -129,11 +130,8 @@ async def test_a_client_outside_the_allowed_networks_is_refused(settings: CloudS
 
 
 def test_the_allow_list_reads_comma_separated_networks_from_the_environment(
-    monkeypatch: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setenv("RUANG_METRICS_ALLOW_FROM", "127.0.0.0/8, 10.20.0.5/32")
     nets = [str(n) for n in CloudSettings().metrics_allow_from]
     assert nets == ["127.0.0.0/8", "10.20.0.5/32"]
@@ -158,3 +156,41 @@ async def test_behind_a_proxy_the_forwarded_client_is_the_one_checked(
         assert (await http.get("/metrics")).status_code == 200
         relayed = await http.get("/metrics", headers={"x-forwarded-for": "203.0.113.5"})
         assert relayed.status_code == 403
+
+
+def test_the_lag_histogram_is_exposed_with_cumulative_buckets() -> None:
+    from collections.abc import Iterator
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
+
+    from cloud.ingest.stats import IngestStats
+    from cloud.monitoring.metrics import lag_family
+
+    stats = IngestStats()
+    for lag in (0.02, 0.2, 2.0, 2.0, 99999.0):
+        stats.accept("checkin", "events", lag)
+
+    class Lag(Collector):
+        def collect(self) -> Iterator[Metric]:
+            yield lag_family(stats)
+
+    registry = CollectorRegistry()
+    registry.register(Lag())
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+    def bucket(le: str) -> float:
+        return samples[("ruang_ingest_lag_seconds_bucket", (("channel", "events"), ("le", le)))]
+
+    assert [bucket(le) for le in ("0.01", "0.025", "0.25", "2.5", "86400.0", "+Inf")] == [
+        0, 1, 2, 4, 4, 5,
+    ]  # fmt: skip
+    assert samples[("ruang_ingest_lag_seconds_count", (("channel", "events"),))] == 5
+    assert samples[("ruang_ingest_lag_seconds_sum", (("channel", "events"),))] == pytest.approx(
+        100003.22
+    )

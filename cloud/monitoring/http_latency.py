@@ -15,10 +15,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "<unmatched>"
+DYNAMIC = "<dynamic>"
 
 
 def route_template(scope: Scope) -> str:
-    """The template of the route that served `scope` (set by Starlette's router)."""
+    """The template of the route that served `scope`, from what the router left in it."""
+    # Inside a mount the router's root_path holds the mount's prefix (the app's own
+    # root path, if any, is left out so the label is the same behind any proxy).
+    root = str(scope.get("root_path", ""))
+    app_root = str(scope.get("app_root_path", ""))
+    prefix = root[len(app_root) :] if root.startswith(app_root) else root
     route = scope.get("route")
     path = getattr(route, "path", None)
     # FastAPI keeps included routers nested: the route's own path lacks their prefixes,
@@ -27,17 +33,27 @@ def route_template(scope: Scope) -> str:
     full = getattr(effective, "path", None)
     if isinstance(full, str) and isinstance(path, str) and full.endswith(path):
         path = full
-    if not isinstance(path, str):
-        return UNMATCHED
-    # Inside a mount the router's root_path holds the mount's prefix (the app's own
-    # root path, if any, is left out so the label is the same behind any proxy).
-    root = str(scope.get("root_path", ""))
-    app_root = str(scope.get("app_root_path", ""))
-    prefix = root[len(app_root) :] if root.startswith(app_root) else root
-    if isinstance(route, Mount):
-        # The mount's own app (static files) served it: its prefix is already in root_path.
+    if isinstance(route, Mount) or (route is None and prefix and "endpoint" in scope):
+        # A mounted app (static files) served it: its prefix is already in root_path.
         return f"{prefix}/{{path}}"
-    return prefix + path
+    if isinstance(path, str):
+        return prefix + path
+    if "endpoint" not in scope:
+        return UNMATCHED
+    # A plain Starlette route under FastAPI's router, which names no route in the
+    # scope: the path is the template once each parameter's segment is put back.
+    return _template_of(str(scope.get("path", "")), scope.get("path_params") or {})
+
+
+def _template_of(path: str, params: dict[str, object]) -> str:
+    segments = path.split("/")
+    for name, value in params.items():
+        try:
+            at = len(segments) - 1 - segments[::-1].index(str(value))
+        except ValueError:
+            return DYNAMIC  # a value spanning segments: no template to show
+        segments[at] = f"{{{name}}}"
+    return "/".join(segments)
 
 
 class HttpLatency:

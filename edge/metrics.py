@@ -182,6 +182,11 @@ class _Collector(Collector):
 
     def _snapshot(self) -> Iterator[Metric]:
         m = self._m
+        yield _counter(
+            "ruang_edge_snapshots_rejected",
+            "Snapshots refused (bad signature, not newer)",
+            m.snapshots.rejected,
+        )
         current = m.snapshots.current
         if current is None:
             return

@@ -114,6 +114,12 @@ async def test_victoria_metrics_scrapes_what_the_cloud_and_the_edge_saw(
                 return (await node(client, node_id)).get("online") is True
 
             await eventually(born, what="node online")
+
+            async def unit_online() -> bool:
+                return agent.drivers[desk_id].state.online
+
+            # Bytes written before the driver opened the port would be lost, not rejected.
+            await eventually(unit_online, what="desk unit online")
             await sim.tap(badge)
             corrupt = bytearray(encode_frame(9, BadgeRead(badge)))
             corrupt[3] ^= 0x40

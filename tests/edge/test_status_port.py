@@ -14,6 +14,7 @@ from edge.agent import EdgeAgent
 from edge.settings import EdgeSettings
 from firmware_bridge.deskunit import BadgeRead, encode_frame
 from launch import devservers
+from ruang import contract
 from simulators.floor import SimulatedFloor
 from tests.edge.test_agent import running, settings_for
 from tests.helpers import eventually
@@ -63,6 +64,12 @@ async def test_metrics_show_uplink_outbox_and_device_rejects_by_reason(
         async with running(EdgeAgent(settings)) as agent:
             await asyncio.wait_for(agent.uplink.connected.wait(), 10)
             (desk, sim), badge = next(iter(floor.sims.items())), "04A1B2C3"
+
+            async def unit_online() -> bool:
+                return agent.drivers[desk].state.online
+
+            # Bytes written before the driver opened the port would be lost, not rejected.
+            await eventually(unit_online, what="desk unit online")
             corrupt = bytearray(encode_frame(7, BadgeRead(bytes.fromhex(badge))))
             corrupt[3] ^= 0x40
             for _ in range(2):
@@ -108,9 +115,11 @@ async def test_oldest_outbox_age_grows_while_the_broker_is_unreachable(tmp_path:
 
         async def queued() -> Samples | None:
             samples = await scrape(agent)
-            return samples if (value(samples, "ruang_edge_outbox_depth") or 0) >= 1 else None
+            # Depth counts rows before their group commit; the age reads committed rows.
+            committed = (value(samples, "ruang_edge_outbox_oldest_age_seconds") or 0) > 0
+            return samples if committed else None
 
-        samples = await eventually(queued, what="health messages queued in the outbox")
+        samples = await eventually(queued, what="health messages committed to the outbox")
         assert samples is not None
         assert value(samples, "ruang_edge_mqtt_connected") == 0
         assert value(samples, "ruang_edge_snapshot_age_seconds") is None  # no snapshot yet
@@ -173,3 +182,44 @@ async def test_a_port_already_taken_leaves_the_agent_running(tmp_path: Path) -> 
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_snapshot_age_and_version_follow_the_snapshot_the_node_holds(
+    tmp_path: Path,
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from edge.metrics import EdgeMetrics
+    from edge.snapshot import SnapshotStore
+    from edge.uplink import Uplink
+    from tests.edge.snapshots import body, keypair, sign
+
+    key, pem = keypair()
+    public = serialization.load_pem_public_key(pem)
+    store = SnapshotStore(tmp_path / "snapshot.json", public)  # type: ignore[arg-type]
+    settings = EdgeSettings(node_id="edge-metrics-5", state_dir=tmp_path / "edge")
+    settings.state_dir.mkdir()
+
+    def birth(bdseq: int) -> contract.NodeState:
+        return contract.NodeState(node=settings.node_id, online=True, bdseq=bdseq)
+
+    async def ignore(_command: contract.Message) -> None:
+        return None
+
+    uplink = Uplink(settings, birth=birth, on_command=ignore)
+    metrics = EdgeMetrics(
+        settings.node_id, uplink=uplink, snapshots=store, desk_units=list, devices=[],
+        wall=lambda: 1_795_000_090.0,
+    )  # fmt: skip
+    try:
+        store.apply(sign(key, settings.node_id, body(version=7, now=1_795_000_000.0)))
+        with pytest.raises(ValueError):
+            store.apply(sign(key, settings.node_id, body(version=6)))
+        samples = parse(metrics.render().decode())
+        assert value(samples, "ruang_edge_snapshot_age_seconds") == 90.0
+        assert value(samples, "ruang_edge_snapshot_version") == 7
+        assert value(samples, "ruang_edge_snapshots_rejected_total") == 1
+        assert value(samples, "ruang_edge_outbox_oldest_age_seconds") == 0  # empty outbox
+    finally:
+        metrics.close()
+        uplink.outbox.close()

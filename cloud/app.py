@@ -23,6 +23,8 @@ from cloud.ingest.pipeline import Ingestor
 from cloud.integrations.webhooks import WebhookDispatcher
 from cloud.keys import require_keys
 from cloud.live.hub import DeskChanges, LiveHub
+from cloud.monitoring.http_latency import HttpLatency
+from cloud.monitoring.metrics import CloudMetrics
 from cloud.notifications.dispatcher import NotificationDispatcher
 from cloud.openapi import install_openapi
 from cloud.problems import install_problem_handlers
@@ -139,12 +141,15 @@ def create_app(
         )
         audit_retention.start()
         seat_reminder.start()
+        # This process runs the scheduled jobs above (ruang_job_leader on /metrics).
+        metrics.job_leader = True
         try:
             yield
         finally:
             # Order matters: stop the jobs that publish through ingestion, stop
             # receiving, write what is pending, then close the sink (which flushes
             # the time series) and the database.
+            metrics.job_leader = False
             live.close()  # ends the open floor streams first
             await transport_live.stop()
             await releaser.stop()
@@ -167,6 +172,10 @@ def create_app(
         summary="Desks, nodes and ingestion state of a Ruang smart-office deployment",
         lifespan=lifespan,
     )
+    # Prometheus metrics of this app, in a registry of its own (cloud/monitoring/metrics.py).
+    metrics = CloudMetrics(app.state)
+    app.state.metrics = metrics
+    app.add_middleware(HttpLatency, histogram=metrics.http)
     install_problem_handlers(app)
     app.include_router(router)
     install_openapi(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,6 +13,10 @@ from ruang.mqtt_url import BrokerAddress, parse_broker_url
 from ruang.private_files import private_dir
 
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
+
+
+def _loopback_networks() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
 
 
 class CloudSettings(BaseSettings):
@@ -116,6 +121,13 @@ class CloudSettings(BaseSettings):
     # Webhooks go to public addresses only (cloud.integrations.webhook_targets): these host names
     # or CIDR ranges are allowed besides, e.g. `hooks.internal,10.20.0.0/16`.
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Who may scrape GET /metrics without a token (cloud/api/metrics.py): client networks,
+    # comma-separated, e.g. `127.0.0.0/8,::1/128,10.20.0.5/32` for the scraper's host.
+    # Behind a load balancer the scraper reaches each replica directly, not through it.
+    metrics_allow_from: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=_loopback_networks
+    )
 
     # Desk snapshots (cloud.fleet.snapshots): the EC P-256 key that signs them (created
     # 0600 on first use) and how often every node's snapshot is re-sent anyway.
@@ -240,7 +252,9 @@ class CloudSettings(BaseSettings):
         # `RUANG_INFLUX_URL=` in a .env file means "no InfluxDB", not an empty URL.
         return None if value == "" else value
 
-    @field_validator("webhook_allowed_hosts", "snapshot_extra_public_keys", mode="before")
+    @field_validator(
+        "webhook_allowed_hosts", "snapshot_extra_public_keys", "metrics_allow_from", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # From the environment: a comma-separated list, not JSON.

@@ -12,7 +12,8 @@ The parts, each in its own module:
 - the other device drivers, built from the settings (edge/wiring.py);
 - `Uplink` (edge/uplink.py): the durable outbox and the MQTT connection;
 - `Commands` (edge/commands.py): the cloud's commands, each to its part;
-- `NodeReporter` (edge/health_loop.py): node health and the status file.
+- `NodeReporter` (edge/health_loop.py): node health and the status file;
+- `StatusServer` (edge/status_server.py): the optional status port's `/metrics`.
 
 Every subsystem runs under its own watchdog (edge/watchdog.py): each device
 reader, the uplink and the health loop are started by the watchdog and
@@ -40,7 +41,9 @@ from .devices.audit_log import AuditLog
 from .devices.deskunit import DeskUnitConfig, DeskUnitDriver
 from .doors import Doors
 from .health_loop import NodeReporter
+from .metrics import EdgeMetrics
 from .settings import EdgeSettings
+from .status_server import StatusServer
 from .uplink import Uplink
 from .vehicle import Vehicle
 from .watchdog import Watchdog, outbox_probe
@@ -81,6 +84,13 @@ class EdgeAgent:
             desk_units=lambda: list(self.desks.drivers.values()), devices=self.devices,
             uplink=self.uplink, snapshots=self.snapshots, watchdog=self.watchdog,
         )  # fmt: skip
+        self.status_server: StatusServer | None = None
+        if settings.status_port is not None:
+            metrics = EdgeMetrics(
+                self.node, uplink=self.uplink, snapshots=self.snapshots,
+                desk_units=lambda: list(self.desks.drivers.values()), devices=self.devices,
+            )  # fmt: skip
+            self.status_server = StatusServer(metrics, settings.status_host, settings.status_port)
         # Desk driver tasks by desk, and their TaskGroup, so a remote config can
         # start and stop single desks while the agent runs.
         self._tg: asyncio.TaskGroup | None = None
@@ -180,6 +190,8 @@ class EdgeAgent:
                 name="outbox-probe",
             )
             wd.supervise("health", self.reporter.run, s.watchdog_uplink_stale_s)
+            if self.status_server is not None:
+                tg.create_task(self.status_server.run(), name="status-port")
             tg.create_task(wd.run(), name="watchdog")
 
     def _supervise_desk(self, driver: DeskUnitDriver) -> None:

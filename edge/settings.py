@@ -43,6 +43,10 @@ class EdgeSettings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
     state_dir: Path = Path("./var/edge")
     health_interval_s: float = Field(default=30.0, gt=0)
+    # The status port (edge/status_server.py): GET /metrics for Prometheus, off when unset;
+    # 0 picks a free port. Loopback unless the operator names the management interface.
+    status_port: int | None = Field(default=None, ge=0, le=65535)
+    status_host: str = "127.0.0.1"
     # Durable outbox (docs/edge-outbox.md): logical size bound; past it telemetry is shed
     # lowest-priority-oldest-first and events are kept with an alarm raised.
     outbox_max_mb: float = Field(default=200.0, gt=0)

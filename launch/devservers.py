@@ -178,15 +178,33 @@ class VictoriaMetrics:
         body = urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10).read()
         return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
+    def query(self, promql: str) -> list[dict[str, object]]:
+        """The instant vector of `promql` now (`/api/v1/query`, after a flush)."""
+        import json
+        import urllib.parse
+
+        self.force_flush()
+        query = urllib.parse.urlencode({"query": promql})
+        body = urllib.request.urlopen(f"{self.url}/api/v1/query?{query}", timeout=10).read()
+        answer = json.loads(body)
+        if answer.get("status") != "success":
+            raise RuntimeError(f"query {promql!r} failed: {answer}")
+        result: list[dict[str, object]] = answer["data"]["result"]
+        return result
+
 
 @contextlib.contextmanager
-def victoria_metrics() -> Iterator[VictoriaMetrics]:
+def victoria_metrics(scrape_config: Path | None = None) -> Iterator[VictoriaMetrics]:
+    """VictoriaMetrics on a free port; with `scrape_config` (Prometheus `scrape_configs`
+    YAML) it also scrapes the targets listed there, at the file's own interval."""
     binary = find_binary("victoria-metrics", "/usr/bin/victoria-metrics*")
     port = free_port()
+    scraping = [] if scrape_config is None else [f"-promscrape.config={scrape_config}"]
     with tempfile.TemporaryDirectory(prefix="ruang-vm-") as tmp:
         proc = subprocess.Popen(
             [
                 binary,
+                *scraping,
                 f"-storageDataPath={tmp}",
                 f"-httpListenAddr={LOOPBACK}:{port}",
                 "-retentionPeriod=100y",

@@ -21,6 +21,7 @@ from cloud.api import (
     ingest,
     kiosk,
     me,
+    metrics,
     node_config,
     nodes,
     notifications,
@@ -46,6 +47,8 @@ ADMINS = [require_roles("admin")]
 
 router = APIRouter()
 router.include_router(health.router)
+# Prometheus scrapes: no token, answered to RUANG_METRICS_ALLOW_FROM only (see the route).
+router.include_router(metrics.router)
 # Desk and node state carry occupants' badge ids: operators only (the dashboards
 # show people the per-role floor map instead).
 router.include_router(desks.router, prefix="/api/v1", dependencies=OPERATORS)

@@ -56,6 +56,21 @@ STOP_ACK_GRACE_S = 2.0
 _SERIES_ONLY = (contract.Heartbeat, contract.BadgePresence, contract.Position)
 
 
+def _lag_channel(channel: contract.Channel) -> str | None:
+    """The lag histogram's label; None for state (a will's ts is when it was registered).
+
+    Identity tests and plain strings: an enum member hashes through Python code,
+    and this runs for every message.
+    """
+    if channel is contract.Channel.TELEMETRY:
+        return "telemetry"
+    if channel is contract.Channel.EVENTS:
+        return "events"
+    if channel is contract.Channel.BACKLOG:
+        return "backlog"
+    return None
+
+
 def _desks_touched(items: list[Item], presence_written: dict[str, bool]) -> set[str]:
     """Desks a committed batch may have changed: new presence values, desk events.
 
@@ -193,6 +208,7 @@ class Ingestor:
         ):
             self._clock_skewed(parsed, message, topic, payload, received)
             return
+        self.stats.accept(parsed.kind or "state", _lag_channel(channel), received - ts)
         if channel is contract.Channel.TELEMETRY:
             self._take_telemetry(message, received)
         elif channel is contract.Channel.BACKLOG and parsed.kind in contract.TELEMETRY_KINDS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -96,12 +97,19 @@ class DeskUnitDriver:
         self._port: DeskUnitPort | None = None
         self.state = UnitState()
         self._rejected_before = 0
+        self._reasons_before: Counter[str] = Counter()
 
     @property
     def rejected_frames(self) -> int:
         port = self._port
         current = port.stats.decoder.rejected if port is not None else 0
         return self._rejected_before + current
+
+    @property
+    def rejected_by_reason(self) -> Counter[str]:
+        """Rejected frames by the codec's reason code, over every session (for /metrics)."""
+        port = self._port
+        return self._reasons_before + (port.stats.decoder.by_reason if port else Counter())
 
     def health(self) -> contract.DeviceHealth:
         state = self.state
@@ -165,6 +173,7 @@ class DeskUnitDriver:
             finally:
                 if self._port is not None:
                     self._rejected_before += self._port.stats.decoder.rejected
+                    self._reasons_before.update(self._port.stats.decoder.by_reason)
                     self._port = None
                 if self.state.online:
                     self.state.online = False

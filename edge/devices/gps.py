@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -120,6 +121,7 @@ class GpsDriver:
         self._clock = clock or time.monotonic
         self._decoder = LineDecoder()
         self._rejected_before = 0
+        self._reasons_before: Counter[str] = Counter()
         self._online = False
         self._last_reading_ts: float | None = None
         self.fix = FixState()
@@ -135,6 +137,11 @@ class GpsDriver:
     @property
     def rejected_frames(self) -> int:
         return self._rejected_before + self._decoder.stats.rejected
+
+    @property
+    def rejected_by_reason(self) -> Counter[str]:
+        """Rejected input by the codec's reason code, over every session (for /metrics)."""
+        return self._reasons_before + self._decoder.stats.by_reason
 
     def current_fix(self) -> bool:
         """True when the last word from the receiver is a fix and it is recent."""
@@ -203,6 +210,7 @@ class GpsDriver:
         )
         self.sessions += 1
         self._rejected_before += self._decoder.stats.rejected
+        self._reasons_before.update(self._decoder.stats.by_reason)
         self._decoder = LineDecoder()
         self.fix = FixState()
         self._online = True

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import serial_asyncio_fast
@@ -162,6 +163,7 @@ class RadarDriver:
         )
         self._decoder = FrameDecoder()
         self._rejected_before = 0
+        self._reasons_before: Counter[str] = Counter()
         self._online = False
         self._last_reading_ts: float | None = None
         self._last_publish: float | None = None
@@ -182,6 +184,11 @@ class RadarDriver:
     @property
     def rejected_frames(self) -> int:
         return self._rejected_before + self._decoder.stats.rejected
+
+    @property
+    def rejected_by_reason(self) -> Counter[str]:
+        """Rejected input by the codec's reason code, over every session (for /metrics)."""
+        return self._reasons_before + self._decoder.stats.by_reason
 
     async def run(self) -> None:
         """Keep the radar session alive until cancelled."""
@@ -215,6 +222,7 @@ class RadarDriver:
         )
         self.sessions += 1
         self._rejected_before += self._decoder.stats.rejected
+        self._reasons_before.update(self._decoder.stats.by_reason)
         self._decoder = FrameDecoder()
         self._reader, self._writer = reader, writer
         try:

@@ -1,0 +1,1 @@
+"""Operations monitoring: the Prometheus `/metrics` exposition of a cloud process."""

@@ -89,12 +89,14 @@ class _Model:
     def point(self, owner: Entity, key: str, cls: str, label: str, ts: str) -> Entity:
         point = self.doc.add(key, [cls], label)
         if not point.extra:
-            point.extra.append((
-                "ref:hasExternalReference",
-                "[ a ref:TimeseriesReference ;\n"
-                f"        ref:hasTimeseriesId {literal(ts)} ;\n"
-                f"        ref:storedAt {literal(self.stored_at)} ]",
-            ))
+            point.extra.append(
+                (
+                    "ref:hasExternalReference",
+                    "[ a ref:TimeseriesReference ;\n"
+                    f"        ref:hasTimeseriesId {literal(ts)} ;\n"
+                    f"        ref:storedAt {literal(self.stored_at)} ]",
+                )
+            )
         self.relate(owner, "brick:hasPoint", point)
         return point
 
@@ -123,7 +125,11 @@ async def _select(conn: AsyncConnection, table: Any, column: Any, values: Iterab
     wanted = list(values)
     if not wanted:
         return []
-    return _rows(await conn.execute(select(table).where(column.in_(wanted)).order_by(*table.primary_key.columns)))
+    return _rows(
+        await conn.execute(
+            select(table).where(column.in_(wanted)).order_by(*table.primary_key.columns)
+        )
+    )
 
 
 def _entries(config: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -141,12 +147,16 @@ def _text(entry: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-async def site_brick(conn: AsyncConnection, site_id: str, *, stored_at: str) -> str:
-    """The site's building model as Turtle; NotFound for an unknown site."""
+async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str:
+    """The site's building model as Turtle; NotFound for an unknown site.
+
+    `bucket` is the time-series store's bucket (RUANG_INFLUX_BUCKET), named in every
+    reference's ref:storedAt.
+    """
     site_row = (await conn.execute(select(SITES).where(SITES.c.id == site_id))).first()
     if site_row is None:
         raise NotFound(f"site {site_id!r} is unknown", title="Site not found")
-    m = _Model(site_id, stored_at)
+    m = _Model(site_id, f"influxdb bucket {bucket}")
     doc = m.doc
     site = doc.add(f"site.{site_id}", ["brick:Site", "rec:Site"], site_row.name)
 
@@ -172,7 +182,9 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, stored_at: str) -> 
     node_floors: dict[str, set[str]] = defaultdict(set)
 
     for r in rooms:
-        room = doc.add(f"room.{r['id']}", ["brick:Conference_Room", "rec:ConferenceRoom"], r["name"])
+        room = doc.add(
+            f"room.{r['id']}", ["brick:Conference_Room", "rec:ConferenceRoom"], r["name"]
+        )
         m.relate(doc.entities[f"zone.{r['zone_id']}"], "brick:hasPart", room)
         if r["node_id"]:
             node_floors[r["node_id"]].add(zone_floor[r["zone_id"]])
@@ -321,7 +333,9 @@ def _ble_scanner(
     else:
         floors = sorted(node_floors.get(node_id, ()))
         place = f"floor.{floors[0]}" if floors else None
-    equipment = doc.add(f"ble.{scanner_id}", ["brick:Sensor_Equipment"], f"BLE scanner {scanner_id}")
+    equipment = doc.add(
+        f"ble.{scanner_id}", ["brick:Sensor_Equipment"], f"BLE scanner {scanner_id}"
+    )
     if place:
         m.relate(equipment, "brick:hasLocation", doc.entities[place])
     m.relate(equipment, "brick:feeds", m.node(node_id))

@@ -148,7 +148,7 @@ def document() -> dict[str, Any]:
                 "host": "{host}:{port}",
                 "protocol": "mqtt",
                 "protocolVersion": "3.1.1",
-                "description": "The site's MQTT broker (Mosquitto); mqtts:// with TLS in production.",
+                "description": "The site's MQTT broker (Mosquitto); TLS on 8883 in production.",
                 "variables": {
                     "host": {"default": "localhost"},
                     "port": {"default": "1883", "enum": ["1883", "8883"]},

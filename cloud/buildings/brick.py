@@ -52,6 +52,15 @@ _RUANG_CLASSES = (
     ("ruang:Desk", "brick:Space", "Desk", "One desk people book or walk up to."),
     ("ruang:Vehicle", "brick:Equipment", "Vehicle", "A shuttle or pool car with an edge node."),
 )
+# The Brick 1.3 class of each place, with the REC class Brick 1.4 moved it to (readers of
+# either version find it without a reasoner).
+SITE = ["brick:Site", "rec:Site"]
+BUILDING = ["brick:Building", "rec:Building"]
+FLOOR = ["brick:Floor", "rec:Level"]
+ZONE = ["brick:Open_Office", "rec:OfficeLandscape"]
+ROOM = ["brick:Conference_Room", "rec:ConferenceRoom"]
+DESK = ["ruang:Desk", "brick:Space", "rec:Space"]
+OCCUPANCY_EQUIPMENT = ["brick:Occupancy_Sensor_Equipment"]
 # Inverse of every relationship the export writes, written too so that a reader
 # without a reasoner can walk the model both ways.
 _INVERSE = {
@@ -158,7 +167,7 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
         raise NotFound(f"site {site_id!r} is unknown", title="Site not found")
     m = _Model(site_id, f"influxdb bucket {bucket}")
     doc = m.doc
-    site = doc.add(f"site.{site_id}", ["brick:Site", "rec:Site"], site_row.name)
+    site = doc.add(f"site.{site_id}", SITE, site_row.name)
 
     buildings = _rows(
         await conn.execute(
@@ -171,33 +180,29 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
     desks = await _select(conn, DESKS, DESKS.c.floor_id, [f["id"] for f in floors])
 
     for b in buildings:
-        m.relate(site, "brick:hasPart", doc.add(f"building.{b['id']}", ["brick:Building", "rec:Building"], b["name"]))  # fmt: skip
+        m.relate(site, "brick:hasPart", doc.add(f"building.{b['id']}", BUILDING, b["name"]))
     for f in floors:
-        floor = doc.add(f"floor.{f['id']}", ["brick:Floor", "rec:Level"], f["name"])
+        floor = doc.add(f"floor.{f['id']}", FLOOR, f["name"])
         m.relate(doc.entities[f"building.{f['building_id']}"], "brick:hasPart", floor)
     for z in zones:
-        zone = doc.add(f"zone.{z['id']}", ["brick:Open_Office", "rec:OfficeLandscape"], z["name"])
+        zone = doc.add(f"zone.{z['id']}", ZONE, z["name"])
         m.relate(doc.entities[f"floor.{z['floor_id']}"], "brick:hasPart", zone)
     zone_floor = {z["id"]: z["floor_id"] for z in zones}
     node_floors: dict[str, set[str]] = defaultdict(set)
 
     for r in rooms:
-        room = doc.add(
-            f"room.{r['id']}", ["brick:Conference_Room", "rec:ConferenceRoom"], r["name"]
-        )
+        room = doc.add(f"room.{r['id']}", ROOM, r["name"])
         m.relate(doc.entities[f"zone.{r['zone_id']}"], "brick:hasPart", room)
         if r["node_id"]:
             node_floors[r["node_id"]].add(zone_floor[r["zone_id"]])
             _room_radar(m, room, r["id"], r["sensor_id"] or f"{r['id']}-occupancy", r["node_id"])
     for d in desks:
         label = d["label"] or f"Desk {d['id']}"
-        desk = doc.add(f"desk.{d['id']}", ["ruang:Desk", "brick:Space", "rec:Space"], label)
+        desk = doc.add(f"desk.{d['id']}", DESK, label)
         parent = f"zone.{d['zone_id']}" if d["zone_id"] else f"floor.{d['floor_id']}"
         m.relate(doc.entities[parent], "brick:hasPart", desk)
         node_floors[d["node_id"]].add(d["floor_id"])
-        unit = doc.add(
-            f"deskunit.{d['id']}", ["brick:Occupancy_Sensor_Equipment"], f"Desk unit of {d['id']}"
-        )
+        unit = doc.add(f"deskunit.{d['id']}", OCCUPANCY_EQUIPMENT, f"Desk unit of {d['id']}")
         m.relate(unit, "brick:hasLocation", desk)
         m.relate(unit, "brick:feeds", m.node(d["node_id"]))
         m.point(
@@ -226,7 +231,7 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
             if place:
                 node_floors[row["node_id"]].add(row["floor_id"])
         m.point(
-            door, f"door.{row['id']}.online", "brick:On_Off_Status", f"Door reader {row['id']} online",
+            door, f"door.{row['id']}.online", "brick:On_Off_Status", f"Door {row['id']} online",
             series_id("device_health", "online", device=row["id"], kind="door"),
         )  # fmt: skip
 
@@ -248,9 +253,7 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
 
 
 def _room_radar(m: _Model, room: Entity, room_id: str, device: str, node_id: str) -> None:
-    radar = m.doc.add(
-        f"radar.{device}", ["brick:Occupancy_Sensor_Equipment"], f"Presence radar {device}"
-    )
+    radar = m.doc.add(f"radar.{device}", OCCUPANCY_EQUIPMENT, f"Presence radar {device}")
     m.relate(radar, "brick:hasLocation", room)
     m.relate(radar, "brick:feeds", m.node(node_id))
     m.point(
@@ -301,7 +304,7 @@ async def _configured_devices(
                 _room_radar(m, doc.entities[f"room.{room}"], room, device, node_id)
             elif desk and f"desk.{desk}" in doc:
                 equipment = doc.add(
-                    f"radar.{device}", ["brick:Occupancy_Sensor_Equipment"],
+                    f"radar.{device}", OCCUPANCY_EQUIPMENT,
                     f"Presence radar {device}",
                 )  # fmt: skip
                 m.relate(equipment, "brick:hasLocation", doc.entities[f"desk.{desk}"])

@@ -4,6 +4,7 @@ person, and its time-series ids name the series the telemetry sink really writes
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from cloud.db.engine import make_engine, migrate
 from cloud.db.tables import ACCESS_DOORS, BADGES, DESKS, NODE_CONFIGS, PEOPLE, TRANSPORT_VEHICLES
 from cloud.errors import NotFound
 from cloud.telemetry import lineprotocol
+from launch.cli import main
 from ruang import contract
 from tests.cloud.conftest import RunningCloud
 
@@ -315,3 +317,14 @@ async def test_api_serves_turtle_to_the_sites_operators(seeded: RunningCloud) ->
     transport = httpx.ASGITransport(app=seeded.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as anonymous:
         assert (await anonymous.get(f"/api/v1/sites/{SITE}/brick.ttl")).status_code == 401
+
+
+def test_cli_exports_the_same_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/brick.sqlite3"
+    expected = asyncio.run(_export(url))
+    monkeypatch.setenv("RUANG_DATABASE_URL", url)
+    monkeypatch.setenv("RUANG_INFLUX_BUCKET", "ruang")
+    out = tmp_path / "site.ttl"
+    assert main(["brick", "export", SITE, "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == expected
+    assert main(["brick", "export", "nope"]) == 2

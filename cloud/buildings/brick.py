@@ -195,7 +195,8 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
         m.relate(doc.entities[f"zone.{r['zone_id']}"], "brick:hasPart", room)
         if r["node_id"]:
             node_floors[r["node_id"]].add(zone_floor[r["zone_id"]])
-            _room_radar(m, room, r["id"], r["sensor_id"] or f"{r['id']}-occupancy", r["node_id"])
+            if r["sensor_id"]:  # else a radar in the node's config may name the room
+                _room_radar(m, room, r["id"], r["sensor_id"], r["node_id"])
     for d in desks:
         label = d["label"] or f"Desk {d['id']}"
         desk = doc.add(f"desk.{d['id']}", DESK, label)

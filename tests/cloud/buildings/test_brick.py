@@ -39,7 +39,11 @@ PERSON = {"id": "p-rahasia", "name": "Siti Rahmawati", "nip": "19960314201802200
 BADGE_UID = "049ACB4375FB67"
 # Devices only a node's desired config names (cloud/fleet/node_config.py).
 NODE_CONFIG = {
-    "radars": [{"device": "radar-d02", "desk": "L1-D02", "port": "/dev/ttyUSB1"}],
+    "radars": [
+        {"device": "radar-d02", "desk": "L1-D02", "port": "/dev/ttyUSB1"},
+        {"device": "radar-r9", "room": "xb-room", "port": "/dev/ttyUSB2"},  # not this site's
+        {"device": "radar-x", "desk": "no-such-desk", "port": "/dev/ttyUSB3"},
+    ],
     "ble": {
         "enabled": True,
         "scanners": [

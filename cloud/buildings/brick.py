@@ -79,7 +79,11 @@ def series_id(measurement: str, field: str, **tags: str) -> str:
 
 
 class _Model:
-    """The document being built plus the site's places by id."""
+    """The document being built plus the site's places by id.
+
+    Keys are `word.id`, the id last and the word (`desk`, `deskunit-presence`...) without a
+    dot, so no two things get one key whatever dots their ids hold.
+    """
 
     def __init__(self, site_id: str, stored_at: str) -> None:
         self.doc = Document(f"urn:ruang:{quote(site_id, safe='-._')}/")
@@ -116,11 +120,11 @@ class _Model:
         self.nodes.add(node_id)
         node = self.doc.add(key, ["brick:Gateway"], f"Edge node {node_id}")
         self.point(
-            node, f"{key}.online", "brick:On_Off_Status", f"Edge node {node_id} online",
+            node, f"node-online.{node_id}", "brick:On_Off_Status", f"Node {node_id} online",
             series_id("node_state", "online", node=node_id),
         )  # fmt: skip
         self.point(
-            node, f"{key}.uptime", "brick:Run_Time_Sensor", f"Edge node {node_id} uptime",
+            node, f"node-uptime.{node_id}", "brick:Run_Time_Sensor", f"Node {node_id} uptime",
             series_id("node_health", "uptime_s", node=node_id),
         )  # fmt: skip
         return node
@@ -207,12 +211,12 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
         m.relate(unit, "brick:hasLocation", desk)
         m.relate(unit, "brick:feeds", m.node(d["node_id"]))
         m.point(
-            unit, f"deskunit.{d['id']}.presence", "brick:Occupancy_Sensor",
+            unit, f"deskunit-presence.{d['id']}", "brick:Occupancy_Sensor",
             f"Presence at desk {d['id']} (desk unit)",
             series_id("presence", "present", desk=d["id"], source="deskunit"),
         )  # fmt: skip
         m.point(
-            unit, f"deskunit.{d['id']}.uptime", "brick:Run_Time_Sensor",
+            unit, f"deskunit-uptime.{d['id']}", "brick:Run_Time_Sensor",
             f"Desk unit uptime at desk {d['id']}", series_id("heartbeat", "uptime_s", desk=d["id"]),
         )  # fmt: skip
 
@@ -232,7 +236,7 @@ async def site_brick(conn: AsyncConnection, site_id: str, *, bucket: str) -> str
             if place:
                 node_floors[row["node_id"]].add(row["floor_id"])
         m.point(
-            door, f"door.{row['id']}.online", "brick:On_Off_Status", f"Door {row['id']} online",
+            door, f"door-online.{row['id']}", "brick:On_Off_Status", f"Door {row['id']} online",
             series_id("device_health", "online", device=row["id"], kind="door"),
         )  # fmt: skip
 
@@ -258,7 +262,7 @@ def _room_radar(m: _Model, room: Entity, room_id: str, device: str, node_id: str
     m.relate(radar, "brick:hasLocation", room)
     m.relate(radar, "brick:feeds", m.node(node_id))
     m.point(
-        radar, f"radar.{device}.presence", "brick:Occupancy_Sensor",
+        radar, f"radar-presence.{device}", "brick:Occupancy_Sensor",
         f"Presence in room {room_id}", series_id("room_presence", "present", room=room_id),
     )  # fmt: skip
 
@@ -279,7 +283,7 @@ def _vehicle(m: _Model, site: Entity, v: Mapping[str, Any]) -> None:
         ("speed_kmh", "brick:Speed_Sensor", "speed"),
     ):
         m.point(
-            gps, f"gps.{v['id']}.{field}", cls, f"Vehicle {v['id']} {what}",
+            gps, f"gps-{field}.{v['id']}", cls, f"Vehicle {v['id']} {what}",
             series_id("position", field, vehicle=v["id"]),
         )  # fmt: skip
 
@@ -311,7 +315,7 @@ async def _configured_devices(
                 m.relate(equipment, "brick:hasLocation", doc.entities[f"desk.{desk}"])
                 m.relate(equipment, "brick:feeds", m.node(node_id))
                 m.point(
-                    equipment, f"radar.{device}.presence", "brick:Occupancy_Sensor",
+                    equipment, f"radar-presence.{device}", "brick:Occupancy_Sensor",
                     f"Presence at desk {desk} (radar)",
                     series_id("presence", "present", desk=desk, source="radar"),
                 )  # fmt: skip
@@ -345,6 +349,6 @@ def _ble_scanner(
     m.relate(equipment, "brick:feeds", m.node(node_id))
     tags = {"zone": zone, **({"desk": desk} if desk else {})}
     m.point(
-        equipment, f"ble.{scanner_id}.presence", "brick:Occupancy_Sensor",
+        equipment, f"ble-presence.{scanner_id}", "brick:Occupancy_Sensor",
         f"BLE badge presence in {zone}", series_id("badge_presence", "present", **tags),
     )  # fmt: skip

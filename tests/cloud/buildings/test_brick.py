@@ -184,7 +184,7 @@ async def test_export_holds_the_sample_sites_places_and_sensors(database_url: st
                 assert linked(f"zone.{zone.id}", BRICK.hasPart, f"desk.{desk.id}")
                 assert linked(f"deskunit.{desk.id}", BRICK.hasLocation, f"desk.{desk.id}")
                 assert linked(f"desk.{desk.id}", BRICK.isLocationOf, f"deskunit.{desk.id}")
-                point = f"deskunit.{desk.id}.presence"
+                point = f"deskunit-presence.{desk.id}"
                 assert linked(f"deskunit.{desk.id}", BRICK.hasPoint, point)
                 assert linked(point, BRICK.isPointOf, f"deskunit.{desk.id}")
     assert linked("deskunit.L1-D01", BRICK.feeds, "node.ikn-demo-l1")
@@ -208,30 +208,30 @@ async def test_series_ids_name_the_lines_the_telemetry_sink_writes(database_url:
     graph = _graph(await _export(database_url))
     node, ts = "ikn-demo-l1", 1_750_000_000.0
     written = {
-        "deskunit.L1-D05.presence": lineprotocol.presence(
+        "deskunit-presence.L1-D05": lineprotocol.presence(
             contract.Presence(node=node, ts=ts, desk="L1-D05", present=True)
         ),
-        "radar.radar-d02.presence": lineprotocol.presence(
+        "radar-presence.radar-d02": lineprotocol.presence(
             contract.Presence(node=node, ts=ts, desk="L1-D02", present=True, source="radar")
         ),
-        "deskunit.L1-D05.uptime": lineprotocol.heartbeat(
+        "deskunit-uptime.L1-D05": lineprotocol.heartbeat(
             contract.Heartbeat(node=node, ts=ts, desk="L1-D05", uptime_s=60)
         ),
-        "radar.A1-L1-R1-occupancy.presence": lineprotocol.room_presence(
+        "radar-presence.A1-L1-R1-occupancy": lineprotocol.room_presence(
             contract.RoomPresence(node=node, ts=ts, room="A1-L1-R1", present=True, sensor="s1")
         ),
-        "ble.ble-z1.presence": lineprotocol.badge_presence(
+        "ble-presence.ble-z1": lineprotocol.badge_presence(
             contract.BadgePresence(
                 node=node, ts=ts, zone="A1-L1-Z1", badge="ble:b-1", present=True, confidence=0.9
             )
         ),
-        "node.ikn-demo-l1.online": lineprotocol.node_state(node, True, ts, bdseq=3),
-        "door.A1-L1-lobby.online": lineprotocol.device_health(
+        "node-online.ikn-demo-l1": lineprotocol.node_state(node, True, ts, bdseq=3),
+        "door-online.A1-L1-lobby": lineprotocol.device_health(
             contract.DeviceHealth(
                 node="ikn-door-l1", ts=ts, device="A1-L1-lobby", kind="door", online=True
             )
         ),
-        "gps.car-01.lat": lineprotocol.position(
+        "gps-lat.car-01": lineprotocol.position(
             contract.Position(
                 node="ikn-car-01",
                 ts=ts,
@@ -247,7 +247,7 @@ async def test_series_ids_name_the_lines_the_telemetry_sink_writes(database_url:
         assert _line_matches(_series(graph, point), line), (point, line)
     # ... and not another desk's line: the join is selective.
     other = lineprotocol.presence(contract.Presence(node=node, ts=ts, desk="L1-D06", present=True))
-    assert not _line_matches(_series(graph, "deskunit.L1-D05.presence"), other)
+    assert not _line_matches(_series(graph, "deskunit-presence.L1-D05"), other)
 
 
 async def test_unknown_site_is_not_found(tmp_path: Path) -> None:
@@ -339,3 +339,23 @@ def test_cli_exports_the_same_model(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert main(["brick", "export", SITE, "-o", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == expected
     assert main(["brick", "export", "nope"]) == 2
+
+
+async def test_ids_with_dots_never_share_a_name(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/brick.sqlite3"
+    await migrate(url)
+    engine = make_engine(url)
+    desks = [{"id": "d", "node": "n"}, {"id": "d.presence", "node": "n"}]
+    layout = {
+        "site": {"id": "xc", "name": "C"},
+        "buildings": [{"id": "b", "name": "B", "floors": [{"id": "f", "level": 1, "name": "F",
+            "zones": [{"id": "z", "name": "Z", "desks": desks}]}]}],
+    }  # fmt: skip
+    try:
+        await apply_layout(engine, parse_layout(layout))
+        async with engine.connect() as conn:
+            graph = _graph(await brick.site_brick(conn, "xc", bucket="ruang"))
+    finally:
+        await engine.dispose()
+    assert len(set(graph.subjects(RDF.type, BRICK.Occupancy_Sensor))) == 2
+    assert len(set(graph.subjects(RDF.type, BRICK.Occupancy_Sensor_Equipment))) == 2

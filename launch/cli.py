@@ -8,6 +8,8 @@ ruang edge status --config FILE    what the running agent reports about itself
 ruang sim deskunits --count N      simulated desk units on pseudo-terminals
 ruang contract schema              the MQTT payload schemas as JSON
 ruang keys generate --dir DIR      a cloud key set to give every replica (production)
+ruang contract asyncapi            the MQTT contract as AsyncAPI 3.0 YAML (docs/asyncapi.yaml)
+ruang brick export SITE            a site's building model as Brick Schema RDF/Turtle
 """
 
 from __future__ import annotations
@@ -192,6 +194,45 @@ def _cmd_contract_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_contract_asyncapi(args: argparse.Namespace) -> int:
+    from ruang.asyncapi import render_yaml
+
+    _write(render_yaml(), args.output)
+    return 0
+
+
+def _cmd_brick_export(args: argparse.Namespace) -> int:
+    from cloud.buildings.brick import site_brick
+    from cloud.db.engine import make_engine
+    from cloud.errors import NotFound
+    from cloud.settings import CloudSettings
+
+    settings = CloudSettings()
+
+    async def export() -> str:
+        engine = make_engine(settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                return await site_brick(conn, args.site, bucket=settings.influx_bucket)
+        finally:
+            await engine.dispose()
+
+    try:
+        text = asyncio.run(export())
+    except NotFound as exc:
+        print(f"ruang brick export: {exc}", file=sys.stderr)
+        return 2
+    _write(text, args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ruang", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -295,6 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema = contract.add_parser("schema", help="print the payload JSON schemas")
     schema.set_defaults(func=_cmd_contract_schema)
+    asyncapi = contract.add_parser("asyncapi", help="print the contract as AsyncAPI 3.0 YAML")
+    asyncapi.add_argument("--output", "-o", default=None, help="write to this file")
+    asyncapi.set_defaults(func=_cmd_contract_asyncapi)
+
+    brick = sub.add_parser("brick", help="the building model in Brick Schema").add_subparsers(
+        dest="action", required=True
+    )
+    export = brick.add_parser(
+        "export", help="a site's building model as RDF/Turtle (database from RUANG_DATABASE_URL)"
+    )
+    export.add_argument("site", help="site id")
+    export.add_argument("--output", "-o", default=None, help="write to this file")
+    export.set_defaults(func=_cmd_brick_export)
     return parser
 
 

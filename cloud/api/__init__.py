@@ -11,6 +11,7 @@ from cloud.api import (
     audit,
     booking_import,
     bookings,
+    brick,
     checkin,
     dead_letters,
     desks,
@@ -82,6 +83,8 @@ router.include_router(access_rights.router, prefix="/api/v1", dependencies=[scop
 # The audit log of admin actions: admins, and the security role for its sites.
 router.include_router(audit.router, prefix="/api/v1", dependencies=[scoped("security")])
 router.include_router(floors.router, prefix="/api/v1")
+# The building model in Brick Schema (open data, nothing personal): the site's operators.
+router.include_router(brick.router, prefix="/api/v1")
 router.include_router(checkin.router, prefix="/api/v1")
 # Meeting rooms: bookings for signed-in people; the door panel by its room key and the
 # calendar feed by its secret token (no sign-in); room analytics for managers.

@@ -120,6 +120,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "GET /api/v1/desks/{desk_id}/qr.svg": MANAGER_ONE,
     "GET /api/v1/floors/{floor_id}/map": OPERATOR_ONE,
     "GET /api/v1/floors/{floor_id}/stream": OPERATOR_ONE,
+    # The building model in Brick Schema: places and sensors, nothing personal.
+    "GET /api/v1/sites/{site_id}/brick.ttl": OPERATOR_ONE,
     "GET /api/v1/nodes": OPERATOR_LIST,
     "PUT /api/v1/nodes/{node_id}/config": OPERATOR_ONE,
     "GET /api/v1/nodes/{node_id}/config": OPERATOR_ONE,

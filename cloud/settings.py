@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +32,14 @@ class CloudSettings(BaseSettings):
     # QoS 1 events) while the cloud is down; two cloud instances must not share it.
     mqtt_client_id: str = "ruang-cloud"
     mqtt_keepalive_s: int = Field(default=30, ge=5)
+
+    # Process role (cloud/runtime/roles.py, docs/operations.md "Running roles"): `all`
+    # runs everything in one process (the default, and the only one SQLite allows);
+    # `api`, `ingest` and `jobs` split it across processes sharing PostgreSQL.
+    role: Literal["all", "api", "ingest", "jobs"] = "all"
+    # The slot of this process among those of its role (0, 1, ...): an ingest worker's
+    # MQTT client id is derived from it, so a restarted worker reclaims its session.
+    worker_id: int = Field(default=0, ge=0, le=9999)
 
     influx_url: str | None = None
     influx_token: str = ""

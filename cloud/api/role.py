@@ -20,6 +20,9 @@ class RolePublic(BaseModel):
     worker: int = Field(ge=0)
     name: str = Field(description="the process's MQTT client id and PostgreSQL application name")
     leader: bool | None = Field(description="leads the jobs now; null for a role without jobs")
+    received: int | None = Field(
+        description="MQTT messages this process's ingestion received; null without ingestion"
+    )
 
 
 @router.get("/role", response_model=RolePublic)
@@ -27,5 +30,9 @@ async def role(request: Request) -> RolePublic:
     # Set by the lifespan (cloud/runtime/components.py, RoleStatus).
     status = request.app.state.role_status
     return RolePublic(
-        role=status.role, worker=status.worker, name=status.name, leader=status.leader
+        role=status.role,
+        worker=status.worker,
+        name=status.name,
+        leader=status.leader,
+        received=status.received,
     )

@@ -92,8 +92,7 @@ class LeaderElection:
             try:
                 self._conn = conn = await connect(self._url, f"{self.name}-leader")
                 backoff.reset()
-                while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key):  # noqa: ASYNC110 - polling the database, nothing local to wait on
-                    await asyncio.sleep(self._retry_s * random.uniform(0.75, 1.25))
+                await self._acquire(conn)
                 await self._lead(conn)
             except asyncio.CancelledError:
                 raise
@@ -102,6 +101,13 @@ class LeaderElection:
             await self._depose()
             self._close()
             await asyncio.sleep(backoff.next_delay())
+
+    async def _acquire(self, conn: Any) -> None:
+        """Returns once this session holds the lock; asks every `retry_s`, jittered."""
+        while True:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key):
+                return
+            await asyncio.sleep(self._retry_s * random.uniform(0.75, 1.25))
 
     async def _lead(self, conn: Any) -> None:
         """Runs the jobs while the connection answers; returns never, raises when it fails."""

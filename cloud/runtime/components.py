@@ -55,6 +55,12 @@ class RoleStatus:
     name: str
     election: LeaderElection | None = None
     jobs: JobSet | None = None
+    ingestor: Ingestor | None = None
+
+    @property
+    def received(self) -> int | None:
+        """MQTT messages this process's ingestion received; None without ingestion."""
+        return self.ingestor.stats.received if self.ingestor is not None else None
 
     @property
     def leader(self) -> bool | None:
@@ -166,6 +172,7 @@ async def run_role(app: FastAPI, settings: CloudSettings) -> AsyncIterator[None]
         commands: CommandSender
         if runs.ingestion:
             ingestor = await _start_ingestor(stack, app, settings, engine, bus)
+            status.ingestor = ingestor
             # Commands to nodes go out on ingestion's broker session.
             commands = ingestor.session
         else:

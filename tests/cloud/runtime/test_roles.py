@@ -68,9 +68,7 @@ async def test_two_ingest_workers_split_a_stream_and_every_event_lands_once(
                     replay = contract.ButtonPressed(
                         node=NODE, desk="L1-D01", button=1, id=again, ts=time.time()
                     )
-                    await pub.publish(
-                        contract.topic_for(replay), contract.encode(replay), qos=1
-                    )
+                    await pub.publish(contract.topic_for(replay), contract.encode(replay), qos=1)
 
     engine = make_engine(roles.settings.database_url, pool_size=1)
     try:

@@ -42,24 +42,28 @@ FIRST_LISTEN_WAIT_S = 10.0
 _SIGNALS = {signal.value: signal for signal in Signal}
 
 
+def _dump(signal: Signal, ids: list[str]) -> str:
+    return json.dumps({"s": signal.value, "ids": ids}, separators=(",", ":"))
+
+
 def encode(signal: Signal, ids: list[str]) -> list[str]:
     """Payloads carrying `signal` with `ids`, each under MAX_PAYLOAD bytes."""
     payloads: list[str] = []
     chunk: list[str] = []
     size = 0
-    base = len(json.dumps({"s": signal.value, "ids": []}))
+    base = len(_dump(signal, []))
     for item in ids:
         cost = len(json.dumps(item).encode()) + 1
         if base + cost > MAX_PAYLOAD:
             log.warning("id of %d bytes too long for a %s signal; left out", cost, signal.value)
             continue
         if chunk and base + size + cost > MAX_PAYLOAD:
-            payloads.append(json.dumps({"s": signal.value, "ids": chunk}))
+            payloads.append(_dump(signal, chunk))
             chunk, size = [], 0
         chunk.append(item)
         size += cost
     if chunk or not ids:
-        payloads.append(json.dumps({"s": signal.value, "ids": chunk}))
+        payloads.append(_dump(signal, chunk))
     return payloads
 
 

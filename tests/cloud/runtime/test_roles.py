@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 
 from cloud.db.engine import make_engine
 from cloud.db.tables import EVENTS
+from launch.cluster import REPO, RoleProcess, RoleProcesses
 from ruang import contract
-from tests.cloud.runtime.conftest import REPO, RoleProcess, RoleProcesses
 from tests.helpers import auth_headers
 
 NODE = "ikn-demo-l1"  # serves floor 1 of the sample layout the processes apply

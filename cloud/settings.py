@@ -30,6 +30,8 @@ class CloudSettings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     # A stable id is what makes the broker keep our persistent session (and queue
     # QoS 1 events) while the cloud is down; two cloud instances must not share it.
+    # With a role other than `all` it is the prefix of each process's own id
+    # (`<id>-<role>-<worker_id>`, cloud/runtime/roles.py).
     mqtt_client_id: str = "ruang-cloud"
     mqtt_keepalive_s: int = Field(default=30, ge=5)
 

@@ -13,7 +13,7 @@ The leader checks its connection every `probe_s`; when the check fails (the
 database restarted or the network broke) it stops its jobs (`on_deposed`) before
 trying again, because the server may already have ended the session and given
 the lock to a standby. Between the server ending the session and that check
-failing both may run a job for up to about `probe_s * 4`; the jobs are written
+failing both may run a job for a few seconds (`probe_s` plus the probe's timeout); the jobs are written
 for that (each pass re-reads the database and claims rows in its transaction).
 
 Who leads is visible from outside: `GET /role` of each process, and in
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 JOBS_LOCK_KEY = int.from_bytes(b"RuangJob", "big")
 RETRY_S = 1.0
 PROBE_S = 1.0
+PROBE_TIMEOUT_S = 5.0
 
 
 class LeaderElection:
@@ -117,7 +118,8 @@ class LeaderElection:
         await self._on_elected()
         while True:
             await asyncio.sleep(self._probe_s)
-            async with asyncio.timeout(self._probe_s * 3):
+            # Generous: a busy database answering late is no reason to hand over.
+            async with asyncio.timeout(max(self._probe_s * 3, PROBE_TIMEOUT_S)):
                 await conn.fetchval("SELECT 1")
 
     async def _depose(self) -> None:

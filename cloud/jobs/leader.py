@@ -13,8 +13,9 @@ The leader checks its connection every `probe_s`; when the check fails (the
 database restarted or the network broke) it stops its jobs (`on_deposed`) before
 trying again, because the server may already have ended the session and given
 the lock to a standby. Between the server ending the session and that check
-failing both may run a job for a few seconds (`probe_s` plus the probe's timeout); the jobs are written
-for that (each pass re-reads the database and claims rows in its transaction).
+failing, both may run jobs for a few seconds (`probe_s` plus the probe's
+timeout): rare (the server must drop a session whose process still runs), and
+a webhook or email due in that window may then go out twice.
 
 Who leads is visible from outside: `GET /role` of each process, and in
 PostgreSQL (`pg_locks` joined to `pg_stat_activity`, application name

@@ -98,6 +98,48 @@ async def test_two_ingest_workers_split_a_stream_and_every_event_lands_once(
     assert sum(received) >= count + 40  # every publication went to exactly one worker
 
 
+async def _events_landed(url: str, ids: list[str]) -> list[int]:
+    """How many rows each of `ids` has in the events table (0 for a missing one)."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = dict(
+                (
+                    await conn.execute(
+                        select(EVENTS.c.message_id, func.count())
+                        .where(EVENTS.c.message_id.in_(ids))
+                        .group_by(EVENTS.c.message_id)
+                    )
+                ).all()
+            )
+    finally:
+        await engine.dispose()
+    return [int(rows.get(i, 0)) for i in ids]
+
+
+async def test_an_ingest_worker_killed_mid_stream_loses_nothing_once_back_in_its_slot(
+    roles: RoleProcesses,
+) -> None:
+    workers = [await roles.start("ingest", 0), await roles.start("ingest", 1)]
+    ids = [uuid.uuid4().hex for _ in range(300)]
+    broker = roles.settings.mqtt_broker
+    async with aiomqtt.Client(broker.host, broker.port, identifier=f"pub-{ids[0][:8]}") as pub:
+        for i, message_id in enumerate(ids):
+            event = contract.ButtonPressed(node=NODE, desk="L1-D02", button=2, id=message_id)
+            await pub.publish(contract.topic_for(event), contract.encode(event), qos=1)
+            if i == 100:  # mid-stream, with messages in flight and uncommitted
+                workers[1].kill()
+                await workers[1].proc.wait()
+            if i == 200:
+                workers[1] = await roles.start("ingest", 1)  # the same slot, its session back
+
+    async def all_landed() -> bool:
+        return all(n >= 1 for n in await _events_landed(roles.settings.database_url, ids))
+
+    await until(all_landed)
+    assert set(await _events_landed(roles.settings.database_url, ids)) == {1}
+
+
 async def test_the_standby_takes_the_jobs_over_when_the_leader_is_killed(
     roles: RoleProcesses,
 ) -> None:

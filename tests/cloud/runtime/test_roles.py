@@ -103,7 +103,7 @@ async def _events_landed(url: str, ids: list[str]) -> list[int]:
     engine = make_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            rows = dict(
+            rows: dict[str, int] = dict(
                 (
                     await conn.execute(
                         select(EVENTS.c.message_id, func.count())

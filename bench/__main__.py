@@ -52,6 +52,7 @@ def main() -> int:
         notifications,
         osdp,
         outbox,
+        roles,
         rooms,
         seats,
         tap_latency,
@@ -84,6 +85,7 @@ def main() -> int:
         "transport": transport.run,
         "seats": seats.run,
         "history": history.run,
+        "roles": roles.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

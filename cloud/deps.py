@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.store import BookingStore
+from cloud.errors import Unavailable
 from cloud.ingest.pipeline import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.mqtt.commands import CommandSender
@@ -46,7 +47,12 @@ async def get_booking_store(request: Request) -> BookingStore:
 
 
 async def get_ingestor(request: Request) -> Ingestor:
-    ingestor: Ingestor = request.app.state.ingestor
+    ingestor: Ingestor | None = getattr(request.app.state, "ingestor", None)
+    if ingestor is None:  # an `api` process: ingestion runs in the `ingest` processes
+        raise Unavailable(
+            "ingestion does not run in this process (role api); ask an ingest process",
+            title="Not in this role",
+        )
     return ingestor
 
 

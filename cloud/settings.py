@@ -44,8 +44,18 @@ class CloudSettings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     # A stable id is what makes the broker keep our persistent session (and queue
     # QoS 1 events) while the cloud is down; two cloud instances must not share it.
+    # With a role other than `all` it is the prefix of each process's own id
+    # (`<id>-<role>-<worker_id>`, cloud/runtime/roles.py).
     mqtt_client_id: str = "ruang-cloud"
     mqtt_keepalive_s: int = Field(default=30, ge=5)
+
+    # Process role (cloud/runtime/roles.py, docs/operations.md "Running roles"): `all`
+    # runs everything in one process (the default, and the only one SQLite allows);
+    # `api`, `ingest` and `jobs` split it across processes sharing PostgreSQL.
+    role: Literal["all", "api", "ingest", "jobs"] = "all"
+    # The slot of this process among those of its role (0, 1, ...): an ingest worker's
+    # MQTT client id is derived from it, so a restarted worker reclaims its session.
+    worker_id: int = Field(default=0, ge=0, le=9999)
 
     influx_url: str | None = None
     influx_token: str = ""

@@ -76,6 +76,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_cloud_serve(args: argparse.Namespace) -> int:
     from cloud.keys import MissingKey, require_keys
+    from cloud.runtime.roles import RoleRefused, check_role
     from cloud.settings import CloudSettings
     from launch.webapp import serve
 
@@ -84,11 +85,16 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
         overrides["http_port"] = args.port
     if args.host:
         overrides["http_host"] = args.host
+    if args.role:
+        overrides["role"] = args.role
+    if args.worker is not None:
+        overrides["worker_id"] = args.worker
     settings = CloudSettings(**overrides)
     try:
+        check_role(settings)  # before anything opens the database
         # The app checks again at start-up; here a missing key is one clear message.
         require_keys(settings)
-    except MissingKey as exc:
+    except (RoleRefused, MissingKey) as exc:
         print(f"ruang cloud serve: {exc}", file=sys.stderr)
         return 2
     return _run(serve(settings), fast_loop=True)
@@ -263,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = cloud.add_parser("serve", help="run the API and MQTT ingestion (settings from RUANG_*)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--role", choices=("all", "api", "ingest", "jobs"), default=None,
+        help="what this process runs (default RUANG_ROLE, else all); see docs/operations.md",
+    )  # fmt: skip
+    serve.add_argument(
+        "--worker", type=int, default=None,
+        help="slot of this process among those of its role (default RUANG_WORKER_ID, else 0)",
+    )  # fmt: skip
     serve.set_defaults(func=_cmd_cloud_serve)
 
     edge = sub.add_parser("edge", help="edge agent").add_subparsers(dest="action", required=True)

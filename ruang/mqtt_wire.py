@@ -25,7 +25,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,9 @@ class MqttProtocol(asyncio.Protocol):
     # --- asyncio callbacks -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport; not an isinstance check: uvloop's (`ruang cloud serve`
+        # runs on it) does not subclass asyncio.Transport, yet has its methods.
+        self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from cloud.fleet.snapshots import SnapshotPublisher
+from cloud.fleet.snapshots import SnapshotSigner
 
 router = APIRouter(tags=["snapshots"])
 
 
-async def get_publisher(request: Request) -> SnapshotPublisher:
-    publisher: SnapshotPublisher = request.app.state.snapshots
+class SnapshotTarget(Protocol):
+    """What routes need of snapshots: the signer's public key, and marking them due.
+
+    The publisher itself in a process that runs the jobs; in an `api` process a
+    stand-in that signals the jobs leader (cloud/runtime/components.py).
+    """
+
+    @property
+    def signer(self) -> SnapshotSigner: ...
+
+    def mark_dirty(self, node: str | None = None, *, desk: str | None = None) -> None: ...
+
+
+async def get_publisher(request: Request) -> SnapshotTarget:
+    publisher: SnapshotTarget = request.app.state.snapshots
     return publisher
 
 
-PublisherDep = Annotated[SnapshotPublisher, Depends(get_publisher)]
+PublisherDep = Annotated[SnapshotTarget, Depends(get_publisher)]
 
 
 @router.get(

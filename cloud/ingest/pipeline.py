@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -95,6 +95,8 @@ class Ingestor:
         *,
         clock: Callable[[], float] = time.time,
         rides: RideApplier | None = None,
+        subscriptions: Iterable[tuple[str, int]] = contract.CLOUD_SUBSCRIPTIONS,
+        client_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.stats = IngestStats()
@@ -108,9 +110,12 @@ class Ingestor:
         )
         self._clock = clock
         # The broker session; also the cloud's CommandSender (app.state.commands).
+        # An ingest worker passes shared subscriptions and its own client id
+        # (cloud/runtime/roles.py); one process alone takes the defaults.
         self.session = MqttSession(
-            settings, self._on_message, contract.CLOUD_SUBSCRIPTIONS, on_error=self.stats.error
-        )
+            settings, self._on_message, subscriptions, on_error=self.stats.error,
+            client_id=client_id,
+        )  # fmt: skip
         self._acks = Acks(self.session)
         self._max_age = settings.ingest_max_age_s
         self._max_ahead = settings.ingest_max_ahead_s

@@ -140,10 +140,14 @@ class _Collector(Collector):
         )
         info.add_metric([__version__], 1)
         yield info
+        # The role's status knows whether leader election made this process the leader
+        # (cloud/runtime/components.py); an app without it reports `job_leader` as set.
+        status = m._part("role_status")
+        leading = bool(status.leader) if status is not None else m.job_leader
         yield GaugeMetricFamily(
             "ruang_job_leader",
             "1 while this process runs the scheduled jobs",
-            value=1 if m.job_leader else 0,
+            value=1 if leading else 0,
         )
         ingestor = m._part("ingestor")
         if ingestor is not None:

@@ -53,8 +53,14 @@ class MqttSession:
         subscriptions: Iterable[tuple[str, int]],
         *,
         on_error: Callable[[str], None] | None = None,
+        client_id: str | None = None,
+        clean_session: bool = False,
     ) -> None:
         self._settings = settings
+        # Each process of a multi-process cloud has its own id (cloud/runtime/roles.py);
+        # a publish-only session needs no persistent state, so it starts clean.
+        self._client_id = client_id or settings.mqtt_client_id
+        self._clean_session = clean_session
         self._broker = settings.mqtt_broker
         self._login = settings.mqtt_login
         self._on_message = on_message
@@ -150,8 +156,8 @@ class MqttSession:
             # Persist, then acknowledge: PUBACKs go out only through `ack` (never on
             # receipt), after the pipeline has committed what the messages carried.
             await connection.connect(
-                self._settings.mqtt_client_id,
-                clean_session=False,
+                self._client_id,
+                clean_session=self._clean_session,
                 keepalive=self._settings.mqtt_keepalive_s,
                 username=username,
                 password=password,
@@ -164,9 +170,11 @@ class MqttSession:
             backoff.reset()
             # With a persistent session the broker delivers the queued backlog right
             # after CONNACK, and the SUBACK only after it: allow for a long drain.
-            await connection.subscribe(self._subscriptions, within_s=SUBSCRIBE_TIMEOUT_S)
+            if self._subscriptions:  # a publish-only session (the api role) has none
+                await connection.subscribe(self._subscriptions, within_s=SUBSCRIBE_TIMEOUT_S)
             log.info(
-                "ingesting from MQTT %s:%d%s",
+                "%s MQTT %s:%d%s",
+                "ingesting from" if self._subscriptions else "publishing to",
                 self._broker.host,
                 self._broker.port,
                 " (TLS)" if self._broker.tls else "",

@@ -31,6 +31,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from cloud.admin.schemas import AuditEntryPublic, AuditPage
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import ADMIN_AUDIT
 from cloud.errors import Invalid
 from cloud.people.access import Scope
@@ -189,8 +190,8 @@ class AuditRetention:
         while True:
             try:
                 await self.run_once()
-            except Exception:  # a busy database must not end the job: try again later
-                log.exception("audit retention run failed")
+            except Exception as exc:  # a busy database must not end the job: try again later
+                log_failed_pass(log, "audit retention run failed", exc)
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

@@ -20,6 +20,7 @@ from cloud.bookings import notices
 from cloud.bookings.checkins import event_data
 from cloud.bookings.site_rules import DESK_SITE, rules_of
 from cloud.bookings.store import BookingStore
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import BOOKINGS
 from cloud.integrations.events import record_event
 from ruang.tasks import cancel_and_wait
@@ -98,9 +99,9 @@ class AutoReleaser:
             await asyncio.sleep(self._interval)
             try:
                 desks = await release_no_shows(self._store.engine, store=self._store)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup: the next pass picks the same bookings up.
-                log.exception("auto-release pass failed")
+                log_failed_pass(log, "auto-release pass failed", exc)
                 continue
             if desks:
                 log.info("released %d no-show booking(s)", len(desks))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloud.bookings import notices
 from cloud.bookings.site_rules import DESK_SITE, rules_of
 from cloud.bookings.store import BookingStore
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import BOOKINGS
 from ruang.tasks import cancel_and_wait
 
@@ -85,6 +86,6 @@ class CheckinReminder:
             await asyncio.sleep(self._interval)
             try:
                 await remind_before_deadline(self._store.engine, lead=self._lead, store=self._store)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup: the next pass writes the same reminders.
-                log.exception("check-in reminder pass failed")
+                log_failed_pass(log, "check-in reminder pass failed", exc)

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.access.rights import NodeDoorRights, configured_doors, door_nodes, node_door_rights
 from cloud.bookings.site_rules import DESK_SITE, SiteRules, end_of_local_day, rules_of
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import ACCESS_DOORS, BOOKINGS, DESKS, NODE_CONFIGS, SITES
 from cloud.errors import DomainError, NotFound
@@ -450,8 +451,8 @@ class SnapshotPublisher:
             try:
                 due = await self._take_due()
                 failed = await self.publish(due)
-            except Exception:
-                log.exception("publishing snapshots failed; retrying")
+            except Exception as exc:
+                log_failed_pass(log, "publishing snapshots failed; retrying", exc)
                 self._all_dirty = True
                 await asyncio.sleep(1.0)
                 continue

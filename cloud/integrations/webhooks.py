@@ -31,6 +31,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import INTEGRATION_EVENTS as EVENTS
 from cloud.db.tables import WEBHOOK_DELIVERIES as DELIVERIES
 from cloud.db.tables import WEBHOOK_SUBSCRIPTIONS as SUBSCRIPTIONS
@@ -199,9 +200,9 @@ class WebhookDispatcher:
                     wait = min(wait, max(0.0, (next_due - self._clock()).total_seconds()))
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # A database hiccup must not end deliveries for good: log, try again.
-                log.exception("webhook dispatch failed; retrying")
+                log_failed_pass(log, "webhook dispatch failed; retrying", exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()

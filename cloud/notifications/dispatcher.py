@@ -28,6 +28,7 @@ import aiosmtplib
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import NOTIFICATION_DELIVERIES as DELIVERIES
 from cloud.db.tables import NOTIFICATION_PREFERENCES as PREFS
 from cloud.db.tables import NOTIFICATIONS, PEOPLE
@@ -107,9 +108,9 @@ class NotificationDispatcher:
                 await self._maybe_purge()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # A database hiccup must not end deliveries for good: log, try again.
-                log.exception("notification dispatch failed; retrying")
+                log_failed_pass(log, "notification dispatch failed; retrying", exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()

@@ -27,6 +27,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.bookings.store import BookingStore
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import ROOM_BOOKINGS, ROOM_PRESENCE_CHANGES
 from cloud.notifications.outbox import notify
 from cloud.rooms.reads import ROOM_SITE, _context
@@ -150,9 +151,9 @@ class RoomNoShowJob:
             await asyncio.sleep(self._interval)
             try:
                 warned, released = await room_noshow_pass(self._store.engine, store=self._store)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup: the next pass sees the same bookings.
-                log.exception("room no-show pass failed")
+                log_failed_pass(log, "room no-show pass failed", exc)
                 continue
             if warned or released:
                 log.info("room no-shows: %d warned, %d released", warned, released)

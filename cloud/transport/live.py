@@ -32,6 +32,7 @@ from google.transit import gtfs_realtime_pb2 as rt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import TRANSPORT_AGENCIES as AGENCIES
 from cloud.db.tables import TRANSPORT_BOARDINGS
 from cloud.db.tables import TRANSPORT_VEHICLES as VEHICLES
@@ -148,15 +149,15 @@ class LiveService:
             await asyncio.sleep(self.refresh_s)
             try:
                 await self.refresh()
-            except Exception:  # a failed read keeps the last state; try again later
-                log.exception("transport live: refresh failed")
+            except Exception as exc:  # a failed read keeps the last state; try again later
+                log_failed_pass(log, "transport live: refresh failed", exc)
 
     async def _loads_loop(self) -> None:
         while True:
             try:
                 await self.refresh_loads()
-            except Exception:  # a failed read keeps the last loads; try again later
-                log.exception("transport live: reading trip loads failed")
+            except Exception as exc:  # a failed read keeps the last loads; try again later
+                log_failed_pass(log, "transport live: reading trip loads failed", exc)
             await asyncio.sleep(self.loads_s)
 
     async def refresh_loads(self) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings.store import BookingStore
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import RESERVATIONS, TRIP_SEATS
 from cloud.transport.reservations import promote
 from ruang.tasks import cancel_and_wait
@@ -134,9 +135,9 @@ class SeatJob:
             await asyncio.sleep(self._interval)
             try:
                 done = await release_seat_no_shows(self._store, grace=self._grace)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup: the next pass picks the same reservations up.
-                log.exception("seat no-show pass failed")
+                log_failed_pass(log, "seat no-show pass failed", exc)
                 continue
             if done.no_shows or done.expired:
                 log.info(

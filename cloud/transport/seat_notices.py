@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings.store import BookingStore
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import RESERVATIONS, TRANSPORT_ROUTES, TRANSPORT_STOPS, TRANSPORT_TRIPS
 from cloud.notifications.outbox import notify
 from cloud.transport import schedule
@@ -127,6 +128,6 @@ class SeatReminder:
             await asyncio.sleep(self._interval)
             try:
                 await remind_seats(self._store, lead=self._lead)
-            except Exception:
+            except Exception as exc:
                 # A database hiccup: the next pass writes the same reminders.
-                log.exception("seat reminder pass failed")
+                log_failed_pass(log, "seat reminder pass failed", exc)

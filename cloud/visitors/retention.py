@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import VISITS
 from ruang.tasks import cancel_and_wait
 
@@ -55,6 +56,6 @@ class VisitPurger:
                 purged = await purge_visits(self._engine, self._clock(), self._days)
                 if purged:
                     log.info("visitor log: %d visits past retention deleted", purged)
-            except Exception:
-                log.exception("purging the visitor log failed; retrying next round")
+            except Exception as exc:
+                log_failed_pass(log, "purging the visitor log failed; retrying next round", exc)
             await asyncio.sleep(self._interval)

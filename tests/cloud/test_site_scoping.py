@@ -103,6 +103,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "GET /api/v1/transport/gtfs-rt/trip-updates": PUBLIC,
     "GET /api/v1/transport/gtfs-rt/alerts": PUBLIC,
     "GET /healthz": PUBLIC,
+    "GET /role": PUBLIC,
     "GET /readyz": PUBLIC,
     "GET /api/v1/snapshot-key": PUBLIC,
     "GET /api/v1/snapshot-keys": PUBLIC,

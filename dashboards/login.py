@@ -22,18 +22,24 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cloud.db.models import Person, Site
 from cloud.deps import EngineDep, SettingsDep
+from cloud.errors import NotFound
 from cloud.people.auth import (
     ROLES,
     SESSION_COOKIE,
     AuthError,
+    ClaimsRefusedError,
     Principal,
+    guard_for,
     mint_dev_token,
     session_user,
     verifier_for,
 )
+from cloud.people.claims import ClaimRefused, map_claims
+from cloud.people.sessions import provision, sign_out_everywhere
 from cloud.settings import CloudSettings
 from dashboards.oidc import FLOW_COOKIE, FLOW_COOKIE_PATH, FLOW_TTL_S, OidcError, client_for
 from dashboards.web import home_for, render
@@ -78,6 +84,7 @@ def login_error(
     *,
     status_code: int,
     next_path: str | None = None,
+    detail: str | None = None,
 ) -> Response:
     """The login page again, with `error` (a message key) and the ways to sign in."""
     return render(
@@ -90,6 +97,7 @@ def login_error(
         oidc=client_for(request) is not None,
         next=next_path or "",
         error=error,
+        error_detail=detail,
     )
 
 
@@ -177,8 +185,30 @@ async def oidc_login(request: Request, settings: SettingsDep) -> Response:
     return response
 
 
+async def _signed_in(
+    request: Request, settings: CloudSettings, engine: AsyncEngine, token: str
+) -> Principal:
+    """The user of the provider's token, mapped and provisioned (cloud/people/claims.py)."""
+    try:
+        user = await verifier_for(request).verify(token)
+    except ClaimsRefusedError as exc:
+        # Claims the mapping refuses: the person's to sort out, with the reason shown.
+        raise OidcError("login.oidc_claims", str(exc.detail), 403) from None
+    except AuthError as exc:
+        raise OidcError("login.oidc_invalid", str(exc.detail), 401) from None
+    mapping = settings.oidc_claims.for_issuer(user.claims.get("iss"))
+    try:
+        identity = map_claims(user.claims, mapping)
+        async with engine.connect() as conn:
+            await provision(conn, identity, mapping, str(user.claims.get("iss")))
+    except ClaimRefused as exc:
+        raise OidcError("login.oidc_claims", exc.reason, 403) from None
+    guard_for(request).forget(user.subject)
+    return user
+
+
 @router.get("/login/callback", name="oidc_callback")
-async def oidc_callback(request: Request, settings: SettingsDep) -> Response:
+async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
     """Back from the provider: check state, redeem the code, verify the token, sign in."""
     client = client_for(request)
     if client is None:
@@ -200,14 +230,17 @@ async def oidc_callback(request: Request, settings: SettingsDep) -> Response:
         if not code:
             raise OidcError("login.oidc_state", "the provider sent no code")
         token = await client.exchange(flow, code)
-        try:
-            user = await verifier_for(request).verify(token)
-        except AuthError as exc:
-            raise OidcError("login.oidc_invalid", str(exc.detail), 401) from None
+        user = await _signed_in(request, settings, engine, token)
     except OidcError as exc:
         log.warning("OIDC sign-in refused: %s", exc.detail)
         response = login_error(
-            request, settings, exc.key, status_code=exc.status_code, next_path=next_path
+            request,
+            settings,
+            exc.key,
+            status_code=exc.status_code,
+            next_path=next_path,
+            # A claim refusal is the person's own business and tells them what to ask for.
+            detail=exc.detail if exc.key == "login.oidc_claims" else None,
         )
     else:
         response = RedirectResponse(next_path or home_for(user), status_code=303)
@@ -219,6 +252,22 @@ async def oidc_callback(request: Request, settings: SettingsDep) -> Response:
 
 @router.post("/logout")
 async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout/everywhere")
+async def logout_everywhere(request: Request, engine: EngineDep) -> Response:
+    """Signs the person out here and on every other device (cloud/people/sessions.py)."""
+    user = await session_user(request)
+    if user is not None:
+        try:
+            async with engine.connect() as conn:
+                await sign_out_everywhere(conn, user.subject)
+        except NotFound:
+            pass  # a session without a person record (dev admin): this cookie is all there is
+        guard_for(request).forget(user.subject)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -33,7 +33,7 @@ from cloud.people.auth import (
     AuthError,
     ClaimsRefusedError,
     Principal,
-    guard_for,
+    forget,
     mint_dev_token,
     session_user,
     verifier_for,
@@ -203,7 +203,7 @@ async def _signed_in(
             await provision(conn, identity, mapping, str(user.claims.get("iss")))
     except ClaimRefused as exc:
         raise OidcError("login.oidc_claims", exc.reason, 403) from None
-    guard_for(request).forget(user.subject)
+    forget(request, user.subject)
     return user
 
 
@@ -267,7 +267,7 @@ async def logout_everywhere(request: Request, engine: EngineDep) -> Response:
                 await sign_out_everywhere(conn, user.subject)
         except NotFound:
             pass  # a session without a person record (dev admin): this cookie is all there is
-        guard_for(request).forget(user.subject)
+        forget(request, user.subject)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

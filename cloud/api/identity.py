@@ -6,16 +6,20 @@ Thin routes over cloud/people/sessions.py; the change reaches every replica with
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from cloud.api_types import Problem
 from cloud.deps import DbDep
 from cloud.people import sessions
-from cloud.people.auth import CurrentUser, guard_for, require_roles
+from cloud.people.auth import CurrentUser, forget, require_roles
 
 router = APIRouter(tags=["people"])
-_NO_PERSON = {404: {"model": Problem, "description": "no such person"}}
+_NO_PERSON: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such person"}
+}
 
 
 class SessionStatePublic(BaseModel):
@@ -34,7 +38,7 @@ async def sign_me_out_everywhere(
     request: Request, conn: DbDep, user: CurrentUser
 ) -> SessionStatePublic:
     await sessions.sign_out_everywhere(conn, user.subject)
-    guard_for(request).forget(user.subject)
+    forget(request, user.subject)
     return await _state(conn, user.subject)
 
 
@@ -46,7 +50,7 @@ async def sign_me_out_everywhere(
 )
 async def sign_out_everywhere(request: Request, person_id: str, conn: DbDep) -> SessionStatePublic:
     await sessions.sign_out_everywhere(conn, person_id)
-    guard_for(request).forget(person_id)
+    forget(request, person_id)
     return await _state(conn, person_id)
 
 
@@ -58,7 +62,7 @@ async def sign_out_everywhere(request: Request, person_id: str, conn: DbDep) -> 
 )
 async def deactivate(request: Request, person_id: str, conn: DbDep) -> SessionStatePublic:
     await sessions.set_active(conn, person_id, False)
-    guard_for(request).forget(person_id)
+    forget(request, person_id)
     return await _state(conn, person_id)
 
 
@@ -70,5 +74,5 @@ async def deactivate(request: Request, person_id: str, conn: DbDep) -> SessionSt
 )
 async def activate(request: Request, person_id: str, conn: DbDep) -> SessionStatePublic:
     await sessions.set_active(conn, person_id, True)
-    guard_for(request).forget(person_id)
+    forget(request, person_id)
     return await _state(conn, person_id)

@@ -231,19 +231,32 @@ def verifier_for(request: Request) -> TokenVerifier:
     return verifier
 
 
-def guard_for(request: Request) -> SessionGuard:
+def guard_for(request: Request) -> SessionGuard | None:
+    """The app's session guard; None for an app without a database (no people to check)."""
     guard: SessionGuard | None = getattr(request.app.state, "session_guard", None)
     if guard is None:
+        if getattr(request.app.state, "engine", None) is None:
+            return None
         settings: CloudSettings = request.app.state.settings
         guard = SessionGuard(request.app.state.engine, settings.session_check_ttl_s)
         request.app.state.session_guard = guard
     return guard
 
 
+def forget(request: Request, subject: str) -> None:
+    """Make this replica see a change of `subject`'s sessions at once."""
+    guard = guard_for(request)
+    if guard is not None:
+        guard.forget(subject)
+
+
 async def _still_signed_in(request: Request, principal: Principal) -> Principal:
     """The principal, unless its person signed out everywhere or was deactivated since."""
+    guard = guard_for(request)
+    if guard is None:
+        return principal
     try:
-        await guard_for(request).check(principal.subject, principal.claims.get("iat"))
+        await guard.check(principal.subject, principal.claims.get("iat"))
     except SessionEnded as exc:
         raise AuthError(exc.reason) from None
     return principal

@@ -10,6 +10,7 @@ groups. Each test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import html
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -179,8 +180,8 @@ async def test_an_unmapped_group_is_refused_with_the_reason_on_the_page_and_the_
         provider.user = ikd_user("ikn-asn", "bappenas-keuangan")
         refused = await sign_in(http)
         assert refused.status_code == 403
-        assert "Ruang tidak dapat memasukkan akun instansi ini" in refused.text
-        assert "bappenas-keuangan" in refused.text and "role mapping" in refused.text
+        assert "Ruang tidak dapat memasukkan akun instansi ini" in html.unescape(refused.text)
+        assert "bappenas-keuangan" in html.unescape(refused.text) and "role mapping" in html.unescape(refused.text)
         assert SESSION_COOKIE not in http.cookies
         assert await stored(database_url, PERSON) is None
 
@@ -201,7 +202,7 @@ async def test_an_unmapped_group_is_refused_with_the_reason_on_the_page_and_the_
         # A token with no mapped role at all is refused too (require_role).
         provider.user = ikd_user()
         none = await sign_in(http)
-        assert none.status_code == 403 and "no role that Ruang maps" in none.text
+        assert none.status_code == 403 and "no role that Ruang maps" in html.unescape(none.text)
 
 
 async def test_without_just_in_time_creation_an_unknown_person_is_refused(
@@ -217,7 +218,7 @@ async def test_without_just_in_time_creation_an_unknown_person_is_refused(
         provider.user = ikd_user("ikn-asn")
         refused = await sign_in(http)
         assert refused.status_code == 403
-        assert f"no person '{PERSON}' in Ruang" in refused.text
+        assert f"no person '{PERSON}' in Ruang" in html.unescape(refused.text)
         assert SESSION_COOKIE not in http.cookies
         assert await stored(database_url, PERSON) is None
 
@@ -230,7 +231,7 @@ async def test_claims_that_do_not_suffice_create_nobody(tmp_path: Path, database
         provider.user = ikd_user("ikn-asn")
         del provider.user["instansi"]
         refused = await sign_in(http)
-        assert refused.status_code == 403 and "did not give their agency" in refused.text
+        assert refused.status_code == 403 and "did not give their agency" in html.unescape(refused.text)
         assert await stored(database_url, PERSON) is None
 
 
@@ -302,7 +303,7 @@ async def test_a_deactivated_persons_session_is_refused_after_the_cache_window(
         # Nor can the person sign in again.
         async with httpx.AsyncClient(base_url=ruang.base_url) as again:
             back = await sign_in(again)
-            assert back.status_code == 403 and "deactivated" in back.text
+            assert back.status_code == 403 and "deactivated" in html.unescape(back.text)
 
         # An administrator reactivates through the API; signing in works again.
         admin = {"Authorization": f"Bearer {admin_token(provider)}"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -42,6 +42,7 @@ from cloud.people.claims import ClaimRefused, map_claims
 from cloud.people.sessions import provision, sign_out_everywhere
 from cloud.settings import CloudSettings
 from dashboards.oidc import FLOW_COOKIE, FLOW_COOKIE_PATH, FLOW_TTL_S, OidcError, client_for
+from dashboards.renewal import forget_renewal, remember, renewable
 from dashboards.web import home_for, render
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,18 @@ def login_error(
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
+    target = safe_next(request.query_params.get("next"))
+    if (
+        client_for(request) is not None
+        and await session_user(request) is None
+        and await renewable(request)
+    ):
+        # A lapsed OIDC session: renew it through the provider without a page. The hint
+        # goes, so a refusal (login_required) lands on this page and not in a loop.
+        query = urlencode({"silent": "1", "next": target} if target else {"silent": "1"})
+        response = RedirectResponse(f"/login/oidc?{query}", status_code=303)
+        forget_renewal(response)
+        return response
     people: list[dict[str, Any]] = []
     if settings.dev_login_enabled:
         async with engine.connect() as conn:
@@ -164,7 +177,9 @@ async def oidc_login(request: Request, settings: SettingsDep) -> Response:
     if client is None:
         return login_error(request, settings, "login.oidc_off", status_code=404, next_path=target)
     try:
-        url, flow_cookie = await client.start(request, target)
+        url, flow_cookie = await client.start(
+            request, target, silent=request.query_params.get("silent") == "1"
+        )
     except OidcError as exc:
         log.warning("OIDC sign-in cannot start: %s", exc.detail)
         return login_error(
@@ -207,6 +222,10 @@ async def _signed_in(
     return user
 
 
+class _SilentRefused(Exception):
+    """A silent renewal the provider could not answer without a page."""
+
+
 @router.get("/login/callback", name="oidc_callback")
 async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineDep) -> Response:
     """Back from the provider: check state, redeem the code, verify the token, sign in."""
@@ -219,6 +238,9 @@ async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineD
         flow = client.unseal(request.cookies.get(FLOW_COOKIE))
         client.check_state(flow, params.get("state"))
         next_path = safe_next(flow.next)
+        if params.get("error") and flow.silent:
+            # The provider has no session to renew from: the ordinary login page.
+            raise _SilentRefused()
         if params.get("error"):
             # access_denied (the user said no, or is not allowed this app) and the like.
             raise OidcError(
@@ -231,6 +253,9 @@ async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineD
             raise OidcError("login.oidc_state", "the provider sent no code")
         token = await client.exchange(flow, code)
         user = await _signed_in(request, settings, engine, token)
+    except _SilentRefused:
+        target = f"/login?{urlencode({'next': next_path})}" if next_path else "/login"
+        response = RedirectResponse(target, status_code=303)
     except OidcError as exc:
         log.warning("OIDC sign-in refused: %s", exc.detail)
         response = login_error(
@@ -245,6 +270,7 @@ async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineD
     else:
         response = RedirectResponse(next_path or home_for(user), status_code=303)
         set_session(response, settings, token, user)
+        remember(response, settings, user)
     # One flow, one use: a replayed callback finds no cookie.
     response.delete_cookie(FLOW_COOKIE, path=FLOW_COOKIE_PATH)
     return response
@@ -254,6 +280,7 @@ async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineD
 async def logout() -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    forget_renewal(response)
     return response
 
 
@@ -270,4 +297,5 @@ async def logout_everywhere(request: Request, engine: EngineDep) -> Response:
         forget(request, user.subject)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    forget_renewal(response)
     return response

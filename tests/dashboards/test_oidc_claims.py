@@ -10,12 +10,13 @@ groups. Each test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import html
 import contextlib
+import html
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
@@ -26,9 +27,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from cloud.db.tables import PEOPLE, PERSON_IDENTITIES
 from cloud.people import sessions
 from cloud.people.auth import CSRF_HEADER, SESSION_COOKIE
+from dashboards.renewal import RENEW_COOKIE
 from tests.dashboards.conftest import SITE, Ruang, running_ruang
-from tests.dashboards.test_oidc import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, Provider
-from tests.dashboards.test_oidc import provider_running
+from tests.dashboards.test_oidc import (
+    API_AUDIENCE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Provider,
+    provider_running,
+)
 
 pytestmark = pytest.mark.servers
 
@@ -181,7 +188,9 @@ async def test_an_unmapped_group_is_refused_with_the_reason_on_the_page_and_the_
         refused = await sign_in(http)
         assert refused.status_code == 403
         assert "Ruang tidak dapat memasukkan akun instansi ini" in html.unescape(refused.text)
-        assert "bappenas-keuangan" in html.unescape(refused.text) and "role mapping" in html.unescape(refused.text)
+        assert "bappenas-keuangan" in html.unescape(
+            refused.text
+        ) and "role mapping" in html.unescape(refused.text)
         assert SESSION_COOKIE not in http.cookies
         assert await stored(database_url, PERSON) is None
 
@@ -231,7 +240,9 @@ async def test_claims_that_do_not_suffice_create_nobody(tmp_path: Path, database
         provider.user = ikd_user("ikn-asn")
         del provider.user["instansi"]
         refused = await sign_in(http)
-        assert refused.status_code == 403 and "did not give their agency" in html.unescape(refused.text)
+        assert refused.status_code == 403 and "did not give their agency" in html.unescape(
+            refused.text
+        )
         assert await stored(database_url, PERSON) is None
 
 
@@ -320,3 +331,67 @@ async def test_a_deactivated_persons_session_is_refused_after_the_cache_window(
         missing = await http.post("/api/v1/people/nobody/deactivate", headers=admin)
         assert missing.status_code == 404
         assert (await http.post(f"/api/v1/people/{PERSON}/activate")).status_code in (401, 403)
+
+
+async def lapse(http: httpx.AsyncClient) -> None:
+    """What the browser does when the session cookie's max-age (the token's life) is over."""
+    http.cookies.delete(SESSION_COOKIE)
+
+
+async def test_a_lapsed_session_is_renewed_silently_while_the_provider_session_lives(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        ruang_mapped(tmp_path, database_url, mapping()) as (ruang, provider),
+        httpx.AsyncClient(base_url=ruang.base_url) as http,
+    ):
+        provider.user = ikd_user("ikn-asn")
+        provider.token_ttl_s = 120  # a short session
+        assert (await sign_in(http)).status_code == 303
+        assert RENEW_COOKIE in http.cookies
+        await lapse(http)
+
+        # The page sends the browser to /login, which goes through the provider with
+        # prompt=none and comes back signed in, without any page in between.
+        page = await http.get("/bookings")
+        assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+        login = await http.get(page.headers["location"])
+        assert login.status_code == 303
+        assert login.headers["location"] == "/login/oidc?silent=1&next=%2Fbookings"
+        start = await http.get(login.headers["location"])
+        assert parse_qs(urlsplit(start.headers["location"]).query)["prompt"] == ["none"]
+        back = await http.get(start.headers["location"])
+        done = await http.get(back.headers["location"])
+        assert done.status_code == 303 and done.headers["location"] == "/bookings"
+        assert (await http.get("/api/v1/me")).status_code == 200
+
+        # Without a provider session the renewal ends on the ordinary login page.
+        provider.sso = False
+        await lapse(http)
+        refused = await http.get("/login?next=%2Fbookings", follow_redirects=True)
+        assert refused.status_code == 200 and refused.url.path == "/login"
+        assert refused.url.params["next"] == "/bookings"
+        assert 'href="/login/oidc' in refused.text and 'role="alert"' not in refused.text
+        assert SESSION_COOKIE not in http.cookies
+
+
+async def test_a_session_signed_out_everywhere_is_not_renewed_silently(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        ruang_mapped(tmp_path, database_url, mapping()) as (ruang, provider),
+        httpx.AsyncClient(base_url=ruang.base_url) as laptop,
+        httpx.AsyncClient(base_url=ruang.base_url) as phone,
+    ):
+        provider.user = ikd_user("ikn-asn") | {"iat": int(time.time()) - 30}
+        assert (await sign_in(laptop)).status_code == 303
+        provider.user = ikd_user("ikn-asn")
+        assert (await sign_in(phone)).status_code == 303
+        out = await phone.post("/api/v1/me/sign-out-everywhere", headers={CSRF_HEADER: "1"})
+        assert out.status_code == 200
+        # The provider's own session is alive, yet the laptop gets the login page.
+        login = await laptop.get("/login")
+        assert login.status_code == 200 and 'href="/login/oidc' in login.text
+        before = len(provider.authorize_requests)
+        assert (await laptop.get("/api/v1/me")).status_code == 401
+        assert len(provider.authorize_requests) == before

@@ -353,24 +353,24 @@ async def test_a_lapsed_session_is_renewed_silently_while_the_provider_session_l
 
         # The page sends the browser to /login, which goes through the provider with
         # prompt=none and comes back signed in, without any page in between.
-        page = await http.get("/bookings")
+        page = await http.get("/map")
         assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
         login = await http.get(page.headers["location"])
         assert login.status_code == 303
-        assert login.headers["location"] == "/login/oidc?silent=1&next=%2Fbookings"
+        assert login.headers["location"] == "/login/oidc?silent=1&next=%2Fmap"
         start = await http.get(login.headers["location"])
         assert parse_qs(urlsplit(start.headers["location"]).query)["prompt"] == ["none"]
         back = await http.get(start.headers["location"])
         done = await http.get(back.headers["location"])
-        assert done.status_code == 303 and done.headers["location"] == "/bookings"
+        assert done.status_code == 303 and done.headers["location"] == "/map"
         assert (await http.get("/api/v1/me")).status_code == 200
 
         # Without a provider session the renewal ends on the ordinary login page.
         provider.sso = False
         await lapse(http)
-        refused = await http.get("/login?next=%2Fbookings", follow_redirects=True)
+        refused = await http.get("/login?next=%2Fmap", follow_redirects=True)
         assert refused.status_code == 200 and refused.url.path == "/login"
-        assert refused.url.params["next"] == "/bookings"
+        assert refused.url.params["next"] == "/map"
         assert 'href="/login/oidc' in refused.text and 'role="alert"' not in refused.text
         assert SESSION_COOKIE not in http.cookies
 

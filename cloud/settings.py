@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cloud.people.claims import ClaimMappings, load_mappings_file
+from cloud.claims import ClaimMappings, load_mappings_file
 from ruang.mqtt_url import BrokerAddress, parse_broker_url
 from ruang.private_files import private_dir
 
@@ -79,7 +79,7 @@ class CloudSettings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid profile"
     oidc_redirect_url: str | None = None
-    # Claim mapping per identity provider (cloud/people/claims.py, docs/identity.md): as
+    # Claim mapping per identity provider (cloud/claims.py, docs/identity.md): as
     # JSON in RUANG_OIDC_CLAIMS, or YAML in the file RUANG_OIDC_CLAIMS_FILE (which wins).
     # Neither: roles and sites verbatim from the token, as always.
     oidc_claims: ClaimMappings = Field(default_factory=ClaimMappings)

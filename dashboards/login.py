@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cloud.claims import ClaimRefused, map_claims
 from cloud.db.models import Person, Site
 from cloud.deps import EngineDep, SettingsDep
 from cloud.errors import NotFound
@@ -38,7 +39,6 @@ from cloud.people.auth import (
     session_user,
     verifier_for,
 )
-from cloud.people.claims import ClaimRefused, map_claims
 from cloud.people.sessions import provision, sign_out_everywhere
 from cloud.settings import CloudSettings
 from dashboards.oidc import FLOW_COOKIE, FLOW_COOKIE_PATH, FLOW_TTL_S, OidcError, client_for
@@ -203,7 +203,7 @@ async def oidc_login(request: Request, settings: SettingsDep) -> Response:
 async def _signed_in(
     request: Request, settings: CloudSettings, engine: AsyncEngine, token: str
 ) -> Principal:
-    """The user of the provider's token, mapped and provisioned (cloud/people/claims.py)."""
+    """The user of the provider's token, mapped and provisioned (cloud/claims.py)."""
     try:
         user = await verifier_for(request).verify(token)
     except ClaimsRefusedError as exc:

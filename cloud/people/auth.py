@@ -7,7 +7,7 @@ file (`auth_dev_key_path`: created on first use in development, given to every
 replica in production, cloud/keys.py) and `ruang token` mints tokens with it; that
 key is never used when a JWKS URL is configured.
 
-Claims Ruang reads, unless the provider's claim mapping (cloud/people/claims.py) names
+Claims Ruang reads, unless the provider's claim mapping (cloud/claims.py) names
 others: `sub` (the person id), `roles` (list; or a single `role`; `approver`
 decides pool-car requests of the person's agency),
 `sites` (site ids a facility manager or technician looks after), `name`.
@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cloud.claims import ClaimRefused, map_claims
 from cloud.keys import ec_key, new_ec_key
-from cloud.people.claims import ClaimRefused, map_claims
 from cloud.people.sessions import SessionEnded, SessionGuard
 from cloud.settings import CloudSettings
 
@@ -204,7 +204,7 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"The token is not valid: {exc}") from None
         # Roles, sites and the person id as the provider's claim mapping says
-        # (cloud/people/claims.py); without one, verbatim from the token as always.
+        # (cloud/claims.py); without one, verbatim from the token as always.
         mapping = self._settings.oidc_claims.for_issuer(claims.get("iss"))
         try:
             identity = map_claims(claims, mapping)

@@ -29,9 +29,9 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cloud.claims import ClaimMapping, ClaimRefused, Identity
 from cloud.db.tables import PEOPLE, PERSON_IDENTITIES
 from cloud.errors import NotFound
-from cloud.people.claims import ClaimMapping, ClaimRefused, Identity
 
 log = logging.getLogger(__name__)
 

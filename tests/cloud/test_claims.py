@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.people.claims import (
+from cloud.claims import (
     DEFAULT_MAPPING,
     ClaimMapping,
     ClaimMappings,

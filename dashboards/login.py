@@ -234,6 +234,7 @@ async def oidc_callback(request: Request, settings: SettingsDep, engine: EngineD
         return login_error(request, settings, "login.oidc_off", status_code=404)
     params = request.query_params
     next_path: str | None = None
+    response: Response
     try:
         flow = client.unseal(request.cookies.get(FLOW_COOKIE))
         client.check_state(flow, params.get("state"))

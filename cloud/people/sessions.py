@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.claims import ClaimMapping, ClaimRefused, Identity
@@ -222,6 +223,17 @@ async def provision(
             f"give their {' and '.join(missing)}."
         )
     role = next((r for r in _ROSTER_ROLE_ORDER if r in identity.roles), "asn")
+    try:
+        await _create(conn, identity, role, issuer)
+    except IntegrityError:
+        # The same person's first sign-in in two tabs at once: the other one created them.
+        await conn.rollback()
+        return False
+    log.info("created person %s at first sign-in from %s", identity.subject, issuer)
+    return True
+
+
+async def _create(conn: AsyncConnection, identity: Identity, role: str, issuer: str | None) -> None:
     await conn.execute(
         insert(PEOPLE).values(
             id=identity.subject,
@@ -238,5 +250,3 @@ async def provision(
         )
     )
     await conn.commit()
-    log.info("created person %s at first sign-in from %s", identity.subject, issuer)
-    return True

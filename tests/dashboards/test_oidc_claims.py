@@ -395,3 +395,9 @@ async def test_a_session_signed_out_everywhere_is_not_renewed_silently(
         before = len(provider.authorize_requests)
         assert (await laptop.get("/api/v1/me")).status_code == 401
         assert len(provider.authorize_requests) == before
+
+        # Nor after signing out of this device: the renewal hint goes with the session.
+        assert (await phone.post("/logout")).status_code == 303
+        assert RENEW_COOKIE not in phone.cookies
+        login = await phone.get("/login")
+        assert login.status_code == 200 and len(provider.authorize_requests) == before

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
+from playwright.async_api import Browser, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -401,3 +402,22 @@ async def test_a_session_signed_out_everywhere_is_not_renewed_silently(
         assert RENEW_COOKIE not in phone.cookies
         login = await phone.get("/login")
         assert login.status_code == 200 and len(provider.authorize_requests) == before
+
+
+async def test_the_end_all_sessions_button_signs_the_other_devices_out(
+    tmp_path: Path, database_url: str, browser: Browser
+) -> None:
+    async with (
+        ruang_mapped(tmp_path, database_url, mapping()) as (ruang, provider),
+        httpx.AsyncClient(base_url=ruang.base_url) as tablet,
+    ):
+        provider.user = ikd_user("ikn-asn") | {"iat": int(time.time()) - 30}
+        assert (await sign_in(tablet)).status_code == 303
+        provider.user = ikd_user("ikn-asn")
+        page = await ruang.page(browser)
+        await page.goto("/login/oidc")
+        await expect(page.get_by_test_id("who")).to_have_text("Dewi Lestari")
+        await page.get_by_role("button", name="Akhiri semua sesi").click()
+        await expect(page).to_have_url(f"{ruang.base_url}/login")
+        ended = await tablet.get("/api/v1/me")
+        assert ended.status_code == 401 and "signed out everywhere" in ended.json()["detail"]

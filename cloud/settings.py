@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cloud.claims import ClaimMappings, load_mappings_file
 from ruang.mqtt_url import BrokerAddress, parse_broker_url
 from ruang.private_files import private_dir
 
@@ -88,6 +89,14 @@ class CloudSettings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid profile"
     oidc_redirect_url: str | None = None
+    # Claim mapping per identity provider (cloud/claims.py, docs/identity.md): as
+    # JSON in RUANG_OIDC_CLAIMS, or YAML in the file RUANG_OIDC_CLAIMS_FILE (which wins).
+    # Neither: roles and sites verbatim from the token, as always.
+    oidc_claims: ClaimMappings = Field(default_factory=ClaimMappings)
+    oidc_claims_file: Path | None = None
+    # A person's sign-out-everywhere or deactivation reaches every replica within this
+    # long (cloud/people/sessions.py caches the check); at most a minute.
+    session_check_ttl_s: float = Field(default=60.0, ge=0, le=60)
 
     # Building layout (YAML/JSON, see cloud/buildings/sample_layout/) applied at start-up;
     # upserts by id.
@@ -252,10 +261,18 @@ class CloudSettings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _claims_from_file(self) -> CloudSettings:
+        # Read once at start-up, so a broken mapping stops the cloud with its reason
+        # instead of refusing every sign-in.
+        if self.oidc_claims_file is not None:
+            self.oidc_claims = load_mappings_file(self.oidc_claims_file)
+        return self
+
     @field_validator(
         "influx_url", "smtp_url", "checkin_qr_secret", "checkin_qr_secret_file",
         "visitor_pass_secret", "visitor_pass_secret_file", "oidc_flow_secret",
-        "oidc_flow_secret_file", mode="before",
+        "oidc_flow_secret_file", "oidc_claims_file", mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

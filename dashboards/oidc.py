@@ -79,6 +79,8 @@ class Flow:
     next: str | None
     redirect_uri: str
     expires: float
+    # A silent renewal (prompt=none): a refusal sends the browser to the login page.
+    silent: bool = False
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -166,8 +168,10 @@ class OidcClient:
         # so production sets RUANG_OIDC_REDIRECT_URL to what is registered at the provider.
         return self._settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
 
-    async def start(self, request: Request, next_path: str | None) -> tuple[str, str]:
-        """(authorization URL, flow cookie value) for a new sign-in."""
+    async def start(
+        self, request: Request, next_path: str | None, *, silent: bool = False
+    ) -> tuple[str, str]:
+        """(authorization URL, flow cookie value) for a new sign-in; `silent`: prompt=none."""
         meta = await self.metadata()
         verifier, challenge = pkce_pair()
         flow = Flow(
@@ -176,18 +180,22 @@ class OidcClient:
             next=next_path,
             redirect_uri=self.redirect_uri(request),
             expires=time.time() + FLOW_TTL_S,
+            silent=silent,
         )
-        query = urlencode(
-            {
-                "response_type": "code",
-                "client_id": self.client_id,
-                "redirect_uri": flow.redirect_uri,
-                "scope": self._settings.oidc_scopes,
-                "state": flow.state,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            }
-        )
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": flow.redirect_uri,
+            "scope": self._settings.oidc_scopes,
+            "state": flow.state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+        if silent:
+            # OpenID Connect Core 3.1.2.1: answer at once from the provider's own session,
+            # or with login_required, never with a page.
+            params["prompt"] = "none"
+        query = urlencode(params)
         separator = "&" if "?" in meta.authorization_endpoint else "?"
         return f"{meta.authorization_endpoint}{separator}{query}", self.seal(flow)
 

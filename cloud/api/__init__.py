@@ -19,6 +19,7 @@ from cloud.api import (
     fleet,
     floors,
     health,
+    identity,
     ingest,
     kiosk,
     me,
@@ -57,6 +58,7 @@ router.include_router(nodes.router, prefix="/api/v1", dependencies=OPERATORS)
 # Counters of the whole ingestion, every site at once: admins only.
 router.include_router(ingest.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(me.router, prefix="/api/v1")
+router.include_router(identity.router, prefix="/api/v1")
 router.include_router(people.router, prefix="/api/v1", dependencies=MANAGERS)
 # Migrating finished bookings from a previous system: admins only.
 router.include_router(booking_import.router, prefix="/api/v1", dependencies=ADMINS)

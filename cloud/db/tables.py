@@ -15,6 +15,7 @@ from cloud.db import (
     models_access,
     models_admin,
     models_fleet,
+    models_identity,
     models_notifications,
     models_rooms,
     models_transport,
@@ -50,6 +51,7 @@ NODES = cast(Table, models.Node.__table__)
 NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
 NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)
 NODE_HEALTH_SAMPLES = cast(Table, models_fleet.NodeHealthSample.__table__)
+PERSON_IDENTITIES = cast(Table, models_identity.PersonIdentity.__table__)
 PEOPLE = cast(Table, models.Person.__table__)
 PRESENCE_CHANGES = cast(Table, models.PresenceChange.__table__)
 ROOMS = cast(Table, models.Room.__table__)

@@ -7,9 +7,13 @@ file (`auth_dev_key_path`: created on first use in development, given to every
 replica in production, cloud/keys.py) and `ruang token` mints tokens with it; that
 key is never used when a JWKS URL is configured.
 
-Claims Ruang reads: `sub` (the person id), `roles` (list; or a single `role`; `approver`
+Claims Ruang reads, unless the provider's claim mapping (cloud/claims.py) names
+others: `sub` (the person id), `roles` (list; or a single `role`; `approver`
 decides pool-car requests of the person's agency),
 `sites` (site ids a facility manager or technician looks after), `name`.
+
+Every request also checks that the person has not signed out everywhere or been
+deactivated since the token was issued (cloud/people/sessions.py, cached <= 60 s).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cloud.claims import ClaimRefused, map_claims
 from cloud.keys import ec_key, new_ec_key
+from cloud.people.sessions import SessionEnded, SessionGuard
 from cloud.settings import CloudSettings
 
 # Token roles only (the roster's people.role keeps the first five): `approver` decides
@@ -52,6 +58,10 @@ class AuthError(HTTPException):
             detail=detail,
             headers={"WWW-Authenticate": 'Bearer realm="ruang"'},
         )
+
+
+class ClaimsRefusedError(AuthError):
+    """A valid token whose claims the provider's claim mapping refuses (the reason says why)."""
 
 
 @dataclass(frozen=True)
@@ -193,17 +203,18 @@ class TokenVerifier:
             raise AuthError(f"The token's signing key is unknown: {exc}") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"The token is not valid: {exc}") from None
-        roles = claims.get("roles", claims.get("role", []))
-        if isinstance(roles, str):
-            roles = [roles]
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise AuthError("The token's roles claim must be a list of strings.")
-        sites = claims.get("sites", [])
+        # Roles, sites and the person id as the provider's claim mapping says
+        # (cloud/claims.py); without one, verbatim from the token as always.
+        mapping = self._settings.oidc_claims.for_issuer(claims.get("iss"))
+        try:
+            identity = map_claims(claims, mapping)
+        except ClaimRefused as exc:
+            raise ClaimsRefusedError(exc.reason) from None
         return Principal(
-            subject=str(claims["sub"]),
-            roles=frozenset(r for r in roles if r in ROLES),
-            sites=frozenset(str(s) for s in sites) if isinstance(sites, list) else frozenset(),
-            name=claims.get("name") if isinstance(claims.get("name"), str) else None,
+            subject=identity.subject,
+            roles=identity.roles,
+            sites=identity.sites,
+            name=identity.name,
             claims=claims,
         )
 
@@ -220,6 +231,37 @@ def verifier_for(request: Request) -> TokenVerifier:
     return verifier
 
 
+def guard_for(request: Request) -> SessionGuard | None:
+    """The app's session guard; None for an app without a database (no people to check)."""
+    guard: SessionGuard | None = getattr(request.app.state, "session_guard", None)
+    if guard is None:
+        if getattr(request.app.state, "engine", None) is None:
+            return None
+        settings: CloudSettings = request.app.state.settings
+        guard = SessionGuard(request.app.state.engine, settings.session_check_ttl_s)
+        request.app.state.session_guard = guard
+    return guard
+
+
+def forget(request: Request, subject: str) -> None:
+    """Make this replica see a change of `subject`'s sessions at once."""
+    guard = guard_for(request)
+    if guard is not None:
+        guard.forget(subject)
+
+
+async def _still_signed_in(request: Request, principal: Principal) -> Principal:
+    """The principal, unless its person signed out everywhere or was deactivated since."""
+    guard = guard_for(request)
+    if guard is None:
+        return principal
+    try:
+        await guard.check(principal.subject, principal.claims.get("iat"))
+    except SessionEnded as exc:
+        raise AuthError(exc.reason) from None
+    return principal
+
+
 # The dashboards hold the same JWT in an HttpOnly cookie instead of a header.
 SESSION_COOKIE = "ruang_session"
 # Writes authenticated by that cookie must carry this header: a cross-site page can
@@ -234,7 +276,8 @@ async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        return await verifier_for(request).verify(credentials.credentials)
+        principal = await verifier_for(request).verify(credentials.credentials)
+        return await _still_signed_in(request, principal)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
@@ -243,7 +286,7 @@ async def authenticate(
                 detail=f"A write signed in by the session cookie needs the {CSRF_HEADER}: 1 "
                 "header (the dashboards send it).",
             )
-        return await verifier_for(request).verify(cookie)
+        return await _still_signed_in(request, await verifier_for(request).verify(cookie))
     raise AuthError("Sign in: this endpoint needs a bearer token.")
 
 
@@ -253,7 +296,7 @@ async def session_user(request: Request) -> Principal | None:
     if not cookie:
         return None
     try:
-        return await verifier_for(request).verify(cookie)
+        return await _still_signed_in(request, await verifier_for(request).verify(cookie))
     except AuthError:
         return None
 

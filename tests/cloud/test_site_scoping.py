@@ -137,6 +137,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/nodes/{node_id}/config/check": OPERATOR_ONE,
     "GET /api/v1/ingest/stats": ADMIN_ONLY,
     "GET /api/v1/people/{person_id}/private": ADMIN_ONLY,
+    # Sessions (docs/identity.md): one's own for every person, anyone's for admins.
+    "POST /api/v1/me/sign-out-everywhere": row(U, *["ok"] * 6, "404"),  # admin: not a person
+    "POST /api/v1/people/{person_id}/sign-out-everywhere": ADMIN_ONLY,
+    "POST /api/v1/people/{person_id}/deactivate": ADMIN_ONLY,
+    "POST /api/v1/people/{person_id}/activate": ADMIN_ONLY,
     # Site B's manager may not overwrite site A's people: the rows are refused.
     "POST /api/v1/people/import": row(U, "403", "403", "403", "422", "403", "ok", "ok"),
     # The preview answers 200 with the rows' errors (fm_b: not their site).
@@ -801,6 +806,9 @@ async def test_every_operation_has_a_scope_decision_for_every_role(
                     request["headers"] = {**request.get("headers", {}), **headers[role]}
                 status, body = await _call(http, request, streams)
                 why = _judge(EXPECTED[op][role], status, body, role)
+                if op == "POST /api/v1/me/sign-out-everywhere" and role in TOKENS:
+                    # That ended the role's token: the rest of the matrix needs a new one.
+                    headers[role] = auth_headers(settings, *TOKENS[role])
                 if why:
                     failures.append(
                         f"{op} as {role}: expected {EXPECTED[op][role]}, {why} {body[:160]!r}"

@@ -62,6 +62,10 @@ class Provider:
         }
     )
     deny: bool = False
+    # Whether the provider still has its own session for the user: without one a
+    # `prompt=none` request is answered with login_required (OpenID Connect Core 3.1.2.6).
+    sso: bool = True
+    token_ttl_s: int = 900
     audience: str = API_AUDIENCE
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
@@ -97,7 +101,9 @@ class Provider:
             if q.get("client_id") != CLIENT_ID or q.get("response_type") != "code":
                 return JSONResponse({"error": "invalid_request"}, status_code=400)
             back = {"state": q.get("state", "")}
-            if self.deny:
+            if q.get("prompt") == "none" and not self.sso:
+                back |= {"error": "login_required"}
+            elif self.deny:
                 back |= {"error": "access_denied", "error_description": "not in the IKN staff"}
             else:
                 code = secrets.token_urlsafe(16)
@@ -134,12 +140,20 @@ class Provider:
                 )
             now = int(time.time())
             access = jwt.encode(
-                {"iss": self.url, "aud": self.audience, "iat": now, "exp": now + 900, **self.user},
+                {
+                    "iss": self.url,
+                    "aud": self.audience,
+                    "iat": now,
+                    "exp": now + self.token_ttl_s,
+                    **self.user,
+                },
                 self.key,
                 algorithm="ES256",
                 headers={"kid": "idp-1"},
             )
-            return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": 900})
+            return JSONResponse(
+                {"access_token": access, "token_type": "Bearer", "expires_in": self.token_ttl_s}
+            )
 
         return app
 

@@ -15,6 +15,7 @@ from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_access,
     models_admin,
     models_fleet,
+    models_identity,
     models_notifications,
     models_rooms,
     models_transport,

@@ -26,6 +26,7 @@ from cloud.api import (
     notifications,
     people,
     rooms,
+    scim,
     snapshots,
     transport,
     transport_live,
@@ -98,3 +99,6 @@ router.include_router(transport_live.public, prefix="/api/v1")
 # Seats and pool cars: every signed-in person for themselves; who sees and decides what
 # else is cloud/transport/seat_access.py.
 router.include_router(transport_seats.router, prefix="/api/v1")
+# SCIM 2.0 provisioning by the ministries' identity systems (role `scim`, their sites) and
+# admins; the routes check the role themselves so refusals answer as SCIM errors.
+router.include_router(scim.router)

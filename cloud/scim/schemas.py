@@ -1,0 +1,298 @@
+"""SCIM 2.0 vocabulary of Ruang: schema URNs, the documented shapes of resources and messages
+(OpenAPI), and the discovery documents (`/ServiceProviderConfig`, `/ResourceTypes`,
+`/Schemas`) describing what this server supports.
+
+The attribute mapping to people and groups is docs/scim.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+RUANG_USER = "urn:ruang:params:scim:schemas:extension:2.0:User"
+RUANG_GROUP = "urn:ruang:params:scim:schemas:extension:2.0:Group"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+SCIM_JSON = "application/scim+json"
+
+DEFAULT_COUNT = 100
+MAX_COUNT = 1000
+MAX_MEMBERS = 20_000  # members in one group body
+
+# --- documented shapes (OpenAPI); the services read and write plain JSON ------------------
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Meta(_Open):
+    resourceType: str
+    created: str | None = None
+    lastModified: str | None = None
+    location: str
+    version: str
+
+
+class Name(_Open):
+    formatted: str | None = None
+    givenName: str | None = None
+    familyName: str | None = None
+
+
+class Email(_Open):
+    value: str
+    type: str | None = None
+    primary: StrictBool | None = None
+
+
+class EnterpriseUser(_Open):
+    organization: str | None = Field(default=None, description="agency (instansi)")
+    department: str | None = Field(default=None, description="work unit")
+
+
+class RuangUser(_Open):
+    site: str | None = Field(default=None, description="home site id")
+
+
+class RuangGroup(_Open):
+    role: str | None = Field(default=None, description="the Ruang role members hold")
+    site: str | None = Field(default=None, description="the site the role holds at")
+
+
+class Member(_Open):
+    value: str
+    ref: str | None = Field(default=None, alias="$ref")
+    type: str | None = None
+    display: str | None = None
+
+
+class UserIn(_Open):
+    """A User as a client sends it (POST, PUT); other attributes are ignored."""
+
+    schemas: list[str] = Field(min_length=1)
+    userName: str = Field(min_length=1, max_length=256)
+    externalId: str | None = Field(default=None, max_length=256)
+    name: Name | None = None
+    displayName: str | None = Field(default=None, max_length=200)
+    active: StrictBool | None = None
+    emails: list[Email] | None = None
+    enterprise: EnterpriseUser | None = Field(default=None, alias=ENTERPRISE)
+    ruang: RuangUser | None = Field(default=None, alias=RUANG_USER)
+
+
+class User(UserIn):
+    """A User as the server answers it."""
+
+    id: str
+    active: StrictBool
+    meta: Meta
+    groups: list[Member] | None = None
+
+
+class GroupIn(_Open):
+    schemas: list[str] = Field(min_length=1)
+    displayName: str = Field(min_length=1, max_length=256)
+    externalId: str | None = Field(default=None, max_length=256)
+    members: list[Member] | None = None
+    ruang: RuangGroup | None = Field(default=None, alias=RUANG_GROUP)
+
+
+class Group(GroupIn):
+    id: str
+    meta: Meta
+
+
+class PatchOperation(_Open):
+    op: Literal["add", "remove", "replace", "Add", "Remove", "Replace"]
+    path: str | None = None
+    value: Any = None
+
+
+class PatchRequest(_Open):
+    schemas: list[str] = Field(min_length=1)
+    Operations: list[PatchOperation] = Field(min_length=1, max_length=1000)
+
+
+class ListResponse(_Open):
+    schemas: list[str]
+    totalResults: int
+    startIndex: int
+    itemsPerPage: int
+    Resources: list[dict[str, Any]]
+
+
+class ScimErrorBody(_Open):
+    schemas: list[str]
+    status: str
+    scimType: str | None = None
+    detail: str | None = None
+
+
+# --- discovery ---------------------------------------------------------------------------
+
+
+def service_provider_config(base: str) -> dict[str, Any]:
+    return {
+        "schemas": [SPC],
+        "documentationUri": "https://github.com/ruang/ruang/blob/main/docs/scim.md",
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": MAX_COUNT},
+        "changePassword": {"supported": False},
+        "sort": {"supported": False},
+        "etag": {"supported": True},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "description": "A JWT with the `scim` role (`ruang token <client> --role scim "
+                "--site <site>`) or the identity provider's equivalent.",
+                "primary": True,
+            }
+        ],
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base}/ServiceProviderConfig",
+        },
+    }
+
+
+def resource_types(base: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "schemas": [RESOURCE_TYPE],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "A person of the roster (ASN)",
+            "schema": USER,
+            "schemaExtensions": [
+                {"schema": ENTERPRISE, "required": False},
+                {"schema": RUANG_USER, "required": False},
+            ],
+            "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"},
+        },
+        {
+            "schemas": [RESOURCE_TYPE],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "People who hold a Ruang role (at a site) together",
+            "schema": GROUP,
+            "schemaExtensions": [{"schema": RUANG_GROUP, "required": False}],
+            "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"},
+        },
+    ]
+
+
+def _attr(
+    name: str,
+    kind: str = "string",
+    *,
+    multi: bool = False,
+    required: bool = False,
+    case_exact: bool = False,
+    mutability: str = "readWrite",
+    uniqueness: str = "none",
+    returned: str = "default",
+    sub: list[dict[str, Any]] | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": name,
+        "type": kind,
+        "multiValued": multi,
+        "description": description,
+        "required": required,
+        "caseExact": case_exact,
+        "mutability": mutability,
+        "returned": returned,
+        "uniqueness": uniqueness,
+    }
+    if sub is not None:
+        out["subAttributes"] = sub
+    if kind == "reference":
+        out["referenceTypes"] = ["User"] if name == "$ref" else ["external"]
+    return out
+
+
+def _schema(urn: str, name: str, attributes: list[dict[str, Any]], base: str) -> dict[str, Any]:
+    return {
+        "schemas": [SCHEMA],
+        "id": urn,
+        "name": name,
+        "description": name,
+        "attributes": attributes,
+        "meta": {"resourceType": "Schema", "location": f"{base}/Schemas/{urn}"},
+    }
+
+
+def schemas(base: str) -> list[dict[str, Any]]:
+    """The schemas this server implements, with only the attributes it keeps."""
+    user = [
+        _attr("id", mutability="readOnly", case_exact=True, uniqueness="server", returned="always"),
+        _attr("userName", required=True, uniqueness="server", description="login name"),
+        _attr("externalId", case_exact=True, description="the identity system's key"),
+        _attr(
+            "name",
+            "complex",
+            sub=[_attr("formatted"), _attr("givenName"), _attr("familyName")],
+        ),
+        _attr("displayName", description="the person's name as Ruang shows it"),
+        _attr("active", "boolean", description="false: every badge of the person is revoked"),
+        _attr(
+            "emails",
+            "complex",
+            multi=True,
+            sub=[_attr("value"), _attr("type"), _attr("primary", "boolean")],
+            description="one address is kept (the primary, else the first)",
+        ),
+        _attr(
+            "groups",
+            "complex",
+            multi=True,
+            mutability="readOnly",
+            sub=[_attr("value", mutability="readOnly"), _attr("display", mutability="readOnly")],
+        ),
+    ]
+    group = [
+        _attr("id", mutability="readOnly", case_exact=True, uniqueness="server", returned="always"),
+        _attr("displayName", required=True, uniqueness="server"),
+        _attr("externalId", case_exact=True),
+        _attr(
+            "members",
+            "complex",
+            multi=True,
+            sub=[
+                _attr("value", mutability="immutable", case_exact=True),
+                _attr("$ref", "reference", mutability="immutable"),
+                _attr("type", mutability="immutable"),
+            ],
+        ),
+    ]
+    enterprise = [
+        _attr("organization", description="agency (instansi)"),
+        _attr("department", description="work unit"),
+    ]
+    return [
+        _schema(USER, "User", user, base),
+        _schema(GROUP, "Group", group, base),
+        _schema(ENTERPRISE, "EnterpriseUser", enterprise, base),
+        _schema(RUANG_USER, "RuangUser", [_attr("site", description="home site id")], base),
+        _schema(
+            RUANG_GROUP,
+            "RuangGroup",
+            [_attr("role", description="Ruang role of the members"), _attr("site")],
+            base,
+        ),
+    ]

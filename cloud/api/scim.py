@@ -17,15 +17,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy import select
+from starlette.routing import Match
 
 from cloud.api.snapshots import PublisherDep
+from cloud.db.tables import SITES
 from cloud.deps import DbDep, EngineDep
 from cloud.errors import DomainError
 from cloud.people.auth import Principal, require_roles
 from cloud.problems import status_of
-from cloud.scim import common, groups, schemas, users
+from cloud.scim import common, filters, groups, schemas, users
 from cloud.scim.common import invalid_syntax, invalid_value
-from cloud.scim.schemas import ERROR, PATCH_OP, SCIM_JSON
+from cloud.scim.schemas import ERROR, PATCH_OP, SCIM_JSON, SEARCH
 
 PREFIX = "/scim/v2"
 
@@ -213,15 +216,26 @@ async def resource_type(request: Request, client: ScimClient, resource_type: str
     raise common.not_found("ResourceType", resource_type)
 
 
+async def _schemas(request: Request, conn: Any, client: Principal) -> list[dict[str, Any]]:
+    scope = common.reach(client)
+    stmt = select(SITES.c.id).order_by(SITES.c.id)
+    if scope is not None:
+        stmt = stmt.where(SITES.c.id.in_(sorted(scope)))
+    sites = list(await conn.scalars(stmt))
+    return schemas.schemas(_base(request), sites, list(groups.GRANTABLE))
+
+
 @router.get("/Schemas", response_class=ScimResponse, response_model=schemas.ListResponse)
-async def all_schemas(request: Request, client: ScimClient) -> ScimResponse:
-    found = schemas.schemas(_base(request))
+async def all_schemas(request: Request, conn: DbDep, client: ScimClient) -> ScimResponse:
+    found = await _schemas(request, conn, client)
     return ScimResponse(common.list_response(found, len(found), 0))
 
 
 @router.get("/Schemas/{schema_id}", response_class=ScimResponse, responses=_errors(404))
-async def one_schema(request: Request, client: ScimClient, schema_id: str) -> ScimResponse:
-    for found in schemas.schemas(_base(request)):
+async def one_schema(
+    request: Request, conn: DbDep, client: ScimClient, schema_id: str
+) -> ScimResponse:
+    for found in await _schemas(request, conn, client):
         if found["id"] == schema_id:
             return ScimResponse(found)
     raise common.not_found("Schema", schema_id)
@@ -255,6 +269,85 @@ async def list_users(
         count=count,
     )
     return _listed(page, attributes, excluded)
+
+
+async def _search_body(request: Request) -> schemas.SearchRequest:
+    body = await _json(request)
+    if SEARCH not in (body.get("schemas") or []):
+        raise invalid_syntax(f"schemas must list {SEARCH}")
+    try:
+        return schemas.SearchRequest.model_validate(body)
+    except ValueError as exc:
+        raise invalid_value(f"not a SearchRequest: {str(exc).splitlines()[0]}") from None
+
+
+def _joined(names: list[str] | None) -> str | None:
+    return ",".join(names) if names else None
+
+
+@router.post(
+    "/Users/.search",
+    response_class=ScimResponse,
+    response_model=schemas.ListResponse,
+    responses=_errors(400),
+    openapi_extra=_body(schemas.SearchRequest),
+)
+async def search_users(request: Request, conn: DbDep, client: ScimClient) -> ScimResponse:
+    """The listing with its query in a body (RFC 7644 3.4.3), e.g. to keep a filter out of logs."""
+    asked = await _search_body(request)
+    page = await users.search(
+        conn,
+        common.reach(client),
+        _base(request),
+        filter_text=asked.filter,
+        start_index=asked.startIndex,
+        count=asked.count,
+    )
+    return _listed(page, _joined(asked.attributes), _joined(asked.excludedAttributes))
+
+
+@router.post(
+    "/.search",
+    response_class=ScimResponse,
+    response_model=schemas.ListResponse,
+    responses=_errors(400),
+    openapi_extra=_body(schemas.SearchRequest),
+)
+async def search_all(request: Request, conn: DbDep, client: ScimClient) -> ScimResponse:
+    """Users, then Groups, that match; a filter naming what only one of them has finds
+    only that one (RFC 7644 3.4.2.1)."""
+    asked = await _search_body(request)
+    scope, base = common.reach(client), _base(request)
+    offset, limit = common.paging(asked.startIndex, asked.count)
+    found: list[dict[str, Any]] = []
+    total, readable = 0, 0
+    for kind in (users, groups):
+        try:
+            counted = await kind.search(
+                conn, scope, base, filter_text=asked.filter, start_index=1, count=0
+            )
+        except DomainError as exc:
+            if exc.extensions.get("scim_type") != "invalidFilter":
+                raise
+            continue
+        readable += 1
+        n = counted["totalResults"]
+        skip = max(0, offset - total)
+        if len(found) < limit and skip < n:
+            page = await kind.search(
+                conn,
+                scope,
+                base,
+                filter_text=asked.filter,
+                start_index=skip + 1,
+                count=limit - len(found),
+            )
+            found += page["Resources"]
+        total += n
+    if not readable:
+        raise filters.invalid_filter("no resource type can be filtered that way")
+    page = common.list_response(found, total, offset)
+    return _listed(page, _joined(asked.attributes), _joined(asked.excludedAttributes))
 
 
 @router.post(
@@ -402,6 +495,31 @@ async def list_groups(
 
 
 @router.post(
+    "/Groups/.search",
+    response_class=ScimResponse,
+    response_model=schemas.ListResponse,
+    responses=_errors(400),
+    openapi_extra=_body(schemas.SearchRequest),
+)
+async def search_groups(request: Request, conn: DbDep, client: ScimClient) -> ScimResponse:
+    asked = await _search_body(request)
+    excluded, attributes = _joined(asked.excludedAttributes), _joined(asked.attributes)
+    members = "members" not in _names(excluded) and (
+        not attributes or "members" in _names(attributes)
+    )
+    page = await groups.search(
+        conn,
+        common.reach(client),
+        _base(request),
+        filter_text=asked.filter,
+        start_index=asked.startIndex,
+        count=asked.count,
+        members=members,
+    )
+    return _listed(page, attributes, excluded)
+
+
+@router.post(
     "/Groups",
     status_code=201,
     response_class=ScimResponse,
@@ -493,3 +611,25 @@ async def delete_group(
 ) -> Response:
     await groups.remove(engine, common.reach(client), group_id, if_match, client, _base(request))
     return Response(status_code=204)
+
+
+# --- anything else under /scim/v2 --------------------------------------------------------
+
+
+@router.api_route(
+    "/{unknown:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def elsewhere(request: Request, unknown: str) -> ScimResponse:
+    """An unknown SCIM path answers a SCIM 404 (a known one with another method, 405)."""
+    allowed = ", ".join(
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(
+            getattr(route, "endpoint", None) is not elsewhere
+            and route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in router.routes
+        )
+    )
+    if allowed:
+        return scim_error(405, "method not allowed here", headers={"Allow": allowed})
+    return scim_error(404, f"{PREFIX}/{unknown} is not a SCIM endpoint of this server")

@@ -343,5 +343,3 @@ def matches(node: Node, item: Mapping[str, Any]) -> bool:
             return actual < expected
         case _:
             return actual <= expected
-
-

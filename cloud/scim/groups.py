@@ -67,8 +67,10 @@ def to_resource(row: Any, base: str, members: list[str]) -> dict[str, Any]:
         "id": row.id,
         "displayName": row.display_name,
         "members": [{"value": m, "$ref": f"{base}/Users/{m}", "type": "User"} for m in members],
-        RUANG_GROUP: {k: v for k, v in (("role", row.role), ("site", row.site_id)) if v},
     }
+    granted = {k: v for k, v in (("role", row.role), ("site", row.site_id)) if v}
+    if granted:
+        resource[RUANG_GROUP] = granted
     if row.external_id:
         resource["externalId"] = row.external_id
     resource["meta"] = {

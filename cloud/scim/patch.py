@@ -120,7 +120,8 @@ def _with_value(
             target = _container(resource, urn, create=True)
             assert target is not None
             for sub, sub_value in item.items():
-                _set(target, sub, sub_value, op, names, multi)
+                if sub != "schemas":
+                    _set(target, sub, sub_value, op, names, multi)
             continue
         _one(resource, op, name, item, names, multi)
 
@@ -135,7 +136,22 @@ def _one(
 ) -> None:
     urn, rest = _split(path)
     if rest == "":
-        raise invalid_path(f"{path!r} names a schema, not an attribute")
+        if urn in CORE or urn is None:
+            raise invalid_path(f"{path!r} names a schema, not an attribute")
+        # A whole extension object: replaced, merged (add) or dropped.
+        if op == "remove":
+            resource.pop(_key(resource, urn, {}), None)
+            return
+        if not isinstance(value, dict):
+            raise invalid_value(f"{urn} takes an object")
+        target = _container(resource, urn, create=True)
+        assert target is not None
+        if op == "replace":
+            target.clear()
+        for sub, sub_value in value.items():
+            if sub != "schemas":
+                _set(target, sub, sub_value, "replace", names, frozenset())
+        return
     attr, where, sub = filters.parse_path(rest)
     container = _container(resource, urn, create=op != "remove")
     if container is None:

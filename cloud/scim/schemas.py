@@ -18,6 +18,7 @@ RUANG_USER = "urn:ruang:params:scim:schemas:extension:2.0:User"
 RUANG_GROUP = "urn:ruang:params:scim:schemas:extension:2.0:Group"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -123,6 +124,15 @@ class PatchRequest(_Open):
     Operations: list[PatchOperation] = Field(min_length=1, max_length=1000)
 
 
+class SearchRequest(_Open):
+    schemas: list[str] = Field(min_length=1)
+    filter: str | None = Field(default=None, max_length=1000)
+    startIndex: int | None = Field(default=None, ge=-(2**31), le=2**31)
+    count: int | None = Field(default=None, ge=-(2**31), le=2**31)
+    attributes: list[str] | None = None
+    excludedAttributes: list[str] | None = None
+
+
 class ListResponse(_Open):
     schemas: list[str]
     totalResults: int
@@ -207,6 +217,7 @@ def _attr(
     returned: str = "default",
     sub: list[dict[str, Any]] | None = None,
     description: str = "",
+    canonical: list[str] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name,
@@ -221,8 +232,10 @@ def _attr(
     }
     if sub is not None:
         out["subAttributes"] = sub
+    if canonical is not None:
+        out["canonicalValues"] = canonical
     if kind == "reference":
-        out["referenceTypes"] = ["User"] if name == "$ref" else ["external"]
+        out["referenceTypes"] = ["User", "Group"] if name == "$ref" else ["external"]
     return out
 
 
@@ -237,8 +250,9 @@ def _schema(urn: str, name: str, attributes: list[dict[str, Any]], base: str) ->
     }
 
 
-def schemas(base: str) -> list[dict[str, Any]]:
-    """The schemas this server implements, with only the attributes it keeps."""
+def schemas(base: str, sites: list[str], roles: list[str]) -> list[dict[str, Any]]:
+    """The schemas this server implements, with only the attributes it keeps; `sites` (the
+    ones the client reaches) and `roles` (what a group may grant) as canonical values."""
     user = [
         _attr("id", mutability="readOnly", case_exact=True, uniqueness="server", returned="always"),
         _attr("userName", required=True, uniqueness="server", description="login name"),
@@ -254,15 +268,21 @@ def schemas(base: str) -> list[dict[str, Any]]:
             "emails",
             "complex",
             multi=True,
-            sub=[_attr("value"), _attr("type"), _attr("primary", "boolean")],
-            description="one address is kept (the primary, else the first)",
+            sub=[_attr("value"), _attr("type", canonical=["work"])],
+            description="one address is kept, as the work address (the primary one sent, "
+            "else the first)",
         ),
         _attr(
             "groups",
             "complex",
             multi=True,
             mutability="readOnly",
-            sub=[_attr("value", mutability="readOnly"), _attr("display", mutability="readOnly")],
+            sub=[
+                _attr("value", mutability="readOnly"),
+                _attr("display", mutability="readOnly"),
+                _attr("$ref", "reference", mutability="readOnly"),
+                _attr("type", mutability="readOnly", canonical=["direct"]),
+            ],
         ),
     ]
     group = [
@@ -276,7 +296,7 @@ def schemas(base: str) -> list[dict[str, Any]]:
             sub=[
                 _attr("value", mutability="immutable", case_exact=True),
                 _attr("$ref", "reference", mutability="immutable"),
-                _attr("type", mutability="immutable"),
+                _attr("type", mutability="immutable", canonical=["User"]),
             ],
         ),
     ]
@@ -288,11 +308,24 @@ def schemas(base: str) -> list[dict[str, Any]]:
         _schema(USER, "User", user, base),
         _schema(GROUP, "Group", group, base),
         _schema(ENTERPRISE, "EnterpriseUser", enterprise, base),
-        _schema(RUANG_USER, "RuangUser", [_attr("site", description="home site id")], base),
+        _schema(
+            RUANG_USER,
+            "RuangUser",
+            [_attr("site", case_exact=True, description="home site id", canonical=sites)],
+            base,
+        ),
         _schema(
             RUANG_GROUP,
             "RuangGroup",
-            [_attr("role", description="Ruang role of the members"), _attr("site")],
+            [
+                _attr(
+                    "role",
+                    case_exact=True,
+                    description="Ruang role of the members",
+                    canonical=roles,
+                ),
+                _attr("site", case_exact=True, canonical=sites),
+            ],
             base,
         ),
     ]

@@ -113,10 +113,12 @@ def to_resource(row: Any, base: str, groups: list[dict[str, Any]]) -> dict[str, 
     if r["external_id"]:
         resource["externalId"] = r["external_id"]
     if r["email"]:
-        resource["emails"] = [{"value": r["email"], "type": "work", "primary": True}]
+        resource["emails"] = [{"value": r["email"], "type": "work"}]
     enterprise = {k: v for k, v in (("organization", r["agency"]), ("department", r["unit"])) if v}
-    resource[ENTERPRISE] = enterprise
-    resource[RUANG_USER] = {"site": r["site_id"]} if r["site_id"] else {}
+    if enterprise:
+        resource[ENTERPRISE] = enterprise
+    if r["site_id"]:
+        resource[RUANG_USER] = {"site": r["site_id"]}
     if groups:
         resource["groups"] = [
             {**g, "$ref": f"{base}/Groups/{g['value']}", "type": "direct"} for g in groups
@@ -218,8 +220,13 @@ async def search(
 # --- writing -----------------------------------------------------------------------------
 
 
-def _values(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The people columns a User body sets, and the site it asks for."""
+def _values(
+    body: dict[str, Any], *, prefer_formatted: bool = False
+) -> tuple[dict[str, Any], str | None]:
+    """The people columns a User body sets, and the site it asks for.
+
+    displayName and name.formatted are both the person's one name: displayName wins,
+    unless `prefer_formatted` (a PATCH changed name.formatted alone)."""
     common.require_schema(body, USER)
     body = common.canonical_keys(body, NAMES)
     try:
@@ -231,9 +238,11 @@ def _values(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     name = user.name
     given = name.givenName if name else None
     family = name.familyName if name else None
+    formatted = name.formatted if name else None
     shown = (
-        user.displayName
-        or (name.formatted if name else None)
+        (formatted if prefer_formatted else None)
+        or user.displayName
+        or formatted
         or " ".join(p for p in (given, family) if p)
         or user.userName
     )
@@ -427,7 +436,13 @@ async def modify(
         common.check_if_match(if_match, current["meta"]["version"])
         patched = patch.apply(current, operations, NAMES, MULTI)
         patched.pop("groups", None)
-        values, asked_site = _values(patched)
+        formatted = (
+            patched.get("name", {}).get("formatted")
+            if isinstance(patched.get("name"), dict)
+            else None
+        )
+        prefer = formatted is not None and formatted != current["name"].get("formatted")
+        values, asked_site = _values(patched, prefer_formatted=prefer)
         return await _write(conn, scope, before, values, asked_site, actor, base)
 
 

@@ -218,6 +218,7 @@ def _attr(
     sub: list[dict[str, Any]] | None = None,
     description: str = "",
     canonical: list[str] | None = None,
+    canonical_refs: list[str] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": name,
@@ -235,7 +236,7 @@ def _attr(
     if canonical is not None:
         out["canonicalValues"] = canonical
     if kind == "reference":
-        out["referenceTypes"] = ["User", "Group"] if name == "$ref" else ["external"]
+        out["referenceTypes"] = canonical_refs or ["external"]
     return out
 
 
@@ -280,7 +281,7 @@ def schemas(base: str, sites: list[str], roles: list[str]) -> list[dict[str, Any
             sub=[
                 _attr("value", mutability="readOnly"),
                 _attr("display", mutability="readOnly"),
-                _attr("$ref", "reference", mutability="readOnly"),
+                _attr("$ref", "reference", mutability="readOnly", canonical_refs=["Group"]),
                 _attr("type", mutability="readOnly", canonical=["direct"]),
             ],
         ),
@@ -295,7 +296,7 @@ def schemas(base: str, sites: list[str], roles: list[str]) -> list[dict[str, Any
             multi=True,
             sub=[
                 _attr("value", mutability="immutable", case_exact=True),
-                _attr("$ref", "reference", mutability="immutable"),
+                _attr("$ref", "reference", mutability="immutable", canonical_refs=["User"]),
                 _attr("type", mutability="immutable", canonical=["User"]),
             ],
         ),

@@ -76,7 +76,13 @@ class ScimRoute(APIRoute):
         return run
 
 
-router = APIRouter(prefix=PREFIX, tags=["scim"], route_class=ScimRoute)
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["scim"],
+    route_class=ScimRoute,
+    # Every SCIM refusal of a request is a 400 with its scimType (never 422).
+    responses={400: {"model": schemas.ScimErrorBody, "description": "invalid request (scimType)"}},
+)
 ScimClient = Annotated[Principal, require_roles("scim", "admin")]
 
 
@@ -617,18 +623,22 @@ async def delete_group(
 
 
 @router.api_route(
-    "/{unknown:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    "/{unknown:path}",
+    methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
 )
 async def elsewhere(request: Request, unknown: str) -> ScimResponse:
     """An unknown SCIM path answers a SCIM 404 (a known one with another method, 405)."""
+    matching = [
+        route
+        for route in router.routes
+        if getattr(route, "endpoint", None) is not elsewhere
+        and route.matches(request.scope)[0] is not Match.NONE
+    ]
+    # `/Users/.search` names its own route: `/Users/{user_id}` does not count there.
+    literal = [r for r in matching if "{" not in getattr(r, "path", "{")]
     allowed = ", ".join(
-        method
-        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
-        if any(
-            getattr(route, "endpoint", None) is not elsewhere
-            and route.matches({**request.scope, "method": method})[0] is Match.FULL
-            for route in router.routes
-        )
+        sorted({m for r in literal or matching for m in getattr(r, "methods", ())} - {"HEAD"})
     )
     if allowed:
         return scim_error(405, "method not allowed here", headers={"Allow": allowed})

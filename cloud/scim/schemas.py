@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -77,10 +77,14 @@ class Member(_Open):
     display: str | None = None
 
 
+def _listing(urn: str) -> Any:
+    return Field(min_length=1, json_schema_extra={"contains": {"const": urn}})
+
+
 class UserIn(_Open):
     """A User as a client sends it (POST, PUT); other attributes are ignored."""
 
-    schemas: list[str] = Field(min_length=1)
+    schemas: list[str] = _listing(USER)
     userName: str = Field(min_length=1, max_length=256)
     externalId: str | None = Field(default=None, max_length=256)
     name: Name | None = None
@@ -91,26 +95,41 @@ class UserIn(_Open):
     ruang: RuangUser | None = Field(default=None, alias=RUANG_USER)
 
 
-class User(UserIn):
-    """A User as the server answers it."""
+class User(_Open):
+    """A User as the server answers it (`attributes` may leave any but id out)."""
 
+    schemas: list[str]
     id: str
-    active: StrictBool
     meta: Meta
+    userName: str | None = None
+    externalId: str | None = None
+    name: Name | None = None
+    displayName: str | None = None
+    active: StrictBool | None = None
+    emails: list[Email] | None = None
     groups: list[Member] | None = None
+    enterprise: EnterpriseUser | None = Field(default=None, alias=ENTERPRISE)
+    ruang: RuangUser | None = Field(default=None, alias=RUANG_USER)
 
 
 class GroupIn(_Open):
-    schemas: list[str] = Field(min_length=1)
+    schemas: list[str] = _listing(GROUP)
     displayName: str = Field(min_length=1, max_length=256)
     externalId: str | None = Field(default=None, max_length=256)
     members: list[Member] | None = None
     ruang: RuangGroup | None = Field(default=None, alias=RUANG_GROUP)
 
 
-class Group(GroupIn):
+class Group(_Open):
+    """A Group as the server answers it (`attributes` may leave any but id out)."""
+
+    schemas: list[str]
     id: str
     meta: Meta
+    displayName: str | None = None
+    externalId: str | None = None
+    members: list[Member] | None = None
+    ruang: RuangGroup | None = Field(default=None, alias=RUANG_GROUP)
 
 
 class PatchOperation(_Open):
@@ -120,15 +139,15 @@ class PatchOperation(_Open):
 
 
 class PatchRequest(_Open):
-    schemas: list[str] = Field(min_length=1)
+    schemas: list[str] = _listing(PATCH_OP)
     Operations: list[PatchOperation] = Field(min_length=1, max_length=1000)
 
 
 class SearchRequest(_Open):
-    schemas: list[str] = Field(min_length=1)
+    schemas: list[str] = _listing(SEARCH)
     filter: str | None = Field(default=None, max_length=1000)
-    startIndex: int | None = Field(default=None, ge=-(2**31), le=2**31)
-    count: int | None = Field(default=None, ge=-(2**31), le=2**31)
+    startIndex: StrictInt | None = Field(default=None, ge=-(2**31), le=2**31)
+    count: StrictInt | None = Field(default=None, ge=-(2**31), le=2**31)
     attributes: list[str] | None = None
     excludedAttributes: list[str] | None = None
 

@@ -64,8 +64,10 @@ SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 SCIM_RUANG_GROUP = "urn:ruang:params:scim:schemas:extension:2.0:Group"
 SCIM_SEARCH = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
                "filter": 'id sw "xa-" or displayName sw "xa-"'}  # fmt: skip
-SCIM_PATCH = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-              "Operations": [{"op": "replace", "path": "displayName", "value": "xa-renamed"}]}  # fmt: skip
+SCIM_PATCH = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "path": "displayName", "value": "xa-renamed"}],
+}
 
 
 def row(*outcomes: str) -> dict[str, str]:
@@ -518,9 +520,13 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
         room_bookings[role] = r.json()["id"]
     scim_groups = {}
     for role in ROLES:
-        r = await http.post("/scim/v2/Groups", json={
-            "schemas": [SCIM_GROUP], "displayName": f"xa-team-{role}",
-            "members": [{"value": f"xa-p-{role}"}], SCIM_RUANG_GROUP: {"site": "xa-site"}})  # fmt: skip
+        group = {
+            "schemas": [SCIM_GROUP],
+            "displayName": f"xa-team-{role}",
+            "members": [{"value": f"xa-p-{role}"}],
+            SCIM_RUANG_GROUP: {"site": "xa-site"},
+        }
+        r = await http.post("/scim/v2/Groups", json=group)
         assert r.status_code == 201, r.text
         scim_groups[role] = r.json()["id"]
     return World(

@@ -29,8 +29,13 @@ async def test_deactivated_and_deleted_people_are_refused_at_the_door(
         # The identity system finds the roster person by userName, then deactivates them.
         found = await o.http.get("/scim/v2/Users", params={"filter": 'userName eq "p-ayu"'})
         assert found.json()["totalResults"] == 1
-        r = await o.http.patch("/scim/v2/Users/p-ayu", json={
-            "schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]})  # fmt: skip
+        r = await o.http.patch(
+            "/scim/v2/Users/p-ayu",
+            json={
+                "schemas": [PATCH],
+                "Operations": [{"op": "replace", "value": {"active": False}}],
+            },
+        )
         assert r.status_code == 200 and r.json()["active"] is False
         o.changed()
         await o.synced()

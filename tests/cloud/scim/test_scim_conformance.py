@@ -13,9 +13,8 @@ import asyncio
 from typing import Any
 
 import httpx2
-from scim2_models import SCIMException
 from scim2_client.engines.httpx2 import SyncSCIMClient
-from scim2_models import PatchOp, PatchOperation, SearchRequest
+from scim2_models import PatchOp, PatchOperation, SCIMException, SearchRequest
 from scim2_tester import Status, check_server
 
 from cloud.settings import CloudSettings
@@ -48,13 +47,19 @@ def _provision_with_scim2_client(client: SyncSCIMClient) -> list[Any]:
     user_model = client.get_resource_model("User")
     assert user_model is not None
     seen: list[Any] = []
-    made = client.create(user_model.model_validate({
-        "userName": "budi.santoso",
-        "name": {"givenName": "Budi", "familyName": "Santoso"},
-        "emails": [{"value": "budi@kemenkeu.go.id", "type": "work"}],
-    }))  # fmt: skip
+    made = client.create(
+        user_model.model_validate(
+            {
+                "userName": "budi.santoso",
+                "name": {"givenName": "Budi", "familyName": "Santoso"},
+                "emails": [{"value": "budi@kemenkeu.go.id", "type": "work"}],
+            }
+        )
+    )
     seen.append((made.id, made.active, made.meta.version is not None))
-    found = client.query(user_model, query_parameters=SearchRequest(filter='userName eq "BUDI.SANTOSO"'))
+    found = client.query(
+        user_model, query_parameters=SearchRequest(filter='userName eq "BUDI.SANTOSO"')
+    )
     seen.append([r.id for r in found.resources])
     off = PatchOp[user_model](
         operations=[PatchOperation(op=PatchOperation.Op.replace_, path="active", value=False)]
@@ -94,5 +99,11 @@ async def test_scim2_tester_finds_nothing_but_the_documented_deviations(
     passed = [r for r in results if r.status == Status.SUCCESS]
     # Discovery, every CRUD step on Users and Groups, PATCH add/replace of every attribute.
     assert len(passed) >= 85, len(passed)
-    assert {"object_creation", "object_query", "object_replacement", "object_deletion",
-            "check_add_attribute", "check_replace_attribute"} <= {r.title for r in passed}  # fmt: skip
+    assert {
+        "object_creation",
+        "object_query",
+        "object_replacement",
+        "object_deletion",
+        "check_add_attribute",
+        "check_replace_attribute",
+    } <= {r.title for r in passed}

@@ -54,7 +54,9 @@ async def test_group_members_and_the_role_they_hold(
     async with cloud.app.state.engine.connect() as conn:
         assert await grants_of(conn, "citra") == []
     audit = (await cloud.http.get("/api/v1/audit", params={"target": f"group:{gid}"})).json()
-    assert [e["action"] for e in audit["items"]] == ["scim.group_update"] * 2 + ["scim.group_create"]
+    assert [e["action"] for e in audit["items"]] == ["scim.group_update"] * 2 + [
+        "scim.group_create"
+    ]
     assert audit["items"][0]["site_id"] == "s-a"
 
 
@@ -86,16 +88,22 @@ async def test_group_writes_are_checked(cloud: RunningCloud, settings: CloudSett
     assert r.status_code == 409 and error_of(r)["scimType"] == "uniqueness"
     r = await cloud.http.post("/scim/v2/Groups", json=group("Dua", "nobody"))
     assert r.status_code == 400 and error_of(r)["scimType"] == "invalidValue"
-    r = await cloud.http.post("/scim/v2/Groups", json=group("Tiga", **{RUANG_GROUP: {"role": "admin"}}))
+    r = await cloud.http.post(
+        "/scim/v2/Groups", json=group("Tiga", **{RUANG_GROUP: {"role": "admin"}})
+    )
     assert r.status_code == 400  # an identity system never mints admins
     client_a = auth_headers(settings, "idp-a", ("scim",), ("s-a",))
     r = await cloud.http.post("/scim/v2/Groups", json=group("Empat", "in-b"), headers=client_a)
     assert r.status_code == 400  # a member outside the client's sites is not known to it
     r = await cloud.http.post("/scim/v2/Groups", json=group("Lima"), headers=client_a)
     assert r.status_code == 201 and r.json()[RUANG_GROUP] == {"site": "s-a"}
-    assert (await cloud.http.get(f"/scim/v2/Groups/{made['id']}", headers=client_a)).status_code == 404
+    assert (
+        await cloud.http.get(f"/scim/v2/Groups/{made['id']}", headers=client_a)
+    ).status_code == 404
     body = group("Satu lagi")
-    r = await cloud.http.put(f"/scim/v2/Groups/{made['id']}", json=body, headers={"If-Match": 'W/"x"'})
+    r = await cloud.http.put(
+        f"/scim/v2/Groups/{made['id']}", json=body, headers={"If-Match": 'W/"x"'}
+    )
     assert r.status_code == 412
     r = await cloud.http.put(f"/scim/v2/Groups/{made['id']}", json=body,
                              headers={"If-Match": made["meta"]["version"]})  # fmt: skip

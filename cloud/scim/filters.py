@@ -196,7 +196,7 @@ class Column:
 
 
 def _sql_compare(col: Column, op: str, value: Any) -> ColumnElement[bool]:
-    expr = col.expr
+    expr: ColumnElement[Any] = col.expr
     if op == "pr":
         return expr.is_not(None) if col.kind != "string" else and_(expr.is_not(None), expr != "")
     if value is None:
@@ -229,7 +229,7 @@ def _sql_compare(col: Column, op: str, value: Any) -> ColumnElement[bool]:
         if op not in ops:
             raise invalid_filter(f"{op} does not apply to a date-time")
         return ops[op](expr, when)  # type: ignore[no-any-return]
-    text = cast(expr, String)
+    text: ColumnElement[Any] = cast(expr, String)
     if not col.case_exact:
         text, value = func.lower(text), value.lower()
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -239,11 +239,11 @@ def _sql_compare(col: Column, op: str, value: Any) -> ColumnElement[bool]:
         case "ne":
             return or_(text != value, expr.is_(None))
         case "co":
-            return text.like(f"%{escaped}%", escape="\\")  # type: ignore[no-any-return]
+            return text.like(f"%{escaped}%", escape="\\")
         case "sw":
-            return text.like(f"{escaped}%", escape="\\")  # type: ignore[no-any-return]
+            return text.like(f"{escaped}%", escape="\\")
         case "ew":
-            return text.like(f"%{escaped}", escape="\\")  # type: ignore[no-any-return]
+            return text.like(f"%{escaped}", escape="\\")
         case "gt":
             return text > value  # type: ignore[no-any-return]
         case "ge":

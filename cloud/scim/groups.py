@@ -11,6 +11,7 @@ group, and a role without a site only by an admin's provisioning.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -128,9 +129,7 @@ def _multi(attr: str, build: Any) -> ColumnElement[bool] | None:
         "value": filters.Column(PERSON_GROUP_MEMBERS.c.person_id, case_exact=True),
         "type": filters.Column(literal("User")),
     }
-    return exists().where(  # type: ignore[no-any-return]
-        PERSON_GROUP_MEMBERS.c.group_id == PERSON_GROUPS.c.id, build(member.get)
-    )
+    return exists().where(PERSON_GROUP_MEMBERS.c.group_id == PERSON_GROUPS.c.id, build(member.get))
 
 
 async def search(
@@ -153,7 +152,7 @@ async def search(
     total = int(
         await conn.scalar(select(func.count()).select_from(PERSON_GROUPS).where(*where)) or 0
     )
-    rows = []
+    rows: Sequence[Any] = []
     if limit:
         stmt = select(PERSON_GROUPS).where(*where).order_by(PERSON_GROUPS.c.id)
         rows = (await conn.execute(stmt.offset(offset).limit(limit))).all()

@@ -197,8 +197,9 @@ def _one(
     if not hits:
         # `emails[type eq "work"].value` on a resource without one: the item is made.
         if isinstance(where, filters.Compare) and where.op == "eq":
-            made: dict[str, Any] = {names.get(where.attr, where.attr): where.value}
-            if sub is not None:
+            attr_name: str = names.get(where.attr, where.attr)
+            made: dict[str, Any] = {attr_name: where.value}
+            if isinstance(sub, str):
                 made[names.get(sub, sub)] = _boolish(value)
             elif isinstance(value, dict):
                 made.update(value)

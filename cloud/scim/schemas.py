@@ -91,8 +91,12 @@ class UserIn(_Open):
     displayName: str | None = Field(default=None, max_length=200)
     active: StrictBool | None = None
     emails: list[Email] | None = None
-    enterprise: EnterpriseUser | None = Field(default=None, alias=ENTERPRISE)
-    ruang: RuangUser | None = Field(default=None, alias=RUANG_USER)
+    enterprise: EnterpriseUser | None = Field(
+        default=None, alias="urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    )
+    ruang: RuangUser | None = Field(
+        default=None, alias="urn:ruang:params:scim:schemas:extension:2.0:User"
+    )
 
 
 class User(_Open):
@@ -108,8 +112,12 @@ class User(_Open):
     active: StrictBool | None = None
     emails: list[Email] | None = None
     groups: list[Member] | None = None
-    enterprise: EnterpriseUser | None = Field(default=None, alias=ENTERPRISE)
-    ruang: RuangUser | None = Field(default=None, alias=RUANG_USER)
+    enterprise: EnterpriseUser | None = Field(
+        default=None, alias="urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    )
+    ruang: RuangUser | None = Field(
+        default=None, alias="urn:ruang:params:scim:schemas:extension:2.0:User"
+    )
 
 
 class GroupIn(_Open):
@@ -117,7 +125,9 @@ class GroupIn(_Open):
     displayName: str = Field(min_length=1, max_length=256)
     externalId: str | None = Field(default=None, max_length=256)
     members: list[Member] | None = None
-    ruang: RuangGroup | None = Field(default=None, alias=RUANG_GROUP)
+    ruang: RuangGroup | None = Field(
+        default=None, alias="urn:ruang:params:scim:schemas:extension:2.0:Group"
+    )
 
 
 class Group(_Open):
@@ -129,7 +139,9 @@ class Group(_Open):
     displayName: str | None = None
     externalId: str | None = None
     members: list[Member] | None = None
-    ruang: RuangGroup | None = Field(default=None, alias=RUANG_GROUP)
+    ruang: RuangGroup | None = Field(
+        default=None, alias="urn:ruang:params:scim:schemas:extension:2.0:Group"
+    )
 
 
 class PatchOperation(_Open):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,12 +187,10 @@ def _multi(attr: str, build: Any) -> ColumnElement[bool] | None:
             "type": filters.Column(literal("work")),
             "primary": filters.Column(literal(True), kind="boolean"),
         }
-        return and_(PEOPLE.c.email.is_not(None), build(item.get))  # type: ignore[no-any-return]
+        return and_(PEOPLE.c.email.is_not(None), build(item.get))
     if common.split_urn(attr)[1] == "groups":
         group = {"value": filters.Column(PERSON_GROUP_MEMBERS.c.group_id, case_exact=True)}
-        return exists().where(  # type: ignore[no-any-return]
-            PERSON_GROUP_MEMBERS.c.person_id == PEOPLE.c.id, build(group.get)
-        )
+        return exists().where(PERSON_GROUP_MEMBERS.c.person_id == PEOPLE.c.id, build(group.get))
     return None
 
 
@@ -209,7 +208,7 @@ async def search(
         where.append(filters.to_sql(filters.parse(filter_text), _column, _multi))
     offset, limit = common.paging(start_index, count)
     total = int(await conn.scalar(select(func.count()).select_from(PEOPLE).where(*where)) or 0)
-    rows = []
+    rows: Sequence[Any] = []
     if limit:
         stmt = select(PEOPLE).where(*where).order_by(PEOPLE.c.id).offset(offset).limit(limit)
         rows = (await conn.execute(stmt)).all()

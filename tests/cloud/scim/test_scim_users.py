@@ -3,6 +3,9 @@ ETags and SCIM errors, on both databases."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 
 from cloud.settings import CloudSettings
@@ -59,7 +62,7 @@ async def test_filters_and_pages(cloud: RunningCloud) -> None:
         await create(cloud.http, user(f"asn-{i}", externalId=f"ext-{i}",
                                       displayName=f"Orang {i}"))  # fmt: skip
 
-    async def ids(**params: object) -> tuple[int, list[str]]:
+    async def ids(**params: Any) -> tuple[int, list[str]]:
         r = await cloud.http.get("/scim/v2/Users", params=params)
         assert r.status_code == 200, r.text
         body = r.json()
@@ -110,7 +113,7 @@ async def test_put_replaces_and_if_match_guards_it(cloud: RunningCloud) -> None:
 
 async def test_patch_in_the_forms_identity_systems_send(cloud: RunningCloud) -> None:
     await create(cloud.http, user("dewi"))
-    steps = [
+    steps: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
         # Okta: replace without a path.
         ({"op": "replace", "value": {"displayName": "Dewi K", "externalId": "okta-9"}},
          lambda u: u["displayName"] == "Dewi K" and u["externalId"] == "okta-9"),

@@ -223,6 +223,9 @@ class Person(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN {PERSON_KINDS!r}", name="ck_people_kind"),
         CheckConstraint(f"role IN {ROLES!r}", name="ck_people_role"),
+        # SCIM finds a person by userName without case (cloud/scim/users.py): the id when
+        # the identity system gave none of its own.
+        Index("ix_people_login", text("lower(coalesce(user_name, id))")),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
@@ -243,7 +246,7 @@ class Person(Base):
     # `external_id` (the identity system's own key) and the name parts are its view of them.
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     unit: Mapped[str | None] = mapped_column(String(200))
-    user_name: Mapped[str | None] = mapped_column(String(256), index=True)
+    user_name: Mapped[str | None] = mapped_column(String(256))
     external_id: Mapped[str | None] = mapped_column(String(256), index=True)
     given_name: Mapped[str | None] = mapped_column(String(200))
     family_name: Mapped[str | None] = mapped_column(String(200))

@@ -8,11 +8,17 @@ reads as not existing (404), as everywhere in the API (cloud/people/access.py).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from cloud.people.access import Scope, site_scope
@@ -54,6 +60,23 @@ def default_site(scope: Scope, asked: str | None) -> str | None:
     raise invalid_value(
         f"say the site in the Ruang extension's `site` (this client provisions {len(scope)} sites)"
     )
+
+
+# One SCIM write at a time on SQLite: its writers would otherwise wait on each other's
+# file lock in its busy handler, which sleeps (an identity system's sync sends many at once).
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A write transaction (`engine.begin()`), queued behind the others on SQLite."""
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            yield conn
+        return
+    lock = _SQLITE_WRITERS.setdefault(engine.sync_engine, asyncio.Lock())
+    async with lock, engine.begin() as conn:
+        yield conn
 
 
 def now() -> datetime:

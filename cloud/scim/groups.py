@@ -253,7 +253,7 @@ async def create(
     values, members, asked = _values(body)
     values["site_id"] = common.default_site(scope, asked)
     try:
-        async with engine.begin() as conn:
+        async with common.writing(engine) as conn:
             await _check(conn, scope, values, members)
             await _name_free(conn, values["display_name"], None)
             stamp = common.now()
@@ -323,7 +323,7 @@ async def replace(
     base: str,
 ) -> dict[str, Any]:
     try:
-        async with engine.begin() as conn:
+        async with common.writing(engine) as conn:
             before = await _row(conn, scope, group_id, lock=True)
             common.check_if_match(
                 if_match, (await _resource(conn, before, base))["meta"]["version"]
@@ -343,7 +343,7 @@ async def modify(
     base: str,
 ) -> dict[str, Any]:
     try:
-        async with engine.begin() as conn:
+        async with common.writing(engine) as conn:
             before = await _row(conn, scope, group_id, lock=True)
             current = await _resource(conn, before, base)
             common.check_if_match(if_match, current["meta"]["version"])
@@ -361,7 +361,7 @@ async def remove(
     actor: Principal,
     base: str,
 ) -> None:
-    async with engine.begin() as conn:
+    async with common.writing(engine) as conn:
         before = await _row(conn, scope, group_id, lock=True)
         common.check_if_match(if_match, (await _resource(conn, before, base))["meta"]["version"])
         await conn.execute(

@@ -315,7 +315,7 @@ async def create(
 ) -> Written:
     values, asked_site = _values(body)
     site = common.default_site(scope, asked_site)
-    async with engine.begin() as conn:
+    async with common.writing(engine) as conn:
         await _check_site(conn, site)
         holder = await _user_name_holder(conn, values["user_name"])
         stamp = common.now()
@@ -332,7 +332,7 @@ async def create(
         else:
             person_id = values["user_name"]
             if not _ID.match(person_id) or await conn.scalar(
-                select(PEOPLE.c.id).where(func.lower(PEOPLE.c.id) == person_id.lower())
+                select(PEOPLE.c.id).where(PEOPLE.c.id == person_id)
             ):
                 person_id = str(uuid.uuid4())
             await conn.execute(
@@ -350,6 +350,10 @@ async def create(
             site,
             {"fields": sorted(values), "active": values["active"]},
         )
+        if action == "scim.user_create":
+            # Nothing but what was just written: no need to read it back (bulk syncs).
+            fresh = {**values, "id": person_id, "created_at": stamp}
+            return Written(to_resource(fresh, base, []), revoked)
         row = await _row(conn, None, person_id)
         return Written(
             to_resource(row, base, (await _groups(conn, [person_id]))[person_id]), revoked
@@ -413,7 +417,7 @@ async def replace(
     base: str,
 ) -> Written:
     values, asked_site = _values(body)
-    async with engine.begin() as conn:
+    async with common.writing(engine) as conn:
         before = await _row(conn, scope, person_id, lock=True)
         current = to_resource(before, base, (await _groups(conn, [person_id]))[person_id])
         common.check_if_match(if_match, current["meta"]["version"])
@@ -429,7 +433,7 @@ async def modify(
     actor: Principal,
     base: str,
 ) -> Written:
-    async with engine.begin() as conn:
+    async with common.writing(engine) as conn:
         before = await _row(conn, scope, person_id, lock=True)
         current = to_resource(before, base, (await _groups(conn, [person_id]))[person_id])
         common.check_if_match(if_match, current["meta"]["version"])
@@ -454,7 +458,7 @@ async def remove(
     base: str,
 ) -> int:
     """Deprovisions and hides the person; the number of badges revoked."""
-    async with engine.begin() as conn:
+    async with common.writing(engine) as conn:
         before = await _row(conn, scope, person_id, lock=True)
         current = to_resource(before, base, (await _groups(conn, [person_id]))[person_id])
         common.check_if_match(if_match, current["meta"]["version"])

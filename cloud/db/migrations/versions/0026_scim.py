@@ -35,7 +35,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("created_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_index("ix_people_user_name", "people", ["user_name"])
+    op.create_index("ix_people_login", "people", [sa.text("lower(coalesce(user_name, id))")])
     op.create_index("ix_people_external_id", "people", ["external_id"])
     op.create_table(
         "person_groups",
@@ -66,7 +66,7 @@ def downgrade() -> None:
     op.drop_table("person_group_members")
     op.drop_table("person_groups")
     op.drop_index("ix_people_external_id", "people")
-    op.drop_index("ix_people_user_name", "people")
+    op.drop_index("ix_people_login", "people")
     with op.batch_alter_table("people") as batch:
         for column in _NEW_PEOPLE_COLUMNS:
             batch.drop_column(column)

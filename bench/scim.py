@@ -1,0 +1,150 @@
+"""SCIM provisioning: 10,000 users created by POST /scim/v2/Users (target >= 200 users/s),
+then 1,000 of them deprovisioned by PATCH active=false (each revokes the person's badge).
+
+Real Mosquitto and the cloud under uvicorn (SQLite, as the other suites), one site; the
+client is a provisioning client (role `scim`) sending `CONCURRENCY` requests at a time, as
+an identity system's sync job does. Every create and deactivation is audited in its own
+transaction, so the audit write is inside the measured path. At the end the server must
+list exactly the users sent and every deactivated person's badge must be revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import targets
+
+USERS = 10_000
+DEPROVISION = 1_000
+CONCURRENCY = 8
+TARGET_USERS_PER_S = 200.0
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def _user(i: int) -> dict[str, Any]:
+    return {
+        "schemas": [USER, ENTERPRISE],
+        "userName": f"asn{i:05d}@bench.go.id",
+        "externalId": f"idp-{i:05d}",
+        "name": {"givenName": f"Pegawai {i}", "familyName": "Uji"},
+        "emails": [{"value": f"asn{i:05d}@bench.go.id", "type": "work"}],
+        ENTERPRISE: {"organization": "Kementerian Uji", "department": f"Unit {i % 40}"},
+    }
+
+
+async def _in_parallel(count: int, call: Any) -> tuple[float, list[float]]:
+    """Runs call(i) for i < count, CONCURRENCY at a time: (wall seconds, per-call seconds)."""
+    latencies: list[float] = []
+    todo = iter(range(count))
+
+    async def worker() -> None:
+        for i in todo:
+            t0 = time.perf_counter()
+            await call(i)
+            latencies.append(time.perf_counter() - t0)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return time.perf_counter() - started, latencies
+
+
+async def _measure(users: int, tmp: Path) -> dict[str, Any]:
+    import httpx
+
+    from cloud.settings import CloudSettings
+    from launch import devservers
+    from tests.cloud.conftest import serving
+    from tests.cloud.scim.helpers import add_sites
+    from tests.helpers import auth_headers
+
+    broker = devservers.Mosquitto(port=devservers.free_port(), workdir=tmp / "broker")
+    broker.workdir.mkdir()
+    broker.start()
+    settings = CloudSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp}/cloud.sqlite3",
+        mqtt_url=broker.url,
+        mqtt_client_id="ruang-cloud-bench-scim",
+        http_port=devservers.free_port(),
+        telemetry_sqlite_path=tmp / "telemetry.sqlite3",
+        auth_dev_key_path=tmp / "dev-key.pem",
+        snapshot_key_path=tmp / "snapshot-key.pem",
+    )
+    scim = auth_headers(settings, "idp-bench", ("scim",), ("s-bench",))
+    try:
+        async with (
+            serving(settings) as (base, _),
+            httpx.AsyncClient(base_url=base, headers=scim, timeout=60) as http,
+            httpx.AsyncClient(base_url=base, headers=auth_headers(settings)) as admin,
+        ):
+            await add_sites(settings.database_url, "s-bench")
+
+            async def create(i: int) -> None:
+                r = await http.post("/scim/v2/Users", json=_user(i))
+                if r.status_code != 201:
+                    raise RuntimeError(f"user {i}: {r.status_code} {r.text[:200]}")
+
+            create_s, create_lat = await _in_parallel(users, create)
+            listed = (await http.get("/scim/v2/Users", params={"count": 0})).json()
+            if listed["totalResults"] != users:
+                raise RuntimeError(f"{listed['totalResults']} users listed, {users} sent")
+            deprovision = min(DEPROVISION, users)
+            for i in range(deprovision):
+                r = await admin.post("/api/v1/badges", json={
+                    "kind": "nfc", "uid": f"04BE{i:08X}", "person_id": f"asn{i:05d}@bench.go.id"})  # fmt: skip
+                r.raise_for_status()
+
+            async def deactivate(i: int) -> None:
+                body = {"schemas": [PATCH],
+                        "Operations": [{"op": "replace", "path": "active", "value": False}]}  # fmt: skip
+                r = await http.patch(f"/scim/v2/Users/asn{i:05d}@bench.go.id", json=body)
+                if r.status_code != 200 or r.json()["active"] is not False:
+                    raise RuntimeError(f"deactivating {i}: {r.status_code} {r.text[:200]}")
+
+            off_s, off_lat = await _in_parallel(deprovision, deactivate)
+            active = (await admin.get("/api/v1/badges")).json()
+            if any(b["status"] == "active" for b in active):
+                raise RuntimeError("a deactivated person still holds an active badge")
+    finally:
+        broker.stop()
+    return {
+        "users": users,
+        "concurrency": CONCURRENCY,
+        "provision_s": round(create_s, 2),
+        "provision_users_per_s": round(users / create_s, 1),
+        "provision_p50_ms": round(statistics.median(create_lat) * 1000, 1),
+        "provision_p99_ms": round(_percentile(create_lat, 99) * 1000, 1),
+        "deprovisioned": deprovision,
+        "deprovision_users_per_s": round(deprovision / off_s, 1),
+        "deprovision_p99_ms": round(_percentile(off_lat, 99) * 1000, 1),
+    }
+
+
+def run(users: int = USERS) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ruang-bench-scim-") as tmp:
+        figures = asyncio.run(_measure(users, Path(tmp)))
+    targets.check(figures, "provision_users_per_s", ">=", TARGET_USERS_PER_S, " users/s")
+    print(f"SCIM: {users} users provisioned in {figures['provision_s']} s = "
+          f"{figures['provision_users_per_s']} users/s (target >= {TARGET_USERS_PER_S:g}): "
+          f"{figures['provision_users_per_s_verdict']}")  # fmt: skip
+    return figures
+
+
+if __name__ == "__main__":
+    result = run(int(sys.argv[1]) if len(sys.argv) > 1 else USERS)
+    print(json.dumps(result, indent=2))
+    sys.exit(0 if result["provision_users_per_s_verdict"] == "PASS" else 1)

@@ -104,13 +104,17 @@ async def _measure(users: int, tmp: Path) -> dict[str, Any]:
                 raise RuntimeError(f"{listed['totalResults']} users listed, {users} sent")
             deprovision = min(DEPROVISION, users)
             for i in range(deprovision):
-                r = await admin.post("/api/v1/badges", json={
-                    "kind": "nfc", "uid": f"04BE{i:08X}", "person_id": f"asn{i:05d}@bench.go.id"})  # fmt: skip
+                badge = {
+                    "kind": "nfc",
+                    "uid": f"04BE{i:08X}",
+                    "person_id": f"asn{i:05d}@bench.go.id",
+                }
+                r = await admin.post("/api/v1/badges", json=badge)
                 r.raise_for_status()
 
             async def deactivate(i: int) -> None:
-                body = {"schemas": [PATCH],
-                        "Operations": [{"op": "replace", "path": "active", "value": False}]}  # fmt: skip
+                off = {"op": "replace", "path": "active", "value": False}
+                body = {"schemas": [PATCH], "Operations": [off]}
                 r = await http.patch(f"/scim/v2/Users/asn{i:05d}@bench.go.id", json=body)
                 if r.status_code != 200 or r.json()["active"] is not False:
                     raise RuntimeError(f"deactivating {i}: {r.status_code} {r.text[:200]}")

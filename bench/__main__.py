@@ -78,6 +78,7 @@ def main() -> int:
         "door_revocation": door_revocation.run,
         "admin_badges": admin_badges.run,
         "scim": scim.run,
+        "scim_deprovision": scim.run_door,
         "edge_load": edge_load.run,
         "faults": faults.run,
         "dashboards": dashboards.run,

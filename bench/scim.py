@@ -1,5 +1,6 @@
 """SCIM provisioning: 10,000 users created by POST /scim/v2/Users (target >= 200 users/s),
-then 1,000 of them deprovisioned by PATCH active=false (each revokes the person's badge).
+then 1,000 of them deprovisioned by PATCH active=false (each revokes the person's badge);
+and (`run_door`) SCIM deactivation -> a door node refuses the badge, p50/p99 (< 5 s).
 
 Real Mosquitto and the cloud under uvicorn (SQLite, as the other suites), one site; the
 client is a provisioning client (role `scim`) sending `CONCURRENCY` requests at a time, as
@@ -136,6 +137,54 @@ async def _measure(users: int, tmp: Path) -> dict[str, Any]:
         "deprovision_users_per_s": round(deprovision / off_s, 1),
         "deprovision_p99_ms": round(_percentile(off_lat, 99) * 1000, 1),
     }
+
+
+TARGET_DOOR_P99_S = 5.0
+
+
+async def _door_rounds(rounds: int, tmp: Path) -> list[float]:
+    """Per round: p-ayu is reactivated and handed a fresh badge, the door node grants it;
+    the clock starts before PATCH active=false and stops when the node's own decision
+    (from its snapshot) for that badge at the lobby is a refusal, polled every 5 ms."""
+    from tests.e2e.door_office import LOBBY, door_office, set_up_rights
+
+    async def until(check: Any) -> None:
+        async with asyncio.timeout(30):
+            while not check():  # noqa: ASYNC110 - the node's decision has no event to wait on
+                await asyncio.sleep(0.005)
+
+    def active(value: bool) -> dict[str, Any]:
+        return {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active",
+                                                    "value": value}]}  # fmt: skip
+
+    seconds: list[float] = []
+    async with door_office(tmp, f"sqlite+aiosqlite:///{tmp}/cloud.sqlite3", debounce_s=0.5) as o:
+        await set_up_rights(o)
+        for i in range(rounds):
+            (await o.http.patch("/scim/v2/Users/p-ayu", json=active(True))).raise_for_status()
+            uid = f"04CF{i:08X}"
+            r = await o.http.post(
+                "/api/v1/badges", json={"kind": "nfc", "uid": uid, "person_id": "p-ayu"}
+            )
+            r.raise_for_status()
+            await until(lambda u=uid: o.decide(LOBBY, u)[0])
+            t0 = time.perf_counter()
+            (await o.http.patch("/scim/v2/Users/p-ayu", json=active(False))).raise_for_status()
+            await until(lambda u=uid: not o.decide(LOBBY, u)[0])
+            seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def run_door(rounds: int = 30) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="ruang-bench-scim-door-") as tmp:
+        seconds = asyncio.run(_door_rounds(rounds, Path(tmp)))
+    figures: dict[str, Any] = {
+        "rounds": rounds,
+        "deactivation_to_refusal_p50_s": round(statistics.median(seconds), 3),
+        "deactivation_to_refusal_p99_s": round(_percentile(seconds, 99), 3),
+    }
+    targets.check(figures, "deactivation_to_refusal_p99_s", "<", TARGET_DOOR_P99_S, " s")
+    return figures
 
 
 def run(users: int = USERS) -> dict[str, Any]:

@@ -47,6 +47,10 @@ ADMINS = [require_roles("admin")]
 
 router = APIRouter()
 router.include_router(health.router)
+# SCIM 2.0 provisioning by the ministries' identity systems (role `scim`, their sites) and
+# admins; the routes check the role themselves so refusals answer as SCIM errors. Early in
+# the list: a request is matched route by route, and a sync sends thousands of them.
+router.include_router(scim.router)
 # Desk and node state carry occupants' badge ids: operators only (the dashboards
 # show people the per-role floor map instead).
 router.include_router(desks.router, prefix="/api/v1", dependencies=OPERATORS)
@@ -99,6 +103,3 @@ router.include_router(transport_live.public, prefix="/api/v1")
 # Seats and pool cars: every signed-in person for themselves; who sees and decides what
 # else is cloud/transport/seat_access.py.
 router.include_router(transport_seats.router, prefix="/api/v1")
-# SCIM 2.0 provisioning by the ministries' identity systems (role `scim`, their sites) and
-# admins; the routes check the role themselves so refusals answer as SCIM errors.
-router.include_router(scim.router)

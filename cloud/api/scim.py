@@ -297,14 +297,15 @@ async def delete_user(
     return Response(status_code=204)
 
 
-# Groups are routes of their own module; the catch-all below must come after them.
-router.include_router(scim_groups.router)
+# The catch-all has a router of its own, included after the Groups routes
+# (cloud/api/scim_groups.py) so that it only catches what none of them serves.
+fallback = scim_router(included=True)
 
 
 # --- anything else under /scim/v2 --------------------------------------------------------
 
 
-@router.api_route(
+@fallback.api_route(
     "/{unknown:path}",
     methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"],
     include_in_schema=False,
@@ -313,7 +314,7 @@ async def elsewhere(request: Request, unknown: str) -> ScimResponse:
     """An unknown SCIM path answers a SCIM 404 (a known one with another method, 405)."""
     matching = [
         route
-        for route in router.routes
+        for route in [*router.routes, *scim_groups.router.routes]
         if getattr(route, "endpoint", None) is not elsewhere
         and route.matches(request.scope)[0] is not Match.NONE
     ]

@@ -30,7 +30,7 @@ from cloud.api.scim_http import (
 from cloud.deps import DbDep, EngineDep
 from cloud.scim import common, groups, schemas
 
-router = scim_router(included=True)
+router = scim_router()
 
 # --- Groups ------------------------------------------------------------------------------
 

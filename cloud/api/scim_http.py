@@ -200,10 +200,10 @@ def joined(names: list[str] | None) -> str | None:
 
 
 def scim_router(*, included: bool = False) -> APIRouter:
-    """A router of SCIM routes under /scim/v2; `included`: one that the main SCIM router
-    includes, which adds the prefix, the tag and the 400 itself."""
+    """A router of SCIM routes under /scim/v2; `included`: routes outside the document
+    (the catch-all), which need no tag or documented answers."""
     if included:
-        return APIRouter(route_class=ScimRoute)
+        return APIRouter(prefix=PREFIX, route_class=ScimRoute)
     return APIRouter(
         prefix=PREFIX,
         tags=["scim"],

@@ -235,3 +235,27 @@ async def test_a_provisioning_client_reaches_only_its_sites(
     async with httpx.AsyncClient(transport=cloud.http._transport, base_url="http://cloud") as anon:
         r = await anon.get("/scim/v2/Users")
         assert r.status_code == 401 and error_of(r) and "Bearer" in r.headers["www-authenticate"]
+
+
+async def test_other_scim_paths_and_methods_answer_scim_errors_and_are_documented(
+    cloud: RunningCloud,
+) -> None:
+    r = await cloud.http.get("/scim/v2/Nothing/here")
+    assert r.status_code == 404 and error_of(r)
+    r = await cloud.http.request("OPTIONS", "/scim/v2/Users")
+    assert (
+        r.status_code == 405
+        and error_of(r)
+        and set(r.headers["allow"].split(", "))
+        == {
+            "GET",
+            "POST",
+        }
+    )
+    r = await cloud.http.request("OPTIONS", "/scim/v2/Groups/.search")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    doc = (await cloud.http.get("/openapi.json")).json()
+    replace = doc["paths"]["/scim/v2/Users/{user_id}"]["put"]["responses"]
+    for code in ("400", "401", "403", "404", "409", "412"):
+        assert list(replace[code]["content"]) == ["application/scim+json"], code
+    assert list(replace["200"]["content"]) == ["application/scim+json"]

@@ -54,6 +54,12 @@ class Full(Conflict):
     default_title = "Full"
 
 
+class PreconditionFailed(Conflict):
+    """A conditional write (If-Match) names a version that is no longer the current one."""
+
+    default_title = "Precondition failed"
+
+
 class Gone(DomainError):
     """It existed but is no longer usable (expired, used up)."""
 

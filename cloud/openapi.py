@@ -16,8 +16,11 @@ from fastapi import FastAPI
 
 from cloud.api_types import Problem
 from cloud.problems import PROBLEM_JSON
+from cloud.scim.schemas import SCIM_JSON, ScimErrorBody
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# The SCIM routes (tag `scim`) answer errors as SCIM Error messages (RFC 7644 3.12) instead.
+_SCIM_ERROR_REF = {"$ref": "#/components/schemas/ScimErrorBody"}
 _SECURED = {
     "401": "no bearer token or session, or the token is invalid or expired",
     "403": "the token's roles or sites do not allow this; or a cookie-authenticated write "
@@ -49,11 +52,16 @@ def complete_error_responses(document: dict[str, Any]) -> dict[str, Any]:
                 responses.setdefault("422", {"description": _INVALID})
             if operation.get("requestBody"):
                 responses.setdefault("400", {"description": _UNREADABLE})
+            scim = "scim" in operation.get("tags", ())
+            media, ref = (SCIM_JSON, _SCIM_ERROR_REF) if scim else (PROBLEM_JSON, _PROBLEM_REF)
             for code, response in responses.items():
                 if _is_error(code):
-                    response["content"] = {PROBLEM_JSON: {"schema": dict(_PROBLEM_REF)}}
+                    response["content"] = {media: {"schema": dict(ref)}}
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["ScimErrorBody"] = ScimErrorBody.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
     for name in _FASTAPI_VALIDATION:
         schemas.pop(name, None)
     return document

@@ -45,6 +45,7 @@ STATUS_OF: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.Full: 409,
+    errors.PreconditionFailed: 412,
     errors.Gone: 410,
     errors.TooLarge: 413,
     errors.Invalid: 422,

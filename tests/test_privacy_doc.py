@@ -20,6 +20,7 @@ import cloud.db.models_fleet
 import cloud.db.models_identity
 import cloud.db.models_notifications
 import cloud.db.models_rooms
+import cloud.db.models_scim
 import cloud.db.models_transport
 import cloud.db.models_transport_live
 import cloud.db.models_transport_rides

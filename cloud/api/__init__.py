@@ -29,6 +29,8 @@ from cloud.api import (
     notifications,
     people,
     rooms,
+    scim,
+    scim_groups,
     snapshots,
     transport,
     transport_live,
@@ -51,6 +53,12 @@ router = APIRouter()
 router.include_router(health.router)
 # Prometheus scrapes: no token, answered to RUANG_METRICS_ALLOW_FROM only (see the route).
 router.include_router(metrics.router)
+# SCIM 2.0 provisioning by the ministries' identity systems (role `scim`, their sites) and
+# admins; the routes check the role themselves so refusals answer as SCIM errors. Early in
+# the list: a request is matched route by route, and a sync sends thousands of them.
+router.include_router(scim.router)
+router.include_router(scim_groups.router)
+router.include_router(scim.fallback)  # after both: SCIM 404/405 for any other SCIM path
 # Desk and node state carry occupants' badge ids: operators only (the dashboards
 # show people the per-role floor map instead).
 router.include_router(desks.router, prefix="/api/v1", dependencies=OPERATORS)

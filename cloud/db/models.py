@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -222,6 +223,9 @@ class Person(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN {PERSON_KINDS!r}", name="ck_people_kind"),
         CheckConstraint(f"role IN {ROLES!r}", name="ck_people_role"),
+        # SCIM finds a person by userName without case (cloud/scim/users.py): the id when
+        # the identity system gave none of its own.
+        Index("ix_people_login", text("lower(coalesce(user_name, id))")),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
@@ -237,6 +241,19 @@ class Person(Base):
     pass_number: Mapped[str | None] = mapped_column(String(64))
     # Home site (0009): which facility managers see this person and their badges.
     site_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    # Provisioning by a ministry's identity system over SCIM (0026, cloud/scim/): a
+    # deactivated person holds no active badge; `user_name` (login name, NULL = the id),
+    # `external_id` (the identity system's own key) and the name parts are its view of them.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    unit: Mapped[str | None] = mapped_column(String(200))
+    user_name: Mapped[str | None] = mapped_column(String(256))
+    external_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    given_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # SCIM DELETE: the row stays for the history that points at it, hidden from SCIM.
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Badge(Base):

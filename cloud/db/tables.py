@@ -18,6 +18,7 @@ from cloud.db import (
     models_identity,
     models_notifications,
     models_rooms,
+    models_scim,
     models_transport,
     models_transport_live,
     models_transport_rides,
@@ -53,6 +54,8 @@ NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)
 NODE_HEALTH_SAMPLES = cast(Table, models_fleet.NodeHealthSample.__table__)
 PERSON_IDENTITIES = cast(Table, models_identity.PersonIdentity.__table__)
 PEOPLE = cast(Table, models.Person.__table__)
+PERSON_GROUPS = cast(Table, models_scim.PersonGroup.__table__)
+PERSON_GROUP_MEMBERS = cast(Table, models_scim.PersonGroupMember.__table__)
 PRESENCE_CHANGES = cast(Table, models.PresenceChange.__table__)
 ROOMS = cast(Table, models.Room.__table__)
 ROOM_BOOKINGS = cast(Table, models_rooms.RoomBooking.__table__)

@@ -296,9 +296,14 @@ def _uid_taken(uid: str) -> DomainError:
 async def _insert_badge(
     conn: AsyncConnection, badge: BadgeBase, person_id: str, now: datetime
 ) -> BadgePublic:
-    person = await conn.scalar(select(PEOPLE.c.id).where(PEOPLE.c.id == person_id))
+    person = (
+        await conn.execute(select(PEOPLE.c.id, PEOPLE.c.active).where(PEOPLE.c.id == person_id))
+    ).first()
     if person is None:
         raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
+    if not person.active:
+        # Deprovisioned by the identity system (cloud/scim/): reactivate them there first.
+        raise Conflict(f"person {person_id!r} is deactivated", title="Person not active")
     row = (
         await conn.execute(
             BADGES.insert()

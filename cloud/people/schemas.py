@@ -55,6 +55,10 @@ class PersonPublic(PersonBase):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    unit: str | None = Field(default=None, description="work unit, from the identity system")
+    active: bool = Field(
+        default=True, description="false: deprovisioned (SCIM); holds no active badge"
+    )
 
 
 class PersonPrivate(PersonPublic):

@@ -149,9 +149,15 @@ async def sign_out_everywhere(conn: AsyncConnection, person_id: str) -> int:
     return epoch
 
 
+async def mark_active(conn: AsyncConnection, person_id: str, active: bool) -> int:
+    """Deactivate or reactivate a person inside the caller's transaction (SCIM
+    deprovisioning uses it, so badges and sessions end in one commit); the new epoch."""
+    return await _bump(conn, person_id, deactivated_at=None if active else datetime.now(UTC))
+
+
 async def set_active(conn: AsyncConnection, person_id: str, active: bool) -> int:
     """Deactivate (every session ends, none starts) or reactivate a person. Commits."""
-    epoch = await _bump(conn, person_id, deactivated_at=None if active else datetime.now(UTC))
+    epoch = await mark_active(conn, person_id, active)
     await conn.commit()
     log.info(
         "%s %s (session epoch %d)", "reactivated" if active else "deactivated", person_id, epoch

@@ -59,6 +59,15 @@ ACCESS_GRANT = {"group_id": "xa-group-keep", "door_id": "xa-door-keep",
                 "schedule": [{"days": ["mon"], "start": "07:00", "end": "19:00"}]}  # fmt: skip
 BADGE_UID_A = "04AA00000000"  # + two hex digits per role: site A's badge UIDs
 MAY_SEE_BADGES = {"admin", "fm_a"}
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SCIM_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+SCIM_RUANG_GROUP = "urn:ruang:params:scim:schemas:extension:2.0:Group"
+SCIM_SEARCH = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "filter": 'id sw "xa-" or displayName sw "xa-"'}  # fmt: skip
+SCIM_PATCH = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+    "Operations": [{"op": "replace", "path": "displayName", "value": "xa-renamed"}],
+}
 
 
 def row(*outcomes: str) -> dict[str, str]:
@@ -79,6 +88,7 @@ TECHNICIAN_ONE = row(U, "403", "403", "404", "403", "ok", "403", "ok")
 BOOKING_WRITE = row(U, "403", "403", "403", "403", "403", "ok", "ok")
 BOOKING_LIST = row(U, "-", "-", "-", "-", "-", "A", "A")
 TRANSPORT_OPERATORS = row(U, "403", "403", "403", "ok", "403", "ok", "ok")
+SCIM_LIST = row(U, *["403"] * 6, "A")
 
 # Office transport is one service across sites: any facility manager (and dispatchers,
 # a role of the transport UI) runs it; DELETEs of a trip/alert that does not exist are 404.
@@ -275,6 +285,29 @@ EXPECTED: dict[str, dict[str, str]] = {
     "DELETE /api/v1/me/calendar-token": SIGNED_IN,
     "GET /api/v1/analytics/rooms": MANAGER_LIST,
     "GET /api/v1/rooms/{room_id}/panel-url": MANAGER_ONE,
+    # SCIM provisioning (cloud/api/scim.py): the `scim` role of the sites in its token, which
+    # none of these callers holds, and admins; refusals are SCIM errors. tests/cloud/scim
+    # covers the scim role by site.
+    "GET /scim/v2/ServiceProviderConfig": ADMIN_ONLY,
+    "GET /scim/v2/ResourceTypes": ADMIN_ONLY,
+    "GET /scim/v2/ResourceTypes/{resource_type}": ADMIN_ONLY,
+    "GET /scim/v2/Schemas": ADMIN_ONLY,
+    "GET /scim/v2/Schemas/{schema_id}": ADMIN_ONLY,
+    "POST /scim/v2/.search": SCIM_LIST,
+    "GET /scim/v2/Users": SCIM_LIST,
+    "POST /scim/v2/Users": ADMIN_ONLY,
+    "POST /scim/v2/Users/.search": SCIM_LIST,
+    "GET /scim/v2/Users/{user_id}": SCIM_LIST,
+    "PUT /scim/v2/Users/{user_id}": SCIM_LIST,
+    "PATCH /scim/v2/Users/{user_id}": SCIM_LIST,
+    "DELETE /scim/v2/Users/{user_id}": ADMIN_ONLY,
+    "GET /scim/v2/Groups": SCIM_LIST,
+    "POST /scim/v2/Groups": ADMIN_ONLY,
+    "POST /scim/v2/Groups/.search": SCIM_LIST,
+    "GET /scim/v2/Groups/{group_id}": SCIM_LIST,
+    "PUT /scim/v2/Groups/{group_id}": SCIM_LIST,
+    "PATCH /scim/v2/Groups/{group_id}": SCIM_LIST,
+    "DELETE /scim/v2/Groups/{group_id}": ADMIN_ONLY,
 }
 
 
@@ -334,6 +367,8 @@ class World:
     # Per role: the ref of an open enrolment token for the role's node.
     tokens: dict[str, str] = field(default_factory=dict)
     room_bookings: dict[str, int] = field(default_factory=dict)
+    # Per role: a SCIM group of site A holding the role's person.
+    scim_groups: dict[str, str] = field(default_factory=dict)
 
     def path_params(self, role: str) -> dict[str, str]:
         return {
@@ -364,6 +399,10 @@ class World:
             "room_id": f"xa-room-{role}",
             "room_booking_id": str(self.room_bookings[role]),
             "token": "x" * 43,
+            "user_id": f"xa-p-{role}",
+            "group_id": self.scim_groups.get(role, "none"),
+            "resource_type": "User",
+            "schema_id": SCIM_USER,
         }
 
 
@@ -488,6 +527,17 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
         )
         assert r.status_code == 201, r.text
         room_bookings[role] = r.json()["id"]
+    scim_groups = {}
+    for role in ROLES:
+        group = {
+            "schemas": [SCIM_GROUP],
+            "displayName": f"xa-team-{role}",
+            "members": [{"value": f"xa-p-{role}"}],
+            SCIM_RUANG_GROUP: {"site": "xa-site"},
+        }
+        r = await http.post("/scim/v2/Groups", json=group)
+        assert r.status_code == 201, r.text
+        scim_groups[role] = r.json()["id"]
     return World(
         badges,
         bookings,
@@ -500,6 +550,7 @@ async def _seed(http: httpx.AsyncClient, settings: CloudSettings) -> World:
         visits=visits,
         tokens=tokens,
         room_bookings=room_bookings,
+        scim_groups=scim_groups,
     )
 
 
@@ -724,6 +775,20 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "POST /api/v1/room-bookings/{room_booking_id}/extend": {"ends_at": _day(1, 13).isoformat()},
         "POST /api/v1/rooms/{room_id}/checkin": {"key": world.keys.key(f"room:xa-room-{role}")},
         "POST /api/v1/panel/{room_id}/book-now": {"minutes": 15},
+        "POST /scim/v2/.search": SCIM_SEARCH,
+        "POST /scim/v2/Users/.search": {**SCIM_SEARCH, "filter": 'userName sw "xa-"'},
+        "POST /scim/v2/Groups/.search": {**SCIM_SEARCH, "filter": 'displayName sw "xa-"'},
+        "POST /scim/v2/Users": {"schemas": [SCIM_USER], "userName": f"xa-new-{role}",
+                                "urn:ruang:params:scim:schemas:extension:2.0:User":
+                                    {"site": "xa-site"}},
+        "PUT /scim/v2/Users/{user_id}": {"schemas": [SCIM_USER], "userName": f"xa-p-{role}",
+                                         "displayName": f"Orang {role}"},
+        "PATCH /scim/v2/Users/{user_id}": SCIM_PATCH,
+        "POST /scim/v2/Groups": {"schemas": [SCIM_GROUP], "displayName": f"xa-new-{role}"},
+        "PUT /scim/v2/Groups/{group_id}": {"schemas": [SCIM_GROUP],
+                                           "displayName": f"xa-team-{role}"},
+        "PATCH /scim/v2/Groups/{group_id}": {**SCIM_PATCH, "Operations": [
+            {"op": "replace", "path": "displayName", "value": f"xa-team-{role}-2"}]},
     }.get(op)  # fmt: skip
     request: dict[str, Any] = {"method": method, "url": url, "params": params}
     if op == "POST /api/v1/transport/gtfs":

@@ -18,6 +18,7 @@ from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_identity,
     models_notifications,
     models_rooms,
+    models_scim,
     models_transport,
     models_transport_live,
     models_transport_rides,

@@ -25,11 +25,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-# The role names a token may carry; the same tuple as cloud.people.auth.ROLES, which
-# cannot be imported here (auth imports the settings, which import this module).
+# The role names a token may carry: the one list (cloud.people.auth.ROLES is this tuple;
+# it lives here because auth imports the settings, which import this module).
 KNOWN_ROLES = (
     "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
-    "security", "reception",
+    "security", "reception", "scim",
 )  # fmt: skip
 
 

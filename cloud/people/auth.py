@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cloud.claims import ClaimRefused, map_claims
+from cloud.claims import KNOWN_ROLES, ClaimRefused, map_claims
 from cloud.keys import ec_key, new_ec_key
 from cloud.people.sessions import SessionEnded, SessionGuard
 from cloud.settings import CloudSettings
@@ -42,10 +42,7 @@ from cloud.settings import CloudSettings
 # `security` runs door rights and reads the access log of its sites (docs/access-control.md);
 # `reception` lists its sites' visitors of today and checks them in and out (docs/visitors.md);
 # `scim` is a ministry identity system provisioning the people of its sites (docs/scim.md).
-ROLES = (
-    "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
-    "security", "reception", "scim",
-)  # fmt: skip
+ROLES = KNOWN_ROLES
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 

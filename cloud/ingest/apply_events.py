@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
 from cloud.access import chain as access_chain
+from cloud.integrations.events import record_events
 from cloud.bookings import checkins
 from cloud.db.tables import DESKS, EVENTS
 from cloud.db.timestamps import utc
@@ -159,6 +160,12 @@ class EventWrites:
         ]
         if decisions:
             await access_chain.record(conn, decisions, utc(max(r for _, r in decisions)))
+            # Same transaction as the access log: no badge, no person (cloud/integrations).
+            await record_events(conn, "access.decision", [
+                {"message_id": d.id, "node": d.node, "door": d.door, "granted": d.granted,
+                 "reason": d.reason, "decided_at": utc(d.ts)}
+                for d, _ in decisions
+            ])  # fmt: skip
 
     async def _prepare(self, conn: AsyncConnection, envs: Sequence[Envelope]) -> list[_Prepared]:
         out: list[_Prepared] = []

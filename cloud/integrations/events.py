@@ -62,4 +62,6 @@ async def record_events(
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
     now = datetime.now(UTC)
-    await conn.execute(_INSERT_EVENT, [{"kind": kind, "data": clean(kind, d), "created_at": now} for d in datas])
+    await conn.execute(
+        _INSERT_EVENT, [{"kind": kind, "data": clean(kind, d), "created_at": now} for d in datas]
+    )

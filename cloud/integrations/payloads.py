@@ -27,7 +27,12 @@ _ID = Field(validation_alias=AliasChoices("booking_id", "id"))
 
 class _Data(BaseModel):
     # Unknown keys are dropped, not refused: emitters may hand over a whole row.
-    model_config = ConfigDict(extra="ignore")
+    # Every field is always sent (null when unknown), and nothing else is.
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra={"additionalProperties": False},
+    )
 
 
 class DeskBookingEvent(_Data):
@@ -176,6 +181,7 @@ def schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (2020-12) of a whole delivery body of `kind`."""
     envelope = create_model(
         "Delivery_" + kind.replace(".", "_"),
+        __config__=ConfigDict(json_schema_extra={"additionalProperties": False}),
         id=(int, Field(description="event id, increasing")),
         kind=(Literal[kind], ...),  # type: ignore[valid-type]
         created_at=(datetime, Field(description="when the change committed (UTC)")),

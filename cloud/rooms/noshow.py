@@ -85,8 +85,12 @@ async def room_noshow_pass(
                 )
                 if done.rowcount:
                     # Same transaction as the release: integrations hear of it exactly once.
-                    event = {**row._mapping, "status": "no_show", "ended_at": at,
-                             "release_reason": "no_show"}
+                    event = {
+                        **row._mapping,
+                        "status": "no_show",
+                        "ended_at": at,
+                        "release_reason": "no_show",
+                    }
                     await record_event(conn, "room_booking.released", event)
                 if done.rowcount and row.person_id is not None:
                     await notify(

@@ -17,8 +17,10 @@ from typing import Any
 
 import aiomqtt
 from jsonschema import Draft202012Validator
+from sqlalchemy import update
 
 from cloud.buildings.layout import SAMPLE_LAYOUT, apply_layout, load_layout
+from cloud.db.tables import TRANSPORT_VEHICLES
 from cloud.rooms.noshow import room_noshow_pass
 from cloud.rooms.panel import CHECKIN_PREFIX
 from cloud.settings import CloudSettings
@@ -278,6 +280,12 @@ async def test_seats_boardings_and_trip_cancellations(
         assert r.status_code == 201, r.text
         vehicle, node = unique("shuttle"), unique("node-shuttle")
         await add_vehicle(engine, vehicle, "shuttle", 20)
+        async with engine.begin() as conn:  # the shuttle's node, as enrolment binds it
+            await conn.execute(
+                update(TRANSPORT_VEHICLES)
+                .where(TRANSPORT_VEHICLES.c.id == vehicle)
+                .values(node_id=node)
+            )
         await publish(
             publisher,
             contract.Boarding(

@@ -29,7 +29,7 @@ from edge.devices.door import audit_message_id
 from ruang import contract
 from tests.cloud.binding_helpers import bind
 from tests.cloud.booking_helpers import booking, seed, slot
-from tests.cloud.conftest import eventually, publish, start_cloud, unique
+from tests.cloud.conftest import RunningCloud, eventually, publish, start_cloud, unique
 from tests.cloud.integrations.conftest import Receiver, fast, subscribe
 from tests.cloud.rooms.room_helpers import ROOM_L, ROOM_S, at, body
 from tests.cloud.transport.seat_helpers import (
@@ -51,13 +51,26 @@ def validator(kind: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-async def received(receiver: Receiver, kinds: list[str]) -> dict[str, list[dict[str, Any]]]:
+async def received(
+    cloud: RunningCloud, receiver: Receiver, kinds: list[str]
+) -> dict[str, list[dict[str, Any]]]:
     """Waits for a delivery of every kind; checks each one; the bodies by kind."""
 
     async def all_kinds() -> bool:
         return set(kinds) <= {r["event"] for r in receiver.delivered()}
 
     await eventually(all_kinds, within=30.0)
+
+    async def all_logged() -> bool:
+        # The cloud stops only once every delivery is recorded, not in the middle of one.
+        hooks = (await cloud.http.get("/api/v1/webhooks")).json()
+        for hook in hooks:
+            r = await cloud.http.get(f"/api/v1/webhooks/{hook['id']}/deliveries")
+            if any(row["delivered_at"] is None for row in r.json()):
+                return False
+        return True
+
+    await eventually(all_logged, within=30.0)
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for req in receiver.delivered():
         assert req["event"] in kinds, f"not subscribed to {req['event']}"
@@ -104,7 +117,7 @@ async def test_desk_bookings_through_the_api_and_taps_over_mqtt(
             await publish(
                 publisher, contract.CheckOut(node=node, desk=desk, reason=reason, ts=t + 5)
             )
-        got = await received(receiver, kinds)
+        got = await received(cloud, receiver, kinds)
     assert got["booking.created"][0]["booking_id"] == booked["id"]
     assert got["booking.cancelled"][0]["status"] == "cancelled"
     assert {d["node"] for d in got["booking.checked_in"]} == {node}
@@ -162,7 +175,7 @@ async def test_room_bookings_through_the_api_the_qr_and_the_no_show_pass(
         assert r.status_code == 201, r.text
         engine = cloud.app.state.engine
         assert await room_noshow_pass(engine, start + timedelta(hours=0.5)) == (0, 1)
-        got = await received(receiver, kinds)
+        got = await received(cloud, receiver, kinds)
     assert got["room_booking.released"][0]["status"] == "no_show"
     assert got["room_booking.ended"][0]["booking_id"] == meeting
     assert secret_title not in raw(receiver)
@@ -201,7 +214,7 @@ async def test_door_decisions_and_node_online_offline_over_mqtt(
             return {(node, "will"), (quiet, "silent")} <= causes
 
         await eventually(both_offline, within=30.0)
-        got = await received(receiver, kinds)
+        got = await received(cloud, receiver, kinds)
     [door_event] = [d for d in got["access.decision"] if d["node"] == node]
     assert (door_event["door"], door_event["granted"]) == (door, True)
     assert door_event["message_id"] == decision.id
@@ -241,7 +254,7 @@ async def test_visitor_arrival_and_departure_through_reception(
         assert r.status_code == 200, r.text
         r = await cloud.http.post(f"/api/v1/reception/visits/{visit}/checkout", headers=desk)
         assert r.status_code == 200, r.text
-        got = await received(receiver, kinds)
+        got = await received(cloud, receiver, kinds)
     assert [d["visit_id"] for d in got["visitor.checked_in"]] == [visit]
     assert got["visitor.checked_out"][0]["status"] == "checked_out"
     text = raw(receiver)
@@ -294,7 +307,7 @@ async def test_seats_boardings_and_trip_cancellations(
                 stop=trip.stops[0],
             ),
         )  # fmt: skip
-        got = await received(receiver, kinds)
+        got = await received(cloud, receiver, kinds)
     assert [d["status"] for d in got["transport.seat_reserved"]] == ["confirmed", "confirmed"]
     assert got["transport.seat_cancelled"][0]["reservation_id"] == seat
     [cancelled] = got["transport.trip_cancelled"]

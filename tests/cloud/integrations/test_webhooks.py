@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloud.integrations.events import KINDS
 from cloud.settings import CloudSettings
 from tests.cloud.booking_helpers import booking, seed, slot
 from tests.cloud.conftest import RunningCloud, eventually, start_cloud
@@ -133,6 +134,10 @@ async def _subscription_api(cloud: RunningCloud) -> None:
         "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x", "kinds": ["booking.nope"]}
     )
     assert r.status_code == 422
+    # The answer names the unknown kind and lists every known one.
+    detail = r.text
+    assert "'booking.nope'" in detail
+    assert all(kind in detail for kind in KINDS), detail
 
     r = await cloud.http.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
     assert r.status_code == 201

@@ -29,12 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
 from cloud.access import chain as access_chain
-from cloud.integrations.events import record_events
 from cloud.bookings import checkins
 from cloud.db.tables import DESKS, EVENTS
 from cloud.db.timestamps import utc
 from cloud.ingest.bindings import Refusal
 from cloud.ingest.items import ApplyResult, Envelope, RideApplier, RideEvent
+from cloud.integrations.events import record_events
 from ruang import contract
 
 # 8 columns a row: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.

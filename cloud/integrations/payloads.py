@@ -183,7 +183,7 @@ def schema(kind: str) -> dict[str, Any]:
         "Delivery_" + kind.replace(".", "_"),
         __config__=ConfigDict(json_schema_extra={"additionalProperties": False}),
         id=(int, Field(description="event id, increasing")),
-        kind=(Literal[kind], ...),  # type: ignore[valid-type]
+        kind=(Literal[kind], ...),  # type: ignore[arg-type]
         created_at=(datetime, Field(description="when the change committed (UTC)")),
         data=(MODELS[kind], ...),
     )

@@ -28,9 +28,9 @@ from sqlalchemy import Table, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cloud.integrations.events import record_event
 from cloud.db.tables import BADGES, TRANSPORT_BOARDINGS, TRANSPORT_CAR_USES, TRANSPORT_VEHICLES
 from cloud.db.timestamps import utc
+from cloud.integrations.events import record_event
 from cloud.transport import schedule
 from cloud.transport.poolcars import record_pickup, record_return
 from cloud.transport.reservations import mark_boarded

@@ -13,7 +13,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiomqtt
 from jsonschema import Draft202012Validator
@@ -108,7 +108,8 @@ async def test_desk_bookings_through_the_api_and_taps_over_mqtt(
         assert r.status_code == 200, r.text
         # A walk-up claim ended by a tap, then one ended by leaving the desk.
         now = time.time()
-        for i, reason in enumerate(("tap", "left")):
+        endings: tuple[Literal["tap", "left"], ...] = ("tap", "left")
+        for i, reason in enumerate(endings):
             t = now - 60 + 20 * i
             await publish(
                 publisher,

@@ -141,6 +141,9 @@ async def test_room_bookings_through_the_api_the_qr_and_the_no_show_pass(
         assert r.status_code == 201, r.text
         later = datetime.fromisoformat(r.json()["ends_at"]) + timedelta(minutes=30)
         first = r.json()["id"]
+        # Refused by the overlap guard: its transaction rolls back, and no event with it.
+        clash = await cloud.http.post("/api/v1/room-bookings", json=body(ROOM_S, "p-budi", at(2)))
+        assert clash.status_code == 409, clash.text
         r = await cloud.http.post(
             f"/api/v1/room-bookings/{first}/extend", json={"ends_at": later.isoformat()}
         )
@@ -177,6 +180,8 @@ async def test_room_bookings_through_the_api_the_qr_and_the_no_show_pass(
         engine = cloud.app.state.engine
         assert await room_noshow_pass(engine, start + timedelta(hours=0.5)) == (0, 1)
         got = await received(cloud, receiver, kinds)
+    made = [d["booking_id"] for d in got["room_booking.created"]]
+    assert len(made) == 3 and first in made and meeting in made  # not the refused one
     assert got["room_booking.released"][0]["status"] == "no_show"
     assert got["room_booking.ended"][0]["booking_id"] == meeting
     assert secret_title not in raw(receiver)

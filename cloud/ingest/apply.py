@@ -32,11 +32,17 @@ from cloud.ingest.apply_fleet import FleetWrites
 from cloud.ingest.bindings import Bindings, Refusal
 from cloud.ingest.items import ApplyResult, Envelope, Item, RideApplier, TelemetryBatch
 from cloud.ingest.presence_history import merge_backlog_presence
+from cloud.integrations.events import record_event
 from cloud.rooms.noshow import record_readings
 from cloud.telemetry import lineprotocol
 from ruang import contract
 
 __all__ = ["Applier", "ApplyResult", "Envelope", "Item", "TelemetryBatch"]
+
+
+def _node_event(msg: contract.NodeState, cause: str, now: datetime) -> dict[str, Any]:
+    """What integrations hear of a node's birth or death (kinds node.online/node.offline)."""
+    return {"node": msg.node, "online": msg.online, "cause": cause, "bdseq": msg.bdseq, "at": now}
 
 
 class Applier:
@@ -362,6 +368,7 @@ class Applier:
                 await conn.execute(
                     self._desk_birth, [{"desk": d.desk, "unit": d.unit} for d in desks]
                 )
+            await record_event(conn, "node.online", _node_event(msg, "birth", now))
         else:
             current = await conn.scalar(select(NODES.c.bdseq).where(NODES.c.id == msg.node))
             if current is not None and msg.bdseq < current:
@@ -372,4 +379,5 @@ class Applier:
                 self._node_death,
                 [{"id": msg.node, "online": False, "bdseq": msg.bdseq, "last_death_at": now}],
             )
+            await record_event(conn, "node.offline", _node_event(msg, "will", now))
         result.lines.append(lineprotocol.node_state(msg.node, msg.online, msg.ts, msg.bdseq))

@@ -34,6 +34,7 @@ from cloud.db.tables import DESKS, EVENTS
 from cloud.db.timestamps import utc
 from cloud.ingest.bindings import Refusal
 from cloud.ingest.items import ApplyResult, Envelope, RideApplier, RideEvent
+from cloud.integrations.events import record_events
 from ruang import contract
 
 # 8 columns a row: far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
@@ -159,6 +160,12 @@ class EventWrites:
         ]
         if decisions:
             await access_chain.record(conn, decisions, utc(max(r for _, r in decisions)))
+            # Same transaction as the access log: no badge, no person (cloud/integrations).
+            await record_events(conn, "access.decision", [
+                {"message_id": d.id, "node": d.node, "door": d.door, "granted": d.granted,
+                 "reason": d.reason, "decided_at": utc(d.ts)}
+                for d, _ in decisions
+            ])  # fmt: skip
 
     async def _prepare(self, conn: AsyncConnection, envs: Sequence[Envelope]) -> list[_Prepared]:
         out: list[_Prepared] = []

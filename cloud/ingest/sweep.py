@@ -20,6 +20,7 @@ from cloud.db.tables import NODE_HEALTH_SAMPLES, NODES
 from cloud.db.timestamps import utc
 from cloud.ingest.apply import Applier
 from cloud.ingest.stats import IngestStats
+from cloud.integrations.events import record_events
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
@@ -71,6 +72,12 @@ class Sweep:
         try:
             async with self._engine.begin() as conn:
                 silent = await mark_silent_nodes_offline(conn, cutoff)
+                if silent:
+                    # Same transaction: the event exists exactly when the node is marked.
+                    at = utc(self._clock())
+                    offline = [{"node": n, "online": False, "cause": "silent", "at": at}
+                               for n in silent]  # fmt: skip
+                    await record_events(conn, "node.offline", offline)
                 await prune_health_samples(conn, history_cutoff)
         except Exception as exc:
             self._stats.error(f"database: {type(exc).__name__}: {exc}")

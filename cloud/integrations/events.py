@@ -3,6 +3,7 @@
 Every module that changes something integrations care about calls
 `record_event(conn, kind, data)` on the connection of its own transaction; the
 webhook dispatcher (cloud/integrations/webhooks.py) delivers committed events (kinds in `KINDS`).
+The data is reduced to its kind's model (cloud/integrations/payloads.py) before it is stored.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.models import IntegrationEvent
+from cloud.integrations.payloads import MODELS, clean
 
 EventKind = Literal[
     "booking.created",
@@ -22,8 +24,25 @@ EventKind = Literal[
     "booking.released",
     "booking.checked_in",
     "booking.checked_out",
+    "room_booking.created",
+    "room_booking.cancelled",
+    "room_booking.extended",
+    "room_booking.checked_in",
+    "room_booking.ended",
+    "room_booking.released",
+    "access.decision",
+    "visitor.checked_in",
+    "visitor.checked_out",
+    "node.online",
+    "node.offline",
+    "transport.seat_reserved",
+    "transport.seat_cancelled",
+    "transport.boarding",
+    "transport.trip_cancelled",
 ]
 KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
+if set(KINDS) != set(MODELS):
+    raise RuntimeError("every integration event kind needs its payload model")
 # Built once; the values are parameters (SQLAlchemy's statement cache then hits at once).
 _INSERT_EVENT = insert(IntegrationEvent)
 
@@ -32,7 +51,8 @@ async def record_event(conn: AsyncConnection, kind: EventKind, data: dict[str, A
     """Adds an event to the outbox; it exists only if the surrounding transaction commits."""
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
-    await conn.execute(_INSERT_EVENT, {"kind": kind, "data": data, "created_at": datetime.now(UTC)})
+    row = {"kind": kind, "data": clean(kind, data), "created_at": datetime.now(UTC)}
+    await conn.execute(_INSERT_EVENT, row)
 
 
 async def record_events(
@@ -42,4 +62,6 @@ async def record_events(
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
     now = datetime.now(UTC)
-    await conn.execute(_INSERT_EVENT, [{"kind": kind, "data": d, "created_at": now} for d in datas])
+    await conn.execute(
+        _INSERT_EVENT, [{"kind": kind, "data": clean(kind, d), "created_at": now} for d in datas]
+    )

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
-from cloud.integrations.events import EventKind
+from cloud.integrations.events import KINDS, EventKind
 
 
 class WebhookCreate(BaseModel):
@@ -23,8 +23,23 @@ class WebhookCreate(BaseModel):
         description="HMAC key; omitted = generated and returned once",
     )
     kinds: list[EventKind] | None = Field(
-        default=None, description="event kinds wanted; omitted = all"
+        default=None,
+        description="event kinds wanted; omitted = all (docs/webhooks.md lists them, "
+        "each with its JSON Schema)",
     )
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _known_kinds(cls, value: object) -> object:
+        # Before the Literal check, so an unknown kind is answered with the whole list.
+        if isinstance(value, list):
+            unknown = [k for k in value if not isinstance(k, str) or k not in KINDS]
+            if unknown:
+                raise ValueError(
+                    f"unknown event kind(s) {', '.join(map(repr, unknown))}; "
+                    f"known kinds: {', '.join(KINDS)}"
+                )
+        return value
 
     @field_validator("url")
     @classmethod

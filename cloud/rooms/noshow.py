@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from cloud.bookings.store import BookingStore
 from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import ROOM_BOOKINGS, ROOM_PRESENCE_CHANGES
+from cloud.integrations.events import record_event
 from cloud.notifications.outbox import notify
 from cloud.rooms.reads import ROOM_SITE, _context
 from ruang.tasks import cancel_and_wait
@@ -83,6 +84,15 @@ async def room_noshow_pass(
                     .where(ROOM_BOOKINGS.c.id == row.id, ROOM_BOOKINGS.c.status == "booked")
                     .values(status="no_show", ended_at=at, release_reason="no_show")
                 )
+                if done.rowcount:
+                    # Same transaction as the release: integrations hear of it exactly once.
+                    event = {
+                        **row._mapping,
+                        "status": "no_show",
+                        "ended_at": at,
+                        "release_reason": "no_show",
+                    }
+                    await record_event(conn, "room_booking.released", event)
                 if done.rowcount and row.person_id is not None:
                     await notify(
                         conn, person_id=row.person_id, kind="room_released", data=data,

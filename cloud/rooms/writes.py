@@ -4,7 +4,8 @@ Every write runs through the app's booking store (cloud/bookings/store.py), whic
 on PostgreSQL takes an advisory lock per room and on SQLite queues writers; the
 database's overlap guard (migration 0021) decides every race, so two bookings of
 one room never overlap whatever the timing. A booking's confirmation (with its ICS
-invitation) is put in the notification outbox in the same transaction as the row.
+invitation) is put in the notification outbox, and the integration event in its outbox,
+in the same transaction as the row.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cloud.bookings.store import ROOM_TAKEN, BookingStore
 from cloud.db.models_rooms import ACTIVE_ROOM_STATUSES
 from cloud.db.tables import ROOM_BOOKINGS
 from cloud.errors import Conflict, DomainError, Invalid
+from cloud.integrations.events import EventKind, record_event
 from cloud.notifications.outbox import notify
 from cloud.rooms.calendar import invitation
 from cloud.rooms.reads import RoomContext, get_room_booking, person_exists, room_context
@@ -68,6 +70,8 @@ async def _insert(
             await conn.execute(insert(ROOM_BOOKINGS).values(row).returning(ROOM_BOOKINGS))
         ).one()
         booking = RoomBookingPublic.model_validate(created._mapping)
+        # Same transaction: the webhook event exists exactly when the booking does.
+        await record_event(conn, "room_booking.created", booking.model_dump(mode="json"))
         if confirm and booking.person_id is not None:
             await notify(
                 conn,
@@ -174,7 +178,11 @@ async def create_recurring(
 
 
 async def _change(
-    store: BookingStore, booking_id: int, statuses: tuple[str, ...], values: dict[str, Any]
+    store: BookingStore,
+    booking_id: int,
+    statuses: tuple[str, ...],
+    values: dict[str, Any],
+    kind: EventKind,
 ) -> RoomBookingPublic:
     """A conditional UPDATE of one booking; a booking no longer in `statuses` is a 409."""
 
@@ -192,7 +200,9 @@ async def _change(
             raise Conflict(
                 f"room booking {booking_id} is {current.status}", title="Room booking not active"
             )
-        return RoomBookingPublic.model_validate(row._mapping)
+        booking = RoomBookingPublic.model_validate(row._mapping)
+        await record_event(conn, kind, booking.model_dump(mode="json"))
+        return booking
 
     async with store.engine.connect() as conn:
         current = await get_room_booking(conn, booking_id)
@@ -201,7 +211,11 @@ async def _change(
 
 async def cancel(store: BookingStore, booking_id: int) -> RoomBookingPublic:
     return await _change(
-        store, booking_id, ("booked",), {"status": "cancelled", "ended_at": now_utc()}
+        store,
+        booking_id,
+        ("booked",),
+        {"status": "cancelled", "ended_at": now_utc()},
+        "room_booking.cancelled",
     )
 
 
@@ -216,6 +230,7 @@ async def end_early(store: BookingStore, booking_id: int) -> RoomBookingPublic:
         store, booking_id, ACTIVE_ROOM_STATUSES,
         {"status": "completed", "ends_at": max(now, current.starts_at + timedelta(seconds=1)),
          "ended_at": now},
+        "room_booking.ended",
     )  # fmt: skip
 
 
@@ -234,7 +249,11 @@ async def extend(store: BookingStore, booking_id: int, ends_at: datetime) -> Roo
         raise Conflict(f"room booking {booking_id} is over", title="Room booking not active")
     # The overlap guard refuses an extension into the next meeting (409 Room already booked).
     return await _change(
-        store, booking_id, ACTIVE_ROOM_STATUSES, {"ends_at": ends_at.astimezone(UTC)}
+        store,
+        booking_id,
+        ACTIVE_ROOM_STATUSES,
+        {"ends_at": ends_at.astimezone(UTC)},
+        "room_booking.extended",
     )
 
 
@@ -262,7 +281,11 @@ async def check_in(
     if row is None:
         raise Conflict("no meeting to check in to now", title="Nothing to check in")
     return await _change(
-        store, int(row.id), ("booked",), {"status": "checked_in", "checked_in_at": at}
+        store,
+        int(row.id),
+        ("booked",),
+        {"status": "checked_in", "checked_in_at": at},
+        "room_booking.checked_in",
     )
 
 

@@ -28,6 +28,7 @@ from cloud.db.tables import (
     TRANSPORT_VEHICLES as VEHICLES,
 )
 from cloud.errors import Invalid, NotFound
+from cloud.integrations.events import record_event
 from cloud.transport.schemas_live import (
     AlertCreate,
     AlertPublic,
@@ -115,8 +116,15 @@ async def cancel(conn: AsyncConnection, body: CancellationCreate) -> Cancellatio
     )
     await conn.execute(CANCELLATIONS.insert().values(**body.model_dump(), cancelled_at=at))
     # Riders hear now, not at the stop; the trip takes no new reservations either.
-    await end_reservations(conn, body.trip_id, body.service_date, at)
-    return CancellationPublic(**body.model_dump(), cancelled_at=at)
+    ended = await end_reservations(conn, body.trip_id, body.service_date, at)
+    cancelled = CancellationPublic(**body.model_dump(), cancelled_at=at)
+    # Same transaction as the cancellation and the seats it ended.
+    await record_event(
+        conn,
+        "transport.trip_cancelled",
+        {**cancelled.model_dump(mode="json"), "reservations_ended": len(ended)},
+    )
+    return cancelled
 
 
 async def uncancel(conn: AsyncConnection, trip_id: str, service_date: str) -> None:

@@ -24,6 +24,7 @@ from cloud.bookings.store import BookingStore
 from cloud.db.models_transport_seats import RESERVATION_UNIQUE, SEATS_CHECK
 from cloud.db.tables import PEOPLE, RESERVATIONS, TRIP_SEATS
 from cloud.errors import Conflict, Full, Invalid, NotFound
+from cloud.integrations.events import record_event
 from cloud.transport.schemas_seats import ReservationCreate, ReservationPublic, TripSeatsPublic
 from cloud.transport.seat_facts import (
     DEFAULT_RULE,
@@ -241,7 +242,10 @@ async def reserve(
                 .returning(RESERVATIONS)
             )
         ).one()
-        return await public(conn, row)
+        made = await public(conn, row)
+        # Same transaction: integrations hear of the seat exactly when it is taken.
+        await record_event(conn, "transport.seat_reserved", made.model_dump(mode="json"))
+        return made
 
     result: ReservationPublic = await _write(store, run)
     return result
@@ -286,7 +290,9 @@ async def cancel(
         if status == "confirmed":
             await _free_seat(conn, current.trip_id, current.service_date)
             await promote(conn, current.trip_id, current.service_date, at)
-        return await public(conn, row)
+        ended = await public(conn, row)
+        await record_event(conn, "transport.seat_cancelled", ended.model_dump(mode="json"))
+        return ended
 
     result: ReservationPublic = await _write(store, run)
     return result

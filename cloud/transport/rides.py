@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.db.tables import BADGES, TRANSPORT_BOARDINGS, TRANSPORT_CAR_USES, TRANSPORT_VEHICLES
 from cloud.db.timestamps import utc
+from cloud.integrations.events import record_event
 from cloud.transport import schedule
 from cloud.transport.poolcars import record_pickup, record_return
 from cloud.transport.reservations import mark_boarded
@@ -134,6 +135,13 @@ class RideWrites:
                 "lat": event.lat, "lon": event.lon,
             }],
         )  # fmt: skip
+        # Same transaction as the boarding row; no badge, person or position.
+        await record_event(conn, "transport.boarding", {
+            "message_id": event.id, "vehicle_id": event.vehicle, "trip_id": event.trip,
+            "service_date": event.service_date, "stop_id": event.stop,
+            "allowed": event.allowed, "reason": event.reason, "outcome": outcome,
+            "boarded_at": ts,
+        })  # fmt: skip
         return outcome
 
     async def _seat(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cloud.access.rights import badge_ref
 from cloud.db.tables import ACCESS_DOORS, BADGES, DESKS, FLOORS, PEOPLE, SITES, VISITS
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.integrations.events import record_event
 from cloud.notifications.outbox import notify, notify_address
 from cloud.people import access
 from cloud.people.auth import Principal
@@ -333,6 +334,9 @@ async def check_in(
         .where(VISITS.c.id == row.id)
         .values(status="checked_in", checked_in_at=now, card_uid=card)
     )
+    visit = _public(await _row(conn, row.id))
+    # Same transaction: integrations hear of the arrival exactly when it is recorded.
+    await record_event(conn, "visitor.checked_in", visit.model_dump(mode="json"))
     tz = await conn.scalar(select(SITES.c.timezone).where(SITES.c.id == row.site_id))
     await notify(
         conn,
@@ -342,7 +346,7 @@ async def check_in(
               "visit_id": row.id},
         dedup_key=f"visitor_arrived:{row.id}",
     )  # fmt: skip
-    return _public(await _row(conn, row.id))
+    return visit
 
 
 async def check_out(
@@ -357,7 +361,9 @@ async def check_out(
         .where(VISITS.c.id == visit_id)
         .values(status="checked_out", checked_out_at=now)
     )
-    return _public(await _row(conn, visit_id))
+    visit = _public(await _row(conn, visit_id))
+    await record_event(conn, "visitor.checked_out", visit.model_dump(mode="json"))
+    return visit
 
 
 async def pass_token(conn: AsyncConnection, user: Principal, visit_id: int, keys: PassKeys) -> str:

@@ -65,7 +65,7 @@ async def test_a_burst_with_duplicates_books_each_slot_once_and_answers_each_req
             )
         ).scalars().all()  # fmt: skip
     assert stored == DISTINCT
-    assert sorted(e["id"] for e in events) == sorted(
+    assert sorted(e["booking_id"] for e in events) == sorted(
         r.json()["id"] for r in responses if r.status_code == 201
     )
 

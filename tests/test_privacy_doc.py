@@ -23,6 +23,7 @@ import cloud.db.models_transport
 import cloud.db.models_transport_live
 import cloud.db.models_transport_rides
 import cloud.db.models_transport_seats
+import cloud.db.models_privacy
 import cloud.db.models_visitors
 from ruang import contract
 

@@ -16,6 +16,7 @@ from cloud.db import (
     models_admin,
     models_fleet,
     models_notifications,
+    models_privacy,
     models_rooms,
     models_transport,
     models_transport_live,
@@ -50,6 +51,7 @@ NODES = cast(Table, models.Node.__table__)
 NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
 NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)
 NODE_HEALTH_SAMPLES = cast(Table, models_fleet.NodeHealthSample.__table__)
+PRIVACY_READS = cast(Table, models_privacy.PersonalDataRead.__table__)
 PEOPLE = cast(Table, models.Person.__table__)
 PRESENCE_CHANGES = cast(Table, models.PresenceChange.__table__)
 ROOMS = cast(Table, models.Room.__table__)

@@ -16,6 +16,7 @@ from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_admin,
     models_fleet,
     models_notifications,
+    models_privacy,
     models_rooms,
     models_transport,
     models_transport_live,

@@ -18,12 +18,12 @@ import cloud.db.models_access
 import cloud.db.models_admin
 import cloud.db.models_fleet
 import cloud.db.models_notifications
+import cloud.db.models_privacy
 import cloud.db.models_rooms
 import cloud.db.models_transport
 import cloud.db.models_transport_live
 import cloud.db.models_transport_rides
 import cloud.db.models_transport_seats
-import cloud.db.models_privacy
 import cloud.db.models_visitors
 from ruang import contract
 

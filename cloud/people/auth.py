@@ -34,10 +34,11 @@ from cloud.settings import CloudSettings
 # the pool-car requests of their own agency (cloud/transport/poolcars.py); `dispatcher`
 # runs office transport (live map, trip assignment, service alerts; docs/security.md);
 # `security` runs door rights and reads the access log of its sites (docs/access-control.md);
-# `reception` lists its sites' visitors of today and checks them in and out (docs/visitors.md).
+# `reception` lists its sites' visitors of today and checks them in and out (docs/visitors.md);
+# `dpo` (data-protection officer) searches the personal-data access audit (docs/privacy.md).
 ROLES = (
     "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
-    "security", "reception",
+    "security", "reception", "dpo",
 )  # fmt: skip
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]

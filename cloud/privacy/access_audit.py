@@ -7,16 +7,16 @@ transaction of its own, after the answer is built, so a read costs one row whate
 it returned. A person reading their own data is not recorded (nobody else's data).
 
 Readers: the data-protection role (`dpo`) and admins (`GET /api/v1/privacy/access-log`).
-Rows older than `privacy_reads_retention_days` are purged with the admin audit log's
-hourly job (docs/privacy.md).
+Rows are kept as long as the admin audit log (`RUANG_AUDIT_RETENTION_DAYS`) and purged
+by the same hourly job (cloud/admin/audit.py `AuditRetention`; docs/privacy.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.db.tables import PRIVACY_READS
@@ -102,11 +102,3 @@ async def search(
     page = [PersonalReadPublic.model_validate(dict(r)) for r in rows[: min(limit, MAX_PAGE)]]
     more = len(rows) > min(limit, MAX_PAGE)
     return PersonalReadPage(entries=page, next_before=page[-1].id if more and page else None)
-
-
-async def purge(engine: AsyncEngine, days: int, now: datetime | None = None) -> int:
-    """Deletes the rows older than `days`; returns how many."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    async with engine.begin() as conn:
-        result = await conn.execute(delete(PRIVACY_READS).where(PRIVACY_READS.c.at < cutoff))
-    return int(result.rowcount or 0)

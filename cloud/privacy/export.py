@@ -72,9 +72,7 @@ def _plain(value: Any) -> Any:
 
 def _rows(table: Table, rows: Any) -> list[dict[str, Any]]:
     hidden = SECRET_COLUMNS.get(table.name, set())
-    return [
-        {k: _plain(v) for k, v in row._mapping.items() if k not in hidden} for row in rows
-    ]
+    return [{k: _plain(v) for k, v in row._mapping.items() if k not in hidden} for row in rows]
 
 
 def _by_person_column(name: str) -> Finder:
@@ -90,8 +88,9 @@ async def _desks(conn: AsyncConnection, person_id: str, uids: list[str]) -> list
     cond = DESKS.c.assigned_person_id == person_id
     if uids:
         cond = or_(cond, DESKS.c.occupant_badge.in_(uids))
-    rows = await conn.execute(select(DESKS.c.id, DESKS.c.label, DESKS.c.assigned_person_id,
-                                     DESKS.c.occupant_badge, DESKS.c.checked_in_at).where(cond))  # fmt: skip
+    c = DESKS.c
+    columns = (c.id, c.label, c.assigned_person_id, c.occupant_badge, c.checked_in_at)
+    rows = await conn.execute(select(*columns).where(cond))
     return [{k: _plain(v) for k, v in r._mapping.items()} for r in rows]
 
 

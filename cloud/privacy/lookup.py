@@ -48,10 +48,7 @@ def escape_like(value: str) -> str:
 def json_mentions(column: Any, *texts: str) -> ColumnElement[bool]:
     """Candidates whose JSON text contains one of `texts` as a JSON string."""
     return or_(
-        *(
-            cast(column, String).like(f"%{escape_like(json.dumps(t))}%", escape="\\")
-            for t in texts
-        )
+        *(cast(column, String).like(f"%{escape_like(json.dumps(t))}%", escape="\\") for t in texts)
     )
 
 

@@ -28,6 +28,7 @@ from cloud.people.schemas import (
     PersonPublic,
     RowError,
 )
+from cloud.privacy.access_audit import record_read
 
 router = APIRouter(tags=["people"])
 
@@ -116,6 +117,7 @@ async def preview_import(request: Request, engine: EngineDep, user: CurrentUser)
 @router.get("/people", response_model=list[PersonPublic])
 async def list_people(
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     agency: Annotated[str | None, Query(description="instansi")] = None,
     kind: Annotated[PersonKind | None, Query()] = None,
@@ -124,7 +126,11 @@ async def list_people(
     ] = None,
 ) -> list[PersonPublic]:
     found = await people.list_people(conn, agency=agency, kind=kind, q=q)
-    return await access.only_people(conn, user, found, lambda p: p.id)
+    shown = await access.only_people(conn, user, found, lambda p: p.id)
+    others = [p for p in shown if p.id != user.subject]
+    subject = others[0].id if len(others) == 1 else None
+    await record_read(engine, user, "people.list", subject=subject, records=len(others))
+    return shown
 
 
 @router.get("/badges", response_model=list[BadgePublic])

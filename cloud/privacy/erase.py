@@ -117,7 +117,8 @@ async def erase_person(conn: AsyncConnection, person_id: str) -> ErasurePublic:
         raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
     pseudonym = new_pseudonym()
     uids = await lookup.badge_uids(conn, person_id)
-    texts = _needles(person)
+    guests = await _guest_contacts(conn, person_id)
+    texts = [*_needles(person), *guests]
     counts: dict[str, int] = {}
 
     def count(table: str, n: int | None) -> None:
@@ -146,6 +147,14 @@ async def erase_person(conn: AsyncConnection, person_id: str) -> ErasurePublic:
     mine = select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.person_id == person_id)
     deliveries = NOTIFICATION_DELIVERIES
     await conn.execute(delete(deliveries).where(deliveries.c.notification_id.in_(mine)))
+    # Invitations sent to the erased host's guests: their address is the guest's identity.
+    if guests:
+        to_guests = select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.address.in_(guests))
+        await conn.execute(delete(deliveries).where(deliveries.c.notification_id.in_(to_guests)))
+        result = await conn.execute(
+            delete(NOTIFICATIONS).where(NOTIFICATIONS.c.address.in_(guests))
+        )
+        count("notifications", result.rowcount)
     for table in (NOTIFICATIONS, NOTIFICATION_PREFERENCES, CALENDAR_TOKENS, BADGES):
         result = await conn.execute(delete(table).where(table.c.person_id == person_id))
         count(table.name, result.rowcount)
@@ -232,6 +241,15 @@ async def _dead_letters(conn: AsyncConnection, words: list[str]) -> int:
     if gone:
         await conn.execute(delete(DEAD_LETTERS).where(DEAD_LETTERS.c.id.in_(gone)))
     return len(gone)
+
+
+async def _guest_contacts(conn: AsyncConnection, person_id: str) -> list[str]:
+    """Names, e-mails and phones of the guests the person hosted (their visitor log)."""
+    c = VISITS.c
+    rows = await conn.execute(
+        select(c.guest_name, c.guest_email, c.guest_phone).where(c.host_person_id == person_id)
+    )
+    return sorted({v for row in rows for v in row if v and v != ERASED})
 
 
 async def _anonymise_visits(conn: AsyncConnection, pseudonym: str) -> int:

@@ -158,10 +158,14 @@ async def test_an_erased_person_is_nowhere_but_in_the_same_aggregates(
     async with engine.connect() as conn:
         after = await build_body(conn, NODE, datetime.now(UTC), 2)
         erased = (
-            await conn.execute(
-                select(ADMIN_AUDIT.c.target).where(ADMIN_AUDIT.c.action == "person.erase")
+            (
+                await conn.execute(
+                    select(ADMIN_AUDIT.c.target).where(ADMIN_AUDIT.c.action == "person.erase")
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert UID not in {b.badge for b in after.badges}
     assert erased == [f"person:{done['pseudonym']}"]
     # Her history is still there, under the pseudonym nobody can map back.

@@ -129,7 +129,7 @@ async def list_people(
     shown = await access.only_people(conn, user, found, lambda p: p.id)
     others = [p for p in shown if p.id != user.subject]
     subject = others[0].id if len(others) == 1 else None
-    await record_read(engine, user, "people.list", subject=subject, records=len(others))
+    await record_read(engine, user, "person.list", subject=subject, records=len(others))
     return shown
 
 

@@ -33,7 +33,7 @@ class PersonalDataRead(Base):
     # The reader: the token's subject (a person id) and the role that allowed the read.
     actor: Mapped[str] = mapped_column(String(ID_LENGTH))
     role: Mapped[str] = mapped_column(String(32))
-    # What was read (`person.private`, `people.list`, `floor.names`, `access_log`, ...).
+    # What was read (`person.private`, `person.list`, `floor.names`, `access_log`, ...).
     what: Mapped[str] = mapped_column(String(64))
     # The person read about when the request names one; NULL for a listing.
     subject: Mapped[str | None] = mapped_column(String(ID_LENGTH))

@@ -45,7 +45,7 @@ async def test_reads_of_other_peoples_data_are_recorded_and_searchable_by_the_dp
     rows = [(e["actor"], e["role"], e["what"], e["subject"], e["records"])
             for e in r.json()["entries"]]  # fmt: skip
     assert rows == [
-        ("p-citra", "facility_manager", "people.list", None, len(listed)),
+        ("p-citra", "facility_manager", "person.list", None, len(listed)),
         ("test-admin", "admin", "person.private", "p-ayu", 1),
     ]
     assert all(datetime.fromisoformat(e["at"]) >= started for e in r.json()["entries"])

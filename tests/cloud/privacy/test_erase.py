@@ -4,11 +4,14 @@ the badge, and the utilisation figures are the same as before (on SQLite and Pos
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiomqtt
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,8 +26,9 @@ from cloud.db.tables import (
 )
 from cloud.fleet.snapshots import build_body
 from cloud.settings import CloudSettings
+from ruang import contract
 from tests.cloud.booking_helpers import seed
-from tests.cloud.conftest import RunningCloud
+from tests.cloud.conftest import RunningCloud, eventually
 from tests.helpers import auth_headers
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -84,6 +88,18 @@ async def _history(cloud: RunningCloud) -> None:
         ))  # fmt: skip
 
 
+async def _retained_badges(settings: CloudSettings) -> set[str]:
+    """The badges of the node's retained, signed snapshot as the broker holds it now."""
+    host, port = settings.mqtt_url.split("//", 1)[1].rsplit(":", 1)
+    async with aiomqtt.Client(host, int(port), identifier=f"erase-{uuid.uuid4().hex}") as client:
+        await client.subscribe(contract.command_topic(NODE, "snapshot"), qos=1)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(client.messages))
+    _, snapshot = contract.decode(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+    assert isinstance(snapshot, contract.Snapshot)
+    return {b.badge for b in snapshot.body.badges}
+
+
 async def _utilisation(cloud: RunningCloud) -> Any:
     r = await cloud.http.get(
         "/api/v1/analytics/utilisation",
@@ -138,6 +154,11 @@ async def test_an_erased_person_is_nowhere_but_in_the_same_aggregates(
     async with engine.connect() as conn:
         before = await build_body(conn, NODE, datetime.now(UTC), 1)
     assert UID in {b.badge for b in before.badges}
+
+    async def on_the_node() -> bool:
+        return UID in await _retained_badges(settings)
+
+    await eventually(on_the_node)
     figures = await _utilisation(cloud)
     assert sum(row["bookings"] for row in figures["rows"]) == 6  # the imported history
     texts = await _texts(engine)
@@ -167,6 +188,12 @@ async def test_an_erased_person_is_nowhere_but_in_the_same_aggregates(
             .all()
         )
     assert UID not in {b.badge for b in after.badges}
+
+    async def gone_from_the_node() -> bool:
+        return UID not in await _retained_badges(settings)
+
+    # The erasure re-published the node's snapshot: the broker's retained copy lost the badge.
+    await eventually(gone_from_the_node)
     assert erased == [f"person:{done['pseudonym']}"]
     # Her history is still there, under the pseudonym nobody can map back.
     r = await cloud.http.get("/api/v1/bookings", params={"person": done["pseudonym"]})

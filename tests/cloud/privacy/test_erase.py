@@ -95,7 +95,7 @@ async def _retained_badges(settings: CloudSettings) -> set[str]:
         await client.subscribe(contract.command_topic(NODE, "snapshot"), qos=1)
         async with asyncio.timeout(10):
             message = await anext(aiter(client.messages))
-    _, snapshot = contract.decode(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+    _, snapshot = contract.decode(str(message.topic), bytes(message.payload))
     assert isinstance(snapshot, contract.Snapshot)
     return {b.badge for b in snapshot.body.badges}
 

@@ -136,12 +136,17 @@ async def list_people(
 @router.get("/badges", response_model=list[BadgePublic])
 async def list_badges(
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     person: Annotated[str | None, Query(description="person id")] = None,
 ) -> list[BadgePublic]:
-    return await access.only_people(
+    shown = await access.only_people(
         conn, user, await people.list_badges(conn, person), lambda b: b.person_id
     )
+    # Raw badge uids of other people: audited like the people list.
+    others = [b for b in shown if b.person_id != user.subject]
+    await record_read(engine, user, "badge.list", subject=person, records=len(others))
+    return shown
 
 
 @router.post(

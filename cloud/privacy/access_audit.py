@@ -1,7 +1,7 @@
 """The personal-data access audit: who read whose personal data, when, with which role.
 
 Routes that hand one person's personal data to someone else (the private person
-record, the people list, names on the floor map and desk timeline, the access log of
+record, the people and badge lists, names on the floor map and desk timeline, the access log of
 doors, the visitor log) call `record_read` once per request: one INSERT in a short
 transaction of its own, after the answer is built, so a read costs one row whatever
 it returned. A person reading their own data is not recorded (nobody else's data).

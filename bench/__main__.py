@@ -52,6 +52,7 @@ def main() -> int:
         notifications,
         osdp,
         outbox,
+        privacy,
         rooms,
         seats,
         tap_latency,
@@ -84,6 +85,7 @@ def main() -> int:
         "transport": transport.run,
         "seats": seats.run,
         "history": history.run,
+        "privacy": privacy.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.admin import audit
 from cloud.api.snapshots import PublisherDep
 from cloud.api_types import AwareDateTime, Problem
-from cloud.deps import DbDep, EngineDep
+from cloud.deps import BookingStoreDep, DbDep, EngineDep
 from cloud.people import access
 from cloud.people.auth import CurrentUser, require_roles
 from cloud.privacy import access_audit, erase, export, lookup
@@ -54,10 +55,11 @@ async def export_me(engine: EngineDep, user: CurrentUser, response: Response) ->
     responses=_UNKNOWN,
 )
 async def erase_person(
-    person_id: str, engine: EngineDep, user: CurrentUser, snapshots: PublisherDep
+    person_id: str, store: BookingStoreDep, user: CurrentUser, snapshots: PublisherDep
 ) -> ErasurePublic:
     """Anonymises a person: identity and badges removed, history kept under a pseudonym."""
-    async with engine.begin() as conn:
+
+    async def run(conn: AsyncConnection) -> ErasurePublic:
         person = await lookup.person_row(conn, person_id)
         done = await erase.erase_person(conn, person_id)
         await audit.record(
@@ -68,6 +70,11 @@ async def erase_person(
             detail={"badges_removed": done.badges_removed, "rows": done.rows_anonymised},
             site=person["site_id"] if person else None,
         )
+        return done
+
+    # Through the booking store: it rewrites bookings, so it queues with booking writes
+    # (SQLite) or holds the person's booking lock (PostgreSQL) like any of them.
+    done = await store.write(run, people=[person_id])
     # Their badges were in allow-lists of any node: every snapshot is rebuilt.
     snapshots.mark_dirty()
     return done

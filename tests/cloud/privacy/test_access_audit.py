@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from cloud.db.tables import ACCESS_LOG
 from cloud.settings import CloudSettings
 from tests.cloud.booking_helpers import seed
 from tests.cloud.conftest import RunningCloud
@@ -73,3 +74,39 @@ async def test_nobody_else_searches_the_access_audit(
     for roles in (("asn",), ("facility_manager",), ("security",), ("technician",)):
         r = await cloud.http.get(LOG, headers=auth_headers(settings, "p-x", roles, ("ikn-kipp",)))
         assert r.status_code == 403, roles
+
+
+async def test_reads_of_the_access_log_and_the_visitor_log_are_recorded(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
+    await seed(cloud, settings)
+    now = datetime.now(UTC)
+    async with cloud.app.state.engine.begin() as conn:
+        await conn.execute(ACCESS_LOG.insert().values(
+            message_id="m-audit-1", node="door-node", door="D-LOBBY", badge="04AB", granted=True,
+            person_id="p-ayu", reason="ok", ts=now, ts_raw=now.timestamp(), received_at=now,
+            audit_seq=1, audit_hash="0" * 64,
+        ))  # fmt: skip
+    r = await cloud.http.get("/api/v1/access-log", params={"person": "p-ayu"})
+    assert r.status_code == 200 and len(r.json()["items"]) == 1
+    ayu = auth_headers(settings, "p-ayu", ("asn",))
+    visit = {
+        "guest_name": "Rina Kusuma", "guest_email": "rina@mitra.example", "site_id": "ikn-kipp",
+        "starts_at": (now - timedelta(minutes=5)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(),
+    }  # fmt: skip
+    r = await cloud.http.post("/api/v1/visits", json=visit, headers=ayu)
+    assert r.status_code == 201, r.text
+    # The host reading their own guest is not recorded; reception is.
+    assert (await cloud.http.get(f"/api/v1/visits/{r.json()['id']}", headers=ayu)).is_success
+    desk = auth_headers(settings, "p-rc", ("reception",), ("ikn-kipp",))
+    r = await cloud.http.get("/api/v1/reception/visits", headers=desk)
+    assert r.status_code == 200 and len(r.json()) == 1
+
+    r = await cloud.http.get(LOG, headers=auth_headers(settings, "p-dpo", ("dpo",)))
+    rows = [(e["actor"], e["role"], e["what"], e["subject"], e["records"])
+            for e in r.json()["entries"]]  # fmt: skip
+    assert rows == [
+        ("p-rc", "reception", "visitor_log", None, 1),
+        ("test-admin", "admin", "access_log", "p-ayu", 1),
+    ]

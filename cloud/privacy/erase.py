@@ -4,7 +4,8 @@
 one (`anon-<random>`, no name, agency, NIP, e-mail or pass; kind, role and home site
 kept so per-site figures stay right) and every history row that named the person id
 now names the pseudonym, so bookings, rides and door decisions still count in the
-utilisation and ridership figures exactly as before, but no longer lead to anyone.
+utilisation and ridership figures exactly as before, but no longer lead to anyone;
+desk and room bookings not begun yet are cancelled.
 The random pseudonym is stored nowhere else: nothing maps it back.
 
 Gone: the person's badges (every status), their raw badge uids in events, the access
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, Table, cast, delete, or_, select, update
@@ -32,6 +34,7 @@ from cloud.db.tables import (
     ACCESS_LOG,
     ADMIN_AUDIT,
     BADGES,
+    BOOKINGS,
     CALENDAR_TOKENS,
     DEAD_LETTERS,
     DESKS,
@@ -42,6 +45,7 @@ from cloud.db.tables import (
     NOTIFICATION_PREFERENCES,
     NOTIFICATIONS,
     PEOPLE,
+    ROOM_BOOKINGS,
     VISITS,
 )
 from cloud.errors import NotFound
@@ -143,6 +147,7 @@ async def erase_person(conn: AsyncConnection, person_id: str) -> ErasurePublic:
         update(PEOPLE).where(PEOPLE.c.host_person_id == person_id).values(host_person_id=pseudonym)
     )
     count("people", result.rowcount)
+    count("bookings", await _cancel_future(conn, pseudonym))
     # Things only the person had use for: gone.
     mine = select(NOTIFICATIONS.c.id).where(NOTIFICATIONS.c.person_id == person_id)
     deliveries = NOTIFICATION_DELIVERIES
@@ -241,6 +246,31 @@ async def _dead_letters(conn: AsyncConnection, words: list[str]) -> int:
     if gone:
         await conn.execute(delete(DEAD_LETTERS).where(DEAD_LETTERS.c.id.in_(gone)))
     return len(gone)
+
+
+async def _cancel_future(conn: AsyncConnection, pseudonym: str) -> int:
+    """Desk and room bookings not begun yet are cancelled: nobody will come to them.
+
+    Their meeting subjects go too (a title may name people). Seat reservations and
+    pool-car requests are left to their own expiry jobs, which keep the seat counts.
+    """
+    now = datetime.now(UTC)
+    changed = 0
+    for table in (BOOKINGS, ROOM_BOOKINGS):
+        values: dict[str, Any] = {"status": "cancelled"}
+        if table is BOOKINGS:
+            values["cancelled_at"] = now
+        result = await conn.execute(
+            update(table)
+            .where(table.c.person_id == pseudonym, table.c.status == "booked")
+            .where(table.c.starts_at > now)
+            .values(values)
+        )
+        changed += int(result.rowcount or 0)
+    await conn.execute(
+        update(ROOM_BOOKINGS).where(ROOM_BOOKINGS.c.person_id == pseudonym).values(title=None)
+    )
+    return changed
 
 
 async def _guest_contacts(conn: AsyncConnection, person_id: str) -> list[str]:

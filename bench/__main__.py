@@ -52,6 +52,7 @@ def main() -> int:
         notifications,
         osdp,
         outbox,
+        privacy,
         roles,
         rooms,
         scim,
@@ -89,6 +90,7 @@ def main() -> int:
         "seats": seats.run,
         "history": history.run,
         "roles": roles.run,
+        "privacy": privacy.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

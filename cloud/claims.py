@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 # it lives here because auth imports the settings, which import this module).
 KNOWN_ROLES = (
     "asn", "guest", "facility_manager", "technician", "admin", "approver", "dispatcher",
-    "security", "reception", "scim",
+    "security", "reception", "scim", "dpo",
 )  # fmt: skip
 
 

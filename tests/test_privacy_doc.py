@@ -19,6 +19,7 @@ import cloud.db.models_admin
 import cloud.db.models_fleet
 import cloud.db.models_identity
 import cloud.db.models_notifications
+import cloud.db.models_privacy
 import cloud.db.models_rooms
 import cloud.db.models_scim
 import cloud.db.models_transport

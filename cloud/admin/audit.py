@@ -13,7 +13,8 @@ name secrets (tokens, passwords, secrets, keys, hashes, NIP) are replaced by
 
 Readers: admins see everything; the security role sees entries of its sites
 (`GET /api/v1/audit`). Entries older than `audit_retention_days` (a security-policy
-setting, two years by default) are deleted by `AuditRetention` (docs/privacy.md).
+setting, two years by default) are deleted by `AuditRetention` (docs/privacy.md), with
+the personal-data access audit's rows (cloud/privacy/access_audit.py) of the same age.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from cloud.admin.schemas import AuditEntryPublic, AuditPage
 from cloud.db.job_errors import log_failed_pass
-from cloud.db.tables import ADMIN_AUDIT
+from cloud.db.tables import ADMIN_AUDIT, PRIVACY_READS
 from cloud.errors import Invalid
 from cloud.people.access import Scope
 from cloud.people.auth import Principal
@@ -171,6 +172,12 @@ async def purge(conn: AsyncConnection, *, older_than: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+async def purge_reads(conn: AsyncConnection, *, older_than: datetime) -> int:
+    """Deletes personal-data read records made before `older_than`; how many went."""
+    result = await conn.execute(delete(PRIVACY_READS).where(PRIVACY_READS.c.at < older_than))
+    return int(result.rowcount or 0)
+
+
 class AuditRetention:
     """Deletes entries past the retention period, at start and then every `interval_s`."""
 
@@ -182,6 +189,8 @@ class AuditRetention:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self._days)
         async with self._engine.begin() as conn:
             gone = await purge(conn, older_than=cutoff)
+            # The personal-data access audit (cloud/privacy/access_audit.py) is kept as long.
+            gone += await purge_reads(conn, older_than=cutoff)
         if gone:
             log.info("audit retention: %d entries older than %s deleted", gone, cutoff)
         return gone

@@ -28,6 +28,7 @@ from cloud.api import (
     nodes,
     notifications,
     people,
+    privacy,
     rooms,
     scim,
     scim_groups,
@@ -68,6 +69,8 @@ router.include_router(ingest.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(me.router, prefix="/api/v1")
 router.include_router(identity.router, prefix="/api/v1")
 router.include_router(people.router, prefix="/api/v1", dependencies=MANAGERS)
+# Data-subject rights (own export; erasure by admins) and the access audit (dpo, admins).
+router.include_router(privacy.router, prefix="/api/v1")
 # Migrating finished bookings from a previous system: admins only.
 router.include_router(booking_import.router, prefix="/api/v1", dependencies=ADMINS)
 router.include_router(bookings.router, prefix="/api/v1")

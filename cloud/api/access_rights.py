@@ -27,10 +27,11 @@ from cloud.admin import audit
 from cloud.admin.targets import door_site, grant_site, group_site
 from cloud.api.snapshots import PublisherDep
 from cloud.api_types import AwareDateTime, Problem
-from cloud.deps import DbDep
+from cloud.deps import DbDep, EngineDep
 from cloud.errors import NotFound
 from cloud.people import access
 from cloud.people.auth import CurrentUser, Principal
+from cloud.privacy.access_audit import record_read
 from ruang.contract import ID_PATTERN
 
 router = APIRouter(tags=["access control"])
@@ -198,6 +199,7 @@ async def list_changes(
 @router.get("/access-log", response_model=AccessLogPage)
 async def access_log(
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     door: Annotated[str | None, Query(max_length=64)] = None,
     person: Annotated[str | None, Query(max_length=64)] = None,
@@ -210,10 +212,14 @@ async def access_log(
     limit: Annotated[int, Query(ge=1, le=log.MAX_PAGE)] = 100,
 ) -> AccessLogPage:
     """Door decisions, newest first; `next_before_id` pages on to older ones."""
-    return await log.search(
+    found = await log.search(
         conn, _scope(user), door=door, person=person, node=edge_node, start=start, end=end,
         granted=granted, before_id=before_id, limit=limit,
     )  # fmt: skip
+    # Who opened which door is other people's data: every page read is audited.
+    await record_read(engine, user, "access_log", subject=person, records=len(found.items),
+                      roles=("admin", "security"))  # fmt: skip
+    return found
 
 
 @router.get("/access-log/chains", response_model=list[ChainPublic])

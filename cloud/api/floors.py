@@ -17,6 +17,7 @@ from cloud.buildings import floormap, floorstream, timeline
 from cloud.buildings.schemas import DeskTimeline, FloorMap, MapUpdate, SiteTree
 from cloud.deps import DbDep, EngineDep, LiveDep
 from cloud.people.auth import CurrentUser
+from cloud.privacy.access_audit import record_read
 
 router = APIRouter(tags=["floor map"])
 # Technicians see the map too (which desks are out of service), without names.
@@ -38,11 +39,16 @@ async def sites_tree(conn: DbDep, user: CurrentUser) -> SiteTree:
 async def floor_map(
     floor_id: str,
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     zone: Annotated[str | None, Query(description="only this zone id")] = None,
     agency: Annotated[str | None, Query(description="only zones reserved for this agency")] = None,
 ) -> FloorMap:
-    return await floormap.floor_map(conn, floor_id, viewer=user, zone=zone, agency=agency)
+    found = await floormap.floor_map(conn, floor_id, viewer=user, zone=zone, agency=agency)
+    named = sum(1 for d in found.desks if d.occupant)
+    # Occupants' names are other people's data: each map that shows some is audited.
+    await record_read(engine, user, "floor.names", site=found.floor.site_id, records=named)
+    return found
 
 
 @router.get(
@@ -66,6 +72,9 @@ async def floor_stream(
     # No DbDep: a dependency's connection would stay checked out for the stream's life.
     async with engine.connect() as conn:
         floor = await floormap.floor_info(conn, floor_id)
+    if floormap.may_see_names(user, floor.site_id):
+        # A stream that may carry names is audited once, when it opens.
+        await record_read(engine, user, "floor.names", site=floor.site_id)
     events = floorstream.floor_stream(
         engine, live, floor_id, names=floormap.may_see_names(user, floor.site_id)
     )
@@ -82,5 +91,10 @@ async def floor_stream(
     dependencies=VIEWERS,
     responses={404: {"model": Problem, "description": "no such desk"}},
 )
-async def desk_timeline(desk_id: str, conn: DbDep, user: CurrentUser) -> DeskTimeline:
-    return await timeline.desk_timeline(conn, desk_id, viewer=user)
+async def desk_timeline(
+    desk_id: str, conn: DbDep, engine: EngineDep, user: CurrentUser
+) -> DeskTimeline:
+    found = await timeline.desk_timeline(conn, desk_id, viewer=user)
+    named = sum(1 for e in found.entries if e.person)
+    await record_read(engine, user, "desk.timeline", records=named)
+    return found

@@ -28,6 +28,7 @@ from cloud.people.schemas import (
     PersonPublic,
     RowError,
 )
+from cloud.privacy.access_audit import record_read
 
 router = APIRouter(tags=["people"])
 
@@ -116,6 +117,7 @@ async def preview_import(request: Request, engine: EngineDep, user: CurrentUser)
 @router.get("/people", response_model=list[PersonPublic])
 async def list_people(
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     agency: Annotated[str | None, Query(description="instansi")] = None,
     kind: Annotated[PersonKind | None, Query()] = None,
@@ -124,18 +126,27 @@ async def list_people(
     ] = None,
 ) -> list[PersonPublic]:
     found = await people.list_people(conn, agency=agency, kind=kind, q=q)
-    return await access.only_people(conn, user, found, lambda p: p.id)
+    shown = await access.only_people(conn, user, found, lambda p: p.id)
+    others = [p for p in shown if p.id != user.subject]
+    subject = others[0].id if len(others) == 1 else None
+    await record_read(engine, user, "person.list", subject=subject, records=len(others))
+    return shown
 
 
 @router.get("/badges", response_model=list[BadgePublic])
 async def list_badges(
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     person: Annotated[str | None, Query(description="person id")] = None,
 ) -> list[BadgePublic]:
-    return await access.only_people(
+    shown = await access.only_people(
         conn, user, await people.list_badges(conn, person), lambda b: b.person_id
     )
+    # Raw badge uids of other people: audited like the people list.
+    others = [b for b in shown if b.person_id != user.subject]
+    await record_read(engine, user, "badge.list", subject=person, records=len(others))
+    return shown
 
 
 @router.post(

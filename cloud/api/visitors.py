@@ -13,8 +13,9 @@ from fastapi.responses import Response
 
 from cloud.api.snapshots import PublisherDep
 from cloud.api_types import Problem
-from cloud.deps import DbDep
+from cloud.deps import DbDep, EngineDep
 from cloud.people.auth import CurrentUser
+from cloud.privacy.access_audit import record_read
 from cloud.visitors import service
 from cloud.visitors.passes import PassKeys, qr_svg
 from cloud.visitors.schemas import CheckIn, VisitBase, VisitCreate, VisitPublic
@@ -60,17 +61,28 @@ async def my_visits(conn: DbDep, user: CurrentUser) -> list[VisitPublic]:
 @router.get("/reception/visits", response_model=list[VisitPublic], responses=_ONE)
 async def today(
     conn: DbDep,
+    engine: EngineDep,
     user: CurrentUser,
     site_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     q: Annotated[str | None, Query(max_length=100, description="name or organisation")] = None,
 ) -> list[VisitPublic]:
     """Today's visitors of the caller's reception sites (names: reception and admins only)."""
-    return await service.today(conn, user, site_id, q, _now())
+    found = await service.today(conn, user, site_id, q, _now())
+    # The visitor log names guests: each read of it is audited.
+    await record_read(engine, user, "visitor_log", site=site_id, records=len(found),
+                      roles=("admin", "reception"))  # fmt: skip
+    return found
 
 
 @router.get("/visits/{visit_id}", response_model=VisitPublic, responses=_ONE)
-async def get_visit(visit_id: VisitId, conn: DbDep, user: CurrentUser) -> VisitPublic:
-    return await service.get(conn, user, visit_id)
+async def get_visit(
+    visit_id: VisitId, conn: DbDep, engine: EngineDep, user: CurrentUser
+) -> VisitPublic:
+    found = await service.get(conn, user, visit_id)
+    if found.host_person_id != user.subject:  # reception or an admin reading a host's guest
+        await record_read(engine, user, "visitor_log", site=found.site_id,
+                          roles=("admin", "reception"))  # fmt: skip
+    return found
 
 
 @router.put("/visits/{visit_id}", response_model=VisitPublic, responses=_ONE)

@@ -17,6 +17,7 @@ from cloud.db import (
     models_fleet,
     models_identity,
     models_notifications,
+    models_privacy,
     models_rooms,
     models_scim,
     models_transport,
@@ -53,6 +54,7 @@ NODE_CONFIGS = cast(Table, models_fleet.NodeConfig.__table__)
 NODE_CREDENTIALS = cast(Table, models_fleet.NodeCredential.__table__)
 NODE_HEALTH_SAMPLES = cast(Table, models_fleet.NodeHealthSample.__table__)
 PERSON_IDENTITIES = cast(Table, models_identity.PersonIdentity.__table__)
+PRIVACY_READS = cast(Table, models_privacy.PersonalDataRead.__table__)
 PEOPLE = cast(Table, models.Person.__table__)
 PERSON_GROUPS = cast(Table, models_scim.PersonGroup.__table__)
 PERSON_GROUP_MEMBERS = cast(Table, models_scim.PersonGroupMember.__table__)

@@ -41,7 +41,8 @@ from cloud.settings import CloudSettings
 # runs office transport (live map, trip assignment, service alerts; docs/security.md);
 # `security` runs door rights and reads the access log of its sites (docs/access-control.md);
 # `reception` lists its sites' visitors of today and checks them in and out (docs/visitors.md);
-# `scim` is a ministry identity system provisioning the people of its sites (docs/scim.md).
+# `scim` is a ministry identity system provisioning the people of its sites (docs/scim.md);
+# `dpo` (data-protection officer) searches the personal-data access audit (docs/privacy.md).
 ROLES = KNOWN_ROLES
 DEV_ALGORITHM = "ES256"
 _ALGORITHMS = ["ES256", "RS256", "EdDSA"]

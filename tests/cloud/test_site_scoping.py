@@ -152,6 +152,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "POST /api/v1/people/{person_id}/sign-out-everywhere": ADMIN_ONLY,
     "POST /api/v1/people/{person_id}/deactivate": ADMIN_ONLY,
     "POST /api/v1/people/{person_id}/activate": ADMIN_ONLY,
+    # Data-subject rights (docs/privacy.md): one's own export (admin: not a person); erasure
+    # by admins only (of a person of its own, see _request); the access audit: dpo and admins.
+    "GET /api/v1/me/export": row(U, "A", "A", "ok", "ok", "A", "A", "404"),
+    "POST /api/v1/people/{person_id}/erase": ADMIN_ONLY,
+    "GET /api/v1/privacy/access-log": ADMIN_ONLY,
     # Site B's manager may not overwrite site A's people: the rows are refused.
     "POST /api/v1/people/import": row(U, "403", "403", "403", "422", "403", "ok", "ok"),
     # The preview answers 200 with the rows' errors (fm_b: not their site).
@@ -421,6 +426,7 @@ def _roster() -> str:
         kind, host = ("guest", "xa-me-asn") if role == "guest" else ("asn", "")
         site = subject[:2] + "-site"
         lines.append(f"{subject},{kind},Pengguna {role},{roles[0]},{site},{host},")
+    lines.append(f"xa-erase-admin,asn,Orang dihapus,asn,xa-site,,{BADGE_UID_A}{len(ROLES):02X}")
     lines.sort(key=lambda line: ",guest," in line)  # hosts first
     return "\n".join(lines) + "\n"
 
@@ -682,6 +688,9 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
     params = world.path_params(role)
     if op.endswith("/replay"):
         params["letter_id"] = str(world.replay_letters[role])
+    if op.endswith("/erase"):
+        # A person of its own: erasing xa-p-<role> would leave later operations without it.
+        params["person_id"] = f"xa-erase-{role}"
     url = path.format(**params)
     start, end = _day(2, 9), _day(2, 12)
     week = (_day(3, 0).date().isoformat(), _day(9, 0).date().isoformat())

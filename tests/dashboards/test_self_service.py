@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,3 +215,20 @@ async def test_a_desk_booked_by_someone_else_shows_the_conflict_without_their_na
         r = await ruang.admin.get("/api/v1/bookings", params={"desk": "L1-D03"})
         [held] = r.json()
         assert held["person_id"] == "p-ayu" and held["status"] == "booked"
+
+
+async def test_a_person_downloads_their_data_from_self_service(
+    tmp_path: Path, browser: Browser
+) -> None:
+    async with running_ruang(tmp_path) as ruang:
+        page = await ruang.page(browser, "p-ayu", "asn", viewport={"width": 1280, "height": 900})
+        await open_me(page)
+        await expect(page.get_by_role("heading", name="Data pribadi saya")).to_be_visible()
+        async with page.expect_download() as started:
+            await page.get_by_role("link", name="Unduh data saya (JSON)").click()
+        download = await started.value
+        assert download.suggested_filename == "ruang-data-p-ayu.json"
+        body = json.loads(Path(await download.path()).read_text(encoding="utf-8"))
+        assert body["person_id"] == "p-ayu"
+        [person] = body["tables"]["people"]
+        assert person["id"] == "p-ayu" and "badges" in body["tables"]

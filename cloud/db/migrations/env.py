@@ -17,6 +17,7 @@ from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_fleet,
     models_identity,
     models_notifications,
+    models_privacy,
     models_rooms,
     models_scim,
     models_transport,

@@ -1,0 +1,1 @@
+"""Data-subject rights and accountability under UU PDP: export, erasure, the access audit."""

@@ -45,6 +45,8 @@ from cloud.db.tables import (
     NOTIFICATION_PREFERENCES,
     NOTIFICATIONS,
     PEOPLE,
+    PERSON_GROUP_MEMBERS,
+    PERSON_IDENTITIES,
     ROOM_BOOKINGS,
     VISITS,
 )
@@ -58,7 +60,7 @@ RENAMED = {
     name: columns
     for name, columns in lookup.PERSON_COLUMNS.items()
     if name not in ("people", "badges", "calendar_tokens", "notifications",
-                    "notification_preferences")
+                    "notification_preferences", "person_group_members", "person_identities")
 }  # fmt: skip
 
 
@@ -160,7 +162,12 @@ async def erase_person(conn: AsyncConnection, person_id: str) -> ErasurePublic:
             delete(NOTIFICATIONS).where(NOTIFICATIONS.c.address.in_(guests))
         )
         count("notifications", result.rowcount)
-    for table in (NOTIFICATIONS, NOTIFICATION_PREFERENCES, CALENDAR_TOKENS, BADGES):
+    # Group memberships (SCIM) and the identity row (unit, provider, session epoch) go:
+    # they describe the person, not what happened.
+    for table in (
+        NOTIFICATIONS, NOTIFICATION_PREFERENCES, CALENDAR_TOKENS, BADGES,
+        PERSON_GROUP_MEMBERS, PERSON_IDENTITIES,
+    ):  # fmt: skip
         result = await conn.execute(delete(table).where(table.c.person_id == person_id))
         count(table.name, result.rowcount)
     ids: dict[str, str | None] = {person_id: pseudonym, **{uid: None for uid in uids}}

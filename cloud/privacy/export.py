@@ -53,6 +53,8 @@ NOT_EXPORTED: dict[str, str] = {
     "`integration_events`, exported",
     "room_presence_changes": "a room radar's sensed presence, no identity",
     "presence_changes": "a desk sensor's presence, no identity",
+    "person_groups": "a group's name and the role it grants; the person's memberships "
+    "are exported under `person_group_members`",
 }
 
 Finder = Callable[[AsyncConnection, str, list[str]], Awaitable[list[dict[str, Any]]]]

@@ -38,6 +38,8 @@ PERSON_COLUMNS: dict[str, tuple[str, ...]] = {
     "access_changes": ("actor",),
     "enrolment_tokens": ("created_by",),
     "privacy_reads": ("actor", "subject"),
+    "person_group_members": ("person_id",),
+    "person_identities": ("person_id",),
 }
 
 

@@ -190,7 +190,9 @@ async def _utilisation_of_the_day(tmp_path: Path, *, outage: bool) -> list[dict[
     )
     with devservers.mosquitto() as broker:
         async with running_cloud(tmp_path, broker.url) as cloud:
-            _seed_floor(cloud.db_path)
+            # In a thread: the cloud runs on this loop, and may hold the write lock until
+            # the loop lets it commit.
+            await asyncio.to_thread(_seed_floor, cloud.db_path)
             uplink = day_uplink(tmp_path, broker.url)
 
             async def feed() -> None:

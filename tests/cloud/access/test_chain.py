@@ -76,7 +76,9 @@ async def test_a_hash_that_does_not_chain_is_an_alarm_and_the_decision_is_kept_f
     await publish(publisher, decision(node, entries[3]))
 
     async def broken() -> bool:
-        return "access_chain_broken" in await reasons(cloud, node)
+        # The alarm can come with entry 3 while entry 4 is still in flight: wait for both.
+        stored = await log_of(cloud, edge_node=node)
+        return "access_chain_broken" in await reasons(cloud, node) and len(stored) == 4
 
     await eventually(broken)
     rows = {x["audit_seq"]: x for x in await log_of(cloud, edge_node=node)}

@@ -161,7 +161,7 @@ async def test_database_down_is_retried_not_dead_lettered(
     for message in events:
         ingestor._on_message(wire(message))
     # Another writer holds SQLite's write lock: every write fails, the probe's too.
-    lock = sqlite3.connect(db, timeout=30, isolation_level=None)
+    lock = sqlite3.connect(db, timeout=0, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
     try:
         assert await ingestor.flush() is False

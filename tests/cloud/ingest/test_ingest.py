@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -288,6 +289,20 @@ async def test_presence_changed_at_moves_only_when_presence_changes(
     assert changed is not None and changed["presence_changed_at"].startswith(iso(last_ts))
 
 
+async def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    """Takes SQLite's write lock beside the running cloud. Polled from the loop, not
+    waited for in sqlite's busy handler: the cloud's jobs write often, and a blocked
+    busy handler can lose every race to them (writer starvation)."""
+    lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+    async with asyncio.timeout(120):
+        while True:
+            try:
+                lock.execute("BEGIN IMMEDIATE")
+                return lock
+            except sqlite3.OperationalError:
+                await asyncio.sleep(0.005)
+
+
 async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
     tmp_path: Path, mosquitto_server: devservers.Mosquitto, publisher: aiomqtt.Client
 ) -> None:
@@ -304,8 +319,7 @@ async def test_event_is_acknowledged_to_the_broker_only_after_it_is_committed(
     async with start_cloud(settings) as cloud:
         await bind(cloud.app.state.engine, node, [desk])
         # Another writer holds SQLite's write lock: every commit the cloud tries fails.
-        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")
+        lock = await _hold_write_lock(db)
         await publish(publisher, contract.CheckIn(node=node, desk=desk, badge=BADGE))
 
         async def write_failed() -> bool:
@@ -342,8 +356,7 @@ async def test_clean_stop_acknowledges_what_it_stored_before_disconnecting(
     events = [contract.CheckIn(node=node, desk=unique("desk"), badge=BADGE) for _ in range(20)]
     async with start_cloud(settings) as cloud:
         # Hold SQLite's write lock so the events are received but not yet written...
-        lock = sqlite3.connect(db, timeout=30, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")
+        lock = await _hold_write_lock(db)
         received = cloud.ingestor.stats.received
         for event in events:
             await publish(publisher, event)

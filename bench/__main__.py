@@ -52,6 +52,7 @@ def main() -> int:
         notifications,
         osdp,
         outbox,
+        replicas,
         roles,
         rooms,
         seats,
@@ -86,6 +87,7 @@ def main() -> int:
         "seats": seats.run,
         "history": history.run,
         "roles": roles.run,
+        "replicas": replicas.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -389,9 +389,7 @@ HAPROXY_BACKEND = """\
 
 def haproxy_config(port: int, backends: list[int]) -> str:
     """The HAProxy configuration of the dev server: the deploy file's rules, loopback ports."""
-    servers = "".join(
-        f"    server api-{i} {LOOPBACK}:{p}\n" for i, p in enumerate(backends)
-    )
+    servers = "".join(f"    server api-{i} {LOOPBACK}:{p}\n" for i, p in enumerate(backends))
     return (
         "global\n    maxconn 4096\n\n"
         f"defaults\n{HAPROXY_DEFAULTS}\n"

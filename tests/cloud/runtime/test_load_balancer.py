@@ -102,4 +102,3 @@ async def test_api_replicas_behind_haproxy_share_bookings_and_survive_a_sigkill(
             # Only the survivor answers now.
             alive = (await api[1].status() or {})["name"]
             assert {(await http.get("/role")).json()["name"] for _ in range(6)} == {alive}
-

@@ -40,7 +40,8 @@ POOL_PER_REPLICA = 20  # 4 replicas x 20 stay well under the dev server's max_co
 async def _start(cluster: RoleProcesses, replicas: int) -> list[int]:
     await cluster.start("ingest", 0)
     await cluster.start("jobs", 0)
-    api = [await cluster.start("api", i) for i in range(replicas)]
+    # Started together: the first migrates under the advisory lock, the others wait.
+    api = await asyncio.gather(*(cluster.start("api", i) for i in range(replicas)))
     return [p.port for p in api]
 
 
@@ -66,7 +67,9 @@ def _measure(lb: devservers.HAProxy, token: str, tag: str, pids: list[int]) -> d
     seconds = run["duration_us"] / 1e6
     out[f"{tag}_bookings_per_s"] = run["ok"] / seconds
     out[f"{tag}_booking_p99_ms"] = run["p99_us"] / 1000
-    out[f"{tag}_booking_failed"] = run["other"] + run["errors"]
+    # Apart: an HTTP answer other than 201, or a socket error (a 10 s timeout of wrk).
+    out[f"{tag}_booking_non_201"] = run["other"]
+    out[f"{tag}_booking_socket_errors"] = run["errors"]
     out[f"{tag}_api_cpu_ms_per_booking"] = cpu * 1000 / max(1, run["requests"])
     b._check_search(cloud)
     search = b._wrk(cloud, b.SEARCH_LUA, b._search_path(), b.SEARCH_S, 1, 1, [])
@@ -75,7 +78,8 @@ def _measure(lb: devservers.HAProxy, token: str, tag: str, pids: list[int]) -> d
     out[f"{tag}_load_after"] = b.load()
     check(out, f"{tag}_bookings_per_s", ">=", b.TARGET_PG_PER_S, "/s")
     check(out, f"{tag}_booking_p99_ms", "<", b.TARGET_P99_MS, " ms")
-    check(out, f"{tag}_booking_failed", "<", 1)
+    check(out, f"{tag}_booking_non_201", "<", 1)
+    check(out, f"{tag}_booking_socket_errors", "<", 1)
     check(out, f"{tag}_availability_p99_ms", "<", b.TARGET_P99_MS, " ms")
     check(out, f"{tag}_availability_failed", "<", 1)
     return out

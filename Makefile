@@ -10,7 +10,8 @@ TEST_WORKERS ?= 3
 # the browser tests drive Debian's Chromium (Playwright's own download is not used);
 # the HTTP benchmarks load the server with Debian's wrk (pgbench comes with PostgreSQL).
 SYSTEM_BINARIES := mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
-	victoria-metrics:victoria-metrics socat:socat chromium:chromium wrk:wrk
+	victoria-metrics:victoria-metrics socat:socat chromium:chromium wrk:wrk \
+	haproxy:haproxy
 
 .PHONY: demo test bench lint typecheck system-deps venv clean
 

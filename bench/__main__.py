@@ -53,6 +53,7 @@ def main() -> int:
         osdp,
         outbox,
         privacy,
+        replicas,
         roles,
         rooms,
         scim,
@@ -91,6 +92,7 @@ def main() -> int:
         "history": history.run,
         "roles": roles.run,
         "privacy": privacy.run,
+        "replicas": replicas.run,
     }
     chosen = args.only or list(suites)
     print(f"machine: {_machine()}")

@@ -354,3 +354,78 @@ def postgres() -> Iterator[Postgres]:
         finally:
             # SIGINT is PostgreSQL's "fast shutdown".
             _stop(proc, signal.SIGINT)
+
+
+# The load-balancing rules shared by the dev server and deploy/haproxy.cfg (a test
+# holds them equal): HTTP mode, round-robin, `/healthz` checks, and retries that a
+# killed replica's idempotent requests survive.
+HAPROXY_DEFAULTS = """\
+    mode http
+    option httplog
+    option dontlognull
+    timeout connect 2s
+    timeout client 60s
+    # Above the 15 s keep-alive comments of the live map streams (SSE).
+    timeout server 60s
+    timeout http-request 10s
+    timeout http-keep-alive 10s
+    timeout queue 30s
+    # A failed attempt is retried up to 3 times, each on another replica.
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response response-timeout 502 503 504
+"""
+HAPROXY_BACKEND = """\
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /healthz
+    http-check expect status 200
+    # Only a request that never reached a replica (connection refused) is replayed
+    # when it is not a GET/HEAD: a POST a replica received may have committed.
+    http-request disable-l7-retry unless METH_GET
+    default-server check inter 1s fall 2 rise 2
+"""
+
+
+def haproxy_config(port: int, backends: list[int]) -> str:
+    """The HAProxy configuration of the dev server: the deploy file's rules, loopback ports."""
+    servers = "".join(f"    server api-{i} {LOOPBACK}:{p}\n" for i, p in enumerate(backends))
+    return (
+        "global\n    maxconn 4096\n\n"
+        f"defaults\n{HAPROXY_DEFAULTS}\n"
+        f"frontend ruang\n    bind {LOOPBACK}:{port}\n    default_backend ruang_api\n\n"
+        f"backend ruang_api\n{HAPROXY_BACKEND}{servers}"
+    )
+
+
+@dataclass(frozen=True)
+class HAProxy:
+    port: int
+    config: Path
+    pid: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+@contextlib.contextmanager
+def haproxy(backends: list[int]) -> Iterator[HAProxy]:
+    """HAProxy on a free port balancing HTTP over the loopback `backends` ports."""
+    binary = find_binary("haproxy")
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="ruang-haproxy-") as tmp:
+        config = Path(tmp) / "haproxy.cfg"
+        config.write_text(haproxy_config(port, backends))
+        log = (Path(tmp) / "haproxy.log").open("wb")
+        # -db: stay in the foreground (no daemon), so the process is ours to stop.
+        proc = subprocess.Popen(
+            [binary, "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for_port(port, proc=proc)
+            yield HAProxy(port=port, config=config, pid=proc.pid)
+        finally:
+            # SIGTERM is HAProxy's hard stop: open keep-alive connections are closed.
+            _stop(proc)
+            log.close()

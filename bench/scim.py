@@ -2,9 +2,10 @@
 then 1,000 of them deprovisioned by PATCH active=false (each revokes the person's badge);
 and (`run_door`) SCIM deactivation -> a door node refuses the badge, p50/p99 (< 5 s).
 
-Real Mosquitto and the cloud under uvicorn (SQLite, as the other suites), one site; the
-client is a provisioning client (role `scim`) sending `CONCURRENCY` requests at a time, as
-an identity system's sync job does. Every create and deactivation is audited in its own
+Real Mosquitto and `ruang cloud serve` in its own process (SQLite, as the other suites),
+one site; the load comes from a process of its own (`python -m bench.scim client`): a
+provisioning client (role `scim`) sending `CONCURRENCY` requests at a time, as an identity
+system's sync job does. Every create and deactivation is audited in its own
 transaction, so the audit write is inside the measured path. At the end the server must
 list exactly the users sent and every deactivated person's badge must be revoked.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,68 +66,88 @@ async def _in_parallel(count: int, call: Any) -> tuple[float, list[float]]:
     return time.perf_counter() - started, latencies
 
 
+async def _client(base: str, token: str, what: str, count: int) -> dict[str, Any]:
+    """The identity system's sync job, in a process of its own (`python -m bench.scim
+    client ...`): `create` POSTs users 0..count-1, `deactivate` PATCHes them inactive."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+
+        async def create(i: int) -> None:
+            r = await http.post("/scim/v2/Users", json=_user(i))
+            if r.status_code != 201:
+                raise RuntimeError(f"user {i}: {r.status_code} {r.text[:200]}")
+
+        async def deactivate(i: int) -> None:
+            off = {"op": "replace", "path": "active", "value": False}
+            body = {"schemas": [PATCH], "Operations": [off]}
+            r = await http.patch(f"/scim/v2/Users/asn{i:05d}@bench.go.id", json=body)
+            if r.status_code != 200 or r.json()["active"] is not False:
+                raise RuntimeError(f"deactivating {i}: {r.status_code} {r.text[:200]}")
+
+        seconds, latencies = await _in_parallel(count, create if what == "create" else deactivate)
+    return {"seconds": seconds, "latencies": latencies}
+
+
+def _run_client(base: str, token: str, what: str, count: int) -> dict[str, Any]:
+    """Starts the load generator as its own process and reads its JSON answer."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.scim", "client", base, token, what, str(count)],
+        check=True, capture_output=True, text=True, timeout=3600,
+    ).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 async def _measure(users: int, tmp: Path) -> dict[str, Any]:
     import httpx
 
+    from bench.bookings import _cloud
     from cloud.settings import CloudSettings
     from launch import devservers
-    from tests.cloud.conftest import serving
     from tests.cloud.scim.helpers import add_sites
     from tests.helpers import auth_headers
 
     broker = devservers.Mosquitto(port=devservers.free_port(), workdir=tmp / "broker")
     broker.workdir.mkdir()
     broker.start()
-    settings = CloudSettings(
-        database_url=f"sqlite+aiosqlite:///{tmp}/cloud.sqlite3",
-        mqtt_url=broker.url,
-        mqtt_client_id="ruang-cloud-bench-scim",
-        http_port=devservers.free_port(),
-        telemetry_sqlite_path=tmp / "telemetry.sqlite3",
-        auth_dev_key_path=tmp / "dev-key.pem",
-        snapshot_key_path=tmp / "snapshot-key.pem",
-    )
-    scim = auth_headers(settings, "idp-bench", ("scim",), ("s-bench",))
+    database_url = f"sqlite+aiosqlite:///{tmp}/cloud.sqlite3"
     try:
-        async with (
-            serving(settings) as (base, _),
-            httpx.AsyncClient(base_url=base, headers=scim, timeout=60) as http,
-            httpx.AsyncClient(base_url=base, headers=auth_headers(settings)) as admin,
-        ):
-            await add_sites(settings.database_url, "s-bench")
-
-            async def create(i: int) -> None:
-                r = await http.post("/scim/v2/Users", json=_user(i))
-                if r.status_code != 201:
-                    raise RuntimeError(f"user {i}: {r.status_code} {r.text[:200]}")
-
-            create_s, create_lat = await _in_parallel(users, create)
-            listed = (await http.get("/scim/v2/Users", params={"count": 0})).json()
-            if listed["totalResults"] != users:
-                raise RuntimeError(f"{listed['totalResults']} users listed, {users} sent")
-            deprovision = min(DEPROVISION, users)
-            for i in range(deprovision):
-                badge = {
-                    "kind": "nfc",
-                    "uid": f"04BE{i:08X}",
-                    "person_id": f"asn{i:05d}@bench.go.id",
-                }
-                r = await admin.post("/api/v1/badges", json=badge)
-                r.raise_for_status()
-
-            async def deactivate(i: int) -> None:
-                off = {"op": "replace", "path": "active", "value": False}
-                body = {"schemas": [PATCH], "Operations": [off]}
-                r = await http.patch(f"/scim/v2/Users/asn{i:05d}@bench.go.id", json=body)
-                if r.status_code != 200 or r.json()["active"] is not False:
-                    raise RuntimeError(f"deactivating {i}: {r.status_code} {r.text[:200]}")
-
-            off_s, off_lat = await _in_parallel(deprovision, deactivate)
-            active = (await admin.get("/api/v1/badges")).json()
-            if any(b["status"] == "active" for b in active):
-                raise RuntimeError("a deactivated person still holds an active badge")
+        # `ruang cloud serve` in its own process, as users run it; the sync job in another.
+        with _cloud(database_url, broker.url, tmp) as cloud:
+            await add_sites(database_url, "s-bench")
+            keys = CloudSettings(auth_dev_key_path=tmp / "dev-key.pem")
+            scim = auth_headers(keys, "idp-bench", ("scim",), ("s-bench",))
+            scim_token = scim["Authorization"].removeprefix("Bearer ")
+            created = await asyncio.to_thread(_run_client, cloud.url, scim_token, "create", users)
+            admin_headers = {"Authorization": f"Bearer {cloud.token}"}
+            async with (
+                httpx.AsyncClient(base_url=cloud.url, headers=scim, timeout=60) as http,
+                httpx.AsyncClient(base_url=cloud.url, headers=admin_headers, timeout=60) as admin,
+            ):
+                listed = (await http.get("/scim/v2/Users", params={"count": 0})).json()
+                if listed["totalResults"] != users:
+                    raise RuntimeError(f"{listed['totalResults']} users listed, {users} sent")
+                deprovision = min(DEPROVISION, users)
+                for i in range(deprovision):
+                    badge = {
+                        "kind": "nfc",
+                        "uid": f"04BE{i:08X}",
+                        "person_id": f"asn{i:05d}@bench.go.id",
+                    }
+                    r = await admin.post("/api/v1/badges", json=badge)
+                    r.raise_for_status()
+                off = await asyncio.to_thread(
+                    _run_client, cloud.url, scim_token, "deactivate", deprovision
+                )
+                active = (await admin.get("/api/v1/badges")).json()
+                if any(b["status"] == "active" for b in active):
+                    raise RuntimeError("a deactivated person still holds an active badge")
     finally:
         broker.stop()
+    create_s, create_lat = created["seconds"], created["latencies"]
+    off_s, off_lat = off["seconds"], off["latencies"]
     return {
         "users": users,
         "concurrency": CONCURRENCY,
@@ -198,6 +220,10 @@ def run(users: int = USERS) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        _, _, base, token, what, count = sys.argv
+        print(json.dumps(asyncio.run(_client(base, token, what, int(count)))))
+        sys.exit(0)
     result = run(int(sys.argv[1]) if len(sys.argv) > 1 else USERS)
     print(json.dumps(result, indent=2))
     sys.exit(0 if result["provision_users_per_s_verdict"] == "PASS" else 1)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from cloud.admin import audit
 from cloud.api_types import Problem
 from cloud.deps import DbDep
 from cloud.people import sessions
@@ -48,7 +49,14 @@ async def sign_me_out_everywhere(
     dependencies=[require_roles("admin")],
     responses=_NO_PERSON,
 )
-async def sign_out_everywhere(request: Request, person_id: str, conn: DbDep) -> SessionStatePublic:
+async def sign_out_everywhere(
+    request: Request, person_id: str, conn: DbDep, user: CurrentUser
+) -> SessionStatePublic:
+    # Audited in the transaction the session change commits (sessions.py commits).
+    await audit.record(
+        conn, actor=user, action="person.sign_out_everywhere", target=f"person:{person_id}",
+        detail={},
+    )  # fmt: skip
     await sessions.sign_out_everywhere(conn, person_id)
     forget(request, person_id)
     return await _state(conn, person_id)
@@ -60,7 +68,12 @@ async def sign_out_everywhere(request: Request, person_id: str, conn: DbDep) -> 
     dependencies=[require_roles("admin")],
     responses=_NO_PERSON,
 )
-async def deactivate(request: Request, person_id: str, conn: DbDep) -> SessionStatePublic:
+async def deactivate(
+    request: Request, person_id: str, conn: DbDep, user: CurrentUser
+) -> SessionStatePublic:
+    await audit.record(
+        conn, actor=user, action="person.deactivate", target=f"person:{person_id}", detail={}
+    )
     await sessions.set_active(conn, person_id, False)
     forget(request, person_id)
     return await _state(conn, person_id)
@@ -72,7 +85,12 @@ async def deactivate(request: Request, person_id: str, conn: DbDep) -> SessionSt
     dependencies=[require_roles("admin")],
     responses=_NO_PERSON,
 )
-async def activate(request: Request, person_id: str, conn: DbDep) -> SessionStatePublic:
+async def activate(
+    request: Request, person_id: str, conn: DbDep, user: CurrentUser
+) -> SessionStatePublic:
+    await audit.record(
+        conn, actor=user, action="person.activate", target=f"person:{person_id}", detail={}
+    )
     await sessions.set_active(conn, person_id, True)
     forget(request, person_id)
     return await _state(conn, person_id)

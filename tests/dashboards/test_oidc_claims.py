@@ -332,6 +332,11 @@ async def test_a_deactivated_persons_session_is_refused_after_the_cache_window(
         missing = await http.post("/api/v1/people/nobody/deactivate", headers=admin)
         assert missing.status_code == 404
         assert (await http.post(f"/api/v1/people/{PERSON}/activate")).status_code in (401, 403)
+        # Each administrator's change is in the admin audit log; the refused ones are not.
+        log = await http.get("/api/v1/audit", params={"target": f"person:{PERSON}"}, headers=admin)
+        assert log.status_code == 200, log.text
+        actions = [e["action"] for e in log.json()["items"]]
+        assert actions == ["person.deactivate", "person.activate"]
 
 
 async def lapse(http: httpx.AsyncClient) -> None:

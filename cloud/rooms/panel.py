@@ -32,6 +32,8 @@ PANEL_PREFIX = "room-panel:"
 CHECKIN_PREFIX = "room:"
 # How far ahead the panel looks for the next meeting when today has none left.
 NEXT_HORIZON = timedelta(days=7)
+# Meetings after today the panel caches with the day (`later`), counted from now.
+LATER_WINDOW = timedelta(hours=12)
 
 
 def panel_key(keys: CheckinKeys, room_id: str) -> str:
@@ -61,6 +63,9 @@ async def schedule(
     local = now.astimezone(tz)
     day_start = datetime.combine(local.date(), datetime.min.time(), tz)
     day_end = day_start + timedelta(days=1)
+    # Past today's end too: a panel that goes offline late in the evening must still
+    # know the meetings just after midnight.
+    horizon = max(day_end, now + LATER_WINDOW)
     rows = (
         await conn.execute(
             select(ROOM_BOOKINGS, PEOPLE.c.agency)
@@ -68,7 +73,7 @@ async def schedule(
             .where(
                 ROOM_BOOKINGS.c.room_id == room_id,
                 ROOM_BOOKINGS.c.status.in_((*ACTIVE_ROOM_STATUSES, "completed")),
-                ROOM_BOOKINGS.c.starts_at < day_end,
+                ROOM_BOOKINGS.c.starts_at < horizon,
                 ROOM_BOOKINGS.c.ends_at > day_start,
             )
             .order_by(ROOM_BOOKINGS.c.starts_at)
@@ -87,15 +92,20 @@ async def schedule(
             checked_in=row.checked_in_at is not None,
         )
 
-    today = [shown(r) for r in rows]
-    active = [m for m in today if m.status in ACTIVE_ROOM_STATUSES]
+    today = [shown(r) for r in rows if r.starts_at < day_end]
+    later = [
+        m
+        for m in (shown(r) for r in rows if r.starts_at >= day_end)
+        if m.status in ACTIVE_ROOM_STATUSES
+    ]
+    active = [m for m in (*today, *later) if m.status in ACTIVE_ROOM_STATUSES]
     current = next((m for m in active if m.starts_at <= now < m.ends_at), None)
     upcoming = next((m for m in active if m.starts_at > now), None)
     free_until = None if current is not None else (upcoming.starts_at if upcoming else None)
     if upcoming is None:
         # Late in the day the next meeting is tomorrow's (or after a weekend): the
         # panel still names it, but the room stays free for the rest of today.
-        later = (
+        beyond = (
             await conn.execute(
                 select(ROOM_BOOKINGS, PEOPLE.c.agency)
                 .select_from(
@@ -111,7 +121,7 @@ async def schedule(
                 .limit(1)
             )
         ).first()
-        upcoming = shown(later) if later is not None else None
+        upcoming = shown(beyond) if beyond is not None else None
     return PanelSchedule(
         room_id=ctx.id,
         room_name=ctx.name,
@@ -124,5 +134,6 @@ async def schedule(
         next=upcoming,
         free_until=free_until,
         today=today,
+        later=later,
         checkin_url=checkin_url(keys, room_id),
     )

@@ -150,8 +150,15 @@ class PanelSchedule(BaseModel):
     next: PanelMeeting | None = Field(
         description="the next meeting today, or else the first in the coming week"
     )
-    free_until: datetime | None = Field(description="null: free for the rest of the day")
+    free_until: datetime | None = Field(
+        description="null: no meeting for the rest of the day and the next 12 hours"
+    )
     today: list[PanelMeeting]
+    later: list[PanelMeeting] = Field(
+        default_factory=list,
+        description="meetings after today within 12 hours of now: a panel offline over "
+        "midnight still knows them",
+    )
     checkin_url: str = Field(description="the room's QR check-in URL (for a phone)")
 
 

@@ -50,7 +50,9 @@ function render() {
     ui.state.textContent = online ? t("panel.loading") : t("panel.no_data");
     return;
   }
-  const meetings = schedule.today.filter(active);
+  // Today's meetings and the next ones after midnight (`later`): the cache stays right
+  // for a panel that is offline across the day's end.
+  const meetings = [...schedule.today, ...(schedule.later ?? [])].filter(active);
   const current = meetings.find((m) => Date.parse(m.starts_at) <= nowMs && nowMs < Date.parse(m.ends_at));
   const next = meetings.find((m) => Date.parse(m.starts_at) > nowMs);
   const state = current ? "busy" : "free";

@@ -68,6 +68,36 @@ async def test_with_no_meeting_left_today_the_panel_names_the_next_days_and_stay
     assert panel["free_until"] is None and panel["today"] == []
 
 
+async def test_late_in_the_evening_the_panel_caches_the_meetings_just_after_midnight(
+    cloud: RunningCloud, settings: CloudSettings
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from cloud.rooms.panel import schedule
+
+    await seed(cloud, settings)
+    wita = ZoneInfo("Asia/Makassar")
+    midnight = datetime.now(UTC).astimezone(wita).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    ) + timedelta(days=2)
+    start = midnight + timedelta(minutes=10)
+    r = await cloud.http.post(
+        "/api/v1/room-bookings",
+        json=body(ROOM_L, "p-budi", (start.isoformat(), (start + timedelta(hours=1)).isoformat())),
+    )
+    assert r.status_code == 201, r.text
+    evening = midnight - timedelta(minutes=10)  # 23:50 WITA the day before
+    async with cloud.app.state.engine.connect() as conn:
+        panel = await schedule(conn, _keys(cloud), ROOM_L, evening)
+    # Not today's, but cached with the day, and the room is free only until then.
+    assert panel.today == [] and [m.id for m in panel.later] == [r.json()["id"]]
+    assert panel.next is not None and panel.free_until == panel.next.starts_at
+    async with cloud.app.state.engine.connect() as conn:
+        morning = await schedule(conn, _keys(cloud), ROOM_L, midnight - timedelta(hours=15))
+    # At 09:00 the day before it is more than 12 hours away: named as next, not cached.
+    assert morning.later == [] and morning.next is not None and morning.free_until is None
+
+
 async def test_book_now_from_the_panel_ends_and_check_in_by_panel_or_qr(
     cloud: RunningCloud, settings: CloudSettings
 ) -> None:

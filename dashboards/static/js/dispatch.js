@@ -46,9 +46,10 @@ export function listOf(body, key) {
   return [];
 }
 
-function today() {
+function today(offsetDays = 0) {
   // The service day in the building's zone (WITA), whatever zone this screen uses.
-  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Makassar" }).format(new Date());
+  const when = new Date(Date.now() + offsetDays * 86400000);
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Makassar" }).format(when);
 }
 
 function delayText(v) {
@@ -150,13 +151,16 @@ function renderLegend() {
 }
 
 async function loadNetwork() {
-  const [net, trips] = await Promise.all([
+  // Yesterday's service day too: after midnight its late trips (GTFS 24:xx) still run.
+  const [net, trips, yesterday] = await Promise.all([
     api("/api/v1/transport/network"),
     api("/api/v1/transport/trips", { query: { date: today() } }),
+    api("/api/v1/transport/trips", { query: { date: today(-1) } }),
   ]);
   view.routes = new Map(net.routes.map((r) => [r.id, r]));
   view.stops = new Map(net.stops.map((s) => [s.id, s]));
-  view.trips = listOf(trips, "trips");
+  const stillRunning = listOf(yesterday, "trips").filter((tr) => Date.parse(tr.end) > Date.now());
+  view.trips = [...stillRunning, ...listOf(trips, "trips")];
   view.map = drawNetwork({
     shapes: net.shapes,
     stops: net.stops,

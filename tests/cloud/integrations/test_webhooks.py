@@ -35,7 +35,7 @@ async def test_booking_created_is_delivered_signed(
 ) -> None:
     async with start_cloud(fast(settings)) as cloud:
         await seed(cloud, settings)
-        hook = await subscribe(cloud, receiver.url)
+        hook = await subscribe(cloud, receiver.url, kinds=["booking.created"])
         assert hook["secret"] is None and set(hook["kinds"]) >= {"booking.created"}
         booking_id = await book(cloud)
 
@@ -65,7 +65,7 @@ async def test_retried_until_the_receiver_accepts(
     receiver.fail_first = 2
     async with start_cloud(fast(settings)) as cloud:
         await seed(cloud, settings)
-        hook = await subscribe(cloud, receiver.url)
+        hook = await subscribe(cloud, receiver.url, kinds=["booking.created"])
         await book(cloud)
 
         async def delivered() -> bool:

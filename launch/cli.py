@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -25,6 +26,10 @@ from typing import Any
 
 from ruang import __version__
 from ruang.logs import setup_logging
+
+# Allocations between young-generation collections in a serving cloud (default 700):
+# a request allocates a few thousand objects, most gone when it ends.
+GC_GEN0_THRESHOLD = 50_000
 
 
 def _loop_factory(fast: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -78,7 +83,6 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
     from cloud.keys import MissingKey, require_keys
     from cloud.runtime.roles import RoleRefused, check_role
     from cloud.settings import CloudSettings
-    from launch.webapp import serve
 
     overrides: dict[str, Any] = {}
     if args.port:
@@ -97,7 +101,35 @@ def _cmd_cloud_serve(args: argparse.Namespace) -> int:
     except (RoleRefused, MissingKey) as exc:
         print(f"ruang cloud serve: {exc}", file=sys.stderr)
         return 2
-    return _run(serve(settings), fast_loop=True)
+    return _run(_serve_tuned(settings), fast_loop=True)
+
+
+async def _serve_tuned(settings: Any) -> None:
+    """`serve` with the garbage collector set for a long-running server: everything
+    loaded at start-up (modules, routes, compiled statements) is frozen out of the
+    collector's scans, and young collections run less often. Full collections over
+    that heap were the stalls behind the booking p99 (docs/performance.md)."""
+    import gc
+
+    from launch.webapp import serve
+
+    ready = asyncio.Event()
+    served = asyncio.ensure_future(serve(settings, ready=ready))
+    waiting = asyncio.ensure_future(ready.wait())
+    try:
+        await asyncio.wait({served, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # stopped while starting: stop the server with us
+        served.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await served
+        raise
+    finally:
+        waiting.cancel()
+    if ready.is_set():
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    await served
 
 
 def _cmd_edge_run(args: argparse.Namespace) -> int:

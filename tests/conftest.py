@@ -7,6 +7,9 @@ without the servers in CI.
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.runners
+import io
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -18,6 +21,46 @@ from launch import devservers
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# How long the test loop's teardown waits for the tasks a test left running to
+# finish after they were cancelled.
+CANCELLED_TASKS_GRACE_S = 20.0
+
+
+class TaskIgnoredCancellation(Exception):
+    """A task a test left running did not end when the test's event loop was closed."""
+
+
+def _cancel_all_tasks_naming_the_stuck(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncio.Runner's teardown, bounded: a task that survives its cancellation is
+    named with its stack instead of hanging the worker until pytest-timeout, whose
+    report shows only the runner waiting (how such hangs used to look in CI)."""
+    to_cancel = asyncio.all_tasks(loop)
+    if not to_cancel:
+        return
+    for task in to_cancel:
+        task.cancel()
+    _, pending = loop.run_until_complete(asyncio.wait(to_cancel, timeout=CANCELLED_TASKS_GRACE_S))
+    for task in to_cancel - pending:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during the test loop's shutdown",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+    if pending:
+        stacks = io.StringIO()
+        for task in pending:
+            task.print_stack(file=stacks)
+        raise TaskIgnoredCancellation(
+            f"{len(pending)} task(s) still running {CANCELLED_TASKS_GRACE_S:g} s after "
+            f"the test's loop cancelled them:\n{stacks.getvalue()}"
+        )
+
+
+# pytest-asyncio closes each test's loop through asyncio.Runner, which calls this.
+asyncio.runners._cancel_all_tasks = _cancel_all_tasks_naming_the_stuck  # type: ignore[attr-defined]
 
 
 def _start(factory: AbstractContextManager[T]) -> Iterator[T]:

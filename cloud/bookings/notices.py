@@ -13,16 +13,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cloud.bookings.site_rules import desk_rules
-from cloud.notifications.outbox import notify
+from cloud.notifications.outbox import Notice, notify, notify_many
 
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-async def booking_confirmed(conn: AsyncConnection, row: Any, timezone: str) -> None:
-    await notify(
-        conn,
+def _confirmed(row: Any, timezone: str) -> Notice:
+    return Notice(
         person_id=row.person_id,
         kind="booking_confirmed",
         data={
@@ -34,6 +33,15 @@ async def booking_confirmed(conn: AsyncConnection, row: Any, timezone: str) -> N
         },
         dedup_key=f"booking_confirmed:{row.id}",
     )
+
+
+async def booking_confirmed(conn: AsyncConnection, row: Any, timezone: str) -> None:
+    await notify_many(conn, [_confirmed(row, timezone)])
+
+
+async def bookings_confirmed(conn: AsyncConnection, made: list[tuple[Any, str]]) -> None:
+    """The confirmations of a batch of new bookings: (row, site time zone) each."""
+    await notify_many(conn, [_confirmed(row, timezone) for row, timezone in made])
 
 
 async def booking_reminder(

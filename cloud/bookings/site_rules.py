@@ -125,6 +125,18 @@ DESK_AND_PERSON = DESK_CONTEXT.add_columns(
 ).outerjoin(PEOPLE, PEOPLE.c.id == _PERSON_ID)
 
 
+def _rules_of_desk(desk: Any) -> Rules:
+    if desk.timezone is None:
+        return Rules()
+    return Rules(
+        desk.timezone,
+        desk.max_booking_hours,
+        desk.max_days_ahead,
+        desk.one_desk_per_person_per_slot,
+        desk.checkin_grace_min,
+    )
+
+
 async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> DeskContext:
     row = (
         await conn.execute(
@@ -133,22 +145,42 @@ async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> D
     ).first()
     if row is None:
         raise NotFound(f"desk {desk_id!r} is unknown", title="Desk not found")
-    desk = row
     if row._mapping["person__id"] is None:
         raise NotFound(f"person {person_id!r} is unknown", title="Person not found")
     person = SimpleNamespace(**{n: row._mapping[f"person__{n}"] for n in _PERSON_COLUMNS})
-    rules = (
-        Rules()
-        if desk.timezone is None
-        else Rules(
-            desk.timezone,
-            desk.max_booking_hours,
-            desk.max_days_ahead,
-            desk.one_desk_per_person_per_slot,
-            desk.checkin_grace_min,
-        )
-    )
-    return DeskContext(desk, person, rules)
+    return DeskContext(row, person, _rules_of_desk(row))
+
+
+# A batch's desks and people: two statements however many bookings (the booking
+# store's batches, cloud/bookings/store.py).
+_DESKS_IN = DESK_CONTEXT.where(DESKS.c.id.in_(bindparam("desk_ids", expanding=True)))
+_PEOPLE_IN = select(*(PEOPLE.c[name] for name in _PERSON_COLUMNS)).where(
+    PEOPLE.c.id.in_(bindparam("person_ids", expanding=True))
+)
+
+
+async def desk_contexts(
+    conn: AsyncConnection, pairs: list[tuple[str, str]]
+) -> list[DeskContext | NotFound]:
+    """`desk_context` for many (desk, person) pairs: each its context, or its 404."""
+    desks = {
+        row.id: row
+        for row in await conn.execute(_DESKS_IN, {"desk_ids": sorted({d for d, _ in pairs})})
+    }
+    people = {
+        row.id: SimpleNamespace(**row._mapping)
+        for row in await conn.execute(_PEOPLE_IN, {"person_ids": sorted({p for _, p in pairs})})
+    }
+    out: list[DeskContext | NotFound] = []
+    for desk_id, person_id in pairs:
+        desk, person = desks.get(desk_id), people.get(person_id)
+        if desk is None:
+            out.append(NotFound(f"desk {desk_id!r} is unknown", title="Desk not found"))
+        elif person is None:
+            out.append(NotFound(f"person {person_id!r} is unknown", title="Person not found"))
+        else:
+            out.append(DeskContext(desk, person, _rules_of_desk(desk)))
+    return out
 
 
 def check_desk_and_person(ctx: DeskContext) -> None:

@@ -11,9 +11,15 @@ the database's refusal into a 409 and keeps contention bounded:
   answered with 409, never 500.
 * SQLite: one writer at a time anyway, so writes of this process queue on one
   FIFO asyncio.Lock (fair, unlike busy_timeout polling, which starved writers in
-  the measurements); the wait is bounded and answered with 503. New bookings go
-  one step further (`read_then_insert`): concurrent ones are inserted together by
-  one writer task, in one transaction under that lock.
+  the measurements); the wait is bounded and answered with 503.
+
+New bookings go one step further on both (`read_then_insert`): the requests that
+arrive while a write is under way queue for one writer task, which writes them
+together in one transaction (one multi-row INSERT, one statement of events). Per
+booking that saves the pool checkout, BEGIN, lock and COMMIT round trips, which
+were most of the API's CPU per booking (docs/performance.md). A batch that fails
+anywhere is rolled back and its bookings are written one by one, so every request
+gets exactly the answer it would have had alone.
 
 The app creates the one store in its lifespan (cloud/app.py) and hands it to the
 routes (cloud/deps.py), the auto-releaser and QR check-in, so that on SQLite they
@@ -41,6 +47,9 @@ PERSON_TAKEN = "You already have a desk for that time"
 ROOM_TAKEN = "Room already booked for that time"
 SQLITE_WRITE_WAIT_S = 10.0
 PG_RETRIES = 4
+# PostgreSQL: batches written at once (each on its own connection). A request that
+# finds one free is written at once; under load the queue behind them is the batch.
+PG_WRITERS = 8
 # PostgreSQL SQLSTATEs worth retrying: deadlock_detected, serialization_failure.
 _RETRYABLE = {"40P01", "40001"}
 
@@ -83,17 +92,48 @@ def _lock_key(kind: str, ident: str) -> int:
     return (zlib.crc32(raw) << 31) ^ zlib.crc32(raw[::-1])
 
 
+def _lock_keys(desks: Sequence[str], people: Sequence[str], rooms: Sequence[str] = ()) -> list[int]:
+    return sorted(
+        {_lock_key("desk", d) for d in desks}
+        | {_lock_key("person", p) for p in people}
+        | {_lock_key("room", r) for r in rooms}
+    )
+
+
+async def _take_locks(conn: AsyncConnection, keys: Sequence[int]) -> None:
+    # Sorted keys, taken left to right in one statement (one round trip): two
+    # writers never wait on each other crosswise.
+    if keys:
+        calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))
+        await conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
+
+
 Row = dict[str, Any]
+
+
+ReadMany = Callable[[AsyncConnection, list[Any]], Awaitable[list["Row | DomainError"]]]
 
 
 @dataclass(eq=False)
 class _Queued:
-    """A row waiting for the SQLite writer, with how to insert it and who waits."""
+    """A booking waiting for a writer task: the request, how to check and insert it
+    (the same functions for every request, so that requests can go together), and
+    who waits."""
 
-    row: Row
+    request: Any
+    read_many: ReadMany
     one: Callable[[AsyncConnection, Row], Awaitable[Any]]
     many: Callable[[AsyncConnection, list[Row]], Awaitable[list[Any]]]
     done: asyncio.Future[Any]
+    desks: Sequence[str] = ()
+    people: Sequence[str] = ()
+
+    async def read(self, conn: AsyncConnection) -> Row:
+        """This request's checks alone: its row, or its refusal raised."""
+        (checked,) = await self.read_many(conn, [self.request])
+        if isinstance(checked, DomainError):
+            raise checked
+        return checked
 
 
 def _settle(
@@ -117,7 +157,7 @@ class BookingStore:
         self._lock = asyncio.Lock()
         # SQLite: rows waiting for the writer task (read_then_insert).
         self._queued: list[_Queued] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def _sqlite_turn(self) -> AsyncIterator[None]:
@@ -146,11 +186,7 @@ class BookingStore:
         if self.sqlite:
             async with self._sqlite_turn():
                 return await self._attempt(fn, ())
-        keys = sorted(
-            {_lock_key("desk", d) for d in desks}
-            | {_lock_key("person", p) for p in people}
-            | {_lock_key("room", r) for r in rooms}
-        )
+        keys = _lock_keys(desks, people, rooms)
         for attempt in range(PG_RETRIES + 1):
             try:
                 return await self._attempt(fn, keys)
@@ -172,66 +208,74 @@ class BookingStore:
         desks: Sequence[str] = (),
         people: Sequence[str] = (),
     ) -> T:
-        """Runs `read` (checks that may refuse) and then `write` on one pooled connection.
+        """Runs `read` (checks that may refuse) and then `write` in one write transaction.
 
-        One checkout instead of one per step: on PostgreSQL both run in the write
-        transaction, after its advisory locks (retried together); on SQLite `read`
-        runs in its own read transaction, which ends before the write lock is taken,
-        so the write never starts from a snapshot that another writer made stale.
+        On PostgreSQL both run after the transaction's advisory locks (and are retried
+        together). On SQLite `read` runs before the first write statement, and the
+        driver opens the transaction only at that statement: the write lock is taken
+        there, so the write never starts from a snapshot another writer made stale.
         """
-        if not self.sqlite:
-
-            async def both(conn: AsyncConnection) -> T:
-                return await write(conn, await read(conn))
-
-            return await self.write(both, desks=desks, people=people)
-        async with self.engine.connect() as conn:
-            ready = await read(conn)
-            await conn.rollback()
+        if self.sqlite:
             async with self._sqlite_turn():
-                try:
-                    async with conn.begin():
-                        return await write(conn, ready)
-                except IntegrityError as exc:
-                    problem = conflict_problem(exc)
-                    if problem is None:
-                        raise
-                    raise problem from None
+                return await self._read_and_write_sqlite(read, write)
+
+        async def both(conn: AsyncConnection) -> T:
+            return await write(conn, await read(conn))
+
+        return await self.write(both, desks=desks, people=people)
+
+    async def _read_and_write_sqlite(
+        self,
+        read: Callable[[AsyncConnection], Awaitable[R]],
+        write: Callable[[AsyncConnection, R], Awaitable[T]],
+    ) -> T:
+        try:
+            async with self.engine.begin() as conn:
+                return await write(conn, await read(conn))
+        except IntegrityError as exc:
+            problem = conflict_problem(exc)
+            if problem is None:
+                raise
+            raise problem from None
 
     async def read_then_insert(
         self,
-        read: Callable[[AsyncConnection], Awaitable[Row]],
+        request: Any,
+        read_many: ReadMany,
         one: Callable[[AsyncConnection, Row], Awaitable[T]],
         many: Callable[[AsyncConnection, list[Row]], Awaitable[list[T]]],
         *,
         desks: Sequence[str] = (),
         people: Sequence[str] = (),
     ) -> T:
-        """Like `read_then_write` for an insert that can also be done for many rows at once.
+        """Checks and inserts one new row, written together with the rows of concurrent
+        requests where it can be.
 
-        On SQLite the rows of concurrent requests queue for one writer task, which
-        inserts everything queued in one transaction (`many`, under the same FIFO lock
-        as every other booking write). A write lock held across a dozen aiosqlite
-        hand-offs per booking was what bounded the rate (docs/performance.md). If
-        the batch fails (one row conflicts, with the database or with another row of
-        the batch), the batch is rolled back and each row is inserted alone (`one`),
-        so every request gets exactly its own answer.
+        `read_many(conn, requests)` checks requests (the desk and person rules, the
+        caller's right) and answers for each the row to insert or the refusal;
+        `one` inserts a row, `many` a list of rows in one statement.
+
+        The request queues for the writer tasks (one on SQLite, under the same FIFO
+        lock as every other booking write; `PG_WRITERS` on PostgreSQL). A writer takes
+        everything queued and, in one transaction, checks them all with one
+        `read_many` (a refusal answers only its own request) and inserts the rows that
+        passed with `many`. If the batch fails (a row conflicts with the database or
+        with another row of the batch), it is rolled back and each request is written
+        alone, so every request gets exactly the answer it would have had alone.
         """
-        if not self.sqlite:
-            return await self.read_then_write(read, one, desks=desks, people=people)
-        async with self.engine.connect() as conn:
-            row = await read(conn)
-        entry = _Queued(row, one, many, asyncio.get_running_loop().create_future())
-        self._queued.append(entry)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_queued(), name="ruang-booking-writer")
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = _Queued(request, read_many, one, many, done, desks, people)
+        self._enqueue(entry)
         try:
-            async with asyncio.timeout(SQLITE_WRITE_WAIT_S):
-                result: T = await asyncio.shield(entry.done)
+            if not self.sqlite:
+                result: T = await asyncio.shield(done)
                 return result
+            async with asyncio.timeout(SQLITE_WRITE_WAIT_S):
+                written: T = await asyncio.shield(done)
+                return written
         except TimeoutError:
             if entry not in self._queued:
-                return cast(T, await entry.done)  # being written: its outcome is the answer
+                return cast(T, await done)  # being written: its outcome is the answer
             self._queued.remove(entry)
             raise Unavailable(
                 f"the booking store is busy (waited {SQLITE_WRITE_WAIT_S:g} s); retry shortly",
@@ -242,51 +286,92 @@ class BookingStore:
                 self._queued.remove(entry)
             raise
 
+    def _enqueue(self, entry: _Queued) -> None:
+        self._queued.append(entry)
+        self._writers = {w for w in self._writers if not w.done()}
+        if len(self._writers) < (1 if self.sqlite else PG_WRITERS):
+            writer = asyncio.create_task(self._write_queued(), name="ruang-booking-writer")
+            self._writers.add(writer)
+
     async def _write_queued(self) -> None:
         while self._queued:
-            async with self._lock:
+            if self.sqlite:
+                async with self._lock:  # what queued while it waited joins the batch
+                    batch, self._queued = self._queued, []
+                    await self._write_batch(batch)
+            else:
                 batch, self._queued = self._queued, []
                 await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[_Queued]) -> None:
         try:
-            if len(batch) > 1 and all(e.many is batch[0].many for e in batch):
-                try:
-                    async with self.engine.begin() as conn:
-                        results = await batch[0].many(conn, [e.row for e in batch])
-                except Exception as exc:  # a conflict somewhere: each row alone below
-                    log.debug("batch of %d bookings rolled back (%s); one by one", len(batch), exc)
-                else:
-                    for e, created in zip(batch, results, strict=True):
-                        _settle(e.done, result=created)
-                    return
-            for e in batch:
-                try:
-                    async with self.engine.begin() as conn:
-                        created = await e.one(conn, e.row)
-                except IntegrityError as exc:
-                    problem = conflict_problem(exc)
-                    _settle(e.done, error=problem if problem is not None else exc)
-                except Exception as exc:
-                    _settle(e.done, error=exc)
-                else:
-                    _settle(e.done, result=created)
+            alone = await self._try_batch(batch)
+            if self.sqlite:  # under the lock this writer holds
+                for e in alone:
+                    await self._settle_alone(e, self._read_and_write_sqlite(e.read, e.one))
+            else:  # each on its own connection, with the retries of `write`
+                await asyncio.gather(
+                    *(
+                        self._settle_alone(
+                            e, self.read_then_write(e.read, e.one, desks=e.desks, people=e.people)
+                        )
+                        for e in alone
+                    )
+                )
         finally:
             for e in batch:  # the writer was cancelled (shutdown): nobody waits forever
                 _settle(e.done, error=Unavailable("the booking store stopped; retry"))
+
+    async def _try_batch(self, batch: list[_Queued]) -> list[_Queued]:
+        """Writes the batch in one transaction; returns the entries to write one by one."""
+        first = batch[0]
+        if len(batch) == 1 or any(
+            e.many is not first.many or e.read_many is not first.read_many for e in batch
+        ):
+            return batch
+        ready: list[tuple[_Queued, Row]] = []
+        refused: list[tuple[_Queued, DomainError]] = []
+        try:
+            async with self.engine.begin() as conn:
+                if not self.sqlite:
+                    await _take_locks(
+                        conn,
+                        _lock_keys(
+                            [d for e in batch for d in e.desks],
+                            [p for e in batch for p in e.people],
+                        ),
+                    )
+                checked = await first.read_many(conn, [e.request for e in batch])
+                for e, got in zip(batch, checked, strict=True):
+                    if isinstance(got, DomainError):  # a refusal: the others go on
+                        refused.append((e, got))
+                    else:
+                        ready.append((e, got))
+                results = await first.many(conn, [row for _, row in ready]) if ready else []
+        except Exception as exc:  # a conflict or a failure somewhere: each one alone
+            log.debug("batch of %d bookings rolled back (%s); one by one", len(batch), exc)
+            return batch
+        for e, refusal in refused:
+            _settle(e.done, error=refusal)
+        for (e, _), created in zip(ready, results, strict=True):
+            _settle(e.done, result=created)
+        return []
+
+    @staticmethod
+    async def _settle_alone(e: _Queued, written: Awaitable[Any]) -> None:
+        try:
+            created = await written
+        except Exception as exc:
+            _settle(e.done, error=exc)
+        else:
+            _settle(e.done, result=created)
 
     async def _attempt(
         self, fn: Callable[[AsyncConnection], Awaitable[T]], keys: Sequence[int]
     ) -> T:
         try:
             async with self.engine.begin() as conn:
-                if keys:
-                    # Sorted keys, taken left to right in one statement (one round
-                    # trip): two writers never wait on each other crosswise.
-                    calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))
-                    await conn.execute(
-                        text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)}
-                    )
+                await _take_locks(conn, keys)
                 return await fn(conn)
         except IntegrityError as exc:
             problem = conflict_problem(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,8 +33,9 @@ from cloud.bookings.site_rules import (
     check_desk_and_person,
     check_times,
     desk_context,
+    desk_contexts,
 )
-from cloud.bookings.store import BookingStore
+from cloud.bookings.store import BookingStore, Row
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKING_SERIES as SERIES
 from cloud.db.tables import BOOKINGS
@@ -99,9 +101,14 @@ async def _insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> lis
     bookings = [BookingPublic.model_validate(r._mapping) for r in created]
     # Same transaction: each event exists exactly when its booking does.
     await record_events(conn, "booking.created", [b.model_dump(mode="json") for b in bookings])
-    for row, made in zip(rows, created, strict=True):
-        if row.get(CONFIRM_TZ):
-            await notices.booking_confirmed(conn, made, row[CONFIRM_TZ])
+    await notices.bookings_confirmed(
+        conn,
+        [
+            (made, row[CONFIRM_TZ])
+            for row, made in zip(rows, created, strict=True)
+            if row.get(CONFIRM_TZ)
+        ],
+    )
     return bookings
 
 
@@ -114,26 +121,54 @@ async def _insert_booking(store: BookingStore, row: dict[str, Any]) -> BookingPu
 Authorize = Callable[[AsyncConnection], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class _NewBooking:
+    """A request to book one desk, as it waits for the store's writer."""
+
+    body: BookingCreate
+    authorize: Authorize | None
+    now: datetime
+
+
+async def _check_new(conn: AsyncConnection, requests: list[_NewBooking]) -> list[Row | DomainError]:
+    """The store's `read_many` for new bookings: each request's row, or its refusal.
+
+    The desks and people of all the requests are read in two statements; the
+    caller's right (`authorize`) runs on the same connection, first."""
+    contexts = await desk_contexts(conn, [(r.body.desk_id, r.body.person_id) for r in requests])
+    out: list[Row | DomainError] = []
+    for r, ctx in zip(requests, contexts, strict=True):
+        try:
+            if r.authorize is not None:
+                await r.authorize(conn)
+            if isinstance(ctx, DomainError):
+                raise ctx
+            check_desk_and_person(ctx)
+            check_times(ctx.rules, r.body.starts_at, r.body.ends_at, r.now, person=ctx.person)
+        except DomainError as refusal:
+            out.append(refusal)
+        else:
+            out.append(
+                {
+                    **_booking_row(ctx, r.body.starts_at, r.body.ends_at, r.now),
+                    CONFIRM_TZ: ctx.rules.timezone,
+                }
+            )
+    return out
+
+
 async def create_booking(
     store: BookingStore, body: BookingCreate, authorize: Authorize | None = None
 ) -> BookingPublic:
     """Books one desk; `authorize` (the caller's right to book for that person at that
     desk) runs on the same connection as the site rules and the write."""
-    now = now_utc()
-
-    async def read(conn: AsyncConnection) -> dict[str, Any]:
-        if authorize is not None:
-            await authorize(conn)
-        ctx = await desk_context(conn, body.desk_id, body.person_id)
-        check_desk_and_person(ctx)
-        check_times(ctx.rules, body.starts_at, body.ends_at, now, person=ctx.person)
-        return {
-            **_booking_row(ctx, body.starts_at, body.ends_at, now),
-            CONFIRM_TZ: ctx.rules.timezone,
-        }
-
     return await store.read_then_insert(
-        read, _insert, _insert_many, desks=[body.desk_id], people=[body.person_id]
+        _NewBooking(body, authorize, now_utc()),
+        _check_new,
+        _insert,
+        _insert_many,
+        desks=[body.desk_id],
+        people=[body.person_id],
     )
 
 

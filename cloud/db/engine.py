@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from cloud.db import sqlite_driver
 from ruang.private_files import create_private_file, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -68,7 +69,7 @@ def make_engine(database_url: str, *, pool_size: int = PG_POOL_SIZE) -> AsyncEng
     if is_sqlite(database_url):
         # SQLAlchemy's default pool: no booking holds a connection while it waits for
         # the write lock (cloud/bookings/store.py), so a few connections suffice.
-        engine = create_async_engine(database_url)
+        engine = create_async_engine(database_url, module=sqlite_driver.dbapi())
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=PG_MAX_OVERFLOW)

@@ -47,6 +47,8 @@ MAX_BACKOFF_S = 600.0
 LEASE = timedelta(minutes=5)
 PURGE_EVERY = timedelta(hours=1)
 CONCURRENT_SENDS = 4
+# How long a wake-up (a commit that notified) waits for the commits right behind it.
+WAKE_COALESCE_S = 0.05
 
 
 def backoff_s(attempts: int, base: float, rand: Callable[[], float] = random.random) -> float:
@@ -114,6 +116,9 @@ class NotificationDispatcher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
+                # Woken by a commit: a burst of them (a booking rush) is one pass, not
+                # one pass per commit, for a delay nobody waiting for a mail notices.
+                await asyncio.sleep(WAKE_COALESCE_S)
             self._wake.clear()
 
     async def _maybe_purge(self) -> None:
@@ -189,7 +194,18 @@ class NotificationDispatcher:
                         .where(DELIVERIES.c.id.in_(ids))
                     )
                 )
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+            skipped: dict[str, list[int]] = {}
+            to_send = []
+            for row in rows:
+                reason = self._skip_reason(row)
+                if reason is None:
+                    to_send.append(row)
+                else:
+                    skipped.setdefault(reason, []).append(row.id)
+            # Skips are settled together (one UPDATE per reason): with email off,
+            # every in-app notification would otherwise cost a transaction of its own.
+            await self._log_skipped(skipped)
+            await asyncio.gather(*(self._deliver(row) for row in to_send))
         async with self._engine.connect() as conn:
             nxt: datetime | None = await conn.scalar(
                 select(func.min(DELIVERIES.c.next_attempt_at)).where(
@@ -218,16 +234,32 @@ class NotificationDispatcher:
             return None, prefs.language, "the person has no email address"
         return row.email, prefs.language, None
 
-    async def _deliver(self, row: Any) -> None:
-        address, language, skip = self._recipient(row)
+    def _skip_reason(self, row: Any) -> str | None:
+        """Why a delivery row is not sent at all, or None when it is to be sent."""
+        address, _, skip = self._recipient(row)
         if skip is None and self._server is None:
             skip = "email channel disabled (no RUANG_SMTP_URL)"
         if skip is None and row.kind not in KINDS:
             skip = f"unknown kind {row.kind!r}"
-        if skip is not None or address is None:
-            await self._log(row.id, status="skipped", last_error=skip, next_attempt_at=None)
+        if skip is None and address is None:
+            skip = "no address"
+        return skip
+
+    async def _log_skipped(self, skipped: dict[str, list[int]]) -> None:
+        if not skipped:
             return
-        assert self._server is not None
+        async with self._engine.begin() as conn:
+            for reason, ids in skipped.items():
+                await conn.execute(
+                    update(DELIVERIES)
+                    .where(DELIVERIES.c.id.in_(ids))
+                    .values(status="skipped", last_error=reason, next_attempt_at=None)
+                )
+
+    async def _deliver(self, row: Any) -> None:
+        """Sends one delivery that `_skip_reason` let through, and logs the outcome."""
+        address, language, _ = self._recipient(row)
+        assert self._server is not None and address is not None
         try:
             msg = build_message(
                 sender=self._settings.smtp_from,

@@ -13,6 +13,7 @@ does not notify twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,28 +46,54 @@ def _check(kind: str, data: dict[str, Any]) -> None:
         raise NotificationRefused(f"{kind} needs {', '.join(missing)}")
 
 
-async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> int | None:
-    insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
+def _insert_statement(dialect: str) -> Any:
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
         insert(NOTIFICATIONS)
-        .values(**row)
         .on_conflict_do_nothing(index_elements=[NOTIFICATIONS.c.dedup_key])
-        .returning(NOTIFICATIONS.c.id)
+        .returning(NOTIFICATIONS.c.id, NOTIFICATIONS.c.created_at)
     )
-    notification_id: int | None = await conn.scalar(stmt)
-    if notification_id is None:
-        return None
+
+
+# Built once, values bound per call: SQLAlchemy then finds the compiled statement in
+# its cache instead of building a cache key from each notification's values.
+_INSERT = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
+_INSERT_DELIVERY = DELIVERIES.insert()
+
+
+async def _insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Adds the notifications (a de-dup key seen before adds nothing) and one pending
+    email delivery for each one added: two statements however many rows."""
+    if not rows:
+        return
+    added = (await conn.execute(_INSERT[conn.dialect.name], list(rows))).all()
+    if not added:
+        return
     await conn.execute(
-        DELIVERIES.insert().values(
-            notification_id=notification_id,
-            channel="email",
-            status="pending",
-            attempts=0,
-            next_attempt_at=row["created_at"],
-            created_at=row["created_at"],
-        )
+        _INSERT_DELIVERY,
+        [
+            {
+                "notification_id": notification_id,
+                "channel": "email",
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": created_at,
+                "created_at": created_at,
+            }
+            for notification_id, created_at in added
+        ],
     )
-    return notification_id
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification for a person of the roster (see `notify`)."""
+
+    person_id: str
+    kind: str
+    data: dict[str, Any]
+    dedup_key: str | None = None
+    attachments: Sequence[Attachment] = ()
 
 
 async def notify(
@@ -79,20 +106,32 @@ async def notify(
     attachments: Sequence[Attachment] = (),
 ) -> None:
     """Tells a person about something: in-app always, by email as their preferences say."""
-    _check(kind, data)
+    await notify_many(conn_or_session, [Notice(person_id, kind, data, dedup_key, attachments)])
+
+
+async def notify_many(
+    conn_or_session: AsyncConnection | AsyncSession, notices: Sequence[Notice]
+) -> None:
+    """`notify` for several notices in two statements (a batch of bookings' confirmations)."""
+    for notice in notices:
+        _check(notice.kind, notice.data)
     conn = await _connection(conn_or_session)
+    now = datetime.now(UTC)
     await _insert(
         conn,
-        {
-            "person_id": person_id,
-            "address": None,
-            "language": None,
-            "kind": kind,
-            "data": data,
-            "attachments": [_attachment(a) for a in attachments],
-            "dedup_key": dedup_key,
-            "created_at": datetime.now(UTC),
-        },
+        [
+            {
+                "person_id": n.person_id,
+                "address": None,
+                "language": None,
+                "kind": n.kind,
+                "data": n.data,
+                "attachments": [_attachment(a) for a in n.attachments],
+                "dedup_key": n.dedup_key,
+                "created_at": now,
+            }
+            for n in notices
+        ],
     )
 
 
@@ -119,16 +158,18 @@ async def notify_address(
     conn = await _connection(conn_or_session)
     await _insert(
         conn,
-        {
-            "person_id": None,
-            "address": address.strip()[:254],
-            "language": language,
-            "kind": kind,
-            "data": data,
-            "attachments": [_attachment(a) for a in attachments],
-            "dedup_key": dedup_key,
-            "created_at": datetime.now(UTC),
-        },
+        [
+            {
+                "person_id": None,
+                "address": address.strip()[:254],
+                "language": language,
+                "kind": kind,
+                "data": data,
+                "attachments": [_attachment(a) for a in attachments],
+                "dedup_key": dedup_key,
+                "created_at": datetime.now(UTC),
+            }
+        ],
     )
 
 

@@ -24,7 +24,11 @@ RACERS = 200
 @contextlib.asynccontextmanager
 async def http_server(settings: CloudSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(settings) as (base, _):
-        limits = httpx.Limits(max_connections=RACERS, max_keepalive_connections=RACERS)
+        # An idle connection is dropped by the client before uvicorn's 5 s keep-alive
+        # timeout can close it under a request being sent (a reset, not an answer).
+        limits = httpx.Limits(
+            max_connections=RACERS, max_keepalive_connections=RACERS, keepalive_expiry=1.0
+        )
         async with httpx.AsyncClient(
             base_url=base, limits=limits, timeout=60, headers=auth_headers(settings)
         ) as client:

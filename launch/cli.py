@@ -132,6 +132,41 @@ async def _serve_tuned(settings: Any) -> None:
     await served
 
 
+def _cmd_db_migrate(args: argparse.Namespace) -> int:
+    from cloud.runtime.startup import prepare_database
+    from cloud.settings import CloudSettings
+
+    asyncio.run(prepare_database(CloudSettings()))
+    print("ruang db migrate: the schema is at head")
+    return 0
+
+
+def _cmd_db_backup(args: argparse.Namespace) -> int:
+    from cloud.db.backup import BackupError, backup
+    from cloud.settings import CloudSettings
+
+    try:
+        asyncio.run(backup(CloudSettings().database_url, Path(args.output)))
+    except BackupError as exc:
+        print(f"ruang db backup: {exc}", file=sys.stderr)
+        return 2
+    print(f"ruang db backup: written to {args.output}")
+    return 0
+
+
+def _cmd_db_restore(args: argparse.Namespace) -> int:
+    from cloud.db.backup import BackupError, restore
+    from cloud.settings import CloudSettings
+
+    try:
+        asyncio.run(restore(CloudSettings().database_url, Path(args.source)))
+    except BackupError as exc:
+        print(f"ruang db restore: {exc}", file=sys.stderr)
+        return 2
+    print(f"ruang db restore: {args.source} restored")
+    return 0
+
+
 def _cmd_edge_run(args: argparse.Namespace) -> int:
     from edge.main import run
     from edge.remote_config import RESTART_EXIT_CODE, RestartRequested
@@ -310,6 +345,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="slot of this process among those of its role (default RUANG_WORKER_ID, else 0)",
     )  # fmt: skip
     serve.set_defaults(func=_cmd_cloud_serve)
+
+    db = sub.add_parser("db", help="the cloud's database (RUANG_DATABASE_URL)").add_subparsers(
+        dest="action", required=True
+    )
+    db.add_parser(
+        "migrate", help="migrate the schema to head and apply the layout file, then exit"
+    ).set_defaults(func=_cmd_db_migrate)
+    backup = db.add_parser("backup", help="write a consistent backup (pg_dump, or SQLite's copy)")
+    backup.add_argument("--output", "-o", required=True, help="backup file to write")
+    backup.set_defaults(func=_cmd_db_backup)
+    restore = db.add_parser("restore", help="restore a backup into a new, empty database")
+    restore.add_argument("source", help="backup file made by `ruang db backup`")
+    restore.set_defaults(func=_cmd_db_restore)
 
     edge = sub.add_parser("edge", help="edge agent").add_subparsers(dest="action", required=True)
     run = edge.add_parser("run", help="run the agent with a config file")

@@ -11,7 +11,7 @@ TEST_WORKERS ?= 3
 # the HTTP benchmarks load the server with Debian's wrk (pgbench comes with PostgreSQL).
 SYSTEM_BINARIES := mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
 	victoria-metrics:victoria-metrics socat:socat chromium:chromium wrk:wrk \
-	haproxy:haproxy
+	haproxy:haproxy systemd-analyze:systemd
 
 .PHONY: demo test bench lint typecheck system-deps venv clean
 

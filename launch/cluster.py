@@ -87,8 +87,10 @@ class RoleProcesses:
         env.update(self.env_extra)
         return env
 
-    async def start(self, role: str, worker: int = 0) -> RoleProcess:
-        port = devservers.free_port()
+    async def start(self, role: str, worker: int = 0, port: int | None = None) -> RoleProcess:
+        """Starts a process of `role` in slot `worker`, on `port` (a restarted replica
+        keeps the one its load balancer knows) or a free one."""
+        port = port or devservers.free_port()
         log = self.workdir / f"{role}-{worker}.log"
         with log.open("ab") as out:
             proc = await asyncio.create_subprocess_exec(
@@ -106,6 +108,20 @@ class RoleProcesses:
                 raise StartFailed(f"{role}-{worker} did not start:\n{log.read_text()[-3000:]}")
             await asyncio.sleep(0.2)
         return process
+
+    async def stop(self, process: RoleProcess) -> int:
+        """SIGTERM, a graceful stop, as `systemctl stop` sends; its exit code."""
+        if process.proc.returncode is None:
+            process.proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                code = await process.proc.wait()
+        except TimeoutError:
+            process.kill()
+            await process.proc.wait()
+            raise
+        self.running.remove(process)
+        return code
 
     async def stop_all(self) -> None:
         for process in self.running:

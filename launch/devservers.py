@@ -387,11 +387,15 @@ HAPROXY_BACKEND = """\
 """
 
 
-def haproxy_config(port: int, backends: list[int]) -> str:
-    """The HAProxy configuration of the dev server: the deploy file's rules, loopback ports."""
+def haproxy_config(port: int, backends: list[int], admin_socket: Path | None = None) -> str:
+    """The HAProxy configuration of the dev server: the deploy file's rules, loopback ports,
+    and (like the deploy file) a runtime API socket when `admin_socket` is given."""
     servers = "".join(f"    server api-{i} {LOOPBACK}:{p}\n" for i, p in enumerate(backends))
+    stats = (
+        "" if admin_socket is None else f"    stats socket {admin_socket} mode 600 level admin\n"
+    )
     return (
-        "global\n    maxconn 4096\n\n"
+        f"global\n    maxconn 4096\n{stats}\n"
         f"defaults\n{HAPROXY_DEFAULTS}\n"
         f"frontend ruang\n    bind {LOOPBACK}:{port}\n    default_backend ruang_api\n\n"
         f"backend ruang_api\n{HAPROXY_BACKEND}{servers}"
@@ -403,10 +407,22 @@ class HAProxy:
     port: int
     config: Path
     pid: int
+    admin_socket: Path
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self, line: str) -> str:
+        """One command of HAProxy's runtime API (`set server ruang_api/api-0 state drain`)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.admin_socket))
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
 
 
 @contextlib.contextmanager
@@ -416,7 +432,8 @@ def haproxy(backends: list[int]) -> Iterator[HAProxy]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="ruang-haproxy-") as tmp:
         config = Path(tmp) / "haproxy.cfg"
-        config.write_text(haproxy_config(port, backends))
+        admin = Path(tmp) / "admin.sock"
+        config.write_text(haproxy_config(port, backends, admin))
         log = (Path(tmp) / "haproxy.log").open("wb")
         # -db: stay in the foreground (no daemon), so the process is ours to stop.
         proc = subprocess.Popen(
@@ -424,7 +441,7 @@ def haproxy(backends: list[int]) -> Iterator[HAProxy]:
         )
         try:
             wait_for_port(port, proc=proc)
-            yield HAProxy(port=port, config=config, pid=proc.pid)
+            yield HAProxy(port=port, config=config, pid=proc.pid, admin_socket=admin)
         finally:
             # SIGTERM is HAProxy's hard stop: open keep-alive connections are closed.
             _stop(proc)

@@ -19,6 +19,7 @@ import pytest
 from cloud.settings import CloudSettings
 from launch import devservers
 from launch.cluster import RoleProcess, RoleProcesses, StartFailed
+from tests.conftest import IN_CI
 
 
 @pytest.fixture
@@ -37,12 +38,22 @@ def pg_url(pg_server: devservers.Postgres) -> str:
     return pg_server.create_database(f"ruang_roles_{os.getpid()}_{uuid.uuid4().hex[:8]}")
 
 
+@pytest.fixture
+def haproxy_binary() -> str:
+    try:
+        return devservers.find_binary("haproxy")
+    except devservers.ServerUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and a required server is missing: {exc}")
+        pytest.skip(f"server missing (would fail with CI=true): {exc}")
+
+
 class Roles(RoleProcesses):
     """Role processes whose failed start fails the test (with the process's log)."""
 
-    async def start(self, role: str, worker: int = 0) -> RoleProcess:
+    async def start(self, role: str, worker: int = 0, port: int | None = None) -> RoleProcess:
         try:
-            return await super().start(role, worker)
+            return await super().start(role, worker, port)
         except StartFailed as exc:
             pytest.fail(str(exc))
 

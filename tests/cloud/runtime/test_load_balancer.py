@@ -10,11 +10,9 @@ takes it out).
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy import insert
 
 from cloud.db.engine import make_engine
@@ -23,19 +21,8 @@ from launch import devservers
 from launch.cluster import RoleProcesses
 from tests.helpers import auth_headers
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 READS_AFTER_KILL = 200
 CONCURRENT_READS = 8
-
-
-@pytest.fixture
-def haproxy_binary() -> str:
-    try:
-        return devservers.find_binary("haproxy")
-    except devservers.ServerUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and a required server is missing: {exc}")
-        pytest.skip(f"server missing (would fail with CI=true): {exc}")
 
 
 async def _add_person(database_url: str, person: str) -> None:

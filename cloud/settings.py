@@ -221,6 +221,16 @@ class CloudSettings(BaseSettings):
     # (docs/privacy.md, "Visitors"); the purge runs every visitor_purge_interval_s.
     visitor_retention_days: float = Field(default=30.0, gt=0)
     visitor_purge_interval_s: float = Field(default=3600.0, gt=0)
+    # Retention of the raw, per-person records, per data class (cloud/privacy/retention.py,
+    # docs/privacy.md "Retention"): rows older than this many days are deleted by the
+    # jobs leader every retention_purge_interval_s, retention_batch_rows per transaction.
+    retention_events_days: float = Field(default=90.0, gt=0)
+    retention_access_log_days: float = Field(default=365.0, gt=0)
+    retention_boardings_days: float = Field(default=90.0, gt=0)
+    retention_car_uses_days: float = Field(default=365.0, gt=0)
+    retention_car_positions_days: float = Field(default=90.0, gt=0)
+    retention_purge_interval_s: float = Field(default=3600.0, gt=0)
+    retention_batch_rows: int = Field(default=5000, ge=1)
 
     @property
     def dev_login_enabled(self) -> bool:

@@ -136,7 +136,10 @@ class Event(Base):
     """
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("message_id", name="uq_events_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("message_id", name="uq_events_message_id"),
+        Index("ix_events_ts", "ts"),  # the retention purge (cloud/privacy/retention.py)
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

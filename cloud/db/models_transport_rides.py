@@ -56,7 +56,10 @@ class TransportCarUse(Base):
     """A badge at a pool car's reader: pick-up, return or refusal, as the node decided it."""
 
     __tablename__ = "transport_car_uses"
-    __table_args__ = (Index("ix_transport_car_uses_vehicle_ts", "vehicle_id", "ts"),)
+    __table_args__ = (
+        Index("ix_transport_car_uses_vehicle_ts", "vehicle_id", "ts"),
+        Index("ix_transport_car_uses_ts", "ts"),  # the retention purge
+    )
 
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     node: Mapped[str] = mapped_column(String(ID_LENGTH))

@@ -159,7 +159,10 @@ class CarPosition(Base):
     """A pool car's GNSS fix while it is picked up: the route trace of the booking."""
 
     __tablename__ = "transport_car_positions"
-    __table_args__ = (UniqueConstraint("booking_id", "ts", name="uq_transport_car_positions_ts"),)
+    __table_args__ = (
+        UniqueConstraint("booking_id", "ts", name="uq_transport_car_positions_ts"),
+        Index("ix_transport_car_positions_ts", "ts"),  # the retention purge
+    )
 
     id: Mapped[int] = mapped_column(_BIGID, primary_key=True, autoincrement=True)
     booking_id: Mapped[int] = mapped_column(ForeignKey("transport_car_bookings.id"))

@@ -1,12 +1,13 @@
 """The jobs that must run in exactly one process: built fresh for each term of leadership.
 
 Auto-release, check-in and seat reminders, room and seat no-shows, snapshot
-publishing, webhook and notification dispatch, and the visitor and audit-log
-purges. With `role=all` the one process starts them at once; with `role=jobs`
-the elected leader does (cloud/jobs/leader.py) and stops them when it loses the
-lock. The snapshot publisher lives across terms (it keeps the dirty marks the
-signal bus brings while standing by) and is told on election that every node is
-due, so a new leader republishes what a dying one may have left half done.
+publishing, webhook and notification dispatch, and the visitor, audit-log and
+raw-record (cloud/privacy/retention.py) purges. With `role=all` the one process
+starts them at once; with `role=jobs` the elected leader does
+(cloud/jobs/leader.py) and stops them when it loses the lock. The snapshot
+publisher lives across terms (it keeps the dirty marks the signal bus brings
+while standing by) and is told on election that every node is due, so a new
+leader republishes what a dying one may have left half done.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cloud.fleet.snapshots import SnapshotPublisher
 from cloud.integrations.webhooks import WebhookDispatcher
 from cloud.live.hub import DeskChanges
 from cloud.notifications.dispatcher import NotificationDispatcher
+from cloud.privacy.retention import RetentionPurge
 from cloud.rooms.noshow import RoomNoShowJob
 from cloud.settings import CloudSettings
 from cloud.transport.noshow import SeatJob
@@ -94,6 +96,7 @@ class JobSet:
                 store, settings.seat_job_interval_s,
                 timedelta(minutes=settings.seat_reminder_lead_min),
             ),
+            RetentionPurge(self._engine, settings),
         ]  # fmt: skip
 
     async def start(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -57,3 +57,13 @@ def missing(what: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"CI=true and {what} is missing")
     pytest.skip(f"{what} is missing (would fail with CI=true)")
+
+
+def keep_history() -> dict[str, Any]:
+    """CloudSettings fields that keep every record: the clouds tests start run the
+    retention purge (cloud/privacy/retention.py), which would delete the history tests
+    seed on fixed dates once those dates are old enough. Retention has tests of its
+    own (tests/cloud/privacy/test_retention.py)."""
+    from cloud.privacy.retention import CLASSES
+
+    return {data.setting: 36500.0 for data in CLASSES}

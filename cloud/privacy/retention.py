@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,26 +45,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataClass:
-    """One kind of record with its table, the column its age is read from, and its setting."""
+    """One kind of record: its table, the column its age is read from, and the setting
+    (a `CloudSettings` field, in days) that says how old it may get."""
 
     name: str
     table: Table
     ts_column: str
-    days: Callable[[CloudSettings], float]
+    setting: str
 
 
 CLASSES = (
-    DataClass("events", EVENTS, "ts", lambda s: s.retention_events_days),
-    DataClass("access_log", ACCESS_LOG, "ts", lambda s: s.retention_access_log_days),
-    DataClass("boardings", TRANSPORT_BOARDINGS, "ts", lambda s: s.retention_boardings_days),
-    DataClass("car_uses", TRANSPORT_CAR_USES, "ts", lambda s: s.retention_car_uses_days),
-    DataClass("car_positions", CAR_POSITIONS, "ts", lambda s: s.retention_car_positions_days),
+    DataClass("events", EVENTS, "ts", "retention_events_days"),
+    DataClass("access_log", ACCESS_LOG, "ts", "retention_access_log_days"),
+    DataClass("boardings", TRANSPORT_BOARDINGS, "ts", "retention_boardings_days"),
+    DataClass("car_uses", TRANSPORT_CAR_USES, "ts", "retention_car_uses_days"),
+    DataClass("car_positions", CAR_POSITIONS, "ts", "retention_car_positions_days"),
 )
 
 
 def cutoff(data: DataClass, settings: CloudSettings, now: datetime) -> datetime:
     """Rows of `data` older than this are due."""
-    days = data.days(settings)
+    days = float(getattr(settings, data.setting))
     if data.table is EVENTS:  # the de-dup store outlives the ingestion window
         days = max(days, settings.ingest_max_age_s / 86400 + 1)
     return now - timedelta(days=days)

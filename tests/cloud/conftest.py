@@ -21,7 +21,7 @@ from cloud.settings import CloudSettings
 from launch import devservers
 from launch.webapp import create_app
 from ruang import contract
-from tests.helpers import auth_headers
+from tests.helpers import auth_headers, keep_history
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
@@ -51,6 +51,7 @@ def settings(
         mqtt_client_id=unique("ruang-cloud-test"),
         telemetry_sqlite_path=tmp_path / "telemetry.sqlite3",
         flush_interval_s=0.05,
+        **keep_history(),
     )
 
 

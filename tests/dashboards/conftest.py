@@ -32,7 +32,7 @@ from launch import devservers
 from simulators.deskunit import DeskUnitSimulator
 from simulators.floor import SimulatedFloor
 from tests.cloud.conftest import serving
-from tests.helpers import auth_headers, eventually, missing
+from tests.helpers import auth_headers, eventually, keep_history, missing
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -163,7 +163,7 @@ async def running_ruang(
         layout_file=layout,
         flush_interval_s=0.05,
         snapshot_debounce_s=0.05,
-        **cloud_extra,
+        **(keep_history() | cloud_extra),
     )
     edge_task: asyncio.Task[None] | None = None
     try:

@@ -21,6 +21,15 @@ export class ApiError extends Error {
   }
 }
 
+// Set once the person submits a sign-out form. A call of this page answered 401 meanwhile
+// (the session just ended) must not send the browser to the sign-in page "to come back
+// here": that navigation would race the sign-out's own and could win.
+let signingOut = false;
+document.addEventListener("submit", (event) => {
+  const action = event.target?.getAttribute?.("action") || "";
+  if (action.startsWith("/logout")) signingOut = true;
+}, true);
+
 /** Calls the cloud API with the session cookie; JSON in and out; problem+json -> ApiError. */
 export async function api(path, { method = "GET", body, query, raw = false } = {}) {
   const url = new URL(path, location.origin);
@@ -35,7 +44,9 @@ export async function api(path, { method = "GET", body, query, raw = false } = {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 401 && page.view !== "kiosk") {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    if (!signingOut) {
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    }
     throw new ApiError(401, { detail: "signed out" });
   }
   if (!response.ok) {

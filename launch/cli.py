@@ -142,28 +142,30 @@ def _cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_backup(args: argparse.Namespace) -> int:
-    from cloud.db.backup import BackupError, backup
-    from cloud.settings import CloudSettings
+    from cloud.db.backup import backup
 
-    try:
-        asyncio.run(backup(CloudSettings().database_url, Path(args.output)))
-    except BackupError as exc:
-        print(f"ruang db backup: {exc}", file=sys.stderr)
-        return 2
-    print(f"ruang db backup: written to {args.output}")
-    return 0
+    return _db_file_command("backup", backup, Path(args.output), f"written to {args.output}")
 
 
 def _cmd_db_restore(args: argparse.Namespace) -> int:
-    from cloud.db.backup import BackupError, restore
+    from cloud.db.backup import restore
+
+    return _db_file_command("restore", restore, Path(args.source), f"{args.source} restored")
+
+
+def _db_file_command(
+    name: str, step: Callable[[str, Path], Coroutine[Any, Any, None]], file: Path, done: str
+) -> int:
+    """Runs a backup or restore step on RUANG_DATABASE_URL; its refusal is one line, exit 2."""
+    from cloud.db.backup import BackupError
     from cloud.settings import CloudSettings
 
     try:
-        asyncio.run(restore(CloudSettings().database_url, Path(args.source)))
+        asyncio.run(step(CloudSettings().database_url, file))
     except BackupError as exc:
-        print(f"ruang db restore: {exc}", file=sys.stderr)
+        print(f"ruang db {name}: {exc}", file=sys.stderr)
         return 2
-    print(f"ruang db restore: {args.source} restored")
+    print(f"ruang db {name}: {done}")
     return 0
 
 

@@ -86,6 +86,17 @@ def victoria() -> Iterator[devservers.VictoriaMetrics]:
     yield from _start(devservers.victoria_metrics())
 
 
+@pytest.fixture
+def haproxy_binary() -> str:
+    """Debian's HAProxy (the load balancer tests start their own from it)."""
+    try:
+        return devservers.find_binary("haproxy")
+    except devservers.ServerUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and a required server is missing: {exc}")
+        pytest.skip(f"server missing (would fail with CI=true): {exc}")
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[devservers.Postgres]:
     yield from _start(devservers.postgres())

@@ -19,7 +19,6 @@ import pytest
 from cloud.settings import CloudSettings
 from launch import devservers
 from launch.cluster import RoleProcess, RoleProcesses, StartFailed
-from tests.conftest import IN_CI
 
 
 @pytest.fixture
@@ -36,16 +35,6 @@ def role_broker(tmp_path: Path) -> Iterator[devservers.Mosquitto]:
 @pytest.fixture
 def pg_url(pg_server: devservers.Postgres) -> str:
     return pg_server.create_database(f"ruang_roles_{os.getpid()}_{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def haproxy_binary() -> str:
-    try:
-        return devservers.find_binary("haproxy")
-    except devservers.ServerUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and a required server is missing: {exc}")
-        pytest.skip(f"server missing (would fail with CI=true): {exc}")
 
 
 class Roles(RoleProcesses):

@@ -11,7 +11,7 @@ TEST_WORKERS ?= 3
 # the HTTP benchmarks load the server with Debian's wrk (pgbench comes with PostgreSQL).
 SYSTEM_BINARIES := mosquitto:mosquitto mosquitto_pub:mosquitto-clients \
 	victoria-metrics:victoria-metrics socat:socat chromium:chromium wrk:wrk \
-	haproxy:haproxy systemd-analyze:systemd
+	haproxy:haproxy systemd-analyze:systemd nats-server:nats-server
 
 .PHONY: demo test bench lint typecheck system-deps venv clean
 
@@ -49,12 +49,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Schemathesis gives every operation of a test the same node id, which xdist's
+# per-file scheduling folds into one item: the fuzz runs in a process of its own,
+# alongside the xdist workers rather than after them (it is one long item that would
+# otherwise add its whole run to the suite's), and its report is printed at the end.
 test: system-deps $(STAMP) lint typecheck
+	@fuzz_log=$$(mktemp); \
+	$(BIN)/pytest -q -p no:cacheprovider tests/cloud/test_api_fuzz.py >"$$fuzz_log" 2>&1 & \
+	fuzz=$$!; \
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25 \
-		--ignore=tests/cloud/test_api_fuzz.py
-	@# Schemathesis gives every operation of a test the same node id, which xdist's
-	@# per-file scheduling folds into one item: the fuzz runs in a process of its own.
-	$(BIN)/pytest -q -p no:cacheprovider tests/cloud/test_api_fuzz.py
+		--ignore=tests/cloud/test_api_fuzz.py; main=$$?; \
+	wait $$fuzz; fuzzed=$$?; \
+	echo "== the API fuzz (tests/cloud/test_api_fuzz.py), run alongside:"; \
+	cat "$$fuzz_log"; rm -f "$$fuzz_log"; \
+	test $$main -eq 0 && test $$fuzzed -eq 0
 
 demo: $(STAMP)
 	$(BIN)/ruang demo

@@ -54,6 +54,7 @@ def main() -> int:
         outbox,
         privacy,
         replicas,
+        retention,
         roles,
         rooms,
         scim,
@@ -92,6 +93,7 @@ def main() -> int:
         "history": history.run,
         "roles": roles.run,
         "privacy": privacy.run,
+        "retention": retention.run,
         "replicas": replicas.run,
     }
     chosen = args.only or list(suites)

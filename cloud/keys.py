@@ -14,7 +14,8 @@ read as forged, and nodes would see snapshots from two different keys. So:
 The keys: the snapshot signing key (EC P-256, `snapshot_key_path`), the token
 signing key when no identity provider's JWKS is configured (`auth_dev_key_path`:
 it signs the dashboards' session tokens and `ruang token`'s), the QR check-in
-secret, the visitor pass secret, and the OIDC flow cookie key when the OIDC client
+secret, the visitor pass secret, the badge pseudonym secret (`cloud/privacy/pseudonyms.py`),
+and the OIDC flow cookie key when the OIDC client
 has no secret of its own. Webhook secrets are per subscription and live in the
 database every replica shares. `generate_key_set` writes a full set once for an
 operator to distribute (`ruang keys generate --dir DIR`).
@@ -42,8 +43,13 @@ MIN_SECRET_CHARS = 32
 CHECKIN_QR_SECRET = "checkin_qr_secret"
 VISITOR_PASS_SECRET = "visitor_pass_secret"
 OIDC_FLOW_SECRET = "oidc_flow_secret"
+PSEUDONYM_SECRET = "pseudonym_secret"
 # Development files of the secrets, next to snapshot_key_path (their names since 0.x).
-DEV_FILES = {CHECKIN_QR_SECRET: "checkin-qr-secret", VISITOR_PASS_SECRET: "visitor-pass-secret"}
+DEV_FILES = {
+    CHECKIN_QR_SECRET: "checkin-qr-secret",
+    VISITOR_PASS_SECRET: "visitor-pass-secret",
+    PSEUDONYM_SECRET: "pseudonym-secret",
+}
 
 
 class MissingKey(RuntimeError):
@@ -194,7 +200,7 @@ def key_problems(settings: CloudSettings) -> list[str]:
         check(ec_key, settings, "snapshot_key_path")
     if settings.auth_jwks_url is None and (production or settings.auth_dev_key_path.exists()):
         check(ec_key, settings, "auth_dev_key_path")
-    for setting in (CHECKIN_QR_SECRET, VISITOR_PASS_SECRET):
+    for setting in (CHECKIN_QR_SECRET, VISITOR_PASS_SECRET, PSEUDONYM_SECRET):
         check(shared_secret if production else configured_secret, settings, setting)
     check(configured_secret, settings, OIDC_FLOW_SECRET)
     if (
@@ -243,6 +249,7 @@ class KeySet:
             "checkin_qr_secret": "RUANG_CHECKIN_QR_SECRET_FILE",
             "visitor_pass_secret": "RUANG_VISITOR_PASS_SECRET_FILE",
             "oidc_flow_secret": "RUANG_OIDC_FLOW_SECRET_FILE",
+            "pseudonym_secret": "RUANG_PSEUDONYM_SECRET_FILE",
         }
         return {"RUANG_ENV": PRODUCTION} | {
             env: str(self.files[name]) for name, env in settings.items() if name in self.files
@@ -256,6 +263,7 @@ KEY_FILES = {
     "checkin_qr_secret": "checkin-qr-secret",
     "visitor_pass_secret": "visitor-pass-secret",
     "oidc_flow_secret": "oidc-flow-secret",
+    "pseudonym_secret": "pseudonym-secret",
 }
 ENV_FILE = "cloud-keys.env"
 
@@ -278,7 +286,7 @@ def generate_key_set(directory: Path, *, snapshot_only: bool = False) -> KeySet:
     write_private(files["snapshot_public_key"], public_pem(snapshot_key.public_key()))
     if not snapshot_only:
         new_ec_key(files["auth_key"])
-        for name in ("checkin_qr_secret", "visitor_pass_secret", "oidc_flow_secret"):
+        for name in (n for n in KEY_FILES if n.endswith("_secret")):
             write_private(files[name], new_secret().encode())
     key_set = KeySet(directory, files, directory / ENV_FILE)
     lines = ["# Ruang cloud keys: the same files and settings on every replica."]

@@ -10,10 +10,13 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud.claims import ClaimMappings, load_mappings_file
-from ruang.mqtt_url import BrokerAddress, parse_broker_url
+from ruang.mqtt_url import BrokerAddress, parse_broker_urls
 from ruang.private_files import private_dir
 
 _SQLITE_PREFIXES = ("sqlite+aiosqlite:///", "sqlite:///")
+# The data classes of the retention purge (cloud/privacy/retention.py), named here so
+# per-site periods are checked when the settings load.
+RETENTION_CLASSES = ("events", "access_log", "boardings", "car_uses", "car_positions")
 
 
 def _loopback_networks() -> list[IPv4Network | IPv6Network]:
@@ -42,6 +45,7 @@ class CloudSettings(BaseSettings):
     # mqtt:// or mqtts:// (TLS, verified against mqtt_ca_file when set). The login is
     # best left out: the cloud then logs in as cloud_mqtt_username/cloud_mqtt_password,
     # the account it also writes to Mosquitto's password file (see mqtt_login).
+    # The nodes of a broker cluster are listed comma-separated (docs/operations.md).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     # A stable id is what makes the broker keep our persistent session (and queue
     # QoS 1 events) while the cloud is down; two cloud instances must not share it.
@@ -49,6 +53,10 @@ class CloudSettings(BaseSettings):
     # (`<id>-<role>-<worker_id>`, cloud/runtime/roles.py).
     mqtt_client_id: str = "ruang-cloud"
     mqtt_keepalive_s: int = Field(default=30, ge=5)
+    # Ingest workers split the stream with MQTT shared subscriptions ($share/...).
+    # A broker without them (the NATS cluster tier: granted, never delivered) needs
+    # false, and then exactly one ingest worker (docs/scale.md, "The broker tier").
+    mqtt_shared_subscriptions: bool = True
 
     # Process role (cloud/runtime/roles.py, docs/operations.md "Running roles"): `all`
     # runs everything in one process (the default, and the only one SQLite allows);
@@ -131,6 +139,14 @@ class CloudSettings(BaseSettings):
     mqtt_ca_file: Path | None = None
     cloud_mqtt_username: str = "ruang-cloud"
     cloud_mqtt_password: SecretStr | None = None
+    # Who keeps the broker's node accounts (cloud/fleet/broker_accounts.py): `files`
+    # writes the files above and signals the pid; `dynsec` sends commands to Mosquitto's
+    # dynamic-security plugin over MQTT, logged in as the cloud, so the broker may run
+    # on another machine (docs/operations.md "Broker accounts over the network").
+    # Unset: `files` when mosquitto_password_file is set, else nobody manages them.
+    broker_accounts: Literal["files", "dynsec"] | None = None
+    # How long one dynamic-security request may take (connect, commands, answers).
+    broker_admin_timeout_s: float = Field(default=10.0, gt=0)
     enrolment_node_prefix: str = "ikn-node"
 
     # Webhook deliveries (cloud.integrations.webhooks): retry n waits about base * 2**(n-1)
@@ -217,6 +233,13 @@ class CloudSettings(BaseSettings):
     # per-process key, in production this must be set so every replica reads the cookie.
     oidc_flow_secret: SecretStr | None = None
     oidc_flow_secret_file: Path | None = None
+    # Secret of the badge pseudonyms in the time series (cloud/privacy/pseudonyms.py), as
+    # a value or a file; in development unset = a random one kept in `pseudonym-secret`
+    # next to snapshot_key_path. Rotate it with a new key id: lines keep the id they
+    # were written with (docs/privacy.md "Pseudonymous time series").
+    pseudonym_secret: SecretStr | None = None
+    pseudonym_secret_file: Path | None = None
+    pseudonym_key_id: str = Field(default="k1", pattern=r"^[a-z0-9]{1,8}$")
     # A visit (guest name, contact, times) is deleted this long after its window ends
     # (docs/privacy.md, "Visitors"); the purge runs every visitor_purge_interval_s.
     visitor_retention_days: float = Field(default=30.0, gt=0)
@@ -231,6 +254,10 @@ class CloudSettings(BaseSettings):
     retention_car_positions_days: float = Field(default=90.0, gt=0)
     retention_purge_interval_s: float = Field(default=3600.0, gt=0)
     retention_batch_rows: int = Field(default=5000, ge=1)
+    # Per-site periods that replace the ones above for a site's records, as JSON:
+    # RUANG_RETENTION_SITE_DAYS='{"ikn-kipp-a1": {"access_log": 730, "events": 60}}'.
+    # Keys inside a site are the class names of RETENTION_CLASSES.
+    retention_site_days: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @property
     def dev_login_enabled(self) -> bool:
@@ -238,7 +265,13 @@ class CloudSettings(BaseSettings):
 
     @property
     def mqtt_broker(self) -> BrokerAddress:
-        return parse_broker_url(self.mqtt_url)
+        """The first broker of mqtt_url (the only one unless it lists a cluster's nodes)."""
+        return self.mqtt_brokers[0]
+
+    @property
+    def mqtt_brokers(self) -> list[BrokerAddress]:
+        """Every node mqtt_url lists (comma-separated); the session tries them in turn."""
+        return parse_broker_urls(self.mqtt_url)
 
     @property
     def mqtt_login(self) -> tuple[str | None, str | None]:
@@ -257,7 +290,13 @@ class CloudSettings(BaseSettings):
     def _one_broker_credential(self) -> CloudSettings:
         # One account, one place: a URL login that is not the account written to the
         # password file would connect as someone the broker's ACL does not know.
-        broker = parse_broker_url(self.mqtt_url)  # also refuses a malformed URL here
+        brokers = parse_broker_urls(self.mqtt_url)  # also refuses a malformed URL here
+        if len({(b.username, b.password) for b in brokers}) > 1:
+            raise ValueError(
+                "RUANG_MQTT_URL lists broker nodes with different logins: the cloud has one "
+                "account, give it once (or in none of the URLs)"
+            )
+        broker = brokers[0]
         if broker.username is None or self.cloud_mqtt_password is None:
             return self
         if (broker.username, broker.password) != (
@@ -271,6 +310,31 @@ class CloudSettings(BaseSettings):
             )
         return self
 
+    @property
+    def broker_accounts_kind(self) -> Literal["files", "dynsec"] | None:
+        """The backend keeping the broker's accounts; None when the cloud keeps none."""
+        if self.broker_accounts is not None:
+            return self.broker_accounts
+        return "files" if self.mosquitto_password_file is not None else None
+
+    @field_validator("broker_accounts", mode="before")
+    @classmethod
+    def _broker_accounts_empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _broker_accounts_usable(self) -> CloudSettings:
+        # Refused at start-up rather than at the first enrolment, naming the setting.
+        if self.broker_accounts == "files" and self.mosquitto_password_file is None:
+            raise ValueError("RUANG_BROKER_ACCOUNTS=files needs RUANG_MOSQUITTO_PASSWORD_FILE")
+        if self.broker_accounts == "dynsec" and self.mqtt_login[0] is None:
+            raise ValueError(
+                "RUANG_BROKER_ACCOUNTS=dynsec needs the cloud's broker login "
+                "(RUANG_CLOUD_MQTT_PASSWORD): the plugin answers only an account allowed "
+                "on its control topic"
+            )
+        return self
+
     @model_validator(mode="after")
     def _claims_from_file(self) -> CloudSettings:
         # Read once at start-up, so a broken mapping stops the cloud with its reason
@@ -279,10 +343,27 @@ class CloudSettings(BaseSettings):
             self.oidc_claims = load_mappings_file(self.oidc_claims_file)
         return self
 
+    @field_validator("retention_site_days")
+    @classmethod
+    def _known_retention_classes(
+        cls, value: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
+        for site, periods in value.items():
+            unknown = sorted(set(periods) - set(RETENTION_CLASSES))
+            if unknown:
+                raise ValueError(
+                    f"site {site!r}: unknown retention class {', '.join(unknown)} "
+                    f"(known: {', '.join(RETENTION_CLASSES)})"
+                )
+            if any(days <= 0 for days in periods.values()):
+                raise ValueError(f"site {site!r}: retention periods must be > 0 days")
+        return value
+
     @field_validator(
         "influx_url", "smtp_url", "checkin_qr_secret", "checkin_qr_secret_file",
         "visitor_pass_secret", "visitor_pass_secret_file", "oidc_flow_secret",
-        "oidc_flow_secret_file", "oidc_claims_file", mode="before",
+        "oidc_flow_secret_file", "oidc_claims_file", "pseudonym_secret", "pseudonym_secret_file",
+        mode="before",
     )  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import aiomqtt
 
 from ruang import contract
-from ruang.mqtt_url import parse_broker_url
+from ruang.mqtt_url import BrokerAddress, parse_broker_urls
 from ruang.tls import client_tls_context
 
 from .discovery import DeviceKind, probe
@@ -214,8 +214,9 @@ def classify_broker_error(exc: BaseException) -> tuple[str, str]:
     return (f"cannot connect ({type(exc).__name__}: {text})", "check mqtt_url and the network")
 
 
-async def check_broker(settings: EdgeSettings) -> Check:
-    broker = parse_broker_url(settings.mqtt_url)
+async def check_broker(settings: EdgeSettings, broker: BrokerAddress | None = None) -> Check:
+    """Connects to `broker` (default: the first of mqtt_url) as this node would."""
+    broker = broker or parse_broker_urls(settings.mqtt_url)[0]
     password = settings.mqtt_password
     name = f"broker {broker.host}:{broker.port}"
     try:
@@ -449,7 +450,9 @@ async def diagnose(
         return [*checks, await check_clock(cloud_url)]
     checks += await check_devices(settings)
     checks.append(await check_bluetooth(settings, ble_scanner_factory))
-    checks.append(await check_broker(settings))
+    # Each node of a broker cluster: a dead one is worth knowing before it is needed.
+    for broker in parse_broker_urls(settings.mqtt_url):
+        checks.append(await check_broker(settings, broker))
     checks.append(await check_clock(cloud_url))
     checks.append(check_disk(settings.state_dir))
     checks.append(check_outbox(settings))

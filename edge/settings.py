@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ruang.contract import ID_PATTERN
-from ruang.mqtt_url import parse_broker_url
+from ruang.mqtt_url import parse_broker_urls
 from ruang.site_defaults import DEFAULT_TIMEZONE
 
 from .devices.ble_config import BleConfig
@@ -34,6 +34,8 @@ class EdgeSettings(BaseSettings):
     )
 
     node_id: str = Field(pattern=ID_PATTERN)
+    # One broker URL, or the nodes of a broker cluster comma-separated: the uplink
+    # tries them round-robin and moves on when one fails (docs/operations.md).
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
@@ -98,7 +100,7 @@ class EdgeSettings(BaseSettings):
     @field_validator("mqtt_url")
     @classmethod
     def _valid_broker_url(cls, value: str) -> str:
-        parse_broker_url(value)
+        parse_broker_urls(value)
         return value
 
     @field_validator("desk_units")

@@ -4,7 +4,9 @@ Publishes the birth on every connect (with the outbox depth) and leaves a
 last-will, both retained on the node's state topic with a birth/death sequence
 number so the cloud can tell a stale death from a fresh one; hands the cloud's
 commands to the agent (except `backlog_rate`, which it applies itself); and
-reconnects with jittered backoff.
+reconnects with jittered backoff. `mqtt_url` may list the nodes of a broker
+cluster (comma-separated): a failed or lost session moves to the next node,
+round-robin, and the outbox resends whatever the cloud had not acknowledged.
 
 `publish(message)` only puts the message into the outbox (edge/outbox.py); the
 uplink publishes a row after the outbox committed it and acks it (deletes it)
@@ -48,7 +50,7 @@ from typing import Any
 
 from ruang import contract
 from ruang.backoff import Backoff
-from ruang.mqtt_url import parse_broker_url
+from ruang.mqtt_url import BrokerAddress, BrokerRing
 from ruang.mqtt_wire import MqttError
 from ruang.tls import client_tls_context
 
@@ -138,7 +140,8 @@ class Uplink:
     ) -> None:
         self._settings = settings
         self._node = settings.node_id
-        self._broker = parse_broker_url(settings.mqtt_url)
+        # One broker, or the nodes of a cluster: a failed session moves to the next.
+        self._brokers = BrokerRing.from_urls(settings.mqtt_url)
         self._birth = birth
         self._on_command = on_command
         self._backoff = backoff or Backoff(base=0.5, cap=30.0)
@@ -166,6 +169,11 @@ class Uplink:
         self._last_cloud_ack: float | None = None
         self._stall_s = settings.watchdog_uplink_stale_s / 2
         self._beat_every = settings.watchdog_uplink_stale_s / 4
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker (node) the uplink is connected to, or tries next."""
+        return self._brokers.current
 
     def _beat(self) -> None:
         """Beats the watchdog unless a publish has been waiting too long for its PUBACK."""
@@ -215,9 +223,9 @@ class Uplink:
                     await self._session(bdseq)
                 except MqttError as exc:
                     self.stats.last_error = str(exc)
-                    log.warning(
-                        "uplink to %s:%s lost: %s", self._broker.host, self._broker.port, exc
-                    )
+                    log.warning("uplink to %s:%s lost: %s", self.broker.host, self.broker.port, exc)
+                    # Another node of a cluster may be up; a lone broker is simply retried.
+                    self._brokers.advance()
                 finally:
                     self.connected.clear()
                     self._live = None
@@ -233,12 +241,13 @@ class Uplink:
     def _link(self, bdseq: int) -> contextlib.AbstractAsyncContextManager[Link]:
         death = contract.NodeState(node=self._node, online=False, bdseq=bdseq)
         password = self._settings.mqtt_password
+        broker = self.broker
         return open_link(
-            self._broker.host,
-            self._broker.port,
+            broker.host,
+            broker.port,
             client_id=f"ruang-edge-{self._node}",
-            username=self._settings.mqtt_username or self._broker.username,
-            password=password.get_secret_value() if password else self._broker.password,
+            username=self._settings.mqtt_username or broker.username,
+            password=password.get_secret_value() if password else broker.password,
             keepalive=self._settings.mqtt_keepalive_s,
             will=(
                 contract.state_topic(self._node),
@@ -246,7 +255,7 @@ class Uplink:
                 contract.STATE_QOS,
                 True,
             ),
-            tls=client_tls_context(self._settings.mqtt_ca_file) if self._broker.tls else None,
+            tls=client_tls_context(self._settings.mqtt_ca_file) if broker.tls else None,
         )
 
     async def _session(self, bdseq: int) -> None:
@@ -276,8 +285,8 @@ class Uplink:
             self.connected.set()
             log.info(
                 "uplink connected to %s:%s (bdseq %d, backlog up to seq %d, %d queued)",
-                self._broker.host,
-                self._broker.port,
+                self.broker.host,
+                self.broker.port,
                 bdseq,
                 split,
                 self.outbox.depth,

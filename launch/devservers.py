@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -149,6 +150,51 @@ def mosquitto(
             config_extra=config_extra,
             allow_anonymous=allow_anonymous,
             persistence=persistence,
+        )
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()
+
+
+DYNSEC_PLUGIN_GLOBS = (
+    "/usr/lib/*/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+    "/usr/local/lib/mosquitto_dynamic_security.so",
+)
+
+
+def dynsec_plugin() -> str:
+    """Path of Mosquitto's dynamic-security plugin (Debian ships it with mosquitto 2)."""
+    for pattern in DYNSEC_PLUGIN_GLOBS:
+        hits = sorted(glob.glob(pattern))
+        if hits:
+            return hits[-1]
+    raise ServerUnavailable("mosquitto_dynamic_security.so not found: install mosquitto 2")
+
+
+@contextlib.contextmanager
+def mosquitto_dynsec(
+    admin_user: str, admin_password: str, config_extra: str = ""
+) -> Iterator[Mosquitto]:
+    """Mosquitto whose accounts live in the dynamic-security plugin, refusing anonymous
+    clients. Its only client is `admin_user`, holding the plugin's admin role, as
+    `mosquitto_ctrl dynsec init` makes it; the plugin's JSON survives stop()/start()."""
+    plugin = dynsec_plugin()
+    ctrl = find_binary("mosquitto_ctrl")
+    with tempfile.TemporaryDirectory(prefix="ruang-mosquitto-") as tmp:
+        state = Path(tmp) / "dynamic-security.json"
+        subprocess.run(
+            [ctrl, "dynsec", "init", str(state), admin_user, admin_password],
+            check=True,
+            capture_output=True,
+        )
+        broker = Mosquitto(
+            port=free_port(),
+            workdir=Path(tmp),
+            config_extra=f"plugin {plugin}\nplugin_opt_config_file {state}\n{config_extra}",
+            allow_anonymous=False,
         )
         broker.start()
         try:
@@ -446,3 +492,142 @@ def haproxy(backends: list[int]) -> Iterator[HAProxy]:
             # SIGTERM is HAProxy's hard stop: open keep-alive connections are closed.
             _stop(proc)
             log.close()
+
+
+# --- a 3-node NATS Server cluster speaking MQTT (the clustered broker tier) ------------------
+
+# The reference node config the cluster is started from (docs/operations.md, "Broker
+# cluster"): what differs per node comes from RUANG_NATS_* environment variables.
+NATS_NODE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nats" / "ruang-node.conf"
+
+
+@dataclass
+class NatsNode:
+    """One nats-server of a `NatsCluster`; `stop(signal.SIGKILL)` kills it outright."""
+
+    name: str
+    mqtt_port: int
+    client_port: int
+    monitor_port: int
+    cluster_port: int
+    workdir: Path
+    routes: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{LOOPBACK}:{self.mqtt_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "nats.log"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "RUANG_NATS_NAME": self.name,
+            "RUANG_NATS_LISTEN": f"{LOOPBACK}:{self.client_port}",
+            "RUANG_NATS_MONITOR": f"{LOOPBACK}:{self.monitor_port}",
+            "RUANG_NATS_STORE": str(self.workdir / "jetstream"),
+            "RUANG_NATS_CLUSTER_LISTEN": f"{LOOPBACK}:{self.cluster_port}",
+            "RUANG_NATS_ROUTES": self.routes,
+            "RUANG_NATS_MQTT_LISTEN": f"{LOOPBACK}:{self.mqtt_port}",
+        }
+
+    def start(self) -> None:
+        binary = find_binary("nats-server")
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(NATS_NODE_CONFIG), "-l", str(self.log_path)],
+            env={**os.environ, **self.environment()},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.mqtt_port, proc=self.proc)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None:
+            _stop(self.proc, sig)
+            self.proc = None
+
+    def monitor(self, path: str) -> dict[str, object]:
+        """A JSON page of the node's monitoring port (`/jsz`, `/routez`)."""
+        url = f"http://{LOOPBACK}:{self.monitor_port}{path}"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            page: dict[str, object] = json.loads(response.read())
+        return page
+
+    def ready(self) -> bool:
+        """Routed to the other nodes, with a JetStream meta leader the node agrees on."""
+        try:
+            routes = self.monitor("/routez").get("num_routes", 0)
+            meta = self.monitor("/jsz").get("meta_cluster")
+        except (OSError, ValueError):
+            return False
+        return (
+            isinstance(routes, int)
+            and routes >= 1
+            and isinstance(meta, dict)
+            and bool(meta.get("leader"))
+        )
+
+
+@dataclass
+class NatsCluster:
+    nodes: list[NatsNode]
+
+    @property
+    def url(self) -> str:
+        """Every node's MQTT URL, comma-separated: what edge and cloud take as mqtt_url."""
+        return ",".join(node.url for node in self.nodes)
+
+    def node_on(self, mqtt_port: int) -> NatsNode:
+        return next(node for node in self.nodes if node.mqtt_port == mqtt_port)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until every running node is routed and sees a JetStream meta leader."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(node.ready() for node in self.nodes if node.running):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"NATS cluster not ready after {timeout} s")
+
+
+@contextlib.contextmanager
+def nats_cluster(size: int = 3) -> Iterator[NatsCluster]:
+    """`size` nats-server nodes clustered on loopback, MQTT on each, JetStream replicated.
+
+    Started from deploy/nats/ruang-node.conf, each with its own store and ports;
+    yields once the cluster has a JetStream meta leader; stops every node on exit.
+    """
+    find_binary("nats-server")  # a missing binary fails here, before any port is taken
+    with tempfile.TemporaryDirectory(prefix="ruang-nats-") as tmp:
+        cluster_ports = [free_port() for _ in range(size)]
+        routes = "[" + ", ".join(f"nats-route://{LOOPBACK}:{p}" for p in cluster_ports) + "]"
+        nodes = []
+        for i, cluster_port in enumerate(cluster_ports):
+            workdir = Path(tmp) / f"node-{i}"
+            workdir.mkdir()
+            nodes.append(
+                NatsNode(
+                    name=f"ruang-broker-{i}",
+                    mqtt_port=free_port(),
+                    client_port=free_port(),
+                    monitor_port=free_port(),
+                    cluster_port=cluster_port,
+                    workdir=workdir,
+                    routes=routes,
+                )
+            )
+        cluster = NatsCluster(nodes)
+        try:
+            for node in nodes:
+                node.start()
+            cluster.wait_ready()
+            yield cluster
+        finally:
+            for node in nodes:
+                node.stop()

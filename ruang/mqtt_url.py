@@ -33,3 +33,53 @@ def parse_broker_url(url: str) -> BrokerAddress:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
+
+
+def split_broker_urls(value: str) -> list[str]:
+    """The URLs of a comma-separated list (one URL is a list of one); blanks are ignored.
+
+    A comma never appears unescaped in a broker URL (a password with one is written
+    %2C), so the comma can separate the nodes of a broker cluster.
+    """
+    urls = [part.strip() for part in value.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("no broker URL given")
+    return urls
+
+
+def parse_broker_urls(value: str) -> list[BrokerAddress]:
+    """Every address of a comma-separated list of broker URLs, each checked as above."""
+    return [parse_broker_url(url) for url in split_broker_urls(value)]
+
+
+class BrokerRing:
+    """The nodes of a broker cluster, tried round-robin: `current` until it fails.
+
+    A client keeps to the node it reached and moves on (`advance`) only when the
+    connection fails or is lost, so clients spread over the nodes they were
+    configured with and follow the cluster when a node dies. With one address,
+    `advance` is a no-op and the client behaves as with a single broker.
+    """
+
+    def __init__(self, addresses: list[BrokerAddress]) -> None:
+        if not addresses:
+            raise ValueError("a broker ring needs at least one address")
+        self._addresses = list(addresses)
+        self._index = 0
+
+    @classmethod
+    def from_urls(cls, value: str) -> BrokerRing:
+        return cls(parse_broker_urls(value))
+
+    @property
+    def current(self) -> BrokerAddress:
+        return self._addresses[self._index]
+
+    @property
+    def size(self) -> int:
+        return len(self._addresses)
+
+    def advance(self) -> BrokerAddress:
+        """Moves to the next node (wrapping round) and returns it."""
+        self._index = (self._index + 1) % len(self._addresses)
+        return self.current

@@ -8,6 +8,7 @@ from cloud.api import (
     access_rights,
     analytics,
     analytics_transport,
+    attendance,
     audit,
     booking_import,
     bookings,
@@ -117,3 +118,6 @@ router.include_router(transport_live.public, prefix="/api/v1")
 # Seats and pool cars: every signed-in person for themselves; who sees and decides what
 # else is cloud/transport/seat_access.py.
 router.include_router(transport_seats.router, prefix="/api/v1")
+# Attendance export to agencies' performance systems: opt-in per agency; admins and the
+# dpo role export, admins opt agencies in and out (roles per route).
+router.include_router(attendance.router, prefix="/api/v1")

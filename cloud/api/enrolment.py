@@ -19,22 +19,22 @@ from cloud.api.scoping import scoped
 from cloud.api_types import Problem
 from cloud.deps import DbDep, SettingsDep
 from cloud.fleet import enrolment
-from cloud.fleet.broker_credentials import BrokerFiles
+from cloud.fleet.broker_accounts import BrokerAccounts, make_broker_accounts
 from cloud.fleet.schemas import EnrolRequest, EnrolResponse, TokenCreate, TokenIssued
 from cloud.people import access
 from cloud.people.auth import CurrentUser
 from cloud.problems import ProblemError
 
 
-async def get_broker_files(request: Request, settings: SettingsDep) -> BrokerFiles:
-    # One per app, made on first use, so its lock spans every request of this process.
-    files: BrokerFiles | None = getattr(request.app.state, "broker_files", None)
-    if files is None:
-        files = request.app.state.broker_files = BrokerFiles(settings)
-    return files
+async def get_broker_accounts(request: Request, settings: SettingsDep) -> BrokerAccounts:
+    # One per app (start-up makes it), so its lock spans every request of this process.
+    accounts: BrokerAccounts | None = getattr(request.app.state, "broker_accounts", None)
+    if accounts is None:
+        accounts = request.app.state.broker_accounts = make_broker_accounts(settings)
+    return accounts
 
 
-BrokerFilesDep = Annotated[BrokerFiles, Depends(get_broker_files)]
+BrokerAccountsDep = Annotated[BrokerAccounts, Depends(get_broker_accounts)]
 
 
 admin_router = APIRouter(tags=["enrolment"])
@@ -78,13 +78,13 @@ async def create_enrolment_token(
     responses={
         401: {"model": Problem, "description": "unknown token"},
         410: {"model": Problem, "description": "token used or expired"},
-        503: {"model": Problem, "description": "broker files not written"},
+        503: {"model": Problem, "description": "the broker's accounts could not be updated"},
     },
 )
 async def enroll(
-    body: EnrolRequest, conn: DbDep, settings: SettingsDep, files: BrokerFilesDep
+    body: EnrolRequest, conn: DbDep, settings: SettingsDep, accounts: BrokerAccountsDep
 ) -> EnrolResponse:
-    async with files.lock:
+    async with accounts.lock:
         try:
             async with conn.begin():
                 issued = await enrolment.enrol(
@@ -92,26 +92,22 @@ async def enroll(
                 )
                 # Inside the transaction: if the broker cannot be told, nothing
                 # is committed and the token can be used again.
-                await files.write(conn)
+                await accounts.node_enrolled(conn, issued.node_id, issued.mqtt_password)
         except OSError as exc:
-            raise ProblemError(
-                503,
-                f"could not write the broker's auth files: {exc}",
-                title="Broker credentials not written",
-            ) from exc
-        files.reload()
+            raise _not_updated(exc) from exc
+        accounts.committed()
     return EnrolResponse(**issued.__dict__)
 
 
 @admin_router.delete(
     "/nodes/{node_id}/credentials",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"model": Problem}},
+    responses={404: {"model": Problem}, 503: {"model": Problem}},
 )
 async def revoke_node_credentials(
-    node_id: str, conn: DbDep, user: CurrentUser, files: BrokerFilesDep
+    node_id: str, conn: DbDep, user: CurrentUser, accounts: BrokerAccountsDep
 ) -> Response:
-    async with files.lock:
+    async with accounts.lock:
         try:
             async with conn.begin():
                 await enrolment.revoke(conn, node_id)
@@ -123,16 +119,20 @@ async def revoke_node_credentials(
                     detail={},
                     site=await _node_site(conn, node_id),
                 )
-                await files.write(conn)
+                await accounts.node_revoked(conn, node_id)
         except OSError as exc:
-            raise ProblemError(
-                503,
-                f"could not write the broker's auth files: {exc}",
-                title="Broker credentials not written",
-            ) from exc
-        # From the reload on, the revoked password no longer logs in.
-        files.reload()
+            raise _not_updated(exc) from exc
+        # From here on (files: the reload) the revoked password no longer logs in.
+        accounts.committed()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _not_updated(exc: OSError) -> ProblemError:
+    return ProblemError(
+        503,
+        f"could not update the broker's accounts: {exc}",
+        title="Broker credentials not written",
+    )
 
 
 async def _node_site(conn: DbDep, node_id: str) -> str | None:

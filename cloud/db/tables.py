@@ -14,6 +14,7 @@ from cloud.db import (
     models,
     models_access,
     models_admin,
+    models_attendance,
     models_fleet,
     models_identity,
     models_notifications,
@@ -35,6 +36,7 @@ ACCESS_GROUPS = cast(Table, models_access.AccessGroup.__table__)
 ACCESS_HOLIDAYS = cast(Table, models_access.AccessHoliday.__table__)
 ACCESS_LOG = cast(Table, models_access.AccessLogEntry.__table__)
 ADMIN_AUDIT = cast(Table, models_admin.AdminAudit.__table__)
+ATTENDANCE_AGENCIES = cast(Table, models_attendance.AttendanceAgency.__table__)
 BADGES = cast(Table, models.Badge.__table__)
 BOOKINGS = cast(Table, models.Booking.__table__)
 BOOKING_SERIES = cast(Table, models.BookingSeries.__table__)

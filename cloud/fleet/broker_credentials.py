@@ -1,8 +1,10 @@
 """Mosquitto's password and ACL files, written by the cloud from its credential table.
 
-The cloud is the only place broker accounts are created or revoked: after each
-enrolment or revocation it rewrites both files from the database (never edits
-them in place), replaces them atomically, and sends Mosquitto SIGHUP so it
+The `files` backend of cloud.fleet.broker_accounts, for a broker on the cloud's
+own machine (`dynsec`, cloud.fleet.broker_dynsec, manages a broker anywhere over
+MQTT). The cloud is the only place broker accounts are created or revoked: after
+each enrolment or revocation it rewrites both files from the database (never
+edits them in place), replaces them atomically, and sends Mosquitto SIGHUP so it
 re-reads them. Passwords are hashed in the format `mosquitto_passwd` writes for
 Mosquitto 2 (`$7$`: PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt), so the
 cloud needs no Mosquitto binary.
@@ -27,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cloud.db.models_fleet import NodeCredential
 from cloud.settings import CloudSettings
@@ -128,7 +130,8 @@ def signal_reload(pid_file: Path | None) -> bool:
 
 
 class BrokerFiles:
-    """Keeps the broker's password and ACL files in step with `node_credentials`.
+    """Keeps the broker's password and ACL files in step with `node_credentials`; a
+    BrokerAccounts (cloud.fleet.broker_accounts).
 
     `lock` serialises the whole "change credentials, rewrite files, commit" step
     of this process, so two enrolments cannot interleave and leave a file that
@@ -171,3 +174,24 @@ class BrokerFiles:
         async with self.lock:
             await self.write(conn)
             self.reload()
+
+    # --- as a BrokerAccounts -----------------------------------------------------------------
+
+    async def node_enrolled(self, conn: AsyncConnection, node_id: str, password: str) -> None:
+        await self.write(conn)  # the hash is already in `conn`'s transaction
+
+    async def node_revoked(self, conn: AsyncConnection, node_id: str) -> None:
+        await self.write(conn)
+
+    def committed(self) -> None:
+        self.reload()
+
+    async def start(self, engine: AsyncEngine) -> None:
+        # Mosquitto refuses to start without its password file, and the cloud's own
+        # account lives in it: write the files from the database before serving.
+        if self.enabled:
+            async with engine.begin() as conn:
+                await self.sync(conn)
+
+    async def stop(self) -> None:
+        """Nothing runs in the background."""

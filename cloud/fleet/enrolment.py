@@ -29,6 +29,7 @@ from cloud.errors import Conflict, DomainError, Gone, Invalid, NotAuthenticated,
 from cloud.fleet.broker_credentials import hash_password
 from cloud.settings import CloudSettings
 from ruang.contract import ID_PATTERN
+from ruang.mqtt_url import split_broker_urls
 
 TOKEN_BYTES = 32
 PASSWORD_BYTES = 32
@@ -48,7 +49,12 @@ def public_mqtt_url(settings: CloudSettings) -> str:
     """The broker URL handed to nodes; never the cloud's own credentials."""
     if settings.public_mqtt_url:
         return settings.public_mqtt_url
-    parts = urlsplit(settings.mqtt_url)
+    # A cluster's nodes stay a comma-separated list, each without the login.
+    return ",".join(_without_login(url) for url in split_broker_urls(settings.mqtt_url))
+
+
+def _without_login(url: str) -> str:
+    parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     netloc = f"[{host}]" if ":" in host else host
     if parts.port:

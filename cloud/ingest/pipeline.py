@@ -36,6 +36,7 @@ from cloud.ingest.items import RideApplier
 from cloud.ingest.stats import IngestStats
 from cloud.ingest.sweep import Sweep
 from cloud.mqtt.session import Held, MqttSession
+from cloud.privacy.pseudonyms import Pseudonyms
 from cloud.settings import CloudSettings
 from cloud.telemetry import lineprotocol
 from cloud.telemetry.sinks import TelemetrySink
@@ -97,8 +98,11 @@ class Ingestor:
         rides: RideApplier | None = None,
         subscriptions: Iterable[tuple[str, int]] = contract.CLOUD_SUBSCRIPTIONS,
         client_id: str | None = None,
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self.settings = settings
+        # Badge ids become keyed pseudonyms before any line is built (docs/privacy.md).
+        self._pseudonym = (pseudonyms or Pseudonyms.from_settings(settings)).badge
         self.stats = IngestStats()
         self.sink = sink
         self._engine = engine
@@ -226,7 +230,7 @@ class Ingestor:
                     category=refusal.category,
                 )
                 return
-            line = lineprotocol.for_telemetry(message)
+            line = lineprotocol.for_telemetry(message, self._pseudonym)
             if line is not None:
                 self._lines.append(line)
             if self.on_position is not None and type(message) is contract.Position:
@@ -319,10 +323,10 @@ class Ingestor:
         elif kind is contract.DeviceHealth:
             device: contract.DeviceHealth = message  # type: ignore[assignment]
             if refusal is None:
-                self._lines.append(lineprotocol.device_health(device))
+                self._lines.append(lineprotocol.device_health(device, self._pseudonym))
             batch.devices[(device.node, device.device)] = (device, batch.seen[device.node])
         else:
-            line = lineprotocol.for_telemetry(message)
+            line = lineprotocol.for_telemetry(message, self._pseudonym)
             if line is not None:
                 self._lines.append(line)
         self._pending_count += 1

@@ -37,8 +37,16 @@ EventKind = Literal[
     "node.offline",
     "transport.seat_reserved",
     "transport.seat_cancelled",
+    "transport.seat_promoted",
+    "transport.seat_no_show",
     "transport.boarding",
     "transport.trip_cancelled",
+    "transport.car_requested",
+    "transport.car_approved",
+    "transport.car_rejected",
+    "transport.car_cancelled",
+    "transport.car_picked_up",
+    "transport.car_returned",
 ]
 KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 if set(KINDS) != set(MODELS):

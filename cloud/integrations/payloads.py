@@ -119,7 +119,7 @@ class SeatReservationEvent(_Data):
     service_date: ServiceDay
     from_stop: str | None = None
     to_stop: str | None = None
-    status: str = Field(description="confirmed, waitlisted, cancelled, boarded or no_show")
+    status: str = Field(description="confirmed, waitlisted, cancelled, boarded, no_show or expired")
     walk_on: bool
     departs_at: datetime | None = None
 
@@ -150,6 +150,26 @@ class TripCancelledEvent(_Data):
     reservations_ended: int = Field(description="confirmed and waitlisted seats it cancelled")
 
 
+class CarBookingEvent(_Data):
+    """A pool-car booking after the change (kinds `transport.car_*`): no driver, no purpose."""
+
+    booking_id: int = _ID
+    vehicle_id: str
+    agency: str | None = Field(
+        default=None, description="the booker's agency (instansi), whose approver decides"
+    )
+    starts_at: datetime
+    ends_at: datetime
+    status: str = Field(
+        description="requested, approved, rejected, cancelled, picked_up or returned"
+    )
+    decided_at: datetime | None = None
+    picked_up_at: datetime | None = Field(default=None, description="the car node's time")
+    returned_at: datetime | None = Field(default=None, description="the car node's time")
+
+
+CAR_KINDS = ("requested", "approved", "rejected", "cancelled", "picked_up", "returned")
+
 MODELS: dict[str, type[_Data]] = {
     **{
         f"booking.{k}": DeskBookingEvent
@@ -166,8 +186,11 @@ MODELS: dict[str, type[_Data]] = {
     "node.offline": NodeEvent,
     "transport.seat_reserved": SeatReservationEvent,
     "transport.seat_cancelled": SeatReservationEvent,
+    "transport.seat_promoted": SeatReservationEvent,
+    "transport.seat_no_show": SeatReservationEvent,
     "transport.boarding": BoardingEvent,
     "transport.trip_cancelled": TripCancelledEvent,
+    **{f"transport.car_{k}": CarBookingEvent for k in CAR_KINDS},
 }
 
 

@@ -8,8 +8,11 @@ wake-up. A QoS 1 message is *held*:
 its PUBACK goes out only when the ingestion pipeline says it is committed
 (`take_held` / `ack`), so the broker redelivers anything a crash lost. The
 connection is re-made with jittered backoff (ruang/backoff.py) whatever the
-failure. mqtts:// URLs connect with TLS, trusting settings.mqtt_ca_file when set
-(ruang/tls.py), as the edge does. The login is settings.mqtt_login.
+failure; when settings.mqtt_url lists the nodes of a broker cluster, each new
+attempt after a failure goes to the next node (round-robin), and the persistent
+session, kept by the cluster, follows. mqtts:// URLs connect with TLS, trusting
+settings.mqtt_ca_file when set (ruang/tls.py), as the edge does. The login is
+settings.mqtt_login.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from cloud.mqtt.commands import NotConnected
 from cloud.settings import CloudSettings
 from ruang import contract
 from ruang.backoff import Backoff
+from ruang.mqtt_url import BrokerAddress, BrokerRing
 from ruang.mqtt_wire import Incoming, MqttError, MqttProtocol
 from ruang.tasks import cancel_and_wait
 from ruang.tls import client_tls_context
@@ -61,7 +65,7 @@ class MqttSession:
         # a publish-only session needs no persistent state, so it starts clean.
         self._client_id = client_id or settings.mqtt_client_id
         self._clean_session = clean_session
-        self._broker = settings.mqtt_broker
+        self._brokers = BrokerRing(settings.mqtt_brokers)
         self._login = settings.mqtt_login
         self._on_message = on_message
         self._subscriptions = list(subscriptions)
@@ -73,6 +77,11 @@ class MqttSession:
         # The current connection: message ids belong to it.
         self._connection: MqttProtocol | None = None
         self._held = Held()
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker (node) connected to, or tried next."""
+        return self._brokers.current
 
     @property
     def connected(self) -> bool:
@@ -127,10 +136,12 @@ class MqttSession:
                 if self._connected or backoff.attempt == 0:
                     log.warning(
                         "MQTT connection to %s:%d lost or refused: %s",
-                        self._broker.host,
-                        self._broker.port,
+                        self.broker.host,
+                        self.broker.port,
                         exc,
                     )
+                # Another node of a cluster may be up; a lone broker is simply retried.
+                self._brokers.advance()
                 if self._on_error is not None:
                     self._on_error(f"mqtt: {exc}")
             finally:
@@ -143,12 +154,13 @@ class MqttSession:
 
     async def _session(self, backoff: Backoff) -> None:
         loop = asyncio.get_running_loop()
-        tls = client_tls_context(self._settings.mqtt_ca_file) if self._broker.tls else None
+        broker = self.broker
+        tls = client_tls_context(self._settings.mqtt_ca_file) if broker.tls else None
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             _, connection = await loop.create_connection(
                 lambda: MqttProtocol(self._received),
-                self._broker.host,
-                self._broker.port,
+                broker.host,
+                broker.port,
                 ssl=tls,
             )
         try:
@@ -175,9 +187,9 @@ class MqttSession:
             log.info(
                 "%s MQTT %s:%d%s",
                 "ingesting from" if self._subscriptions else "publishing to",
-                self._broker.host,
-                self._broker.port,
-                " (TLS)" if self._broker.tls else "",
+                broker.host,
+                broker.port,
+                " (TLS)" if broker.tls else "",
             )
             await connection.closed  # raises MqttError when the connection drops
         finally:

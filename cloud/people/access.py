@@ -117,6 +117,29 @@ async def node_sites(conn: AsyncConnection, node_ids: Iterable[str]) -> dict[str
     )
 
 
+async def site_nodes(conn: AsyncConnection, site_ids: Iterable[str]) -> dict[str, set[str]]:
+    """{site id: the nodes serving its desks, rooms and vehicles}; sites without any absent."""
+    ids = sorted(set(site_ids))
+    if not ids:
+        return {}
+    return await _pairs(
+        conn, select(_NODE_SITE.c.site, _NODE_SITE.c.node).where(_NODE_SITE.c.site.in_(ids))
+    )
+
+
+async def site_vehicles(conn: AsyncConnection, site_ids: Iterable[str]) -> dict[str, set[str]]:
+    """{site id: the vehicles whose home it is}."""
+    ids = sorted(set(site_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(select(Vehicle.site_id, Vehicle.id).where(Vehicle.site_id.in_(ids)))
+    out: dict[str, set[str]] = {}
+    for site, vehicle in rows:
+        if site is not None:
+            out.setdefault(site, set()).add(vehicle)
+    return out
+
+
 async def person_sites(conn: AsyncConnection, person_ids: Iterable[str]) -> dict[str, str]:
     """{person id: home site} for people who have one."""
     ids = sorted(set(person_ids))

@@ -55,6 +55,8 @@ NOT_EXPORTED: dict[str, str] = {
     "presence_changes": "a desk sensor's presence, no identity",
     "person_groups": "a group's name and the role it grants; the person's memberships "
     "are exported under `person_group_members`",
+    "attendance_agencies": "an agency's opt-in to the attendance export, no person; "
+    "the attendance rows are computed from `events` and `access_log`, exported",
 }
 
 Finder = Callable[[AsyncConnection, str, list[str]], Awaitable[list[dict[str, Any]]]]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cloud.bookings.qrcheckin import CheckinKeys
 from cloud.bookings.store import BookingStore
 from cloud.db.engine import make_engine
-from cloud.fleet.broker_credentials import BrokerFiles
+from cloud.fleet.broker_accounts import make_broker_accounts
 from cloud.fleet.snapshots import SnapshotPublisher, SnapshotSigner
 from cloud.ingest.pipeline import Ingestor
 from cloud.jobs.leader import LeaderElection
@@ -221,13 +221,12 @@ async def _transport_live(stack: AsyncExitStack, app: FastAPI, engine: AsyncEngi
 async def _start_api_parts(
     stack: AsyncExitStack, app: FastAPI, settings: CloudSettings, engine: AsyncEngine, bus: Bus
 ) -> None:
-    # Mosquitto refuses to start without its password file, and the cloud's own
-    # account lives in it: write the files from the database before serving.
-    broker_files = BrokerFiles(settings)
-    app.state.broker_files = broker_files
-    if broker_files.enabled:
-        async with engine.begin() as conn:
-            await broker_files.sync(conn)
+    # The broker's accounts in step with the database before serving (files: Mosquitto
+    # needs them to start; dynsec: stale node accounts go, cloud/fleet/broker_dynsec.py).
+    broker_accounts = make_broker_accounts(settings)
+    app.state.broker_accounts = broker_accounts
+    await broker_accounts.start(engine)
+    stack.push_async_callback(broker_accounts.stop)
     app.state.checkin_keys = CheckinKeys.from_settings(settings)
     app.state.visitor_pass_keys = PassKeys.from_settings(settings)
     await _transport_live(stack, app, engine)

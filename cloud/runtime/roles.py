@@ -53,8 +53,12 @@ def process_name(settings: CloudSettings) -> str:
 
 
 def ingest_subscriptions(settings: CloudSettings) -> tuple[tuple[str, int], ...]:
-    """The cloud's topic filters: plain for `all`, in the shared group for `ingest`."""
-    if settings.role == "all":
+    """The cloud's topic filters: plain for `all`, in the shared group for `ingest`.
+
+    Plain for `ingest` too on a broker without shared subscriptions
+    (`mqtt_shared_subscriptions` false): that worker then takes the whole stream.
+    """
+    if settings.role == "all" or not settings.mqtt_shared_subscriptions:
         return contract.CLOUD_SUBSCRIPTIONS
     return tuple(
         (f"$share/{SHARE_GROUP}/{topic}", qos) for topic, qos in contract.CLOUD_SUBSCRIPTIONS

@@ -4,11 +4,20 @@ Strings are far cheaper to build than influxdb-client `Point` objects, which
 matters at tens of thousands of messages per second. Node and desk ids are
 already restricted by the contract to a safe alphabet, but tags are escaped
 anyway so this module stays correct on its own.
+
+Badge ids never reach a line in clear: the callers pass the pseudonym function
+(`cloud/privacy/pseudonyms.py`) and the badge fields and BLE badge device tags
+carry its result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ruang import contract
+
+# Badge id -> what the time series may hold instead (a keyed pseudonym).
+Pseudonym = Callable[[str], str]
 
 _TAG_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n"})
 # Ids repeat constantly (a few thousand desks): escape each once.
@@ -79,22 +88,27 @@ def position(message: contract.Position) -> str:
     )
 
 
-def device_health(message: contract.DeviceHealth) -> str:
+def device_health(message: contract.DeviceHealth, pseudonym: Pseudonym) -> str:
+    # A BLE badge reports its battery under its own id (without the `ble:` of its badge
+    # ref): hashed as the ref, so its battery and its presence share one pseudonym.
+    device = message.device
+    if message.kind == "ble_badge":
+        device = pseudonym(f"ble:{device}")
     fields = f"online={1 if message.online else 0}i,rejected_frames={message.rejected_frames}i"
     if message.battery_pct is not None:
         fields += f",battery_pct={message.battery_pct}i"
     return (
-        f"device_health,node={escape_tag(message.node)},device={escape_tag(message.device)},"
+        f"device_health,node={escape_tag(message.node)},device={escape_tag(device)},"
         f"kind={message.kind} {fields} {ts_ns(message.ts)}"
     )
 
 
-def badge_presence(message: contract.BadgePresence) -> str:
+def badge_presence(message: contract.BadgePresence, pseudonym: Pseudonym) -> str:
     tags = f"badge_presence,node={escape_tag(message.node)},zone={escape_tag(message.zone)}"
     if message.desk is not None:
         tags += f",desk={escape_tag(message.desk)}"
     # The badge is a field, not a tag: one series per badge would explode cardinality.
-    badge = message.badge.replace("\\", "\\\\").replace('"', '\\"')
+    badge = pseudonym(message.badge).replace("\\", "\\\\").replace('"', '\\"')
     fields = (
         f'badge="{badge}",present={1 if message.present else 0}i,confidence={message.confidence!r}'
     )
@@ -108,7 +122,7 @@ def node_state(node: str, online: bool, ts: float, bdseq: int | None = None) -> 
     return f"node_state,node={escape_tag(node)} {fields} {ts_ns(ts)}"
 
 
-def for_telemetry(message: contract.Message) -> str | None:
+def for_telemetry(message: contract.Message, pseudonym: Pseudonym) -> str | None:
     """The line for one telemetry message, or None for a type without a series."""
     if isinstance(message, contract.Presence):
         return presence(message)
@@ -121,7 +135,7 @@ def for_telemetry(message: contract.Message) -> str | None:
     if isinstance(message, contract.Position):
         return position(message)
     if isinstance(message, contract.DeviceHealth):
-        return device_health(message)
+        return device_health(message, pseudonym)
     if isinstance(message, contract.BadgePresence):
-        return badge_presence(message)
+        return badge_presence(message, pseudonym)
     return None

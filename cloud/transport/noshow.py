@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cloud.bookings.store import BookingStore
 from cloud.db.job_errors import log_failed_pass
 from cloud.db.tables import RESERVATIONS, TRIP_SEATS
+from cloud.integrations.events import record_events
 from cloud.transport.reservations import promote
 from ruang.tasks import cancel_and_wait
 
@@ -90,9 +91,11 @@ async def _release_trip(
             update(RESERVATIONS)
             .where(key, RESERVATIONS.c.status == "confirmed", RESERVATIONS.c.departs_at < deadline)
             .values(status="no_show", ended_at=at)
-            .returning(RESERVATIONS.c.id)
+            .returning(RESERVATIONS)
         )
     ).all()
+    if released:
+        await record_events(conn, "transport.seat_no_show", [dict(r._mapping) for r in released])
     expired = (
         await conn.execute(
             update(RESERVATIONS)

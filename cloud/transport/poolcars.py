@@ -24,6 +24,7 @@ from cloud.bookings.store import BookingStore
 from cloud.db.models_transport_seats import CAR_OVERLAP
 from cloud.db.tables import CAR_BOOKINGS, PEOPLE
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
+from cloud.integrations.events import EventKind, record_event
 from cloud.people.auth import Principal
 from cloud.transport.car_trips import finish_trip_log
 from cloud.transport.schemas_cars import CarAlarm, CarBookingCreate, CarBookingPublic
@@ -60,6 +61,12 @@ async def _write(store: BookingStore, fn: Any) -> Any:
         raise Conflict(
             "another active booking holds this car in that time range", title=CAR_TAKEN
         ) from None
+
+
+async def _event(conn: AsyncConnection, row: Row[Any]) -> None:
+    # Kind by the status the booking now has; same transaction as the change.
+    kind: EventKind = f"transport.car_{row.status}"  # type: ignore[assignment]
+    await record_event(conn, kind, dict(row._mapping))
 
 
 async def get_car_booking(conn: AsyncConnection, booking_id: int) -> Row[Any]:
@@ -102,6 +109,7 @@ async def create(
                 .returning(CAR_BOOKINGS)
             )
         ).one()
+        await _event(conn, row)
         return to_public(row, now, unreturned_after)
 
     result: CarBookingPublic = await _write(store, run)
@@ -144,6 +152,7 @@ async def _transition(
                 f"{' or '.join(from_statuses)} can be {what}",
                 title=f"Car booking not {what}",
             )
+        await _event(conn, row)
         return to_public(row, now, unreturned_after)
 
     result: CarBookingPublic = await _write(store, run)
@@ -253,10 +262,13 @@ async def record_pickup(
             update(CAR_BOOKINGS)
             .where(CAR_BOOKINGS.c.id == booking_id, CAR_BOOKINGS.c.status == "approved")
             .values(status="picked_up", picked_up_at=ts)
-            .returning(CAR_BOOKINGS.c.id)
+            .returning(CAR_BOOKINGS)
         )
     ).first()
-    return "picked_up" if done is not None else "not_approved"
+    if done is None:
+        return "not_approved"
+    await _event(conn, done)
+    return "picked_up"
 
 
 async def record_return(
@@ -275,10 +287,11 @@ async def record_return(
             update(CAR_BOOKINGS)
             .where(CAR_BOOKINGS.c.id == booking_id, CAR_BOOKINGS.c.status == "picked_up")
             .values(status="returned", returned_at=ts)
-            .returning(CAR_BOOKINGS.c.id)
+            .returning(CAR_BOOKINGS)
         )
     ).first()
     if done is None:
         return "not_picked_up"
+    await _event(conn, done)
     await finish_trip_log(conn, booking_id)
     return "returned"

@@ -159,11 +159,16 @@ async def promote(
         ).first()
         if first is None or not await _take_seat(conn, trip_id, service_date):
             return promoted
-        await conn.execute(
-            update(RESERVATIONS)
-            .where(RESERVATIONS.c.id == first.id)
-            .values(status="confirmed", promoted_at=now)
-        )
+        row = (
+            await conn.execute(
+                update(RESERVATIONS)
+                .where(RESERVATIONS.c.id == first.id)
+                .values(status="confirmed", promoted_at=now)
+                .returning(RESERVATIONS)
+            )
+        ).one()
+        # The rider's own systems (and the notice) hear of the seat when it commits.
+        await record_event(conn, "transport.seat_promoted", dict(row._mapping))
         promoted.append(first.id)
 
 

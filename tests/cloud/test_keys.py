@@ -60,6 +60,7 @@ def test_production_with_no_keys_names_every_missing_setting_and_creates_nothing
         "RUANG_AUTH_DEV_KEY_PATH",
         "RUANG_CHECKIN_QR_SECRET or RUANG_CHECKIN_QR_SECRET_FILE",
         "RUANG_VISITOR_PASS_SECRET or RUANG_VISITOR_PASS_SECRET_FILE",
+        "RUANG_PSEUDONYM_SECRET or RUANG_PSEUDONYM_SECRET_FILE",
     ):
         assert setting in message, setting
     assert "ruang keys generate" in message
@@ -97,6 +98,7 @@ def test_production_refuses_short_secrets_unreadable_files_and_bad_extra_keys(
         "auth_dev_key_path": files["auth_key"],
         "checkin_qr_secret_file": files["checkin_qr_secret"],
         "visitor_pass_secret_file": files["visitor_pass_secret"],
+        "pseudonym_secret_file": files["pseudonym_secret"],
     }
     assert key_problems(_production(tmp_path, **base)) == []
     short = _production(tmp_path, **base | {"checkin_qr_secret": SecretStr("hunter2")})
@@ -214,7 +216,8 @@ def test_cli_writes_a_key_set_once_and_never_overwrites(
     written = {p.name: p.read_bytes() for p in directory.iterdir()}
     assert set(written) == {
         "snapshot-signing-key.pem", "snapshot-signing-key.pub.pem", "token-signing-key.pem",
-        "checkin-qr-secret", "visitor-pass-secret", "oidc-flow-secret", "cloud-keys.env",
+        "checkin-qr-secret", "visitor-pass-secret", "oidc-flow-secret", "pseudonym-secret",
+        "cloud-keys.env",
     }  # fmt: skip
     for name in written:
         assert stat.S_IMODE(os.stat(directory / name).st_mode) == 0o600

@@ -37,6 +37,7 @@ async def test_two_production_replicas_with_one_key_set_accept_each_others_codes
                 "auth_dev_key_path": files["auth_key"],
                 "checkin_qr_secret_file": files["checkin_qr_secret"],
                 "visitor_pass_secret_file": files["visitor_pass_secret"],
+                "pseudonym_secret_file": files["pseudonym_secret"],
             }
         )
 

@@ -55,6 +55,7 @@ TOKENS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "admin": ("dev-admin", ("admin",), ()),
 }
 HOLIDAY = "2030-01-01"
+ATTENDANCE_RANGE = {"agency": "xa-agency-keep", "from": "2026-03-02", "to": "2026-03-04"}
 ACCESS_GRANT = {"group_id": "xa-group-keep", "door_id": "xa-door-keep",
                 "schedule": [{"days": ["mon"], "start": "07:00", "end": "19:00"}]}  # fmt: skip
 BADGE_UID_A = "04AA00000000"  # + two hex digits per role: site A's badge UIDs
@@ -254,6 +255,12 @@ EXPECTED: dict[str, dict[str, str]] = {
     # The admin audit log: admins, and the security role of a site (tests/cloud/admin).
     "GET /api/v1/audit": ADMIN_ONLY,
     "GET /api/v1/access-log/chains": ADMIN_ONLY,
+    # The attendance export: admins and the dpo role (not in this matrix), for agencies an
+    # admin opted in (tests/cloud/attendance).
+    "GET /api/v1/attendance": ADMIN_ONLY,
+    "GET /api/v1/attendance/agencies": ADMIN_ONLY,
+    "PUT /api/v1/attendance/agencies/{agency}": ADMIN_ONLY,
+    "DELETE /api/v1/attendance/agencies/{agency}": ADMIN_ONLY,
     "POST /api/v1/access-log/chains/{chain_node}/clear": ADMIN_ONLY,
     # Visitors: a host's own visits (site A's belong to xa-p-* hosts, never to the caller: 404);
     # today's list and check-in/out are the reception role's of the site, which none of these
@@ -399,6 +406,7 @@ class World:
             "site_id": "xa-site",
             "day": HOLIDAY,
             "chain_node": f"xa-node-{role}",
+            "agency": f"xa-agency-{role}",
             "ref": self.tokens.get(role, "0" * 16),
             "visit_id": str(self.visits[role]),
             "room_id": f"xa-room-{role}",
@@ -653,6 +661,8 @@ async def _seed_access(http: httpx.AsyncClient, engine: AsyncEngine) -> int:
         "/api/v1/access/holidays", json={"site_id": "xa-site", "day": HOLIDAY, "name": "Libur"}
     )
     assert r.status_code == 200, r.text  # fmt: skip
+    r = await http.put("/api/v1/attendance/agencies/xa-agency-keep", json={"receiver": "e-K"})
+    assert r.status_code == 200, r.text
     async with engine.begin() as conn:
         await conn.execute(
             ACCESS_CHAINS.insert().values(
@@ -709,6 +719,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
         "GET /api/v1/analytics/transport/routes": frame,
         "GET /api/v1/analytics/transport/pool-cars": frame,
         "GET /api/v1/access/holidays": {"site_id": "xa-site"},
+        "GET /api/v1/attendance": ATTENDANCE_RANGE,
         "GET /api/v1/rooms/availability": {"start": start.isoformat(), "end": end.isoformat()},
         "GET /api/v1/analytics/rooms": frame,
         "GET /api/v1/panel/{room_id}": {"k": panel_key(world.keys, f"xa-room-{role}")},
@@ -763,6 +774,7 @@ def _request(op: str, role: str, world: World) -> dict[str, Any]:
                                               "value": "asn"},
         "PUT /api/v1/access/grants": ACCESS_GRANT,
         "PUT /api/v1/access/holidays": {"site_id": "xa-site", "day": "2030-01-02", "name": "L"},
+        "PUT /api/v1/attendance/agencies/{agency}": {"receiver": "e-Kinerja"},
         "POST /api/v1/visits": _visit(),
         "PUT /api/v1/visits/{visit_id}": _visit(),
         "POST /api/v1/reception/checkin": {"visit_id": world.visits[role]},

@@ -109,8 +109,10 @@ async def test_a_technician_sees_the_running_node_its_devices_and_health_graph(
         devices = page.get_by_test_id("devices-table")
         for desk in ("L1-D01", "L1-D02", "L1-D03"):
             await expect(devices.locator(f'tr[data-device="{desk}"]')).to_contain_text("Daring")
-        badge = devices.locator(f'tr[data-device="{BADGE_DEVICE}"]')
-        await expect(badge).to_contain_text("Lencana BLE")
+        # The technician sees the badge's battery under its keyed pseudonym, never its id.
+        badge = devices.locator("tr", has_text="Lencana BLE")
+        await expect(badge).to_have_attribute("data-device", re.compile(r"^k1\.[0-9a-f]{20}$"))
+        assert BADGE_DEVICE not in await page.content()
         await expect(badge.locator('[data-col="battery"]')).to_have_text("12 % (lemah)")
         await expect(page.get_by_test_id("health")).to_contain_text("Antrean outbox")
         # The graph has at least one sample, in the chart and in its table alternative.

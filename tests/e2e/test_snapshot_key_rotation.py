@@ -59,6 +59,7 @@ async def test_cloud_switches_snapshot_key_and_nodes_follow(tmp_path: Path) -> N
         auth_dev_key_path=old.files["auth_key"],
         checkin_qr_secret_file=old.files["checkin_qr_secret"],
         visitor_pass_secret_file=old.files["visitor_pass_secret"],
+        pseudonym_secret_file=old.files["pseudonym_secret"],
         snapshot_debounce_s=0.05,
     )
 

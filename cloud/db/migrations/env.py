@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from cloud.db import (  # noqa: F401  (their tables join Base.metadata)
     models_access,
     models_admin,
+    models_attendance,
     models_fleet,
     models_identity,
     models_notifications,

@@ -223,13 +223,15 @@ async def test_series_ids_name_the_lines_the_telemetry_sink_writes(database_url:
         "ble-presence.ble-z1": lineprotocol.badge_presence(
             contract.BadgePresence(
                 node=node, ts=ts, zone="A1-L1-Z1", badge="ble:b-1", present=True, confidence=0.9
-            )
+            ),
+            str,
         ),
         "node-online.ikn-demo-l1": lineprotocol.node_state(node, True, ts, bdseq=3),
         "door-online.A1-L1-lobby": lineprotocol.device_health(
             contract.DeviceHealth(
                 node="ikn-door-l1", ts=ts, device="A1-L1-lobby", kind="door", online=True
-            )
+            ),
+            str,
         ),
         "gps-lat.car-01": lineprotocol.position(
             contract.Position(

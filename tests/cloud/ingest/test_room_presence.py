@@ -94,7 +94,7 @@ async def test_unknown_room_is_counted_as_rejected_and_not_created(
 
 def test_room_presence_has_its_own_line_protocol_series() -> None:
     msg = contract.RoomPresence(node=NODE, room=ROOM, present=True, sensor=SENSOR, ts=1.5)
-    assert lineprotocol.for_telemetry(msg) == (
+    assert lineprotocol.for_telemetry(msg, str) == (
         "room_presence,node=ikn-demo-l1,room=A1-L1-R1,sensor=A1-L1-R1-occupancy "
         "present=1i 1500000000"
     )

@@ -21,9 +21,11 @@ from sqlalchemy import update
 
 from cloud.buildings.layout import SAMPLE_LAYOUT, apply_layout, load_layout
 from cloud.db.tables import TRANSPORT_VEHICLES
+from cloud.integrations.payloads import CAR_KINDS
 from cloud.rooms.noshow import room_noshow_pass
 from cloud.rooms.panel import CHECKIN_PREFIX
 from cloud.settings import CloudSettings
+from cloud.transport.noshow import release_seat_no_shows
 from edge.devices.audit_log import AuditLog
 from edge.devices.door import audit_message_id
 from ruang import contract
@@ -321,3 +323,93 @@ async def test_seats_boardings_and_trip_cancellations(
     [boarding] = got["transport.boarding"]
     assert (boarding["vehicle_id"], boarding["allowed"]) == (vehicle, True)
     assert BADGE not in raw(receiver) and "p-rider" not in raw(receiver)
+
+
+async def test_seat_promotions_and_no_shows(settings: CloudSettings, receiver: Receiver) -> None:
+    kinds = ["transport.seat_promoted", "transport.seat_no_show"]
+    settings = fast(settings).model_copy(update={"shuttle_default_capacity": 1})
+    async with start_cloud(settings) as cloud:
+        engine, http = cloud.app.state.engine, cloud.http
+        await load_schedule(engine)
+        await import_people(http, ["p-seat", "p-queue"])
+        trip = await future_trip(engine)
+        await subscribe(cloud, receiver.url, kinds=kinds)
+        r = await http.post("/api/v1/transport/reservations", json=reservation(trip, "p-seat"))
+        assert r.status_code == 201 and r.json()["status"] == "confirmed", r.text
+        seated = r.json()["id"]
+        queued = reservation(trip, "p-queue", waitlist=True)
+        r = await http.post("/api/v1/transport/reservations", json=queued)
+        assert r.status_code == 201 and r.json()["status"] == "waitlisted", r.text
+        waiting = r.json()["id"]
+        # The seated rider cancels: p-queue is promoted. Then nobody boards, and after
+        # departure and the grace p-queue's seat is released as a no-show.
+        r = await http.delete(f"/api/v1/transport/reservations/{seated}")
+        assert r.status_code == 200, r.text
+        departs = datetime.fromtimestamp(trip.departures[0], UTC)
+        await release_seat_no_shows(
+            cloud.app.state.booking_store, departs + timedelta(minutes=5), grace=timedelta(0)
+        )
+        got = await received(cloud, receiver, kinds)
+    [promoted] = got["transport.seat_promoted"]
+    assert (promoted["reservation_id"], promoted["status"]) == (waiting, "confirmed")
+    [no_show] = got["transport.seat_no_show"]
+    assert (no_show["reservation_id"], no_show["status"]) == (waiting, "no_show")
+    assert "p-queue" not in raw(receiver) and "p-seat" not in raw(receiver)
+
+
+async def test_pool_car_from_request_to_return(
+    settings: CloudSettings, receiver: Receiver, publisher: aiomqtt.Client
+) -> None:
+    from tests.cloud.transport.test_poolcars import BOOK, _car
+
+    kinds = [f"transport.car_{k}" for k in CAR_KINDS]
+    async with start_cloud(fast(settings)) as cloud:
+        engine, http = cloud.app.state.engine, cloud.http
+        await load_schedule(engine)
+        car, node = unique("car"), unique("node-car")
+        await add_vehicle(engine, car, "poolcar", 5)
+        async with engine.begin() as conn:  # the car's node, as enrolment binds it
+            await conn.execute(
+                update(TRANSPORT_VEHICLES).where(TRANSPORT_VEHICLES.c.id == car)
+                .values(node_id=node)
+            )  # fmt: skip
+        await import_people(http, ["asn-car", "appr-car"], agency="Otorita IKN")
+        await subscribe(cloud, receiver.url, kinds=kinds)
+        asn = auth_headers(settings, "asn-car", ("asn",))
+        approver = auth_headers(settings, "appr-car", ("approver",))
+        start = datetime.now(UTC) + timedelta(minutes=5)
+        ids = []
+        for hours in (0, 3, 6):  # three bookings: one goes all the way, two end early
+            r = await http.post(
+                BOOK, json=_car(None, start + timedelta(hours=hours), car=car), headers=asn
+            )
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        ridden, rejected, cancelled = ids
+        secret = "Rapat rahasia di KIPP"
+        r = await http.post(f"{BOOK}/{ridden}/approve", headers=approver, json={"note": secret})
+        assert r.status_code == 200, r.text
+        r = await http.post(f"{BOOK}/{rejected}/reject", headers=approver, json={"note": "x"})
+        assert r.status_code == 200, r.text
+        r = await http.post(f"{BOOK}/{cancelled}/cancel", headers=asn)
+        assert r.status_code == 200, r.text
+        for action in ("pickup", "return"):
+            await publish(
+                publisher,
+                contract.PoolCarUse(
+                    node=node, vehicle=car, reader="car-reader", badge=BADGE, action=action,
+                    reason="booked", booking=str(ridden), lat=-0.97, lon=116.7,
+                ),
+            )  # fmt: skip
+        got = await received(cloud, receiver, kinds)
+    assert sorted(d["booking_id"] for d in got["transport.car_requested"]) == sorted(ids)
+    assert [d["booking_id"] for d in got["transport.car_approved"]] == [ridden]
+    assert [d["booking_id"] for d in got["transport.car_rejected"]] == [rejected]
+    assert [d["booking_id"] for d in got["transport.car_cancelled"]] == [cancelled]
+    [picked] = got["transport.car_picked_up"]
+    [returned] = got["transport.car_returned"]
+    assert (picked["status"], returned["status"]) == ("picked_up", "returned")
+    assert returned["agency"] == "Otorita IKN" and returned["returned_at"] is not None
+    body_text = raw(receiver)
+    for private in (BADGE, "asn-car", "appr-car", secret, "Kantor Otorita IKN"):
+        assert private not in body_text, private

@@ -5,7 +5,9 @@ the ingestion window."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +18,21 @@ from cloud.buildings.layout import SAMPLE_LAYOUT, apply_layout, load_layout
 from cloud.db.engine import make_engine, migrate
 from cloud.db.tables import (
     ACCESS_LOG,
+    BUILDINGS,
     CAR_BOOKINGS,
     CAR_POSITIONS,
+    DESKS,
     EVENTS,
+    FLOORS,
     PEOPLE,
     SITES,
     TRANSPORT_BOARDINGS,
     TRANSPORT_CAR_USES,
     TRANSPORT_VEHICLES,
 )
-from cloud.privacy.retention import CLASSES, cutoff, purge_due
+from cloud.privacy.retention import CLASSES, cutoff, prune_local_telemetry, purge_due
 from cloud.settings import CloudSettings
+from cloud.telemetry.sinks import LocalSqliteSink
 
 NOW = dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC)
 # Rows are seeded this far apart either side of each class's cutoff.
@@ -152,3 +158,84 @@ async def test_events_are_kept_past_the_ingestion_window_whatever_their_setting(
     await _seed(engine, settings, per_side=2)
     assert (await purge_due(engine, settings, NOW))["events"] == 2
     assert await _left(engine, EVENTS, "ts", NOW - dt.timedelta(days=31)) == (0, 2)
+
+
+async def test_a_site_with_its_own_periods_keeps_its_records_by_them_and_others_by_the_default(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as conn:
+        site, node = (
+            await conn.execute(select(SITES.c.id, DESKS.c.node_id).select_from(
+                SITES.join(BUILDINGS, BUILDINGS.c.site_id == SITES.c.id)
+                .join(FLOORS, FLOORS.c.building_id == BUILDINGS.c.id)
+                .join(DESKS, DESKS.c.floor_id == FLOORS.c.id)
+            ).where(DESKS.c.node_id.is_not(None)).limit(1))
+        ).one()  # fmt: skip
+    # The site keeps raw events longer (120 d) and its door log shorter (30 d) than the
+    # deployment (90 d / 365 d); an unplaced node's records follow the deployment.
+    settings = _settings(
+        retention_site_days={site: {"events": 120, "access_log": 30}}, retention_batch_rows=2
+    )
+    assert cutoff(CLASSES[0], settings, NOW, site) == NOW - dt.timedelta(days=120)
+    edges = {
+        (EVENTS, node): NOW - dt.timedelta(days=120),
+        (EVENTS, "n-1"): NOW - dt.timedelta(days=90),
+        (ACCESS_LOG, node): NOW - dt.timedelta(days=30),
+        (ACCESS_LOG, "n-1"): NOW - dt.timedelta(days=365),
+    }
+    async with engine.begin() as conn:
+        for n, ((table, at), edge) in enumerate(edges.items()):
+            rows = [
+                _row(table, n * 10 + i, edge + side, 0) | {"node": at}
+                for i, side in enumerate((-SIDE, -SIDE * 2, -SIDE * 3, SIDE, SIDE * 2))
+            ]
+            await conn.execute(table.insert(), rows)
+
+    gone = await purge_due(engine, settings, NOW)
+
+    assert (gone["events"], gone["access_log"]) == (6, 6)  # three due per node and table
+    async with engine.connect() as conn:
+        for (table, at), edge in edges.items():
+            left = await conn.scalars(select(table.c.ts).where(table.c.node == at))
+            # Exactly the two rows younger than that node's own cutoff survive.
+            assert sorted(left) == [edge + SIDE, edge + SIDE * 2], (table.name, at)
+
+
+def test_a_site_period_for_an_unknown_class_is_refused_when_settings_load() -> None:
+    with pytest.raises(ValueError, match="unknown retention class visits"):
+        CloudSettings(retention_site_days={"s": {"visits": 10}})
+
+
+async def test_the_local_time_series_loses_per_badge_and_vehicle_lines_past_their_period(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "telemetry.sqlite3"
+    sink = LocalSqliteSink(path)  # creates the file and its table as the cloud does
+    await sink.close()
+    settings = _settings(telemetry_sqlite_path=path)
+    events, positions = NOW - dt.timedelta(days=90), NOW - dt.timedelta(days=90)
+    lines = {
+        'badge_presence,node=n,zone=z badge="k1.ab",present=1i 1': events,
+        "device_health,node=n,device=k1.ab,kind=ble_badge online=1i 1": events,
+        "position,node=n,vehicle=CAR-1 lat=1.0,lon=2.0 1": positions,
+        # No person in these: kept whatever their age.
+        "device_health,node=n,device=radar-1,kind=radar online=1i 1": events,
+        "presence,node=n,desk=D1,source=radar present=1i 1": events,
+    }
+    with sqlite3.connect(path) as db:
+        for line, edge in lines.items():
+            for side in (-SIDE, SIDE):
+                db.execute(
+                    "INSERT INTO points (received_at, line) VALUES (?, ?)",
+                    ((edge + side).timestamp(), line),
+                )
+    assert await prune_local_telemetry(settings, NOW) == 3
+    with sqlite3.connect(path) as db:
+        left = sorted(db.execute("SELECT line, received_at FROM points"))
+    expected = sorted(
+        [(line, (edge + SIDE).timestamp()) for line, edge in lines.items()]
+        + [(line, (edge - SIDE).timestamp()) for line, edge in list(lines.items())[3:]]
+    )
+    assert left == expected
+    # With an external store configured the file is not Ruang's to prune.
+    assert await prune_local_telemetry(settings.model_copy(update={"influx_url": "x"}), NOW) == 0

@@ -16,7 +16,8 @@ async def test_shuttle_on_a_pty_shows_in_gtfs_rt_with_its_stops_detected(
     settings: CloudSettings, tmp_path: Path
 ) -> None:
     async with serving(settings) as (base, _task):
-        result = await drive_shuttle(base, settings, tmp_path)
+        # 8x simulated time: the whole trip with its dwells in about 40 s.
+        result = await drive_shuttle(base, settings, tmp_path, time_factor=8.0)
     assert result.trip_seen_in_feed and result.trip_update_seen
     assert result.latencies_ms  # moving positions of the pty reached the public feed
     assert result.stream_latencies_ms  # ... and the dispatcher map's SSE stream

@@ -231,7 +231,7 @@ class Uplink:
                     self._live = None
                     self._bucket = None
                 self.stats.reconnects += 1
-                delay = self._backoff.next_delay()
+                delay = self._brokers.delay(self._backoff)
                 log.info("uplink reconnecting in %.1f s", delay)
                 await self._sleep_beating(delay)
         finally:
@@ -280,6 +280,7 @@ class Uplink:
                 contract.node_command_subscription(self._node), contract.COMMAND_QOS
             )
             self._backoff.reset()
+            self._brokers.reached()
             self._bucket = TokenBucket(self._rate)
             self.backlog_drained.clear()
             self.connected.set()

@@ -9,7 +9,9 @@ anything but 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import glob
+import ipaddress
 import json
 import os
 import shutil
@@ -22,6 +24,11 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 LOOPBACK = "127.0.0.1"
 
@@ -501,6 +508,77 @@ def haproxy(backends: list[int]) -> Iterator[HAProxy]:
 NATS_NODE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "nats" / "ruang-node.conf"
 
 
+@dataclass(frozen=True)
+class LoopbackPki:
+    """A throw-away CA and a server certificate for 127.0.0.1 / localhost signed by it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def _ca_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+        key_encipherment=False, data_encipherment=False, key_agreement=False,
+        encipher_only=False, decipher_only=False,
+    )  # fmt: skip
+
+
+def loopback_pki(directory: Path) -> LoopbackPki:
+    """Writes a fresh CA and loopback server certificate (EC P-256, one day) into `directory`.
+
+    Made with `cryptography` rather than the openssl CLI, which a minimal Debian lacks.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Ruang test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki = LoopbackPki(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    pki.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    pki.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pki.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    pki.key.chmod(0o600)
+    return pki
+
+
 @dataclass
 class NatsNode:
     """One nats-server of a `NatsCluster`; `stop(signal.SIGKILL)` kills it outright."""
@@ -512,11 +590,13 @@ class NatsNode:
     cluster_port: int
     workdir: Path
     routes: str
+    # The MQTT listener's certificate and key (the reference config requires TLS).
+    tls: LoopbackPki
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{LOOPBACK}:{self.mqtt_port}"
+        return f"mqtts://{LOOPBACK}:{self.mqtt_port}"
 
     @property
     def log_path(self) -> Path:
@@ -535,6 +615,8 @@ class NatsNode:
             "RUANG_NATS_CLUSTER_LISTEN": f"{LOOPBACK}:{self.cluster_port}",
             "RUANG_NATS_ROUTES": self.routes,
             "RUANG_NATS_MQTT_LISTEN": f"{LOOPBACK}:{self.mqtt_port}",
+            "RUANG_NATS_MQTT_CERT": str(self.tls.cert),
+            "RUANG_NATS_MQTT_KEY": str(self.tls.key),
         }
 
     def start(self) -> None:
@@ -577,6 +659,8 @@ class NatsNode:
 @dataclass
 class NatsCluster:
     nodes: list[NatsNode]
+    # Clients trust this CA for the nodes' mqtts:// listeners (RUANG_MQTT_CA_FILE).
+    ca: Path
 
     @property
     def url(self) -> str:
@@ -605,6 +689,7 @@ def nats_cluster(size: int = 3) -> Iterator[NatsCluster]:
     """
     find_binary("nats-server")  # a missing binary fails here, before any port is taken
     with tempfile.TemporaryDirectory(prefix="ruang-nats-") as tmp:
+        pki = loopback_pki(Path(tmp) / "pki")
         cluster_ports = [free_port() for _ in range(size)]
         routes = "[" + ", ".join(f"nats-route://{LOOPBACK}:{p}" for p in cluster_ports) + "]"
         nodes = []
@@ -620,9 +705,10 @@ def nats_cluster(size: int = 3) -> Iterator[NatsCluster]:
                     cluster_port=cluster_port,
                     workdir=workdir,
                     routes=routes,
+                    tls=pki,
                 )
             )
-        cluster = NatsCluster(nodes)
+        cluster = NatsCluster(nodes, pki.ca)
         try:
             for node in nodes:
                 node.start()

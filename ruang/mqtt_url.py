@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from ruang.backoff import Backoff
+
 
 @dataclass(frozen=True)
 class BrokerAddress:
@@ -66,6 +68,7 @@ class BrokerRing:
             raise ValueError("a broker ring needs at least one address")
         self._addresses = list(addresses)
         self._index = 0
+        self._failed_in_a_row = 0
 
     @classmethod
     def from_urls(cls, value: str) -> BrokerRing:
@@ -82,4 +85,22 @@ class BrokerRing:
     def advance(self) -> BrokerAddress:
         """Moves to the next node (wrapping round) and returns it."""
         self._index = (self._index + 1) % len(self._addresses)
+        self._failed_in_a_row += 1
         return self.current
+
+    def reached(self) -> None:
+        """The current node answered: the next failure starts a fresh round."""
+        self._failed_in_a_row = 0
+
+    def delay(self, backoff: Backoff) -> float:
+        """How long to wait before trying `current` after a failure.
+
+        Until every node of the ring has failed once in a row, only a short jitter
+        (up to `backoff.base`): a dead node should cost one attempt, not a growing
+        wait, since the next node is most likely up. Once a whole round failed, the
+        backoff grows as for a single broker, so a cluster that is down altogether
+        is not hammered (and many clients still spread out).
+        """
+        if self._failed_in_a_row % len(self._addresses):
+            return backoff.rng.uniform(0, backoff.base)
+        return backoff.next_delay()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from cloud.attendance.rules import Status
 
@@ -15,11 +15,11 @@ class AgencyOptInBase(BaseModel):
     receiver: str = Field(
         min_length=1, max_length=200, description="the system that receives the export"
     )
-    include_identity: bool = Field(
+    include_identity: StrictBool = Field(
         default=False,
         description="rows carry the person's name and NIP (only if the receiver needs them)",
     )
-    remote_weekdays: list[int] = Field(
+    remote_weekdays: list[StrictInt] = Field(
         default_factory=list,
         max_length=5,
         description="the agency's remote working weekdays, ISO numbers 1 (Monday) to 5 (Friday)",

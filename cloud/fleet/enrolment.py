@@ -7,8 +7,9 @@ stored: SHA-256 of the token (it is high-entropy, so no slow hash is needed) and
 the Mosquitto PBKDF2 hash of the password (what the broker's password file needs).
 
 The functions here run inside the caller's transaction; the routes in
-`cloud.api.enrolment` hold `BrokerFiles.lock` around them and rewrite the broker
-files before committing, so a failed write leaves the token unused.
+`cloud.api.enrolment` hold the broker accounts' lock (cloud/fleet/broker_accounts.py)
+around them and tell the broker (its files, or its dynamic-security plugin) before
+committing, so a failed write leaves the token unused.
 """
 
 from __future__ import annotations

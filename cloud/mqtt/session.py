@@ -150,7 +150,7 @@ class MqttSession:
                 # messages (de-duplicated by message id) on the next session.
                 self._connection = None
                 self._held = Held()
-            await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(self._brokers.delay(backoff))
 
     async def _session(self, backoff: Backoff) -> None:
         loop = asyncio.get_running_loop()
@@ -180,6 +180,7 @@ class MqttSession:
             self._connected = True
             self._connects += 1
             backoff.reset()
+            self._brokers.reached()
             # With a persistent session the broker delivers the queued backlog right
             # after CONNACK, and the SUBACK only after it: allow for a long drain.
             if self._subscriptions:  # a publish-only session (the api role) has none

@@ -2,7 +2,8 @@
 
 The cluster is NATS Server with MQTT, its sessions, queued QoS 1 messages and retained
 messages in JetStream streams replicated on all three nodes, started from the
-reference config deploy/nats/ruang-node.conf (docs/operations.md, "Broker cluster").
+reference config deploy/nats/ruang-node.conf (docs/operations.md, "Broker cluster"),
+MQTT over TLS as that config requires.
 Edge and cloud are given the three nodes' URLs and both start on the first; the test
 kills the node the edge is connected to, so both lose their broker at once. The edge
 must reconnect to another node, its outbox must empty (every event acknowledged by
@@ -43,7 +44,7 @@ def _edge_node(cluster: devservers.NatsCluster, client_id: str) -> devservers.Na
 
 
 async def test_killing_the_broker_node_an_edge_uses_moves_it_to_another_and_loses_no_event(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = "fault-cluster"
     client_id = f"ruang-edge-{node}"
@@ -52,6 +53,10 @@ async def test_killing_the_broker_node_an_edge_uses_moves_it_to_another_and_lose
     except devservers.ServerUnavailable:
         missing("nats-server")
     with devservers.nats_cluster() as cluster:
+        # mqtts:// to every node, checked against the cluster's CA: the cloud's settings
+        # and the edge child (which inherits the environment) both read it from here.
+        monkeypatch.setenv("RUANG_MQTT_CA_FILE", str(cluster.ca))
+        assert cluster.url.startswith("mqtts://")
         async with running_cloud(tmp_path, cluster.url, [node]) as cloud:
             edge = await EdgeChild.start(tmp_path / "edge", cluster.url, node, "cl", TOTAL)
             try:

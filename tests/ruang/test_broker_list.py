@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from edge.settings import EdgeSettings
 from edge.uplink import Uplink
 from launch import devservers
 from ruang import contract
+from ruang.backoff import Backoff
 from ruang.mqtt_url import BrokerRing, parse_broker_url, parse_broker_urls
 from tests.helpers import eventually
 
@@ -54,6 +56,30 @@ def test_the_ring_stays_on_a_node_until_told_and_then_goes_round() -> None:
         "10.0.0.11",
         "10.0.0.12",
     ]
+
+
+def test_a_dead_node_costs_one_short_wait_and_the_backoff_grows_once_per_failed_round() -> None:
+    ring = BrokerRing.from_urls("mqtt://a:1883,mqtt://b:1883,mqtt://c:1883")
+    backoff = Backoff(base=0.5, cap=30.0, rng=random.Random(7))
+    waits = []
+    for _ in range(6):  # every node fails, twice round
+        ring.advance()
+        waits.append(ring.delay(backoff))
+    # Mid-round: at most the base; at the end of each round the backoff takes a step.
+    assert all(w <= 0.5 for i, w in enumerate(waits) if i % 3 != 2)
+    assert backoff.attempt == 2
+    ring.reached()  # a node answered: the next failure starts a fresh round
+    ring.advance()
+    assert ring.delay(backoff) <= 0.5 and backoff.attempt == 2
+
+
+def test_a_single_broker_backs_off_on_every_failure_as_before() -> None:
+    ring = BrokerRing.from_urls("mqtt://a:1883")
+    backoff = Backoff(base=0.5, cap=30.0, rng=random.Random(7))
+    for attempt in range(1, 4):
+        ring.advance()
+        ring.delay(backoff)
+        assert backoff.attempt == attempt
 
 
 def test_a_ring_of_one_always_gives_that_broker() -> None:

@@ -7,10 +7,9 @@ logged in with its own broker account, which must hold the plugin's admin role
 (`mosquitto_ctrl dynsec init`). So the broker may run on another machine, and a
 change applies without a reload: deleting a client also disconnects it.
 
-Mosquitto 2.0.11's plugin does not substitute `%u` in ACL topics (tried with
-the real broker), so each
-node gets a role of its own, `ruang-node-<id>`, naming its topics literally;
-the role prefix is also how the start-up sync tells the node accounts the cloud
+Mosquitto 2.0.11's plugin does not substitute `%u` in ACL topics (tried with the
+real broker), so each node gets a role of its own, `ruang-node-<id>`, naming its
+topics literally; the role prefix is also how the start-up sync tells the node accounts the cloud
 made from the operator's own. The cloud's account gets the `ruang-cloud` role
 over the whole tree. docs/operations.md "Broker accounts over the network".
 """

@@ -96,6 +96,41 @@ async def running_cloud(
             await task
 
 
+async def stored_exactly_once(
+    cloud: Cloud, node: str, durable: list[str], total: int
+) -> dict[str, Any]:
+    """Waits until the cloud holds the `total` events the edge reported durable, each
+    once, and has counted everything it received; returns its ingest stats.
+
+    Whatever the broker handed over twice is recognised as a duplicate and dropped:
+    once the cloud has worked through what it received (redeliveries may still be in
+    its queue), received = applied + duplicates + stale deaths exactly.
+    """
+    progress: list[object] = []
+
+    async def all_stored() -> bool:
+        progress[:] = [await cloud.rows(node), await cloud.ingest_stats()]
+        return progress[0] == total
+
+    try:
+        await eventually(all_stored, timeout=150, what=f"{total} events in the cloud")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; rows and ingest stats: {progress}") from None
+
+    async def counted() -> dict[str, Any]:
+        s = await cloud.ingest_stats()
+        done = s["received"] == s["applied"] + s["duplicates"] + s["stale_deaths"]
+        return s if done else {}
+
+    stats: dict[str, Any] = await eventually(
+        counted, timeout=150, what="every received message counted"
+    )
+    rows, distinct, ids = cloud.event_rows(node)
+    assert rows == distinct == total
+    assert ids == set(durable)
+    return stats
+
+
 class EdgeChild:
     """`python -m tests.faults.edge_child` (see there); collects the ids it reports durable."""
 

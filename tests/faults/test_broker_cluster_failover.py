@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from launch import devservers
-from tests.faults.support import EdgeChild, running_cloud
+from tests.faults.support import EdgeChild, running_cloud, stored_exactly_once
 from tests.helpers import eventually, missing
 
 pytestmark = pytest.mark.servers
@@ -80,27 +79,6 @@ async def test_killing_the_broker_node_an_edge_uses_moves_it_to_another_and_lose
                 await edge.finish()
             assert len(edge.durable) == TOTAL
 
-            progress: list[object] = []
-
-            async def all_stored() -> bool:
-                progress[:] = [await cloud.rows(node), await cloud.ingest_stats()]
-                return progress[0] == TOTAL
-
-            try:
-                await eventually(all_stored, timeout=150, what=f"{TOTAL} events in the cloud")
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}; rows and ingest stats: {progress}") from None
-
-            # Whatever the cluster handed over twice is dropped as a duplicate: once the
-            # cloud has worked through what it received, the counters add up exactly.
-            async def counted() -> dict[str, Any]:
-                s = await cloud.ingest_stats()
-                done = s["received"] == s["applied"] + s["duplicates"] + s["stale_deaths"]
-                return s if done else {}
-
-            stats = await eventually(counted, timeout=150, what="every received message counted")
-            rows, distinct, ids = cloud.event_rows(node)
-            assert rows == distinct == TOTAL
-            assert ids == set(edge.durable)
+            stats = await stored_exactly_once(cloud, node, edge.durable, TOTAL)
             assert stats["connects"] >= 2  # the cloud too lost its node and found another
             assert stats["write_errors"] == 0 and not stats["rejected"]

@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from launch import devservers
-from tests.faults.support import EdgeChild, running_cloud
-from tests.helpers import eventually
+from tests.faults.support import EdgeChild, running_cloud, stored_exactly_once
 
 pytestmark = pytest.mark.servers
 
@@ -49,28 +47,6 @@ async def test_broker_killed_mid_stream_of_10000_events_cloud_stores_each_exactl
                 await edge.finish()
             assert len(edge.durable) == TOTAL
 
-            progress: list[object] = []
-
-            async def all_stored() -> bool:
-                progress[:] = [await cloud.rows(node), await cloud.ingest_stats()]
-                return progress[0] == TOTAL
-
-            try:
-                await eventually(all_stored, timeout=150, what=f"{TOTAL} events in the cloud")
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}; rows and ingest stats: {progress}") from None
-
-            # Every message the broker handed over more than once is recognised as a
-            # duplicate and dropped: once the cloud has worked through what it received
-            # (redeliveries may still be in its queue), the counters add up exactly.
-            async def counted() -> dict[str, Any]:
-                s = await cloud.ingest_stats()
-                done = s["received"] == s["applied"] + s["duplicates"] + s["stale_deaths"]
-                return s if done else {}
-
-            stats = await eventually(counted, timeout=150, what="every received message counted")
-            rows, distinct, ids = cloud.event_rows(node)
-            assert rows == distinct == TOTAL
-            assert ids == set(edge.durable)
+            stats = await stored_exactly_once(cloud, node, edge.durable, TOTAL)
             assert stats["connects"] >= 2  # the cloud really lost and regained the broker
             assert stats["write_errors"] == 0 and not stats["rejected"]

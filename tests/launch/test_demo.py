@@ -40,7 +40,10 @@ async def test_demo_prints_url_shows_desks_changing_and_node_online_then_stops_o
     try:
         url = f"http://127.0.0.1:{port}"
         await eventually(lambda: _printed(output, url), timeout=60, what="demo printed its URL")
-        async with httpx.AsyncClient(base_url=url) as client:
+        # A generous read timeout: on a loaded CI machine the demo (simulated floor,
+        # history backfill, ingestion) can take a while over one page; this bounds a
+        # hang, it does not time the demo.
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             # The dashboard URL printed leads a browser to the sign-in page.
             page = await client.get("/", follow_redirects=True)
             assert page.status_code == 200 and "Ruang" in page.text

@@ -19,7 +19,11 @@ from cloud.db import sqlite_driver
 from ruang.private_files import create_private_file, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long a writer outside the booking store's queue (transport tracking, assignments)
+# waits for SQLite's one write lock. 5 s ran out in the demo on a loaded 2-core machine
+# (stop events and a trip assignment failed with "database is locked"): waiting is the
+# embedded database's way to serialise writers, failing the write is not.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
 # PostgreSQL pool: enough kept connections that the API's concurrent requests (each
 # holds one for its whole transaction) neither queue for the pool nor churn through
 # overflow connections, which are closed on return and cost a new connection (with

@@ -21,9 +21,11 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BindParameter, bindparam, select
+from sqlalchemy import BindParameter, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.db.raw import PgStatement, driver_in_transaction
 from cloud.db.tables import BUILDINGS, DESKS, FLOORS, PEOPLE, SITES, ZONES
 from cloud.errors import Conflict, Forbidden, Invalid, NotFound
 from ruang.site_defaults import DEFAULT_TIMEZONE
@@ -152,25 +154,44 @@ async def desk_context(conn: AsyncConnection, desk_id: str, person_id: str) -> D
 
 
 # A batch's desks and people: two statements however many bookings (the booking
-# store's batches, cloud/bookings/store.py).
-_DESKS_IN = DESK_CONTEXT.where(DESKS.c.id.in_(bindparam("desk_ids", expanding=True)))
-_PEOPLE_IN = select(*(PEOPLE.c[name] for name in _PERSON_COLUMNS)).where(
-    PEOPLE.c.id.in_(bindparam("person_ids", expanding=True))
-)
+# store's batches, cloud/bookings/store.py). PostgreSQL gets the ids as one array
+# (`= ANY`), so the text is the same for every batch and is prepared once per
+# connection; an expanded IN list is a new text, parsed and planned again, for
+# every batch size. SQLite has no arrays and no server-side plans to lose.
+_DESKS_IN = {
+    "sqlite": DESK_CONTEXT.where(DESKS.c.id.in_(bindparam("desk_ids", expanding=True))),
+    "postgresql": DESK_CONTEXT.where(
+        DESKS.c.id == any_(bindparam("desk_ids", type_=ARRAY(String)))
+    ),
+}
+_PERSON_SELECT = select(*(PEOPLE.c[name] for name in _PERSON_COLUMNS))
+_PEOPLE_IN = {
+    "sqlite": _PERSON_SELECT.where(PEOPLE.c.id.in_(bindparam("person_ids", expanding=True))),
+    "postgresql": _PERSON_SELECT.where(
+        PEOPLE.c.id == any_(bindparam("person_ids", type_=ARRAY(String)))
+    ),
+}
+
+_DESKS_IN_PG = PgStatement(_DESKS_IN["postgresql"])
+_PEOPLE_IN_PG = PgStatement(_PEOPLE_IN["postgresql"])
 
 
 async def desk_contexts(
     conn: AsyncConnection, pairs: list[tuple[str, str]]
 ) -> list[DeskContext | NotFound]:
     """`desk_context` for many (desk, person) pairs: each its context, or its 404."""
-    desks = {
-        row.id: row
-        for row in await conn.execute(_DESKS_IN, {"desk_ids": sorted({d for d, _ in pairs})})
-    }
-    people = {
-        row.id: SimpleNamespace(**row._mapping)
-        for row in await conn.execute(_PEOPLE_IN, {"person_ids": sorted({p for _, p in pairs})})
-    }
+    desk_ids = {"desk_ids": sorted({d for d, _ in pairs})}
+    person_ids = {"person_ids": sorted({p for _, p in pairs})}
+    driver = await driver_in_transaction(conn)
+    if driver is not None:  # the booking writer's batch (cloud/db/raw.py)
+        desk_rows: Any = await _DESKS_IN_PG.fetch(driver, desk_ids)
+        person_rows: Any = await _PEOPLE_IN_PG.fetch(driver, person_ids)
+    else:
+        dialect = conn.dialect.name
+        desk_rows = await conn.execute(_DESKS_IN[dialect], desk_ids)
+        person_rows = await conn.execute(_PEOPLE_IN[dialect], person_ids)
+    desks = {row.id: row for row in desk_rows}
+    people = {row.id: SimpleNamespace(**row._mapping) for row in person_rows}
     out: list[DeskContext | NotFound] = []
     for desk_id, person_id in pairs:
         desk, person = desks.get(desk_id), people.get(person_id)

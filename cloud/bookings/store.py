@@ -100,12 +100,18 @@ def _lock_keys(desks: Sequence[str], people: Sequence[str], rooms: Sequence[str]
     )
 
 
+# Sorted keys, taken in array order in one statement (one round trip): two writers
+# never wait on each other crosswise. One text for any number of keys, so asyncpg
+# prepares it once per connection; a text per count made PostgreSQL parse and plan
+# again for nearly every batch (docs/performance.md).
+_TAKE_LOCKS = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+)
+
+
 async def _take_locks(conn: AsyncConnection, keys: Sequence[int]) -> None:
-    # Sorted keys, taken left to right in one statement (one round trip): two
-    # writers never wait on each other crosswise.
     if keys:
-        calls = ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(len(keys)))
-        await conn.execute(text(f"SELECT {calls}"), {f"k{i}": key for i, key in enumerate(keys)})
+        await conn.execute(_TAKE_LOCKS, {"keys": list(keys)})
 
 
 Row = dict[str, Any]

@@ -36,6 +36,7 @@ from cloud.bookings.site_rules import (
     desk_contexts,
 )
 from cloud.bookings.store import BookingStore, Row
+from cloud.db.bulk import BulkInsert
 from cloud.db.models import ACTIVE_BOOKING_STATUSES
 from cloud.db.tables import BOOKING_SERIES as SERIES
 from cloud.db.tables import BOOKINGS
@@ -69,8 +70,23 @@ def _booking_row(
 # Built once: the values travel as parameters, so SQLAlchemy finds the compiled
 # statement in its cache without rebuilding a cache key from the values each time.
 _INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS)
-# Many rows, results in the rows' order (SQLite's batched writer, cloud/bookings/store.py).
-_INSERT_BOOKINGS = insert(BOOKINGS).returning(BOOKINGS, sort_by_parameter_order=True)
+# Many rows, results in the rows' order (the batched writer, cloud/bookings/store.py);
+# one SQL text for any batch size (cloud/db/bulk.py).
+_INSERT_BOOKINGS = BulkInsert(
+    BOOKINGS,
+    (
+        "desk_id",
+        "person_id",
+        "starts_at",
+        "ends_at",
+        "status",
+        "exclusive_person",
+        "created_at",
+        "series_id",
+    ),
+    returning=tuple(BOOKINGS.c),
+    ordered=True,
+)
 
 
 # Not a column: the site's time zone a single booking's confirmation is written in
@@ -97,7 +113,7 @@ async def _insert(conn: AsyncConnection, row: dict[str, Any]) -> BookingPublic:
 
 
 async def _insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[BookingPublic]:
-    created = (await conn.execute(_INSERT_BOOKINGS, [_values(r) for r in rows])).all()
+    created = await _INSERT_BOOKINGS.execute(conn, rows)
     bookings = [BookingPublic.model_validate(r._mapping) for r in created]
     # Same transaction: each event exists exactly when its booking does.
     await record_events(conn, "booking.created", [b.model_dump(mode="json") for b in bookings])

@@ -9,11 +9,12 @@ The data is reduced to its kind's model (cloud/integrations/payloads.py) before 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cloud.db.bulk import BulkInsert
 from cloud.db.models import IntegrationEvent
 from cloud.integrations.payloads import MODELS, clean
 
@@ -53,6 +54,8 @@ if set(KINDS) != set(MODELS):
     raise RuntimeError("every integration event kind needs its payload model")
 # Built once; the values are parameters (SQLAlchemy's statement cache then hits at once).
 _INSERT_EVENT = insert(IntegrationEvent)
+# A batch's events: one SQL text however many (cloud/db/bulk.py).
+_INSERT_EVENTS = BulkInsert(cast(Table, IntegrationEvent.__table__), ("kind", "data", "created_at"))
 
 
 async def record_event(conn: AsyncConnection, kind: EventKind, data: dict[str, Any]) -> None:
@@ -70,6 +73,6 @@ async def record_events(
     if kind not in KINDS:
         raise ValueError(f"unknown integration event kind {kind!r}")
     now = datetime.now(UTC)
-    await conn.execute(
-        _INSERT_EVENT, [{"kind": kind, "data": clean(kind, d), "created_at": now} for d in datas]
+    await _INSERT_EVENTS.execute(
+        conn, [{"kind": kind, "data": clean(kind, d), "created_at": now} for d in datas]
     )

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from cloud.db.bulk import BulkInsert
 from cloud.db.tables import NOTIFICATION_DELIVERIES as DELIVERIES
 from cloud.db.tables import NOTIFICATIONS
 from cloud.notifications.templates import DEFAULT_LANGUAGE, KINDS, LANGUAGES, missing_fields
@@ -46,31 +46,26 @@ def _check(kind: str, data: dict[str, Any]) -> None:
         raise NotificationRefused(f"{kind} needs {', '.join(missing)}")
 
 
-def _insert_statement(dialect: str) -> Any:
-    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(NOTIFICATIONS)
-        .on_conflict_do_nothing(index_elements=[NOTIFICATIONS.c.dedup_key])
-        .returning(NOTIFICATIONS.c.id, NOTIFICATIONS.c.created_at)
-    )
-
-
-# Built once, values bound per call: SQLAlchemy then finds the compiled statement in
-# its cache instead of building a cache key from each notification's values.
-_INSERT = {name: _insert_statement(name) for name in ("postgresql", "sqlite")}
-_INSERT_DELIVERY = DELIVERIES.insert()
+# One SQL text however many rows (cloud/db/bulk.py); a de-dup key seen before adds
+# nothing, and only the rows added come back.
+_INSERT = BulkInsert(
+    NOTIFICATIONS,
+    ("person_id", "address", "language", "kind", "data", "attachments", "dedup_key", "created_at"),
+    returning=(NOTIFICATIONS.c.id, NOTIFICATIONS.c.created_at),
+    skip_conflicts_on=("dedup_key",),
+)
+_INSERT_DELIVERY = BulkInsert(
+    DELIVERIES,
+    ("notification_id", "channel", "status", "attempts", "next_attempt_at", "created_at"),
+)
 
 
 async def _insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Adds the notifications (a de-dup key seen before adds nothing) and one pending
     email delivery for each one added: two statements however many rows."""
-    if not rows:
-        return
-    added = (await conn.execute(_INSERT[conn.dialect.name], list(rows))).all()
-    if not added:
-        return
-    await conn.execute(
-        _INSERT_DELIVERY,
+    added = await _INSERT.execute(conn, rows)
+    await _INSERT_DELIVERY.execute(
+        conn,
         [
             {
                 "notification_id": notification_id,

@@ -12,7 +12,6 @@ bootstrap script; they get a policy of their own that allows exactly that.
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = "; ".join(
@@ -51,6 +50,15 @@ COMMON = (
 )
 
 
+def _raw(policy: str) -> tuple[tuple[bytes, bytes], ...]:
+    pairs = (("Content-Security-Policy", policy), *COMMON)
+    return tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs)
+
+
+_RAW = _raw(CSP)
+_DOCS_RAW = _raw(DOCS_CSP)
+
+
 class SecurityHeaders:
     """ASGI middleware (not BaseHTTPMiddleware, which would buffer the SSE streams)."""
 
@@ -61,14 +69,17 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_CSP if scope["path"] in DOCS_PATHS else CSP
+        added = _DOCS_RAW if scope["path"] in DOCS_PATHS else _RAW
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", policy)
-                for name, value in COMMON:
-                    headers.setdefault(name, value)
+                # Raw pairs appended where the response has no header of that name (a
+                # route's own policy wins): one pass over its headers, no re-encoding
+                # per header, as this runs for every response.
+                raw = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                raw.extend(pair for pair in added if pair[0] not in present)
+                message = {**message, "headers": raw}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -56,6 +56,9 @@ async def serve(settings: CloudSettings, *, ready: asyncio.Event | None = None) 
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
+        # At "warning" the access log is discarded anyway, but uvicorn would still build
+        # each line's arguments (client address, quoted path) for every response.
+        access_log=False,
         lifespan="on",
     )
     server = _Server(config, app)

@@ -331,9 +331,10 @@ class BookingStore:
     async def _try_batch(self, batch: list[_Queued]) -> list[_Queued]:
         """Writes the batch in one transaction; returns the entries to write one by one."""
         first = batch[0]
-        if len(batch) == 1 or any(
-            e.many is not first.many or e.read_many is not first.read_many for e in batch
-        ):
+        # A batch of one takes this path too: it is the cheaper one (every statement
+        # prepared once, sent on the driver connection), and a request that finds a
+        # writer free, the common case below full load, is such a batch.
+        if any(e.many is not first.many or e.read_many is not first.read_many for e in batch):
             return batch
         ready: list[tuple[_Queued, Row]] = []
         refused: list[tuple[_Queued, DomainError]] = []
@@ -355,6 +356,10 @@ class BookingStore:
                         ready.append((e, got))
                 results = await first.many(conn, [row for _, row in ready]) if ready else []
         except Exception as exc:  # a conflict or a failure somewhere: each one alone
+            problem = conflict_problem(exc) if isinstance(exc, IntegrityError) else None
+            if len(batch) == 1 and problem is not None:
+                _settle(first.done, error=problem)  # alone, it would be refused the same way
+                return []
             log.debug("batch of %d bookings rolled back (%s); one by one", len(batch), exc)
             return batch
         for e, refusal in refused:

@@ -74,6 +74,21 @@ AWAY_WARNING_S = 300
 MIN_AWAY_S = 60
 # How often vehicle nodes' sections are compared with what they were last sent.
 VEHICLE_CHECK_S = 5.0
+# Under a sustained rush (bookings on every floor at 08:00) each pass rebuilds most
+# nodes, and at the configured debounce the passes took a quarter of the API process's
+# CPU (docs/performance.md). The wait before a pass therefore grows with the last
+# pass's duration, so that passes take at most about this share of the event loop,
+# and never beyond MAX_DEBOUNCE_S: a change still reaches its node within seconds.
+PASS_SHARE = 0.2
+MAX_DEBOUNCE_S = 2.0
+
+
+def debounce_s(configured_s: float, last_pass_s: float) -> float:
+    """The wait before the next pass: the configured debounce, stretched after a long
+    pass so that passes take at most PASS_SHARE of the time, capped at MAX_DEBOUNCE_S
+    (or the configured debounce, where that is longer)."""
+    stretched = last_pass_s * (1 - PASS_SHARE) / PASS_SHARE
+    return max(configured_s, min(MAX_DEBOUNCE_S, stretched))
 
 
 # --- the signing key ----------------------------------------------------------------
@@ -422,6 +437,7 @@ class SnapshotPublisher:
         next_refresh = time.monotonic() + refresh
         next_vehicle_check = time.monotonic() + VEHICLE_CHECK_S
         connects = self._commands.connects
+        last_pass_s = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(1.0):
@@ -447,10 +463,12 @@ class SnapshotPublisher:
                 continue  # marks stay; the reconnect above republishes everything
             self._wake.clear()
             # Debounce: a burst of changes (an import, a recurring series) is one snapshot.
-            await asyncio.sleep(self.settings.snapshot_debounce_s)
+            await asyncio.sleep(debounce_s(self.settings.snapshot_debounce_s, last_pass_s))
+            started = time.monotonic()
             try:
                 due = await self._take_due()
                 failed = await self.publish(due)
+                last_pass_s = time.monotonic() - started
             except Exception as exc:
                 log_failed_pass(log, "publishing snapshots failed; retrying", exc)
                 self._all_dirty = True

@@ -8,6 +8,7 @@ without limit; the status as a class (`2xx`); the method from a fixed list.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Histogram
 from starlette.routing import Mount
@@ -62,6 +63,7 @@ class HttpLatency:
     def __init__(self, app: ASGIApp, histogram: Histogram) -> None:
         self.app = app
         self.histogram = histogram
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,8 +83,10 @@ class HttpLatency:
             await self.app(scope, receive, send_noting_status)
         finally:
             method = scope.get("method", "")
-            self.histogram.labels(
-                method if method in METHODS else "other",
-                route_template(scope),
-                f"{status // 100}xx",
-            ).observe(time.perf_counter() - started)
+            key = (method if method in METHODS else "other", route_template(scope), status // 100)
+            child = self._children.get(key)
+            if child is None:
+                # Looked up once per label set: `labels()` checks and converts the
+                # values and takes the metric's lock on every call.
+                child = self._children[key] = self.histogram.labels(key[0], key[1], f"{key[2]}xx")
+            child.observe(time.perf_counter() - started)

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from cloud.buildings.layout import apply_layout, parse_layout
-from cloud.fleet.snapshots import SnapshotSigner, build_body, next_version
+from cloud.fleet.snapshots import (
+    MAX_DEBOUNCE_S,
+    PASS_SHARE,
+    SnapshotSigner,
+    build_body,
+    debounce_s,
+    next_version,
+)
 from edge.snapshot import SnapshotError, SnapshotView, load_public_key, verify_signature
 from ruang import contract
 from tests.cloud.conftest import RunningCloud
@@ -102,3 +109,14 @@ async def test_body_holds_desks_bookings_badges_and_site_rules(cloud: RunningClo
     r = await cloud.http.get("/api/v1/snapshot-key")
     assert r.status_code == 200
     assert r.content.startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+def test_the_debounce_stretches_after_long_passes_within_its_cap() -> None:
+    # Short passes keep the configured debounce; a long pass (a rush rebuilding most
+    # nodes) is followed by a wait that keeps passes at PASS_SHARE of the time, but no
+    # change waits more than MAX_DEBOUNCE_S (or the configured debounce, if longer).
+    assert debounce_s(0.5, 0.0) == 0.5
+    assert debounce_s(0.5, 0.1) == 0.5
+    assert debounce_s(0.5, 0.3) == pytest.approx(0.3 * (1 - PASS_SHARE) / PASS_SHARE)
+    assert debounce_s(0.5, 30.0) == MAX_DEBOUNCE_S
+    assert debounce_s(MAX_DEBOUNCE_S + 1, 30.0) == MAX_DEBOUNCE_S + 1

@@ -9,11 +9,12 @@ process through HAProxy: 32 connections POST /api/v1/bookings, every request for
 its own desk and slot (warm-up first), then one connection searching the whole
 building's availability.
 
-Targets are issue 16's (>= 1,000 bookings/s with p99 < 100 ms, availability p99
-< 100 ms) and no failed request. The ratio of 2 replicas to 1 is reported without
-a target: on a 2-core machine the replicas, PostgreSQL, HAProxy and wrk share the
-same cores, so a second replica mostly competes with the first; the figure says
-what a second machine's worth of replica would have to beat.
+Targets are issue 16's (>= 1,000 bookings/s with p99 < 100 ms for one replica,
+availability p99 < 100 ms) and no failed request for every count. The rates of 2
+and 4 replicas and their ratios to 1 are reported without a target: on a 2-core
+machine the replicas, PostgreSQL, HAProxy and wrk share the same cores, so a second
+replica mostly competes with the first; the figure says what a second machine's
+worth of replica would have to beat.
 Run: `python -m bench replicas`.
 """
 
@@ -76,8 +77,11 @@ def _measure(lb: devservers.HAProxy, token: str, tag: str, pids: list[int]) -> d
     out[f"{tag}_availability_p99_ms"] = search["p99_us"] / 1000
     out[f"{tag}_availability_failed"] = search["non2xx"] + search["errors"]
     out[f"{tag}_load_after"] = b.load()
-    check(out, f"{tag}_bookings_per_s", ">=", b.TARGET_PG_PER_S, "/s")
-    check(out, f"{tag}_booking_p99_ms", "<", b.TARGET_P99_MS, " ms")
+    if tag == "api_x1":
+        # The rate and its p99 are held to issue 16's targets for one replica only: more
+        # replicas on these two cores share them with the first (module docstring).
+        check(out, f"{tag}_bookings_per_s", ">=", b.TARGET_PG_PER_S, "/s")
+        check(out, f"{tag}_booking_p99_ms", "<", b.TARGET_P99_MS, " ms")
     check(out, f"{tag}_booking_non_201", "<", 1)
     check(out, f"{tag}_booking_socket_errors", "<", 1)
     check(out, f"{tag}_availability_p99_ms", "<", b.TARGET_P99_MS, " ms")

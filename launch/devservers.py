@@ -118,6 +118,9 @@ class Mosquitto:
                     # Benchmarks and fault tests queue large backlogs for persistent sessions.
                     "max_queued_messages 0",
                     "max_inflight_messages 0",
+                    # As deployed (deploy/mosquitto/dynsec.conf): without it Nagle holds an
+                    # event behind the telemetry stream until the subscriber's delayed ACK.
+                    "set_tcp_nodelay true",
                     self.config_extra,
                 ]
             )

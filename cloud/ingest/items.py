@@ -22,6 +22,8 @@ class TelemetryBatch:
     """Telemetry received between two ordered messages, reduced to its latest values."""
 
     count: int = 0
+    # node -> how many of `count` it sent (to split a batch by node: cloud/ingest/events_first.py)
+    counts: dict[str, int] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)  # node -> cloud receive time
     # desk -> (node, present, edge ts)
     presence: dict[str, tuple[str, bool, float]] = field(default_factory=dict)

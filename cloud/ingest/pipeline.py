@@ -11,7 +11,9 @@ A message whose edge `ts` is outside the window around the cloud's clock
 (settings.ingest_max_age_s / ingest_max_ahead_s) is refused as `clock_skew`;
 an event so refused is parked as a dead letter. `flush` applies the batch
 (cloud/ingest/apply.py) through failure isolation (cloud/ingest/isolation.py),
-and only then acknowledges: the broker's PUBACKs (session) and the nodes'
+the events first in a transaction of their own and the telemetry that need not
+precede them in a second (cloud/ingest/events_first.py), and acknowledges each
+part only once it is committed: the broker's PUBACKs (session) and the nodes'
 event_ack / audit_ack (cloud/ingest/acks.py). The write loop also runs the
 offline sweep (cloud/ingest/sweep.py). The session doubles as the cloud's
 `CommandSender` (cloud/mqtt/commands.py) for everyone else.
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cloud.ingest import dead_letters
+from cloud.ingest import dead_letters, events_first
 from cloud.ingest.acks import Acks
 from cloud.ingest.apply import Applier, ApplyResult, Envelope, Item, TelemetryBatch
 from cloud.ingest.decode import Decoder
@@ -70,6 +72,14 @@ def _lag_channel(channel: contract.Channel) -> str | None:
     if channel is contract.Channel.BACKLOG:
         return "backlog"
     return None
+
+
+def _carries_qos1(items: list[Item]) -> bool:
+    """Whether `items` hold samples of QoS 1 messages: presence drained from an outbox.
+
+    (The other backlog telemetry only becomes lines, handed to the sink before any commit.)
+    """
+    return any(isinstance(i, TelemetryBatch) and i.backlog_presence for i in items)
 
 
 def _desks_touched(items: list[Item], presence_written: dict[str, bool]) -> set[str]:
@@ -296,8 +306,10 @@ class Ingestor:
         if batch is None:
             batch = self._open = TelemetryBatch()
             self._pending.append(batch)
+        node = message.node
         batch.count += 1
-        batch.seen[message.node] = received
+        batch.counts[node] = batch.counts.get(node, 0) + 1
+        batch.seen[node] = received
         kind = type(message)
         if kind is contract.Presence:
             presence: contract.Presence = message  # type: ignore[assignment]
@@ -372,8 +384,21 @@ class Ingestor:
                     self._parked[:0] = parked
                     self._skews = skews | self._skews
                     return self._flush_failed(items, exc, held)
-            if items:
-                left, failure = await self._isolation.apply(items)
+            # Events first, in a short transaction of their own; the telemetry that
+            # need not precede them in a second one (cloud/ingest/events_first.py).
+            first, rest = events_first.split(items)
+            if first:
+                left, failure = await self._isolation.apply(first)
+                if left:
+                    assert failure is not None
+                    return self._flush_failed(left + rest, failure, held)
+                if not _carries_qos1(rest):
+                    # Everything the held messages carried is committed: PUBACK now,
+                    # not after the telemetry's transaction.
+                    self.session.ack(held)
+                    held = Held(held.connection)
+            if rest:
+                left, failure = await self._isolation.apply(rest)
                 if left:
                     assert failure is not None
                     return self._flush_failed(left, failure, held)

@@ -20,6 +20,7 @@ from cloud.errors import Unavailable
 from cloud.ingest.pipeline import Ingestor
 from cloud.live.hub import DeskChanges, LiveHub
 from cloud.mqtt.commands import CommandSender
+from cloud.privacy.pseudonyms import Pseudonyms
 from cloud.settings import CloudSettings
 from cloud.transport.live import LiveService
 
@@ -27,6 +28,15 @@ from cloud.transport.live import LiveService
 async def get_settings(request: Request) -> CloudSettings:
     settings: CloudSettings = request.app.state.settings
     return settings
+
+
+async def get_pseudonyms(request: Request) -> Pseudonyms:
+    """The app's badge pseudonyms, made on first use and kept: the secret is read once,
+    and each pseudonym is computed once per process (its memo)."""
+    found: Pseudonyms | None = getattr(request.app.state, "pseudonyms", None)
+    if found is None:
+        found = request.app.state.pseudonyms = Pseudonyms.from_settings(request.app.state.settings)
+    return found
 
 
 async def get_engine(request: Request) -> AsyncEngine:
@@ -77,6 +87,7 @@ async def get_checkin_keys(request: Request) -> CheckinKeys:
 
 
 SettingsDep = Annotated[CloudSettings, Depends(get_settings)]
+PseudonymsDep = Annotated[Pseudonyms, Depends(get_pseudonyms)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 DbDep = Annotated[AsyncConnection, Depends(get_db)]
 BookingStoreDep = Annotated[BookingStore, Depends(get_booking_store)]

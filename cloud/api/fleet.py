@@ -12,12 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from cloud.api_types import Problem
-from cloud.deps import DbDep, SettingsDep
+from cloud.deps import DbDep, PseudonymsDep, SettingsDep
 from cloud.fleet import health as fleet
 from cloud.fleet.schemas import FleetNodeDetailPublic, FleetNodePublic, HealthHistoryPublic
 from cloud.people import access
 from cloud.people.auth import CurrentUser
-from cloud.privacy.pseudonyms import Pseudonyms
 from cloud.problems import ProblemError
 from cloud.settings import CloudSettings
 
@@ -48,7 +47,11 @@ async def list_fleet_nodes(
 
 @router.get("/fleet/nodes/{node_id}", response_model=FleetNodeDetailPublic, responses=_NOT_FOUND)
 async def get_fleet_node(
-    conn: DbDep, node_id: str, settings: SettingsDep, user: CurrentUser
+    conn: DbDep,
+    node_id: str,
+    settings: SettingsDep,
+    user: CurrentUser,
+    pseudonyms: PseudonymsDep,
 ) -> FleetNodeDetailPublic:
     node = await fleet.get_node(conn, node_id, unreturned_after=_unreturned(settings))
     if node is None:
@@ -56,10 +59,9 @@ async def get_fleet_node(
     if not user.is_admin:
         # A BLE badge reports under its badge id; technicians and managers need its battery,
         # not which card it is (docs/privacy.md): they see the time series' pseudonym.
-        pseudonym = Pseudonyms.from_settings(settings).badge
         for device in node.devices:
             if device.kind == "ble_badge":
-                device.device = pseudonym(f"ble:{device.device}")
+                device.device = pseudonyms.badge(f"ble:{device.device}")
     return node
 
 
